@@ -1,0 +1,145 @@
+//! `switchyard.v1.Engine`: `Trigger` for callers, `Connect` for workers.
+
+use super::Shared;
+use super::error::ApiError;
+use crate::config::QueueKind;
+use crate::dispatch::{CallError, CallRejected};
+use crate::queue::NewJob;
+use crate::queue::group::group_of;
+use crate::wire::encode_payload;
+use futures::Stream;
+use std::pin::Pin;
+use switchyard_proto::v1::engine_server::Engine;
+use switchyard_proto::v1::{
+    EngineMessage, EnqueueReceipt, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, trigger_request,
+    trigger_response, worker_message,
+};
+use tokio::sync::oneshot;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Sync-call timeout when the request sets none.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 30_000;
+
+pub struct EngineService {
+    shared: Shared,
+}
+
+impl EngineService {
+    pub fn new(shared: Shared) -> Self {
+        Self { shared }
+    }
+
+    async fn trigger(&self, req: TriggerRequest) -> Result<TriggerResponse, ApiError> {
+        let s = &self.shared;
+        let function_id = req.function_id.trim();
+        if function_id.is_empty() {
+            return Err(ApiError::InvalidArgument("function_id is required".into()));
+        }
+        if !s.dispatcher.is_accepting() {
+            return Err(ApiError::Unavailable("the engine is shutting down".into()));
+        }
+        let payload = encode_payload(req.payload.as_ref());
+        if payload.0.len() > s.config.max_payload_bytes {
+            return Err(ApiError::PayloadTooLarge { size: payload.0.len(), max: s.config.max_payload_bytes });
+        }
+        let outcome = match req.action {
+            Some(trigger_request::Action::Enqueue(enqueue)) => {
+                let spec = s.queue(&enqueue.queue)?;
+                let group = match (spec.kind, &spec.message_group_field) {
+                    (QueueKind::Fifo, Some(field)) => {
+                        let value = req.payload.unwrap_or_else(crate::wire::null);
+                        Some(group_of(&value, field).map_err(|why| ApiError::MissingGroupField {
+                            queue: enqueue.queue.clone(),
+                            field: field.clone(),
+                            why: why.to_string(),
+                        })?)
+                    }
+                    _ => None,
+                };
+                let id = uuid::Uuid::now_v7().to_string();
+                let job = NewJob {
+                    id: id.clone(),
+                    queue: enqueue.queue,
+                    function_id: function_id.to_string(),
+                    payload,
+                    group,
+                    enqueued_at: s.clock.now(),
+                };
+                s.store.enqueue(vec![job]).await?;
+                trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id })
+            }
+            Some(trigger_request::Action::Void(_)) => {
+                let deadline = s.clock.now() + s.config.queues[crate::config::DEFAULT_QUEUE].timeout_ms;
+                s.dispatcher.call(function_id, payload, None, deadline).map_err(|e| rejected(e, function_id))?;
+                trigger_response::Outcome::Accepted(VoidAccepted {})
+            }
+            None => {
+                let timeout_ms = req.timeout_ms.filter(|t| *t > 0).unwrap_or(DEFAULT_CALL_TIMEOUT_MS);
+                let (tx, rx) = oneshot::channel();
+                let deadline = s.clock.now().saturating_add(timeout_ms);
+                s.dispatcher.call(function_id, payload, Some(tx), deadline).map_err(|e| rejected(e, function_id))?;
+                let result = rx.await.unwrap_or(Err(CallError::ShuttingDown));
+                let value = result.map_err(|e| match e {
+                    CallError::Failed(error) => ApiError::FunctionFailed { function: function_id.to_string(), error },
+                    CallError::Timeout => ApiError::Timeout { function: function_id.to_string(), timeout_ms },
+                    CallError::NoWorker => ApiError::FunctionNotFound(function_id.to_string()),
+                    CallError::ShuttingDown => ApiError::Unavailable("the engine is shutting down".into()),
+                })?;
+                trigger_response::Outcome::Result(value)
+            }
+        };
+        Ok(TriggerResponse { outcome: Some(outcome) })
+    }
+}
+
+fn rejected(e: CallRejected, function_id: &str) -> ApiError {
+    match e {
+        CallRejected::FunctionNotFound => ApiError::FunctionNotFound(function_id.to_string()),
+        CallRejected::ShuttingDown => ApiError::Unavailable("the engine is shutting down".into()),
+    }
+}
+
+type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Engine for EngineService {
+    async fn trigger(&self, request: Request<TriggerRequest>) -> Result<Response<TriggerResponse>, Status> {
+        Ok(Response::new(self.trigger(request.into_inner()).await?))
+    }
+
+    type ConnectStream = EngineStream;
+
+    /// One worker: its messages are applied in order; when its stream ends (or breaks),
+    /// the dispatcher fails its in-flight invocations.
+    async fn connect(&self, request: Request<Streaming<WorkerMessage>>) -> Result<Response<EngineStream>, Status> {
+        let dispatcher = self.shared.dispatcher.clone();
+        if !dispatcher.is_accepting() {
+            return Err(ApiError::Unavailable("the engine is shutting down".into()).into());
+        }
+        let mut inbound = request.into_inner();
+        let (worker, outbound) = dispatcher.connect_worker();
+        tokio::spawn(async move {
+            while let Some(message) = inbound.next().await {
+                let Ok(message) = message else { break };
+                match message.kind {
+                    Some(worker_message::Kind::Hello(hello)) => dispatcher.hello(worker, hello),
+                    Some(worker_message::Kind::RegisterFunction(r)) if !r.function_id.trim().is_empty() => {
+                        dispatcher.register(worker, r.function_id.trim())
+                    }
+                    Some(worker_message::Kind::UnregisterFunction(u)) => {
+                        dispatcher.unregister(worker, u.function_id.trim()).await
+                    }
+                    Some(worker_message::Kind::Result(result)) => dispatcher.on_result(worker, result).await,
+                    Some(worker_message::Kind::RegisterFunction(_)) | None => {
+                        tracing::warn!(worker, "ignored an empty or malformed worker message")
+                    }
+                }
+            }
+            dispatcher.worker_gone(worker).await;
+        });
+        let stream = UnboundedReceiverStream::new(outbound).map(Ok::<_, Status>);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,115 @@
+//! The one mapping from failures to gRPC statuses.
+//!
+//! Invariant: every status the engine returns carries a stable reason, both as the first
+//! word of its message (`QUEUE_NOT_FOUND: queue 'paymnet' is not defined (…)`, readable
+//! in grpcurl) and as a `google.rpc.ErrorInfo` (domain `switchyard`) in its details, which
+//! the SDKs turn into typed errors. Adding a variant forces a decision on its status code.
+
+use crate::queue::JobError;
+use std::collections::HashMap;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of every Switchyard error.
+pub const DOMAIN: &str = "switchyard";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("queue '{queue}' is not defined (defined: {defined})")]
+    QueueNotFound { queue: String, defined: String },
+    #[error("queue '{queue}' is fifo: payload field '{field}' names the message group, but {why}")]
+    MissingGroupField { queue: String, field: String, why: String },
+    #[error("no connected worker has registered function '{0}'")]
+    FunctionNotFound(String),
+    #[error("function '{function}' failed: {}", error.message)]
+    FunctionFailed { function: String, error: JobError },
+    #[error("function '{function}' did not answer within {timeout_ms} ms")]
+    Timeout { function: String, timeout_ms: u64 },
+    #[error("payload is {size} bytes; the limit is {max} bytes (max_payload_bytes)")]
+    PayloadTooLarge { size: usize, max: usize },
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::QueueNotFound { .. } => "QUEUE_NOT_FOUND",
+            ApiError::MissingGroupField { .. } => "MISSING_GROUP_FIELD",
+            ApiError::FunctionNotFound(_) => "FUNCTION_NOT_FOUND",
+            ApiError::FunctionFailed { .. } => "FUNCTION_FAILED",
+            ApiError::Timeout { .. } => "TIMEOUT",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+        }
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::QueueNotFound { .. } | ApiError::FunctionNotFound(_) => Code::NotFound,
+            ApiError::MissingGroupField { .. } | ApiError::InvalidArgument(_) => Code::InvalidArgument,
+            ApiError::FunctionFailed { .. } => Code::Unknown,
+            ApiError::Timeout { .. } => Code::DeadlineExceeded,
+            ApiError::PayloadTooLarge { .. } => Code::ResourceExhausted,
+            ApiError::Unavailable(_) => Code::Unavailable,
+        }
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        let pairs: Vec<(&str, String)> = match self {
+            ApiError::QueueNotFound { queue, defined } => vec![("queue", queue.clone()), ("defined", defined.clone())],
+            ApiError::MissingGroupField { queue, field, .. } => vec![("queue", queue.clone()), ("field", field.clone())],
+            ApiError::FunctionNotFound(f) => vec![("function_id", f.clone())],
+            ApiError::FunctionFailed { function, error } => vec![
+                ("function_id", function.clone()),
+                ("message", error.message.clone()),
+                ("code", error.code.clone()),
+                ("stack", error.stack.clone()),
+            ],
+            ApiError::Timeout { function, timeout_ms } => {
+                vec![("function_id", function.clone()), ("timeout_ms", timeout_ms.to_string())]
+            }
+            ApiError::PayloadTooLarge { size, max } => vec![("size", size.to_string()), ("max", max.to_string())],
+            ApiError::InvalidArgument(_) | ApiError::Unavailable(_) => vec![],
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        let details = ErrorDetails::with_error_info(e.reason(), DOMAIN, e.metadata());
+        Status::with_error_details(e.code(), format!("{}: {e}", e.reason()), details)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::BadCursor(c) => ApiError::InvalidArgument(format!("invalid page_token '{c}'")),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_message_starts_with_reason_and_details_carry_it() {
+        let status: Status =
+            ApiError::QueueNotFound { queue: "paymnet".into(), defined: "default, email, payment".into() }.into();
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(
+            status.message(),
+            "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, email, payment)"
+        );
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("QUEUE_NOT_FOUND", DOMAIN));
+        assert_eq!(info.metadata["queue"], "paymnet");
+    }
+}

@@ -1,0 +1,31 @@
+//! The gRPC services. Handlers are thin: validate, convert, call the dispatcher or the
+//! store, convert back. Every failure leaves through [`error::ApiError`].
+
+pub mod engine;
+pub mod error;
+pub mod queues;
+
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::dispatch::Dispatcher;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// What every service needs.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Arc<EngineConfig>,
+    pub store: Arc<dyn Store>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    /// The queue's spec, or `QUEUE_NOT_FOUND` listing the defined queues.
+    pub fn queue(&self, name: &str) -> Result<&crate::config::QueueSpec, error::ApiError> {
+        self.config.queues.get(name).ok_or_else(|| error::ApiError::QueueNotFound {
+            queue: name.to_string(),
+            defined: self.config.queue_names().join(", "),
+        })
+    }
+}

@@ -1,0 +1,125 @@
+//! `switchyard.v1.Queues`: stats and the dead-letter queue, for operators and scripts.
+
+use super::Shared;
+use super::error::ApiError;
+use crate::config::QueueSpec;
+use crate::queue::Job;
+use crate::wire::{decode_payload, function_error, timestamp};
+use switchyard_proto::v1::queues_server::Queues;
+use switchyard_proto::v1::{
+    DeadLetter, DiscardDeadLettersRequest, DiscardDeadLettersResponse, ListDeadLettersRequest, ListDeadLettersResponse,
+    ListQueuesRequest, ListQueuesResponse, QueueConfig, QueueInfo, QueueStats, RedriveDeadLettersRequest,
+    RedriveDeadLettersResponse,
+};
+use tonic::{Request, Response, Status};
+
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+pub struct QueuesService {
+    shared: Shared,
+}
+
+impl QueuesService {
+    pub fn new(shared: Shared) -> Self {
+        Self { shared }
+    }
+
+    async fn list_queues(&self) -> Result<ListQueuesResponse, ApiError> {
+        let mut queues = Vec::with_capacity(self.shared.config.queues.len());
+        for (name, spec) in &self.shared.config.queues {
+            let s = self.shared.store.stats(name).await?;
+            queues.push(QueueInfo {
+                name: name.clone(),
+                config: Some(queue_config(spec)),
+                stats: Some(QueueStats {
+                    ready: s.ready,
+                    delayed: s.delayed,
+                    in_flight: s.in_flight,
+                    dead: s.dead,
+                    enqueued: s.enqueued,
+                    completed: s.completed,
+                    failed: s.failed,
+                    dead_lettered: s.dead_lettered,
+                }),
+            });
+        }
+        Ok(ListQueuesResponse { queues })
+    }
+
+    async fn list_dead_letters(&self, req: ListDeadLettersRequest) -> Result<ListDeadLettersResponse, ApiError> {
+        self.shared.queue(&req.queue)?;
+        let size = match req.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let cursor = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+        let page = self.shared.store.dead_letters(&req.queue, cursor, size as usize).await?;
+        Ok(ListDeadLettersResponse {
+            entries: page.entries.iter().map(dead_letter).collect(),
+            next_page_token: page.next_cursor.unwrap_or_default(),
+        })
+    }
+}
+
+fn queue_config(spec: &QueueSpec) -> QueueConfig {
+    QueueConfig {
+        max_retries: spec.max_retries,
+        backoff_ms: spec.backoff_ms,
+        concurrency: spec.concurrency,
+        r#type: spec.kind.as_str().to_string(),
+        message_group_field: spec.message_group_field.clone().unwrap_or_default(),
+        timeout_ms: spec.timeout_ms,
+        max_backoff_ms: spec.max_backoff_ms,
+        jitter: spec.jitter,
+    }
+}
+
+fn dead_letter(job: &Job) -> DeadLetter {
+    DeadLetter {
+        message_receipt_id: job.id.clone(),
+        queue: job.queue.clone(),
+        function_id: job.function_id.clone(),
+        payload: Some(decode_payload(&job.payload)),
+        group: job.group.clone().unwrap_or_default(),
+        attempts: job.attempts,
+        last_error: job.last_error.as_ref().map(function_error),
+        enqueued_at: Some(timestamp(job.enqueued_at)),
+        dead_lettered_at: job.dead_lettered_at.map(timestamp),
+    }
+}
+
+#[tonic::async_trait]
+impl Queues for QueuesService {
+    async fn list_queues(&self, _: Request<ListQueuesRequest>) -> Result<Response<ListQueuesResponse>, Status> {
+        Ok(Response::new(self.list_queues().await?))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        Ok(Response::new(self.list_dead_letters(request.into_inner()).await?))
+    }
+
+    async fn redrive_dead_letters(
+        &self,
+        request: Request<RedriveDeadLettersRequest>,
+    ) -> Result<Response<RedriveDeadLettersResponse>, Status> {
+        let req = request.into_inner();
+        self.shared.queue(&req.queue)?;
+        let now = self.shared.clock.now();
+        let count = self.shared.store.redrive(&req.queue, &req.ids, now).await.map_err(ApiError::from)?;
+        Ok(Response::new(RedriveDeadLettersResponse { count }))
+    }
+
+    async fn discard_dead_letters(
+        &self,
+        request: Request<DiscardDeadLettersRequest>,
+    ) -> Result<Response<DiscardDeadLettersResponse>, Status> {
+        let req = request.into_inner();
+        self.shared.queue(&req.queue)?;
+        let count = self.shared.store.discard(&req.queue, &req.ids).await.map_err(ApiError::from)?;
+        Ok(Response::new(DiscardDeadLettersResponse { count }))
+    }
+}

@@ -1,0 +1,208 @@
+//! Configuration: the `iii-config.yaml` file shape and the validated runtime spec.
+//!
+//! Invariant: an [`EngineConfig`] is only ever built from a file with *no* problems; every
+//! problem found is reported at once, each with its path and line
+//! (`queue_configs.payment.message_group_field: required when type is fifo (line 9)`).
+//!
+//! Loading is three steps: `${VAR}` substitution ([`env`]), YAML with positions, and the
+//! walk that validates fields and applies defaults ([`parse`]). A config written for iii's
+//! queue module — the same block nested under `workers: [{name: iii-queue, config: …}]` or
+//! `modules: [{class: …Queue…, config: …}]` — loads unchanged; other entries are ignored
+//! with one warning each.
+
+mod env;
+mod parse;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The name of the queue that always exists.
+pub const DEFAULT_QUEUE: &str = "default";
+/// The address the engine listens on when `listen` is not set.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:49134";
+
+/// The validated engine configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    pub listen: SocketAddr,
+    pub max_payload_bytes: usize,
+    pub shutdown_grace_ms: u64,
+    /// Every queue by name; always holds [`DEFAULT_QUEUE`].
+    pub queues: BTreeMap<String, QueueSpec>,
+    pub adapter: AdapterSpec,
+    /// Things that were ignored on purpose (foreign iii modules, …), logged at start-up.
+    pub warnings: Vec<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            max_payload_bytes: 1024 * 1024,
+            shutdown_grace_ms: 30_000,
+            queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
+            adapter: AdapterSpec::Memory,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: path.display().to_string(),
+            problems: vec![Problem::new("", format!("cannot read file: {e}"))],
+        })?;
+        Self::parse(&text).map_err(|mut e| {
+            e.source_name = path.display().to_string();
+            e
+        })
+    }
+
+    /// Validates config text, substituting `${VAR}` from the process environment.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, |name| std::env::var(name).ok())
+    }
+
+    /// Validates config text with an explicit environment (for tests).
+    pub fn parse_with_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let wrap = |problems| ConfigError { source_name: "config".into(), problems };
+        let text = env::substitute(text, lookup).map_err(wrap)?;
+        parse::parse(&text).map_err(wrap)
+    }
+
+    /// Names of the defined queues, sorted, for error messages.
+    pub fn queue_names(&self) -> Vec<&str> {
+        self.queues.keys().map(String::as_str).collect()
+    }
+}
+
+/// A queue's effective settings, defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Retries after the first attempt: `max_retries + 1` attempts in all.
+    pub max_retries: u32,
+    pub backoff_ms: u64,
+    /// Standard: most jobs in flight per engine. FIFO: most groups in flight per engine.
+    pub concurrency: u32,
+    pub kind: QueueKind,
+    /// FIFO only: the top-level payload field that names the group.
+    pub message_group_field: Option<String>,
+    pub timeout_ms: u64,
+    pub max_backoff_ms: Option<u64>,
+    pub jitter: bool,
+}
+
+impl QueueSpec {
+    /// The settings of a queue entry with no fields (and of the implicit `default` queue).
+    pub fn default_queue() -> Self {
+        Self {
+            max_retries: 3,
+            backoff_ms: 1000,
+            concurrency: 10,
+            kind: QueueKind::Standard,
+            message_group_field: None,
+            timeout_ms: 300_000,
+            max_backoff_ms: None,
+            jitter: false,
+        }
+    }
+
+    pub fn max_attempts(&self) -> u32 {
+        self.max_retries.saturating_add(1)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueKind {
+    Standard,
+    Fifo,
+}
+
+impl QueueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::Standard => "standard",
+            QueueKind::Fifo => "fifo",
+        }
+    }
+}
+
+/// Which store holds the jobs (the `adapter` block).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdapterSpec {
+    /// `builtin` / `in_memory`: embedded, lost on exit.
+    Memory,
+    /// `builtin` / `file_based`: embedded and durable at `path`.
+    File { path: PathBuf },
+    /// `redis`: shared by several engines.
+    Redis { url: String, key_prefix: String },
+    /// `rabbitmq`: shared by several engines.
+    RabbitMq { url: String },
+}
+
+impl AdapterSpec {
+    pub fn describe(&self) -> String {
+        match self {
+            AdapterSpec::Memory => "builtin/in_memory".into(),
+            AdapterSpec::File { path } => format!("builtin/file_based ({})", path.display()),
+            AdapterSpec::Redis { url, key_prefix } => format!("redis ({url}, prefix {key_prefix})"),
+            AdapterSpec::RabbitMq { url } => format!("rabbitmq ({url})"),
+        }
+    }
+}
+
+/// One thing wrong with a config: where (dotted path, line) and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), line: None, message: message.into() }
+    }
+
+    pub fn at(path: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
+        Self { path: path.into(), line: Some(line), message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one config.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(f, "{}: {n} problem{}", self.source_name, if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,60 @@
+//! One invocation: a leased job or a direct call, waiting for a worker slot
+//! (`worker: None`) or sent to a worker.
+
+use super::CallResult;
+use crate::clock::Millis;
+use crate::config::EngineConfig;
+use crate::queue::Payload;
+use crate::store::Lease;
+use crate::wire::{decode_payload, timestamp};
+use switchyard_proto::v1::{Cancel, Delivery, EngineMessage, Invoke, engine_message};
+use tokio::sync::oneshot;
+
+pub(super) struct Invocation {
+    pub worker: Option<super::WorkerId>,
+    pub deadline: Option<Millis>,
+    pub kind: Kind,
+}
+
+pub(super) enum Kind {
+    Job(Lease),
+    /// `reply` is `None` for a void call.
+    Call { function_id: String, payload: Payload, reply: Option<oneshot::Sender<CallResult>> },
+}
+
+impl Kind {
+    pub fn function_id(&self) -> &str {
+        match self {
+            Kind::Job(lease) => &lease.job.function_id,
+            Kind::Call { function_id, .. } => function_id,
+        }
+    }
+
+    pub fn invoke_message(&self, id: u64, config: &EngineConfig) -> EngineMessage {
+        let (function_id, payload, delivery) = match self {
+            Kind::Job(lease) => {
+                let job = &lease.job;
+                let max_attempts = config.queues.get(&job.queue).map_or(1, |q| q.max_attempts());
+                let delivery = Delivery {
+                    queue: job.queue.clone(),
+                    message_receipt_id: job.id.clone(),
+                    attempt: job.attempts,
+                    max_attempts,
+                    enqueued_at: Some(timestamp(job.enqueued_at)),
+                    group: job.group.clone().unwrap_or_default(),
+                };
+                (job.function_id.clone(), &job.payload, Some(delivery))
+            }
+            Kind::Call { function_id, payload, .. } => (function_id.clone(), payload, None),
+        };
+        let invoke = Invoke { invocation_id: id.to_string(), function_id, payload: Some(decode_payload(payload)), delivery };
+        EngineMessage { kind: Some(engine_message::Kind::Invoke(invoke)) }
+    }
+}
+
+pub(super) fn cancel_message(id: u64, reason: &str) -> EngineMessage {
+    EngineMessage {
+        kind: Some(engine_message::Kind::Cancel(Cancel { invocation_id: id.to_string(), reason: reason.to_string() })),
+    }
+}
+

@@ -1,0 +1,583 @@
+//! The dispatcher: hands leased jobs and direct calls to connected workers.
+//!
+//! Invariants:
+//! - a queue never has more than `concurrency` leased jobs from this engine (standard: jobs,
+//!   fifo: groups — the store hands out at most one job per group);
+//! - a worker never has more than its `max_in_flight` invocations outstanding
+//!   ([`workers::Workers::pick`]);
+//! - every leased job ends in exactly one `Store::finish`: complete, retry / dead-letter
+//!   (decided by [`crate::queue::retry`]), or release when the engine itself gave up
+//!   (shutdown, its function lost every worker before the job was sent).
+//!
+//! The protocol, as numbered steps:
+//! 1. The pump ([`Dispatcher::run`]) wakes on store changes, freed capacity and timers.
+//! 2. For each queue with free capacity it leases jobs for functions with free worker
+//!    slots, and queues them in the per-function backlog.
+//! 3. The backlog is served onto the least-loaded worker as `invoke` messages; queued jobs
+//!    get their deadline (`timeout_ms`) when sent.
+//! 4. A `result` ends the invocation; a deadline that passes sends `cancel` and counts as a
+//!    failure; a worker that disconnects fails all of its invocations.
+//!
+//! Synchronous and void calls go through the same backlog, so they respect `max_in_flight`
+//! too; a sync call's deadline covers both its wait for a slot and its run.
+//!
+//! Deliberately not done: no prefetch beyond free worker slots, and no lease is taken
+//! for a function no connected worker serves — such jobs wait in the store.
+
+mod invocation;
+pub mod workers;
+
+use crate::clock::{Clock, Millis};
+use crate::config::EngineConfig;
+use crate::queue::retry::{AfterFailure, after_failure};
+use crate::queue::{JobError, Payload};
+use crate::store::{Finish, Lease, LeaseRequest, Store};
+use invocation::{Invocation, Kind};
+use parking_lot::Mutex;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_proto::v1::{EngineMessage, Hello, InvocationResult, Welcome, engine_message, invocation_result};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use workers::{DEFAULT_MAX_IN_FLIGHT, WorkerId, Workers};
+
+/// How a synchronous call ended, when it did not return a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// The handler failed (or its worker disconnected mid-call).
+    Failed(JobError),
+    /// No answer before the deadline.
+    Timeout,
+    /// Every worker for the function went away before the call was sent.
+    NoWorker,
+    /// The engine is shutting down.
+    ShuttingDown,
+}
+
+pub type CallResult = Result<prost_types::Value, CallError>;
+
+/// Why a call was refused up front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallRejected {
+    FunctionNotFound,
+    ShuttingDown,
+}
+
+pub struct Dispatcher {
+    config: Arc<EngineConfig>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+    /// Wakes the pump: capacity was freed or a worker registered a function.
+    wake: Notify,
+    /// Notified whenever the last outstanding invocation ends.
+    idle: Notify,
+}
+
+struct State {
+    workers: Workers,
+    invocations: HashMap<u64, Invocation>,
+    deadlines: BTreeSet<(Millis, u64)>,
+    /// Per function: invocations waiting for a worker slot, oldest first.
+    backlog: HashMap<String, VecDeque<u64>>,
+    /// Per queue: jobs this engine holds leased.
+    leased: HashMap<String, u32>,
+    accepting: bool,
+    next_invocation: u64,
+}
+
+/// What leaving the lock left to do: awaits happen outside it.
+#[derive(Default)]
+struct Aftermath {
+    failed_jobs: Vec<(Lease, JobError)>,
+    released_jobs: Vec<Lease>,
+    replies: Vec<(oneshot::Sender<CallResult>, CallResult)>,
+}
+
+impl Dispatcher {
+    pub fn new(config: Arc<EngineConfig>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store,
+            clock,
+            state: Mutex::new(State {
+                workers: Workers::default(),
+                invocations: HashMap::new(),
+                deadlines: BTreeSet::new(),
+                backlog: HashMap::new(),
+                leased: HashMap::new(),
+                accepting: true,
+                next_invocation: 0,
+            }),
+            wake: Notify::new(),
+            idle: Notify::new(),
+        })
+    }
+
+    pub fn is_accepting(&self) -> bool {
+        self.state.lock().accepting
+    }
+
+    // ---- workers ------------------------------------------------------------------
+
+    /// A new worker stream: the messages to send it come out of the receiver.
+    pub fn connect_worker(&self) -> (WorkerId, mpsc::UnboundedReceiver<EngineMessage>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.state.lock().workers.add(tx);
+        (id, rx)
+    }
+
+    /// Applies a worker's hello and answers with `welcome`.
+    pub fn hello(&self, id: WorkerId, hello: Hello) {
+        let mut st = self.state.lock();
+        let Some(w) = st.workers.get_mut(id) else { return };
+        w.name = hello.worker_name;
+        w.max_in_flight = if hello.max_in_flight == 0 { DEFAULT_MAX_IN_FLIGHT } else { hello.max_in_flight };
+        let welcome = Welcome { worker_id: format!("w{id}"), max_in_flight: w.max_in_flight };
+        let _ = w.tx.send(EngineMessage { kind: Some(engine_message::Kind::Welcome(welcome)) });
+        let functions: Vec<String> = w.functions.iter().cloned().collect();
+        let now = self.clock.now();
+        for f in functions {
+            self.serve(&mut st, &f, now);
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    pub fn register(&self, id: WorkerId, function: &str) {
+        let mut st = self.state.lock();
+        st.workers.register(id, function);
+        let now = self.clock.now();
+        self.serve(&mut st, function, now);
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    pub async fn unregister(&self, id: WorkerId, function: &str) {
+        let after = {
+            let mut st = self.state.lock();
+            st.workers.unregister(id, function);
+            let mut after = Aftermath::default();
+            Self::orphan(&mut st, function, &mut after);
+            after
+        };
+        self.settle(after).await;
+    }
+
+    /// The worker's stream ended: its invocations fail ("worker disconnected") and follow
+    /// the retry path; calls waiting for a function nobody serves any more end.
+    pub async fn worker_gone(&self, id: WorkerId) {
+        let after = {
+            let mut st = self.state.lock();
+            let functions = st.workers.remove(id);
+            let mut after = Aftermath::default();
+            let mine: Vec<u64> =
+                st.invocations.iter().filter(|(_, inv)| inv.worker == Some(id)).map(|(k, _)| *k).collect();
+            let error = JobError::new("WORKER_DISCONNECTED", "worker disconnected during the attempt");
+            for inv_id in mine {
+                let inv = Self::take(&mut st, inv_id).expect("listed above");
+                match inv.kind {
+                    Kind::Job(lease) => after.failed_jobs.push((lease, error.clone())),
+                    Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::Failed(error.clone())))),
+                    Kind::Call { reply: None, .. } => {}
+                }
+            }
+            for f in &functions {
+                Self::orphan(&mut st, f, &mut after);
+            }
+            after
+        };
+        self.settle(after).await;
+        self.notify_if_idle();
+    }
+
+    // ---- calls ------------------------------------------------------------------------
+
+    /// A synchronous (`reply` is `Some`) or void call. It waits in the backlog for a free
+    /// slot; `deadline` bounds the wait and the run.
+    pub fn call(
+        &self,
+        function_id: &str,
+        payload: Payload,
+        reply: Option<oneshot::Sender<CallResult>>,
+        deadline: Millis,
+    ) -> Result<(), CallRejected> {
+        let mut st = self.state.lock();
+        if !st.accepting {
+            return Err(CallRejected::ShuttingDown);
+        }
+        if !st.workers.serves(function_id) {
+            return Err(CallRejected::FunctionNotFound);
+        }
+        let kind = Kind::Call { function_id: function_id.to_string(), payload, reply };
+        let id = Self::admit(&mut st, kind, Some(deadline));
+        st.backlog.entry(function_id.to_string()).or_default().push_back(id);
+        self.serve(&mut st, function_id, self.clock.now());
+        Ok(())
+    }
+
+    /// A worker answered an invocation.
+    pub async fn on_result(&self, worker: WorkerId, result: InvocationResult) {
+        let Ok(inv_id) = result.invocation_id.parse::<u64>() else {
+            tracing::warn!(worker, id = %result.invocation_id, "result for a malformed invocation id; ignored");
+            return;
+        };
+        let inv = {
+            let mut st = self.state.lock();
+            match st.invocations.get(&inv_id) {
+                Some(inv) if inv.worker == Some(worker) => {}
+                _ => return, // late (timed out, cancelled) or not this worker's: ignored
+            }
+            let inv = Self::take(&mut st, inv_id).expect("checked above");
+            let functions: Vec<String> =
+                st.workers.get(worker).map(|w| w.functions.iter().cloned().collect()).unwrap_or_default();
+            let now = self.clock.now();
+            for f in functions {
+                self.serve(&mut st, &f, now);
+            }
+            inv
+        };
+        let outcome = match result.outcome {
+            Some(invocation_result::Outcome::Value(v)) => Ok(v),
+            None => Ok(crate::wire::null()),
+            Some(invocation_result::Outcome::Error(e)) => {
+                Err(JobError { message: e.message, code: e.code, stack: e.stack })
+            }
+        };
+        match inv.kind {
+            Kind::Job(lease) => self.finish_job(lease, outcome.map(|_| ())).await,
+            Kind::Call { reply: Some(tx), .. } => {
+                let _ = tx.send(outcome.map_err(CallError::Failed));
+            }
+            Kind::Call { reply: None, .. } => {}
+        }
+        self.wake.notify_one();
+        self.notify_if_idle();
+    }
+
+    // ---- the pump -----------------------------------------------------------------------
+
+    /// Runs the pump until `shutdown`, then drains: no new work is taken, in-flight
+    /// invocations get `shutdown_grace_ms` to finish, and what is left is cancelled and
+    /// released (not counted as an attempt).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let changed = self.store.changed();
+        let mut backoff_ms = 0u64;
+        while !shutdown.is_cancelled() {
+            let store_changed = changed.notified();
+            let woken = self.wake.notified();
+            tokio::pin!(store_changed, woken);
+            store_changed.as_mut().enable();
+            woken.as_mut().enable();
+            let next = match self.pump_once().await {
+                Ok(next) => {
+                    backoff_ms = 0;
+                    next
+                }
+                Err(e) => {
+                    backoff_ms = (backoff_ms * 2).clamp(100, 5_000);
+                    tracing::error!(error = %e, retry_in_ms = backoff_ms, "store failed while leasing");
+                    Some(self.clock.now() + backoff_ms)
+                }
+            };
+            let sleep = next.map(|t| self.clock.sleep_until(t));
+            tokio::select! {
+                _ = &mut store_changed => {}
+                _ = &mut woken => {}
+                _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        self.drain().await;
+    }
+
+    /// One round: expire deadlines, lease for every queue, and say when to wake next.
+    async fn pump_once(&self) -> Result<Option<Millis>, crate::store::StoreError> {
+        let now = self.clock.now();
+        self.expire(now).await;
+        let mut next: Option<Millis> = self.state.lock().deadlines.first().map(|d| d.0);
+        for (name, spec) in &self.config.queues {
+            self.fill(name, spec.concurrency, now).await?;
+            if let Some(due) = self.store.next_due(name).await? {
+                // A due job not leased now waits for capacity, which wakes the pump itself.
+                if due > now {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    /// Leases what `queue` and the workers have room for and queues it for dispatch.
+    async fn fill(&self, queue: &str, concurrency: u32, now: Millis) -> Result<(), crate::store::StoreError> {
+        let (functions, free) = {
+            let st = self.state.lock();
+            if !st.accepting {
+                return Ok(());
+            }
+            let free = concurrency.saturating_sub(st.leased.get(queue).copied().unwrap_or(0)) as usize;
+            let functions: Vec<(String, usize)> = st
+                .workers
+                .capacities()
+                .into_iter()
+                .map(|(f, cap)| {
+                    let waiting = st.backlog.get(&f).map_or(0, VecDeque::len);
+                    (f, cap.saturating_sub(waiting))
+                })
+                .filter(|(_, cap)| *cap > 0)
+                .collect();
+            (functions, free)
+        };
+        if free == 0 || functions.is_empty() {
+            return Ok(());
+        }
+        let leases = self.store.lease(LeaseRequest { queue: queue.to_string(), functions, max: free, now }).await?;
+        if leases.is_empty() {
+            return Ok(());
+        }
+        let after = {
+            let mut st = self.state.lock();
+            let mut touched = BTreeSet::new();
+            *st.leased.entry(queue.to_string()).or_default() += leases.len() as u32;
+            for lease in leases {
+                let function = lease.job.function_id.clone();
+                let id = Self::admit(&mut st, Kind::Job(lease), None);
+                st.backlog.entry(function.clone()).or_default().push_back(id);
+                touched.insert(function);
+            }
+            let mut after = Aftermath::default();
+            for f in touched {
+                self.serve(&mut st, &f, now);
+                Self::orphan(&mut st, &f, &mut after);
+            }
+            after
+        };
+        self.settle(after).await;
+        Ok(())
+    }
+
+    /// Ends every invocation whose deadline has passed.
+    async fn expire(&self, now: Millis) {
+        let after = {
+            let mut st = self.state.lock();
+            let mut after = Aftermath::default();
+            while let Some(&(deadline, id)) = st.deadlines.first() {
+                if deadline > now {
+                    break;
+                }
+                let Some(inv) = Self::take(&mut st, id) else { continue };
+                if let Some(w) = inv.worker {
+                    Self::send_cancel(&st, w, id, "timeout");
+                }
+                match inv.kind {
+                    Kind::Job(lease) => {
+                        let ms = self.config.queues.get(&lease.job.queue).map_or(0, |q| q.timeout_ms);
+                        let error = JobError::new("TIMEOUT", format!("attempt did not finish within timeout_ms ({ms} ms)"));
+                        after.failed_jobs.push((lease, error));
+                    }
+                    Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::Timeout))),
+                    Kind::Call { reply: None, .. } => {}
+                }
+            }
+            let functions: BTreeSet<String> = st.backlog.keys().cloned().collect();
+            for f in functions {
+                self.serve(&mut st, &f, now);
+            }
+            after
+        };
+        self.settle(after).await;
+    }
+
+    async fn drain(&self) {
+        let after = {
+            let mut st = self.state.lock();
+            st.accepting = false;
+            let mut after = Aftermath::default();
+            let queued: Vec<u64> = st.backlog.values().flatten().copied().collect();
+            for id in queued {
+                if let Some(inv) = Self::take(&mut st, id) {
+                    after.add_abandoned(inv);
+                }
+            }
+            after
+        };
+        self.settle(after).await;
+        let grace = Duration::from_millis(self.config.shutdown_grace_ms);
+        let drained = async {
+            loop {
+                let idle = self.idle.notified();
+                if self.state.lock().invocations.is_empty() {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let finished = tokio::time::timeout(grace, drained).await.is_ok();
+        let after = {
+            let mut st = self.state.lock();
+            let mut after = Aftermath::default();
+            let left: Vec<u64> = st.invocations.keys().copied().collect();
+            if !finished {
+                tracing::warn!(left = left.len(), "shutdown grace elapsed; cancelling what is still running");
+            }
+            for id in left {
+                let inv = Self::take(&mut st, id).expect("listed above");
+                if let Some(w) = inv.worker {
+                    Self::send_cancel(&st, w, id, "engine shutting down");
+                }
+                after.add_abandoned(inv);
+            }
+            // Closing every worker's channel ends its response stream.
+            for w in st.workers.ids() {
+                st.workers.remove(w);
+            }
+            after
+        };
+        self.settle(after).await;
+    }
+
+    // ---- helpers --------------------------------------------------------------------
+
+    fn admit(st: &mut State, kind: Kind, deadline: Option<Millis>) -> u64 {
+        st.next_invocation += 1;
+        let id = st.next_invocation;
+        if let Some(d) = deadline {
+            st.deadlines.insert((d, id));
+        }
+        st.invocations.insert(id, Invocation { worker: None, deadline, kind });
+        id
+    }
+
+    /// Removes an invocation from every index and frees its worker slot.
+    fn take(st: &mut State, id: u64) -> Option<Invocation> {
+        let inv = st.invocations.remove(&id)?;
+        if let Some(d) = inv.deadline {
+            st.deadlines.remove(&(d, id));
+        }
+        match inv.worker {
+            Some(w) => {
+                if let Some(worker) = st.workers.get_mut(w) {
+                    worker.outstanding = worker.outstanding.saturating_sub(1);
+                }
+            }
+            None => {
+                if let Some(q) = st.backlog.get_mut(inv.kind.function_id()) {
+                    q.retain(|x| *x != id);
+                }
+            }
+        }
+        Some(inv)
+    }
+
+    /// Sends backlog invocations of `function` to workers while slots are free.
+    fn serve(&self, st: &mut State, function: &str, now: Millis) {
+        loop {
+            let Some(&id) = st.backlog.get(function).and_then(VecDeque::front) else {
+                st.backlog.remove(function);
+                return;
+            };
+            let Some(worker_id) = st.workers.pick(function) else { return };
+            st.backlog.get_mut(function).expect("non-empty").pop_front();
+            let Some(inv) = st.invocations.get_mut(&id) else { continue };
+            inv.worker = Some(worker_id);
+            if let Kind::Job(lease) = &inv.kind {
+                let timeout = self.config.queues.get(&lease.job.queue).map_or(300_000, |q| q.timeout_ms);
+                let deadline = now.saturating_add(timeout);
+                inv.deadline = Some(deadline);
+                st.deadlines.insert((deadline, id));
+            }
+            let message = inv.kind.invoke_message(id, &self.config);
+            let worker = st.workers.get_mut(worker_id).expect("picked");
+            worker.outstanding += 1;
+            // A send to a closed stream is fine: worker_gone fails the invocation.
+            let _ = worker.tx.send(message);
+        }
+    }
+
+    /// When no worker serves `function` any more, its backlog cannot be sent: jobs are
+    /// released to the store, calls end with `NoWorker`.
+    fn orphan(st: &mut State, function: &str, after: &mut Aftermath) {
+        if st.workers.serves(function) {
+            return;
+        }
+        let Some(queued) = st.backlog.remove(function) else { return };
+        for id in queued {
+            if let Some(inv) = Self::take(st, id) {
+                match inv.kind {
+                    Kind::Job(lease) => after.released_jobs.push(lease),
+                    Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::NoWorker))),
+                    Kind::Call { reply: None, .. } => {}
+                }
+            }
+        }
+    }
+
+    fn send_cancel(st: &State, worker: WorkerId, id: u64, reason: &str) {
+        if let Some(w) = st.workers.get(worker) {
+            let _ = w.tx.send(invocation::cancel_message(id, reason));
+        }
+    }
+
+    /// Does what a locked section decided: store transitions and replies.
+    async fn settle(&self, after: Aftermath) {
+        for (tx, result) in after.replies {
+            let _ = tx.send(result);
+        }
+        for (lease, error) in after.failed_jobs {
+            self.finish_job(lease, Err(error)).await;
+        }
+        for lease in after.released_jobs {
+            self.end_lease(lease, Finish::Release).await;
+        }
+    }
+
+    /// Ends an attempt of a queued job: complete, or retry / dead-letter per the policy.
+    async fn finish_job(&self, lease: Lease, outcome: Result<(), JobError>) {
+        let finish = match outcome {
+            Ok(()) => Finish::Complete,
+            Err(error) => {
+                let now = self.clock.now();
+                let spec = self.config.queues.get(&lease.job.queue).expect("leased only from configured queues");
+                match after_failure(spec, lease.job.attempts, now, rand::random::<f64>()) {
+                    AfterFailure::RetryAt { due_at } => Finish::Retry { due_at, error },
+                    AfterFailure::DeadLetter => Finish::DeadLetter { error, at: now },
+                }
+            }
+        };
+        self.end_lease(lease, finish).await;
+    }
+
+    async fn end_lease(&self, lease: Lease, finish: Finish) {
+        match self.store.finish(&lease.token, finish).await {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!(job = %lease.job.id, "lease was stale; nothing changed"),
+            // The job stays leased in the store; a durable store makes it ready again at
+            // the next start (recover).
+            Err(e) => tracing::error!(job = %lease.job.id, error = %e, "could not record the end of an attempt"),
+        }
+        let mut st = self.state.lock();
+        if let Some(n) = st.leased.get_mut(&lease.job.queue) {
+            *n = n.saturating_sub(1);
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    fn notify_if_idle(&self) {
+        if self.state.lock().invocations.is_empty() {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+impl Aftermath {
+    /// The engine gave up on an invocation itself: the attempt does not count.
+    fn add_abandoned(&mut self, inv: Invocation) {
+        match inv.kind {
+            Kind::Job(lease) => self.released_jobs.push(lease),
+            Kind::Call { reply: Some(tx), .. } => self.replies.push((tx, Err(CallError::ShuttingDown))),
+            Kind::Call { reply: None, .. } => {}
+        }
+    }
+}

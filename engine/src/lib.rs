@@ -1,0 +1,27 @@
+//! Switchyard: a job engine. Callers enqueue jobs to named queues; the engine delivers each
+//! job to the function it names on a connected worker, retries failures with exponential
+//! backoff, keeps FIFO order per message group, limits concurrency per queue and parks
+//! exhausted jobs in a dead-letter queue.
+//!
+//! The map, from the outside in:
+//! - [`cli`] — the `switchyard` command: `serve`, `check-config`.
+//! - [`server`] — `run(listener, config, clock, shutdown)`: the whole engine as a function.
+//! - [`api`] — thin gRPC services: validate, convert, call. [`api::error`] is the one
+//!   mapping from failures to gRPC statuses.
+//! - [`dispatch`] — workers, leases, per-queue concurrency, invocation timeouts.
+//! - [`store`] — the seam every store implements (atomic job transitions), the stores,
+//!   and the conformance suite they all pass.
+//! - [`queue`] — jobs, their states, the retry policy and FIFO groups: pure data and rules.
+//! - [`config`] — `iii-config.yaml` → a validated [`config::EngineConfig`].
+//! - [`clock`] — injected time.
+//! - [`wire`] — conversions to and from the wire types.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod queue;
+pub mod server;
+pub mod store;
+pub mod wire;

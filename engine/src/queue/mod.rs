@@ -1,0 +1,93 @@
+//! Jobs and their lifecycle.
+//!
+//! A job's state is data ([`JobState`]), never implied by which list it sits in. Every
+//! move between states is a named transition applied atomically by a store
+//! ([`crate::store::Store`]); the decision *which* transition follows a failed attempt is
+//! made here, by the pure function [`retry::after_failure`], never by a store.
+//!
+//! ```text
+//!  enqueue ──► Ready ──lease──► InFlight ──success──► (deleted, counted completed)
+//!    │           ▲  ▲              │ │
+//!    │ (fifo,    │  └──release─────┘ └─failure─► Delayed ──due──► Ready
+//!    │ not head) │                   └─failure, budget spent─► Dead ──redrive──► Ready
+//!    ▼           │                                               └──discard──► (deleted)
+//!  Waiting ──────┘ (its group's head finished or was dead-lettered)
+//! ```
+
+pub mod group;
+pub mod retry;
+
+use crate::clock::Millis;
+use bytes::Bytes;
+
+/// The id a producer gets back from an enqueue (`message_receipt_id`).
+pub type JobId = String;
+
+/// A JSON payload, carried as the encoded bytes of a `google.protobuf.Value` so that the
+/// engine and its stores pass it through without re-encoding.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Payload(pub Bytes);
+
+/// The closed set of states a stored job can be in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// FIFO only: queued behind an earlier job of its group. Moved to `Ready` by the
+    /// store when the group's head completes or is dead-lettered.
+    Waiting,
+    /// Due now; may be leased. Entered on enqueue, when a delay expires, on release and
+    /// on redrive.
+    Ready,
+    /// A retry scheduled for `due_at`. Entered by a failed attempt with budget left.
+    Delayed,
+    /// Leased to a worker. Entered by `lease`; left by `finish` or `release`.
+    InFlight,
+    /// In the dead-letter queue. Entered by a failed attempt with no budget left; left by
+    /// redrive (back to `Ready`) or discard (deleted).
+    Dead,
+}
+
+/// The last error of a failed attempt, as the worker reported it (or as the engine
+/// observed it: timeout, worker disconnected).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct JobError {
+    pub message: String,
+    pub code: String,
+    pub stack: String,
+}
+
+impl JobError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: code.into(), stack: String::new() }
+    }
+}
+
+/// What a producer asks to store.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub id: JobId,
+    pub queue: String,
+    pub function_id: String,
+    pub payload: Payload,
+    /// The FIFO message group; `None` on standard queues. A job with a group is gated
+    /// behind the earlier jobs of its group.
+    pub group: Option<String>,
+    pub enqueued_at: Millis,
+}
+
+/// A stored job as a store hands it out.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: JobId,
+    pub queue: String,
+    pub function_id: String,
+    pub payload: Payload,
+    pub group: Option<String>,
+    pub state: JobState,
+    /// Attempts started so far (including the one in flight, if any).
+    pub attempts: u32,
+    pub enqueued_at: Millis,
+    /// When a `Delayed` job becomes ready.
+    pub due_at: Millis,
+    pub last_error: Option<JobError>,
+    pub dead_lettered_at: Option<Millis>,
+}

@@ -1,0 +1,90 @@
+//! The whole engine as one function: [`serve`] takes a bound listener, a validated config,
+//! a store, a clock and a shutdown future, so a test can start an engine on port 0 and
+//! stop it.
+//!
+//! Shutdown, in order: the shutdown future completes → health says NOT_SERVING → the
+//! dispatcher stops taking work and lets in-flight attempts finish (`shutdown_grace_ms`),
+//! cancelling and releasing what is left → worker streams end → the gRPC server stops.
+
+use crate::api::engine::EngineService;
+use crate::api::queues::QueuesService;
+use crate::api::Shared;
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::dispatch::Dispatcher;
+use crate::store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use switchyard_proto::v1::engine_server::EngineServer;
+use switchyard_proto::v1::queues_server::QueuesServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves the engine on `listener` until `shutdown` completes, then drains and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<EngineConfig>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let recovered = store.recover().await?;
+    if recovered > 0 {
+        tracing::info!(recovered, "jobs that were in flight at the last stop are ready again");
+    }
+    let dispatcher = Dispatcher::new(config.clone(), store.clone(), clock.clone());
+    let shared = Shared { config: config.clone(), store, dispatcher: dispatcher.clone(), clock };
+
+    let stop = CancellationToken::new();
+    let pump = tokio::spawn(dispatcher.run(stop.clone()));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<EngineServer<EngineService>>().await;
+    health.set_serving::<QueuesServer<QueuesService>>().await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    // Room for the largest allowed payload plus the envelope, so an oversized payload gets
+    // PAYLOAD_TOO_LARGE from the handler rather than a transport error.
+    let max_message = (config.max_payload_bytes * 2 + 64 * 1024).max(4 * 1024 * 1024);
+    let engine = EngineServer::new(EngineService::new(shared.clone()))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let queues = QueuesServer::new(QueuesService::new(shared));
+
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining in-flight work");
+        health.set_not_serving::<EngineServer<EngineService>>().await;
+        health.set_not_serving::<QueuesServer<QueuesService>>().await;
+        stop.cancel();
+        let _ = pump.await;
+    };
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(engine)
+        .add_service(queues)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}

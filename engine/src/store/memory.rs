@@ -1,0 +1,354 @@
+//! `builtin` / `in_memory`: the embedded store for development and tests.
+//!
+//! Invariant: every job is in exactly one index matching its state — `Ready` jobs in
+//! their queue's `ready[function]`, `Delayed` in `delayed`, `Dead` in `dead`; `InFlight`
+//! and `Waiting` jobs in none (they are found by id). FIFO jobs are also in their group's
+//! list, head first, until they complete or are dead-lettered; only the head is ever
+//! `Ready`, `Delayed` or `InFlight`. One mutex guards it all, so each operation is atomic.
+
+use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use crate::clock::Millis;
+use crate::queue::{Job, JobId, JobState, NewJob};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The in-memory store.
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    changed: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Inner {
+    jobs: HashMap<JobId, Entry>,
+    queues: HashMap<String, QueueIndex>,
+    next_seq: u64,
+    next_lease: u64,
+}
+
+struct Entry {
+    job: Job,
+    /// Enqueue order; a redriven job gets a new one.
+    seq: u64,
+    lease_id: u64,
+}
+
+#[derive(Default)]
+struct QueueIndex {
+    ready: HashMap<String, BTreeMap<u64, JobId>>,
+    delayed: BTreeSet<(Millis, u64, JobId)>,
+    groups: HashMap<String, VecDeque<JobId>>,
+    dead: BTreeMap<u64, JobId>,
+    waiting: u64,
+    in_flight: u64,
+    counters: QueueStats,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self { inner: Mutex::new(Inner::default()), changed: Arc::new(Notify::new()) }
+    }
+
+    fn notify(&self) {
+        self.changed.notify_waiters();
+        self.changed.notify_one();
+    }
+}
+
+impl Inner {
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Makes `id` Ready (it must be in no index).
+    fn make_ready(&mut self, id: &JobId) {
+        let entry = self.jobs.get_mut(id).expect("indexed job exists");
+        entry.job.state = JobState::Ready;
+        let q = self.queues.entry(entry.job.queue.clone()).or_default();
+        q.ready.entry(entry.job.function_id.clone()).or_default().insert(entry.seq, id.clone());
+    }
+
+    /// Appends a FIFO job to its group: Ready if it is the head, Waiting otherwise.
+    fn join_group(&mut self, id: &JobId, queue: &str, group: &str) {
+        let q = self.queues.entry(queue.to_string()).or_default();
+        let members = q.groups.entry(group.to_string()).or_default();
+        members.push_back(id.clone());
+        if members.len() == 1 {
+            self.make_ready(id);
+        } else {
+            q.waiting += 1;
+            self.jobs.get_mut(id).expect("job exists").job.state = JobState::Waiting;
+        }
+    }
+
+    /// Removes the head of a FIFO group and promotes the next member.
+    fn leave_group(&mut self, queue: &str, group: &str, id: &JobId) {
+        let q = self.queues.get_mut(queue).expect("queue exists");
+        let Some(members) = q.groups.get_mut(group) else { return };
+        debug_assert_eq!(members.front(), Some(id));
+        members.retain(|m| m != id);
+        let next = members.front().cloned();
+        if members.is_empty() {
+            q.groups.remove(group);
+        }
+        if let Some(next) = next {
+            if self.jobs.get(&next).is_some_and(|e| e.job.state == JobState::Waiting) {
+                self.queues.get_mut(queue).expect("queue exists").waiting -= 1;
+                self.make_ready(&next);
+            }
+        }
+    }
+
+    fn promote_due(&mut self, queue: &str, now: Millis) {
+        let Some(q) = self.queues.get_mut(queue) else { return };
+        let mut due = Vec::new();
+        while let Some(first) = q.delayed.first() {
+            if first.0 > now {
+                break;
+            }
+            due.push(q.delayed.pop_first().expect("non-empty").2);
+        }
+        for id in due {
+            self.make_ready(&id);
+        }
+    }
+
+    fn select_dead(&self, queue: &str, ids: &[JobId]) -> Vec<(u64, JobId)> {
+        let Some(q) = self.queues.get(queue) else { return Vec::new() };
+        if ids.is_empty() {
+            return q.dead.iter().map(|(k, v)| (*k, v.clone())).collect();
+        }
+        ids.iter()
+            .filter_map(|id| {
+                let e = self.jobs.get(id)?;
+                (e.job.queue == queue && e.job.state == JobState::Dead).then(|| (e.seq, id.clone()))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock();
+        for new in jobs {
+            let seq = inner.seq();
+            let id = new.id.clone();
+            let (queue, group) = (new.queue.clone(), new.group.clone());
+            let job = Job {
+                id: new.id,
+                queue: new.queue,
+                function_id: new.function_id,
+                payload: new.payload,
+                group: new.group,
+                state: JobState::Ready,
+                attempts: 0,
+                enqueued_at: new.enqueued_at,
+                due_at: new.enqueued_at,
+                last_error: None,
+                dead_lettered_at: None,
+            };
+            inner.jobs.insert(id.clone(), Entry { job, seq, lease_id: 0 });
+            inner.queues.entry(queue.clone()).or_default().counters.enqueued += 1;
+            match group {
+                Some(g) => inner.join_group(&id, &queue, &g),
+                None => inner.make_ready(&id),
+            }
+        }
+        drop(inner);
+        self.notify();
+        Ok(())
+    }
+
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
+        let mut inner = self.inner.lock();
+        inner.promote_due(&request.queue, request.now);
+        let mut budgets: Vec<(String, usize)> = request.functions.into_iter().filter(|(_, b)| *b > 0).collect();
+        let mut picked = Vec::new();
+        {
+            let Some(q) = inner.queues.get_mut(&request.queue) else { return Ok(Vec::new()) };
+            while picked.len() < request.max {
+                // The oldest ready job among the functions that still have budget.
+                let best = budgets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, b))| *b > 0)
+                    .filter_map(|(i, (f, _))| q.ready.get(f).and_then(|m| m.keys().next()).map(|s| (*s, i)))
+                    .min();
+                let Some((seq, i)) = best else { break };
+                let ready = q.ready.get_mut(&budgets[i].0).expect("present");
+                let id = ready.remove(&seq).expect("present");
+                if ready.is_empty() {
+                    q.ready.remove(&budgets[i].0);
+                }
+                budgets[i].1 -= 1;
+                q.in_flight += 1;
+                picked.push(id);
+            }
+        }
+        let mut leases = Vec::with_capacity(picked.len());
+        for id in picked {
+            inner.next_lease += 1;
+            let lease_id = inner.next_lease;
+            let entry = inner.jobs.get_mut(&id).expect("indexed job exists");
+            entry.job.state = JobState::InFlight;
+            entry.job.attempts += 1;
+            entry.lease_id = lease_id;
+            leases.push(Lease { token: LeaseToken { job_id: id, lease_id }, job: entry.job.clone() });
+        }
+        Ok(leases)
+    }
+
+    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock();
+        let Some(entry) = inner.jobs.get_mut(&token.job_id) else { return Ok(false) };
+        if entry.job.state != JobState::InFlight || entry.lease_id != token.lease_id {
+            return Ok(false);
+        }
+        let (queue, group, seq) = (entry.job.queue.clone(), entry.job.group.clone(), entry.seq);
+        let q = inner.queues.get_mut(&queue).expect("queue exists");
+        q.in_flight -= 1;
+        match finish {
+            Finish::Complete => {
+                q.counters.completed += 1;
+                if let Some(g) = &group {
+                    inner.leave_group(&queue, g, &token.job_id);
+                }
+                inner.jobs.remove(&token.job_id);
+            }
+            Finish::Retry { due_at, error } => {
+                q.counters.failed += 1;
+                q.delayed.insert((due_at, seq, token.job_id.clone()));
+                let job = &mut inner.jobs.get_mut(&token.job_id).expect("exists").job;
+                job.state = JobState::Delayed;
+                job.due_at = due_at;
+                job.last_error = Some(error);
+            }
+            Finish::DeadLetter { error, at } => {
+                q.counters.failed += 1;
+                q.counters.dead_lettered += 1;
+                let dead_seq = inner.seq();
+                let q = inner.queues.get_mut(&queue).expect("queue exists");
+                q.dead.insert(dead_seq, token.job_id.clone());
+                let entry = inner.jobs.get_mut(&token.job_id).expect("exists");
+                entry.seq = dead_seq;
+                entry.job.state = JobState::Dead;
+                entry.job.last_error = Some(error);
+                entry.job.dead_lettered_at = Some(at);
+                if let Some(g) = &group {
+                    inner.leave_group(&queue, g, &token.job_id);
+                }
+            }
+            Finish::Release => {
+                inner.jobs.get_mut(&token.job_id).expect("exists").job.attempts -= 1;
+                inner.make_ready(&token.job_id);
+            }
+        }
+        drop(inner);
+        self.notify();
+        Ok(true)
+    }
+
+    async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        Ok(self.inner.lock().queues.get(queue).and_then(|q| q.delayed.first().map(|d| d.0)))
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        let inner = self.inner.lock();
+        let Some(q) = inner.queues.get(queue) else { return Ok(QueueStats::default()) };
+        Ok(QueueStats {
+            ready: q.ready.values().map(|m| m.len() as u64).sum::<u64>() + q.waiting,
+            delayed: q.delayed.len() as u64,
+            in_flight: q.in_flight,
+            dead: q.dead.len() as u64,
+            ..q.counters
+        })
+    }
+
+    async fn dead_letters(&self, queue: &str, cursor: Option<&str>, limit: usize) -> Result<DeadLetterPage, StoreError> {
+        let after = match cursor {
+            None | Some("") => 0,
+            Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string()))?,
+        };
+        let inner = self.inner.lock();
+        let Some(q) = inner.queues.get(queue) else { return Ok(DeadLetterPage::default()) };
+        let mut entries = Vec::new();
+        let mut last = None;
+        for (seq, id) in q.dead.range(after + 1..).take(limit) {
+            entries.push(inner.jobs[id].job.clone());
+            last = Some(*seq);
+        }
+        let more = last.is_some_and(|l| q.dead.range(l + 1..).next().is_some());
+        Ok(DeadLetterPage { entries, next_cursor: if more { last.map(|l| l.to_string()) } else { None } })
+    }
+
+    async fn redrive(&self, queue: &str, ids: &[JobId], now: Millis) -> Result<u64, StoreError> {
+        let mut inner = self.inner.lock();
+        let chosen = inner.select_dead(queue, ids);
+        for (dead_seq, id) in &chosen {
+            inner.queues.get_mut(queue).expect("queue exists").dead.remove(dead_seq);
+            let seq = inner.seq();
+            let entry = inner.jobs.get_mut(id).expect("dead job exists");
+            entry.seq = seq;
+            entry.job.attempts = 0;
+            entry.job.dead_lettered_at = None;
+            entry.job.due_at = now;
+            match entry.job.group.clone() {
+                Some(g) => inner.join_group(id, queue, &g),
+                None => inner.make_ready(id),
+            }
+        }
+        drop(inner);
+        if !chosen.is_empty() {
+            self.notify();
+        }
+        Ok(chosen.len() as u64)
+    }
+
+    async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError> {
+        let mut inner = self.inner.lock();
+        let chosen = inner.select_dead(queue, ids);
+        for (dead_seq, id) in &chosen {
+            inner.queues.get_mut(queue).expect("queue exists").dead.remove(dead_seq);
+            inner.jobs.remove(id);
+        }
+        Ok(chosen.len() as u64)
+    }
+
+    async fn recover(&self) -> Result<u64, StoreError> {
+        let mut inner = self.inner.lock();
+        let in_flight: Vec<JobId> =
+            inner.jobs.iter().filter(|(_, e)| e.job.state == JobState::InFlight).map(|(id, _)| id.clone()).collect();
+        for id in &in_flight {
+            let entry = inner.jobs.get_mut(id).expect("exists");
+            entry.job.attempts -= 1;
+            let queue = entry.job.queue.clone();
+            inner.queues.get_mut(&queue).expect("queue exists").in_flight -= 1;
+            inner.make_ready(id);
+        }
+        drop(inner);
+        if !in_flight.is_empty() {
+            self.notify();
+        }
+        Ok(in_flight.len() as u64)
+    }
+
+    fn changed(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::store_conformance_tests!(|| async { std::sync::Arc::new(super::MemoryStore::new()) });
+}

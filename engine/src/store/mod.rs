@@ -1,0 +1,158 @@
+//! The store seam: where jobs live, and the one place their state changes.
+//!
+//! Invariant: every operation is one atomic transition of one or more jobs, guarded by the
+//! state it expects. `finish` applies only while the job is still `InFlight` under the
+//! caller's [`LeaseToken`]; a stale token (the job was released, recovered or re-leased
+//! meanwhile) changes nothing and answers `false`. Stores never decide *what* follows a
+//! failure — the dispatcher asks [`crate::queue::retry`] and hands the store a [`Finish`].
+//!
+//! FIFO gating lives in the store, because with several engines on one store it is the
+//! only place that sees every engine's leases: a job with a group is leased only when
+//! every earlier job of its group has completed or been dead-lettered.
+//!
+//! What a store is told, in order of a job's life:
+//! 1. `enqueue` — stored (durably, for a durable store) before this returns.
+//! 2. `lease` — up to `max` ready jobs of one queue whose functions have capacity.
+//! 3. `finish` — complete, retry at a due time, dead-letter, or release (not counted).
+//! 4. `redrive` / `discard` — operator moves out of the DLQ.
+//!
+//! Every store passes [`conformance`] unchanged.
+
+pub mod conformance;
+pub mod memory;
+
+use crate::clock::Millis;
+use crate::config::AdapterSpec;
+use crate::queue::{Job, JobError, JobId, NewJob};
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Identifies one lease of one job: a finish with an older token is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseToken {
+    pub job_id: JobId,
+    pub lease_id: u64,
+}
+
+/// A job handed out by `lease`, now `InFlight`; `job.attempts` counts this attempt.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub token: LeaseToken,
+    pub job: Job,
+}
+
+/// What to lease: from `queue`, at most `max` jobs, at most `budget` per function, only
+/// jobs whose `due_at <= now`. The oldest ready jobs (enqueue order) go first.
+#[derive(Clone, Debug)]
+pub struct LeaseRequest {
+    pub queue: String,
+    pub functions: Vec<(String, usize)>,
+    pub max: usize,
+    pub now: Millis,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// Success: the job is deleted and counted `completed`.
+    Complete,
+    /// Failure with budget left: `Delayed` until `due_at`; counted `failed`.
+    Retry { due_at: Millis, error: JobError },
+    /// Failure with the budget spent: `Dead`; counted `failed` and `dead_lettered`.
+    DeadLetter { error: JobError, at: Millis },
+    /// The attempt did not happen (engine shutting down, no worker after all): `Ready`
+    /// again and the attempt is not counted.
+    Release,
+}
+
+/// Per-queue gauges and counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// `Ready` and `Waiting` jobs.
+    pub ready: u64,
+    pub delayed: u64,
+    pub in_flight: u64,
+    pub dead: u64,
+    pub enqueued: u64,
+    pub completed: u64,
+    /// Failed attempts (each retry and each dead-lettering).
+    pub failed: u64,
+    pub dead_lettered: u64,
+}
+
+/// One page of the dead-letter queue, oldest dead-lettering first.
+#[derive(Clone, Debug, Default)]
+pub struct DeadLetterPage {
+    pub entries: Vec<Job>,
+    /// Pass back to continue; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Why a store operation failed. Callers see these as `UNAVAILABLE`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid page token '{0}'")]
+    BadCursor(String),
+    #[error("store is corrupt or incompatible: {0}")]
+    Corrupt(String),
+}
+
+/// The seam every store implements. See the module doc for the invariants.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores new jobs, all or none. Returns only once they are stored.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError>;
+
+    /// Moves ready jobs to `InFlight` (see [`LeaseRequest`]). Delayed jobs whose due time
+    /// has come are ready.
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError>;
+
+    /// Ends an attempt. `Ok(false)` when the token is stale (nothing changed).
+    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError>;
+
+    /// The earliest due time of a `Delayed` job of `queue`.
+    async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError>;
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError>;
+
+    /// Dead letters of `queue` after `cursor`, at most `limit`.
+    async fn dead_letters(&self, queue: &str, cursor: Option<&str>, limit: usize) -> Result<DeadLetterPage, StoreError>;
+
+    /// Moves dead letters (all when `ids` is empty) back to `Ready` with `attempts = 0`.
+    /// A FIFO job re-enters at the tail of its group. Returns how many moved.
+    async fn redrive(&self, queue: &str, ids: &[JobId], now: Millis) -> Result<u64, StoreError>;
+
+    /// Deletes dead letters (all when `ids` is empty). Returns how many.
+    async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError>;
+
+    /// Start-up: every job this engine had `InFlight` becomes `Ready` again, the
+    /// interrupted attempt not counted. Returns how many.
+    async fn recover(&self) -> Result<u64, StoreError>;
+
+    /// Notified whenever jobs may have become ready (enqueue, finish, redrive, …).
+    fn changed(&self) -> Arc<Notify>;
+}
+
+/// Whether this build has a store for `adapter`. Stores not built yet are refused at
+/// start-up (and by `check-config`) with a clear message — never accepted and ignored.
+pub fn check(adapter: &AdapterSpec) -> Result<(), StoreError> {
+    match adapter {
+        AdapterSpec::Memory => Ok(()),
+        other => Err(StoreError::Unavailable(format!(
+            "{} is not available in this build yet (use builtin/in_memory)",
+            other.describe()
+        ))),
+    }
+}
+
+/// Opens the store the config names.
+pub async fn open(adapter: &AdapterSpec) -> Result<Arc<dyn Store>, StoreError> {
+    check(adapter)?;
+    match adapter {
+        AdapterSpec::Memory => Ok(Arc::new(memory::MemoryStore::new())),
+        _ => unreachable!("refused by check"),
+    }
+}

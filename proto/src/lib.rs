@@ -1,0 +1,14 @@
+//! The Switchyard gRPC contract, `switchyard.v1`: generated messages, clients and servers.
+//!
+//! The `.proto` files under `proto/switchyard/v1/` are the one source of truth; every SDK
+//! is generated from (or loads) the same files.
+
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("switchyard.v1");
+}
+
+/// Encoded `FileDescriptorSet` of `switchyard.v1` (with its google/protobuf imports),
+/// served by gRPC reflection so `grpcurl` works without proto files.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/switchyard_descriptor.bin"));
