@@ -4,7 +4,14 @@ use prost::Message;
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["switchyard/v1/engine.proto", "switchyard/v1/queues.proto"];
+    // google/rpc is compiled only so reflection can describe the ErrorInfo in error
+    // details (grpcurl then prints it decoded).
+    let files = [
+        "switchyard/v1/engine.proto",
+        "switchyard/v1/queues.proto",
+        "google/rpc/status.proto",
+        "google/rpc/error_details.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -33,14 +33,14 @@ impl QueuesService {
                 name: name.clone(),
                 config: Some(queue_config(spec)),
                 stats: Some(QueueStats {
-                    ready: s.ready,
-                    delayed: s.delayed,
-                    in_flight: s.in_flight,
-                    dead: s.dead,
-                    enqueued: s.enqueued,
-                    completed: s.completed,
-                    failed: s.failed,
-                    dead_lettered: s.dead_lettered,
+                    ready: Some(s.ready),
+                    delayed: Some(s.delayed),
+                    in_flight: Some(s.in_flight),
+                    dead: Some(s.dead),
+                    enqueued: Some(s.enqueued),
+                    completed: Some(s.completed),
+                    failed: Some(s.failed),
+                    dead_lettered: Some(s.dead_lettered),
                 }),
             });
         }
@@ -64,7 +64,7 @@ impl QueuesService {
 
 fn queue_config(spec: &QueueSpec) -> QueueConfig {
     QueueConfig {
-        max_retries: spec.max_retries,
+        max_retries: Some(spec.max_retries),
         backoff_ms: spec.backoff_ms,
         concurrency: spec.concurrency,
         r#type: spec.kind.as_str().to_string(),
