@@ -48,7 +48,9 @@ fn resolve(config: Option<PathBuf>) -> Result<EngineConfig, ConfigError> {
             if path.exists() {
                 EngineConfig::load(&path)
             } else {
-                tracing::warn!("no {IMPLICIT_CONFIG} here: running on the built-in defaults (queue 'default', in-memory)");
+                tracing::warn!(
+                    "no {IMPLICIT_CONFIG} here: running on the built-in defaults (queue 'default', in-memory)"
+                );
                 Ok(EngineConfig::default())
             }
         }

@@ -6,9 +6,9 @@
 //! dispatcher stops taking work and lets in-flight attempts finish (`shutdown_grace_ms`),
 //! cancelling and releasing what is left → worker streams end → the gRPC server stops.
 
+use crate::api::Shared;
 use crate::api::engine::EngineService;
 use crate::api::queues::QueuesService;
-use crate::api::Shared;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::dispatch::Dispatcher;

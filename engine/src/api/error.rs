@@ -60,8 +60,12 @@ impl ApiError {
 
     fn metadata(&self) -> HashMap<String, String> {
         let pairs: Vec<(&str, String)> = match self {
-            ApiError::QueueNotFound { queue, defined } => vec![("queue", queue.clone()), ("defined", defined.clone())],
-            ApiError::MissingGroupField { queue, field, .. } => vec![("queue", queue.clone()), ("field", field.clone())],
+            ApiError::QueueNotFound { queue, defined } => {
+                vec![("queue", queue.clone()), ("defined", defined.clone())]
+            }
+            ApiError::MissingGroupField { queue, field, .. } => {
+                vec![("queue", queue.clone()), ("field", field.clone())]
+            }
             ApiError::FunctionNotFound(f) => vec![("function_id", f.clone())],
             ApiError::FunctionFailed { function, error } => vec![
                 ("function_id", function.clone()),
@@ -72,7 +76,9 @@ impl ApiError {
             ApiError::Timeout { function, timeout_ms } => {
                 vec![("function_id", function.clone()), ("timeout_ms", timeout_ms.to_string())]
             }
-            ApiError::PayloadTooLarge { size, max } => vec![("size", size.to_string()), ("max", max.to_string())],
+            ApiError::PayloadTooLarge { size, max } => {
+                vec![("size", size.to_string()), ("max", max.to_string())]
+            }
             ApiError::InvalidArgument(_) | ApiError::Unavailable(_) => vec![],
         };
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -8,8 +8,16 @@ use std::path::PathBuf;
 
 const TOP_KEYS: &[&str] =
     &["listen", "max_payload_bytes", "shutdown_grace_ms", "queue_configs", "adapter", "workers", "modules"];
-const QUEUE_KEYS: &[&str] =
-    &["max_retries", "backoff_ms", "concurrency", "type", "message_group_field", "timeout_ms", "max_backoff_ms", "jitter"];
+const QUEUE_KEYS: &[&str] = &[
+    "max_retries",
+    "backoff_ms",
+    "concurrency",
+    "type",
+    "message_group_field",
+    "timeout_ms",
+    "max_backoff_ms",
+    "jitter",
+];
 
 pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
     let mut w = Walker::default();
@@ -116,14 +124,16 @@ impl Walker {
     }
 
     fn engine(&mut self, root: &Node, config: &mut EngineConfig) {
-        let Some(map) = self.mapping("", root) else { return };
+        let Some(map) = self.mapping("", root) else {
+            return;
+        };
         self.unknown_keys("", map, TOP_KEYS);
-        if let Some(n) = map.get_node("listen") {
-            if let Some(s) = self.string("listen", n) {
-                match s.parse() {
-                    Ok(addr) => config.listen = addr,
-                    Err(_) => self.problem("listen", n, format!("expected host:port with an IP address, got '{s}'")),
-                }
+        if let Some(n) = map.get_node("listen")
+            && let Some(s) = self.string("listen", n)
+        {
+            match s.parse() {
+                Ok(addr) => config.listen = addr,
+                Err(_) => self.problem("listen", n, format!("expected host:port with an IP address, got '{s}'")),
             }
         }
         if let Some(n) = map.get_node("max_payload_bytes") {
@@ -133,10 +143,10 @@ impl Walker {
                 None => {}
             }
         }
-        if let Some(n) = map.get_node("shutdown_grace_ms") {
-            if let Some(v) = self.uint("shutdown_grace_ms", n, u32::MAX as u64) {
-                config.shutdown_grace_ms = v;
-            }
+        if let Some(n) = map.get_node("shutdown_grace_ms")
+            && let Some(v) = self.uint("shutdown_grace_ms", n, u32::MAX as u64)
+        {
+            config.shutdown_grace_ms = v;
         }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.
@@ -150,8 +160,13 @@ impl Walker {
             }
         }
         if blocks.len() > 1 {
-            let places: Vec<_> = blocks.iter().map(|(p, _)| if p.is_empty() { "top level".into() } else { p.clone() }).collect();
-            self.problem("queue_configs", root, format!("the queue block is defined more than once ({})", places.join(", ")));
+            let places: Vec<_> =
+                blocks.iter().map(|(p, _)| if p.is_empty() { "top level".into() } else { p.clone() }).collect();
+            self.problem(
+                "queue_configs",
+                root,
+                format!("the queue block is defined more than once ({})", places.join(", ")),
+            );
             return;
         }
         if let Some((prefix, block)) = blocks.first() {
@@ -161,10 +176,10 @@ impl Walker {
             if let Some(n) = block.get_node("queue_configs") {
                 self.queues(&join(prefix, "queue_configs"), n, config);
             }
-            if let Some(n) = block.get_node("adapter") {
-                if let Some(a) = self.adapter(&join(prefix, "adapter"), n) {
-                    config.adapter = a;
-                }
+            if let Some(n) = block.get_node("adapter")
+                && let Some(a) = self.adapter(&join(prefix, "adapter"), n)
+            {
+                config.adapter = a;
             }
         }
     }
@@ -180,11 +195,15 @@ impl Walker {
         let name_key = if key == "workers" { "name" } else { "class" };
         for (i, entry) in seq.iter().enumerate() {
             let path = format!("{key}[{i}]");
-            let Some(m) = self.mapping(&path, entry) else { continue };
+            let Some(m) = self.mapping(&path, entry) else {
+                continue;
+            };
             let name = m.get_scalar(name_key).map(|s| s.as_str().to_string()).unwrap_or_default();
-            let is_queue = if key == "workers" { name == "iii-queue" } else { name.to_ascii_lowercase().contains("queue") };
+            let is_queue =
+                if key == "workers" { name == "iii-queue" } else { name.to_ascii_lowercase().contains("queue") };
             if !is_queue {
-                self.warnings.push(format!("{path}: '{name}' is not the queue module; ignored (line {})", line_of(entry)));
+                self.warnings
+                    .push(format!("{path}: '{name}' is not the queue module; ignored (line {})", line_of(entry)));
                 continue;
             }
             match m.get_node("config") {
@@ -199,7 +218,9 @@ impl Walker {
     }
 
     fn queues(&mut self, path: &str, node: &Node, config: &mut EngineConfig) {
-        let Some(map) = self.mapping(path, node) else { return };
+        let Some(map) = self.mapping(path, node) else {
+            return;
+        };
         for (name, body) in map.iter() {
             let qpath = join(path, name);
             if name.is_empty() || name.chars().any(char::is_whitespace) {
@@ -216,14 +237,18 @@ impl Walker {
     fn queue(&mut self, path: &str, node: &Node) -> Option<QueueSpec> {
         let mut spec = QueueSpec::default_queue();
         let before = self.problems.len();
-        let Some(map) = self.mapping(path, node) else { return Some(spec) };
+        let Some(map) = self.mapping(path, node) else {
+            return Some(spec);
+        };
         self.unknown_keys(path, map, QUEUE_KEYS);
         let field = |k: &str| map.get_node(k);
         if let Some(n) = field("max_retries") {
-            spec.max_retries = self.uint(&join(path, "max_retries"), n, 1000).map(|v| v as u32).unwrap_or(spec.max_retries);
+            spec.max_retries =
+                self.uint(&join(path, "max_retries"), n, 1000).map(|v| v as u32).unwrap_or(spec.max_retries);
         }
         if let Some(n) = field("backoff_ms") {
-            spec.backoff_ms = self.uint(&join(path, "backoff_ms"), n, u32::MAX as u64 * 1000).unwrap_or(spec.backoff_ms);
+            spec.backoff_ms =
+                self.uint(&join(path, "backoff_ms"), n, u32::MAX as u64 * 1000).unwrap_or(spec.backoff_ms);
         }
         if let Some(n) = field("max_backoff_ms") {
             spec.max_backoff_ms = self.uint(&join(path, "max_backoff_ms"), n, u64::MAX);
@@ -249,13 +274,17 @@ impl Walker {
             match self.string(&join(path, "type"), n).as_deref() {
                 Some("standard") => spec.kind = QueueKind::Standard,
                 Some("fifo") => spec.kind = QueueKind::Fifo,
-                Some(other) => self.problem(&join(path, "type"), n, format!("expected 'standard' or 'fifo', got '{other}'")),
+                Some(other) => {
+                    self.problem(&join(path, "type"), n, format!("expected 'standard' or 'fifo', got '{other}'"))
+                }
                 None => {}
             }
         }
         if let Some(n) = field("message_group_field") {
             match self.string(&join(path, "message_group_field"), n) {
-                Some(s) if s.trim().is_empty() => self.problem(&join(path, "message_group_field"), n, "must not be empty"),
+                Some(s) if s.trim().is_empty() => {
+                    self.problem(&join(path, "message_group_field"), n, "must not be empty")
+                }
                 Some(s) => spec.message_group_field = Some(s),
                 None => {}
             }
@@ -298,10 +327,16 @@ impl Walker {
                 }
                 match text(self, "store_method", "in_memory").as_str() {
                     "in_memory" => Some(AdapterSpec::Memory),
-                    "file_based" => Some(AdapterSpec::File { path: PathBuf::from(text(self, "file_path", "./data/queue_store")) }),
+                    "file_based" => {
+                        Some(AdapterSpec::File { path: PathBuf::from(text(self, "file_path", "./data/queue_store")) })
+                    }
                     other => {
                         let n = get("store_method").unwrap_or(node);
-                        self.problem(&join(&cpath, "store_method"), n, format!("expected 'in_memory' or 'file_based', got '{other}'"));
+                        self.problem(
+                            &join(&cpath, "store_method"),
+                            n,
+                            format!("expected 'in_memory' or 'file_based', got '{other}'"),
+                        );
                         None
                     }
                 }
@@ -323,7 +358,11 @@ impl Walker {
             }
             other => {
                 let n = map.get_node("name").unwrap_or(node);
-                self.problem(&join(path, "name"), n, format!("unknown adapter '{other}' (expected builtin, redis or rabbitmq)"));
+                self.problem(
+                    &join(path, "name"),
+                    n,
+                    format!("unknown adapter '{other}' (expected builtin, redis or rabbitmq)"),
+                );
                 None
             }
         }

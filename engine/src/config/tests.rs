@@ -61,11 +61,28 @@ adapter:
 ";
     let err = EngineConfig::parse(text).unwrap_err();
     let lines: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
-    assert!(lines.contains(&"queue_configs.payment.concurrency: must be at least 1 (line 4)".to_string()), "{lines:#?}");
-    assert!(lines.contains(&"queue_configs.payment.message_group_field: required when type is fifo (line 3)".to_string()), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("queue_configs.email.retries: unknown key") && l.ends_with("(line 6)")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("queue_configs.email.backoff_ms: expected a whole number") && l.ends_with("(line 7)")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("adapter.name: unknown adapter 'kafka'") && l.ends_with("(line 9)")), "{lines:#?}");
+    assert!(
+        lines.contains(&"queue_configs.payment.concurrency: must be at least 1 (line 4)".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"queue_configs.payment.message_group_field: required when type is fifo (line 3)".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("queue_configs.email.retries: unknown key") && l.ends_with("(line 6)")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("queue_configs.email.backoff_ms: expected a whole number") && l.ends_with("(line 7)")
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("adapter.name: unknown adapter 'kafka'") && l.ends_with("(line 9)")),
+        "{lines:#?}"
+    );
     assert_eq!(lines.len(), 5, "{lines:#?}");
 }
 
@@ -123,7 +140,10 @@ modules:
 fn problems_inside_iii_shape_carry_the_nested_path() {
     let text = "workers:\n  - name: iii-queue\n    config:\n      queue_configs:\n        q: {concurrency: 0}\n";
     let err = EngineConfig::parse(text).unwrap_err();
-    assert_eq!(err.problems[0].to_string(), "workers[0].config.queue_configs.q.concurrency: must be at least 1 (line 5)");
+    assert_eq!(
+        err.problems[0].to_string(),
+        "workers[0].config.queue_configs.q.concurrency: must be at least 1 (line 5)"
+    );
 }
 
 #[test]

@@ -19,7 +19,11 @@ pub(super) struct Invocation {
 pub(super) enum Kind {
     Job(Lease),
     /// `reply` is `None` for a void call.
-    Call { function_id: String, payload: Payload, reply: Option<oneshot::Sender<CallResult>> },
+    Call {
+        function_id: String,
+        payload: Payload,
+        reply: Option<oneshot::Sender<CallResult>>,
+    },
 }
 
 impl Kind {
@@ -47,7 +51,8 @@ impl Kind {
             }
             Kind::Call { function_id, payload, .. } => (function_id.clone(), payload, None),
         };
-        let invoke = Invoke { invocation_id: id.to_string(), function_id, payload: Some(decode_payload(payload)), delivery };
+        let invoke =
+            Invoke { invocation_id: id.to_string(), function_id, payload: Some(decode_payload(payload)), delivery };
         EngineMessage { kind: Some(engine_message::Kind::Invoke(invoke)) }
     }
 }
@@ -57,4 +62,3 @@ pub(super) fn cancel_message(id: u64, reason: &str) -> EngineMessage {
         kind: Some(engine_message::Kind::Cancel(Cancel { invocation_id: id.to_string(), reason: reason.to_string() })),
     }
 }
-

@@ -131,7 +131,9 @@ impl Dispatcher {
     /// Applies a worker's hello and answers with `welcome`.
     pub fn hello(&self, id: WorkerId, hello: Hello) {
         let mut st = self.state.lock();
-        let Some(w) = st.workers.get_mut(id) else { return };
+        let Some(w) = st.workers.get_mut(id) else {
+            return;
+        };
         w.name = hello.worker_name;
         w.max_in_flight = if hello.max_in_flight == 0 { DEFAULT_MAX_IN_FLIGHT } else { hello.max_in_flight };
         let welcome = Welcome { worker_id: format!("w{id}"), max_in_flight: w.max_in_flight };
@@ -179,7 +181,9 @@ impl Dispatcher {
                 let inv = Self::take(&mut st, inv_id).expect("listed above");
                 match inv.kind {
                     Kind::Job(lease) => after.failed_jobs.push((lease, error.clone())),
-                    Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::Failed(error.clone())))),
+                    Kind::Call { reply: Some(tx), .. } => {
+                        after.replies.push((tx, Err(CallError::Failed(error.clone()))))
+                    }
                     Kind::Call { reply: None, .. } => {}
                 }
             }
@@ -366,14 +370,17 @@ impl Dispatcher {
                 if deadline > now {
                     break;
                 }
-                let Some(inv) = Self::take(&mut st, id) else { continue };
+                let Some(inv) = Self::take(&mut st, id) else {
+                    continue;
+                };
                 if let Some(w) = inv.worker {
                     Self::send_cancel(&st, w, id, "timeout");
                 }
                 match inv.kind {
                     Kind::Job(lease) => {
                         let ms = self.config.queues.get(&lease.job.queue).map_or(0, |q| q.timeout_ms);
-                        let error = JobError::new("TIMEOUT", format!("attempt did not finish within timeout_ms ({ms} ms)"));
+                        let error =
+                            JobError::new("TIMEOUT", format!("attempt did not finish within timeout_ms ({ms} ms)"));
                         after.failed_jobs.push((lease, error));
                     }
                     Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::Timeout))),
@@ -477,9 +484,13 @@ impl Dispatcher {
                 st.backlog.remove(function);
                 return;
             };
-            let Some(worker_id) = st.workers.pick(function) else { return };
+            let Some(worker_id) = st.workers.pick(function) else {
+                return;
+            };
             st.backlog.get_mut(function).expect("non-empty").pop_front();
-            let Some(inv) = st.invocations.get_mut(&id) else { continue };
+            let Some(inv) = st.invocations.get_mut(&id) else {
+                continue;
+            };
             inv.worker = Some(worker_id);
             if let Kind::Job(lease) = &inv.kind {
                 let timeout = self.config.queues.get(&lease.job.queue).map_or(300_000, |q| q.timeout_ms);
@@ -501,7 +512,9 @@ impl Dispatcher {
         if st.workers.serves(function) {
             return;
         }
-        let Some(queued) = st.backlog.remove(function) else { return };
+        let Some(queued) = st.backlog.remove(function) else {
+            return;
+        };
         for id in queued {
             if let Some(inv) = Self::take(st, id) {
                 match inv.kind {
@@ -554,7 +567,9 @@ impl Dispatcher {
             Ok(false) => tracing::debug!(job = %lease.job.id, "lease was stale; nothing changed"),
             // The job stays leased in the store; a durable store makes it ready again at
             // the next start (recover).
-            Err(e) => tracing::error!(job = %lease.job.id, error = %e, "could not record the end of an attempt"),
+            Err(e) => {
+                tracing::error!(job = %lease.job.id, error = %e, "could not record the end of an attempt")
+            }
         }
         let mut st = self.state.lock();
         if let Some(n) = st.leased.get_mut(&lease.job.queue) {

@@ -59,7 +59,9 @@ impl Workers {
 
     /// Removes a worker; returns the functions it served.
     pub fn remove(&mut self, id: WorkerId) -> BTreeSet<String> {
-        let Some(worker) = self.workers.remove(&id) else { return BTreeSet::new() };
+        let Some(worker) = self.workers.remove(&id) else {
+            return BTreeSet::new();
+        };
         for f in &worker.functions {
             self.detach(f, id);
         }
@@ -67,17 +69,19 @@ impl Workers {
     }
 
     pub fn register(&mut self, id: WorkerId, function: &str) {
-        let Some(worker) = self.workers.get_mut(&id) else { return };
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
         if worker.functions.insert(function.to_string()) {
             self.by_function.entry(function.to_string()).or_default().push(id);
         }
     }
 
     pub fn unregister(&mut self, id: WorkerId, function: &str) {
-        if let Some(worker) = self.workers.get_mut(&id) {
-            if worker.functions.remove(function) {
-                self.detach(function, id);
-            }
+        if let Some(worker) = self.workers.get_mut(&id)
+            && worker.functions.remove(function)
+        {
+            self.detach(function, id);
         }
     }
 

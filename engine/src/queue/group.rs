@@ -43,11 +43,7 @@ pub fn group_of(payload: &prost_types::Value, field: &str) -> Result<String, Gro
 }
 
 fn number_text(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
+    if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
 #[cfg(test)]

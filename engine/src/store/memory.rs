@@ -94,23 +94,27 @@ impl Inner {
     /// Removes the head of a FIFO group and promotes the next member.
     fn leave_group(&mut self, queue: &str, group: &str, id: &JobId) {
         let q = self.queues.get_mut(queue).expect("queue exists");
-        let Some(members) = q.groups.get_mut(group) else { return };
+        let Some(members) = q.groups.get_mut(group) else {
+            return;
+        };
         debug_assert_eq!(members.front(), Some(id));
         members.retain(|m| m != id);
         let next = members.front().cloned();
         if members.is_empty() {
             q.groups.remove(group);
         }
-        if let Some(next) = next {
-            if self.jobs.get(&next).is_some_and(|e| e.job.state == JobState::Waiting) {
-                self.queues.get_mut(queue).expect("queue exists").waiting -= 1;
-                self.make_ready(&next);
-            }
+        if let Some(next) = next
+            && self.jobs.get(&next).is_some_and(|e| e.job.state == JobState::Waiting)
+        {
+            self.queues.get_mut(queue).expect("queue exists").waiting -= 1;
+            self.make_ready(&next);
         }
     }
 
     fn promote_due(&mut self, queue: &str, now: Millis) {
-        let Some(q) = self.queues.get_mut(queue) else { return };
+        let Some(q) = self.queues.get_mut(queue) else {
+            return;
+        };
         let mut due = Vec::new();
         while let Some(first) = q.delayed.first() {
             if first.0 > now {
@@ -124,7 +128,9 @@ impl Inner {
     }
 
     fn select_dead(&self, queue: &str, ids: &[JobId]) -> Vec<(u64, JobId)> {
-        let Some(q) = self.queues.get(queue) else { return Vec::new() };
+        let Some(q) = self.queues.get(queue) else {
+            return Vec::new();
+        };
         if ids.is_empty() {
             return q.dead.iter().map(|(k, v)| (*k, v.clone())).collect();
         }
@@ -176,7 +182,9 @@ impl Store for MemoryStore {
         let mut budgets: Vec<(String, usize)> = request.functions.into_iter().filter(|(_, b)| *b > 0).collect();
         let mut picked = Vec::new();
         {
-            let Some(q) = inner.queues.get_mut(&request.queue) else { return Ok(Vec::new()) };
+            let Some(q) = inner.queues.get_mut(&request.queue) else {
+                return Ok(Vec::new());
+            };
             while picked.len() < request.max {
                 // The oldest ready job among the functions that still have budget.
                 let best = budgets
@@ -211,7 +219,9 @@ impl Store for MemoryStore {
 
     async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
         let mut inner = self.inner.lock();
-        let Some(entry) = inner.jobs.get_mut(&token.job_id) else { return Ok(false) };
+        let Some(entry) = inner.jobs.get_mut(&token.job_id) else {
+            return Ok(false);
+        };
         if entry.job.state != JobState::InFlight || entry.lease_id != token.lease_id {
             return Ok(false);
         }
@@ -265,7 +275,9 @@ impl Store for MemoryStore {
 
     async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
         let inner = self.inner.lock();
-        let Some(q) = inner.queues.get(queue) else { return Ok(QueueStats::default()) };
+        let Some(q) = inner.queues.get(queue) else {
+            return Ok(QueueStats::default());
+        };
         Ok(QueueStats {
             ready: q.ready.values().map(|m| m.len() as u64).sum::<u64>() + q.waiting,
             delayed: q.delayed.len() as u64,
@@ -275,13 +287,20 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn dead_letters(&self, queue: &str, cursor: Option<&str>, limit: usize) -> Result<DeadLetterPage, StoreError> {
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
         let after = match cursor {
             None | Some("") => 0,
             Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string()))?,
         };
         let inner = self.inner.lock();
-        let Some(q) = inner.queues.get(queue) else { return Ok(DeadLetterPage::default()) };
+        let Some(q) = inner.queues.get(queue) else {
+            return Ok(DeadLetterPage::default());
+        };
         let mut entries = Vec::new();
         let mut last = None;
         for (seq, id) in q.dead.range(after + 1..).take(limit) {

@@ -119,7 +119,8 @@ pub trait Store: Send + Sync + 'static {
     async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError>;
 
     /// Dead letters of `queue` after `cursor`, at most `limit`.
-    async fn dead_letters(&self, queue: &str, cursor: Option<&str>, limit: usize) -> Result<DeadLetterPage, StoreError>;
+    async fn dead_letters(&self, queue: &str, cursor: Option<&str>, limit: usize)
+    -> Result<DeadLetterPage, StoreError>;
 
     /// Moves dead letters (all when `ids` is empty) back to `Ready` with `attempts = 0`.
     /// A FIFO job re-enters at the tail of its group. Returns how many moved.

@@ -1,0 +1,88 @@
+//! The caller side: `Engine.Trigger` (sync call, void, enqueue) on any [`crate::Worker`].
+
+use crate::json::{from_proto, to_proto};
+use crate::{Error, Reason};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use switchyard_proto::v1::engine_client::EngineClient;
+use switchyard_proto::v1::{EnqueueAction, VoidAction, trigger_request, trigger_response};
+use tonic::transport::Channel;
+
+/// What to do with a trigger; `None` in [`TriggerRequest::action`] is a synchronous call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TriggerAction {
+    /// Durable enqueue to a named queue.
+    Enqueue { queue: String },
+    /// Fire-and-forget.
+    Void,
+}
+
+/// One call of `Engine.Trigger`, shaped like the iii SDK's.
+#[derive(Clone, Debug, Default)]
+pub struct TriggerRequest {
+    pub function_id: String,
+    pub payload: Value,
+    pub action: Option<TriggerAction>,
+    /// Synchronous calls only (engine default 30 s).
+    pub timeout_ms: Option<u64>,
+}
+
+/// The answer to an enqueue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnqueueReceipt {
+    pub message_receipt_id: String,
+}
+
+pub(crate) async fn trigger(channel: &Channel, req: TriggerRequest) -> Result<Value, Error> {
+    let action = req.action.map(|a| match a {
+        TriggerAction::Enqueue { queue } => trigger_request::Action::Enqueue(EnqueueAction { queue }),
+        TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
+    });
+    let request = switchyard_proto::v1::TriggerRequest {
+        function_id: req.function_id,
+        payload: Some(to_proto(&req.payload)),
+        action,
+        timeout_ms: req.timeout_ms,
+    };
+    let response = EngineClient::new(channel.clone()).trigger(request).await?.into_inner();
+    Ok(match response.outcome {
+        Some(trigger_response::Outcome::Result(v)) => from_proto(&v),
+        Some(trigger_response::Outcome::Receipt(r)) => {
+            json!({ "messageReceiptId": r.message_receipt_id })
+        }
+        Some(trigger_response::Outcome::Accepted(_)) | None => Value::Null,
+    })
+}
+
+pub(crate) async fn enqueue(
+    channel: &Channel,
+    queue: &str,
+    function_id: &str,
+    payload: impl Serialize,
+) -> Result<EnqueueReceipt, Error> {
+    let payload = to_json(payload)?;
+    let action = Some(TriggerAction::Enqueue { queue: queue.into() });
+    let out =
+        trigger(channel, TriggerRequest { function_id: function_id.into(), payload, action, timeout_ms: None }).await?;
+    let id = out["messageReceiptId"].as_str().unwrap_or_default().to_string();
+    Ok(EnqueueReceipt { message_receipt_id: id })
+}
+
+pub(crate) async fn call<T: DeserializeOwned>(
+    channel: &Channel,
+    function_id: &str,
+    payload: impl Serialize,
+) -> Result<T, Error> {
+    let payload = to_json(payload)?;
+    let out =
+        trigger(channel, TriggerRequest { function_id: function_id.into(), payload, action: None, timeout_ms: None })
+            .await?;
+    serde_json::from_value(out)
+        .map_err(|e| Error::local(Reason::InvalidArgument, format!("result of '{function_id}' does not fit: {e}")))
+}
+
+pub(crate) fn to_json(payload: impl Serialize) -> Result<Value, Error> {
+    serde_json::to_value(payload)
+        .map_err(|e| Error::local(Reason::InvalidArgument, format!("payload is not JSON: {e}")))
+}

@@ -1,0 +1,122 @@
+//! Typed errors. Every rejection from the engine carries a stable reason (see DESIGN §3),
+//! read from the status' `google.rpc.ErrorInfo`, else from the message prefix.
+
+use std::collections::HashMap;
+use std::fmt;
+use tonic_types::StatusExt;
+
+/// The stable reason of an engine error.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    QueueNotFound,
+    MissingGroupField,
+    FunctionNotFound,
+    FunctionFailed,
+    Timeout,
+    PayloadTooLarge,
+    InvalidArgument,
+    Unavailable,
+    /// A reason this SDK version does not know, or a status without one.
+    Other(String),
+}
+
+impl Reason {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "QUEUE_NOT_FOUND" => Reason::QueueNotFound,
+            "MISSING_GROUP_FIELD" => Reason::MissingGroupField,
+            "FUNCTION_NOT_FOUND" => Reason::FunctionNotFound,
+            "FUNCTION_FAILED" => Reason::FunctionFailed,
+            "TIMEOUT" => Reason::Timeout,
+            "PAYLOAD_TOO_LARGE" => Reason::PayloadTooLarge,
+            "INVALID_ARGUMENT" => Reason::InvalidArgument,
+            "UNAVAILABLE" => Reason::Unavailable,
+            other => Reason::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reason::QueueNotFound => "QUEUE_NOT_FOUND",
+            Reason::MissingGroupField => "MISSING_GROUP_FIELD",
+            Reason::FunctionNotFound => "FUNCTION_NOT_FOUND",
+            Reason::FunctionFailed => "FUNCTION_FAILED",
+            Reason::Timeout => "TIMEOUT",
+            Reason::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::Unavailable => "UNAVAILABLE",
+            Reason::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error from the engine (or from reaching it).
+#[derive(Clone, Debug)]
+pub struct Error {
+    pub reason: Reason,
+    /// The status message, reason prefix included.
+    pub message: String,
+    pub code: tonic::Code,
+    /// The ErrorInfo metadata, e.g. `queue`, or `message`/`code`/`stack` for FUNCTION_FAILED.
+    pub details: HashMap<String, String>,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    pub(crate) fn local(reason: Reason, message: impl Into<String>) -> Self {
+        let code = match reason {
+            Reason::InvalidArgument => tonic::Code::InvalidArgument,
+            _ => tonic::Code::Unavailable,
+        };
+        Self { message: format!("{reason}: {}", message.into()), reason, code, details: HashMap::new() }
+    }
+
+    /// For `FUNCTION_FAILED`: the handler's error as the worker reported it.
+    pub fn function_error(&self) -> Option<crate::HandlerError> {
+        (self.reason == Reason::FunctionFailed).then(|| crate::HandlerError {
+            message: self.details.get("message").cloned().unwrap_or_default(),
+            code: self.details.get("code").cloned().unwrap_or_default(),
+            stack: self.details.get("stack").cloned().unwrap_or_default(),
+        })
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        let (reason, details) = match status.get_details_error_info() {
+            Some(info) if !info.reason.is_empty() => (Reason::parse(&info.reason), info.metadata),
+            _ => {
+                let prefix = status.message().split_once(": ").map(|(p, _)| p).unwrap_or("");
+                let known = !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                let reason = if known {
+                    Reason::parse(prefix)
+                } else if status.code() == tonic::Code::Unavailable {
+                    Reason::Unavailable
+                } else {
+                    Reason::Other(format!("{:?}", status.code()))
+                };
+                (reason, HashMap::new())
+            }
+        };
+        Self { reason, message: status.message().to_string(), code: status.code(), details }
+    }
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(e: tonic::transport::Error) -> Self {
+        Error::local(Reason::Unavailable, e.to_string())
+    }
+}

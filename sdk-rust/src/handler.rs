@@ -1,0 +1,133 @@
+//! Functions a worker serves: [`RegisterFunction`], the delivery [`Context`] a handler
+//! receives, and the [`HandlerError`] it returns.
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio_util::sync::CancellationToken;
+
+/// What the engine says about one invocation.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub invocation_id: String,
+    pub function_id: String,
+    /// 1-based attempt number (1 for direct calls).
+    pub attempt: u32,
+    /// `max_retries + 1` of the queue (1 for direct calls).
+    pub max_attempts: u32,
+    /// Queued jobs only: the id the producer got back.
+    pub message_receipt_id: Option<String>,
+    /// Queued jobs only.
+    pub queue: Option<String>,
+    /// FIFO jobs only: the message group.
+    pub group: Option<String>,
+    pub enqueued_at: Option<SystemTime>,
+    /// Cancelled when the engine gives up on this invocation (timeout, shutdown).
+    pub cancelled: CancellationToken,
+}
+
+/// A handler's failure, reported to the engine (and shown in the DLQ).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandlerError {
+    pub message: String,
+    /// A short machine-readable code, e.g. the error type.
+    pub code: String,
+    pub stack: String,
+}
+
+impl HandlerError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: "Error".into(), stack: String::new() }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = code.into();
+        self
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Any error converts, so `?` works in handlers; the code is the error's type name and the
+/// stack its chain of sources.
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
+    fn from(e: E) -> Self {
+        let full = std::any::type_name::<E>();
+        let code = full.rsplit("::").next().unwrap_or(full).to_string();
+        let mut stack = format!("{e:?}");
+        let mut source = e.source();
+        while let Some(s) = source {
+            stack.push_str(&format!("\ncaused by: {s}"));
+            source = s.source();
+        }
+        Self { message: e.to_string(), code, stack }
+    }
+}
+
+pub(crate) type HandlerFn =
+    Arc<dyn Fn(Value, Context) -> BoxFuture<'static, Result<Value, HandlerError>> + Send + Sync>;
+
+/// A function to register on a worker.
+#[derive(Clone)]
+pub struct RegisterFunction {
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) handler: HandlerFn,
+}
+
+impl RegisterFunction {
+    /// An async handler on raw JSON.
+    pub fn new_async<F, Fut>(id: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(Value, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, HandlerError>> + Send + 'static,
+    {
+        Self { id: id.into(), description: String::new(), handler: Arc::new(move |p, c| Box::pin(handler(p, c))) }
+    }
+
+    /// An async handler on serde types: the payload is deserialized into `I` (a payload
+    /// that does not fit fails the attempt with code `InvalidPayload`), the output is
+    /// serialized from `O`.
+    pub fn typed<I, O, F, Fut>(id: impl Into<String>, handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(I, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, HandlerError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        Self::new_async(id, move |payload: Value, ctx| {
+            let handler = handler.clone();
+            async move {
+                let input: I = serde_json::from_value(payload)
+                    .map_err(|e| HandlerError::new(format!("payload does not fit: {e}")).with_code("InvalidPayload"))?;
+                let out = handler(input, ctx).await?;
+                serde_json::to_value(out).map_err(HandlerError::from)
+            }
+        })
+    }
+
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl fmt::Debug for RegisterFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterFunction").field("id", &self.id).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,229 @@
+//! The worker: one `Engine.Connect` stream, kept up for the life of the [`Worker`].
+//!
+//! Invariants:
+//! - every registered function is registered on the engine whenever a stream is up: a new
+//!   stream (first connect or reconnect after an engine restart) re-sends hello and every
+//!   registration before anything else;
+//! - every invocation received is answered with exactly one result on the stream it came
+//!   from, unless the engine cancelled it or that stream is gone (the engine has then
+//!   already failed the attempt — the SDK never counts attempts);
+//! - shutdown unregisters every function first, so no new work arrives, then waits for
+//!   running handlers (up to the grace period) before closing the stream.
+
+use crate::handler::{Context, HandlerFn, RegisterFunction};
+use crate::json::{from_proto, to_proto};
+use crate::{Error, InitOptions};
+use futures::FutureExt;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+use switchyard_proto::v1::engine_client::EngineClient;
+use switchyard_proto::v1::{
+    EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction as PbRegister, UnregisterFunction,
+    WorkerMessage, engine_message, invocation_result, worker_message,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::Channel;
+
+const SDK_NAME: &str = "switchyard-rust";
+
+pub(crate) struct Shared {
+    pub channel: Channel,
+    pub options: InitOptions,
+    functions: Mutex<BTreeMap<String, RegisterFunction>>,
+    /// The sender of the current stream, if one is up.
+    session: Mutex<Option<mpsc::UnboundedSender<WorkerMessage>>>,
+    running: Mutex<HashMap<String, CancellationToken>>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+    draining: std::sync::atomic::AtomicBool,
+    connected: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn new(channel: Channel, options: InitOptions) -> Arc<Self> {
+        Arc::new(Self {
+            channel,
+            options,
+            functions: Mutex::new(BTreeMap::new()),
+            session: Mutex::new(None),
+            running: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            draining: false.into(),
+            connected: watch::Sender::new(false),
+        })
+    }
+
+    pub fn register(&self, f: RegisterFunction) {
+        let message = register_message(&f);
+        // One lock order (functions, then session) so a new stream cannot miss it.
+        let mut functions = self.functions.lock();
+        functions.insert(f.id.clone(), f);
+        if let Some(tx) = self.session.lock().as_ref() {
+            let _ = tx.send(message);
+        }
+    }
+
+    pub fn unregister(&self, id: &str) {
+        let mut functions = self.functions.lock();
+        if functions.remove(id).is_some()
+            && let Some(tx) = self.session.lock().as_ref()
+        {
+            let _ = tx.send(unregister_message(id));
+        }
+    }
+
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
+    /// Keeps a stream up until shutdown, reconnecting with exponential backoff.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = self.options.reconnect_initial;
+        while !self.stop.is_cancelled() {
+            match self.clone().session().await {
+                Ok(()) => backoff = self.options.reconnect_initial,
+                Err(e) => tracing::debug!(error = %e, "worker stream ended"),
+            }
+            self.connected.send_replace(false);
+            *self.session.lock() = None;
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.stop.cancelled() => {}
+            }
+            backoff = (backoff * 2).min(self.options.reconnect_max);
+        }
+    }
+
+    async fn session(self: Arc<Self>) -> Result<(), Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let hello = Hello {
+            worker_name: self.options.worker_name.clone(),
+            sdk_name: SDK_NAME.into(),
+            sdk_version: env!("CARGO_PKG_VERSION").into(),
+            max_in_flight: self.options.max_in_flight,
+        };
+        tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).expect("receiver alive");
+        {
+            let functions = self.functions.lock();
+            for f in functions.values() {
+                tx.send(register_message(f)).expect("receiver alive");
+            }
+            *self.session.lock() = Some(tx.clone());
+        }
+        let outbound = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+        let mut client = EngineClient::new(self.channel.clone());
+        let mut inbound = client.connect(outbound).await?.into_inner();
+        loop {
+            let message = tokio::select! {
+                m = inbound.message() => m?,
+                _ = self.stop.cancelled() => return Ok(()),
+            };
+            let Some(EngineMessage { kind: Some(kind) }) = message else {
+                if message.is_none() {
+                    return Ok(()); // the engine closed the stream (e.g. it is shutting down)
+                }
+                continue;
+            };
+            match kind {
+                engine_message::Kind::Welcome(_) => {
+                    self.connected.send_replace(true);
+                }
+                engine_message::Kind::Invoke(invoke) => self.start(invoke, tx.clone()),
+                engine_message::Kind::Cancel(cancel) => {
+                    if let Some(token) = self.running.lock().remove(&cancel.invocation_id) {
+                        token.cancel();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one invocation in its own task and answers on the stream it came from.
+    fn start(self: &Arc<Self>, invoke: Invoke, tx: mpsc::UnboundedSender<WorkerMessage>) {
+        let handler: Option<HandlerFn> = self.functions.lock().get(&invoke.function_id).map(|f| f.handler.clone());
+        let token = CancellationToken::new();
+        self.running.lock().insert(invoke.invocation_id.clone(), token.clone());
+        let delivery = invoke.delivery.unwrap_or_default();
+        let has_delivery = !delivery.message_receipt_id.is_empty();
+        let ctx = Context {
+            invocation_id: invoke.invocation_id.clone(),
+            function_id: invoke.function_id.clone(),
+            attempt: delivery.attempt.max(1),
+            max_attempts: delivery.max_attempts.max(1),
+            message_receipt_id: has_delivery.then(|| delivery.message_receipt_id.clone()),
+            queue: has_delivery.then(|| delivery.queue.clone()),
+            group: (!delivery.group.is_empty()).then(|| delivery.group.clone()),
+            enqueued_at: delivery.enqueued_at.map(|t| {
+                UNIX_EPOCH + Duration::from_secs(t.seconds.max(0) as u64) + Duration::from_nanos(t.nanos.max(0) as u64)
+            }),
+            cancelled: token.clone(),
+        };
+        let payload = invoke.payload.as_ref().map(from_proto).unwrap_or_default();
+        let shared = self.clone();
+        self.tasks.spawn(async move {
+            let id = invoke.invocation_id;
+            let outcome = match handler {
+                None => Err(crate::HandlerError::new(format!("function '{}' is not registered on this worker", invoke.function_id))
+                    .with_code("FunctionNotRegistered")),
+                Some(handler) => {
+                    let run = std::panic::AssertUnwindSafe(handler(payload, ctx)).catch_unwind();
+                    tokio::select! {
+                        r = run => r.unwrap_or_else(|_| Err(crate::HandlerError::new("handler panicked").with_code("Panic"))),
+                        _ = token.cancelled() => return, // the engine gave up; it expects no result
+                    }
+                }
+            };
+            if shared.running.lock().remove(&id).is_none() {
+                return; // cancelled meanwhile
+            }
+            let outcome = match outcome {
+                Ok(v) => invocation_result::Outcome::Value(to_proto(&v)),
+                Err(e) => invocation_result::Outcome::Error(FunctionError { message: e.message, code: e.code, stack: e.stack }),
+            };
+            let result = InvocationResult { invocation_id: id, outcome: Some(outcome) };
+            let _ = tx.send(WorkerMessage { kind: Some(worker_message::Kind::Result(result)) });
+        });
+    }
+
+    /// Stops taking work, waits for running handlers (up to the grace period), then closes.
+    pub async fn shutdown(&self) {
+        if self.draining.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut functions = self.functions.lock();
+            if let Some(tx) = self.session.lock().as_ref() {
+                for id in functions.keys() {
+                    let _ = tx.send(unregister_message(id));
+                }
+            }
+            functions.clear();
+        }
+        self.tasks.close();
+        if tokio::time::timeout(self.options.shutdown_grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!("shutdown grace elapsed with handlers still running; the engine will retry them");
+        }
+        self.stop.cancel();
+        *self.session.lock() = None;
+    }
+}
+
+fn register_message(f: &RegisterFunction) -> WorkerMessage {
+    WorkerMessage {
+        kind: Some(worker_message::Kind::RegisterFunction(PbRegister {
+            function_id: f.id.clone(),
+            description: f.description.clone(),
+        })),
+    }
+}
+
+fn unregister_message(id: &str) -> WorkerMessage {
+    WorkerMessage {
+        kind: Some(worker_message::Kind::UnregisterFunction(UnregisterFunction { function_id: id.into() })),
+    }
+}
