@@ -10,5 +10,4 @@ pub mod v1 {
 
 /// Encoded `FileDescriptorSet` of `switchyard.v1` (with its google/protobuf imports),
 /// served by gRPC reflection so `grpcurl` works without proto files.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/switchyard_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/switchyard_descriptor.bin"));

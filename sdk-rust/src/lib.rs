@@ -139,10 +139,10 @@ impl Worker {
         Queues::new(self.shared.channel.clone())
     }
 
-    /// Waits until the worker stream is up and welcomed (or `timeout` passes).
-    pub async fn wait_connected(&self, timeout: Duration) -> bool {
-        let mut rx = self.shared.connected();
-        tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await.is_ok_and(|r| r.is_ok())
+    /// Waits until the worker stream is up and every registered function is live on the
+    /// engine (acknowledged), or `timeout` passes. Returns whether it is ready.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.shared.ready()).await.is_ok()
     }
 
     /// Stops taking work, lets running handlers finish (up to `shutdown_grace`), closes.

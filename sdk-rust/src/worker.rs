@@ -40,7 +40,12 @@ pub(crate) struct Shared {
     tasks: TaskTracker,
     stop: CancellationToken,
     draining: std::sync::atomic::AtomicBool,
-    connected: watch::Sender<bool>,
+    /// Bumped on every welcome, acknowledgement and stream loss.
+    readiness: watch::Sender<u64>,
+    /// Welcomed on the current stream.
+    welcomed: std::sync::atomic::AtomicBool,
+    /// Functions the engine acknowledged on the current stream.
+    acked: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -54,7 +59,9 @@ impl Shared {
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
             draining: false.into(),
-            connected: watch::Sender::new(false),
+            readiness: watch::Sender::new(0),
+            welcomed: false.into(),
+            acked: Mutex::new(Default::default()),
         })
     }
 
@@ -77,8 +84,34 @@ impl Shared {
         }
     }
 
-    pub fn connected(&self) -> watch::Receiver<bool> {
-        self.connected.subscribe()
+    /// True once the current stream is welcomed and every registered function is live.
+    fn is_ready(&self) -> bool {
+        if !self.welcomed.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        let functions = self.functions.lock();
+        let acked = self.acked.lock();
+        functions.keys().all(|f| acked.contains(f))
+    }
+
+    pub async fn ready(&self) {
+        let mut rx = self.readiness.subscribe();
+        loop {
+            if self.is_ready() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn set_stream_state(&self, welcomed: bool) {
+        self.welcomed.store(welcomed, std::sync::atomic::Ordering::SeqCst);
+        if !welcomed {
+            self.acked.lock().clear();
+        }
+        self.readiness.send_modify(|v| *v += 1);
     }
 
     /// Keeps a stream up until shutdown, reconnecting with exponential backoff.
@@ -89,8 +122,8 @@ impl Shared {
                 Ok(()) => backoff = self.options.reconnect_initial,
                 Err(e) => tracing::debug!(error = %e, "worker stream ended"),
             }
-            self.connected.send_replace(false);
             *self.session.lock() = None;
+            self.set_stream_state(false);
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = self.stop.cancelled() => {}
@@ -107,7 +140,6 @@ impl Shared {
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             max_in_flight: self.options.max_in_flight,
         };
-        tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).expect("receiver alive");
         {
             let functions = self.functions.lock();
             for f in functions.values() {
@@ -115,6 +147,7 @@ impl Shared {
             }
             *self.session.lock() = Some(tx.clone());
         }
+        tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).expect("receiver alive");
         let outbound = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
         let mut client = EngineClient::new(self.channel.clone());
         let mut inbound = client.connect(outbound).await?.into_inner();
@@ -130,8 +163,10 @@ impl Shared {
                 continue;
             };
             match kind {
-                engine_message::Kind::Welcome(_) => {
-                    self.connected.send_replace(true);
+                engine_message::Kind::Welcome(_) => self.set_stream_state(true),
+                engine_message::Kind::Registered(r) => {
+                    self.acked.lock().insert(r.function_id);
+                    self.readiness.send_modify(|v| *v += 1);
                 }
                 engine_message::Kind::Invoke(invoke) => self.start(invoke, tx.clone()),
                 engine_message::Kind::Cancel(cancel) => {

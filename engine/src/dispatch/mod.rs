@@ -37,7 +37,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_proto::v1::{EngineMessage, Hello, InvocationResult, Welcome, engine_message, invocation_result};
+use switchyard_proto::v1::{EngineMessage, Hello, InvocationResult, Registered, Welcome, engine_message, invocation_result};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use workers::{DEFAULT_MAX_IN_FLIGHT, WorkerId, Workers};
@@ -147,9 +147,14 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
+    /// Registers `function` on the worker and acknowledges it with `registered`.
     pub fn register(&self, id: WorkerId, function: &str) {
         let mut st = self.state.lock();
         st.workers.register(id, function);
+        if let Some(w) = st.workers.get(id) {
+            let ack = Registered { function_id: function.to_string() };
+            let _ = w.tx.send(EngineMessage { kind: Some(engine_message::Kind::Registered(ack)) });
+        }
         let now = self.clock.now();
         self.serve(&mut st, function, now);
         drop(st);
@@ -218,6 +223,9 @@ impl Dispatcher {
         let id = Self::admit(&mut st, kind, Some(deadline));
         st.backlog.entry(function_id.to_string()).or_default().push_back(id);
         self.serve(&mut st, function_id, self.clock.now());
+        drop(st);
+        // The pump sleeps until the earliest deadline it knew of: it must see this one.
+        self.wake.notify_one();
         Ok(())
     }
 
@@ -497,6 +505,7 @@ impl Dispatcher {
                 let deadline = now.saturating_add(timeout);
                 inv.deadline = Some(deadline);
                 st.deadlines.insert((deadline, id));
+                self.wake.notify_one();
             }
             let message = inv.kind.invoke_message(id, &self.config);
             let worker = st.workers.get_mut(worker_id).expect("picked");

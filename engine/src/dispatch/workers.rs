@@ -41,7 +41,8 @@ impl Workers {
         let worker = Worker {
             name: String::new(),
             tx,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            // No work before the hello says how much the worker takes.
+            max_in_flight: 0,
             outstanding: 0,
             functions: BTreeSet::new(),
         };
@@ -147,6 +148,7 @@ mod tests {
         w.register(a, "f");
         w.register(b, "f");
         w.get_mut(a).unwrap().max_in_flight = 1;
+        w.get_mut(b).unwrap().max_in_flight = DEFAULT_MAX_IN_FLIGHT;
         w.get_mut(b).unwrap().outstanding = 3;
         assert_eq!(w.pick("f"), Some(a));
         w.get_mut(a).unwrap().outstanding = 1;

@@ -1,0 +1,162 @@
+//! Test harness: an engine served on 127.0.0.1:0 in-process, SDK workers against it, and
+//! a raw worker that speaks the stream protocol by hand for precise control.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard::InitOptions;
+use switchyard_engine::clock::{Clock, SystemClock};
+use switchyard_engine::config::EngineConfig;
+use switchyard_proto::v1::engine_client::EngineClient;
+use switchyard_proto::v1::{
+    EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction, WorkerMessage, engine_message,
+    invocation_result, worker_message,
+};
+use tokio::sync::{mpsc, oneshot};
+use tonic::Streaming;
+use tonic::transport::Channel;
+
+/// Generous bound for "this must happen"; never a timed assertion of speed.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct TestEngine {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestEngine {
+    pub async fn start(yaml: &str) -> Self {
+        Self::start_with_clock(yaml, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(yaml: &str, clock: Arc<dyn Clock>) -> Self {
+        let config = EngineConfig::parse(yaml).expect("test config is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(async move {
+            switchyard_engine::server::serve(listener, Arc::new(config), store, clock, shutdown).await.unwrap();
+        });
+        Self { url, stop: Some(stop), task }
+    }
+
+    /// An SDK worker, connected and welcomed.
+    pub async fn worker(&self) -> switchyard::Worker {
+        self.worker_with(InitOptions { max_in_flight: 64, ..Default::default() }).await
+    }
+
+    pub async fn worker_with(&self, options: InitOptions) -> switchyard::Worker {
+        let w = switchyard::register_worker(&self.url, options).await.unwrap();
+        assert!(w.ready(WAIT).await, "worker connects");
+        w
+    }
+
+    /// An SDK client that serves nothing.
+    pub async fn client(&self) -> switchyard::Worker {
+        self.worker().await
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url.clone()).unwrap().connect().await.unwrap()
+    }
+
+    /// Stops the engine (graceful) and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(WAIT, &mut self.task).await.expect("engine stops").unwrap();
+    }
+}
+
+/// A worker speaking the stream protocol directly.
+pub struct RawWorker {
+    tx: mpsc::UnboundedSender<WorkerMessage>,
+    rx: Streaming<EngineMessage>,
+}
+
+impl RawWorker {
+    /// Registers `functions`, says hello, and waits for the welcome.
+    pub async fn connect(engine: &TestEngine, max_in_flight: u32, functions: &[&str]) -> Self {
+        let (tx, out) = mpsc::unbounded_channel();
+        for f in functions {
+            let register = RegisterFunction { function_id: f.to_string(), description: String::new() };
+            tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
+        }
+        let hello = Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight };
+        tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
+        let mut client = EngineClient::new(engine.channel().await);
+        let rx = client.connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await.unwrap().into_inner();
+        let mut me = Self { tx, rx };
+        match me.next().await.kind {
+            Some(engine_message::Kind::Welcome(_)) => me,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// The next message, skipping registration acknowledgements.
+    pub async fn next(&mut self) -> EngineMessage {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.rx.message()).await.expect("a message in time").unwrap().expect("stream open");
+            if !matches!(m.kind, Some(engine_message::Kind::Registered(_))) {
+                return m;
+            }
+        }
+    }
+
+    /// The next message if one arrives within `d` (for "nothing more arrives" checks).
+    pub async fn next_within(&mut self, d: Duration) -> Option<EngineMessage> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.rx.message()).await.ok().and_then(|r| r.ok().flatten())?;
+            if !matches!(m.kind, Some(engine_message::Kind::Registered(_))) {
+                return Some(m);
+            }
+        }
+    }
+
+    pub async fn next_invoke(&mut self) -> Invoke {
+        match self.next().await.kind {
+            Some(engine_message::Kind::Invoke(i)) => i,
+            other => panic!("expected invoke, got {other:?}"),
+        }
+    }
+
+    pub fn reply_ok(&self, invocation_id: &str, value: serde_json::Value) {
+        self.reply(invocation_id, invocation_result::Outcome::Value(switchyard::json::to_proto(&value)));
+    }
+
+    pub fn reply_err(&self, invocation_id: &str, message: &str) {
+        let e = FunctionError { message: message.into(), code: "RawError".into(), stack: "raw stack".into() };
+        self.reply(invocation_id, invocation_result::Outcome::Error(e));
+    }
+
+    fn reply(&self, invocation_id: &str, outcome: invocation_result::Outcome) {
+        let result = InvocationResult { invocation_id: invocation_id.into(), outcome: Some(outcome) };
+        self.tx.send(WorkerMessage { kind: Some(worker_message::Kind::Result(result)) }).unwrap();
+    }
+}
+
+/// Receives the next value from a handler channel, bounded by [`WAIT`].
+pub async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(WAIT, rx.recv()).await.expect("event in time").expect("channel open")
+}
+
+/// Polls an async condition until it holds (bounded by [`WAIT`]); for state only visible
+/// through the API (stats), where no event can be awaited.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

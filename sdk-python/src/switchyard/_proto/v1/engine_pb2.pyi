@@ -1,0 +1,174 @@
+import datetime
+
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TriggerRequest(_message.Message):
+    __slots__ = ("function_id", "payload", "void", "enqueue", "timeout_ms")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    VOID_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    payload: _struct_pb2.Value
+    void: VoidAction
+    enqueue: EnqueueAction
+    timeout_ms: int
+    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., void: _Optional[_Union[VoidAction, _Mapping]] = ..., enqueue: _Optional[_Union[EnqueueAction, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class VoidAction(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EnqueueAction(_message.Message):
+    __slots__ = ("queue",)
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    def __init__(self, queue: _Optional[str] = ...) -> None: ...
+
+class TriggerResponse(_message.Message):
+    __slots__ = ("result", "receipt", "accepted")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    result: _struct_pb2.Value
+    receipt: EnqueueReceipt
+    accepted: VoidAccepted
+    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., receipt: _Optional[_Union[EnqueueReceipt, _Mapping]] = ..., accepted: _Optional[_Union[VoidAccepted, _Mapping]] = ...) -> None: ...
+
+class EnqueueReceipt(_message.Message):
+    __slots__ = ("message_receipt_id",)
+    MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    message_receipt_id: str
+    def __init__(self, message_receipt_id: _Optional[str] = ...) -> None: ...
+
+class VoidAccepted(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WorkerMessage(_message.Message):
+    __slots__ = ("hello", "register_function", "unregister_function", "result")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    register_function: RegisterFunction
+    unregister_function: UnregisterFunction
+    result: InvocationResult
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., register_function: _Optional[_Union[RegisterFunction, _Mapping]] = ..., unregister_function: _Optional[_Union[UnregisterFunction, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("worker_name", "sdk_name", "sdk_version", "max_in_flight")
+    WORKER_NAME_FIELD_NUMBER: _ClassVar[int]
+    SDK_NAME_FIELD_NUMBER: _ClassVar[int]
+    SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    worker_name: str
+    sdk_name: str
+    sdk_version: str
+    max_in_flight: int
+    def __init__(self, worker_name: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+
+class RegisterFunction(_message.Message):
+    __slots__ = ("function_id", "description")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    description: str
+    def __init__(self, function_id: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class UnregisterFunction(_message.Message):
+    __slots__ = ("function_id",)
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    def __init__(self, function_id: _Optional[str] = ...) -> None: ...
+
+class InvocationResult(_message.Message):
+    __slots__ = ("invocation_id", "value", "error")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    value: _struct_pb2.Value
+    error: FunctionError
+    def __init__(self, invocation_id: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[_Union[FunctionError, _Mapping]] = ...) -> None: ...
+
+class FunctionError(_message.Message):
+    __slots__ = ("message", "code", "stack")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    code: str
+    stack: str
+    def __init__(self, message: _Optional[str] = ..., code: _Optional[str] = ..., stack: _Optional[str] = ...) -> None: ...
+
+class EngineMessage(_message.Message):
+    __slots__ = ("welcome", "invoke", "cancel", "registered")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    invoke: Invoke
+    cancel: Cancel
+    registered: Registered
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., invoke: _Optional[_Union[Invoke, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("worker_id", "max_in_flight")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    max_in_flight: int
+    def __init__(self, worker_id: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+
+class Invoke(_message.Message):
+    __slots__ = ("invocation_id", "function_id", "payload", "delivery")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    function_id: str
+    payload: _struct_pb2.Value
+    delivery: Delivery
+    def __init__(self, invocation_id: _Optional[str] = ..., function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("queue", "message_receipt_id", "attempt", "max_attempts", "enqueued_at", "group")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    message_receipt_id: str
+    attempt: int
+    max_attempts: int
+    enqueued_at: _timestamp_pb2.Timestamp
+    group: str
+    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., enqueued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ...) -> None: ...
+
+class Registered(_message.Message):
+    __slots__ = ("function_id",)
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    def __init__(self, function_id: _Optional[str] = ...) -> None: ...
+
+class Cancel(_message.Message):
+    __slots__ = ("invocation_id", "reason")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    reason: str
+    def __init__(self, invocation_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,145 @@
+"""Typed errors: every failed engine call surfaces as a ``SwitchyardError`` subclass.
+
+Invariant: ``error.reason`` is the engine's stable reason (``"QUEUE_NOT_FOUND"``, …). It
+comes from the ``google.rpc.ErrorInfo`` in the ``grpc-status-details-bin`` trailer when
+present, else from the status message prefix (the text before the first ``": "`` when it
+is an UPPER_SNAKE word), else it is the gRPC status code name (e.g. ``"UNAVAILABLE"``
+when the engine cannot be reached). The subclass is chosen from the reason alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+
+from ._proto.google_rpc import error_details_pb2, status_pb2
+
+ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
+_REASON_PREFIX = re.compile(r"^([A-Z][A-Z0-9_]*): ?(.*)\Z", re.S)
+
+
+class SwitchyardError(Exception):
+    """An engine call failed.
+
+    Attributes:
+        reason: stable reason string, e.g. ``"QUEUE_NOT_FOUND"``.
+        message: human-readable message (without the reason prefix).
+        code: the gRPC status code of the failed call.
+        details: the ErrorInfo metadata (for ``FUNCTION_FAILED``: ``message``, ``code``,
+            ``stack`` of the worker's error); empty when the engine sent none.
+    """
+
+    def __init__(self, reason: str, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
+                 details: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.code = code
+        self.details: dict[str, str] = dict(details or {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, self.message, self.code, self.details))
+
+
+class QueueNotFoundError(SwitchyardError):
+    """Enqueue or a Queues call named a queue absent from ``queue_configs``."""
+
+
+class MissingGroupFieldError(SwitchyardError):
+    """A fifo queue's payload lacks its ``message_group_field`` (or it is null / not scalar)."""
+
+
+class FunctionNotFoundError(SwitchyardError):
+    """A sync or void call named a function no connected worker has registered."""
+
+
+class FunctionFailedError(SwitchyardError):
+    """A sync call's handler raised. ``message`` is the worker's message."""
+
+    @property
+    def error_code(self) -> str:
+        """The worker's error code (for Python workers: the exception class name)."""
+        return self.details.get("code", "")
+
+    @property
+    def stack(self) -> str:
+        """The worker's stack trace, as reported by its SDK."""
+        return self.details.get("stack", "")
+
+
+class SwitchyardTimeoutError(SwitchyardError):
+    """A sync call was not answered within its timeout (reason ``TIMEOUT``)."""
+
+
+class PayloadTooLargeError(SwitchyardError):
+    """The payload exceeds the engine's ``max_payload_bytes``."""
+
+
+class InvalidArgumentError(SwitchyardError):
+    """Malformed request, e.g. an empty function id."""
+
+
+class UnavailableError(SwitchyardError):
+    """The engine cannot be reached, is shutting down, or its store failed."""
+
+
+_BY_REASON: dict[str, type[SwitchyardError]] = {
+    "QUEUE_NOT_FOUND": QueueNotFoundError,
+    "MISSING_GROUP_FIELD": MissingGroupFieldError,
+    "FUNCTION_NOT_FOUND": FunctionNotFoundError,
+    "FUNCTION_FAILED": FunctionFailedError,
+    "TIMEOUT": SwitchyardTimeoutError,
+    "DEADLINE_EXCEEDED": SwitchyardTimeoutError,  # client-side deadline, no reason sent
+    "PAYLOAD_TOO_LARGE": PayloadTooLargeError,
+    "INVALID_ARGUMENT": InvalidArgumentError,
+    "UNAVAILABLE": UnavailableError,
+}
+
+
+def error_class(reason: str) -> type[SwitchyardError]:
+    """The subclass for a reason (``SwitchyardError`` itself for an unknown reason)."""
+    return _BY_REASON.get(reason, SwitchyardError)
+
+
+def _error_info(trailers: Any) -> error_details_pb2.ErrorInfo | None:
+    for key, value in trailers or ():
+        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+            for any_msg in status.details:
+                if any_msg.type_url == ERROR_INFO_TYPE:
+                    return error_details_pb2.ErrorInfo.FromString(any_msg.value)
+        except Exception:  # a malformed trailer is not worth failing over
+            return None
+    return None
+
+
+def from_status(code: grpc.StatusCode, status_message: str, trailers: Any) -> SwitchyardError:
+    """Build the typed error for a failed call from its code, message and trailers."""
+    status_message = status_message or ""
+    info = _error_info(trailers)
+    prefix = _REASON_PREFIX.match(status_message)
+    message = prefix.group(2) if prefix else status_message
+    if info is not None and info.reason:
+        reason = info.reason
+        if prefix and prefix.group(1) != reason:
+            message = status_message
+        details: dict[str, str] = dict(info.metadata)
+    else:
+        reason = prefix.group(1) if prefix else code.name
+        details = {}
+    if reason == "FUNCTION_FAILED" and details.get("message"):
+        message = details["message"]
+    return error_class(reason)(reason, message, code, details)
+
+
+def from_rpc_error(err: grpc.RpcError) -> SwitchyardError:
+    """Translate a grpc error (sync or aio) into a ``SwitchyardError``."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    message = err.details() if hasattr(err, "details") else str(err)
+    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    return from_status(code or grpc.StatusCode.UNKNOWN, message or "", trailers)

@@ -1,0 +1,31 @@
+"""Bounded waiting helpers shared by the live tests (no unbounded sleeps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from switchyard import Worker
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
+               what: str = "condition") -> Any:
+    """Poll `predicate` until it returns a truthy value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def call_when_registered(w: Worker, request: Any, timeout: float = 10.0) -> Any:
+    """Trigger once the engine has acknowledged the function's registration."""
+    assert w.wait_registered(request["function_id"], timeout), \
+        f"{request['function_id']} was never acknowledged as registered"
+    return w.trigger(request)

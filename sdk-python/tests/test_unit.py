@@ -1,0 +1,178 @@
+"""Pure unit tests: JSON conversion, error decoding, handler shapes, request building."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+
+from switchyard import (FunctionFailedError, QueueNotFoundError, SwitchyardError,
+                        SwitchyardTimeoutError, TriggerAction, UnavailableError)
+from switchyard._channel import parse_url
+from switchyard._handler import AdaptedHandler
+from switchyard._json import to_python, to_value
+from switchyard._proto.google_rpc import error_details_pb2, status_pb2
+from switchyard._stream import error_result
+from switchyard.actions import EnqueueAction, VoidAction
+from switchyard.context import Context
+from switchyard.errors import from_status
+from switchyard.worker import _build_request
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, 1, -7, 2**53, 1.5, "", "héllo", [], {}, [1, "a", None],
+    {"orderId": "ord_789", "amount": 12.25, "items": [{"sku": "x", "qty": 2}], "ok": True},
+])
+def test_json_round_trip_is_identity(value: object) -> None:
+    assert to_python(to_value(value)) == value
+
+
+def test_json_integral_numbers_come_back_as_int() -> None:
+    assert type(to_python(to_value(3))) is int
+    assert type(to_python(to_value(3.5))) is float
+
+
+def test_json_rejects_non_json_values() -> None:
+    with pytest.raises(TypeError):
+        to_value({"when": object()})
+    with pytest.raises(TypeError):
+        to_value({1: "non-str key"})
+    with pytest.raises(TypeError):
+        to_value(float("nan"))
+
+
+def _trailers(reason: str, **metadata: str) -> tuple[tuple[str, bytes], ...]:
+    info = error_details_pb2.ErrorInfo(reason=reason, domain="switchyard", metadata=metadata)
+    detail = any_pb2.Any(type_url="type.googleapis.com/google.rpc.ErrorInfo",
+                         value=info.SerializeToString())
+    status = status_pb2.Status(code=5, message="x", details=[detail])
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+def test_error_reason_comes_from_error_info() -> None:
+    err = from_status(grpc.StatusCode.NOT_FOUND,
+                      "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default)",
+                      _trailers("QUEUE_NOT_FOUND"))
+    assert isinstance(err, QueueNotFoundError)
+    assert err.reason == "QUEUE_NOT_FOUND"
+    assert err.code is grpc.StatusCode.NOT_FOUND
+    assert err.message == "queue 'paymnet' is not defined (defined: default)"
+
+
+def test_function_failed_carries_the_workers_error() -> None:
+    err = from_status(grpc.StatusCode.UNKNOWN, "FUNCTION_FAILED: handler failed",
+                      _trailers("FUNCTION_FAILED", message="card declined", code="ValueError",
+                                stack="Traceback ..."))
+    assert isinstance(err, FunctionFailedError)
+    assert err.message == "card declined"
+    assert err.error_code == "ValueError"
+    assert err.stack == "Traceback ..."
+    assert err.details["code"] == "ValueError"
+
+
+def test_error_reason_falls_back_to_message_prefix_then_code_name() -> None:
+    err = from_status(grpc.StatusCode.DEADLINE_EXCEEDED, "TIMEOUT: no answer in 10 ms", None)
+    assert isinstance(err, SwitchyardTimeoutError) and err.reason == "TIMEOUT"
+    err = from_status(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses", None)
+    assert isinstance(err, UnavailableError) and err.reason == "UNAVAILABLE"
+    err = from_status(grpc.StatusCode.INTERNAL, "SOMETHING_NEW: later reason", None)
+    assert type(err) is SwitchyardError and err.reason == "SOMETHING_NEW"
+
+
+def test_errors_pickle() -> None:
+    import pickle
+    err = from_status(grpc.StatusCode.NOT_FOUND, "QUEUE_NOT_FOUND: nope", None)
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, QueueNotFoundError) and back.reason == err.reason
+
+
+def test_vendored_rpc_protos_do_not_claim_google_rpc_names() -> None:
+    # googleapis-common-protos registers google/rpc/status.proto; ours must not collide.
+    assert status_pb2.DESCRIPTOR.name != "google/rpc/status.proto"
+    assert not status_pb2.Status.DESCRIPTOR.full_name.startswith("google.")
+
+
+def test_url_parsing() -> None:
+    assert parse_url("http://127.0.0.1:49134") == ("127.0.0.1:49134", False)
+    assert parse_url("127.0.0.1:5000") == ("127.0.0.1:5000", False)
+    assert parse_url("https://engine.example:8443") == ("engine.example:8443", True)
+    assert parse_url("http://localhost") == ("localhost:49134", False)
+    with pytest.raises(ValueError):
+        parse_url("ftp://x:1")
+
+
+def test_trigger_request_building() -> None:
+    req, deadline = _build_request({"function_id": "f", "payload": {"a": 1},
+                                    "action": TriggerAction.Enqueue(queue="payment")})
+    assert req.WhichOneof("action") == "enqueue" and req.enqueue.queue == "payment"
+    req, _ = _build_request({"function_id": "f", "action": TriggerAction.Void()})
+    assert req.WhichOneof("action") == "void"
+    req, deadline = _build_request({"function_id": "f", "payload": 1, "timeout_ms": 2000})
+    assert req.WhichOneof("action") is None and req.timeout_ms == 2000 and deadline > 2
+    with pytest.raises(ValueError):
+        _build_request({"function_id": ""})
+    with pytest.raises(ValueError):
+        _build_request({"function_id": "f", "acton": None})
+
+
+def test_trigger_action_constructors() -> None:
+    assert TriggerAction.Enqueue(queue="q") == EnqueueAction("q")
+    assert TriggerAction.Enqueue({"queue": "q"}) == EnqueueAction("q")
+    assert TriggerAction.Void() == VoidAction()
+    with pytest.raises(ValueError):
+        TriggerAction.Enqueue()
+
+
+def _run(handler: AdaptedHandler, payload: object) -> object:
+    ctx = Context(function_id="f", invocation_id="i", attempt=2)
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+
+    async def main() -> object:
+        return await handler.call(payload, ctx, pool)
+    try:
+        return asyncio.run(main())
+    finally:
+        pool.shutdown()
+
+
+def test_handler_shapes_sync_async_with_and_without_context() -> None:
+    def sync1(p: int) -> int:
+        return p + 1
+
+    def sync2(p: int, ctx: Context) -> int:
+        return p + ctx.attempt
+
+    async def async1(p: int) -> int:
+        return p * 10
+
+    async def async2(p: int, ctx: Context) -> str:
+        return ctx.function_id
+
+    class Callable2:
+        async def __call__(self, p: int, ctx: Context) -> int:
+            return ctx.attempt
+
+    assert _run(AdaptedHandler(sync1), 1) == 2
+    assert _run(AdaptedHandler(sync2), 1) == 3
+    assert _run(AdaptedHandler(async1), 1) == 10
+    assert _run(AdaptedHandler(async2), 1) == "f"
+    assert _run(AdaptedHandler(Callable2()), 1) == 2
+    assert _run(AdaptedHandler(functools.partial(sync2)), 5) == 7
+    assert _run(AdaptedHandler(lambda p: p), "x") == "x"
+    with pytest.raises(TypeError):
+        AdaptedHandler(lambda: None)
+
+
+def test_error_result_reports_class_name_message_and_traceback() -> None:
+    try:
+        raise ValueError("card declined")
+    except ValueError as exc:
+        msg = error_result("inv-1", exc)
+    err = msg.result.error
+    assert msg.result.invocation_id == "inv-1"
+    assert err.code == "ValueError" and err.message == "card declined"
+    assert "Traceback" in err.stack and "test_unit.py" in err.stack
