@@ -11,7 +11,7 @@ use futures::Stream;
 use std::pin::Pin;
 use switchyard_proto::v1::engine_server::Engine;
 use switchyard_proto::v1::{
-    EngineMessage, EnqueueReceipt, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, trigger_request,
+    EngineMessage, EnqueueReceipt, InvocationResult, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, trigger_request,
     trigger_response, worker_message,
 };
 use tokio::sync::oneshot;
@@ -101,6 +101,20 @@ fn rejected(e: CallRejected, function_id: &str) -> ApiError {
     }
 }
 
+async fn finish_all(
+    dispatcher: &crate::dispatch::Dispatcher,
+    worker: crate::dispatch::workers::WorkerId,
+    results: &mut Vec<InvocationResult>,
+) {
+    match results.len() {
+        0 => {}
+        1 => dispatcher.on_result(worker, results.pop().expect("one")).await,
+        _ => {
+            futures::future::join_all(results.drain(..).map(|r| dispatcher.on_result(worker, r))).await;
+        }
+    }
+}
+
 type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineMessage, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -118,25 +132,35 @@ impl Engine for EngineService {
         if !dispatcher.is_accepting() {
             return Err(ApiError::Unavailable("the engine is shutting down".into()).into());
         }
-        let mut inbound = request.into_inner();
+        let inbound = request.into_inner();
         let (worker, outbound) = dispatcher.connect_worker();
         tokio::spawn(async move {
-            while let Some(message) = inbound.next().await {
-                let Ok(message) = message else { break };
-                match message.kind {
-                    Some(worker_message::Kind::Hello(hello)) => dispatcher.hello(worker, hello),
-                    Some(worker_message::Kind::RegisterFunction(r)) if !r.function_id.trim().is_empty() => {
-                        dispatcher.register(worker, r.function_id.trim())
+            // Messages are applied in order; runs of results that arrived together are
+            // finished concurrently, so a durable store can commit them as one group.
+            let mut batches = futures::StreamExt::ready_chunks(inbound, 256);
+            let mut results = Vec::new();
+            'stream: while let Some(batch) = batches.next().await {
+                for message in batch {
+                    let Ok(message) = message else { break 'stream };
+                    if let Some(worker_message::Kind::Result(result)) = message.kind {
+                        results.push(result);
+                        continue;
                     }
-                    Some(worker_message::Kind::UnregisterFunction(u)) => {
-                        dispatcher.unregister(worker, u.function_id.trim()).await
-                    }
-                    Some(worker_message::Kind::Result(result)) => dispatcher.on_result(worker, result).await,
-                    Some(worker_message::Kind::RegisterFunction(_)) | None => {
-                        tracing::warn!(worker, "ignored an empty or malformed worker message")
+                    finish_all(&dispatcher, worker, &mut results).await;
+                    match message.kind {
+                        Some(worker_message::Kind::Hello(hello)) => dispatcher.hello(worker, hello),
+                        Some(worker_message::Kind::RegisterFunction(r)) if !r.function_id.trim().is_empty() => {
+                            dispatcher.register(worker, r.function_id.trim())
+                        }
+                        Some(worker_message::Kind::UnregisterFunction(u)) => {
+                            dispatcher.unregister(worker, u.function_id.trim()).await
+                        }
+                        _ => tracing::warn!(worker, "ignored an empty or malformed worker message"),
                     }
                 }
+                finish_all(&dispatcher, worker, &mut results).await;
             }
+            finish_all(&dispatcher, worker, &mut results).await;
             dispatcher.worker_gone(worker).await;
         });
         let stream = UnboundedReceiverStream::new(outbound).map(Ok::<_, Status>);

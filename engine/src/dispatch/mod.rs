@@ -282,6 +282,7 @@ impl Dispatcher {
             tokio::pin!(store_changed, woken);
             store_changed.as_mut().enable();
             woken.as_mut().enable();
+            tracing::trace!("pump round");
             let next = match self.pump_once().await {
                 Ok(next) => {
                     backoff_ms = 0;
@@ -344,7 +345,9 @@ impl Dispatcher {
         if free == 0 || functions.is_empty() {
             return Ok(());
         }
+        tracing::trace!(queue, ?functions, free, "leasing");
         let leases = self.store.lease(LeaseRequest { queue: queue.to_string(), functions, max: free, now }).await?;
+        tracing::trace!(queue, leased = leases.len(), "leased");
         if leases.is_empty() {
             return Ok(());
         }

@@ -31,8 +31,19 @@ impl TestEngine {
     }
 
     pub async fn start_with_clock(yaml: &str, clock: Arc<dyn Clock>) -> Self {
-        let config = EngineConfig::parse(yaml).expect("test config is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(yaml, clock, listener).await
+    }
+
+    /// Starts on a given address (e.g. the one a stopped engine had).
+    pub async fn start_at(yaml: &str, addr: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        Self::start_on(yaml, Arc::new(SystemClock), listener).await
+    }
+
+    async fn start_on(yaml: &str, clock: Arc<dyn Clock>, listener: tokio::net::TcpListener) -> Self {
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(std::env::var("SWITCHYARD_LOG").unwrap_or_else(|_| "warn".into())).try_init();
+        let config = EngineConfig::parse(yaml).expect("test config is valid");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -59,6 +70,10 @@ impl TestEngine {
     /// An SDK client that serves nothing.
     pub async fn client(&self) -> switchyard::Worker {
         self.worker().await
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
     }
 
     pub async fn channel(&self) -> Channel {
