@@ -15,11 +15,15 @@ use crate::dispatch::Dispatcher;
 use crate::store::Store;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use switchyard_proto::v1::engine_server::EngineServer;
 use switchyard_proto::v1::queues_server::QueuesServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+
+/// How long connections may stay open after the drain before they are dropped.
+const CLOSE_CONNECTIONS_WITHIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -44,7 +48,9 @@ pub async fn serve(
         tracing::info!(recovered, "jobs that were in flight at the last stop are ready again");
     }
     let dispatcher = Dispatcher::new(config.clone(), store.clone(), clock.clone());
-    let shared = Shared { config: config.clone(), store, dispatcher: dispatcher.clone(), clock };
+    let closing = CancellationToken::new();
+    let shared =
+        Shared { config: config.clone(), store, dispatcher: dispatcher.clone(), clock, closing: closing.clone() };
 
     let stop = CancellationToken::new();
     let pump = tokio::spawn(dispatcher.run(stop.clone()));
@@ -68,6 +74,7 @@ pub async fn serve(
         .max_encoding_message_size(max_message);
     let queues = QueuesServer::new(QueuesService::new(shared));
 
+    let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight work");
@@ -75,16 +82,28 @@ pub async fn serve(
         health.set_not_serving::<QueuesServer<QueuesService>>().await;
         stop.cancel();
         let _ = pump.await;
+        closing.cancel();
+        let _ = drained_tx.send(());
     };
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(15)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(engine)
         .add_service(queues)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    // Once drained, connections get a short while to close by themselves; a peer that
+    // holds one open does not keep the engine from stopping.
+    tokio::select! {
+        served = server => served?,
+        _ = async {
+            let _ = drained.await;
+            tokio::time::sleep(CLOSE_CONNECTIONS_WITHIN).await;
+        } => tracing::warn!("connections still open after the drain; closing them"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -124,7 +124,11 @@ async fn retry_schedule_matches_the_formula_then_the_job_is_dead_lettered() {
         let (tx, clock) = (tx.clone(), handler_clock.clone());
         async move {
             tx.send((ctx.attempt, clock.now())).unwrap();
-            Err::<Value, _>(HandlerError { message: format!("smtp 451 on attempt {}", ctx.attempt), code: "SmtpError".into(), stack: "send()".into() })
+            Err::<Value, _>(HandlerError {
+                message: format!("smtp 451 on attempt {}", ctx.attempt),
+                code: "SmtpError".into(),
+                stack: "send()".into(),
+            })
         }
     }));
     let receipt = worker.enqueue("email", "emails::send", json!({"to": "a@b.c"})).await.unwrap();
@@ -147,7 +151,10 @@ async fn retry_schedule_matches_the_formula_then_the_job_is_dead_lettered() {
     assert_eq!((dead.function_id.as_str(), dead.attempts), ("emails::send", 4));
     assert_eq!(dead.payload, json!({"to": "a@b.c"}));
     let last = dead.last_error.as_ref().unwrap();
-    assert_eq!((last.message.as_str(), last.code.as_str(), last.stack.as_str()), ("smtp 451 on attempt 4", "SmtpError", "send()"));
+    assert_eq!(
+        (last.message.as_str(), last.code.as_str(), last.stack.as_str()),
+        ("smtp 451 on attempt 4", "SmtpError", "send()")
+    );
     // No fifth attempt: nothing else is scheduled before the far future.
     assert!(clock.timers().iter().all(|t| *t >= start + 3_600_000), "no retry after the last attempt");
     let stats = queues.stats("email").await.unwrap();
@@ -212,7 +219,9 @@ async fn redrive_gives_a_fresh_budget_and_discard_removes() {
 async fn dead_letter_listing_pages_and_rejects_unknown_queues_and_bad_tokens() {
     let engine = TestEngine::start("queue_configs:\n  jobs: {max_retries: 0}\n").await;
     let worker = engine.worker().await;
-    worker.register_function(RegisterFunction::new_async("fail", |_p, _c| async { Err::<Value, _>(HandlerError::new("x")) }));
+    worker.register_function(RegisterFunction::new_async("fail", |_p, _c| async {
+        Err::<Value, _>(HandlerError::new("x"))
+    }));
     for i in 0..5 {
         worker.enqueue("jobs", "fail", json!({"i": i})).await.unwrap();
     }

@@ -127,7 +127,12 @@ async fn sync_call_returns_the_value() {
     }));
     assert!(worker.ready(support::WAIT).await, "math::add is live");
     let client = engine.client().await;
-    let request = TriggerRequest { function_id: "math::add".into(), payload: json!({"a": 1, "b": 2}), action: None, timeout_ms: None };
+    let request = TriggerRequest {
+        function_id: "math::add".into(),
+        payload: json!({"a": 1, "b": 2}),
+        action: None,
+        timeout_ms: None,
+    };
     let value = client.trigger(request).await.unwrap();
     assert_eq!(value, json!({"sum": 3}));
     let typed: Value = worker.call("math::add", json!({"a": 2, "b": 5})).await.unwrap();
@@ -140,7 +145,11 @@ async fn sync_call_to_a_raising_handler_is_function_failed_with_the_workers_erro
     let engine = TestEngine::start(CONFIG).await;
     let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
     worker.register_function(RegisterFunction::new_async("boom", |_p, _ctx| async move {
-        Err::<Value, _>(HandlerError { message: "card declined".into(), code: "PaymentError".into(), stack: "at charge()".into() })
+        Err::<Value, _>(HandlerError {
+            message: "card declined".into(),
+            code: "PaymentError".into(),
+            stack: "at charge()".into(),
+        })
     }));
     assert!(worker.ready(support::WAIT).await);
     let err = worker.call::<Value>("boom", json!({})).await.unwrap_err();
@@ -148,7 +157,10 @@ async fn sync_call_to_a_raising_handler_is_function_failed_with_the_workers_erro
     assert_eq!(err.code, tonic::Code::Unknown);
     assert!(err.message.starts_with("FUNCTION_FAILED: "), "{}", err.message);
     let handler_error = err.function_error().unwrap();
-    assert_eq!(handler_error, HandlerError { message: "card declined".into(), code: "PaymentError".into(), stack: "at charge()".into() });
+    assert_eq!(
+        handler_error,
+        HandlerError { message: "card declined".into(), code: "PaymentError".into(), stack: "at charge()".into() }
+    );
     engine.stop().await;
 }
 
@@ -200,7 +212,12 @@ async fn void_is_accepted_and_runs() {
     }));
     assert!(worker.ready(support::WAIT).await);
     let out = worker
-        .trigger(TriggerRequest { function_id: "analytics::track".into(), payload: json!({"e": "signup"}), action: Some(TriggerAction::Void), timeout_ms: None })
+        .trigger(TriggerRequest {
+            function_id: "analytics::track".into(),
+            payload: json!({"e": "signup"}),
+            action: Some(TriggerAction::Void),
+            timeout_ms: None,
+        })
         .await
         .unwrap();
     assert_eq!(out, Value::Null);

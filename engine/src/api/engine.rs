@@ -11,8 +11,8 @@ use futures::Stream;
 use std::pin::Pin;
 use switchyard_proto::v1::engine_server::Engine;
 use switchyard_proto::v1::{
-    EngineMessage, EnqueueReceipt, InvocationResult, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, trigger_request,
-    trigger_response, worker_message,
+    EngineMessage, EnqueueReceipt, InvocationResult, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage,
+    trigger_request, trigger_response, worker_message,
 };
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
@@ -134,12 +134,16 @@ impl Engine for EngineService {
         }
         let inbound = request.into_inner();
         let (worker, outbound) = dispatcher.connect_worker();
+        let closing = self.shared.closing.clone();
         tokio::spawn(async move {
             // Messages are applied in order; runs of results that arrived together are
             // finished concurrently, so a durable store can commit them as one group.
             let mut batches = futures::StreamExt::ready_chunks(inbound, 256);
             let mut results = Vec::new();
-            'stream: while let Some(batch) = batches.next().await {
+            'stream: while let Some(batch) = tokio::select! {
+                b = batches.next() => b,
+                _ = closing.cancelled() => None,
+            } {
                 for message in batch {
                     let Ok(message) = message else { break 'stream };
                     if let Some(worker_message::Kind::Result(result)) = message.kind {

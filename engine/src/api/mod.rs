@@ -18,6 +18,9 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub dispatcher: Arc<Dispatcher>,
     pub clock: Arc<dyn Clock>,
+    /// Cancelled once the dispatcher has drained at shutdown: worker streams still open
+    /// are then closed from our side, so the server can stop.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 impl Shared {

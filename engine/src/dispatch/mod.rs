@@ -37,7 +37,9 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_proto::v1::{EngineMessage, Hello, InvocationResult, Registered, Welcome, engine_message, invocation_result};
+use switchyard_proto::v1::{
+    EngineMessage, Hello, InvocationResult, Registered, Welcome, engine_message, invocation_result,
+};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use workers::{DEFAULT_MAX_IN_FLIGHT, WorkerId, Workers};
@@ -282,7 +284,6 @@ impl Dispatcher {
             tokio::pin!(store_changed, woken);
             store_changed.as_mut().enable();
             woken.as_mut().enable();
-            tracing::trace!("pump round");
             let next = match self.pump_once().await {
                 Ok(next) => {
                     backoff_ms = 0;

@@ -42,7 +42,10 @@ impl TestEngine {
     }
 
     async fn start_on(yaml: &str, clock: Arc<dyn Clock>, listener: tokio::net::TcpListener) -> Self {
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(std::env::var("SWITCHYARD_LOG").unwrap_or_else(|_| "warn".into())).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("SWITCHYARD_LOG").unwrap_or_else(|_| "warn".into()))
+            .try_init();
         let config = EngineConfig::parse(yaml).expect("test config is valid");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
@@ -103,7 +106,8 @@ impl RawWorker {
             let register = RegisterFunction { function_id: f.to_string(), description: String::new() };
             tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
         }
-        let hello = Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight };
+        let hello =
+            Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight };
         tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
         let mut client = EngineClient::new(engine.channel().await);
         let rx = client.connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await.unwrap().into_inner();
@@ -117,7 +121,11 @@ impl RawWorker {
     /// The next message, skipping registration acknowledgements.
     pub async fn next(&mut self) -> EngineMessage {
         loop {
-            let m = tokio::time::timeout(WAIT, self.rx.message()).await.expect("a message in time").unwrap().expect("stream open");
+            let m = tokio::time::timeout(WAIT, self.rx.message())
+                .await
+                .expect("a message in time")
+                .unwrap()
+                .expect("stream open");
             if !matches!(m.kind, Some(engine_message::Kind::Registered(_))) {
                 return m;
             }
