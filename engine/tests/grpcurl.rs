@@ -53,7 +53,8 @@ fn grpcurl_lists_services_enqueues_and_reads_queues_without_proto_files() {
     let (ok, out) = run(&["-plaintext", addr, "describe", "switchyard.v1.Engine"]);
     assert!(ok && out.contains("rpc Trigger") && out.contains("rpc Connect"), "{out}");
 
-    let trigger = r#"{"function_id":"orders::process-payment","payload":{"orderId":"ord_789"},"enqueue":{"queue":"payment"}}"#;
+    let trigger =
+        r#"{"function_id":"orders::process-payment","payload":{"orderId":"ord_789"},"enqueue":{"queue":"payment"}}"#;
     let (ok, out) = run(&["-plaintext", "-d", trigger, addr, "switchyard.v1.Engine/Trigger"]);
     assert!(ok, "{out}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -80,13 +81,17 @@ fn grpcurl_shows_the_reason_and_its_details() {
     let (ok, out) = run(&["-plaintext", "-d", bad_queue, &engine.addr, "switchyard.v1.Engine/Trigger"]);
     assert!(!ok);
     assert!(out.contains("Code: NotFound"), "{out}");
-    assert!(out.contains("QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, email, payment)"), "{out}");
+    assert!(
+        out.contains("QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, email, payment)"),
+        "{out}"
+    );
     assert!(out.contains(r#""reason":"QUEUE_NOT_FOUND""#), "ErrorInfo decoded through reflection:\n{out}");
 
     let no_group = r#"{"function_id":"f","payload":{"amount":3},"enqueue":{"queue":"payment"}}"#;
     let (ok, out) = run(&["-plaintext", "-d", no_group, &engine.addr, "switchyard.v1.Engine/Trigger"]);
     assert!(!ok && out.contains("Code: InvalidArgument") && out.contains("MISSING_GROUP_FIELD"), "{out}");
 
-    let (ok, out) = run(&["-plaintext", "-d", r#"{"queue":"nope"}"#, &engine.addr, "switchyard.v1.Queues/ListDeadLetters"]);
+    let (ok, out) =
+        run(&["-plaintext", "-d", r#"{"queue":"nope"}"#, &engine.addr, "switchyard.v1.Queues/ListDeadLetters"]);
     assert!(!ok && out.contains("QUEUE_NOT_FOUND"), "{out}");
 }

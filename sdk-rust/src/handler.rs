@@ -27,7 +27,8 @@ pub struct Context {
     /// FIFO jobs only: the message group.
     pub group: Option<String>,
     pub enqueued_at: Option<SystemTime>,
-    /// Cancelled when the engine gives up on this invocation (timeout, shutdown).
+    /// Cancelled when the engine gives up on this invocation (timeout, shutdown). The
+    /// handler should stop soon after; it is dropped 2 s later, and its result is not sent.
     pub cancelled: CancellationToken,
 }
 

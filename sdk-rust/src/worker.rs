@@ -29,6 +29,8 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 const SDK_NAME: &str = "switchyard-rust";
+/// How long a cancelled handler may run on before it is dropped.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Shared {
     pub channel: Channel,
@@ -209,7 +211,9 @@ impl Shared {
                     let run = std::panic::AssertUnwindSafe(handler(payload, ctx)).catch_unwind();
                     tokio::select! {
                         r = run => r.unwrap_or_else(|_| Err(crate::HandlerError::new("handler panicked").with_code("Panic"))),
-                        _ = token.cancelled() => return, // the engine gave up; it expects no result
+                        // The engine gave up and expects no result: the handler may notice
+                        // `ctx.cancelled` and stop; one that does not is dropped after a grace.
+                        _ = async { token.cancelled().await; tokio::time::sleep(CANCEL_GRACE).await } => return,
                     }
                 }
             };

@@ -31,7 +31,11 @@ impl EngineProcess {
             .expect("engine binary starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("switchyard listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
+        let addr = line
+            .trim()
+            .strip_prefix("switchyard listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
         Self { child, addr, config }
     }
 }

@@ -24,7 +24,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     println!("payment enqueued: {}", receipt["messageReceiptId"]);
 
-    let email = sy.enqueue("email", "emails::confirmation", json!({"orderId": order_id, "to": "ada@example.com"})).await?;
+    let email =
+        sy.enqueue("email", "emails::confirmation", json!({"orderId": order_id, "to": "ada@example.com"})).await?;
     println!("email enqueued: {}", email.message_receipt_id);
 
     match sy.enqueue("paymnet", "orders::process-payment", json!({"orderId": order_id})).await {

@@ -27,8 +27,9 @@ fn describe(ctx: &Context) -> String {
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
     let fixed = std::env::var("SWITCHYARD_DEMO_FIXED").is_ok_and(|v| v == "1");
-    let sy = switchyard::register_worker(&url, InitOptions { worker_name: "quickstart-rust".into(), ..Default::default() })
-        .await?;
+    let sy =
+        switchyard::register_worker(&url, InitOptions { worker_name: "quickstart-rust".into(), ..Default::default() })
+            .await?;
 
     sy.register_function(RegisterFunction::new_async("orders::process-payment", |payload: Value, ctx| async move {
         println!("processing payment {payload} ({})", describe(&ctx));
@@ -41,8 +42,10 @@ async fn main() -> anyhow::Result<()> {
     sy.register_function(RegisterFunction::new_async("demo::flaky", move |payload: Value, ctx| async move {
         if !fixed {
             println!("demo::flaky failing {payload} ({})", describe(&ctx));
-            return Err(HandlerError::new("downstream service refused the request (run with SWITCHYARD_DEMO_FIXED=1 to fix)")
-                .with_code("DownstreamError"));
+            return Err(HandlerError::new(
+                "downstream service refused the request (run with SWITCHYARD_DEMO_FIXED=1 to fix)",
+            )
+            .with_code("DownstreamError"));
         }
         println!("demo::flaky succeeded {payload} ({})", describe(&ctx));
         Ok(json!({"ok": true}))

@@ -1,0 +1,106 @@
+//! The engine under test: a child process started per (store, scenario) on a fresh config,
+//! so each figure comes with that engine's own CPU time and peak RSS (from `/proc`).
+
+use anyhow::{Context as _, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Which store the engine runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    InMemory,
+    FileBased,
+    Redis,
+}
+
+impl StoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::InMemory => "in_memory",
+            StoreKind::FileBased => "file_based",
+            StoreKind::Redis => "redis",
+        }
+    }
+}
+
+pub const QUEUE: &str = "bench";
+pub const FIFO_QUEUE: &str = "bench-fifo";
+
+pub struct EngineProcess {
+    child: Child,
+    pub url: String,
+    dir: PathBuf,
+}
+
+impl EngineProcess {
+    pub fn start(bin: &Path, store: StoreKind) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("switchyard-bench-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(&dir)?;
+        let adapter = match store {
+            StoreKind::InMemory => "adapter: {name: builtin, config: {store_method: in_memory}}".to_string(),
+            StoreKind::FileBased => format!(
+                "adapter: {{name: builtin, config: {{store_method: file_based, file_path: {}}}}}",
+                dir.join("store").display()
+            ),
+            StoreKind::Redis => format!(
+                "adapter: {{name: redis, config: {{redis_url: \"${{REDIS_URL:redis://127.0.0.1:6379}}\", key_prefix: bench-{}}}}}",
+                nanos()
+            ),
+        };
+        let config = format!(
+            "queue_configs:\n  {QUEUE}: {{concurrency: 4096, max_retries: 3}}\n  {FIFO_QUEUE}: {{type: fifo, message_group_field: g, concurrency: 100}}\n{adapter}\n"
+        );
+        let path = dir.join("iii-config.yaml");
+        std::fs::write(&path, config)?;
+        let mut child = Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let Some(addr) = line.trim().strip_prefix("switchyard listening on ") else {
+            let _ = child.kill();
+            bail!("engine on {} did not start (first line: {line:?})", store.name());
+        };
+        Ok(Self { url: format!("http://{addr}"), child, dir })
+    }
+
+    /// CPU seconds (user + system) the engine has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else { return 0.0 };
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// Peak resident set size in MiB (VmHWM).
+    pub fn peak_rss_mib(&self) -> f64 {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())) else { return 0.0 };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}

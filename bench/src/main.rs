@@ -1,0 +1,120 @@
+//! `switchyard-bench`: measures Switchyard the way users run it — a real engine process, the
+//! Rust SDK over gRPC, producers and a no-op worker on the same machine — and prints a table
+//! (or `--json`) with the engine's CPU time and peak RSS beside each figure.
+//!
+//! ```text
+//! cargo run --release -p switchyard-bench -- --stores in-memory,file-based
+//! ```
+
+mod engine;
+mod report;
+mod scenarios;
+
+use clap::Parser;
+use engine::{EngineProcess, StoreKind};
+use scenarios::{Params, Scenario};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchyard-bench", about = "Benchmark a Switchyard engine")]
+struct Args {
+    /// Stores to run each scenario on (each gets a fresh engine process).
+    #[arg(long, value_delimiter = ',', default_values = ["in-memory", "file-based"])]
+    stores: Vec<StoreKind>,
+    /// Scenarios to run.
+    #[arg(long, value_delimiter = ',', default_values = ["enqueue", "e2e", "drain", "latency", "fifo"])]
+    scenarios: Vec<Scenario>,
+    /// Jobs per throughput scenario.
+    #[arg(short = 'n', long, default_value_t = 100_000)]
+    jobs: u64,
+    /// Concurrent producers.
+    #[arg(short, long, default_value_t = 32)]
+    producers: usize,
+    /// The worker's max_in_flight.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: u32,
+    /// Latency scenario: jobs per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Latency scenario: seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// FIFO scenario: groups × jobs per group.
+    #[arg(long, default_value_t = 100)]
+    groups: u64,
+    #[arg(long, default_value_t = 200)]
+    jobs_per_group: u64,
+    /// Memory scenario: jobs left queued.
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_jobs: u64,
+    /// The engine binary (default: `switchyard` next to this binary).
+    #[arg(long)]
+    engine_bin: Option<PathBuf>,
+    /// Benchmark an engine that is already running instead (no CPU/RSS figures).
+    #[arg(long)]
+    url: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let params = Params {
+        jobs: args.jobs,
+        producers: args.producers,
+        max_in_flight: args.max_in_flight,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+        groups: args.groups,
+        jobs_per_group: args.jobs_per_group,
+        memory_jobs: args.memory_jobs,
+        quiet: args.json,
+    };
+    let bin = match args.engine_bin {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("switchyard"),
+    };
+    let mut rows = Vec::new();
+    if let Some(url) = &args.url {
+        for &scenario in &args.scenarios {
+            let outcome = scenarios::run(url, scenario, &params).await?;
+            rows.push(report::Row {
+                store: "external".into(),
+                scenario,
+                outcome,
+                engine_cpu_s: None,
+                engine_peak_rss_mib: None,
+            });
+        }
+    } else {
+        for &store in &args.stores {
+            for &scenario in &args.scenarios {
+                let engine = match EngineProcess::start(&bin, store) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        eprintln!("skipping {} / {scenario:?}: {e:#}", store.name());
+                        continue;
+                    }
+                };
+                let cpu_before = engine.cpu_seconds();
+                let outcome = scenarios::run(&engine.url, scenario, &params).await?;
+                rows.push(report::Row {
+                    store: store.name().into(),
+                    scenario,
+                    outcome,
+                    engine_cpu_s: Some(engine.cpu_seconds() - cpu_before),
+                    engine_peak_rss_mib: Some(engine.peak_rss_mib()),
+                });
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        report::table(&rows, &params);
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The result table and its JSON form.
+
+use crate::scenarios::{Outcome, Params, Scenario};
+
+#[derive(serde::Serialize)]
+pub struct Row {
+    pub store: String,
+    pub scenario: Scenario,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub engine_cpu_s: Option<f64>,
+    pub engine_peak_rss_mib: Option<f64>,
+}
+
+pub fn table(rows: &[Row], p: &Params) {
+    println!(
+        "producers={} max_in_flight={} cores={}",
+        p.producers,
+        p.max_in_flight,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!(
+        "{:<11} {:<9} {:>9} {:>8} {:>10} {:>24} {:>24} {:>6} {:>9} {:>9}",
+        "store",
+        "scenario",
+        "jobs",
+        "secs",
+        "jobs/s",
+        "ack ms p50/p99/p99.9",
+        "start ms p50/p99/p99.9",
+        "order",
+        "cpu s",
+        "rss MiB"
+    );
+    for r in rows {
+        let o = &r.outcome;
+        let pct = |p: Option<crate::scenarios::Percentiles>| {
+            p.map(|p| format!("{:.2}/{:.2}/{:.2}", p.p50, p.p99, p.p999)).unwrap_or_else(|| "-".into())
+        };
+        let opt = |v: Option<f64>, prec: usize| v.map(|v| format!("{v:.prec$}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<11} {:<9} {:>9} {:>8.2} {:>10.0} {:>24} {:>24} {:>6} {:>9} {:>9}",
+            r.store,
+            format!("{:?}", r.scenario).to_lowercase(),
+            o.jobs,
+            o.seconds,
+            o.jobs_per_sec,
+            pct(o.ack_ms),
+            pct(o.start_ms),
+            o.order_held.map(|h| if h { "held" } else { "BROKEN" }).unwrap_or("-"),
+            opt(r.engine_cpu_s, 1),
+            opt(r.engine_peak_rss_mib, 0),
+        );
+    }
+}
