@@ -19,8 +19,8 @@ use std::time::Duration;
 use switchyard_proto::v1::engine_server::EngineServer;
 use switchyard_proto::v1::queues_server::QueuesServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
 
 /// How long connections may stay open after the drain before they are dropped.
 const CLOSE_CONNECTIONS_WITHIN: Duration = Duration::from_secs(2);
@@ -86,7 +86,6 @@ pub async fn serve(
         let _ = drained_tx.send(());
     };
     let server = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(15)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(health_service)
@@ -94,7 +93,9 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(engine)
         .add_service(queues)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        // Accepted sockets need TCP_NODELAY themselves (the builder's setting only applies
+        // to listeners tonic binds): without it small responses stall on delayed ACKs.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     // Once drained, connections get a short while to close by themselves; a peer that
     // holds one open does not keep the engine from stopping.
     tokio::select! {

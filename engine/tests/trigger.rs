@@ -224,3 +224,38 @@ async fn void_is_accepted_and_runs() {
     assert_eq!(recv(&mut rx).await, json!({"e": "signup"}));
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn enqueue_batch_answers_each_item_on_its_own_and_stores_the_valid_ones() {
+    use switchyard_proto::v1::engine_client::EngineClient;
+    use switchyard_proto::v1::{EnqueueBatchRequest, EnqueueItem, enqueue_result};
+    let engine = TestEngine::start(CONFIG).await;
+    let item = |queue: &str, payload: Value| EnqueueItem {
+        function_id: "f".into(),
+        payload: Some(switchyard::json::to_proto(&payload)),
+        queue: queue.into(),
+    };
+    let items = vec![
+        item("default", json!({"n": 1})),
+        item("paymnet", json!({})),
+        item("payment", json!({"amount": 1})),
+        item("payment", json!({"orderId": "o1"})),
+    ];
+    let mut client = EngineClient::new(engine.channel().await);
+    let results = client.enqueue_batch(EnqueueBatchRequest { items }).await.unwrap().into_inner().results;
+    let outcomes: Vec<_> = results.into_iter().map(|r| r.outcome.unwrap()).collect();
+    assert!(matches!(&outcomes[0], enqueue_result::Outcome::Receipt(r) if !r.message_receipt_id.is_empty()));
+    match &outcomes[1] {
+        enqueue_result::Outcome::Error(s) => {
+            assert_eq!(s.code, tonic::Code::NotFound as i32);
+            assert!(s.message.starts_with("QUEUE_NOT_FOUND: queue 'paymnet'"), "{}", s.message);
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(matches!(&outcomes[2], enqueue_result::Outcome::Error(s) if s.message.starts_with("MISSING_GROUP_FIELD")));
+    assert!(matches!(&outcomes[3], enqueue_result::Outcome::Receipt(_)));
+    let stats = engine.client().await.queues().list_queues().await.unwrap();
+    let enqueued: u64 = stats.iter().map(|q| q.stats.enqueued).sum();
+    assert_eq!(enqueued, 2, "only the valid items are stored");
+    engine.stop().await;
+}

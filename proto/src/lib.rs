@@ -4,9 +4,21 @@
 //! is generated from (or loads) the same files.
 
 #[allow(clippy::all, missing_docs)]
-pub mod v1 {
-    tonic::include_proto!("switchyard.v1");
+pub mod switchyard {
+    pub mod v1 {
+        tonic::include_proto!("switchyard.v1");
+    }
 }
+
+/// Wire-compatible subsets of `google.rpc` (Status, ErrorInfo), vendored in `proto/google/rpc`.
+#[allow(clippy::all, missing_docs)]
+pub mod google {
+    pub mod rpc {
+        tonic::include_proto!("google.rpc");
+    }
+}
+
+pub use switchyard::v1;
 
 /// Encoded `FileDescriptorSet` of `switchyard.v1` (with its google/protobuf imports),
 /// served by gRPC reflection so `grpcurl` works without proto files.

@@ -1,12 +1,13 @@
 //! The caller side: `Engine.Trigger` (sync call, void, enqueue) on any [`crate::Worker`].
 
+use crate::batcher::Batcher;
 use crate::json::{from_proto, to_proto};
 use crate::{Error, Reason};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use switchyard_proto::v1::engine_client::EngineClient;
-use switchyard_proto::v1::{EnqueueAction, VoidAction, trigger_request, trigger_response};
+use switchyard_proto::v1::{EnqueueAction, EnqueueItem, VoidAction, trigger_request, trigger_response};
 use tonic::transport::Channel;
 
 /// What to do with a trigger; `None` in [`TriggerRequest::action`] is a synchronous call.
@@ -34,7 +35,18 @@ pub struct EnqueueReceipt {
     pub message_receipt_id: String,
 }
 
-pub(crate) async fn trigger(channel: &Channel, req: TriggerRequest) -> Result<Value, Error> {
+pub(crate) async fn trigger(channel: &Channel, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
+    if let Some(TriggerAction::Enqueue { queue }) = &req.action {
+        let item =
+            EnqueueItem { function_id: req.function_id, payload: Some(to_proto(&req.payload)), queue: queue.clone() };
+        let receipt = batcher.enqueue(item).await?;
+        return Ok(json!({ "messageReceiptId": receipt.message_receipt_id }));
+    }
+    trigger_direct(channel, req).await
+}
+
+/// One `Trigger` call (sync, void, or an enqueue that bypasses coalescing).
+async fn trigger_direct(channel: &Channel, req: TriggerRequest) -> Result<Value, Error> {
     let action = req.action.map(|a| match a {
         TriggerAction::Enqueue { queue } => trigger_request::Action::Enqueue(EnqueueAction { queue }),
         TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
@@ -56,17 +68,19 @@ pub(crate) async fn trigger(channel: &Channel, req: TriggerRequest) -> Result<Va
 }
 
 pub(crate) async fn enqueue(
-    channel: &Channel,
+    batcher: &Batcher,
     queue: &str,
     function_id: &str,
     payload: impl Serialize,
 ) -> Result<EnqueueReceipt, Error> {
     let payload = to_json(payload)?;
-    let action = Some(TriggerAction::Enqueue { queue: queue.into() });
-    let out =
-        trigger(channel, TriggerRequest { function_id: function_id.into(), payload, action, timeout_ms: None }).await?;
-    let id = out["messageReceiptId"].as_str().unwrap_or_default().to_string();
-    Ok(EnqueueReceipt { message_receipt_id: id })
+    batcher
+        .enqueue(EnqueueItem {
+            function_id: function_id.into(),
+            payload: Some(to_proto(&payload)),
+            queue: queue.into(),
+        })
+        .await
 }
 
 pub(crate) async fn call<T: DeserializeOwned>(
@@ -75,9 +89,8 @@ pub(crate) async fn call<T: DeserializeOwned>(
     payload: impl Serialize,
 ) -> Result<T, Error> {
     let payload = to_json(payload)?;
-    let out =
-        trigger(channel, TriggerRequest { function_id: function_id.into(), payload, action: None, timeout_ms: None })
-            .await?;
+    let request = TriggerRequest { function_id: function_id.into(), payload, action: None, timeout_ms: None };
+    let out = trigger_direct(channel, request).await?;
     serde_json::from_value(out)
         .map_err(|e| Error::local(Reason::InvalidArgument, format!("result of '{function_id}' does not fit: {e}")))
 }

@@ -94,6 +94,25 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A per-item error of a batch: the same shape as a failed call's status.
+    pub(crate) fn from_rpc_status(status: switchyard_proto::google::rpc::Status) -> Self {
+        use prost::Message;
+        let info = status
+            .details
+            .iter()
+            .find(|d| d.type_url.ends_with("google.rpc.ErrorInfo"))
+            .and_then(|d| switchyard_proto::google::rpc::ErrorInfo::decode(d.value.as_slice()).ok());
+        let code = tonic::Code::from_i32(status.code);
+        match info {
+            Some(info) => {
+                Self { reason: Reason::parse(&info.reason), message: status.message, code, details: info.metadata }
+            }
+            None => Error::from(tonic::Status::new(code, status.message)),
+        }
+    }
+}
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         let (reason, details) = match status.get_details_error_info() {

@@ -23,6 +23,7 @@
 //! Modules: [`handler`] (functions, context, handler errors), [`caller`] (trigger),
 //! [`queues`] (operator calls), [`error`] (typed errors with the engine's reason).
 
+mod batcher;
 pub mod caller;
 pub mod error;
 pub mod handler;
@@ -104,7 +105,7 @@ impl Worker {
     /// `Engine.Trigger`: the function's value (sync), `{"messageReceiptId": …}` (enqueue)
     /// or `null` (void).
     pub async fn trigger(&self, request: TriggerRequest) -> Result<Value, Error> {
-        caller::trigger(&self.shared.channel, request).await
+        caller::trigger(&self.shared.channel, &self.shared.batcher, request).await
     }
 
     /// Enqueues `payload` for `function_id` on `queue`.
@@ -114,7 +115,7 @@ impl Worker {
         function_id: &str,
         payload: impl Serialize,
     ) -> Result<EnqueueReceipt, Error> {
-        caller::enqueue(&self.shared.channel, queue, function_id, payload).await
+        caller::enqueue(&self.shared.batcher, queue, function_id, payload).await
     }
 
     /// Calls `function_id` synchronously and deserializes its value.

@@ -34,6 +34,7 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Shared {
     pub channel: Channel,
+    pub batcher: crate::batcher::Batcher,
     pub options: InitOptions,
     functions: Mutex<BTreeMap<String, RegisterFunction>>,
     /// The sender of the current stream, if one is up.
@@ -53,6 +54,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(channel: Channel, options: InitOptions) -> Arc<Self> {
         Arc::new(Self {
+            batcher: crate::batcher::Batcher::new(channel.clone()),
             channel,
             options,
             functions: Mutex::new(BTreeMap::new()),

@@ -4,15 +4,16 @@ use super::Shared;
 use super::error::ApiError;
 use crate::config::QueueKind;
 use crate::dispatch::{CallError, CallRejected};
-use crate::queue::NewJob;
 use crate::queue::group::group_of;
+use crate::queue::{NewJob, Payload};
 use crate::wire::encode_payload;
 use futures::Stream;
 use std::pin::Pin;
 use switchyard_proto::v1::engine_server::Engine;
 use switchyard_proto::v1::{
-    EngineMessage, EnqueueReceipt, InvocationResult, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage,
-    trigger_request, trigger_response, worker_message,
+    EngineMessage, EnqueueBatchRequest, EnqueueBatchResponse, EnqueueReceipt, EnqueueResult, InvocationResult,
+    TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, enqueue_result, trigger_request, trigger_response,
+    worker_message,
 };
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
@@ -31,6 +32,74 @@ impl EngineService {
         Self { shared }
     }
 
+    /// The payload, encoded, within `max_payload_bytes`.
+    fn payload(&self, value: Option<&prost_types::Value>) -> Result<Payload, ApiError> {
+        let payload = encode_payload(value);
+        let max = self.shared.config.max_payload_bytes;
+        if payload.0.len() > max {
+            return Err(ApiError::PayloadTooLarge { size: payload.0.len(), max });
+        }
+        Ok(payload)
+    }
+
+    /// Validates one enqueue (queue, payload size, FIFO group) into a job to store.
+    fn new_job(
+        &self,
+        function_id: &str,
+        value: Option<&prost_types::Value>,
+        queue: String,
+    ) -> Result<NewJob, ApiError> {
+        let function_id = function_id.trim();
+        if function_id.is_empty() {
+            return Err(ApiError::InvalidArgument("function_id is required".into()));
+        }
+        let s = &self.shared;
+        let spec = s.queue(&queue)?;
+        let payload = self.payload(value)?;
+        let group = match (spec.kind, &spec.message_group_field) {
+            (QueueKind::Fifo, Some(field)) => {
+                let null = crate::wire::null();
+                Some(group_of(value.unwrap_or(&null), field).map_err(|why| ApiError::MissingGroupField {
+                    queue: queue.clone(),
+                    field: field.clone(),
+                    why: why.to_string(),
+                })?)
+            }
+            _ => None,
+        };
+        Ok(NewJob {
+            id: uuid::Uuid::now_v7().to_string(),
+            queue,
+            function_id: function_id.to_string(),
+            payload,
+            group,
+            enqueued_at: s.clock.now(),
+        })
+    }
+
+    async fn enqueue_batch(&self, req: EnqueueBatchRequest) -> Result<EnqueueBatchResponse, ApiError> {
+        if !self.shared.dispatcher.is_accepting() {
+            return Err(ApiError::Unavailable("the engine is shutting down".into()));
+        }
+        let mut jobs = Vec::with_capacity(req.items.len());
+        let mut results = Vec::with_capacity(req.items.len());
+        for item in req.items {
+            let outcome = match self.new_job(&item.function_id, item.payload.as_ref(), item.queue) {
+                Ok(job) => {
+                    let receipt = EnqueueReceipt { message_receipt_id: job.id.clone() };
+                    jobs.push(job);
+                    enqueue_result::Outcome::Receipt(receipt)
+                }
+                Err(e) => enqueue_result::Outcome::Error(e.to_rpc_status()),
+            };
+            results.push(EnqueueResult { outcome: Some(outcome) });
+        }
+        if !jobs.is_empty() {
+            self.shared.store.enqueue(jobs).await?;
+        }
+        Ok(EnqueueBatchResponse { results })
+    }
+
     async fn trigger(&self, req: TriggerRequest) -> Result<TriggerResponse, ApiError> {
         let s = &self.shared;
         let function_id = req.function_id.trim();
@@ -40,42 +109,21 @@ impl EngineService {
         if !s.dispatcher.is_accepting() {
             return Err(ApiError::Unavailable("the engine is shutting down".into()));
         }
-        let payload = encode_payload(req.payload.as_ref());
-        if payload.0.len() > s.config.max_payload_bytes {
-            return Err(ApiError::PayloadTooLarge { size: payload.0.len(), max: s.config.max_payload_bytes });
-        }
         let outcome = match req.action {
             Some(trigger_request::Action::Enqueue(enqueue)) => {
-                let spec = s.queue(&enqueue.queue)?;
-                let group = match (spec.kind, &spec.message_group_field) {
-                    (QueueKind::Fifo, Some(field)) => {
-                        let value = req.payload.unwrap_or_else(crate::wire::null);
-                        Some(group_of(&value, field).map_err(|why| ApiError::MissingGroupField {
-                            queue: enqueue.queue.clone(),
-                            field: field.clone(),
-                            why: why.to_string(),
-                        })?)
-                    }
-                    _ => None,
-                };
-                let id = uuid::Uuid::now_v7().to_string();
-                let job = NewJob {
-                    id: id.clone(),
-                    queue: enqueue.queue,
-                    function_id: function_id.to_string(),
-                    payload,
-                    group,
-                    enqueued_at: s.clock.now(),
-                };
+                let job = self.new_job(function_id, req.payload.as_ref(), enqueue.queue)?;
+                let id = job.id.clone();
                 s.store.enqueue(vec![job]).await?;
                 trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id })
             }
             Some(trigger_request::Action::Void(_)) => {
+                let payload = self.payload(req.payload.as_ref())?;
                 let deadline = s.clock.now() + s.config.queues[crate::config::DEFAULT_QUEUE].timeout_ms;
                 s.dispatcher.call(function_id, payload, None, deadline).map_err(|e| rejected(e, function_id))?;
                 trigger_response::Outcome::Accepted(VoidAccepted {})
             }
             None => {
+                let payload = self.payload(req.payload.as_ref())?;
                 let timeout_ms = req.timeout_ms.filter(|t| *t > 0).unwrap_or(DEFAULT_CALL_TIMEOUT_MS);
                 let (tx, rx) = oneshot::channel();
                 let deadline = s.clock.now().saturating_add(timeout_ms);
@@ -121,6 +169,13 @@ type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineMessage, Status>> + S
 impl Engine for EngineService {
     async fn trigger(&self, request: Request<TriggerRequest>) -> Result<Response<TriggerResponse>, Status> {
         Ok(Response::new(self.trigger(request.into_inner()).await?))
+    }
+
+    async fn enqueue_batch(
+        &self,
+        request: Request<EnqueueBatchRequest>,
+    ) -> Result<Response<EnqueueBatchResponse>, Status> {
+        Ok(Response::new(self.enqueue_batch(request.into_inner()).await?))
     }
 
     type ConnectStream = EngineStream;

@@ -85,6 +85,26 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The same error as a `google.rpc.Status` message, for per-item results.
+    pub fn to_rpc_status(&self) -> switchyard_proto::google::rpc::Status {
+        use prost::Message;
+        let info = switchyard_proto::google::rpc::ErrorInfo {
+            reason: self.reason().to_string(),
+            domain: DOMAIN.to_string(),
+            metadata: self.metadata(),
+        };
+        switchyard_proto::google::rpc::Status {
+            code: self.code() as i32,
+            message: format!("{}: {self}", self.reason()),
+            details: vec![prost_types::Any {
+                type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(),
+                value: info.encode_to_vec(),
+            }],
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
         let details = ErrorDetails::with_error_info(e.reason(), DOMAIN, e.metadata());
