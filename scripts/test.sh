@@ -34,9 +34,7 @@ run "rust tests" cargo test --workspace --locked
 python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
 
-if [ -f sdk-node/check.sh ]; then
-  run "node sdk" bash sdk-node/check.sh
-fi
+run "node sdk" bash sdk-node/check.sh
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then

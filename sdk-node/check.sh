@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything sdk-node promises, in one command: clean install from the lockfile, proto
+# copies identical to ../proto, type-checked build, and the node:test suite (unit tests,
+# the worker protocol against a fake engine, and end-to-end tests against the real engine
+# binary: SWITCHYARD_BIN, else ../target/debug/switchyard, including the examples/node
+# quickstart). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+echo "== sdk-node: npm ci"
+npm ci --no-audit --no-fund
+echo "== sdk-node: proto drift check"
+npm run --silent check-proto
+echo "== sdk-node: build"
+npm run --silent build
+echo "== examples/node: npm ci (links the built package)"
+(cd ../examples/node && npm ci --no-audit --no-fund)
+echo "== sdk-node: test"
+npm test

@@ -1,0 +1,144 @@
+/**
+ * The worker's Engine.Connect stream and its reconnect policy.
+ *
+ * Invariant: at most one stream is open at a time, and every stream starts with the
+ * handshake (one register_function per registered function, then hello — so the engine's
+ * `welcome` means every one of them is live) before anything else is written on it. Each
+ * stream has a generation number; a message written for an older generation is dropped,
+ * so a result can never reach an engine connection other than the one that sent the
+ * invocation.
+ *
+ * Protocol:
+ *   1. open(): start the bidi call and write the handshake.
+ *   2. `welcome` marks the stream connected and resets the backoff.
+ *   3. When the call ends for any reason (engine gone, restart, GOAWAY), report the
+ *      disconnect and open again after 100 ms, 200 ms, … up to maxDelayMs.
+ *   4. close(): stop reconnecting, half-close the stream and wait for the engine to end it.
+ */
+import type { Client, ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
+import type { WireEngineMessage, WireInvoke, WireWorkerMessage } from './messages.js';
+import { methods } from './proto.js';
+
+const INITIAL_DELAY_MS = 100;
+
+export interface ConnectionHandlers {
+  /** The messages every new stream starts with. */
+  handshake(): WireWorkerMessage[];
+  onWelcome(workerId: string, maxInFlight: number): void;
+  onInvoke(invoke: WireInvoke, generation: number): void;
+  onCancel(invocationId: string, reason: string): void;
+  /** The engine applied a register_function sent on the current stream. */
+  onRegistered(functionId: string): void;
+  /** The stream of `generation` is gone; `status` says why. */
+  onDisconnect(generation: number, status: StatusObject): void;
+}
+
+export interface ConnectionOptions {
+  maxDelayMs: number;
+  logger: (message: string) => void;
+}
+
+type Stream = ClientDuplexStream<WireWorkerMessage, WireEngineMessage>;
+
+export class Connection {
+  private call: Stream | undefined;
+  private generation = 0;
+  private failures = 0;
+  private connected = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed: (() => void) | undefined;
+
+  constructor(
+    private readonly client: Client,
+    private readonly handlers: ConnectionHandlers,
+    private readonly options: ConnectionOptions,
+  ) {}
+
+  /** True while the current stream has been welcomed. */
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  start(): void {
+    if (this.call === undefined && this.timer === undefined && !this.stopped) this.open();
+  }
+
+  /**
+   * Writes on the current stream. With `generation`, only if that stream is still the
+   * current one. Returns false when the message was dropped.
+   */
+  send(message: WireWorkerMessage, generation?: number): boolean {
+    const call = this.call;
+    if (call === undefined || (generation !== undefined && generation !== this.generation)) return false;
+    call.write(message);
+    return true;
+  }
+
+  /** Stops reconnecting, half-closes the stream and waits (up to timeoutMs) for it to end. */
+  async close(timeoutMs: number): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const call = this.call;
+    if (call === undefined) return;
+    const ended = new Promise<void>((resolve) => (this.closed = resolve));
+    call.end();
+    let timeout: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => (timeout = setTimeout(resolve, timeoutMs)));
+    await Promise.race([ended, expired]);
+    clearTimeout(timeout);
+    if (this.call === call) call.cancel();
+  }
+
+  private open(): void {
+    this.timer = undefined;
+    const generation = ++this.generation;
+    const call: Stream = this.client.makeBidiStreamRequest(
+      methods.connect.path,
+      methods.connect.requestSerialize,
+      methods.connect.responseDeserialize,
+    );
+    this.call = call;
+    call.on('data', (message: WireEngineMessage) => this.receive(message, generation));
+    // Every outcome, error or not, also arrives as exactly one 'status' event.
+    call.on('error', () => {});
+    call.on('status', (status: StatusObject) => this.ended(call, generation, status));
+    for (const message of this.handlers.handshake()) call.write(message);
+  }
+
+  private receive(message: WireEngineMessage, generation: number): void {
+    if (generation !== this.generation) return;
+    if (message.invoke) {
+      this.handlers.onInvoke(message.invoke, generation);
+    } else if (message.cancel) {
+      this.handlers.onCancel(message.cancel.invocation_id ?? '', message.cancel.reason ?? '');
+    } else if (message.registered) {
+      this.handlers.onRegistered(message.registered.function_id ?? '');
+    } else if (message.welcome) {
+      if (this.failures > 0) this.options.logger('switchyard: reconnected to the engine');
+      this.failures = 0;
+      this.connected = true;
+      this.handlers.onWelcome(message.welcome.worker_id ?? '', message.welcome.max_in_flight ?? 0);
+    }
+  }
+
+  private ended(call: Stream, generation: number, status: StatusObject): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    this.connected = false;
+    this.handlers.onDisconnect(generation, status);
+    if (this.stopped) {
+      this.closed?.();
+      return;
+    }
+    const delay = Math.min(INITIAL_DELAY_MS * 2 ** this.failures, this.options.maxDelayMs);
+    if (this.failures === 0) {
+      this.options.logger(`switchyard: engine stream closed (${status.code} ${status.details}); reconnecting`);
+    }
+    this.failures += 1;
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Typed errors for every rejection the engine (or the transport) can produce.
+ *
+ * Invariant: every failed RPC surfaces as exactly one `SwitchyardError` subclass chosen by
+ * its reason, and the reason is read in this order — the google.rpc.ErrorInfo in the
+ * `grpc-status-details-bin` trailer; else the status message's prefix before the first
+ * ": " when it looks like a reason (UPPER_SNAKE); else the gRPC status code's name
+ * (UNAVAILABLE when the engine cannot be reached). `details` is the ErrorInfo metadata
+ * (for FUNCTION_FAILED: the worker's message, code and stack), `{}` when there is none.
+ */
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { decodeErrorInfo } from './proto.js';
+
+/** The stable reasons of DESIGN §3; other strings may appear for transport failures. */
+export type ErrorReason =
+  | 'QUEUE_NOT_FOUND'
+  | 'MISSING_GROUP_FIELD'
+  | 'FUNCTION_NOT_FOUND'
+  | 'FUNCTION_FAILED'
+  | 'TIMEOUT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INVALID_ARGUMENT'
+  | 'UNAVAILABLE'
+  | (string & {});
+
+export class SwitchyardError extends Error {
+  /** Stable machine-readable reason, e.g. "QUEUE_NOT_FOUND". */
+  readonly reason: ErrorReason;
+  /** The gRPC status code number (5 = NOT_FOUND, …). */
+  readonly code: number;
+  /** The ErrorInfo metadata; `{}` when the engine sent none. */
+  readonly details: Record<string, string>;
+
+  constructor(reason: ErrorReason, message: string, code: number = GrpcStatus.UNKNOWN, details: Record<string, string> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.reason = reason;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Enqueue named a queue absent from queue_configs. */
+export class QueueNotFoundError extends SwitchyardError {}
+/** A fifo payload lacks its message_group_field (or it is null / not a string or number). */
+export class MissingGroupFieldError extends SwitchyardError {}
+/** Sync or void call to a function that no connected worker registered. */
+export class FunctionNotFoundError extends SwitchyardError {}
+/** Sync call whose handler failed; the worker's error is in `details` and the getters. */
+export class FunctionFailedError extends SwitchyardError {
+  /** The handler's error message as the worker reported it. */
+  get remoteMessage(): string {
+    return this.details.message ?? '';
+  }
+  /** The handler's error type, e.g. "TypeError". */
+  get remoteCode(): string {
+    return this.details.code ?? '';
+  }
+  /** The handler's stack trace / traceback. */
+  get remoteStack(): string {
+    return this.details.stack ?? '';
+  }
+}
+/** Sync call not answered within its timeout (named so it does not shadow DOM's TimeoutError). */
+export class SwitchyardTimeoutError extends SwitchyardError {}
+/** Payload over the engine's max_payload_bytes. */
+export class PayloadTooLargeError extends SwitchyardError {}
+/** Empty function id or otherwise malformed request. */
+export class InvalidArgumentError extends SwitchyardError {}
+/** Engine unreachable, shutting down, or its store failed. */
+export class UnavailableError extends SwitchyardError {}
+
+type ErrorClass = new (reason: ErrorReason, message: string, code?: number, details?: Record<string, string>) => SwitchyardError;
+
+const CLASS_BY_REASON: Record<string, ErrorClass> = {
+  QUEUE_NOT_FOUND: QueueNotFoundError,
+  MISSING_GROUP_FIELD: MissingGroupFieldError,
+  FUNCTION_NOT_FOUND: FunctionNotFoundError,
+  FUNCTION_FAILED: FunctionFailedError,
+  TIMEOUT: SwitchyardTimeoutError,
+  DEADLINE_EXCEEDED: SwitchyardTimeoutError,
+  PAYLOAD_TOO_LARGE: PayloadTooLargeError,
+  RESOURCE_EXHAUSTED: PayloadTooLargeError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  UNAVAILABLE: UnavailableError,
+};
+
+const REASON_PREFIX = /^([A-Z][A-Z0-9_]*): /;
+
+/** Builds the typed error for a reason (unknown reasons give a plain SwitchyardError). */
+export function errorForReason(
+  reason: ErrorReason,
+  message: string,
+  code: number = GrpcStatus.UNKNOWN,
+  details: Record<string, string> = {},
+): SwitchyardError {
+  const Class = CLASS_BY_REASON[reason] ?? SwitchyardError;
+  return new Class(reason, message, code, details);
+}
+
+/** Converts a failed grpc-js call into its typed SwitchyardError. */
+export function fromServiceError(err: ServiceError): SwitchyardError {
+  const code = typeof err.code === 'number' ? err.code : GrpcStatus.UNKNOWN;
+  const message = err.details || err.message;
+  const trailer = err.metadata?.get('grpc-status-details-bin')[0];
+  const info = trailer instanceof Uint8Array ? decodeErrorInfo(trailer) : undefined;
+  const reason = info?.reason || REASON_PREFIX.exec(message)?.[1] || GrpcStatus[code] || 'UNKNOWN';
+  const error = errorForReason(reason, message, code, { ...(info?.metadata ?? {}) });
+  error.cause = err;
+  return error;
+}

@@ -1,0 +1,25 @@
+/**
+ * @switchyard/sdk — workers and callers for the Switchyard job engine.
+ *
+ * Map: `worker.ts` (the Worker facade: registration, trigger, Queues calls, shutdown) over
+ * `connection.ts` (the Connect stream and reconnects) and `invocations.ts` (running
+ * handlers, reporting results); `trigger.ts` and `queues.ts` convert requests and answers;
+ * `errors.ts` types every failure; `value.ts` maps JSON to protobuf Values; `proto.ts`
+ * loads the contract from proto/, whose wire shapes `messages.ts` spells out.
+ */
+export { registerWorker, Worker } from './worker.js';
+export type { WorkerEvents } from './worker.js';
+export { TriggerAction } from './trigger.js';
+export {
+  SwitchyardError,
+  QueueNotFoundError,
+  MissingGroupFieldError,
+  FunctionNotFoundError,
+  FunctionFailedError,
+  SwitchyardTimeoutError,
+  PayloadTooLargeError,
+  InvalidArgumentError,
+  UnavailableError,
+} from './errors.js';
+export type { ErrorReason } from './errors.js';
+export type * from './types.js';

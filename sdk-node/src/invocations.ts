@@ -1,0 +1,159 @@
+/**
+ * Running handlers for the invocations the engine sends, and reporting their results.
+ *
+ * Invariant: every invocation accepted from a stream gets exactly one result written on
+ * that same stream — the handler's value, or its error as {message, code, stack} — unless
+ * the engine cancelled it or the stream is gone, in which case the engine no longer waits,
+ * nothing is written, and the invocation stops counting as running (its signal is
+ * aborted). At most `limit` counted handlers run at once; invocations beyond it (which a
+ * correct engine never sends) wait their turn in arrival order.
+ */
+import type { WireFunctionError, WireInvoke, WireWorkerMessage } from './messages.js';
+import { InvocationContext } from './context.js';
+import type { Handler } from './types.js';
+import { fromValue, toValue } from './value.js';
+
+/** Writes a result on the stream of `generation`; false when that stream is gone. */
+export type ResultSink = (message: WireWorkerMessage, generation: number) => boolean;
+
+interface Running {
+  context: InvocationContext;
+  generation: number;
+  cancelled: boolean;
+}
+
+interface Waiting {
+  invoke: WireInvoke;
+  generation: number;
+}
+
+export class InvocationRunner {
+  private readonly running = new Map<string, Running>();
+  private readonly waiting: Waiting[] = [];
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly handlers: ReadonlyMap<string, Handler>,
+    private readonly sink: ResultSink,
+    private limit: number,
+  ) {}
+
+  /** Handlers running or waiting for a slot. */
+  get size(): number {
+    return this.running.size + this.waiting.length;
+  }
+
+  setLimit(limit: number): void {
+    if (limit > 0) this.limit = limit;
+    this.pump();
+  }
+
+  accept(invoke: WireInvoke, generation: number): void {
+    this.waiting.push({ invoke, generation });
+    this.pump();
+  }
+
+  /** The engine gave up on an invocation: abort its handler and never answer it. */
+  cancel(invocationId: string, reason: string): void {
+    const index = this.waiting.findIndex((w) => w.invoke.invocation_id === invocationId);
+    if (index >= 0) this.waiting.splice(index, 1);
+    const running = this.running.get(invocationId);
+    if (running !== undefined) this.forget(invocationId, running, `cancelled by the engine: ${reason || 'no reason given'}`);
+    this.pump();
+    this.notifyIfIdle();
+  }
+
+  /** The stream of `generation` is gone: its invocations can no longer be answered. */
+  disconnected(generation: number): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      if (this.waiting[i]!.generation === generation) this.waiting.splice(i, 1);
+    }
+    for (const [invocationId, running] of this.running) {
+      if (running.generation === generation) this.forget(invocationId, running, 'the connection to the engine was lost');
+    }
+    this.notifyIfIdle();
+  }
+
+  /** Aborts every handler (shutdown grace expired). */
+  abortAll(reason: string): void {
+    this.waiting.length = 0;
+    for (const running of this.running.values()) running.context.abort(new Error(reason));
+  }
+
+  /** Resolves once no handler is running or waiting. */
+  idle(): Promise<void> {
+    if (this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.waiting.length > 0 && this.running.size < this.limit) {
+      const next = this.waiting.shift()!;
+      void this.run(next.invoke, next.generation);
+    }
+  }
+
+  private async run(invoke: WireInvoke, generation: number): Promise<void> {
+    const invocationId = invoke.invocation_id ?? '';
+    const functionId = invoke.function_id ?? '';
+    const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false };
+    this.running.set(invocationId, state);
+    let outcome: WireWorkerMessage['result'];
+    try {
+      const handler = this.handlers.get(functionId);
+      if (handler === undefined) {
+        throw Object.assign(new Error(`function '${functionId}' is not registered on this worker`), {
+          name: 'FUNCTION_NOT_FOUND',
+        });
+      }
+      const value: unknown = await handler(fromValue(invoke.payload), state.context);
+      outcome = { invocation_id: invocationId, value: toValue(value === undefined ? null : value) };
+    } catch (error) {
+      outcome = { invocation_id: invocationId, error: toFunctionError(error) };
+    }
+    if (state.cancelled) return;
+    this.running.delete(invocationId);
+    this.sink({ result: outcome }, generation);
+    this.pump();
+    this.notifyIfIdle();
+  }
+
+  /**
+   * The engine no longer waits for this invocation: abort its signal and stop counting it
+   * (it frees its slot and no longer holds up a drain, even if the handler ignores the
+   * signal); its eventual outcome is discarded.
+   */
+  private forget(invocationId: string, running: Running, reason: string): void {
+    running.cancelled = true;
+    this.running.delete(invocationId);
+    running.context.abort(new Error(reason));
+  }
+
+  private notifyIfIdle(): void {
+    if (this.size !== 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+/**
+ * A thrown value as the engine stores it: code is the error's type name (its `name`, or
+ * its class name when a subclass left `name` as "Error"), message and the full stack.
+ */
+export function toFunctionError(error: unknown): WireFunctionError {
+  if (error instanceof Error) {
+    const className = error.constructor?.name;
+    const code = error.name === 'Error' && className && className !== 'Error' ? className : error.name || 'Error';
+    return { message: error.message, code, stack: error.stack ?? '' };
+  }
+  return { message: typeof error === 'string' ? error : safeJson(error), code: 'Error', stack: '' };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Wire shapes of the switchyard.v1 messages this SDK sends and receives.
+ *
+ * Invariant: these types describe exactly what `@grpc/proto-loader` produces and accepts
+ * with the options in `proto.ts` (`keepCase`, `longs: String`, `enums: String`,
+ * `oneofs: true`, no defaults) — and, for the Connect stream, what raw protobufjs
+ * encoding accepts and decoding produces (see WireEngineMessage): field names are the
+ * proto snake_case names (the well-known types excepted, see WireValue), 64-bit
+ * integers are decimal strings, every field may be absent on the way in, and a set
+ * oneof member is named by the virtual `kind`/`action`/`outcome` field. They are
+ * hand-written from proto/switchyard/v1/*.proto; nothing here is user-facing — the
+ * public camelCase shapes live in `types.ts`.
+ */
+
+/**
+ * A 64-bit integer: a decimal string from proto-loader (`longs: String`), a Long object
+ * from raw protobufjs decoding, or a number / string as we send it. `String()` of any of
+ * them is its decimal form.
+ */
+export type WireLong = string | number | { toString(): string };
+
+/**
+ * google.protobuf.Value: exactly one member is set. protobufjs bundles the well-known
+ * types with camelCase field names, so `keepCase` does not apply to them.
+ */
+export interface WireValue {
+  nullValue?: 'NULL_VALUE' | 0 | null;
+  numberValue?: number | null;
+  stringValue?: string | null;
+  boolValue?: boolean | null;
+  structValue?: WireStruct | null;
+  listValue?: WireList | null;
+  kind?: 'nullValue' | 'numberValue' | 'stringValue' | 'boolValue' | 'structValue' | 'listValue';
+}
+
+/** google.protobuf.Struct */
+export interface WireStruct {
+  fields?: Record<string, WireValue> | null;
+}
+
+/** google.protobuf.ListValue */
+export interface WireList {
+  values?: WireValue[] | null;
+}
+
+/** google.protobuf.Timestamp */
+export interface WireTimestamp {
+  seconds?: WireLong;
+  nanos?: number;
+}
+
+// ---- Engine.Trigger ---------------------------------------------------------------
+
+export interface WireTriggerRequest {
+  function_id: string;
+  payload: WireValue;
+  void?: Record<string, never>;
+  enqueue?: { queue: string };
+  timeout_ms?: WireLong;
+}
+
+export interface WireTriggerResponse {
+  result?: WireValue;
+  receipt?: { message_receipt_id?: string };
+  accepted?: Record<string, never>;
+  outcome?: 'result' | 'receipt' | 'accepted';
+}
+
+// ---- Engine.Connect ---------------------------------------------------------------
+
+export interface WireFunctionError {
+  message?: string;
+  code?: string;
+  stack?: string;
+}
+
+/** Worker → engine. Exactly one member is set. */
+export interface WireWorkerMessage {
+  hello?: { worker_name: string; sdk_name: string; sdk_version: string; max_in_flight: number };
+  register_function?: { function_id: string; description: string };
+  unregister_function?: { function_id: string };
+  result?: { invocation_id: string; value?: WireValue; error?: WireFunctionError };
+}
+
+export interface WireDelivery {
+  queue?: string;
+  message_receipt_id?: string;
+  attempt?: number;
+  max_attempts?: number;
+  enqueued_at?: WireTimestamp | null;
+  group?: string;
+}
+
+export interface WireInvoke {
+  invocation_id?: string;
+  function_id?: string;
+  payload?: WireValue | null;
+  delivery?: WireDelivery | null;
+}
+
+/**
+ * Engine → worker, as a protobufjs message instance (see `proto.ts`): an unset message
+ * field is null, an unset scalar reads as its default, `kind` names the set member.
+ */
+export interface WireEngineMessage {
+  welcome?: { worker_id?: string; max_in_flight?: number } | null;
+  invoke?: WireInvoke | null;
+  cancel?: { invocation_id?: string; reason?: string } | null;
+  registered?: { function_id?: string } | null;
+  kind?: 'welcome' | 'invoke' | 'cancel' | 'registered';
+}
+
+// ---- Queues -----------------------------------------------------------------------
+
+export interface WireQueueConfig {
+  max_retries?: number;
+  backoff_ms?: WireLong;
+  concurrency?: number;
+  type?: string;
+  message_group_field?: string;
+  timeout_ms?: WireLong;
+  max_backoff_ms?: WireLong;
+  jitter?: boolean;
+}
+
+export interface WireQueueStats {
+  ready?: WireLong;
+  delayed?: WireLong;
+  in_flight?: WireLong;
+  dead?: WireLong;
+  enqueued?: WireLong;
+  completed?: WireLong;
+  failed?: WireLong;
+  dead_lettered?: WireLong;
+}
+
+export interface WireListQueuesResponse {
+  queues?: { name?: string; config?: WireQueueConfig; stats?: WireQueueStats }[];
+}
+
+export interface WireDeadLetter {
+  message_receipt_id?: string;
+  queue?: string;
+  function_id?: string;
+  payload?: WireValue;
+  group?: string;
+  attempts?: number;
+  last_error?: WireFunctionError;
+  enqueued_at?: WireTimestamp;
+  dead_lettered_at?: WireTimestamp;
+}
+
+export interface WireListDeadLettersRequest {
+  queue: string;
+  page_size: number;
+  page_token: string;
+}
+
+export interface WireListDeadLettersResponse {
+  entries?: WireDeadLetter[];
+  next_page_token?: string;
+}
+
+/** RedriveDeadLettersRequest and DiscardDeadLettersRequest. */
+export interface WireDeadLetterIdsRequest {
+  queue: string;
+  ids: string[];
+}
+
+/** RedriveDeadLettersResponse and DiscardDeadLettersResponse. */
+export interface WireCountResponse {
+  count?: WireLong;
+}
+
+// ---- google.rpc -------------------------------------------------------------------
+
+export interface WireErrorInfo {
+  reason?: string;
+  domain?: string;
+  metadata?: Record<string, string>;
+}

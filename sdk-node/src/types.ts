@@ -1,0 +1,139 @@
+/**
+ * The public, camelCase shapes of the SDK: options, handler context, trigger requests
+ * and the Queues API results.
+ *
+ * Invariant: everything a user receives is a plain object (no protobuf classes, no Long,
+ * no wire oneof markers): counters are numbers, times are Dates, payloads are JSON values.
+ */
+import type { JsonValue } from './value.js';
+
+export type { JsonValue };
+
+export interface WorkerOptions {
+  /** Most invocations this worker runs at once; sent in hello. Default 64. */
+  maxInFlight?: number;
+  /** Shown in the engine's logs. Default "node-<pid>@<hostname>". */
+  workerName?: string;
+  /** Longest wait between reconnect attempts (the wait starts at 100 ms and doubles). Default 5000. */
+  maxReconnectDelayMs?: number;
+  /** How long shutdown() waits for running handlers before aborting them. Default 30000. */
+  shutdownGraceMs?: number;
+  /** Connection-state messages ("disconnected, retrying in …"). Default: console.warn. */
+  logger?: (message: string) => void;
+}
+
+/** What a handler learns about the invocation it is running. */
+export interface Context {
+  /** The engine's id for this invocation (one per attempt). */
+  invocationId: string;
+  /** The function being invoked, e.g. "orders::process-payment". */
+  functionId: string;
+  /** 1-based attempt number; always 1 for synchronous and void calls. */
+  attempt: number;
+  /** max_retries + 1 of the queue; 1 for synchronous and void calls. */
+  maxAttempts: number;
+  /** The job id the producer got from enqueue; undefined outside queues. */
+  messageReceiptId: string | undefined;
+  /** The queue the job came from; undefined for synchronous and void calls. */
+  queue: string | undefined;
+  /** The FIFO message group; undefined for standard queues and direct calls. */
+  group: string | undefined;
+  /** When the job was first enqueued; undefined outside queues. */
+  enqueuedAt: Date | undefined;
+  /** Fired when the engine cancels the invocation (timeout, shutdown) or the stream drops. */
+  signal: AbortSignal;
+}
+
+/** A function handler: its return value (JSON) is the result; a throw is a failed attempt. */
+export type Handler<P = any, R = unknown> = (payload: P, ctx: Context) => R | Promise<R>;
+
+export interface RegisterOptions {
+  /** Free text shown by the engine. */
+  description?: string;
+}
+
+export interface EnqueueAction {
+  readonly type: 'enqueue';
+  readonly queue: string;
+}
+
+export interface VoidAction {
+  readonly type: 'void';
+}
+
+export type Action = EnqueueAction | VoidAction;
+
+/** The request shape of iii's trigger(): snake_case keys, as in the proto. */
+export interface TriggerRequest<P = unknown> {
+  function_id: string;
+  payload?: P;
+  action?: Action;
+  /** Synchronous calls only: how long the engine waits for the result (default 30000). */
+  timeout_ms?: number;
+}
+
+export interface EnqueueReceipt {
+  messageReceiptId: string;
+}
+
+export interface QueueConfig {
+  maxRetries: number;
+  backoffMs: number;
+  concurrency: number;
+  /** "standard" or "fifo". */
+  type: string;
+  /** Set for fifo queues. */
+  messageGroupField: string | undefined;
+  timeoutMs: number;
+  maxBackoffMs: number | undefined;
+  jitter: boolean;
+}
+
+export interface QueueStats {
+  ready: number;
+  delayed: number;
+  inFlight: number;
+  dead: number;
+  enqueued: number;
+  completed: number;
+  failed: number;
+  deadLettered: number;
+}
+
+export interface QueueInfo {
+  name: string;
+  config: QueueConfig;
+  stats: QueueStats;
+}
+
+/** The error a handler reported, as the engine stored it. */
+export interface FunctionErrorInfo {
+  message: string;
+  code: string;
+  stack: string;
+}
+
+export interface DeadLetter {
+  messageReceiptId: string;
+  queue: string;
+  functionId: string;
+  payload: JsonValue;
+  /** undefined for standard queues. */
+  group: string | undefined;
+  attempts: number;
+  lastError: FunctionErrorInfo | undefined;
+  enqueuedAt: Date | undefined;
+  deadLetteredAt: Date | undefined;
+}
+
+export interface ListDeadLettersOptions {
+  /** Default 100 (engine side), at most 1000. */
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface DeadLetterPage {
+  entries: DeadLetter[];
+  /** undefined when there are no more entries. */
+  nextPageToken: string | undefined;
+}

@@ -1,0 +1,310 @@
+/**
+ * The Worker: one engine connection that serves registered functions and makes calls.
+ *
+ * Invariant: the engine always knows exactly the functions registered here — every new
+ * stream starts with one register_function per function and then hello, and later
+ * (un)registrations go out on the open stream as they happen — until shutdown(), which
+ * unregisters everything first so no new work arrives, drains the handlers that are
+ * running (their results are still sent), and only then closes the stream and channel.
+ *
+ * A worker is also a caller: trigger() and the Queues calls share its gRPC channel. They
+ * fail fast with UnavailableError while the engine is unreachable; only the worker stream
+ * retries (100 ms doubling to maxReconnectDelayMs).
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import { Connection } from './connection.js';
+import { fromServiceError, UnavailableError } from './errors.js';
+import { InvocationRunner } from './invocations.js';
+import type { WireWorkerMessage } from './messages.js';
+import { methods } from './proto.js';
+import { fromWireDeadLetters, fromWireQueues } from './queues.js';
+import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger } from './trigger.js';
+import type {
+  DeadLetterPage,
+  EnqueueAction,
+  EnqueueReceipt,
+  Handler,
+  ListDeadLettersOptions,
+  QueueInfo,
+  RegisterOptions,
+  TriggerRequest,
+  VoidAction,
+  WorkerOptions,
+} from './types.js';
+import type { JsonValue } from './value.js';
+
+const SDK_NAME = 'switchyard-node';
+const SDK_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
+
+const DEFAULT_MAX_IN_FLIGHT = 64;
+/** Headroom the client adds to a synchronous call's deadline over the engine's timeout. */
+const CALL_DEADLINE_SLACK_MS = 5_000;
+/** Deadline of enqueue, void and Queues calls. */
+const UNARY_DEADLINE_MS = 30_000;
+
+type Resolved<O extends WorkerOptions> = Required<Omit<O, 'logger'>> & { logger: (message: string) => void };
+
+export interface WorkerEvents {
+  /** A stream was welcomed by the engine. */
+  connected: [workerId: string];
+  /** The stream ended; the worker reconnects unless it is shutting down. */
+  disconnected: [status: grpc.StatusObject];
+  /** The engine applied a function registration (sent on the open stream). */
+  registered: [functionId: string];
+}
+
+export class Worker extends EventEmitter<WorkerEvents> {
+  private readonly options: Resolved<WorkerOptions>;
+  private readonly client: grpc.Client;
+  private readonly functions = new Map<string, { handler: Handler; description: string }>();
+  private readonly handlers = new Map<string, Handler>();
+  private readonly connection: Connection;
+  private readonly runner: InvocationRunner;
+  private readyWaiters: (() => void)[] = [];
+  /** Functions registered on the open stream after its handshake, not yet acknowledged. */
+  private unacknowledged = new Set<string>();
+  private closing = false;
+  private closed = false;
+  private shutdownPromise: Promise<void> | undefined;
+  private id = '';
+
+  constructor(url: string, options: WorkerOptions = {}) {
+    super();
+    this.options = {
+      maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+      workerName: options.workerName ?? `node-${process.pid}@${hostname()}`,
+      maxReconnectDelayMs: options.maxReconnectDelayMs ?? 5_000,
+      shutdownGraceMs: options.shutdownGraceMs ?? 30_000,
+      logger: options.logger ?? ((message: string) => console.warn(message)),
+    };
+    const { target, credentials } = parseUrl(url);
+    this.client = new grpc.Client(target, credentials, {
+      // Match the worker's own reconnect policy instead of grpc-js's 1 s … 120 s.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': this.options.maxReconnectDelayMs,
+    });
+    this.runner = new InvocationRunner(
+      this.handlers,
+      (message, generation) => this.connection.send(message, generation),
+      this.options.maxInFlight,
+    );
+    this.connection = new Connection(
+      this.client,
+      {
+        handshake: () => this.handshake(),
+        onWelcome: (workerId, maxInFlight) => this.welcomed(workerId, maxInFlight),
+        onInvoke: (invoke, generation) => this.runner.accept(invoke, generation),
+        onCancel: (invocationId, reason) => this.runner.cancel(invocationId, reason),
+        onRegistered: (functionId) => {
+          this.unacknowledged.delete(functionId);
+          this.emit('registered', functionId);
+          this.notifyIfReady();
+        },
+        onDisconnect: (generation, status) => {
+          this.runner.disconnected(generation);
+          this.emit('disconnected', status);
+        },
+      },
+      { maxDelayMs: this.options.maxReconnectDelayMs, logger: this.options.logger },
+    );
+    // Connect on the next tick, so functions registered right after construction go out
+    // in the first handshake.
+    process.nextTick(() => {
+      if (!this.closing) this.connection.start();
+    });
+  }
+
+  /** The id the engine gave this worker on the current stream ("" before the first welcome). */
+  get workerId(): string {
+    return this.id;
+  }
+
+  /** True while the worker stream is open and welcomed. */
+  get isConnected(): boolean {
+    return this.connection.isConnected;
+  }
+
+  /** Welcomed, and the engine has applied every function registered so far. */
+  private get isReady(): boolean {
+    return this.connection.isConnected && this.unacknowledged.size === 0;
+  }
+
+  /**
+   * Resolves once the engine has welcomed this worker and applied every function
+   * registered so far (so callers can reach them); rejects with UnavailableError after
+   * timeoutMs.
+   */
+  ready(timeoutMs = 10_000): Promise<void> {
+    if (this.isReady) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== waiter);
+        reject(new UnavailableError('UNAVAILABLE', `not connected to the engine after ${timeoutMs} ms`, grpc.status.UNAVAILABLE));
+      }, timeoutMs);
+      this.readyWaiters.push(waiter);
+    });
+  }
+
+  /** Serves `functionId` with `handler` from now on (before or after connecting). */
+  registerFunction<P = any, R = unknown>(functionId: string, handler: Handler<P, R>, options: RegisterOptions = {}): void {
+    if (typeof handler !== 'function') throw new TypeError('registerFunction: handler must be a function');
+    const isNew = !this.functions.has(functionId);
+    const description = options.description ?? '';
+    this.functions.set(functionId, { handler: handler as Handler, description });
+    this.handlers.set(functionId, handler as Handler);
+    if (isNew && !this.closing && this.connection.send({ register_function: { function_id: functionId, description } })) {
+      this.unacknowledged.add(functionId);
+    }
+  }
+
+  /** Stops serving `functionId`; invocations already running finish normally. */
+  unregisterFunction(functionId: string): void {
+    if (!this.functions.delete(functionId)) return;
+    this.handlers.delete(functionId);
+    this.unacknowledged.delete(functionId);
+    this.connection.send({ unregister_function: { function_id: functionId } });
+    this.notifyIfReady();
+  }
+
+  /** Durable enqueue: resolves once the job is stored. */
+  trigger<P = unknown>(request: TriggerRequest<P> & { action: EnqueueAction }): Promise<EnqueueReceipt>;
+  /** Fire-and-forget: resolves once a worker has the call. */
+  trigger<P = unknown>(request: TriggerRequest<P> & { action: VoidAction }): Promise<undefined>;
+  /** Synchronous call: resolves to the function's return value. */
+  trigger<R = JsonValue, P = unknown>(request: TriggerRequest<P> & { action?: undefined }): Promise<R>;
+  async trigger(request: TriggerRequest): Promise<unknown> {
+    const wire = toWireTrigger(request);
+    const deadline =
+      request.action === undefined
+        ? (request.timeout_ms ?? DEFAULT_CALL_TIMEOUT_MS) + CALL_DEADLINE_SLACK_MS
+        : UNARY_DEADLINE_MS;
+    const response = await this.unary(methods.trigger, wire, deadline);
+    return fromWireTrigger(request.action, response);
+  }
+
+  /** Every queue with its effective config and stats. */
+  async listQueues(): Promise<QueueInfo[]> {
+    return fromWireQueues(await this.unary(methods.listQueues, {}, UNARY_DEADLINE_MS));
+  }
+
+  /** One page of a queue's dead letters, oldest first. */
+  async listDeadLetters(queue: string, options: ListDeadLettersOptions = {}): Promise<DeadLetterPage> {
+    const request = { queue, page_size: options.pageSize ?? 0, page_token: options.pageToken ?? '' };
+    return fromWireDeadLetters(await this.unary(methods.listDeadLetters, request, UNARY_DEADLINE_MS));
+  }
+
+  /** Moves dead letters (all when `ids` is empty or omitted) back to their queue; resolves to the count. */
+  async redriveDeadLetters(queue: string, ids: string[] = []): Promise<number> {
+    const response = await this.unary(methods.redriveDeadLetters, { queue, ids }, UNARY_DEADLINE_MS);
+    return Number(response.count ?? 0);
+  }
+
+  /** Deletes dead letters (all when `ids` is empty or omitted); resolves to the count. */
+  async discardDeadLetters(queue: string, ids: string[] = []): Promise<number> {
+    const response = await this.unary(methods.discardDeadLetters, { queue, ids }, UNARY_DEADLINE_MS);
+    return Number(response.count ?? 0);
+  }
+
+  /**
+   * Unregisters every function, waits for running handlers (up to shutdownGraceMs, then
+   * aborts their signals), closes the stream and the channel. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.drainAndClose();
+    return this.shutdownPromise;
+  }
+
+  private async drainAndClose(): Promise<void> {
+    this.closing = true;
+    for (const functionId of this.functions.keys()) {
+      this.connection.send({ unregister_function: { function_id: functionId } });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs)));
+    await Promise.race([this.runner.idle(), grace]);
+    clearTimeout(timer);
+    if (this.runner.size > 0) this.runner.abortAll('worker shutting down');
+    await this.connection.close(2_000);
+    this.closed = true;
+    this.client.close();
+  }
+
+  /** Registrations first, then hello: the welcome then acknowledges all of them at once. */
+  private handshake(): WireWorkerMessage[] {
+    this.unacknowledged = new Set();
+    const messages: WireWorkerMessage[] = [];
+    if (!this.closing) {
+      for (const [functionId, { description }] of this.functions) {
+        messages.push({ register_function: { function_id: functionId, description } });
+      }
+    }
+    messages.push({
+      hello: {
+        worker_name: this.options.workerName,
+        sdk_name: SDK_NAME,
+        sdk_version: SDK_VERSION,
+        max_in_flight: this.options.maxInFlight,
+      },
+    });
+    return messages;
+  }
+
+  private welcomed(workerId: string, maxInFlight: number): void {
+    this.id = workerId;
+    this.runner.setLimit(maxInFlight);
+    this.emit('connected', workerId);
+    this.notifyIfReady();
+  }
+
+  private notifyIfReady(): void {
+    if (!this.isReady || this.readyWaiters.length === 0) return;
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, deadlineMs: number): Promise<Res> {
+    if (this.closed) {
+      return Promise.reject(new UnavailableError('UNAVAILABLE', 'the worker has been shut down', grpc.status.UNAVAILABLE));
+    }
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (error, response) => (error ? reject(fromServiceError(error)) : resolve(response as Res)),
+      );
+    });
+  }
+}
+
+/** "http://host:port" (or "https://…", or a bare "host:port") to a grpc-js target. */
+function parseUrl(url: string): { target: string; credentials: grpc.ChannelCredentials } {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { target: url, credentials: grpc.credentials.createInsecure() };
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new TypeError(`switchyard: unsupported URL scheme '${parsed.protocol}' (use http:// or https://)`);
+  }
+  const secure = parsed.protocol === 'https:';
+  const port = parsed.port || (secure ? '443' : '80');
+  return {
+    target: `${parsed.hostname}:${port}`,
+    credentials: secure ? grpc.credentials.createSsl() : grpc.credentials.createInsecure(),
+  };
+}
+
+/** Creates a worker for the engine at `url` (e.g. "http://127.0.0.1:49134"); it connects in the background. */
+export function registerWorker(url: string, options?: WorkerOptions): Worker {
+  return new Worker(url, options);
+}

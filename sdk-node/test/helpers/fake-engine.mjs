@@ -1,0 +1,82 @@
+// A scripted stand-in for the engine's Connect stream, to test the worker protocol alone.
+//
+// Invariant: it speaks only the wire contract (the package's own proto definitions) and
+// records every message a worker sends, per stream, in arrival order — as protobufjs
+// message instances (unset message fields are null, `kind` names the set member).
+import * as grpc from '@grpc/grpc-js';
+import { methods } from '../../dist/proto.js';
+import { Collector } from './wait.mjs';
+
+export class FakeEngine {
+  /** One entry per accepted stream: { call, messages: Collector, ended: Promise }. */
+  streams = new Collector();
+  #server;
+  port = 0;
+
+  /** Listens on 127.0.0.1:port (0 = any). */
+  async start(port = 0) {
+    this.#server = new grpc.Server();
+    this.#server.addService({ Connect: methods.connect }, { Connect: (call) => this.#accept(call) });
+    this.port = await new Promise((resolve, reject) =>
+      this.#server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    return this;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The n-th stream (0-based) once it exists. */
+  async stream(n = 0) {
+    const streams = await this.streams.waitFor(n + 1, 10_000, `worker stream #${n}`);
+    return streams[n];
+  }
+
+  /** Drops every connection at once, like a crashed engine. */
+  crash() {
+    this.#server?.forceShutdown();
+  }
+
+  #accept(call) {
+    const messages = new Collector();
+    let endedResolve;
+    const ended = new Promise((resolve) => (endedResolve = resolve));
+    call.on('data', (message) => {
+      messages.push(message);
+      if (message.register_function) call.write({ registered: { function_id: message.register_function.function_id } });
+      if (message.hello) {
+        call.write({ welcome: { worker_id: `w${this.streams.items.length}`, max_in_flight: message.hello.max_in_flight || 64 } });
+      }
+    });
+    call.on('end', () => {
+      endedResolve();
+      call.end();
+    });
+    call.on('error', () => endedResolve());
+    this.streams.push({ call, messages, ended });
+  }
+}
+
+/** An Invoke message as the engine would send it. */
+export function invoke(invocationId, functionId, payload, delivery) {
+  const message = { invoke: { invocation_id: invocationId, function_id: functionId, payload: toWire(payload) } };
+  if (delivery) message.invoke.delivery = delivery;
+  return message;
+}
+
+function toWire(value) {
+  if (value === null || value === undefined) return { nullValue: 0 };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(toWire) } };
+  return { structValue: { fields: Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)])) } };
+}
+
+/** The results among a stream's messages, by invocation id. */
+export function resultsOf(messages) {
+  return new Map(messages.items.filter((m) => m.result).map((m) => [m.result.invocation_id, m.result]));
+}

@@ -1,0 +1,191 @@
+// The worker side of Engine.Connect against a scripted fake engine: handshake, results,
+// cancel, max_in_flight, reconnect and drain-on-shutdown — no real engine needed.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { registerWorker } from '../dist/index.js';
+import { fromValue } from '../dist/value.js';
+import { FakeEngine, invoke, resultsOf } from './helpers/fake-engine.mjs';
+import { deferred, eventually, within } from './helpers/wait.mjs';
+
+const quiet = { logger: () => {}, maxReconnectDelayMs: 200 };
+const workers = [];
+const engines = [];
+after(async () => {
+  await Promise.all(workers.map((w) => w.shutdown()));
+  for (const e of engines) e.crash();
+});
+
+async function setup(options = {}) {
+  const engine = await new FakeEngine().start();
+  engines.push(engine);
+  const worker = registerWorker(engine.url, { ...quiet, ...options });
+  workers.push(worker);
+  return { engine, worker };
+}
+
+test('handshake_registers_every_function_then_says_hello', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup({ maxInFlight: 3, workerName: 'unit' });
+  worker.registerFunction('a::one', () => 1);
+  worker.registerFunction('a::two', () => 2, { description: 'second' });
+  const stream = await engine.stream(0);
+  const [one, two, hello] = await stream.messages.waitFor(3);
+  assert.equal(one.register_function.function_id, 'a::one');
+  assert.deepEqual({ ...two.register_function }, { function_id: 'a::two', description: 'second' });
+  assert.equal(hello.hello.worker_name, 'unit');
+  assert.equal(hello.hello.sdk_name, 'switchyard-node');
+  assert.equal(hello.hello.max_in_flight, 3);
+  await worker.ready();
+  assert.equal(worker.workerId, 'w1');
+});
+
+test('ready_waits_for_the_engine_to_acknowledge_later_registrations', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup();
+  const stream = await engine.stream(0);
+  await worker.ready();
+  // Hold back the acknowledgement: ready() must wait for it.
+  const write = stream.call.write.bind(stream.call);
+  let heldBack;
+  stream.call.write = (message) => (message.registered ? (heldBack = message) : write(message));
+  worker.registerFunction('a::three', () => 3);
+  const later = await stream.messages.waitFor(2);
+  assert.equal(later[1].register_function.function_id, 'a::three');
+  let ready = false;
+  const readyPromise = worker.ready().then(() => (ready = true));
+  await eventually(() => heldBack, { what: 'the acknowledgement to be held back' });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(ready, false);
+  write(heldBack);
+  await within(readyPromise, 5_000, 'ready() after the acknowledgement');
+});
+
+test('results_carry_the_value_or_the_error_with_its_stack', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup();
+  const seen = [];
+  worker.registerFunction('math::double', (payload, ctx) => {
+    seen.push(ctx);
+    return { doubled: payload.x * 2 };
+  });
+  worker.registerFunction('math::broken', () => {
+    throw new TypeError('cannot add');
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  stream.call.write(invoke('i1', 'math::double', { x: 21 }, {
+    queue: 'default', message_receipt_id: 'm1', attempt: 2, max_attempts: 3, group: '',
+    enqueued_at: { seconds: '1767225600', nanos: 0 },
+  }));
+  stream.call.write(invoke('i2', 'math::broken', {}));
+  stream.call.write(invoke('i3', 'math::missing', {}));
+  await eventually(() => resultsOf(stream.messages).size === 3, { what: 'three results' });
+  const results = resultsOf(stream.messages);
+  assert.deepEqual(fromValue(results.get('i1').value), { doubled: 42 });
+  assert.equal(results.get('i1').outcome, 'value');
+  assert.equal(results.get('i2').error.code, 'TypeError');
+  assert.equal(results.get('i2').error.message, 'cannot add');
+  assert.match(results.get('i2').error.stack, /TypeError: cannot add\n\s+at .*protocol\.test\.mjs/);
+  assert.equal(results.get('i3').error.code, 'FUNCTION_NOT_FOUND');
+  const ctx = seen[0];
+  assert.equal(ctx.invocationId, 'i1');
+  assert.equal(ctx.functionId, 'math::double');
+  assert.equal(ctx.attempt, 2);
+  assert.equal(ctx.maxAttempts, 3);
+  assert.equal(ctx.messageReceiptId, 'm1');
+  assert.equal(ctx.queue, 'default');
+  assert.equal(ctx.group, undefined);
+  assert.equal(ctx.enqueuedAt.toISOString(), '2026-01-01T00:00:00.000Z');
+  assert.equal(ctx.signal.aborted, false);
+});
+
+test('cancel_aborts_the_handler_signal_and_sends_no_result', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup();
+  const aborted = deferred();
+  worker.registerFunction('slow::wait', (_payload, ctx) => new Promise((_, reject) => {
+    ctx.signal.addEventListener('abort', () => {
+      aborted.resolve(ctx.signal.reason);
+      reject(ctx.signal.reason);
+    });
+  }));
+  worker.registerFunction('fast::echo', (payload) => payload);
+  const stream = await engine.stream(0);
+  await worker.ready();
+  stream.call.write(invoke('slow-1', 'slow::wait', {}));
+  stream.call.write({ cancel: { invocation_id: 'slow-1', reason: 'timeout' } });
+  const reason = await within(aborted.promise, 5_000, 'the abort signal');
+  assert.match(String(reason.message), /timeout/);
+  stream.call.write(invoke('fast-1', 'fast::echo', 'after'));
+  await eventually(() => resultsOf(stream.messages).has('fast-1'), { what: 'the echo result' });
+  assert.equal(resultsOf(stream.messages).has('slow-1'), false);
+});
+
+test('never_runs_more_handlers_than_max_in_flight', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup({ maxInFlight: 2 });
+  let running = 0;
+  let peak = 0;
+  const gates = [];
+  worker.registerFunction('gate::hold', async () => {
+    running += 1;
+    peak = Math.max(peak, running);
+    const gate = deferred();
+    gates.push(gate);
+    await gate.promise;
+    running -= 1;
+    return null;
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  for (let i = 0; i < 5; i++) stream.call.write(invoke(`g${i}`, 'gate::hold', i));
+  await eventually(() => gates.length === 2, { what: 'two running handlers' });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(gates.length, 2);
+  for (let released = 0; released < 5; released++) {
+    await eventually(() => gates.length > released, { what: `handler #${released}` });
+    gates[released].resolve();
+  }
+  await eventually(() => resultsOf(stream.messages).size === 5, { what: 'five results' });
+  assert.equal(peak, 2);
+});
+
+test('reconnects_and_registers_again_after_the_engine_restarts', { timeout: 15_000 }, async () => {
+  const { engine, worker } = await setup();
+  worker.registerFunction('a::one', () => 1);
+  await engine.stream(0);
+  await worker.ready();
+  const disconnected = deferred();
+  worker.once('disconnected', disconnected.resolve);
+  engine.crash();
+  await within(disconnected.promise, 5_000, 'the disconnect');
+  const restarted = await new FakeEngine().start(engine.port);
+  engines.push(restarted);
+  const stream = await restarted.stream(0);
+  const [register, hello] = await stream.messages.waitFor(2);
+  assert.equal(register.register_function.function_id, 'a::one');
+  assert.ok(hello.hello);
+  await worker.ready();
+  stream.call.write(invoke('r1', 'a::one', null));
+  await eventually(() => resultsOf(stream.messages).has('r1'), { what: 'a result after the restart' });
+});
+
+test('shutdown_unregisters_then_drains_running_handlers', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup();
+  const started = deferred();
+  const release = deferred();
+  worker.registerFunction('drain::job', async () => {
+    started.resolve();
+    await release.promise;
+    return 'done';
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  stream.call.write(invoke('d1', 'drain::job', null));
+  await within(started.promise, 5_000, 'the handler to start');
+  let finished = false;
+  const shutdown = worker.shutdown().then(() => (finished = true));
+  await eventually(() => stream.messages.items.some((m) => m.unregister_function?.function_id === 'drain::job'), {
+    what: 'unregister_function',
+  });
+  assert.equal(finished, false);
+  release.resolve();
+  await within(shutdown, 5_000, 'shutdown');
+  assert.equal(fromValue(resultsOf(stream.messages).get('d1').value), 'done');
+  await within(stream.ended, 5_000, 'the stream to be half-closed');
+});
