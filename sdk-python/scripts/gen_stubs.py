@@ -53,7 +53,11 @@ def _stage_protos(include: Path) -> tuple[list[str], list[str]]:
     for src in sorted((PROTO_ROOT / "switchyard" / "v1").glob("*.proto")):
         rel = Path("switchyard/v1") / src.name
         (include / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, include / rel)
+        # Point the contract's google.rpc references at the private vendored package.
+        text = src.read_text()
+        text = text.replace('import "google/rpc/', f'import "{VENDOR_DIR}/')
+        text = re.sub(r"\bgoogle\.rpc\.", f"{VENDOR_PACKAGE}.", text)
+        (include / rel).write_text(text)
         services.append(str(rel))
     vendored: list[str] = []
     for src in sorted((PROTO_ROOT / "google" / "rpc").glob("*.proto")):

@@ -2,9 +2,11 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from switchyard._proto.google_rpc import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -52,6 +54,36 @@ class EnqueueReceipt(_message.Message):
 class VoidAccepted(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class EnqueueBatchRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[EnqueueItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[EnqueueItem, _Mapping]]] = ...) -> None: ...
+
+class EnqueueItem(_message.Message):
+    __slots__ = ("function_id", "payload", "queue")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    payload: _struct_pb2.Value
+    queue: str
+    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., queue: _Optional[str] = ...) -> None: ...
+
+class EnqueueBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[EnqueueResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[EnqueueResult, _Mapping]]] = ...) -> None: ...
+
+class EnqueueResult(_message.Message):
+    __slots__ = ("receipt", "error")
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    receipt: EnqueueReceipt
+    error: _status_pb2.Status
+    def __init__(self, receipt: _Optional[_Union[EnqueueReceipt, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class WorkerMessage(_message.Message):
     __slots__ = ("hello", "register_function", "unregister_function", "result")

@@ -44,6 +44,11 @@ class EngineStub:
                 request_serializer=switchyard_dot_v1_dot_engine__pb2.WorkerMessage.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_engine__pb2.EngineMessage.FromString,
                 _registered_method=True)
+        self.EnqueueBatch = channel.unary_unary(
+                '/switchyard.v1.Engine/EnqueueBatch',
+                request_serializer=switchyard_dot_v1_dot_engine__pb2.EnqueueBatchRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_engine__pb2.EnqueueBatchResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -63,6 +68,15 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnqueueBatch(self, request, context):
+        """Many enqueues in one call, for bulk producers (the SDKs also use it to coalesce
+        concurrent enqueues). Each item succeeds or fails on its own; the valid ones are stored
+        together before the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +89,11 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=switchyard_dot_v1_dot_engine__pb2.WorkerMessage.FromString,
                     response_serializer=switchyard_dot_v1_dot_engine__pb2.EngineMessage.SerializeToString,
+            ),
+            'EnqueueBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnqueueBatch,
+                    request_deserializer=switchyard_dot_v1_dot_engine__pb2.EnqueueBatchRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_engine__pb2.EnqueueBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +150,33 @@ class Engine:
             '/switchyard.v1.Engine/Connect',
             switchyard_dot_v1_dot_engine__pb2.WorkerMessage.SerializeToString,
             switchyard_dot_v1_dot_engine__pb2.EngineMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.Engine/EnqueueBatch',
+            switchyard_dot_v1_dot_engine__pb2.EnqueueBatchRequest.SerializeToString,
+            switchyard_dot_v1_dot_engine__pb2.EnqueueBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
