@@ -202,8 +202,8 @@ async fn redrive_gives_a_fresh_budget_and_discard_removes() {
     eventually("both dead-lettered", || async { queues.stats("jobs").await.unwrap().dead == 2 }).await;
 
     fixed.store(true, Ordering::SeqCst);
-    assert_eq!(queues.discard_dead_letters("jobs", &[drop.message_receipt_id.clone()]).await.unwrap(), 1);
-    assert_eq!(queues.redrive_dead_letters("jobs", &[keep.message_receipt_id.clone()]).await.unwrap(), 1);
+    assert_eq!(queues.discard_dead_letters("jobs", std::slice::from_ref(&drop.message_receipt_id)).await.unwrap(), 1);
+    assert_eq!(queues.redrive_dead_letters("jobs", std::slice::from_ref(&keep.message_receipt_id)).await.unwrap(), 1);
     assert_eq!(recv(&mut rx).await, ("keep".to_string(), 1), "redriven with a fresh budget");
     eventually("completed", || async { queues.stats("jobs").await.unwrap().completed == 1 }).await;
     let stats = queues.stats("jobs").await.unwrap();

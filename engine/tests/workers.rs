@@ -113,7 +113,7 @@ async fn competing_workers_share_the_work() {
     client.enqueue("default", "f", json!({"i": 1})).await.unwrap();
     client.enqueue("default", "f", json!({"i": 2})).await.unwrap();
     let (ia, ib) = (a.next_invoke().await, b.next_invoke().await);
-    let mut got = vec![ia.payload.clone(), ib.payload.clone()];
+    let mut got = [ia.payload.clone(), ib.payload.clone()];
     got.sort_by_key(|v| format!("{v:?}"));
     assert_eq!(got.len(), 2);
     a.reply_ok(&ia.invocation_id, json!(null));
@@ -127,8 +127,7 @@ async fn competing_workers_share_the_work() {
 async fn the_sdk_worker_reconnects_and_reregisters_after_an_engine_restart() {
     let engine = TestEngine::start("").await;
     let addr = engine.addr();
-    let mut options = switchyard::InitOptions::default();
-    options.reconnect_max = Duration::from_millis(200);
+    let options = switchyard::InitOptions { reconnect_max: Duration::from_millis(200), ..Default::default() };
     let worker = switchyard::register_worker(&engine.url, options).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     worker.register_function(RegisterFunction::new_async("f", move |p, _ctx| {

@@ -19,7 +19,9 @@
 //! Every store passes [`conformance`] unchanged.
 
 pub mod conformance;
+pub mod file;
 pub mod memory;
+pub mod redis;
 
 use crate::clock::Millis;
 use crate::config::AdapterSpec;
@@ -141,9 +143,9 @@ pub trait Store: Send + Sync + 'static {
 /// start-up (and by `check-config`) with a clear message — never accepted and ignored.
 pub fn check(adapter: &AdapterSpec) -> Result<(), StoreError> {
     match adapter {
-        AdapterSpec::Memory => Ok(()),
+        AdapterSpec::Memory | AdapterSpec::File { .. } | AdapterSpec::Redis { .. } => Ok(()),
         other => Err(StoreError::Unavailable(format!(
-            "{} is not available in this build yet (use builtin/in_memory)",
+            "{} is not available in this build yet (use builtin/in_memory or builtin/file_based)",
             other.describe()
         ))),
     }
@@ -154,6 +156,19 @@ pub async fn open(adapter: &AdapterSpec) -> Result<Arc<dyn Store>, StoreError> {
     check(adapter)?;
     match adapter {
         AdapterSpec::Memory => Ok(Arc::new(memory::MemoryStore::new())),
-        _ => unreachable!("refused by check"),
+        AdapterSpec::File { path } => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || file::FileStore::open(&path))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("opening the file store did not finish: {e}")))??;
+            Ok(Arc::new(store))
+        }
+        AdapterSpec::Redis { url, key_prefix } => {
+            let options = self::redis::RedisOptions::from_env()?;
+            Ok(Arc::new(self::redis::RedisStore::connect(url, key_prefix, options).await?))
+        }
+        AdapterSpec::RabbitMq { .. } => {
+            Err(StoreError::Unavailable(format!("{} is not available in this build yet", adapter.describe())))
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The engine binary as a child process: started on 127.0.0.1:0, its port read from the
 //! `switchyard listening on …` line, killed on drop.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,0 +1,174 @@
+//! The on-disk layout: opening the database, recognising it as a Switchyard store, and the
+//! schema migrations.
+//!
+//! Invariant: a file is used only when it is recognisably ours and not newer than this
+//! build — `PRAGMA application_id` says "Switchyard", `PRAGMA user_version` is the schema
+//! version. Anything else (not SQLite at all, another program's database, a newer schema)
+//! is [`StoreError::Corrupt`] at start-up, never a silent empty start.
+//!
+//! Protocol of [`open_writer`]:
+//! 1. open (creating the file if missing), read the header: not SQLite → `Corrupt`;
+//! 2. an empty database (no tables, version 0) gets the schema, in one transaction;
+//! 3. a database with our id and an older version is migrated step by step, in one
+//!    transaction; a newer version or a foreign id → `Corrupt`;
+//! 4. WAL mode, `synchronous=FULL`.
+
+use crate::store::StoreError;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::Path;
+use std::time::Duration;
+
+/// `PRAGMA application_id`: "SwYd" in ASCII, so `file(1)` and a reader of the header can
+/// tell a Switchyard store from any other SQLite file.
+pub const APPLICATION_ID: i32 = 0x5377_5964;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Job states as stored in `jobs.state`. The numbers are part of the file format.
+pub mod state {
+    pub const WAITING: i64 = 0;
+    pub const READY: i64 = 1;
+    pub const DELAYED: i64 = 2;
+    pub const IN_FLIGHT: i64 = 3;
+    pub const DEAD: i64 = 4;
+}
+
+/// `MIGRATIONS[n]` moves a database from version `n` to `n + 1`. Version 0 is the empty
+/// database. Never edit a shipped entry: append a new one and bump [`SCHEMA_VERSION`].
+///
+/// The partial indexes spell their state literally, and the queries in `ops` repeat
+/// exactly those terms, so SQLite can use them (a query plan test checks it).
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1
+    "CREATE TABLE jobs (
+        id            TEXT    NOT NULL UNIQUE,  -- message_receipt_id
+        queue         TEXT    NOT NULL,
+        function_id   TEXT    NOT NULL,
+        payload       BLOB    NOT NULL,         -- encoded google.protobuf.Value
+        grp           TEXT,                     -- FIFO message group; NULL on standard queues
+        state         INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4), -- 0 waiting 1 ready 2 delayed 3 in flight 4 dead
+        seq           INTEGER NOT NULL,         -- enqueue order; a redrive gives a new one
+        attempts      INTEGER NOT NULL,
+        enqueued_at   INTEGER NOT NULL,         -- ms since the Unix epoch
+        due_at        INTEGER NOT NULL,         -- absolute: a restart keeps the schedule
+        lease_id      INTEGER NOT NULL DEFAULT 0,
+        error_message TEXT,
+        error_code    TEXT,
+        error_stack   TEXT,
+        dead_at       INTEGER,
+        dead_seq      INTEGER                   -- DLQ order and page cursor
+    );
+    CREATE INDEX jobs_ready     ON jobs (queue, function_id, seq) WHERE state = 1;
+    CREATE INDEX jobs_delayed   ON jobs (queue, due_at)           WHERE state = 2;
+    CREATE INDEX jobs_groups    ON jobs (queue, grp, seq)         WHERE grp IS NOT NULL AND state <> 4;
+    CREATE INDEX jobs_dead      ON jobs (queue, dead_seq)         WHERE state = 4;
+    CREATE INDEX jobs_in_flight ON jobs (queue)                   WHERE state = 3;
+    CREATE INDEX jobs_states    ON jobs (queue, state);
+    CREATE TABLE counters (
+        queue         TEXT    NOT NULL PRIMARY KEY,
+        enqueued      INTEGER NOT NULL DEFAULT 0,
+        completed     INTEGER NOT NULL DEFAULT 0,
+        failed        INTEGER NOT NULL DEFAULT 0,
+        dead_lettered INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (
+        key   TEXT    NOT NULL PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('next_seq', 0), ('next_lease', 0);",
+];
+
+/// The file inside `file_path` that holds the store.
+pub const DB_FILE: &str = "switchyard.sqlite3";
+
+/// Opens (creating or migrating as needed) the write connection of the store at `db`.
+pub fn open_writer(db: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(db, flags).map_err(|e| classify(db, e))?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| classify(db, e))?;
+    let (app_id, version, tables) = identify(&conn).map_err(|e| classify(db, e))?;
+    let ours = app_id == APPLICATION_ID;
+    if !ours && (app_id != 0 || version != 0 || tables != 0) {
+        return Err(StoreError::Corrupt(format!(
+            "{} is an SQLite database but not a Switchyard store (application_id {app_id:#x}, user_version \
+             {version}, {tables} tables); point file_path at an empty or Switchyard directory",
+            db.display()
+        )));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "{} has schema version {version}, newer than this build understands ({SCHEMA_VERSION}); \
+             run a newer switchyard",
+            db.display()
+        )));
+    }
+    // WAL before the first write, so the schema itself is written through the WAL.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| classify(db, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!("{}: cannot switch to WAL mode (got {mode})", db.display())));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;").map_err(|e| classify(db, e))?;
+    if version < SCHEMA_VERSION {
+        migrate(&mut conn, version).map_err(|e| classify(db, e))?;
+    }
+    check_tables(&conn).map_err(|e| classify(db, e))?.map_or(Ok(()), |missing| {
+        Err(StoreError::Corrupt(format!("{}: table '{missing}' is missing", db.display())))
+    })?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens a read-only connection next to the writer (WAL lets it read while the writer
+/// commits; each read sees the last committed state).
+pub fn open_reader(db: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(db, flags).map_err(|e| classify(db, e))?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| classify(db, e))?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+/// `(application_id, user_version, number of tables)`; fails with `NotADatabase` when the
+/// file is not SQLite.
+fn identify(conn: &Connection) -> rusqlite::Result<(i32, i32, i64)> {
+    let app_id = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables = conn.query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))?;
+    Ok((app_id, version, tables))
+}
+
+fn migrate(conn: &mut Connection, from: i32) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    for (version, script) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.execute_batch(script)?;
+        tracing::info!(from = version, to = version + 1, "store schema migrated");
+    }
+    tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    tx.commit()
+}
+
+/// The first table of the current schema that is missing, if any.
+fn check_tables(conn: &Connection) -> rusqlite::Result<Option<&'static str>> {
+    for table in ["jobs", "counters", "meta"] {
+        let n: i64 =
+            conn.query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| {
+                r.get(0)
+            })?;
+        if n == 0 {
+            return Ok(Some(table));
+        }
+    }
+    Ok(None)
+}
+
+/// Damage and foreign files are `Corrupt`; everything else (permissions, disk full, I/O)
+/// is `Unavailable`.
+pub fn classify(db: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt(format!("{} is not a valid Switchyard store: {e}", db.display()))
+        }
+        _ => StoreError::Unavailable(format!("{}: {e}", db.display())),
+    }
+}
