@@ -23,7 +23,9 @@ pub fn payload_from_wire(bytes: Bytes) -> Result<Payload, String> {
         return Ok(Payload(null_bytes()));
     }
     check_value(&bytes, 0)?;
-    Ok(Payload(bytes))
+    // An exact-size copy: a slice would pin the whole receive buffer it came in for as
+    // long as the job lives.
+    Ok(Payload(Bytes::copy_from_slice(&bytes)))
 }
 
 /// Decodes a stored payload into a value (only where the engine must look inside: FIFO
