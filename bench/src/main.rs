@@ -6,6 +6,9 @@
 //! cargo run --release -p switchyard-bench -- --stores in-memory,file-based
 //! ```
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod engine;
 mod report;
 mod scenarios;

@@ -178,20 +178,31 @@ async fn sync_call_to_an_unknown_function_is_not_found() {
 
 #[tokio::test]
 async fn sync_call_times_out_with_timeout() {
-    let engine = TestEngine::start(CONFIG).await;
+    // The deadline runs on the engine's clock: a manual one makes this independent of load.
+    let clock = switchyard_engine::clock::ManualClock::new(1_000_000);
+    let engine = TestEngine::start_with_clock(CONFIG, std::sync::Arc::new(clock.clone())).await;
     let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
     let (cancelled_tx, mut cancelled) = mpsc::unbounded_channel();
     worker.register_function(RegisterFunction::new_async("hang", move |_p, ctx| {
-        let tx = cancelled_tx.clone();
+        let (started_tx, cancelled_tx) = (started_tx.clone(), cancelled_tx.clone());
         async move {
+            started_tx.send(()).unwrap();
             ctx.cancelled.cancelled().await;
-            tx.send(()).unwrap();
+            cancelled_tx.send(()).unwrap();
             Ok(Value::Null)
         }
     }));
     assert!(worker.ready(support::WAIT).await);
-    let req = TriggerRequest { function_id: "hang".into(), payload: json!({}), action: None, timeout_ms: Some(100) };
-    let err = worker.trigger(req).await.unwrap_err();
+    let caller = worker.clone();
+    let call = tokio::spawn(async move {
+        let req =
+            TriggerRequest { function_id: "hang".into(), payload: json!({}), action: None, timeout_ms: Some(100) };
+        caller.trigger(req).await
+    });
+    recv(&mut started).await;
+    clock.advance(100);
+    let err = call.await.unwrap().unwrap_err();
     assert_eq!(err.reason, Reason::Timeout);
     assert_eq!(err.code, tonic::Code::DeadlineExceeded);
     recv(&mut cancelled).await; // the worker was told to stop

@@ -10,6 +10,21 @@ pub mod switchyard {
     }
 }
 
+/// The engine's view of `switchyard.v1`: identical on the wire, but JSON payloads
+/// (`google.protobuf.Value` fields) are `bytes::Bytes` holding the encoded value, so they
+/// pass through the engine untouched. See `build.rs`.
+#[allow(clippy::all, missing_docs)]
+pub mod wire {
+    // Nested like the package so the generated `super::…::google::rpc` paths resolve.
+    pub use crate::google;
+    pub mod switchyard {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/wire/switchyard.v1.rs"));
+        }
+    }
+    pub use self::switchyard::v1::*;
+}
+
 /// Wire-compatible subsets of `google.rpc` (Status, ErrorInfo), vendored in `proto/google/rpc`.
 #[allow(clippy::all, missing_docs)]
 pub mod google {

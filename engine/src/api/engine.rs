@@ -6,11 +6,12 @@ use crate::config::QueueKind;
 use crate::dispatch::{CallError, CallRejected};
 use crate::queue::group::group_of;
 use crate::queue::{NewJob, Payload};
-use crate::wire::encode_payload;
+use crate::wire::{decode_payload, payload_from_wire};
+use bytes::Bytes;
 use futures::Stream;
 use std::pin::Pin;
-use switchyard_proto::v1::engine_server::Engine;
-use switchyard_proto::v1::{
+use switchyard_proto::wire::engine_server::Engine;
+use switchyard_proto::wire::{
     EngineMessage, EnqueueBatchRequest, EnqueueBatchResponse, EnqueueReceipt, EnqueueResult, InvocationResult,
     TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, enqueue_result, trigger_request, trigger_response,
     worker_message,
@@ -32,39 +33,28 @@ impl EngineService {
         Self { shared }
     }
 
-    /// The payload, encoded, within `max_payload_bytes`.
-    fn payload(&self, value: Option<&prost_types::Value>) -> Result<Payload, ApiError> {
-        let payload = encode_payload(value);
+    /// The payload as it came, checked: within `max_payload_bytes`, a well-formed value.
+    fn payload(&self, bytes: Bytes) -> Result<Payload, ApiError> {
         let max = self.shared.config.max_payload_bytes;
-        if payload.0.len() > max {
-            return Err(ApiError::PayloadTooLarge { size: payload.0.len(), max });
+        if bytes.len() > max {
+            return Err(ApiError::PayloadTooLarge { size: bytes.len(), max });
         }
-        Ok(payload)
+        payload_from_wire(bytes).map_err(ApiError::InvalidArgument)
     }
 
     /// Validates one enqueue (queue, payload size, FIFO group) into a job to store.
-    fn new_job(
-        &self,
-        function_id: &str,
-        value: Option<&prost_types::Value>,
-        queue: String,
-    ) -> Result<NewJob, ApiError> {
+    fn new_job(&self, function_id: &str, payload: Bytes, queue: String) -> Result<NewJob, ApiError> {
         let function_id = function_id.trim();
         if function_id.is_empty() {
             return Err(ApiError::InvalidArgument("function_id is required".into()));
         }
         let s = &self.shared;
         let spec = s.queue(&queue)?;
-        let payload = self.payload(value)?;
+        let payload = self.payload(payload)?;
         let group = match (spec.kind, &spec.message_group_field) {
-            (QueueKind::Fifo, Some(field)) => {
-                let null = crate::wire::null();
-                Some(group_of(value.unwrap_or(&null), field).map_err(|why| ApiError::MissingGroupField {
-                    queue: queue.clone(),
-                    field: field.clone(),
-                    why: why.to_string(),
-                })?)
-            }
+            (QueueKind::Fifo, Some(field)) => Some(group_of(&decode_payload(&payload), field).map_err(|why| {
+                ApiError::MissingGroupField { queue: queue.clone(), field: field.clone(), why: why.to_string() }
+            })?),
             _ => None,
         };
         Ok(NewJob {
@@ -84,7 +74,7 @@ impl EngineService {
         let mut jobs = Vec::with_capacity(req.items.len());
         let mut results = Vec::with_capacity(req.items.len());
         for item in req.items {
-            let outcome = match self.new_job(&item.function_id, item.payload.as_ref(), item.queue) {
+            let outcome = match self.new_job(&item.function_id, item.payload, item.queue) {
                 Ok(job) => {
                     let receipt = EnqueueReceipt { message_receipt_id: job.id.clone() };
                     jobs.push(job);
@@ -111,19 +101,19 @@ impl EngineService {
         }
         let outcome = match req.action {
             Some(trigger_request::Action::Enqueue(enqueue)) => {
-                let job = self.new_job(function_id, req.payload.as_ref(), enqueue.queue)?;
+                let job = self.new_job(function_id, req.payload, enqueue.queue)?;
                 let id = job.id.clone();
                 s.store.enqueue(vec![job]).await?;
                 trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id })
             }
             Some(trigger_request::Action::Void(_)) => {
-                let payload = self.payload(req.payload.as_ref())?;
+                let payload = self.payload(req.payload)?;
                 let deadline = s.clock.now() + s.config.queues[crate::config::DEFAULT_QUEUE].timeout_ms;
                 s.dispatcher.call(function_id, payload, None, deadline).map_err(|e| rejected(e, function_id))?;
                 trigger_response::Outcome::Accepted(VoidAccepted {})
             }
             None => {
-                let payload = self.payload(req.payload.as_ref())?;
+                let payload = self.payload(req.payload)?;
                 let timeout_ms = req.timeout_ms.filter(|t| *t > 0).unwrap_or(DEFAULT_CALL_TIMEOUT_MS);
                 let (tx, rx) = oneshot::channel();
                 let deadline = s.clock.now().saturating_add(timeout_ms);

@@ -4,9 +4,9 @@ use super::Shared;
 use super::error::ApiError;
 use crate::config::QueueSpec;
 use crate::queue::Job;
-use crate::wire::{decode_payload, function_error, timestamp};
-use switchyard_proto::v1::queues_server::Queues;
-use switchyard_proto::v1::{
+use crate::wire::{function_error, timestamp};
+use switchyard_proto::wire::queues_server::Queues;
+use switchyard_proto::wire::{
     DeadLetter, DiscardDeadLettersRequest, DiscardDeadLettersResponse, ListDeadLettersRequest, ListDeadLettersResponse,
     ListQueuesRequest, ListQueuesResponse, QueueConfig, QueueInfo, QueueStats, RedriveDeadLettersRequest,
     RedriveDeadLettersResponse,
@@ -80,7 +80,7 @@ fn dead_letter(job: &Job) -> DeadLetter {
         message_receipt_id: job.id.clone(),
         queue: job.queue.clone(),
         function_id: job.function_id.clone(),
-        payload: Some(decode_payload(&job.payload)),
+        payload: job.payload.0.clone(),
         group: job.group.clone().unwrap_or_default(),
         attempts: job.attempts,
         last_error: job.last_error.as_ref().map(function_error),

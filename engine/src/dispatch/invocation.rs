@@ -6,8 +6,8 @@ use crate::clock::Millis;
 use crate::config::EngineConfig;
 use crate::queue::Payload;
 use crate::store::Lease;
-use crate::wire::{decode_payload, timestamp};
-use switchyard_proto::v1::{Cancel, Delivery, EngineMessage, Invoke, engine_message};
+use crate::wire::timestamp;
+use switchyard_proto::wire::{Cancel, Delivery, EngineMessage, Invoke, engine_message};
 use tokio::sync::oneshot;
 
 pub(super) struct Invocation {
@@ -51,8 +51,7 @@ impl Kind {
             }
             Kind::Call { function_id, payload, .. } => (function_id.clone(), payload, None),
         };
-        let invoke =
-            Invoke { invocation_id: id.to_string(), function_id, payload: Some(decode_payload(payload)), delivery };
+        let invoke = Invoke { invocation_id: id.to_string(), function_id, payload: payload.0.clone(), delivery };
         EngineMessage { kind: Some(engine_message::Kind::Invoke(invoke)) }
     }
 }

@@ -37,7 +37,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_proto::v1::{
+use switchyard_proto::wire::{
     EngineMessage, Hello, InvocationResult, Registered, Welcome, engine_message, invocation_result,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -57,7 +57,8 @@ pub enum CallError {
     ShuttingDown,
 }
 
-pub type CallResult = Result<prost_types::Value, CallError>;
+/// A sync call's value: the encoded `google.protobuf.Value` the worker returned.
+pub type CallResult = Result<bytes::Bytes, CallError>;
 
 /// Why a call was refused up front.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +255,7 @@ impl Dispatcher {
         };
         let outcome = match result.outcome {
             Some(invocation_result::Outcome::Value(v)) => Ok(v),
-            None => Ok(crate::wire::null()),
+            None => Ok(crate::wire::null_bytes()),
             Some(invocation_result::Outcome::Error(e)) => {
                 Err(JobError { message: e.message, code: e.code, stack: e.stack })
             }

@@ -5,7 +5,7 @@
 //! chooses a full worker, and a slot is taken only through it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use switchyard_proto::v1::EngineMessage;
+use switchyard_proto::wire::EngineMessage;
 use tokio::sync::mpsc;
 
 pub type WorkerId = u64;
