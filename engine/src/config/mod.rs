@@ -149,9 +149,18 @@ impl AdapterSpec {
         match self {
             AdapterSpec::Memory => "builtin/in_memory".into(),
             AdapterSpec::File { path } => format!("builtin/file_based ({})", path.display()),
-            AdapterSpec::Redis { url, key_prefix } => format!("redis ({url}, prefix {key_prefix})"),
-            AdapterSpec::RabbitMq { url } => format!("rabbitmq ({url})"),
+            AdapterSpec::Redis { url, key_prefix } => format!("redis ({}, prefix {key_prefix})", redact_url(url)),
+            AdapterSpec::RabbitMq { url } => format!("rabbitmq ({})", redact_url(url)),
         }
+    }
+}
+
+/// `redis://user:secret@host` → `redis://***@host`: URLs in logs and messages never carry
+/// credentials.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
     }
 }
 

@@ -145,7 +145,7 @@ pub fn check(adapter: &AdapterSpec) -> Result<(), StoreError> {
     match adapter {
         AdapterSpec::Memory | AdapterSpec::File { .. } | AdapterSpec::Redis { .. } => Ok(()),
         other => Err(StoreError::Unavailable(format!(
-            "{} is not available in this build yet (use builtin/in_memory or builtin/file_based)",
+            "{} is not available in this build yet (use builtin/in_memory, builtin/file_based or redis)",
             other.describe()
         ))),
     }

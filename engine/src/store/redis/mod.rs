@@ -167,32 +167,29 @@ fn unavailable(what: &'static str) -> impl Fn(RedisError) -> StoreError {
     move |e| StoreError::Unavailable(format!("redis {what}: {e}"))
 }
 
-/// `redis://user:secret@host` → `redis://***@host`, for messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_string(),
-    }
-}
-
 impl RedisStore {
     /// Connects, loads the scripts and starts the background tasks. An unreachable Redis
     /// is an error here (after a few quick retries), not later.
     pub async fn connect(url: &str, key_prefix: &str, options: RedisOptions) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid redis_url '{}': {e}", redacted(url))))?;
+        let client = ::redis::Client::open(url).map_err(|e| {
+            StoreError::Unavailable(format!("invalid redis_url '{}': {e}", crate::config::redact_url(url)))
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_secs(2));
-        let unreachable =
-            |e: RedisError| StoreError::Unavailable(format!("cannot reach Redis at {}: {e}", redacted(url)));
+        let unreachable = |e: RedisError| {
+            StoreError::Unavailable(format!("cannot reach Redis at {}: {e}", crate::config::redact_url(url)))
+        };
         let mut conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(unreachable)?;
         let scripts = Scripts::new();
         for (name, script) in scripts.all() {
             script.load_async(&mut conn).await.map_err(|e| {
-                StoreError::Unavailable(format!("loading the '{name}' script into Redis at {}: {e}", redacted(url)))
+                StoreError::Unavailable(format!(
+                    "loading the '{name}' script into Redis at {}: {e}",
+                    crate::config::redact_url(url)
+                ))
             })?;
         }
         let shared = Arc::new(Shared {
