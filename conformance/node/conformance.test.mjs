@@ -80,7 +80,7 @@ class Run {
   }
 
   queue(local) { return `${this.name}.${local}`; }
-  fn(local) { return `${this.name}::${local}`; }
+  fn(local) { return local ? `${this.name}::${local}` : ''; }
   of(fn) { return this.calls.filter((c) => c.function === fn); }
 
   handler(fn) {

@@ -66,7 +66,7 @@ class Run:
         return f"{self.name}.{local}"
 
     def function(self, local: str) -> str:
-        return f"{self.name}::{local}"
+        return f"{self.name}::{local}" if local else ""
 
     def of(self, function: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["function"] == function]
