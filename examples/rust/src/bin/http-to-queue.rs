@@ -6,7 +6,7 @@
 //! functions.
 //!
 //! ```text
-//! cargo run -p switchyard-examples --bin http-to-queue              # HTTP on 127.0.0.1:3000
+//! cargo run -p switchyard-examples --bin http-to-queue              # HTTP on 127.0.0.1:$PORT (3000)
 //! curl -i localhost:3000/orders -H 'content-type: application/json' -d '{"email":"ada@example.com","amount":4200}'
 //! cargo run -p switchyard-examples --bin http-to-queue -- --check   # posts to itself, verifies, exits
 //! ```
@@ -75,8 +75,8 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(sy.ready(Duration::from_secs(10)).await, "engine at {url} not reachable");
 
     let app = axum::Router::new().route("/orders", post(create_order)).with_state(sy.clone());
-    let addr = if check { "127.0.0.1:0".to_string() } else { std::env::var("HTTP_ADDR").unwrap_or("127.0.0.1:3000".into()) };
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let port = if check { "0".into() } else { std::env::var("PORT").unwrap_or_else(|_| "3000".into()) };
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let http = listener.local_addr()?;
     println!("orders API on http://{http}/orders");
     if !check {
