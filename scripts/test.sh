@@ -5,6 +5,8 @@
 #      grpcurl against the live binary), Rust SDK, examples.
 #   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
 #   3. Node SDK: proto drift, build, node:test against the engine binary.
+#   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
+#      four scenarios (examples/README.md) in each language.
 # Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,14 @@ python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
 
 run "node sdk" bash sdk-node/check.sh
+
+run "rust conformance" cargo run -q -p switchyard-conformance --locked
+python_conformance() { .venv/bin/python -m pytest -q -p no:cacheprovider conformance/python; }
+run "python conformance" python_conformance
+run "node conformance" bash conformance/node/run.sh
+run "scenarios (rust)" bash examples/check.sh rust
+run "scenarios (python)" bash examples/check.sh python
+run "scenarios (node)" bash examples/check.sh node
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then

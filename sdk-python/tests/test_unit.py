@@ -10,7 +10,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from switchyard import (FunctionFailedError, QueueNotFoundError, SwitchyardError,
+from switchyard import (FunctionFailedError, InvalidArgumentError, QueueNotFoundError, SwitchyardError,
                         SwitchyardTimeoutError, TriggerAction, UnavailableError)
 from switchyard._channel import parse_url
 from switchyard._handler import AdaptedHandler
@@ -117,6 +117,17 @@ def test_trigger_request_building() -> None:
         _build_request({"function_id": ""})
     with pytest.raises(ValueError):
         _build_request({"function_id": "f", "acton": None})
+
+
+def test_empty_function_id_is_invalid_argument_like_the_engine_says() -> None:
+    # conformance case empty_function_id_rejected: the same typed error as the Rust and
+    # Node SDKs get from the engine, still a ValueError for Python callers.
+    for function_id in ("", "  "):
+        with pytest.raises(InvalidArgumentError) as info:
+            _build_request({"function_id": function_id, "action": TriggerAction.Void()})
+        assert isinstance(info.value, SwitchyardError) and isinstance(info.value, ValueError)
+        assert info.value.reason == "INVALID_ARGUMENT"
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_trigger_action_constructors() -> None:

@@ -78,8 +78,12 @@ class PayloadTooLargeError(SwitchyardError):
     """The payload exceeds the engine's ``max_payload_bytes``."""
 
 
-class InvalidArgumentError(SwitchyardError):
-    """Malformed request, e.g. an empty function id."""
+class InvalidArgumentError(SwitchyardError, ValueError):
+    """Malformed request, e.g. an empty function id.
+
+    Also a ``ValueError``: the SDK raises it itself, before any RPC, for requests it can
+    already tell are malformed (an empty ``function_id``), with the engine's reason so that
+    callers see the same ``INVALID_ARGUMENT`` as in the other SDKs."""
 
 
 class UnavailableError(SwitchyardError):

@@ -34,7 +34,7 @@ from ._loop import LoopThread
 from ._proto.v1 import engine_pb2, engine_pb2_grpc, queues_pb2, queues_pb2_grpc
 from ._stream import WorkerStream
 from .actions import Action, EnqueueAction, VoidAction
-from .errors import from_rpc_error
+from .errors import InvalidArgumentError, from_rpc_error
 from .queues import (DeadLetterPage, QueueInfo, dead_letter_page_from_proto,
                      queue_info_from_proto)
 
@@ -71,8 +71,10 @@ def _build_request(request: TriggerRequest | Mapping[str, Any]) -> tuple[engine_
     if unknown:
         raise ValueError(f"unknown trigger keys: {', '.join(sorted(unknown))}")
     function_id = request.get("function_id")
-    if not isinstance(function_id, str) or not function_id:
-        raise ValueError("trigger needs a non-empty 'function_id'")
+    if not isinstance(function_id, str) or not function_id.strip():
+        # The engine's answer to this request, given without a round trip.
+        raise InvalidArgumentError("INVALID_ARGUMENT", "function_id is required",
+                                   grpc.StatusCode.INVALID_ARGUMENT)
     req = engine_pb2.TriggerRequest(function_id=function_id, payload=to_value(request.get("payload")))
     action = request.get("action")
     deadline = _CALL_TIMEOUT_S

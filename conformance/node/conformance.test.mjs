@@ -1,0 +1,262 @@
+// The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Node SDK.
+// One engine for the file, started with every case's queues; one worker per case.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { registerWorker, SwitchyardError, TriggerAction } from '@switchyard/sdk';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const { cases } = parse(readFileSync(new URL('../cases.yaml', import.meta.url), 'utf8'));
+const only = (process.env.CONFORMANCE_CASES ?? '').split(',').filter(Boolean);
+const engineBin = process.env.SWITCHYARD_BIN ?? join(root, 'target', 'debug', 'switchyard');
+const WAIT_MS = 10_000;
+
+let engine;
+let url;
+before(async () => {
+  const queues = {};
+  for (const c of cases) for (const [q, cfg] of Object.entries(c.queues ?? {})) queues[`${c.name}.${q}`] = cfg;
+  const config = join(mkdtempSync(join(tmpdir(), 'switchyard-conformance-')), 'conformance.yaml');
+  writeFileSync(config, JSON.stringify({ shutdown_grace_ms: 1000, queue_configs: queues })); // JSON is YAML
+  engine = spawn(engineBin, ['serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = await Promise.race([
+    new Promise((resolve) => createInterface({ input: engine.stdout }).once('line', resolve)),
+    sleep(20_000, '', { ref: false }),
+  ]);
+  const match = /^switchyard listening on (\S+)/.exec(line);
+  assert.ok(match, `engine did not start: ${JSON.stringify(line)}`);
+  url = `http://${match[1]}`;
+});
+after(() => engine?.kill('SIGTERM'));
+
+const matches = (pattern, payload) =>
+  !pattern || (typeof payload === 'object' && payload !== null && Object.entries(pattern).every(([k, v]) => payload[k] === v));
+
+function behave(spec, payload, ctx) {
+  const behavior = spec.behavior;
+  if (!matches(spec.match, payload) || behavior === 'succeed') return true;
+  if (behavior === 'echo') return payload;
+  if (behavior === 'fail_always' || ctx.attempt < behavior.fail_until_attempt) {
+    const error = new Error(spec.error?.message ?? 'conformance failure');
+    error.name = spec.error?.code ?? 'ConformanceError';
+    throw error;
+  }
+  return true;
+}
+
+function groupBy(items, key) {
+  const groups = new Map();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return groups;
+}
+
+async function waitUntil(probe, args, what) {
+  const timeoutMs = args?.timeout_ms ?? WAIT_MS;
+  const deadline = performance.now() + timeoutMs;
+  while (!(await probe())) {
+    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
+    await sleep(20);
+  }
+}
+
+/** One case: its worker, the record of every invocation, and the step interpreter. */
+class Run {
+  constructor(c) {
+    this.name = c.name;
+    this.sy = registerWorker(url, { shutdownGraceMs: 1000, logger: () => {} });
+    this.specs = new Map();
+    this.calls = [];
+    this.inFlight = new Map();
+    this.maxInFlight = new Map();
+    this.receipts = new Map();
+  }
+
+  queue(local) { return `${this.name}.${local}`; }
+  fn(local) { return local ? `${this.name}::${local}` : ''; }
+  of(fn) { return this.calls.filter((c) => c.function === fn); }
+
+  handler(fn) {
+    return async (payload, ctx) => {
+      const spec = this.specs.get(fn);
+      const rec = {
+        function: fn, attempt: ctx.attempt, max_attempts: ctx.maxAttempts, receipt: ctx.messageReceiptId ?? null,
+        queue: ctx.queue ?? null, group: ctx.group ?? null, payload, start: performance.now(), end: null, outcome: 'running',
+      };
+      this.calls.push(rec);
+      this.inFlight.set(fn, (this.inFlight.get(fn) ?? 0) + 1);
+      this.maxInFlight.set(fn, Math.max(this.maxInFlight.get(fn) ?? 0, this.inFlight.get(fn)));
+      try {
+        if (spec.sleep_ms) await sleep(spec.sleep_ms, undefined, { signal: ctx.signal });
+        const result = behave(spec, payload, ctx);
+        rec.outcome = 'ok';
+        return result;
+      } catch (error) {
+        rec.outcome = ctx.signal.aborted ? 'cancelled' : 'failed';
+        throw error;
+      } finally {
+        rec.end = performance.now();
+        this.inFlight.set(fn, this.inFlight.get(fn) - 1);
+      }
+    };
+  }
+
+  async step(step) {
+    const action = Object.keys(step).find((k) => k !== 'expect' && k !== 'expect_error');
+    let result;
+    try {
+      result = await this[action](step[action]);
+    } catch (error) {
+      if (!(error instanceof SwitchyardError)) throw error;
+      assert.ok('expect_error' in step, `${action} failed: ${error.message}`);
+      const expected = step.expect_error;
+      assert.equal(error.reason, expected.reason, `${action}: ${error.message}`);
+      assert.ok(error.message.includes(expected.message_contains ?? ''), `${action}: message ${error.message}`);
+      for (const [k, v] of Object.entries(expected.details ?? {})) assert.equal(error.details[k], v, `${action}: details.${k}`);
+      return;
+    }
+    assert.ok(!('expect_error' in step), `${action} succeeded, expected ${JSON.stringify(step.expect_error)}`);
+    if ('expect' in step) assert.deepEqual(result ?? null, step.expect, `${action} result`);
+  }
+
+  async register(a) {
+    const fn = this.fn(a.function);
+    this.specs.set(fn, a);
+    this.sy.registerFunction(fn, this.handler(fn));
+    await this.sy.ready(WAIT_MS);
+  }
+
+  async enqueue(a) {
+    const receipt = await this.sy.trigger({
+      function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Enqueue({ queue: this.queue(a.queue) }),
+    });
+    if (a.as) this.receipts.set(a.as, receipt.messageReceiptId);
+    return receipt;
+  }
+
+  call(a) { return this.sy.trigger({ function_id: this.fn(a.function), payload: a.payload, timeout_ms: a.timeout_ms }); }
+  void(a) { return this.sy.trigger({ function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Void() }); }
+  async list_dlq(a) { return (await this.sy.listDeadLetters(this.queue(a.queue))).entries.length; }
+  redrive(a) { return this.sy.redriveDeadLetters(this.queue(a.queue), (a.ids ?? []).map((n) => this.receipts.get(n))); }
+  sleep_ms(ms) { return sleep(ms); }
+
+  async stats(local) {
+    const s = (await this.sy.listQueues()).find((q) => q.name === this.queue(local)).stats;
+    return { ready: s.ready, delayed: s.delayed, in_flight: s.inFlight, dead: s.dead, enqueued: s.enqueued,
+      completed: s.completed, failed: s.failed, dead_lettered: s.deadLettered };
+  }
+
+  async await_attempts(a) {
+    const fn = this.fn(a.function);
+    await waitUntil(() => this.of(fn).length >= a.count, a, `${a.count} invocations of ${fn}`);
+  }
+
+  async await_cancelled(a) {
+    const fn = this.fn(a.function);
+    await waitUntil(() => this.of(fn).filter((c) => c.outcome === 'cancelled').length >= a.count, a, `${a.count} cancelled invocations of ${fn}`);
+  }
+
+  async await_stats({ queue, timeout_ms, ...want }) {
+    let last;
+    await waitUntil(async () => {
+      last = await this.stats(queue);
+      return Object.entries(want).every(([k, v]) => last[k] === v);
+    }, { timeout_ms }, () => `stats ${JSON.stringify(want)} of ${queue} (last ${JSON.stringify(last)})`);
+  }
+
+  async expect_stats({ queue, ...want }) {
+    const stats = await this.stats(queue);
+    for (const [k, v] of Object.entries(want)) assert.equal(stats[k], v, `${queue}.${k} (${JSON.stringify(stats)})`);
+  }
+
+  async await_dlq(a) {
+    await waitUntil(async () => (await this.list_dlq(a)) === a.count, a, `${a.count} dead letters in ${a.queue}`);
+  }
+
+  async expect_dlq(a) {
+    const { entries } = await this.sy.listDeadLetters(this.queue(a.queue));
+    assert.equal(entries.length, a.entries.length, `dead letters: ${JSON.stringify(entries)}`);
+    a.entries.forEach((want, i) => {
+      const got = entries[i];
+      const actual = {
+        receipt: got.messageReceiptId, function: got.functionId, attempts: got.attempts, payload: got.payload,
+        group: got.group ?? null, error_code: got.lastError?.code ?? null, error_message: got.lastError?.message ?? null,
+      };
+      for (let [k, v] of Object.entries(want)) {
+        if (k === 'receipt') v = this.receipts.get(v);
+        if (k === 'function') v = this.fn(v);
+        assert.deepEqual(actual[k], v, `dead letter ${k}`);
+      }
+    });
+  }
+
+  expect_attempts(a) {
+    const calls = this.of(this.fn(a.function));
+    assert.deepEqual(calls.map((c) => c.attempt), a.attempts, 'attempts');
+    const expected = {};
+    if ('max_attempts' in a) expected.max_attempts = a.max_attempts;
+    if ('receipt' in a) expected.receipt = a.receipt === null ? null : this.receipts.get(a.receipt);
+    if ('queue' in a) expected.queue = a.queue === null ? null : this.queue(a.queue);
+    if ('group' in a) expected.group = a.group;
+    for (const c of calls) for (const [k, v] of Object.entries(expected)) assert.equal(c[k], v, `invocation ${k}`);
+  }
+
+  expect_retry_schedule(a) {
+    const jobs = groupBy(this.of(this.fn(a.function)), (c) => c.receipt);
+    for (const calls of jobs.values()) {
+      for (let i = 1; i < calls.length; i++) {
+        const [prev, next] = [calls[i - 1], calls[i]];
+        if (next.attempt === 1) continue; // redriven: a fresh budget
+        assert.equal(next.attempt, prev.attempt + 1, 'consecutive attempts');
+        const wait = a.backoff_ms * 2 ** (prev.attempt - 1);
+        assert.ok(next.start - prev.start >= wait - 1, `retry ${prev.attempt} after ${next.start - prev.start} ms < ${wait} ms`);
+      }
+    }
+  }
+
+  expect_fifo_order(a) {
+    for (const [group, calls] of groupBy(this.of(this.fn(a.function)), (c) => c.group)) {
+      const keys = calls.map((c) => c.payload[a.key]);
+      assert.deepEqual(keys, [...keys].sort((x, y) => x - y), `group ${group} ran out of order`);
+      const done = calls.filter((c) => c.outcome === 'ok').map((c) => c.payload[a.key]);
+      assert.deepEqual(done, [...new Set(done)].sort((x, y) => x - y), `group ${group} completed`);
+      for (let i = 1; i < calls.length; i++) assert.ok(calls[i].start >= calls[i - 1].end, `group ${group} overlapped`);
+    }
+  }
+
+  expect_finished_before(a) {
+    const calls = this.of(this.fn(a.function)).filter((c) => c.outcome === 'ok');
+    const first = calls.find((c) => matches(a.first, c.payload));
+    const then = calls.find((c) => matches(a.then, c.payload));
+    assert.ok(first.end <= then.end, `${JSON.stringify(a.first)} finished after ${JSON.stringify(a.then)}`);
+  }
+
+  expect_max_in_flight(a) {
+    const seen = this.maxInFlight.get(this.fn(a.function)) ?? 0;
+    assert.ok(seen <= a.max, `${seen} in flight at once, limit ${a.max}`);
+    assert.ok(seen >= (a.reaches ?? 0), `only ${seen} in flight at once, expected ${a.reaches}`);
+  }
+
+  expect_groups(a) {
+    const seen = [...new Set(this.of(this.fn(a.function)).map((c) => c.group))].sort();
+    assert.deepEqual(seen, [...a.groups].sort(), 'groups');
+  }
+}
+
+for (const c of cases) {
+  test(c.name, { skip: only.length > 0 && !only.includes(c.name), timeout: 60_000 }, async () => {
+    const run = new Run(c);
+    try {
+      for (const step of c.steps) await run.step(step);
+    } finally {
+      await run.sy.shutdown();
+    }
+  });
+}

@@ -1,0 +1,294 @@
+"""The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Python SDK.
+
+One engine for the module, started with every case's queues; one worker per case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import selectors
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import switchyard
+from switchyard import Context, SwitchyardError, TriggerAction, Worker
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CASES = yaml.safe_load((HERE.parent / "cases.yaml").read_text())["cases"]
+ONLY = [c for c in os.environ.get("CONFORMANCE_CASES", "").split(",") if c]
+ENGINE_BIN = os.environ.get("SWITCHYARD_BIN") or str(ROOT / "target" / "debug" / "switchyard")
+WAIT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    queues = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
+    config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
+    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": queues}))  # JSON is YAML
+    proc = subprocess.Popen([ENGINE_BIN, "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    line = proc.stdout.readline().decode() if sel.select(20) else ""
+    match = re.match(r"switchyard listening on (\S+)", line)
+    if not match:
+        proc.kill()
+        pytest.fail(f"engine did not start: {line!r}")
+    yield f"http://{match.group(1)}"
+    proc.terminate()
+    proc.wait(10)
+
+
+class Run:
+    """One case: its worker, the record of every invocation, and the step interpreter."""
+
+    def __init__(self, case: dict[str, Any], url: str) -> None:
+        self.name = case["name"]
+        self.sy: Worker = switchyard.register_worker(url, shutdown_grace=1.0)
+        self.specs: dict[str, dict[str, Any]] = {}
+        self.calls: list[dict[str, Any]] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.receipts: dict[str, str] = {}
+
+    def queue(self, local: str) -> str:
+        return f"{self.name}.{local}"
+
+    def function(self, local: str) -> str:
+        return f"{self.name}::{local}" if local else ""
+
+    def of(self, function: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["function"] == function]
+
+    # ---- the handler every registered function runs ------------------------------------
+
+    def handler(self, function: str) -> Callable[[Any, Context], Any]:
+        async def handle(payload: Any, ctx: Context) -> Any:
+            spec = self.specs[function]
+            rec = {"function": function, "attempt": ctx.attempt, "max_attempts": ctx.max_attempts,
+                   "receipt": ctx.message_receipt_id, "queue": ctx.queue, "group": ctx.group,
+                   "payload": payload, "start": time.monotonic(), "end": None, "outcome": "running"}
+            self.calls.append(rec)
+            self.in_flight[function] = self.in_flight.get(function, 0) + 1
+            self.max_in_flight[function] = max(self.max_in_flight.get(function, 0), self.in_flight[function])
+            try:
+                if spec.get("sleep_ms"):
+                    await asyncio.sleep(spec["sleep_ms"] / 1000)
+                result = behave(spec, payload, ctx)
+                rec["outcome"] = "ok"
+                return result
+            except asyncio.CancelledError:
+                rec["outcome"] = "cancelled"
+                raise
+            except Exception:
+                rec["outcome"] = "failed"
+                raise
+            finally:
+                rec["end"] = time.monotonic()
+                self.in_flight[function] -= 1
+        return handle
+
+    # ---- steps -----------------------------------------------------------------------
+
+    def step(self, step: dict[str, Any]) -> None:
+        action = next(k for k in step if k not in ("expect", "expect_error"))
+        args = step[action]
+        try:
+            result = getattr(self, action)(args)
+        except SwitchyardError as err:
+            assert "expect_error" in step, f"{action} failed: {err}"
+            expected = step["expect_error"]
+            assert err.reason == expected["reason"], f"{action}: reason {err.reason}, expected {expected}"
+            assert expected.get("message_contains", "") in str(err), f"{action}: message {err}"
+            for key, value in (expected.get("details") or {}).items():
+                assert err.details.get(key) == value, f"{action}: details {err.details}"
+            return
+        assert "expect_error" not in step, f"{action} succeeded ({result!r}), expected {step['expect_error']}"
+        if "expect" in step:
+            assert result == step["expect"], f"{action}: got {result!r}, expected {step['expect']!r}"
+
+    def register(self, a: dict[str, Any]) -> None:
+        function = self.function(a["function"])
+        self.specs[function] = a
+        self.sy.register_function(function, self.handler(function))
+        assert self.sy.wait_registered(function, 10), f"{function} never acknowledged"
+
+    def enqueue(self, a: dict[str, Any]) -> Any:
+        receipt = self.sy.trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
+                                   "action": TriggerAction.Enqueue(queue=self.queue(a["queue"]))})
+        if "as" in a:
+            self.receipts[a["as"]] = receipt["messageReceiptId"]
+        return receipt
+
+    def call(self, a: dict[str, Any]) -> Any:
+        request: dict[str, Any] = {"function_id": self.function(a["function"]), "payload": a.get("payload")}
+        if "timeout_ms" in a:
+            request["timeout_ms"] = a["timeout_ms"]
+        return self.sy.trigger(request)
+
+    def void(self, a: dict[str, Any]) -> Any:
+        return self.sy.trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
+                                "action": TriggerAction.Void()})
+
+    def list_dlq(self, a: dict[str, Any]) -> int:
+        return len(self.sy.list_dead_letters(self.queue(a["queue"])).entries)
+
+    def redrive(self, a: dict[str, Any]) -> int:
+        ids = [self.receipts[n] for n in a.get("ids") or []]
+        return self.sy.redrive_dead_letters(self.queue(a["queue"]), ids)
+
+    def sleep_ms(self, ms: int) -> None:
+        time.sleep(ms / 1000)
+
+    def stats(self, local: str) -> dict[str, int]:
+        queue = self.queue(local)
+        info = next(q for q in self.sy.list_queues() if q.name == queue)
+        return {k: getattr(info.stats, k) for k in ("ready", "delayed", "in_flight", "dead", "enqueued",
+                                                     "completed", "failed", "dead_lettered")}
+
+    def await_attempts(self, a: dict[str, Any]) -> None:
+        f = self.function(a["function"])
+        wait_until(lambda: len(self.of(f)) >= a["count"], a, f"{a['count']} invocations of {f}")
+
+    def await_cancelled(self, a: dict[str, Any]) -> None:
+        f = self.function(a["function"])
+        wait_until(lambda: sum(c["outcome"] == "cancelled" for c in self.of(f)) >= a["count"], a,
+                   f"{a['count']} cancelled invocations of {f}")
+
+    def await_stats(self, a: dict[str, Any]) -> None:
+        want = {k: v for k, v in a.items() if k not in ("queue", "timeout_ms")}
+        last: dict[str, int] = {}
+
+        def matches() -> bool:
+            nonlocal last
+            last = self.stats(a["queue"])
+            return all(last[k] == v for k, v in want.items())
+        wait_until(matches, a, lambda: f"stats {want} of {a['queue']} (last {last})")
+
+    def expect_stats(self, a: dict[str, Any]) -> None:
+        stats = self.stats(a["queue"])
+        for key, value in a.items():
+            if key != "queue":
+                assert stats[key] == value, f"{a['queue']}.{key} is {stats[key]}, expected {value} ({stats})"
+
+    def await_dlq(self, a: dict[str, Any]) -> None:
+        wait_until(lambda: self.list_dlq(a) == a["count"], a, f"{a['count']} dead letters in {a['queue']}")
+
+    def expect_dlq(self, a: dict[str, Any]) -> None:
+        entries = self.sy.list_dead_letters(self.queue(a["queue"])).entries
+        assert len(entries) == len(a["entries"]), f"dead letters: {entries}"
+        for got, want in zip(entries, a["entries"]):
+            actual = {"receipt": got.message_receipt_id, "function": got.function_id, "attempts": got.attempts,
+                      "payload": got.payload, "group": got.group,
+                      "error_code": got.last_error.code if got.last_error else None,
+                      "error_message": got.last_error.message if got.last_error else None}
+            for key, value in want.items():
+                if key == "receipt":
+                    value = self.receipts[value]
+                elif key == "function":
+                    value = self.function(value)
+                assert actual[key] == value, f"dead letter {key}: {actual[key]!r}, expected {value!r}"
+
+    def expect_attempts(self, a: dict[str, Any]) -> None:
+        calls = self.of(self.function(a["function"]))
+        assert [c["attempt"] for c in calls] == a["attempts"], f"attempts {[c['attempt'] for c in calls]}"
+        expected: dict[str, Any] = {}
+        if "max_attempts" in a:
+            expected["max_attempts"] = a["max_attempts"]
+        if "receipt" in a:
+            expected["receipt"] = a["receipt"] and self.receipts[a["receipt"]]
+        if "queue" in a:
+            expected["queue"] = a["queue"] and self.queue(a["queue"])
+        if "group" in a:
+            expected["group"] = a["group"]
+        for c in calls:
+            for key, value in expected.items():
+                assert c[key] == value, f"invocation {key}: {c[key]!r}, expected {value!r}"
+
+    def expect_retry_schedule(self, a: dict[str, Any]) -> None:
+        jobs: dict[str, list[dict[str, Any]]] = {}
+        for c in self.of(self.function(a["function"])):
+            jobs.setdefault(c["receipt"], []).append(c)
+        for calls in jobs.values():
+            for prev, nxt in zip(calls, calls[1:]):
+                if nxt["attempt"] == 1:
+                    continue  # redriven: a fresh budget
+                assert nxt["attempt"] == prev["attempt"] + 1, f"attempt {prev['attempt']} then {nxt['attempt']}"
+                gap_ms = (nxt["start"] - prev["start"]) * 1000
+                wait_ms = a["backoff_ms"] * 2 ** (prev["attempt"] - 1)
+                assert gap_ms >= wait_ms - 1, f"retry {prev['attempt']} after {gap_ms:.1f} ms < {wait_ms} ms"
+
+    def expect_fifo_order(self, a: dict[str, Any]) -> None:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for c in self.of(self.function(a["function"])):
+            groups.setdefault(c["group"], []).append(c)
+        key = a["key"]
+        for group, calls in groups.items():
+            keys = [c["payload"][key] for c in calls]
+            assert keys == sorted(keys), f"group {group} ran out of order: {keys}"
+            done = [c["payload"][key] for c in calls if c["outcome"] == "ok"]
+            assert done == sorted(set(done)), f"group {group} completed {done}"
+            for prev, nxt in zip(calls, calls[1:]):
+                assert nxt["start"] >= prev["end"], f"group {group}: {keys} overlapped"
+
+    def expect_finished_before(self, a: dict[str, Any]) -> None:
+        calls = [c for c in self.of(self.function(a["function"])) if c["outcome"] == "ok"]
+        first = next(c for c in calls if matches(a["first"], c["payload"]))
+        then = next(c for c in calls if matches(a["then"], c["payload"]))
+        assert first["end"] <= then["end"], f"{a['first']} finished after {a['then']}"
+
+    def expect_max_in_flight(self, a: dict[str, Any]) -> None:
+        seen = self.max_in_flight.get(self.function(a["function"]), 0)
+        assert seen <= a["max"], f"{seen} in flight at once, limit {a['max']}"
+        assert seen >= a.get("reaches", 0), f"only {seen} in flight at once, expected {a['reaches']}"
+
+    def expect_groups(self, a: dict[str, Any]) -> None:
+        seen = sorted({c["group"] for c in self.of(self.function(a["function"]))})
+        assert seen == sorted(a["groups"]), f"groups {seen}"
+
+
+def behave(spec: dict[str, Any], payload: Any, ctx: Context) -> Any:
+    behavior = spec["behavior"]
+    if not matches(spec.get("match"), payload) or behavior == "succeed":
+        return True
+    if behavior == "echo":
+        return payload
+    if behavior == "fail_always" or ctx.attempt < behavior["fail_until_attempt"]:
+        error = spec.get("error") or {}
+        raise type(error.get("code", "ConformanceError"), (Exception,), {})(
+            error.get("message", "conformance failure"))
+    return True
+
+
+def matches(pattern: dict[str, Any] | None, payload: Any) -> bool:
+    return not pattern or (isinstance(payload, dict) and all(payload.get(k) == v for k, v in pattern.items()))
+
+
+def wait_until(predicate: Callable[[], Any], a: Any, what: Any) -> None:
+    timeout_ms = a.get("timeout_ms", WAIT_MS) if isinstance(a, dict) else WAIT_MS
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_ms} ms waiting for {what() if callable(what) else what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not ONLY or c["name"] in ONLY], ids=lambda c: c["name"])
+def test_case(case: dict[str, Any], engine_url: str) -> None:
+    run = Run(case, engine_url)
+    try:
+        for step in case["steps"]:
+            run.step(step)
+    finally:
+        run.sy.shutdown(grace=1.0)
