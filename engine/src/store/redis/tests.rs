@@ -264,8 +264,8 @@ async fn an_unreachable_redis_is_a_clear_error_at_start() {
 
 #[test]
 fn urls_are_redacted_in_messages() {
-    assert_eq!(super::redacted("redis://:hunter2@db:6379/0"), "redis://***@db:6379/0");
-    assert_eq!(super::redacted("redis://127.0.0.1"), "redis://127.0.0.1");
+    assert_eq!(crate::config::redact_url("redis://:hunter2@db:6379/0"), "redis://***@db:6379/0");
+    assert_eq!(crate::config::redact_url("redis://127.0.0.1"), "redis://127.0.0.1");
 }
 
 #[tokio::test]
