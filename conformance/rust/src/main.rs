@@ -135,7 +135,11 @@ impl Run {
                 let contains = expected["message_contains"].as_str().unwrap_or_default();
                 ensure!(e.message.contains(contains), "{action}: message {e}");
                 for (key, value) in expected["details"].as_object().into_iter().flatten() {
-                    ensure!(e.details.get(key).map(|s| s.as_str()) == value.as_str(), "{action}: details {:?}", e.details);
+                    ensure!(
+                        e.details.get(key).map(|s| s.as_str()) == value.as_str(),
+                        "{action}: details {:?}",
+                        e.details
+                    );
                 }
             }
         }
@@ -154,11 +158,14 @@ impl Run {
                 ok(Value::Null)
             }
             "enqueue" => {
-                let receipt =
-                    match self.sy.enqueue(&self.queue(&a["queue"]), &self.function(&a["function"]), &a["payload"]).await {
-                        Ok(r) => r,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                let receipt = match self
+                    .sy
+                    .enqueue(&self.queue(&a["queue"]), &self.function(&a["function"]), &a["payload"])
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(e)),
+                };
                 if let Some(name) = a["as"].as_str() {
                     self.receipts.insert(name.into(), receipt.message_receipt_id.clone());
                 }
@@ -279,8 +286,11 @@ impl Run {
                 for (group, calls) in &groups {
                     let keys: Vec<f64> = calls.iter().map(|c| c.payload[key].as_f64().unwrap_or(0.0)).collect();
                     ensure!(keys.is_sorted(), "group {group:?} ran out of order: {keys:?}");
-                    let done: Vec<f64> =
-                        calls.iter().filter(|c| c.outcome == "ok").map(|c| c.payload[key].as_f64().unwrap_or(0.0)).collect();
+                    let done: Vec<f64> = calls
+                        .iter()
+                        .filter(|c| c.outcome == "ok")
+                        .map(|c| c.payload[key].as_f64().unwrap_or(0.0))
+                        .collect();
                     ensure!(done.windows(2).all(|w| w[0] < w[1]), "group {group:?} completed {done:?}");
                     for pair in calls.windows(2) {
                         ensure!(pair[0].end.is_some_and(|end| pair[1].start >= end), "group {group:?} overlapped");
@@ -291,7 +301,11 @@ impl Run {
             "expect_finished_before" => {
                 let calls: Vec<Call> = self.calls(&a["function"]).into_iter().filter(|c| c.outcome == "ok").collect();
                 let end = |pattern: &Value| {
-                    calls.iter().find(|c| matches(pattern, &c.payload)).and_then(|c| c.end).ok_or_else(|| anyhow!("no success for {pattern}"))
+                    calls
+                        .iter()
+                        .find(|c| matches(pattern, &c.payload))
+                        .and_then(|c| c.end)
+                        .ok_or_else(|| anyhow!("no success for {pattern}"))
                 };
                 ensure!(end(&a["first"])? <= end(&a["then"])?, "{} finished after {}", a["first"], a["then"]);
                 ok(Value::Null)
@@ -300,15 +314,23 @@ impl Run {
                 let f = self.function(&a["function"]);
                 let seen = self.record.lock().unwrap().max_in_flight.get(&f).copied().unwrap_or(0) as u64;
                 ensure!(seen <= a["max"].as_u64().unwrap_or(0), "{seen} in flight at once, limit {}", a["max"]);
-                ensure!(seen >= a["reaches"].as_u64().unwrap_or(0), "only {seen} in flight at once, expected {}", a["reaches"]);
+                ensure!(
+                    seen >= a["reaches"].as_u64().unwrap_or(0),
+                    "only {seen} in flight at once, expected {}",
+                    a["reaches"]
+                );
                 ok(Value::Null)
             }
             "expect_groups" => {
                 let mut seen: Vec<String> = self.calls(&a["function"]).into_iter().filter_map(|c| c.group).collect();
                 seen.sort();
                 seen.dedup();
-                let mut want: Vec<String> =
-                    a["groups"].as_array().into_iter().flatten().map(|g| g.as_str().map(String::from).unwrap_or(g.to_string())).collect();
+                let mut want: Vec<String> = a["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| g.as_str().map(String::from).unwrap_or(g.to_string()))
+                    .collect();
                 want.sort();
                 ensure!(seen == want, "groups {seen:?}, expected {want:?}");
                 ok(Value::Null)
@@ -395,7 +417,9 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 /// scalars stay strings.
 fn to_json(node: &marked_yaml::Node) -> Value {
     match node {
-        marked_yaml::Node::Mapping(m) => Value::Object(m.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect()),
+        marked_yaml::Node::Mapping(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect())
+        }
         marked_yaml::Node::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
         marked_yaml::Node::Scalar(s) => {
             let text = s.as_str();
@@ -438,7 +462,8 @@ impl Engine {
             .with_context(|| format!("starting {bin}"))?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-        let addr = line.trim().strip_prefix("switchyard listening on ").ok_or_else(|| anyhow!("engine said {line:?}"))?;
+        let addr =
+            line.trim().strip_prefix("switchyard listening on ").ok_or_else(|| anyhow!("engine said {line:?}"))?;
         Ok(Self { url: format!("http://{addr}"), child })
     }
 }
@@ -475,7 +500,12 @@ async fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../cases.yaml"))?;
     let cases = to_json(&marked_yaml::parse_yaml(0, &text).map_err(|e| anyhow!("cases.yaml: {e}"))?)["cases"].clone();
     let cases = cases.as_array().cloned().unwrap_or_default();
-    let only: Vec<String> = std::env::var("CONFORMANCE_CASES").unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+    let only: Vec<String> = std::env::var("CONFORMANCE_CASES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
 
     let mut queues = Map::new();
     for case in &cases {

@@ -1,7 +1,9 @@
 //! The store conformance suite: one behaviour across stores.
 //!
 //! Every store runs these cases unchanged through [`store_conformance_tests!`]:
-//! `store_conformance_tests!(|| async { Arc::new(MyStore::open(...).await) })`.
+//! `store_conformance_tests!(|| async { Arc::new(MyStore::open(...).await) })`, or, when
+//! something must outlive each case (a temporary directory, a key-prefix clean-up),
+//! `… async { Fixture::with_guard(Arc::new(store), guard) }`.
 //! Each case uses its own random queue names, so stores shared between tests (Redis) need
 //! no cleanup between cases. Cases take the time as an argument, never from a clock.
 
@@ -9,6 +11,25 @@ use super::{Finish, Lease, LeaseRequest, Store};
 use crate::queue::{JobError, JobState, NewJob, Payload};
 use bytes::Bytes;
 use std::sync::Arc;
+
+/// What a store factory hands the suite: the store, and whatever must outlive the case.
+/// Fields drop in order: the store first, then its guard.
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+impl Fixture {
+    pub fn with_guard(store: Arc<dyn Store>, guard: impl Send + 'static) -> Self {
+        Self { store, _guard: Box::new(guard) }
+    }
+}
+
+impl<S: Store> From<Arc<S>> for Fixture {
+    fn from(store: Arc<S>) -> Self {
+        Self::with_guard(store, ())
+    }
+}
 
 /// Generates one `#[tokio::test]` per conformance case for the store made by `$factory`.
 #[macro_export]
@@ -38,8 +59,9 @@ macro_rules! store_conformance_tests {
             #[tokio::test]
             async fn $case() {
                 let factory = $factory;
-                let store: std::sync::Arc<dyn $crate::store::Store> = factory().await;
-                $crate::store::conformance::$case(store).await;
+                let fixture: $crate::store::conformance::Fixture = factory().await.into();
+                $crate::store::conformance::$case(fixture.store.clone()).await;
+                drop(fixture);
             }
         )+
     };

@@ -293,10 +293,7 @@ impl Store for MemoryStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<DeadLetterPage, StoreError> {
-        let after = match cursor {
-            None | Some("") => 0,
-            Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string()))?,
-        };
+        let after = super::dead_letter_cursor(cursor)?;
         let inner = self.inner.lock();
         let Some(q) = inner.queues.get(queue) else {
             return Ok(DeadLetterPage::default());

@@ -91,6 +91,15 @@ pub struct DeadLetterPage {
     pub next_cursor: Option<String>,
 }
 
+/// The position after which a dead-letter page starts. Every store's cursor is the dead
+/// sequence number of the last entry it returned, in decimal; none (or empty) is the start.
+pub fn dead_letter_cursor(cursor: Option<&str>) -> Result<u64, StoreError> {
+    match cursor {
+        None | Some("") => Ok(0),
+        Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string())),
+    }
+}
+
 /// Why a store operation failed. Callers see these as `UNAVAILABLE`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

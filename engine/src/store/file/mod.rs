@@ -267,10 +267,7 @@ impl Store for FileStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<DeadLetterPage, StoreError> {
-        let after = match cursor {
-            None | Some("") => 0,
-            Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string()))?,
-        };
+        let after = super::dead_letter_cursor(cursor)?;
         let queue = queue.to_string();
         self.read(move |c| ops::dead_letters(c, &queue, after, limit)).await
     }

@@ -16,58 +16,13 @@ fn fresh() -> (tempfile::TempDir, FileStore) {
 }
 
 mod conformance {
-    use crate::clock::Millis;
-    use crate::queue::{JobId, NewJob};
-    use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+    use crate::store::conformance::Fixture;
     use std::sync::Arc;
-    use tokio::sync::Notify;
 
-    /// A store and its temporary directory, removed when the case ends.
-    pub struct Scratch {
-        store: super::FileStore,
-        _dir: tempfile::TempDir,
-    }
-
-    pub fn open() -> Arc<Scratch> {
+    crate::store_conformance_tests!(|| async {
         let (dir, store) = super::fresh();
-        Arc::new(Scratch { store, _dir: dir })
-    }
-
-    #[async_trait::async_trait]
-    impl Store for Scratch {
-        async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-            self.store.enqueue(jobs).await
-        }
-        async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
-            self.store.lease(request).await
-        }
-        async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
-            self.store.finish(token, finish).await
-        }
-        async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
-            self.store.next_due(queue).await
-        }
-        async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
-            self.store.stats(queue).await
-        }
-        async fn dead_letters(&self, q: &str, c: Option<&str>, limit: usize) -> Result<DeadLetterPage, StoreError> {
-            self.store.dead_letters(q, c, limit).await
-        }
-        async fn redrive(&self, queue: &str, ids: &[JobId], now: Millis) -> Result<u64, StoreError> {
-            self.store.redrive(queue, ids, now).await
-        }
-        async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError> {
-            self.store.discard(queue, ids).await
-        }
-        async fn recover(&self) -> Result<u64, StoreError> {
-            self.store.recover().await
-        }
-        fn changed(&self) -> Arc<Notify> {
-            self.store.changed()
-        }
-    }
-
-    crate::store_conformance_tests!(|| async { open() });
+        Fixture::with_guard(Arc::new(store), dir)
+    });
 }
 
 fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {

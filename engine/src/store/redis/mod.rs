@@ -459,10 +459,7 @@ impl Store for RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<DeadLetterPage, StoreError> {
-        let after = match cursor {
-            None | Some("") => 0,
-            Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string()))?,
-        };
+        let after = super::dead_letter_cursor(cursor)?;
         let s = &self.shared;
         let mut inv = s.invocation(&s.scripts.dead_letters);
         inv.arg(queue).arg(after).arg(limit);

@@ -4,13 +4,11 @@
 
 use super::{RedisOptions, RedisStore, delete_all_keys};
 use crate::queue::{JobError, NewJob, Payload};
-use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
-use async_trait::async_trait;
+use crate::store::{Finish, Lease, LeaseRequest, Store, StoreError};
 use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 fn url() -> String {
     std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -37,56 +35,12 @@ async fn connect(prefix: &str, options: RedisOptions) -> RedisStore {
         .unwrap_or_else(|e| panic!("these tests need Redis at {} (scripts/services.sh starts one): {e}", url()))
 }
 
-/// A store on its own prefix that deletes the prefix's keys when dropped.
-struct Scoped {
-    store: RedisStore,
-    _guard: PrefixGuard,
-}
-
-impl Scoped {
-    async fn new() -> Self {
-        let prefix = fresh_prefix();
-        let store = connect(&prefix, RedisOptions::default()).await;
-        Self { store, _guard: PrefixGuard(prefix) }
-    }
-}
-
-#[async_trait]
-impl Store for Scoped {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-        self.store.enqueue(jobs).await
-    }
-    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
-        self.store.lease(request).await
-    }
-    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
-        self.store.finish(token, finish).await
-    }
-    async fn next_due(&self, queue: &str) -> Result<Option<u64>, StoreError> {
-        self.store.next_due(queue).await
-    }
-    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
-        self.store.stats(queue).await
-    }
-    async fn dead_letters(&self, q: &str, cursor: Option<&str>, limit: usize) -> Result<DeadLetterPage, StoreError> {
-        self.store.dead_letters(q, cursor, limit).await
-    }
-    async fn redrive(&self, queue: &str, ids: &[String], now: u64) -> Result<u64, StoreError> {
-        self.store.redrive(queue, ids, now).await
-    }
-    async fn discard(&self, queue: &str, ids: &[String]) -> Result<u64, StoreError> {
-        self.store.discard(queue, ids).await
-    }
-    async fn recover(&self) -> Result<u64, StoreError> {
-        self.store.recover().await
-    }
-    fn changed(&self) -> Arc<Notify> {
-        self.store.changed()
-    }
-}
-
 mod conformance {
-    crate::store_conformance_tests!(|| async { std::sync::Arc::new(super::Scoped::new().await) });
+    crate::store_conformance_tests!(|| async {
+        let prefix = super::fresh_prefix();
+        let store = super::connect(&prefix, super::RedisOptions::default()).await;
+        crate::store::conformance::Fixture::with_guard(std::sync::Arc::new(store), super::PrefixGuard(prefix))
+    });
 }
 
 // ---- several engines on one prefix ------------------------------------------------------

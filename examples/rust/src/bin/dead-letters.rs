@@ -40,7 +40,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let dead = dead.ok_or_else(|| anyhow::anyhow!("job {id} never reached the DLQ"))?;
     let error = dead.last_error.clone().unwrap_or_default();
-    println!("dead letter: {} after {} attempts, last error {}: {}", dead.function_id, dead.attempts, error.code, error.message);
+    println!(
+        "dead letter: {} after {} attempts, last error {}: {}",
+        dead.function_id, dead.attempts, error.code, error.message
+    );
     anyhow::ensure!(dead.attempts == 3 && error.code == "TemplateMissing", "unexpected dead letter {dead:?}");
 
     // 2. Deploy the fix: the same function id, a working handler.
@@ -60,7 +63,10 @@ async fn main() -> anyhow::Result<()> {
     let (job, attempt) = tokio::time::timeout(Duration::from_secs(20), completed.recv())
         .await?
         .ok_or_else(|| anyhow::anyhow!("worker stopped"))?;
-    anyhow::ensure!(job.as_deref() == Some(id.as_str()) && attempt == 1, "redriven job {job:?} ran at attempt {attempt}");
+    anyhow::ensure!(
+        job.as_deref() == Some(id.as_str()) && attempt == 1,
+        "redriven job {job:?} ran at attempt {attempt}"
+    );
     let left = sy.queues().list_dead_letters("reports", 100, None).await?.entries.len();
     anyhow::ensure!(left == 0, "{left} dead letters left");
     println!("check ok: {id} dead-lettered after 3 attempts, redriven, completed at attempt 1; DLQ empty");

@@ -62,7 +62,10 @@ fn apply(ledger: &Mutex<Ledger>, op: Op, ctx: &Context) -> Result<(), HandlerErr
         return Err(HandlerError::new("insufficient funds").with_code("InsufficientFunds"));
     }
     *balance += delta;
-    println!("{} #{} {} {} -> balance {} (attempt {})", op.account_id, op.seq, op.kind, op.amount, balance, ctx.attempt);
+    println!(
+        "{} #{} {} {} -> balance {} (attempt {})",
+        op.account_id, op.seq, op.kind, op.amount, balance, ctx.attempt
+    );
     l.journal.push((op.account_id, op.seq, true));
     Ok(())
 }
