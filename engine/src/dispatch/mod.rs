@@ -25,23 +25,22 @@
 //! for a function no connected worker serves — such jobs wait in the store.
 
 mod invocation;
+mod pump;
 pub mod workers;
 
 use crate::clock::{Clock, Millis};
 use crate::config::EngineConfig;
 use crate::queue::retry::{AfterFailure, after_failure};
 use crate::queue::{JobError, Payload};
-use crate::store::{Finish, Lease, LeaseRequest, Store};
+use crate::store::{Finish, Lease, Store};
 use invocation::{Invocation, Kind};
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 use switchyard_proto::wire::{
     EngineMessage, Hello, InvocationResult, Registered, Welcome, engine_message, invocation_result,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 use workers::{DEFAULT_MAX_IN_FLIGHT, WorkerId, Workers};
 
 /// How a synchronous call ended, when it did not return a value.
@@ -269,192 +268,6 @@ impl Dispatcher {
         }
         self.wake.notify_one();
         self.notify_if_idle();
-    }
-
-    // ---- the pump -----------------------------------------------------------------------
-
-    /// Runs the pump until `shutdown`, then drains: no new work is taken, in-flight
-    /// invocations get `shutdown_grace_ms` to finish, and what is left is cancelled and
-    /// released (not counted as an attempt).
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let changed = self.store.changed();
-        let mut backoff_ms = 0u64;
-        while !shutdown.is_cancelled() {
-            let store_changed = changed.notified();
-            let woken = self.wake.notified();
-            tokio::pin!(store_changed, woken);
-            store_changed.as_mut().enable();
-            woken.as_mut().enable();
-            let next = match self.pump_once().await {
-                Ok(next) => {
-                    backoff_ms = 0;
-                    next
-                }
-                Err(e) => {
-                    backoff_ms = (backoff_ms * 2).clamp(100, 5_000);
-                    tracing::error!(error = %e, retry_in_ms = backoff_ms, "store failed while leasing");
-                    Some(self.clock.now() + backoff_ms)
-                }
-            };
-            let sleep = next.map(|t| self.clock.sleep_until(t));
-            tokio::select! {
-                _ = &mut store_changed => {}
-                _ = &mut woken => {}
-                _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        self.drain().await;
-    }
-
-    /// One round: expire deadlines, lease for every queue, and say when to wake next.
-    async fn pump_once(&self) -> Result<Option<Millis>, crate::store::StoreError> {
-        let now = self.clock.now();
-        self.expire(now).await;
-        let mut next: Option<Millis> = self.state.lock().deadlines.first().map(|d| d.0);
-        for (name, spec) in &self.config.queues {
-            self.fill(name, spec.concurrency, now).await?;
-            if let Some(due) = self.store.next_due(name).await? {
-                // A due job not leased now waits for capacity, which wakes the pump itself.
-                if due > now {
-                    next = Some(next.map_or(due, |n| n.min(due)));
-                }
-            }
-        }
-        Ok(next)
-    }
-
-    /// Leases what `queue` and the workers have room for and queues it for dispatch.
-    async fn fill(&self, queue: &str, concurrency: u32, now: Millis) -> Result<(), crate::store::StoreError> {
-        let (functions, free) = {
-            let st = self.state.lock();
-            if !st.accepting {
-                return Ok(());
-            }
-            let free = concurrency.saturating_sub(st.leased.get(queue).copied().unwrap_or(0)) as usize;
-            let functions: Vec<(String, usize)> = st
-                .workers
-                .capacities()
-                .into_iter()
-                .map(|(f, cap)| {
-                    let waiting = st.backlog.get(&f).map_or(0, VecDeque::len);
-                    (f, cap.saturating_sub(waiting))
-                })
-                .filter(|(_, cap)| *cap > 0)
-                .collect();
-            (functions, free)
-        };
-        if free == 0 || functions.is_empty() {
-            return Ok(());
-        }
-        tracing::trace!(queue, ?functions, free, "leasing");
-        let leases = self.store.lease(LeaseRequest { queue: queue.to_string(), functions, max: free, now }).await?;
-        tracing::trace!(queue, leased = leases.len(), "leased");
-        if leases.is_empty() {
-            return Ok(());
-        }
-        let after = {
-            let mut st = self.state.lock();
-            let mut touched = BTreeSet::new();
-            *st.leased.entry(queue.to_string()).or_default() += leases.len() as u32;
-            for lease in leases {
-                let function = lease.job.function_id.clone();
-                let id = Self::admit(&mut st, Kind::Job(lease), None);
-                st.backlog.entry(function.clone()).or_default().push_back(id);
-                touched.insert(function);
-            }
-            let mut after = Aftermath::default();
-            for f in touched {
-                self.serve(&mut st, &f, now);
-                Self::orphan(&mut st, &f, &mut after);
-            }
-            after
-        };
-        self.settle(after).await;
-        Ok(())
-    }
-
-    /// Ends every invocation whose deadline has passed.
-    async fn expire(&self, now: Millis) {
-        let after = {
-            let mut st = self.state.lock();
-            let mut after = Aftermath::default();
-            while let Some(&(deadline, id)) = st.deadlines.first() {
-                if deadline > now {
-                    break;
-                }
-                let Some(inv) = Self::take(&mut st, id) else {
-                    continue;
-                };
-                if let Some(w) = inv.worker {
-                    Self::send_cancel(&st, w, id, "timeout");
-                }
-                match inv.kind {
-                    Kind::Job(lease) => {
-                        let ms = self.config.queues.get(&lease.job.queue).map_or(0, |q| q.timeout_ms);
-                        let error =
-                            JobError::new("TIMEOUT", format!("attempt did not finish within timeout_ms ({ms} ms)"));
-                        after.failed_jobs.push((lease, error));
-                    }
-                    Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::Timeout))),
-                    Kind::Call { reply: None, .. } => {}
-                }
-            }
-            let functions: BTreeSet<String> = st.backlog.keys().cloned().collect();
-            for f in functions {
-                self.serve(&mut st, &f, now);
-            }
-            after
-        };
-        self.settle(after).await;
-    }
-
-    async fn drain(&self) {
-        let after = {
-            let mut st = self.state.lock();
-            st.accepting = false;
-            let mut after = Aftermath::default();
-            let queued: Vec<u64> = st.backlog.values().flatten().copied().collect();
-            for id in queued {
-                if let Some(inv) = Self::take(&mut st, id) {
-                    after.add_abandoned(inv);
-                }
-            }
-            after
-        };
-        self.settle(after).await;
-        let grace = Duration::from_millis(self.config.shutdown_grace_ms);
-        let drained = async {
-            loop {
-                let idle = self.idle.notified();
-                if self.state.lock().invocations.is_empty() {
-                    return;
-                }
-                idle.await;
-            }
-        };
-        let finished = tokio::time::timeout(grace, drained).await.is_ok();
-        let after = {
-            let mut st = self.state.lock();
-            let mut after = Aftermath::default();
-            let left: Vec<u64> = st.invocations.keys().copied().collect();
-            if !finished {
-                tracing::warn!(left = left.len(), "shutdown grace elapsed; cancelling what is still running");
-            }
-            for id in left {
-                let inv = Self::take(&mut st, id).expect("listed above");
-                if let Some(w) = inv.worker {
-                    Self::send_cancel(&st, w, id, "engine shutting down");
-                }
-                after.add_abandoned(inv);
-            }
-            // Closing every worker's channel ends its response stream.
-            for w in st.workers.ids() {
-                st.workers.remove(w);
-            }
-            after
-        };
-        self.settle(after).await;
     }
 
     // ---- helpers --------------------------------------------------------------------
