@@ -183,3 +183,46 @@ async fn graceful_shutdown_refuses_new_work_and_lets_in_flight_attempts_finish()
     recv(&mut finished).await;
     tokio::time::timeout(WAIT, stopping).await.expect("stops once drained").unwrap();
 }
+
+#[tokio::test]
+async fn a_batching_worker_gets_several_invokes_in_one_message_and_answers_in_one() {
+    let engine = TestEngine::start("").await;
+    let client = engine.client().await;
+    for i in 0..5 {
+        client.enqueue("default", "f", json!({"i": i})).await.unwrap();
+    }
+    // The jobs wait; the worker's hello makes one lease of all five, sent as one batch.
+    let mut raw = RawWorker::connect_with(&engine, 10, &["f"], true).await;
+    let batch = match raw.next().await.kind {
+        Some(engine_message::Kind::Invokes(batch)) => batch.invokes,
+        other => panic!("expected an invokes batch, got {other:?}"),
+    };
+    let mut seen: Vec<i64> = batch
+        .iter()
+        .map(|i| switchyard::json::from_proto(i.payload.as_ref().unwrap())["i"].as_i64().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    assert!(batch.iter().all(|i| i.delivery.as_ref().unwrap().attempt == 1));
+    raw.reply_all_ok(&batch.iter().map(|i| i.invocation_id.clone()).collect::<Vec<_>>());
+    let queues = client.queues();
+    eventually("all five completed", || async { queues.stats("default").await.unwrap().completed == 5 }).await;
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_without_batches_gets_one_invoke_per_message() {
+    let engine = TestEngine::start("").await;
+    let client = engine.client().await;
+    for i in 0..3 {
+        client.enqueue("default", "f", json!({"i": i})).await.unwrap();
+    }
+    let mut raw = RawWorker::connect(&engine, 10, &["f"]).await;
+    for _ in 0..3 {
+        let invoke = raw.next_invoke().await;
+        raw.reply_ok(&invoke.invocation_id, json!(null));
+    }
+    let queues = client.queues();
+    eventually("all three completed", || async { queues.stats("default").await.unwrap().completed == 3 }).await;
+    engine.stop().await;
+}

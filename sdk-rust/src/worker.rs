@@ -143,6 +143,7 @@ impl Shared {
             sdk_name: SDK_NAME.into(),
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             max_in_flight: self.options.max_in_flight,
+            batches: true,
         };
         {
             let functions = self.functions.lock();
@@ -173,6 +174,11 @@ impl Shared {
                     self.readiness.send_modify(|v| *v += 1);
                 }
                 engine_message::Kind::Invoke(invoke) => self.start(invoke, tx.clone()),
+                engine_message::Kind::Invokes(batch) => {
+                    for invoke in batch.invokes {
+                        self.start(invoke, tx.clone());
+                    }
+                }
                 engine_message::Kind::Cancel(cancel) => {
                     if let Some(token) = self.running.lock().remove(&cancel.invocation_id) {
                         token.cancel();

@@ -191,9 +191,16 @@ impl Engine for EngineService {
             } {
                 for message in batch {
                     let Ok(message) = message else { break 'stream };
-                    if let Some(worker_message::Kind::Result(result)) = message.kind {
-                        results.push(result);
-                        continue;
+                    match message.kind {
+                        Some(worker_message::Kind::Result(result)) => {
+                            results.push(result);
+                            continue;
+                        }
+                        Some(worker_message::Kind::Results(batch)) => {
+                            results.extend(batch.results);
+                            continue;
+                        }
+                        _ => {}
                     }
                     finish_all(&dispatcher, worker, &mut results).await;
                     match message.kind {

@@ -34,7 +34,7 @@ impl Kind {
         }
     }
 
-    pub fn invoke_message(&self, id: u64, config: &EngineConfig) -> EngineMessage {
+    pub fn invoke(&self, id: u64, config: &EngineConfig) -> Invoke {
         let (function_id, payload, delivery) = match self {
             Kind::Job(lease) => {
                 let job = &lease.job;
@@ -51,8 +51,7 @@ impl Kind {
             }
             Kind::Call { function_id, payload, .. } => (function_id.clone(), payload, None),
         };
-        let invoke = Invoke { invocation_id: id.to_string(), function_id, payload: payload.0.clone(), delivery };
-        EngineMessage { kind: Some(engine_message::Kind::Invoke(invoke)) }
+        Invoke { invocation_id: id.to_string(), function_id, payload: payload.0.clone(), delivery }
     }
 }
 

@@ -38,7 +38,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use switchyard_proto::wire::{
-    EngineMessage, Hello, InvocationResult, Registered, Welcome, engine_message, invocation_result,
+    EngineMessage, Hello, InvocationResult, Invoke, InvokeBatch, Registered, Welcome, engine_message, invocation_result,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 use workers::{DEFAULT_MAX_IN_FLIGHT, WorkerId, Workers};
@@ -138,6 +138,7 @@ impl Dispatcher {
         };
         w.name = hello.worker_name;
         w.max_in_flight = if hello.max_in_flight == 0 { DEFAULT_MAX_IN_FLIGHT } else { hello.max_in_flight };
+        w.batches = hello.batches;
         let welcome = Welcome { worker_id: format!("w{id}"), max_in_flight: w.max_in_flight };
         let _ = w.tx.send(EngineMessage { kind: Some(engine_message::Kind::Welcome(welcome)) });
         let functions: Vec<String> = w.functions.iter().cloned().collect();
@@ -305,31 +306,54 @@ impl Dispatcher {
 
     /// Sends backlog invocations of `function` to workers while slots are free.
     fn serve(&self, st: &mut State, function: &str, now: Millis) {
+        let mut outgoing: Vec<(WorkerId, Invoke)> = Vec::new();
+        let mut new_deadline = false;
         loop {
             let Some(&id) = st.backlog.get(function).and_then(VecDeque::front) else {
                 st.backlog.remove(function);
-                return;
+                break;
             };
-            let Some(worker_id) = st.workers.pick(function) else {
-                return;
-            };
+            let Some(worker_id) = st.workers.pick(function) else { break };
             st.backlog.get_mut(function).expect("non-empty").pop_front();
-            let Some(inv) = st.invocations.get_mut(&id) else {
-                continue;
-            };
+            let Some(inv) = st.invocations.get_mut(&id) else { continue };
             inv.worker = Some(worker_id);
             if let Kind::Job(lease) = &inv.kind {
                 let timeout = self.config.queues.get(&lease.job.queue).map_or(300_000, |q| q.timeout_ms);
                 let deadline = now.saturating_add(timeout);
                 inv.deadline = Some(deadline);
                 st.deadlines.insert((deadline, id));
-                self.wake.notify_one();
+                new_deadline = true;
             }
-            let message = inv.kind.invoke_message(id, &self.config);
-            let worker = st.workers.get_mut(worker_id).expect("picked");
-            worker.outstanding += 1;
-            // A send to a closed stream is fine: worker_gone fails the invocation.
-            let _ = worker.tx.send(message);
+            outgoing.push((worker_id, inv.kind.invoke(id, &self.config)));
+            st.workers.get_mut(worker_id).expect("picked").outstanding += 1;
+        }
+        if new_deadline {
+            // The pump sleeps until the earliest deadline it knew of: it must see these.
+            self.wake.notify_one();
+        }
+        Self::send_invokes(st, outgoing);
+    }
+
+    /// Sends invocations, several per message to workers that said they take batches.
+    /// A send to a closed stream is fine: worker_gone fails the invocation.
+    fn send_invokes(st: &State, mut outgoing: Vec<(WorkerId, Invoke)>) {
+        outgoing.sort_by_key(|(w, _)| *w); // stable: each worker's invocations keep their order
+        let mut rest = outgoing.as_mut_slice();
+        while let Some(&(worker_id, _)) = rest.first() {
+            let n = rest.iter().take_while(|(w, _)| *w == worker_id).count();
+            let (mine, tail) = rest.split_at_mut(n);
+            rest = tail;
+            let Some(worker) = st.workers.get(worker_id) else { continue };
+            if worker.batches && n > 1 {
+                let invokes = mine.iter_mut().map(|(_, i)| std::mem::take(i)).collect();
+                let batch = engine_message::Kind::Invokes(InvokeBatch { invokes });
+                let _ = worker.tx.send(EngineMessage { kind: Some(batch) });
+            } else {
+                for (_, invoke) in mine.iter_mut() {
+                    let invoke = std::mem::take(invoke);
+                    let _ = worker.tx.send(EngineMessage { kind: Some(engine_message::Kind::Invoke(invoke)) });
+                }
+            }
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Worker {
     pub tx: mpsc::UnboundedSender<EngineMessage>,
     pub max_in_flight: u32,
     pub outstanding: u32,
+    /// Takes several invocations per message (`hello.batches`).
+    pub batches: bool,
     pub functions: BTreeSet<String>,
 }
 
@@ -44,6 +46,7 @@ impl Workers {
             // No work before the hello says how much the worker takes.
             max_in_flight: 0,
             outstanding: 0,
+            batches: false,
             functions: BTreeSet::new(),
         };
         self.workers.insert(self.next_id, worker);

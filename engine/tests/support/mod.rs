@@ -101,13 +101,23 @@ pub struct RawWorker {
 impl RawWorker {
     /// Registers `functions`, says hello, and waits for the welcome.
     pub async fn connect(engine: &TestEngine, max_in_flight: u32, functions: &[&str]) -> Self {
+        Self::connect_with(engine, max_in_flight, functions, false).await
+    }
+
+    /// As [`RawWorker::connect`], saying whether it takes `invokes` batches.
+    pub async fn connect_with(engine: &TestEngine, max_in_flight: u32, functions: &[&str], batches: bool) -> Self {
         let (tx, out) = mpsc::unbounded_channel();
         for f in functions {
             let register = RegisterFunction { function_id: f.to_string(), description: String::new() };
             tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
         }
-        let hello =
-            Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight };
+        let hello = Hello {
+            worker_name: "raw".into(),
+            sdk_name: "test".into(),
+            sdk_version: "0".into(),
+            max_in_flight,
+            batches,
+        };
         tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
         let mut client = EngineClient::new(engine.channel().await);
         let rx = client.connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await.unwrap().into_inner();
@@ -157,6 +167,19 @@ impl RawWorker {
     pub fn reply_err(&self, invocation_id: &str, message: &str) {
         let e = FunctionError { message: message.into(), code: "RawError".into(), stack: "raw stack".into() };
         self.reply(invocation_id, invocation_result::Outcome::Error(e));
+    }
+
+    /// Answers several invocations with one `results` message.
+    pub fn reply_all_ok(&self, invocation_ids: &[String]) {
+        let results = invocation_ids
+            .iter()
+            .map(|id| InvocationResult {
+                invocation_id: id.clone(),
+                outcome: Some(invocation_result::Outcome::Value(switchyard::json::to_proto(&serde_json::Value::Null))),
+            })
+            .collect();
+        let batch = switchyard_proto::v1::ResultBatch { results };
+        self.tx.send(WorkerMessage { kind: Some(worker_message::Kind::Results(batch)) }).unwrap();
     }
 
     fn reply(&self, invocation_id: &str, outcome: invocation_result::Outcome) {
