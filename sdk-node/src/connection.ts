@@ -10,7 +10,9 @@
  *
  * Protocol:
  *   1. open(): start the bidi call and write the handshake.
- *   2. `welcome` marks the stream connected and resets the backoff.
+ *   2. `welcome` marks the stream connected and resets the backoff. Invocations arrive as
+ *      `invoke`, or — the hello says `batches` — several at once as `invokes`; each member
+ *      of a batch is handed on exactly like a lone `invoke`.
  *   3. When the call ends for any reason (engine gone, restart, GOAWAY), report the
  *      disconnect and open again after 100 ms, 200 ms, … up to maxDelayMs.
  *   4. close(): stop reconnecting, half-close the stream and wait for the engine to end it.
@@ -111,7 +113,10 @@ export class Connection {
 
   private receive(message: WireEngineMessage, generation: number): void {
     if (generation !== this.generation) return;
-    if (message.invoke) {
+    if (message.invokes) {
+      // A batch: each member is accepted exactly as a lone `invoke` would be, in order.
+      for (const invoke of message.invokes.invokes ?? []) this.handlers.onInvoke(invoke, generation);
+    } else if (message.invoke) {
       this.handlers.onInvoke(message.invoke, generation);
     } else if (message.cancel) {
       this.handlers.onCancel(message.cancel.invocation_id ?? '', message.cancel.reason ?? '');

@@ -7,8 +7,13 @@
  * nothing is written, and the invocation stops counting as running (its signal is
  * aborted). At most `limit` counted handlers run at once; invocations beyond it (which a
  * correct engine never sends) wait their turn in arrival order.
+ *
+ * Results are coalesced: those that complete in the same event-loop turn go out as one
+ * `results` message (a lone one as `result`). A result is held only until the current
+ * turn ends (setImmediate), never by a timer — and not at all once no other handler is
+ * running, since nothing could join it then.
  */
-import type { WireFunctionError, WireInvoke, WireWorkerMessage } from './messages.js';
+import type { WireFunctionError, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
 import { InvocationContext } from './context.js';
 import type { Handler } from './types.js';
 import { fromValue, toValue } from './value.js';
@@ -31,6 +36,14 @@ export class InvocationRunner {
   private readonly running = new Map<string, Running>();
   private readonly waiting: Waiting[] = [];
   private idleWaiters: (() => void)[] = [];
+  /** Results not yet written, all for the stream of `pendingGeneration`. */
+  private pending: WireInvocationResult[] = [];
+  private pendingGeneration = 0;
+  private flushScheduled = false;
+  private readonly scheduledFlush = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   constructor(
     private readonly handlers: ReadonlyMap<string, Handler>,
@@ -49,8 +62,20 @@ export class InvocationRunner {
   }
 
   accept(invoke: WireInvoke, generation: number): void {
-    this.waiting.push({ invoke, generation });
-    this.pump();
+    if (this.waiting.length === 0 && this.running.size < this.limit) {
+      void this.run(invoke, generation);
+    } else {
+      this.waiting.push({ invoke, generation });
+      this.pump();
+    }
+  }
+
+  /** Writes the results collected so far (one message), now. */
+  flush(): void {
+    const results = this.pending;
+    if (results.length === 0) return;
+    this.pending = [];
+    this.sink(results.length === 1 ? { result: results[0]! } : { results: { results } }, this.pendingGeneration);
   }
 
   /** The engine gave up on an invocation: abort its handler and never answer it. */
@@ -59,6 +84,9 @@ export class InvocationRunner {
     if (index >= 0) this.waiting.splice(index, 1);
     const running = this.running.get(invocationId);
     if (running !== undefined) this.forget(invocationId, running, `cancelled by the engine: ${reason || 'no reason given'}`);
+    // Finished but not yet written: the engine no longer wants it.
+    const done = this.pending.findIndex((r) => r.invocation_id === invocationId);
+    if (done >= 0) this.pending.splice(done, 1);
     this.pump();
     this.notifyIfIdle();
   }
@@ -71,6 +99,7 @@ export class InvocationRunner {
     for (const [invocationId, running] of this.running) {
       if (running.generation === generation) this.forget(invocationId, running, 'the connection to the engine was lost');
     }
+    if (this.pendingGeneration === generation) this.pending = [];
     this.notifyIfIdle();
   }
 
@@ -98,7 +127,7 @@ export class InvocationRunner {
     const functionId = invoke.function_id ?? '';
     const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false };
     this.running.set(invocationId, state);
-    let outcome: WireWorkerMessage['result'];
+    let outcome: WireInvocationResult;
     try {
       const handler = this.handlers.get(functionId);
       if (handler === undefined) {
@@ -113,9 +142,25 @@ export class InvocationRunner {
     }
     if (state.cancelled) return;
     this.running.delete(invocationId);
-    this.sink({ result: outcome }, generation);
+    this.report(outcome, generation);
     this.pump();
     this.notifyIfIdle();
+  }
+
+  /**
+   * Queues a result for the stream of `generation`: written at once when no handler is
+   * left running (nothing could join it), else when the current event-loop turn ends.
+   */
+  private report(result: WireInvocationResult, generation: number): void {
+    if (this.pending.length > 0 && this.pendingGeneration !== generation) this.flush();
+    this.pendingGeneration = generation;
+    this.pending.push(result);
+    if (this.running.size === 0 && this.waiting.length === 0) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.scheduledFlush);
+    }
   }
 
   /**
@@ -130,7 +175,11 @@ export class InvocationRunner {
   }
 
   private notifyIfIdle(): void {
-    if (this.size !== 0 || this.idleWaiters.length === 0) return;
+    if (this.size !== 0) return;
+    // Nothing runs, so nothing can join the collected results: write them before anyone
+    // learns the runner is idle (a drain closes the stream next).
+    this.flush();
+    if (this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();

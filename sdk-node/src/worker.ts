@@ -232,6 +232,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await Promise.race([this.runner.idle(), grace]);
     clearTimeout(timer);
     if (this.runner.size > 0) this.runner.abortAll('worker shutting down');
+    this.runner.flush();
     await this.connection.close(2_000);
     this.closed = true;
     this.client.close();
@@ -252,6 +253,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         sdk_name: SDK_NAME,
         sdk_version: SDK_VERSION,
         max_in_flight: this.options.maxInFlight,
+        // This worker understands `invokes` batches.
+        batches: true,
       },
     });
     return messages;
