@@ -10,8 +10,8 @@
  *
  * Results are coalesced: those that complete in the same event-loop turn go out as one
  * `results` message (a lone one as `result`). A result is held only until the current
- * turn ends (setImmediate), never by a timer — and not at all once no other handler is
- * running, since nothing could join it then.
+ * turn ends (setImmediate), never by a timer — or less, when a drain is waiting for the
+ * runner to go idle.
  */
 import type { WireFunctionError, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
 import { InvocationContext } from './context.js';
@@ -40,6 +40,7 @@ export class InvocationRunner {
   private pending: WireInvocationResult[] = [];
   private pendingGeneration = 0;
   private flushScheduled = false;
+  private pumping = false;
   private readonly scheduledFlush = () => {
     this.flushScheduled = false;
     this.flush();
@@ -63,7 +64,7 @@ export class InvocationRunner {
 
   accept(invoke: WireInvoke, generation: number): void {
     if (this.waiting.length === 0 && this.running.size < this.limit) {
-      void this.run(invoke, generation);
+      this.run(invoke, generation);
     } else {
       this.waiting.push({ invoke, generation });
       this.pump();
@@ -116,18 +117,31 @@ export class InvocationRunner {
   }
 
   private pump(): void {
-    while (this.waiting.length > 0 && this.running.size < this.limit) {
-      const next = this.waiting.shift()!;
-      void this.run(next.invoke, next.generation);
+    // A handler that completes synchronously pumps again from inside run(): the outer loop
+    // carries on instead, so the stack never grows with the queue.
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.waiting.length > 0 && this.running.size < this.limit) {
+        const next = this.waiting.shift()!;
+        this.run(next.invoke, next.generation);
+      }
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private async run(invoke: WireInvoke, generation: number): Promise<void> {
+  /**
+   * Starts the handler. A handler that returns a non-thenable completes synchronously
+   * (no promise, no microtask); one that returns a thenable completes when it settles.
+   */
+  private run(invoke: WireInvoke, generation: number): void {
     const invocationId = invoke.invocation_id ?? '';
     const functionId = invoke.function_id ?? '';
     const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false };
     this.running.set(invocationId, state);
-    let outcome: WireInvocationResult;
+    let returned: unknown;
+    let thenable: boolean;
     try {
       const handler = this.handlers.get(functionId);
       if (handler === undefined) {
@@ -135,29 +149,37 @@ export class InvocationRunner {
           name: 'FUNCTION_NOT_FOUND',
         });
       }
-      const value: unknown = await handler(fromValue(invoke.payload), state.context);
-      outcome = { invocation_id: invocationId, value: toValue(value === undefined ? null : value) };
+      returned = handler(fromValue(invoke.payload), state.context);
+      thenable = returned !== null && (typeof returned === 'object' || typeof returned === 'function') &&
+        typeof (returned as PromiseLike<unknown>).then === 'function';
     } catch (error) {
-      outcome = { invocation_id: invocationId, error: toFunctionError(error) };
+      this.complete(invocationId, state, { invocation_id: invocationId, error: toFunctionError(error) });
+      return;
     }
+    if (thenable) {
+      Promise.resolve(returned as PromiseLike<unknown>).then(
+        (value) => this.complete(invocationId, state, success(invocationId, value)),
+        (error: unknown) => this.complete(invocationId, state, { invocation_id: invocationId, error: toFunctionError(error) }),
+      );
+    } else {
+      this.complete(invocationId, state, success(invocationId, returned));
+    }
+  }
+
+  private complete(invocationId: string, state: Running, outcome: WireInvocationResult): void {
     if (state.cancelled) return;
     this.running.delete(invocationId);
-    this.report(outcome, generation);
+    this.report(outcome, state.generation);
     this.pump();
     this.notifyIfIdle();
   }
 
-  /**
-   * Queues a result for the stream of `generation`: written at once when no handler is
-   * left running (nothing could join it), else when the current event-loop turn ends.
-   */
+  /** Collects a result for the stream of `generation`; it is written when the current event-loop turn ends. */
   private report(result: WireInvocationResult, generation: number): void {
     if (this.pending.length > 0 && this.pendingGeneration !== generation) this.flush();
     this.pendingGeneration = generation;
     this.pending.push(result);
-    if (this.running.size === 0 && this.waiting.length === 0) {
-      this.flush();
-    } else if (!this.flushScheduled) {
+    if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.scheduledFlush);
     }
@@ -175,11 +197,10 @@ export class InvocationRunner {
   }
 
   private notifyIfIdle(): void {
-    if (this.size !== 0) return;
-    // Nothing runs, so nothing can join the collected results: write them before anyone
-    // learns the runner is idle (a drain closes the stream next).
+    if (this.size !== 0 || this.idleWaiters.length === 0) return;
+    // Write the collected results before anyone learns the runner is idle: a drain closes
+    // the stream next.
     this.flush();
-    if (this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -197,6 +218,15 @@ export function toFunctionError(error: unknown): WireFunctionError {
     return { message: error.message, code, stack: error.stack ?? '' };
   }
   return { message: typeof error === 'string' ? error : safeJson(error), code: 'Error', stack: '' };
+}
+
+/** A handler's return value as a result (`undefined` is null); an unencodable value fails the invocation. */
+function success(invocationId: string, value: unknown): WireInvocationResult {
+  try {
+    return { invocation_id: invocationId, value: toValue(value === undefined ? null : value) };
+  } catch (error) {
+    return { invocation_id: invocationId, error: toFunctionError(error) };
+  }
 }
 
 function safeJson(value: unknown): string {
