@@ -308,6 +308,7 @@ test('many_waiting_jobs_arrive_in_batches_and_each_runs_exactly_once_with_its_co
     assert.equal(bulk.stats.failed, 0);
     t.diagnostic(`worker stream: ${counts.invokes} invokes batches (${counts.invokesInBatches} invocations), ` +
       `${counts.results} results batches (${counts.resultsInBatches} results)`);
+    assert.ok(counts.invokesInBatches > 0, 'the engine sent invokes batches (it needs batch support)');
     assert.ok(counts.resultsInBatches > 0, 'results went out in batches');
   } finally {
     connect.requestSerialize = original.out;
