@@ -8,18 +8,19 @@
  * aborted). At most `limit` counted handlers run at once; invocations beyond it (which a
  * correct engine never sends) wait their turn in arrival order.
  *
- * Results are coalesced: those that complete in the same event-loop turn go out as one
- * `results` message (a lone one as `result`). A result is held only until the current
+ * Results are coalesced: those that complete in the same event-loop turn are handed to
+ * the sink together, which writes them as one `results` message where the engine takes
+ * batches. A result is held only until the current
  * turn ends (setImmediate), never by a timer — or less, when a drain is waiting for the
  * runner to go idle.
  */
-import type { WireFunctionError, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
+import type { WireFunctionError, WireInvocationResult, WireInvoke } from './messages.js';
 import { InvocationContext } from './context.js';
 import type { Handler } from './types.js';
 import { fromValue, toValue } from './value.js';
 
-/** Writes a result on the stream of `generation`; false when that stream is gone. */
-export type ResultSink = (message: WireWorkerMessage, generation: number) => boolean;
+/** Writes results (in one message where the stream allows) on the stream of `generation`; false when it is gone. */
+export type ResultSink = (results: WireInvocationResult[], generation: number) => boolean;
 
 interface Running {
   context: InvocationContext;
@@ -76,7 +77,7 @@ export class InvocationRunner {
     const results = this.pending;
     if (results.length === 0) return;
     this.pending = [];
-    this.sink(results.length === 1 ? { result: results[0]! } : { results: { results } }, this.pendingGeneration);
+    this.sink(results, this.pendingGeneration);
   }
 
   /** The engine gave up on an invocation: abort its handler and never answer it. */

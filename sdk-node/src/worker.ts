@@ -89,7 +89,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
     this.runner = new InvocationRunner(
       this.handlers,
-      (message, generation) => this.connection.send(message, generation),
+      (results, generation) => this.connection.sendResults(results, generation),
       this.options.maxInFlight,
     );
     this.connection = new Connection(

@@ -189,6 +189,37 @@ test('results_that_complete_in_one_turn_go_out_as_one_results_message', { timeou
   assert.equal(allResults(stream.messages).length, 10, 'exactly one result per invocation');
 });
 
+test('results_go_out_one_per_message_until_the_engine_has_sent_a_batch', { timeout: 10_000 }, async () => {
+  // An engine that predates batches never sends `invokes`, and would drop a `results`.
+  const { engine, worker } = await setup();
+  const release = deferred();
+  let started = 0;
+  worker.registerFunction('gate::hold', async (payload) => {
+    started += 1;
+    await release.promise;
+    return payload;
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  const sent = () => stream.messages.items.filter((m) => m.result || m.results);
+  for (const n of [1, 2, 3]) stream.call.write(invoke(`l${n}`, 'gate::hold', n));
+  await eventually(() => started === 3, { what: 'three running handlers' });
+  release.resolve(); // all three finish in one turn
+  await eventually(() => resultsOf(stream.messages).size === 3, { what: 'three results' });
+  assert.deepEqual(sent().map((m) => m.result?.invocation_id), ['l1', 'l2', 'l3']);
+  // Once an `invokes` arrived, results of one turn share a message.
+  const again = deferred();
+  worker.registerFunction('gate::again', async (payload) => {
+    await again.promise;
+    return payload;
+  });
+  stream.call.write(invokes([invoke('b1', 'gate::again', 1), invoke('b2', 'gate::again', 2)]));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  again.resolve();
+  await eventually(() => resultsOf(stream.messages).size === 5, { what: 'five results' });
+  assert.deepEqual(sent()[3].results.results.map((r) => r.invocation_id), ['b1', 'b2']);
+});
+
 test('a_result_cancelled_before_it_is_written_is_never_sent', { timeout: 10_000 }, async () => {
   // The runner alone, with a recording sink: the cancel lands after the handler finished
   // but before the turn ended and the collected results were written.
@@ -198,7 +229,7 @@ test('a_result_cancelled_before_it_is_written_is_never_sent', { timeout: 10_000 
     ['fast::echo', (payload) => payload],
   ]);
   const written = [];
-  const runner = new InvocationRunner(handlers, (message, generation) => written.push({ message, generation }), 64);
+  const runner = new InvocationRunner(handlers, (results, generation) => written.push({ results, generation }), 64);
   runner.accept(invoke('hold', 'slow::gate', null).invoke, 1);
   runner.accept(invoke('c1', 'fast::echo', 1).invoke, 1);
   runner.accept(invoke('c2', 'fast::echo', 2).invoke, 1);
@@ -207,10 +238,10 @@ test('a_result_cancelled_before_it_is_written_is_never_sent', { timeout: 10_000 
   assert.equal(written.length, 0, 'held until the turn ends');
   runner.cancel('c1', 'timeout');
   await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(written.map((w) => [w.generation, w.message.result?.invocation_id]), [[1, 'c2']]);
+  assert.deepEqual(written.map((w) => [w.generation, w.results.map((r) => r.invocation_id)]), [[1, ['c2']]]);
   release.resolve();
   await runner.idle();
-  assert.deepEqual(written.map((w) => w.message.result?.invocation_id), ['c2', 'hold']);
+  assert.deepEqual(written.map((w) => w.results.map((r) => r.invocation_id)), [['c2'], ['hold']]);
 });
 
 test('never_runs_more_handlers_than_max_in_flight', { timeout: 10_000 }, async () => {
