@@ -72,7 +72,7 @@ export class InvocationRunner {
     }
   }
 
-  /** Writes the results collected so far (one message), now. */
+  /** Hands every result collected so far to the sink, now (one call). */
   flush(): void {
     const results = this.pending;
     if (results.length === 0) return;
