@@ -10,13 +10,17 @@
  *
  * Protocol:
  *   1. open(): start the bidi call and write the handshake.
- *   2. `welcome` marks the stream connected and resets the backoff.
+ *   2. `welcome` marks the stream connected and resets the backoff. Invocations arrive as
+ *      `invoke`, or — the hello says `batches` — several at once as `invokes`; each member
+ *      of a batch is handed on exactly like a lone `invoke`. Results go back as `result`,
+ *      or several as one `results` once the engine has sent an `invokes` on the stream
+ *      (the proof that it knows batches: an older engine would drop a `results`).
  *   3. When the call ends for any reason (engine gone, restart, GOAWAY), report the
  *      disconnect and open again after 100 ms, 200 ms, … up to maxDelayMs.
  *   4. close(): stop reconnecting, half-close the stream and wait for the engine to end it.
  */
 import type { Client, ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
-import type { WireEngineMessage, WireInvoke, WireWorkerMessage } from './messages.js';
+import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 
 const INITIAL_DELAY_MS = 100;
@@ -45,6 +49,8 @@ export class Connection {
   private generation = 0;
   private failures = 0;
   private connected = false;
+  /** The engine has sent an `invokes` batch on the current stream, so it takes `results` too. */
+  private engineBatches = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private closed: (() => void) | undefined;
@@ -75,6 +81,23 @@ export class Connection {
     return true;
   }
 
+  /**
+   * Writes results on the stream of `generation` (false when it is gone): several in one
+   * `results` message once the engine has shown it speaks batches — it sent an `invokes`
+   * on this stream — else one `result` message each (an engine that predates batches
+   * would drop a `results` message, and with it the results).
+   */
+  sendResults(results: WireInvocationResult[], generation: number): boolean {
+    const call = this.call;
+    if (call === undefined || generation !== this.generation) return false;
+    if (results.length > 1 && this.engineBatches) {
+      call.write({ results: { results } });
+    } else {
+      for (const result of results) call.write({ result });
+    }
+    return true;
+  }
+
   /** Stops reconnecting, half-closes the stream and waits (up to timeoutMs) for it to end. */
   async close(timeoutMs: number): Promise<void> {
     this.stopped = true;
@@ -96,6 +119,7 @@ export class Connection {
   private open(): void {
     this.timer = undefined;
     const generation = ++this.generation;
+    this.engineBatches = false;
     const call: Stream = this.client.makeBidiStreamRequest(
       methods.connect.path,
       methods.connect.requestSerialize,
@@ -111,7 +135,11 @@ export class Connection {
 
   private receive(message: WireEngineMessage, generation: number): void {
     if (generation !== this.generation) return;
-    if (message.invoke) {
+    if (message.invokes) {
+      // A batch: each member is accepted exactly as a lone `invoke` would be, in order.
+      this.engineBatches = true;
+      for (const invoke of message.invokes.invokes ?? []) this.handlers.onInvoke(invoke, generation);
+    } else if (message.invoke) {
       this.handlers.onInvoke(message.invoke, generation);
     } else if (message.cancel) {
       this.handlers.onCancel(message.cancel.invocation_id ?? '', message.cancel.reason ?? '');

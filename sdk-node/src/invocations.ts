@@ -7,14 +7,20 @@
  * nothing is written, and the invocation stops counting as running (its signal is
  * aborted). At most `limit` counted handlers run at once; invocations beyond it (which a
  * correct engine never sends) wait their turn in arrival order.
+ *
+ * Results are coalesced: those that complete in the same event-loop turn are handed to
+ * the sink together, which writes them as one `results` message where the engine takes
+ * batches. A result is held only until the current
+ * turn ends (setImmediate), never by a timer — or less, when a drain is waiting for the
+ * runner to go idle.
  */
-import type { WireFunctionError, WireInvoke, WireWorkerMessage } from './messages.js';
+import type { WireFunctionError, WireInvocationResult, WireInvoke } from './messages.js';
 import { InvocationContext } from './context.js';
 import type { Handler } from './types.js';
 import { fromValue, toValue } from './value.js';
 
-/** Writes a result on the stream of `generation`; false when that stream is gone. */
-export type ResultSink = (message: WireWorkerMessage, generation: number) => boolean;
+/** Writes results (in one message where the stream allows) on the stream of `generation`; false when it is gone. */
+export type ResultSink = (results: WireInvocationResult[], generation: number) => boolean;
 
 interface Running {
   context: InvocationContext;
@@ -31,6 +37,15 @@ export class InvocationRunner {
   private readonly running = new Map<string, Running>();
   private readonly waiting: Waiting[] = [];
   private idleWaiters: (() => void)[] = [];
+  /** Results not yet written, all for the stream of `pendingGeneration`. */
+  private pending: WireInvocationResult[] = [];
+  private pendingGeneration = 0;
+  private flushScheduled = false;
+  private pumping = false;
+  private readonly scheduledFlush = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   constructor(
     private readonly handlers: ReadonlyMap<string, Handler>,
@@ -49,8 +64,20 @@ export class InvocationRunner {
   }
 
   accept(invoke: WireInvoke, generation: number): void {
-    this.waiting.push({ invoke, generation });
-    this.pump();
+    if (this.waiting.length === 0 && this.running.size < this.limit) {
+      this.run(invoke, generation);
+    } else {
+      this.waiting.push({ invoke, generation });
+      this.pump();
+    }
+  }
+
+  /** Hands every result collected so far to the sink, now (one call). */
+  flush(): void {
+    const results = this.pending;
+    if (results.length === 0) return;
+    this.pending = [];
+    this.sink(results, this.pendingGeneration);
   }
 
   /** The engine gave up on an invocation: abort its handler and never answer it. */
@@ -59,6 +86,9 @@ export class InvocationRunner {
     if (index >= 0) this.waiting.splice(index, 1);
     const running = this.running.get(invocationId);
     if (running !== undefined) this.forget(invocationId, running, `cancelled by the engine: ${reason || 'no reason given'}`);
+    // Finished but not yet written: the engine no longer wants it.
+    const done = this.pending.findIndex((r) => r.invocation_id === invocationId);
+    if (done >= 0) this.pending.splice(done, 1);
     this.pump();
     this.notifyIfIdle();
   }
@@ -71,6 +101,7 @@ export class InvocationRunner {
     for (const [invocationId, running] of this.running) {
       if (running.generation === generation) this.forget(invocationId, running, 'the connection to the engine was lost');
     }
+    if (this.pendingGeneration === generation) this.pending = [];
     this.notifyIfIdle();
   }
 
@@ -87,18 +118,31 @@ export class InvocationRunner {
   }
 
   private pump(): void {
-    while (this.waiting.length > 0 && this.running.size < this.limit) {
-      const next = this.waiting.shift()!;
-      void this.run(next.invoke, next.generation);
+    // A handler that completes synchronously pumps again from inside run(): the outer loop
+    // carries on instead, so the stack never grows with the queue.
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.waiting.length > 0 && this.running.size < this.limit) {
+        const next = this.waiting.shift()!;
+        this.run(next.invoke, next.generation);
+      }
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private async run(invoke: WireInvoke, generation: number): Promise<void> {
+  /**
+   * Starts the handler. A handler that returns a non-thenable completes synchronously
+   * (no promise, no microtask); one that returns a thenable completes when it settles.
+   */
+  private run(invoke: WireInvoke, generation: number): void {
     const invocationId = invoke.invocation_id ?? '';
     const functionId = invoke.function_id ?? '';
     const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false };
     this.running.set(invocationId, state);
-    let outcome: WireWorkerMessage['result'];
+    let returned: unknown;
+    let thenable: boolean;
     try {
       const handler = this.handlers.get(functionId);
       if (handler === undefined) {
@@ -106,16 +150,40 @@ export class InvocationRunner {
           name: 'FUNCTION_NOT_FOUND',
         });
       }
-      const value: unknown = await handler(fromValue(invoke.payload), state.context);
-      outcome = { invocation_id: invocationId, value: toValue(value === undefined ? null : value) };
+      returned = handler(fromValue(invoke.payload), state.context);
+      thenable = returned !== null && (typeof returned === 'object' || typeof returned === 'function') &&
+        typeof (returned as PromiseLike<unknown>).then === 'function';
     } catch (error) {
-      outcome = { invocation_id: invocationId, error: toFunctionError(error) };
+      this.complete(invocationId, state, { invocation_id: invocationId, error: toFunctionError(error) });
+      return;
     }
+    if (thenable) {
+      Promise.resolve(returned as PromiseLike<unknown>).then(
+        (value) => this.complete(invocationId, state, success(invocationId, value)),
+        (error: unknown) => this.complete(invocationId, state, { invocation_id: invocationId, error: toFunctionError(error) }),
+      );
+    } else {
+      this.complete(invocationId, state, success(invocationId, returned));
+    }
+  }
+
+  private complete(invocationId: string, state: Running, outcome: WireInvocationResult): void {
     if (state.cancelled) return;
     this.running.delete(invocationId);
-    this.sink({ result: outcome }, generation);
+    this.report(outcome, state.generation);
     this.pump();
     this.notifyIfIdle();
+  }
+
+  /** Collects a result for the stream of `generation`; it is written when the current event-loop turn ends. */
+  private report(result: WireInvocationResult, generation: number): void {
+    if (this.pending.length > 0 && this.pendingGeneration !== generation) this.flush();
+    this.pendingGeneration = generation;
+    this.pending.push(result);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.scheduledFlush);
+    }
   }
 
   /**
@@ -131,6 +199,9 @@ export class InvocationRunner {
 
   private notifyIfIdle(): void {
     if (this.size !== 0 || this.idleWaiters.length === 0) return;
+    // Write the collected results before anyone learns the runner is idle: a drain closes
+    // the stream next.
+    this.flush();
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -148,6 +219,15 @@ export function toFunctionError(error: unknown): WireFunctionError {
     return { message: error.message, code, stack: error.stack ?? '' };
   }
   return { message: typeof error === 'string' ? error : safeJson(error), code: 'Error', stack: '' };
+}
+
+/** A handler's return value as a result (`undefined` is null); an unencodable value fails the invocation. */
+function success(invocationId: string, value: unknown): WireInvocationResult {
+  try {
+    return { invocation_id: invocationId, value: toValue(value === undefined ? null : value) };
+  } catch (error) {
+    return { invocation_id: invocationId, error: toFunctionError(error) };
+  }
 }
 
 function safeJson(value: unknown): string {

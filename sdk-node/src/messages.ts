@@ -74,12 +74,20 @@ export interface WireFunctionError {
   stack?: string;
 }
 
+export interface WireInvocationResult {
+  invocation_id: string;
+  value?: WireValue;
+  error?: WireFunctionError;
+}
+
 /** Worker → engine. Exactly one member is set. */
 export interface WireWorkerMessage {
-  hello?: { worker_name: string; sdk_name: string; sdk_version: string; max_in_flight: number };
+  hello?: { worker_name: string; sdk_name: string; sdk_version: string; max_in_flight: number; batches: boolean };
   register_function?: { function_id: string; description: string };
   unregister_function?: { function_id: string };
-  result?: { invocation_id: string; value?: WireValue; error?: WireFunctionError };
+  result?: WireInvocationResult;
+  /** Several results in one message. */
+  results?: { results: WireInvocationResult[] };
 }
 
 export interface WireDelivery {
@@ -107,7 +115,9 @@ export interface WireEngineMessage {
   invoke?: WireInvoke | null;
   cancel?: { invocation_id?: string; reason?: string } | null;
   registered?: { function_id?: string } | null;
-  kind?: 'welcome' | 'invoke' | 'cancel' | 'registered';
+  /** Several invocations in one message (only after a hello with `batches`). */
+  invokes?: { invokes?: WireInvoke[] | null } | null;
+  kind?: 'welcome' | 'invoke' | 'cancel' | 'registered' | 'invokes';
 }
 
 // ---- Queues -----------------------------------------------------------------------

@@ -89,7 +89,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
     this.runner = new InvocationRunner(
       this.handlers,
-      (message, generation) => this.connection.send(message, generation),
+      (results, generation) => this.connection.sendResults(results, generation),
       this.options.maxInFlight,
     );
     this.connection = new Connection(
@@ -232,6 +232,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await Promise.race([this.runner.idle(), grace]);
     clearTimeout(timer);
     if (this.runner.size > 0) this.runner.abortAll('worker shutting down');
+    this.runner.flush();
     await this.connection.close(2_000);
     this.closed = true;
     this.client.close();
@@ -252,6 +253,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         sdk_name: SDK_NAME,
         sdk_version: SDK_VERSION,
         max_in_flight: this.options.maxInFlight,
+        // This worker understands `invokes` batches.
+        batches: true,
       },
     });
     return messages;

@@ -13,6 +13,7 @@ import {
   SwitchyardTimeoutError,
   TriggerAction,
 } from '../dist/index.js';
+import { methods } from '../dist/proto.js';
 import { startEngine } from './helpers/engine.mjs';
 import { Collector, deferred, eventually, within } from './helpers/wait.mjs';
 
@@ -241,4 +242,77 @@ test('discard_removes_dead_letters', { timeout: 30_000 }, async () => {
   assert.equal(await sy.discardDeadLetters('flaky', [messageReceiptId]), 1);
   const page = await sy.listDeadLetters('flaky');
   assert.equal(page.entries.some((e) => e.messageReceiptId === messageReceiptId), false);
+});
+
+test('many_waiting_jobs_arrive_in_batches_and_each_runs_exactly_once_with_its_context', { timeout: 60_000 }, async (t) => {
+  const JOBS = 600;
+  // Count what the worker stream carries, both ways (the serializers are read when a stream opens).
+  const connect = methods.connect;
+  const original = { out: connect.requestSerialize, in: connect.responseDeserialize };
+  const counts = { invokes: 0, invokesInBatches: 0, results: 0, resultsInBatches: 0 };
+  connect.responseDeserialize = (bytes) => {
+    const message = original.in(bytes);
+    if (message.invokes) {
+      counts.invokes += 1;
+      counts.invokesInBatches += message.invokes.invokes.length;
+    }
+    return message;
+  };
+  connect.requestSerialize = (message) => {
+    if (message.results) {
+      counts.results += 1;
+      counts.resultsInBatches += message.results.results.length;
+    }
+    return original.out(message);
+  };
+  const worker = registerWorker(engine.url, { logger: () => {}, maxInFlight: 64 });
+  try {
+    await worker.ready();
+    // Enqueue everything while no worker serves the function: the jobs wait, then pour in.
+    const receipts = new Map();
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < JOBS) {
+        const n = next++;
+        const { messageReceiptId } = await sy.trigger({ function_id: 'bulk::job', payload: { n }, action: TriggerAction.Enqueue({ queue: 'bulk' }) });
+        receipts.set(messageReceiptId, n);
+      }
+    }));
+    const runs = new Map();
+    const all = deferred();
+    worker.registerFunction('bulk::job', async (payload, ctx) => {
+      runs.set(ctx.messageReceiptId, [...(runs.get(ctx.messageReceiptId) ?? []), { payload, ctx }]);
+      if (runs.size === JOBS) all.resolve();
+      if (payload.n % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+      return payload.n;
+    });
+    await within(all.promise, 30_000, 'every bulk job to run');
+    await eventually(async () => (await sy.listQueues()).find((q) => q.name === 'bulk').stats.completed >= JOBS, {
+      what: 'the engine to record every result',
+    });
+    assert.equal(runs.size, JOBS);
+    for (const [receipt, n] of receipts) {
+      const seen = runs.get(receipt);
+      assert.equal(seen?.length, 1, `job ${n} ran ${seen?.length ?? 0} times`);
+      const [{ payload, ctx }] = seen;
+      assert.deepEqual(payload, { n });
+      assert.equal(ctx.messageReceiptId, receipt);
+      assert.equal(ctx.functionId, 'bulk::job');
+      assert.equal(ctx.queue, 'bulk');
+      assert.equal(ctx.attempt, 1);
+      assert.equal(ctx.maxAttempts, 1);
+    }
+    const ids = [...runs.values()].map(([{ ctx }]) => ctx.invocationId);
+    assert.equal(new Set(ids).size, JOBS, 'every invocation id is distinct');
+    const bulk = (await sy.listQueues()).find((q) => q.name === 'bulk');
+    assert.equal(bulk.stats.failed, 0);
+    t.diagnostic(`worker stream: ${counts.invokes} invokes batches (${counts.invokesInBatches} invocations), ` +
+      `${counts.results} results batches (${counts.resultsInBatches} results)`);
+    assert.ok(counts.invokesInBatches > 0, 'the engine sent invokes batches (it needs batch support)');
+    assert.ok(counts.resultsInBatches > 0, 'results went out in batches');
+  } finally {
+    connect.requestSerialize = original.out;
+    connect.responseDeserialize = original.in;
+    await worker.shutdown();
+  }
 });

@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { registerWorker } from '../dist/index.js';
+import { InvocationRunner } from '../dist/invocations.js';
 import { fromValue } from '../dist/value.js';
-import { FakeEngine, invoke, resultsOf } from './helpers/fake-engine.mjs';
+import { allResults, FakeEngine, invoke, invokes, resultsOf } from './helpers/fake-engine.mjs';
 import { deferred, eventually, within } from './helpers/wait.mjs';
 
 const quiet = { logger: () => {}, maxReconnectDelayMs: 200 };
@@ -34,6 +35,7 @@ test('handshake_registers_every_function_then_says_hello', { timeout: 10_000 }, 
   assert.equal(hello.hello.worker_name, 'unit');
   assert.equal(hello.hello.sdk_name, 'switchyard-node');
   assert.equal(hello.hello.max_in_flight, 3);
+  assert.equal(hello.hello.batches, true);
   await worker.ready();
   assert.equal(worker.workerId, 'w1');
 });
@@ -115,6 +117,131 @@ test('cancel_aborts_the_handler_signal_and_sends_no_result', { timeout: 10_000 }
   stream.call.write(invoke('fast-1', 'fast::echo', 'after'));
   await eventually(() => resultsOf(stream.messages).has('fast-1'), { what: 'the echo result' });
   assert.equal(resultsOf(stream.messages).has('slow-1'), false);
+});
+
+test('every_invocation_of_an_invokes_batch_runs_with_its_own_context', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup();
+  const seen = [];
+  worker.registerFunction('math::double', (payload, ctx) => {
+    seen.push(ctx);
+    return payload.x * 2;
+  });
+  worker.registerFunction('math::broken', () => {
+    throw new RangeError('broken');
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  stream.call.write(invokes([
+    invoke('b1', 'math::double', { x: 1 }, { queue: 'default', message_receipt_id: 'm1', attempt: 1, max_attempts: 3 }),
+    invoke('b2', 'math::broken', {}),
+    invoke('b3', 'math::double', { x: 3 }, { queue: 'payment', message_receipt_id: 'm3', attempt: 2, max_attempts: 4, group: 'g' }),
+    invoke('b4', 'math::double', { x: 4 }),
+  ]));
+  await eventually(() => resultsOf(stream.messages).size === 4, { what: 'four results' });
+  const results = resultsOf(stream.messages);
+  assert.equal(allResults(stream.messages).length, 4, 'exactly one result per invocation');
+  assert.equal(fromValue(results.get('b1').value), 2);
+  assert.equal(results.get('b2').error.code, 'RangeError');
+  assert.equal(fromValue(results.get('b3').value), 6);
+  assert.equal(fromValue(results.get('b4').value), 8);
+  assert.deepEqual(
+    seen.map((c) => [c.invocationId, c.queue, c.messageReceiptId, c.attempt, c.maxAttempts, c.group]),
+    [
+      ['b1', 'default', 'm1', 1, 3, undefined],
+      ['b3', 'payment', 'm3', 2, 4, 'g'],
+      ['b4', undefined, undefined, 1, 1, undefined],
+    ],
+  );
+});
+
+test('results_that_complete_in_one_turn_go_out_as_one_results_message', { timeout: 10_000 }, async () => {
+  const { engine, worker } = await setup();
+  const release = deferred();
+  worker.registerFunction('fast::echo', (payload) => payload);
+  worker.registerFunction('slow::gate', async () => {
+    await release.promise;
+    return 'late';
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  const before = stream.messages.items.length;
+  const sent = () => stream.messages.items.slice(before).filter((m) => m.result || m.results);
+  // Five fast ones finish in the same turn while the slow one still runs: one message.
+  stream.call.write(invokes([
+    invoke('s1', 'slow::gate', null),
+    ...[1, 2, 3, 4, 5].map((n) => invoke(`f${n}`, 'fast::echo', n)),
+  ]));
+  await eventually(() => sent().length === 1, { what: 'the batched results' });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(sent().length, 1);
+  const [batch] = sent();
+  assert.deepEqual(batch.results.results.map((r) => [r.invocation_id, fromValue(r.value)]), [
+    ['f1', 1], ['f2', 2], ['f3', 3], ['f4', 4], ['f5', 5],
+  ]);
+  // The slow one finishes alone: a lone `result`.
+  release.resolve();
+  await eventually(() => sent().length === 2, { what: 'the slow result' });
+  assert.equal(sent()[1].result.invocation_id, 's1');
+  assert.equal(fromValue(sent()[1].result.value), 'late');
+  // Lone invokes still get exactly one result each, however they are grouped.
+  for (let n = 6; n <= 9; n++) stream.call.write(invoke(`f${n}`, 'fast::echo', n));
+  await eventually(() => resultsOf(stream.messages).size === 10, { what: 'every result' });
+  assert.equal(allResults(stream.messages).length, 10, 'exactly one result per invocation');
+});
+
+test('results_go_out_one_per_message_until_the_engine_has_sent_a_batch', { timeout: 10_000 }, async () => {
+  // An engine that predates batches never sends `invokes`, and would drop a `results`.
+  const { engine, worker } = await setup();
+  const release = deferred();
+  let started = 0;
+  worker.registerFunction('gate::hold', async (payload) => {
+    started += 1;
+    await release.promise;
+    return payload;
+  });
+  const stream = await engine.stream(0);
+  await worker.ready();
+  const sent = () => stream.messages.items.filter((m) => m.result || m.results);
+  for (const n of [1, 2, 3]) stream.call.write(invoke(`l${n}`, 'gate::hold', n));
+  await eventually(() => started === 3, { what: 'three running handlers' });
+  release.resolve(); // all three finish in one turn
+  await eventually(() => resultsOf(stream.messages).size === 3, { what: 'three results' });
+  assert.deepEqual(sent().map((m) => m.result?.invocation_id), ['l1', 'l2', 'l3']);
+  // Once an `invokes` arrived, results of one turn share a message.
+  const again = deferred();
+  worker.registerFunction('gate::again', async (payload) => {
+    await again.promise;
+    return payload;
+  });
+  stream.call.write(invokes([invoke('b1', 'gate::again', 1), invoke('b2', 'gate::again', 2)]));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  again.resolve();
+  await eventually(() => resultsOf(stream.messages).size === 5, { what: 'five results' });
+  assert.deepEqual(sent()[3].results.results.map((r) => r.invocation_id), ['b1', 'b2']);
+});
+
+test('a_result_cancelled_before_it_is_written_is_never_sent', { timeout: 10_000 }, async () => {
+  // The runner alone, with a recording sink: the cancel lands after the handler finished
+  // but before the turn ended and the collected results were written.
+  const release = deferred();
+  const handlers = new Map([
+    ['slow::gate', async () => { await release.promise; return 'late'; }],
+    ['fast::echo', (payload) => payload],
+  ]);
+  const written = [];
+  const runner = new InvocationRunner(handlers, (results, generation) => written.push({ results, generation }), 64);
+  runner.accept(invoke('hold', 'slow::gate', null).invoke, 1);
+  runner.accept(invoke('c1', 'fast::echo', 1).invoke, 1);
+  runner.accept(invoke('c2', 'fast::echo', 2).invoke, 1);
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(written.length, 0, 'held until the turn ends');
+  runner.cancel('c1', 'timeout');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(written.map((w) => [w.generation, w.results.map((r) => r.invocation_id)]), [[1, ['c2']]]);
+  release.resolve();
+  await runner.idle();
+  assert.deepEqual(written.map((w) => w.results.map((r) => r.invocation_id)), [['c2'], ['hold']]);
 });
 
 test('never_runs_more_handlers_than_max_in_flight', { timeout: 10_000 }, async () => {

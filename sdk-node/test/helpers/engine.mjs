@@ -20,6 +20,7 @@ queue_configs:
   default: {max_retries: 2, backoff_ms: 50, concurrency: 10}
   payment: {type: fifo, message_group_field: orderId, max_retries: 3, backoff_ms: 50, concurrency: 4}
   flaky: {max_retries: 1, backoff_ms: 20, concurrency: 10}
+  bulk: {max_retries: 0, concurrency: 256}
 `;
 
 const START_TIMEOUT_MS = 20_000;

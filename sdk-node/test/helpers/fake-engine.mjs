@@ -76,7 +76,17 @@ function toWire(value) {
   return { structValue: { fields: Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)])) } };
 }
 
-/** The results among a stream's messages, by invocation id. */
+/** An InvokeBatch message carrying the `invoke` members of `messages` (built with invoke()). */
+export function invokes(messages) {
+  return { invokes: { invokes: messages.map((m) => m.invoke) } };
+}
+
+/** Every result a stream carried, lone (`result`) or batched (`results`), in arrival order. */
+export function allResults(messages) {
+  return messages.items.flatMap((m) => (m.result ? [m.result] : m.results ? m.results.results : []));
+}
+
+/** The results among a stream's messages (lone or batched), by invocation id. */
 export function resultsOf(messages) {
-  return new Map(messages.items.filter((m) => m.result).map((m) => [m.result.invocation_id, m.result]));
+  return new Map(allResults(messages).map((r) => [r.invocation_id, r]));
 }
