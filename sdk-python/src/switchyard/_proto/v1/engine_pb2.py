@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from switchyard._proto.google_rpc import status_pb2 as switchyard_dot_vendor_dot_google__rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/engine.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)switchyard/vendor/google_rpc/status.proto\"\xdc\x01\n\x0eTriggerRequest\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x04void\x18\x03 \x01(\x0b\x32\x19.switchyard.v1.VoidActionH\x00\x12/\n\x07\x65nqueue\x18\x04 \x01(\x0b\x32\x1c.switchyard.v1.EnqueueActionH\x00\x12\x17\n\ntimeout_ms\x18\x05 \x01(\x04H\x01\x88\x01\x01\x42\x08\n\x06\x61\x63tionB\r\n\x0b_timeout_ms\"\x0c\n\nVoidAction\"\x1e\n\rEnqueueAction\x12\r\n\x05queue\x18\x01 \x01(\t\"\xa9\x01\n\x0fTriggerResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x30\n\x07receipt\x18\x02 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12/\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x0b\x32\x1b.switchyard.v1.VoidAcceptedH\x00\x42\t\n\x07outcome\",\n\x0e\x45nqueueReceipt\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\"\x0e\n\x0cVoidAccepted\"@\n\x13\x45nqueueBatchRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.switchyard.v1.EnqueueItem\"Z\n\x0b\x45nqueueItem\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05queue\x18\x03 \x01(\t\"E\n\x14\x45nqueueBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.switchyard.v1.EnqueueResult\"\x83\x01\n\rEnqueueResult\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12\x35\n\x05\x65rror\x18\x02 \x01(\x0b\x32$.switchyard.vendor.google_rpc.StatusH\x00\x42\t\n\x07outcome\"\xf1\x01\n\rWorkerMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.HelloH\x00\x12<\n\x11register_function\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.RegisterFunctionH\x00\x12@\n\x13unregister_function\x18\x03 \x01(\x0b\x32!.switchyard.v1.UnregisterFunctionH\x00\x12\x31\n\x06result\x18\x04 \x01(\x0b\x32\x1f.switchyard.v1.InvocationResultH\x00\x42\x06\n\x04kind\"Z\n\x05Hello\x12\x13\n\x0bworker_name\x18\x01 \x01(\t\x12\x10\n\x08sdk_name\x18\x02 \x01(\t\x12\x13\n\x0bsdk_version\x18\x03 \x01(\t\x12\x15\n\rmax_in_flight\x18\x04 \x01(\r\"<\n\x10RegisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\")\n\x12UnregisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"\x8c\x01\n\x10InvocationResult\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1c.switchyard.v1.FunctionErrorH\x00\x42\t\n\x07outcome\"=\n\rFunctionError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05stack\x18\x03 \x01(\t\"\xc5\x01\n\rEngineMessage\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.WelcomeH\x00\x12\'\n\x06invoke\x18\x02 \x01(\x0b\x32\x15.switchyard.v1.InvokeH\x00\x12\'\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x15.switchyard.v1.CancelH\x00\x12/\n\nregistered\x18\x04 \x01(\x0b\x32\x19.switchyard.v1.RegisteredH\x00\x42\x06\n\x04kind\"3\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\r\"\x88\x01\n\x06Invoke\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\'\n\x07payload\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x17.switchyard.v1.Delivery\"\x9c\x01\n\x08\x44\x65livery\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\r\x12/\n\x0b\x65nqueued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05group\x18\x06 \x01(\t\"!\n\nRegistered\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"/\n\x06\x43\x61ncel\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t2\xf6\x01\n\x06\x45ngine\x12H\n\x07Trigger\x12\x1d.switchyard.v1.TriggerRequest\x1a\x1e.switchyard.v1.TriggerResponse\x12I\n\x07\x43onnect\x12\x1c.switchyard.v1.WorkerMessage\x1a\x1c.switchyard.v1.EngineMessage(\x01\x30\x01\x12W\n\x0c\x45nqueueBatch\x12\".switchyard.v1.EnqueueBatchRequest\x1a#.switchyard.v1.EnqueueBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/engine.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)switchyard/vendor/google_rpc/status.proto\"\xdc\x01\n\x0eTriggerRequest\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x04void\x18\x03 \x01(\x0b\x32\x19.switchyard.v1.VoidActionH\x00\x12/\n\x07\x65nqueue\x18\x04 \x01(\x0b\x32\x1c.switchyard.v1.EnqueueActionH\x00\x12\x17\n\ntimeout_ms\x18\x05 \x01(\x04H\x01\x88\x01\x01\x42\x08\n\x06\x61\x63tionB\r\n\x0b_timeout_ms\"\x0c\n\nVoidAction\"\x1e\n\rEnqueueAction\x12\r\n\x05queue\x18\x01 \x01(\t\"\xa9\x01\n\x0fTriggerResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x30\n\x07receipt\x18\x02 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12/\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x0b\x32\x1b.switchyard.v1.VoidAcceptedH\x00\x42\t\n\x07outcome\",\n\x0e\x45nqueueReceipt\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\"\x0e\n\x0cVoidAccepted\"@\n\x13\x45nqueueBatchRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.switchyard.v1.EnqueueItem\"Z\n\x0b\x45nqueueItem\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05queue\x18\x03 \x01(\t\"E\n\x14\x45nqueueBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.switchyard.v1.EnqueueResult\"\x83\x01\n\rEnqueueResult\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12\x35\n\x05\x65rror\x18\x02 \x01(\x0b\x32$.switchyard.vendor.google_rpc.StatusH\x00\x42\t\n\x07outcome\"\xa0\x02\n\rWorkerMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.HelloH\x00\x12<\n\x11register_function\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.RegisterFunctionH\x00\x12@\n\x13unregister_function\x18\x03 \x01(\x0b\x32!.switchyard.v1.UnregisterFunctionH\x00\x12\x31\n\x06result\x18\x04 \x01(\x0b\x32\x1f.switchyard.v1.InvocationResultH\x00\x12-\n\x07results\x18\x05 \x01(\x0b\x32\x1a.switchyard.v1.ResultBatchH\x00\x42\x06\n\x04kind\"?\n\x0bResultBatch\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.switchyard.v1.InvocationResult\"k\n\x05Hello\x12\x13\n\x0bworker_name\x18\x01 \x01(\t\x12\x10\n\x08sdk_name\x18\x02 \x01(\t\x12\x13\n\x0bsdk_version\x18\x03 \x01(\t\x12\x15\n\rmax_in_flight\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x08\"<\n\x10RegisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\")\n\x12UnregisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"\x8c\x01\n\x10InvocationResult\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1c.switchyard.v1.FunctionErrorH\x00\x42\t\n\x07outcome\"=\n\rFunctionError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05stack\x18\x03 \x01(\t\"\xf4\x01\n\rEngineMessage\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.WelcomeH\x00\x12\'\n\x06invoke\x18\x02 \x01(\x0b\x32\x15.switchyard.v1.InvokeH\x00\x12\'\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x15.switchyard.v1.CancelH\x00\x12/\n\nregistered\x18\x04 \x01(\x0b\x32\x19.switchyard.v1.RegisteredH\x00\x12-\n\x07invokes\x18\x05 \x01(\x0b\x32\x1a.switchyard.v1.InvokeBatchH\x00\x42\x06\n\x04kind\"5\n\x0bInvokeBatch\x12&\n\x07invokes\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.Invoke\"3\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\r\"\x88\x01\n\x06Invoke\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\'\n\x07payload\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x17.switchyard.v1.Delivery\"\x9c\x01\n\x08\x44\x65livery\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\r\x12/\n\x0b\x65nqueued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05group\x18\x06 \x01(\t\"!\n\nRegistered\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"/\n\x06\x43\x61ncel\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t2\xf6\x01\n\x06\x45ngine\x12H\n\x07Trigger\x12\x1d.switchyard.v1.TriggerRequest\x1a\x1e.switchyard.v1.TriggerResponse\x12I\n\x07\x43onnect\x12\x1c.switchyard.v1.WorkerMessage\x1a\x1c.switchyard.v1.EngineMessage(\x01\x30\x01\x12W\n\x0c\x45nqueueBatch\x12\".switchyard.v1.EnqueueBatchRequest\x1a#.switchyard.v1.EnqueueBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,29 +55,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENQUEUERESULT']._serialized_start=884
   _globals['_ENQUEUERESULT']._serialized_end=1015
   _globals['_WORKERMESSAGE']._serialized_start=1018
-  _globals['_WORKERMESSAGE']._serialized_end=1259
-  _globals['_HELLO']._serialized_start=1261
-  _globals['_HELLO']._serialized_end=1351
-  _globals['_REGISTERFUNCTION']._serialized_start=1353
-  _globals['_REGISTERFUNCTION']._serialized_end=1413
-  _globals['_UNREGISTERFUNCTION']._serialized_start=1415
-  _globals['_UNREGISTERFUNCTION']._serialized_end=1456
-  _globals['_INVOCATIONRESULT']._serialized_start=1459
-  _globals['_INVOCATIONRESULT']._serialized_end=1599
-  _globals['_FUNCTIONERROR']._serialized_start=1601
-  _globals['_FUNCTIONERROR']._serialized_end=1662
-  _globals['_ENGINEMESSAGE']._serialized_start=1665
-  _globals['_ENGINEMESSAGE']._serialized_end=1862
-  _globals['_WELCOME']._serialized_start=1864
-  _globals['_WELCOME']._serialized_end=1915
-  _globals['_INVOKE']._serialized_start=1918
-  _globals['_INVOKE']._serialized_end=2054
-  _globals['_DELIVERY']._serialized_start=2057
-  _globals['_DELIVERY']._serialized_end=2213
-  _globals['_REGISTERED']._serialized_start=2215
-  _globals['_REGISTERED']._serialized_end=2248
-  _globals['_CANCEL']._serialized_start=2250
-  _globals['_CANCEL']._serialized_end=2297
-  _globals['_ENGINE']._serialized_start=2300
-  _globals['_ENGINE']._serialized_end=2546
+  _globals['_WORKERMESSAGE']._serialized_end=1306
+  _globals['_RESULTBATCH']._serialized_start=1308
+  _globals['_RESULTBATCH']._serialized_end=1371
+  _globals['_HELLO']._serialized_start=1373
+  _globals['_HELLO']._serialized_end=1480
+  _globals['_REGISTERFUNCTION']._serialized_start=1482
+  _globals['_REGISTERFUNCTION']._serialized_end=1542
+  _globals['_UNREGISTERFUNCTION']._serialized_start=1544
+  _globals['_UNREGISTERFUNCTION']._serialized_end=1585
+  _globals['_INVOCATIONRESULT']._serialized_start=1588
+  _globals['_INVOCATIONRESULT']._serialized_end=1728
+  _globals['_FUNCTIONERROR']._serialized_start=1730
+  _globals['_FUNCTIONERROR']._serialized_end=1791
+  _globals['_ENGINEMESSAGE']._serialized_start=1794
+  _globals['_ENGINEMESSAGE']._serialized_end=2038
+  _globals['_INVOKEBATCH']._serialized_start=2040
+  _globals['_INVOKEBATCH']._serialized_end=2093
+  _globals['_WELCOME']._serialized_start=2095
+  _globals['_WELCOME']._serialized_end=2146
+  _globals['_INVOKE']._serialized_start=2149
+  _globals['_INVOKE']._serialized_end=2285
+  _globals['_DELIVERY']._serialized_start=2288
+  _globals['_DELIVERY']._serialized_end=2444
+  _globals['_REGISTERED']._serialized_start=2446
+  _globals['_REGISTERED']._serialized_end=2479
+  _globals['_CANCEL']._serialized_start=2481
+  _globals['_CANCEL']._serialized_end=2528
+  _globals['_ENGINE']._serialized_start=2531
+  _globals['_ENGINE']._serialized_end=2777
 # @@protoc_insertion_point(module_scope)

@@ -86,28 +86,38 @@ class EnqueueResult(_message.Message):
     def __init__(self, receipt: _Optional[_Union[EnqueueReceipt, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("hello", "register_function", "unregister_function", "result")
+    __slots__ = ("hello", "register_function", "unregister_function", "result", "results")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
     UNREGISTER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     register_function: RegisterFunction
     unregister_function: UnregisterFunction
     result: InvocationResult
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., register_function: _Optional[_Union[RegisterFunction, _Mapping]] = ..., unregister_function: _Optional[_Union[UnregisterFunction, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ...) -> None: ...
+    results: ResultBatch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., register_function: _Optional[_Union[RegisterFunction, _Mapping]] = ..., unregister_function: _Optional[_Union[UnregisterFunction, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
+
+class ResultBatch(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[InvocationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[InvocationResult, _Mapping]]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("worker_name", "sdk_name", "sdk_version", "max_in_flight")
+    __slots__ = ("worker_name", "sdk_name", "sdk_version", "max_in_flight", "batches")
     WORKER_NAME_FIELD_NUMBER: _ClassVar[int]
     SDK_NAME_FIELD_NUMBER: _ClassVar[int]
     SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     worker_name: str
     sdk_name: str
     sdk_version: str
     max_in_flight: int
-    def __init__(self, worker_name: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+    batches: bool
+    def __init__(self, worker_name: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class RegisterFunction(_message.Message):
     __slots__ = ("function_id", "description")
@@ -144,16 +154,24 @@ class FunctionError(_message.Message):
     def __init__(self, message: _Optional[str] = ..., code: _Optional[str] = ..., stack: _Optional[str] = ...) -> None: ...
 
 class EngineMessage(_message.Message):
-    __slots__ = ("welcome", "invoke", "cancel", "registered")
+    __slots__ = ("welcome", "invoke", "cancel", "registered", "invokes")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     INVOKE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    INVOKES_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     invoke: Invoke
     cancel: Cancel
     registered: Registered
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., invoke: _Optional[_Union[Invoke, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ...) -> None: ...
+    invokes: InvokeBatch
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., invoke: _Optional[_Union[Invoke, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., invokes: _Optional[_Union[InvokeBatch, _Mapping]] = ...) -> None: ...
+
+class InvokeBatch(_message.Message):
+    __slots__ = ("invokes",)
+    INVOKES_FIELD_NUMBER: _ClassVar[int]
+    invokes: _containers.RepeatedCompositeFieldContainer[Invoke]
+    def __init__(self, invokes: _Optional[_Iterable[_Union[Invoke, _Mapping]]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("worker_id", "max_in_flight")
