@@ -216,3 +216,14 @@ def test_a_backlog_arrives_in_batches_and_each_job_runs_once_with_its_ctx(
     session = w._stream._session
     assert session is not None and session.batch_results, \
         "the engine never sent an invokes batch (an engine from before batches?)"
+
+
+def test_value_outcome_fills_the_result_and_rejects_non_json() -> None:
+    from switchyard._json import to_python
+    from switchyard._stream import value_outcome
+    r = value_outcome("inv-9", {"a": [1, "x", None], "b": 0.5})
+    assert r.invocation_id == "inv-9" and r.WhichOneof("outcome") == "value"
+    assert to_python(r.value) == {"a": [1, "x", None], "b": 0.5}
+    assert value_outcome("inv-0", None).WhichOneof("outcome") == "value"
+    with pytest.raises(TypeError):
+        value_outcome("inv-1", {"when": object()})

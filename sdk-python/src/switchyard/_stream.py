@@ -50,7 +50,7 @@ from typing import Any, Union
 import grpc
 
 from ._handler import AdaptedHandler
-from ._json import to_python, to_value
+from ._json import fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
 from ._version import __version__
@@ -64,7 +64,6 @@ SDK_NAME = "switchyard-python"
 
 _WorkerMessage = engine_pb2.WorkerMessage
 _InvocationResult = engine_pb2.InvocationResult
-_ResultBatch = engine_pb2.ResultBatch
 
 # Python 3.12+: run an invocation's first step inside its task at creation, so a handler
 # that never suspends finishes without a trip through the loop. Only our own invocation
@@ -74,6 +73,14 @@ _eager_task: Callable[..., asyncio.Task[None]] | None = getattr(asyncio, "eager_
 Outgoing = Union[engine_pb2.WorkerMessage, engine_pb2.InvocationResult, None]
 """What the writer sends: a message, a result (batched with its neighbours), or None
 (half-close)."""
+
+
+def value_outcome(invocation_id: str, value: Any) -> engine_pb2.InvocationResult:
+    """The result for a handler that returned `value` (filled in place: no copies).
+    Raises TypeError for a value that is not JSON."""
+    result = _InvocationResult(invocation_id=invocation_id)
+    fill_value(result.value, value)
+    return result
 
 
 def error_outcome(invocation_id: str, exc: BaseException) -> engine_pb2.InvocationResult:
@@ -118,7 +125,9 @@ def coalesce(items: Iterable[Outgoing], batch: bool = True) -> list[engine_pb2.W
 def _results_message(run: list[engine_pb2.InvocationResult]) -> engine_pb2.WorkerMessage:
     if len(run) == 1:
         return _WorkerMessage(result=run[0])
-    return _WorkerMessage(results=_ResultBatch(results=run))
+    msg = _WorkerMessage()
+    msg.results.results.extend(run)  # one copy (nesting constructors would copy twice)
+    return msg
 
 
 class _Job:
@@ -211,7 +220,7 @@ class _Session:
     async def _await_returned(self, invocation_id: str, coro: Coroutine[Any, Any, Any]) -> None:
         result: engine_pb2.InvocationResult | None
         try:
-            result = _InvocationResult(invocation_id=invocation_id, value=to_value(await coro))
+            result = value_outcome(invocation_id, await coro)
         except asyncio.CancelledError:
             result = None
         except Exception as exc:
@@ -434,7 +443,7 @@ class WorkerStream:
             value = fn(to_python(payload), ctx) if ctx is not None else fn(to_python(payload))
             if inspect.isawaitable(value):
                 value = await value
-            result = _InvocationResult(invocation_id=invocation_id, value=to_value(value))
+            result = value_outcome(invocation_id, value)
         except asyncio.CancelledError:
             result = None  # engine cancelled it or the stream ended: no result is expected
         except Exception as exc:
@@ -492,7 +501,7 @@ def _run_sync(session: _Session, fn: Callable[..., Any], invocation_id: str, pay
         if asyncio.iscoroutine(value):  # a def handler that returned a coroutine
             outcome = value  # awaited on the loop
         else:
-            outcome = _InvocationResult(invocation_id=invocation_id, value=to_value(value))
+            outcome = value_outcome(invocation_id, value)
     except Exception as exc:
         outcome = error_outcome(invocation_id, exc)
     session.finished_in_thread(invocation_id, outcome)
