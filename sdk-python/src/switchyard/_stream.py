@@ -216,6 +216,8 @@ class _Session:
             elif invocation_id in self.jobs:  # a def handler returned a coroutine
                 task = self.loop.create_task(self._await_returned(invocation_id, outcome))
                 self.jobs[invocation_id].task = task
+            else:  # cancelled meanwhile: its coroutine is never run
+                outcome.close()
 
     async def _await_returned(self, invocation_id: str, coro: Coroutine[Any, Any, Any]) -> None:
         result: engine_pb2.InvocationResult | None
