@@ -26,6 +26,12 @@ def to_value(obj: Any) -> struct_pb2.Value:
     return v
 
 
+def fill_value(v: struct_pb2.Value, obj: Any) -> None:
+    """Set an empty ``Value`` (e.g. a message's field, in place) from `obj`; on TypeError
+    `v` is left partly filled."""
+    _fill(v, obj)
+
+
 def _fill(v: struct_pb2.Value, obj: Any) -> None:
     if obj is None:
         v.null_value = struct_pb2.NULL_VALUE

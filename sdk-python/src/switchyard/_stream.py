@@ -1,20 +1,31 @@
 """The worker side of ``Engine.Connect``: one live stream, re-established until closed.
 
-Invariant: at most one session (one Connect call) is live at a time, and a result is
-written only on the session that received its invocation — a result that outlives its
-stream is dropped, because the engine has already failed that attempt and will retry it.
-Everything here runs on the Worker's private event loop.
+Invariant: at most one session (one Connect call) is live at a time, and every invocation
+gets exactly one result, written only on the session that received it — a result that
+outlives its stream is dropped, because the engine has already failed that attempt and
+will retry it; an invocation the engine cancelled is answered by none.
+Everything here runs on the Worker's private event loop, except sync handlers (and the
+building of their results) on the thread pool.
 
 Protocol, per session:
 1. Open ``Connect``; send one ``register_function`` per registered function, then
-   ``hello`` (name, SDK, max_in_flight). The engine acknowledges each registration with
-   ``registered`` and answers the hello with ``welcome``; registrations sent before the
-   hello are live once the welcome arrives, so a welcomed worker is fully registered.
-   A function registered later is live once its ``registered`` arrives.
-2. For each ``invoke``: start the handler as a task (sync handlers in the thread pool);
-   when it finishes send exactly one ``result`` (value, or error {message, code, stack}).
-3. For each ``cancel``: mark the context cancelled and cancel the task; no result is sent.
-4. When the stream ends or fails: cancel the session's handler tasks and reconnect after
+   ``hello`` (name, SDK, max_in_flight, ``batches=True``). The engine acknowledges each
+   registration with ``registered`` and answers the hello with ``welcome``;
+   registrations sent before the hello are live once the welcome arrives, so a welcomed
+   worker is fully registered. A function registered later is live once its
+   ``registered`` arrives.
+2. For each ``invoke``, and for each invocation of an ``invokes`` batch alike: start the
+   handler (async handlers as a task on this loop, eagerly on Python 3.12+; sync handlers
+   straight on the thread pool, which hands the finished result back in bulk); when it
+   finishes queue exactly one result (value, or error {message, code, stack}).
+3. For each ``cancel``: mark the context cancelled, forget the invocation and cancel its
+   task; no result is sent (a sync handler's late result is dropped).
+4. The writer sends queued messages in order. Results queued while a write is pending
+   or within one event-loop turn go out together as one ``results`` batch (a lone result
+   as ``result``); nothing waits on a timer to fill a batch. Batching starts only once
+   the engine has sent an ``invokes`` batch (so it is an engine that reads ``results``);
+   until then every result is its own ``result``.
+5. When the stream ends or fails: cancel the session's handler tasks and reconnect after
    a backoff that starts at 100 ms and doubles up to 5 s (reset once welcomed).
 
 Close (drain): send ``unregister_function`` for every function so no new work arrives,
@@ -27,17 +38,19 @@ Not done: the SDK never counts attempts or retries a failed handler itself.
 from __future__ import annotations
 
 import asyncio
+import collections
+import inspect
 import logging
 import threading
-import time
 import traceback
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Union
 
 import grpc
 
 from ._handler import AdaptedHandler
-from ._json import to_python, to_value
+from ._json import fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
 from ._version import __version__
@@ -49,45 +62,192 @@ INITIAL_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 5.0
 SDK_NAME = "switchyard-python"
 
+_WorkerMessage = engine_pb2.WorkerMessage
+_InvocationResult = engine_pb2.InvocationResult
 
-def error_result(invocation_id: str, exc: BaseException) -> engine_pb2.WorkerMessage:
-    """The ``result`` for a handler that raised: code = exception class name."""
-    return engine_pb2.WorkerMessage(result=engine_pb2.InvocationResult(
+# Python 3.12+: run an invocation's first step inside its task at creation, so a handler
+# that never suspends finishes without a trip through the loop. Only our own invocation
+# tasks are eager; the loop's task factory (used by user code) is left alone.
+_eager_task: Callable[..., asyncio.Task[None]] | None = getattr(asyncio, "eager_task_factory", None)
+
+Outgoing = Union[engine_pb2.WorkerMessage, engine_pb2.InvocationResult, None]
+"""What the writer sends: a message, a result (batched with its neighbours), or None
+(half-close)."""
+
+
+def value_outcome(invocation_id: str, value: Any) -> engine_pb2.InvocationResult:
+    """The result for a handler that returned `value` (filled in place: no copies).
+    Raises TypeError for a value that is not JSON."""
+    result = _InvocationResult(invocation_id=invocation_id)
+    fill_value(result.value, value)
+    return result
+
+
+def error_outcome(invocation_id: str, exc: BaseException) -> engine_pb2.InvocationResult:
+    """The result for a handler that raised: code = exception class name."""
+    return _InvocationResult(
         invocation_id=invocation_id,
         error=engine_pb2.FunctionError(
             message=str(exc),
             code=type(exc).__name__,
             stack="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         ),
-    ))
+    )
+
+
+def error_result(invocation_id: str, exc: BaseException) -> engine_pb2.WorkerMessage:
+    """The ``result`` message for a handler that raised."""
+    return _WorkerMessage(result=error_outcome(invocation_id, exc))
+
+
+def coalesce(items: Iterable[Outgoing], batch: bool = True) -> list[engine_pb2.WorkerMessage | None]:
+    """Turn queued items into the messages to write, in order: each run of consecutive
+    results becomes one ``results`` batch (a run of one stays a plain ``result``); with
+    `batch` False every result is a plain ``result``."""
+    out: list[engine_pb2.WorkerMessage | None] = []
+    run: list[engine_pb2.InvocationResult] = []
+    for item in items:
+        if type(item) is _InvocationResult:
+            if batch:
+                run.append(item)
+            else:
+                out.append(_WorkerMessage(result=item))
+            continue
+        if run:
+            out.append(_results_message(run))
+            run = []
+        out.append(item)  # type: ignore[arg-type]  # a WorkerMessage or None
+    if run:
+        out.append(_results_message(run))
+    return out
+
+
+def _results_message(run: list[engine_pb2.InvocationResult]) -> engine_pb2.WorkerMessage:
+    if len(run) == 1:
+        return _WorkerMessage(result=run[0])
+    msg = _WorkerMessage()
+    msg.results.results.extend(run)  # one copy (nesting constructors would copy twice)
+    return msg
+
+
+class _Job:
+    """One invocation in flight: its context (None when the handler takes none) and, for
+    an async handler that has suspended, its task."""
+
+    __slots__ = ("ctx", "task")
+
+    def __init__(self, ctx: Context | None) -> None:
+        self.ctx = ctx
+        self.task: asyncio.Task[None] | None = None
 
 
 class _Session:
-    """One Connect call: its outgoing queue, writer task and in-flight handler tasks."""
+    """One Connect call: its outgoing queue, writer task and in-flight invocations."""
 
     def __init__(self, call: Any) -> None:
         self.call = call
-        self.outbox: asyncio.Queue[engine_pb2.WorkerMessage | None] = asyncio.Queue()
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.contexts: dict[str, Context] = {}
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[Outgoing] = []    # queued, not yet taken by the writer
+        self._wakeup: asyncio.Future[None] | None = None  # set while the writer is idle
+        self.jobs: dict[str, _Job] = {}       # in flight, answerable on this session
+        self._idle: asyncio.Future[None] | None = None    # close() waiting for no jobs
+        # finished sync jobs, handed over from pool threads: (invocation id, outcome)
+        self.finished: collections.deque[tuple[str, Any]] = collections.deque()
+        self._finished_scheduled = False
+        # Results go out batched only once the engine has sent an ``invokes`` batch: an
+        # engine from before batches would drop a ``results`` message unread.
+        self.batch_results = False
         self.live = True
         self.welcomed = False
         self.registered: set[str] = set()  # acknowledged by the engine on this session
-        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self.writer = self.loop.create_task(self._write_loop())
 
-    def send(self, msg: engine_pb2.WorkerMessage | None) -> None:
+    def send(self, msg: Outgoing) -> None:
+        """Queue a message (or a result, or None = half-close) for the writer."""
         if self.live:
-            self.outbox.put_nowait(msg)
+            self.pending.append(msg)
+            wakeup = self._wakeup
+            if wakeup is not None and not wakeup.done():
+                wakeup.set_result(None)
+
+    def finish(self, invocation_id: str, result: engine_pb2.InvocationResult | None) -> None:
+        """An invocation is over: queue its result (None: cancelled, nothing to send)
+        unless it has been cancelled or its session has ended meanwhile."""
+        if self.jobs.pop(invocation_id, None) is None:
+            return
+        if result is not None:
+            self.send(result)
+        if not self.jobs:
+            self.wake_idle()
+
+    def wake_idle(self) -> None:
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Return once no invocation is in flight (or after `timeout`)."""
+        if not self.jobs:
+            return
+        self._idle = self.loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+        finally:
+            self._idle = None
+
+    # ---- sync jobs: pool thread -> loop ---------------------------------------------
+
+    def finished_in_thread(self, invocation_id: str, outcome: Any) -> None:
+        """Called on a pool thread; one loop wake-up serves every job finished meanwhile."""
+        self.finished.append((invocation_id, outcome))
+        if not self._finished_scheduled:
+            self._finished_scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self._take_finished)
+            except RuntimeError:  # the loop is closed: the worker is gone
+                pass
+
+    def _take_finished(self) -> None:
+        self._finished_scheduled = False  # before popping: a later append re-schedules
+        finished = self.finished
+        while finished:
+            invocation_id, outcome = finished.popleft()
+            if type(outcome) is _InvocationResult:
+                self.finish(invocation_id, outcome)
+            elif invocation_id in self.jobs:  # a def handler returned a coroutine
+                task = self.loop.create_task(self._await_returned(invocation_id, outcome))
+                self.jobs[invocation_id].task = task
+            else:  # cancelled meanwhile: its coroutine is never run
+                outcome.close()
+
+    async def _await_returned(self, invocation_id: str, coro: Coroutine[Any, Any, Any]) -> None:
+        result: engine_pb2.InvocationResult | None
+        try:
+            result = value_outcome(invocation_id, await coro)
+        except asyncio.CancelledError:
+            result = None
+        except Exception as exc:
+            result = error_outcome(invocation_id, exc)
+        self.finish(invocation_id, result)
+
+    # ---- writer ----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
         write = self.call.write
-        get = self.outbox.get
+        loop = self.loop
         while True:
-            msg = await get()
-            if msg is None:
-                await self.call.done_writing()
-                return
-            await write(msg)
+            if not self.pending:
+                self._wakeup = loop.create_future()
+                try:
+                    await self._wakeup
+                finally:
+                    self._wakeup = None
+                continue
+            items, self.pending = self.pending, []
+            for msg in coalesce(items, self.batch_results):
+                if msg is None:
+                    await self.call.done_writing()
+                    return
+                await write(msg)
 
 
 class WorkerStream:
@@ -185,7 +345,7 @@ class WorkerStream:
             session.send(self._register_msg(function_id, description))
         session.send(engine_pb2.WorkerMessage(hello=engine_pb2.Hello(
             worker_name=self._worker_name, sdk_name=SDK_NAME, sdk_version=__version__,
-            max_in_flight=self._max_in_flight)))
+            max_in_flight=self._max_in_flight, batches=True)))
         before_hello = list(self._functions)
         try:
             await self._read_loop(session, before_hello)
@@ -196,13 +356,18 @@ class WorkerStream:
     async def _read_loop(self, session: _Session, before_hello: list[str]) -> None:
         read = session.call.read
         writer = session.writer
+        start = self._start_invocation
         while True:
             msg = await read()
             if msg is grpc.aio.EOF:
                 return
             kind = msg.WhichOneof("kind")
-            if kind == "invoke":
-                self._start_invocation(session, msg.invoke)
+            if kind == "invokes":
+                session.batch_results = True
+                for inv in msg.invokes.invokes:
+                    start(session, inv)
+            elif kind == "invoke":
+                start(session, msg.invoke)
             elif kind == "cancel":
                 self._cancel_invocation(session, msg.cancel)
             elif kind == "registered":
@@ -226,60 +391,76 @@ class WorkerStream:
             self._session = None
         self.welcomed.clear()
         self._welcomed_async.clear()
-        for task in list(session.tasks.values()):
-            task.cancel()
+        jobs = list(session.jobs.values())
+        session.jobs.clear()  # whatever still finishes is answered by none
+        session.wake_idle()
+        for job in jobs:
+            if job.task is not None:
+                job.task.cancel()
         session.writer.cancel()
         session.call.cancel()
 
     # ---- invocations -----------------------------------------------------------------
 
     def _start_invocation(self, session: _Session, inv: engine_pb2.Invoke) -> None:
+        invocation_id = inv.invocation_id
         entry = self._functions.get(inv.function_id)
         if entry is None:  # unregistered while the invoke was on the wire
-            session.send(error_result(inv.invocation_id, LookupError(
+            session.send(error_outcome(invocation_id, LookupError(
                 f"function '{inv.function_id}' is not registered on this worker")))
             return
-        ctx = Context(function_id=inv.function_id, invocation_id=inv.invocation_id,
-                      worker_id=self.worker_id)
-        if inv.HasField("delivery"):
-            d = inv.delivery
-            ctx.attempt = d.attempt or 1
-            ctx.max_attempts = d.max_attempts or 1
-            ctx.queue = d.queue
-            ctx.message_receipt_id = d.message_receipt_id
-            ctx.group = d.group or None
-            ctx.enqueued_at = timestamp_to_datetime(d.enqueued_at, d.HasField("enqueued_at"))
-        task = asyncio.get_running_loop().create_task(self._invoke(session, entry[0], inv, ctx))
-        session.tasks[inv.invocation_id] = task
-        session.contexts[inv.invocation_id] = ctx
+        handler = entry[0]
+        ctx: Context | None = None
+        if handler.wants_context:  # a handler that cannot see it gets none built
+            ctx = Context(function_id=inv.function_id, invocation_id=invocation_id,
+                          worker_id=self.worker_id)
+            if inv.HasField("delivery"):
+                d = inv.delivery
+                ctx.attempt = d.attempt or 1
+                ctx.max_attempts = d.max_attempts or 1
+                ctx.queue = d.queue
+                ctx.message_receipt_id = d.message_receipt_id
+                ctx.group = d.group or None
+                ctx.enqueued_at = timestamp_to_datetime(d.enqueued_at, d.HasField("enqueued_at"))
+        job = _Job(ctx)
+        session.jobs[invocation_id] = job  # before the handler starts: it may finish at once
+        if not handler.is_async:
+            self._executor.submit(_run_sync, session, handler.fn, invocation_id, inv.payload, ctx)
+            return
+        coro = self._invoke(session, handler.fn, invocation_id, inv.payload, ctx)
+        if _eager_task is not None:
+            task = _eager_task(session.loop, coro)
+            if task.done():
+                return
+        else:
+            task = session.loop.create_task(coro)
+        job.task = task
 
-    async def _invoke(self, session: _Session, handler: AdaptedHandler,
-                      inv: engine_pb2.Invoke, ctx: Context) -> None:
-        invocation_id = inv.invocation_id
+    @staticmethod
+    async def _invoke(session: _Session, fn: Callable[..., Any], invocation_id: str,
+                      payload: Any, ctx: Context | None) -> None:
+        """Run an async handler; queue its one result (none when cancelled)."""
+        result: engine_pb2.InvocationResult | None
         try:
-            try:
-                result = await handler.call(to_python(inv.payload), ctx, self._executor)
-                if asyncio.iscoroutine(result):  # a def handler that returned a coroutine
-                    result = await result
-                msg = engine_pb2.WorkerMessage(result=engine_pb2.InvocationResult(
-                    invocation_id=invocation_id, value=to_value(result)))
-            except asyncio.CancelledError:
-                return  # engine cancelled it or the stream ended: no result is expected
-            except Exception as exc:
-                msg = error_result(invocation_id, exc)
-            session.send(msg)
-        finally:
-            session.tasks.pop(invocation_id, None)
-            session.contexts.pop(invocation_id, None)
+            value = fn(to_python(payload), ctx) if ctx is not None else fn(to_python(payload))
+            if inspect.isawaitable(value):
+                value = await value
+            result = value_outcome(invocation_id, value)
+        except asyncio.CancelledError:
+            result = None  # engine cancelled it or the stream ended: no result is expected
+        except Exception as exc:
+            result = error_outcome(invocation_id, exc)
+        session.finish(invocation_id, result)
 
     def _cancel_invocation(self, session: _Session, cancel: engine_pb2.Cancel) -> None:
-        ctx = session.contexts.get(cancel.invocation_id)
-        if ctx is not None:
-            ctx.cancelled = True
-        task = session.tasks.get(cancel.invocation_id)
-        if task is not None:
-            log.debug("invocation %s cancelled: %s", cancel.invocation_id, cancel.reason)
-            task.cancel()
+        job = session.jobs.pop(cancel.invocation_id, None)
+        if job is None:
+            return
+        log.debug("invocation %s cancelled: %s", cancel.invocation_id, cancel.reason)
+        if job.ctx is not None:
+            job.ctx.cancelled = True
+        if job.task is not None:
+            job.task.cancel()
 
     # ---- drain -----------------------------------------------------------------------
 
@@ -292,14 +473,11 @@ class WorkerStream:
         for function_id in list(self._functions):
             session.send(engine_pb2.WorkerMessage(
                 unregister_function=engine_pb2.UnregisterFunction(function_id=function_id)))
-        deadline = time.monotonic() + grace_s
-        while session.tasks and session.live:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                log.warning("switchyard: %d handler(s) still running after the grace period",
-                            len(session.tasks))
-                break
-            await asyncio.wait(list(session.tasks.values()), timeout=remaining)
+        try:
+            await session.wait_idle(grace_s)
+        except asyncio.TimeoutError:
+            log.warning("switchyard: %d handler(s) still running after the grace period",
+                        len(session.jobs))
         if session.live:
             session.send(None)  # half-close once the queued results are written
             try:
@@ -314,3 +492,18 @@ class WorkerStream:
         """After half-closing, wait for the engine to end the stream."""
         while session.live:
             await asyncio.sleep(0.01)
+
+
+def _run_sync(session: _Session, fn: Callable[..., Any], invocation_id: str, payload: Any,
+              ctx: Context | None) -> None:
+    """A sync handler, on a pool thread: build its result here, hand it to the loop."""
+    outcome: Any
+    try:
+        value = fn(to_python(payload), ctx) if ctx is not None else fn(to_python(payload))
+        if asyncio.iscoroutine(value):  # a def handler that returned a coroutine
+            outcome = value  # awaited on the loop
+        else:
+            outcome = value_outcome(invocation_id, value)
+    except Exception as exc:
+        outcome = error_outcome(invocation_id, exc)
+    session.finished_in_thread(invocation_id, outcome)
