@@ -125,14 +125,6 @@ impl Workers {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.workers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.workers.is_empty()
-    }
-
     pub fn ids(&self) -> Vec<WorkerId> {
         self.workers.keys().copied().collect()
     }
