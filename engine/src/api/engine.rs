@@ -69,7 +69,7 @@ impl EngineService {
 
     async fn enqueue_batch(&self, req: EnqueueBatchRequest) -> Result<EnqueueBatchResponse, ApiError> {
         if !self.shared.dispatcher.is_accepting() {
-            return Err(ApiError::Unavailable("the engine is shutting down".into()));
+            return Err(ApiError::shutting_down());
         }
         let mut jobs = Vec::with_capacity(req.items.len());
         let mut results = Vec::with_capacity(req.items.len());
@@ -97,7 +97,7 @@ impl EngineService {
             return Err(ApiError::InvalidArgument("function_id is required".into()));
         }
         if !s.dispatcher.is_accepting() {
-            return Err(ApiError::Unavailable("the engine is shutting down".into()));
+            return Err(ApiError::shutting_down());
         }
         let outcome = match req.action {
             Some(trigger_request::Action::Enqueue(enqueue)) => {
@@ -123,7 +123,7 @@ impl EngineService {
                     CallError::Failed(error) => ApiError::FunctionFailed { function: function_id.to_string(), error },
                     CallError::Timeout => ApiError::Timeout { function: function_id.to_string(), timeout_ms },
                     CallError::NoWorker => ApiError::FunctionNotFound(function_id.to_string()),
-                    CallError::ShuttingDown => ApiError::Unavailable("the engine is shutting down".into()),
+                    CallError::ShuttingDown => ApiError::shutting_down(),
                 })?;
                 trigger_response::Outcome::Result(value)
             }
@@ -135,7 +135,7 @@ impl EngineService {
 fn rejected(e: CallRejected, function_id: &str) -> ApiError {
     match e {
         CallRejected::FunctionNotFound => ApiError::FunctionNotFound(function_id.to_string()),
-        CallRejected::ShuttingDown => ApiError::Unavailable("the engine is shutting down".into()),
+        CallRejected::ShuttingDown => ApiError::shutting_down(),
     }
 }
 
@@ -175,7 +175,7 @@ impl Engine for EngineService {
     async fn connect(&self, request: Request<Streaming<WorkerMessage>>) -> Result<Response<EngineStream>, Status> {
         let dispatcher = self.shared.dispatcher.clone();
         if !dispatcher.is_accepting() {
-            return Err(ApiError::Unavailable("the engine is shutting down".into()).into());
+            return Err(ApiError::shutting_down().into());
         }
         let inbound = request.into_inner();
         let (worker, outbound) = dispatcher.connect_worker();

@@ -34,6 +34,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// New work refused while the engine drains.
+    pub fn shutting_down() -> Self {
+        ApiError::Unavailable("the engine is shutting down".into())
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             ApiError::QueueNotFound { .. } => "QUEUE_NOT_FOUND",
