@@ -7,7 +7,8 @@
 //! - `latency`: a fixed rate for a fixed time → enqueue-ack and enqueue-to-handler-start
 //!   percentiles.
 //! - `fifo`: G groups × J jobs → completed jobs/s, and whether order per group held.
-//! - `memory`: N small jobs queued with no worker → the engine's RSS.
+//! - `memory`: N small jobs (`{"n": i}`, ~20 bytes encoded) queued with no worker → the
+//!   engine's RSS.
 
 use crate::engine::{FIFO_QUEUE, QUEUE};
 use hdrhistogram::Histogram;
@@ -76,6 +77,11 @@ impl Percentiles {
 fn payload(i: u64) -> Value {
     // ~100 bytes of JSON, like a small real job.
     json!({"orderId": format!("ord_{i:08}"), "customer": "cus_4f9a2b", "amount": 4200, "currency": "EUR", "note": "bench"})
+}
+
+/// A small job (~20 bytes encoded), for the memory scenario.
+fn small_payload(i: u64) -> Value {
+    json!({"n": i})
 }
 
 fn micros_now() -> u64 {
@@ -148,6 +154,7 @@ async fn produce(
     queue: &str,
     function: &str,
     bar: &ProgressBar,
+    payload: fn(u64) -> Value,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -177,7 +184,7 @@ pub async fn run(url: &str, scenario: Scenario, p: &Params) -> anyhow::Result<Ou
         Scenario::Enqueue => {
             let bar = bar(p, p.jobs, "enqueue");
             let start = Instant::now();
-            produce(&client, p, p.jobs, QUEUE, "bench::noop", &bar).await?;
+            produce(&client, p, p.jobs, QUEUE, "bench::noop", &bar, payload).await?;
             bar.finish_and_clear();
             rate(p.jobs, start.elapsed())
         }
@@ -188,7 +195,7 @@ pub async fn run(url: &str, scenario: Scenario, p: &Params) -> anyhow::Result<Ou
             let start = Instant::now();
             let hidden = ProgressBar::hidden();
             let (produced, ()) = tokio::join!(
-                produce(&client, p, p.jobs, QUEUE, "bench::noop", &hidden),
+                produce(&client, p, p.jobs, QUEUE, "bench::noop", &hidden, payload),
                 completions.wait(p.jobs, &bar)
             );
             produced?;
@@ -199,7 +206,7 @@ pub async fn run(url: &str, scenario: Scenario, p: &Params) -> anyhow::Result<Ou
         }
         Scenario::Drain => {
             let bar = bar(p, p.jobs, "drain: backlog");
-            produce(&client, p, p.jobs, QUEUE, "bench::noop", &bar).await?;
+            produce(&client, p, p.jobs, QUEUE, "bench::noop", &bar, payload).await?;
             bar.finish_and_clear();
             let completions = Arc::new(Completions::default());
             let bar = self::bar(p, p.jobs, "drain: worker");
@@ -216,7 +223,7 @@ pub async fn run(url: &str, scenario: Scenario, p: &Params) -> anyhow::Result<Ou
         Scenario::Memory => {
             let bar = bar(p, p.memory_jobs, "memory: queue jobs");
             let start = Instant::now();
-            produce(&client, p, p.memory_jobs, QUEUE, "bench::nobody", &bar).await?;
+            produce(&client, p, p.memory_jobs, QUEUE, "bench::nobody", &bar, small_payload).await?;
             bar.finish_and_clear();
             rate(p.memory_jobs, start.elapsed())
         }

@@ -1,0 +1,695 @@
+//! `builtin` / `in_memory`: the embedded store for development and tests, and the index
+//! the durable file store keeps its jobs in.
+//!
+//! Invariant: every live job is held in exactly one place, and the place is its state —
+//! `Ready` in its route's `ready` (ordered by enqueue sequence), `Delayed` in its queue's
+//! `delayed` (by due time), `InFlight` in the `in_flight` slab (found by its lease token,
+//! never by a search), `Waiting` in its FIFO group's `waiting` list, `Dead` in its queue's
+//! `dead` (by dead-letter sequence). A FIFO group is `busy` while its head is ready, delayed
+//! or in flight; only then do later members wait. One mutex guards it all, so every
+//! operation is one atomic transition.
+//!
+//! Records are compact ([`record`]): an engine-issued job with a small payload costs about
+//! 80 bytes and no allocation of its own, so a million queued jobs fit in well under
+//! 100 MB. A route (queue, function) is interned once; routes are never forgotten, so a
+//! producer inventing function names without end grows the store by one small entry each.
+
+mod record;
+
+use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use crate::clock::Millis;
+use crate::queue::{Job, JobId, JobState, NewJob};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use record::{Chunked, Record};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A change [`MemoryStore`] made that a store persisting it must write (the file store
+/// keeps its jobs in a `MemoryStore` and writes these behind it, see `store::file`).
+/// Leases, releases, recoveries, due retries becoming ready and FIFO promotions are not
+/// changes: a restart re-derives all of them (in-flight jobs are ready again, attempt not
+/// counted; a group's head is its oldest pending member).
+#[derive(Debug)]
+pub enum Change<'a> {
+    /// Stored as `Ready` (or `Waiting` behind its group) with enqueue order `seq`.
+    Enqueued { job: &'a Job, seq: u64 },
+    /// Succeeded and deleted; counts `completed`.
+    Completed { id: &'a str, queue: &'a str },
+    /// Failed with budget left: `Delayed` until `job.due_at` with `job.attempts` and
+    /// `job.last_error`; counts `failed`.
+    Retried { job: &'a Job },
+    /// Failed with the budget spent: `Dead` with dead-letter order `dead_seq`; counts
+    /// `failed` and `dead_lettered`.
+    DeadLettered { job: &'a Job, dead_seq: u64 },
+    /// Back from the DLQ: `Ready` with `attempts = 0` and the new enqueue order `seq`.
+    Redriven { job: &'a Job, seq: u64 },
+    /// Deleted from the DLQ.
+    Discarded { id: &'a str, queue: &'a str },
+}
+
+/// Where a [`MemoryStore`] operation reports its [`Change`]s, in the order it made them,
+/// while it still holds the store's lock.
+pub type Journal<'j> = &'j mut dyn FnMut(Change<'_>);
+
+/// A job as a persisting store reloads it: `job.state` is `Ready` (pending: ready, waiting
+/// or in flight when the engine stopped), `Delayed` or `Dead`; `seq` is its enqueue order
+/// (dead-letter order for `Dead`).
+pub struct Restored {
+    pub job: Job,
+    pub seq: u64,
+}
+
+/// The in-memory store.
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    changed: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: Vec<QueueIndex>,
+    queue_ids: HashMap<String, u32>,
+    routes: Vec<Route>,
+    in_flight: Slab,
+    next_seq: u64,
+    next_lease: u32,
+}
+
+/// One (queue, function): the jobs of that function ready in that queue.
+struct Route {
+    queue: u32,
+    function: String,
+    ready: Ready,
+}
+
+/// Ready jobs in enqueue order: `fresh` takes jobs newer than any it holds (enqueues,
+/// redrives) in O(1); `returned` takes older ones coming back (releases, due retries,
+/// promoted FIFO members). The oldest of the two fronts is leased first.
+#[derive(Default)]
+struct Ready {
+    fresh: Chunked<Record>,
+    returned: BTreeMap<u64, Record>,
+}
+
+#[derive(Default)]
+struct QueueIndex {
+    name: String,
+    /// Route index by function name.
+    routes: HashMap<String, u32>,
+    delayed: BTreeMap<(Millis, u64), Record>,
+    dead: BTreeMap<u64, Record>,
+    groups: HashMap<Box<str>, Group>,
+    waiting: u64,
+    in_flight: u64,
+    counters: QueueStats,
+}
+
+/// A FIFO group with live members.
+#[derive(Default)]
+struct Group {
+    /// Its head is ready, delayed or in flight.
+    busy: bool,
+    waiting: VecDeque<Record>,
+}
+
+/// In-flight records by slot; a lease token names its slot and lease generation.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Record>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn insert(&mut self, record: Record) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(record);
+                slot
+            }
+            None => {
+                self.slots.push(Some(record));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Takes the record `token` names, if the token is current.
+    fn take(&mut self, token: &LeaseToken) -> Option<Record> {
+        let (slot, lease) = ((token.lease_id >> 32) as usize, token.lease_id as u32);
+        let cell = self.slots.get_mut(slot)?;
+        if !cell.as_ref().is_some_and(|r| r.lease == lease && r.has_id(&token.job_id)) {
+            return None;
+        }
+        self.free.push(slot as u32);
+        cell.take()
+    }
+
+    fn drain(&mut self) -> Vec<Record> {
+        self.free.clear();
+        std::mem::take(&mut self.slots).into_iter().flatten().collect()
+    }
+}
+
+impl Ready {
+    fn len(&self) -> usize {
+        self.fresh.len() + self.returned.len()
+    }
+
+    fn push(&mut self, record: Record) {
+        if self.fresh.back().is_none_or(|last| last.seq < record.seq) {
+            self.fresh.push_back(record);
+        } else {
+            self.returned.insert(record.seq, record);
+        }
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        let fresh = self.fresh.front().map(|r| r.seq);
+        let returned = self.returned.first_key_value().map(|(s, _)| *s);
+        match (fresh, returned) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn pop_oldest(&mut self) -> Option<Record> {
+        let fresh = self.fresh.front().map(|r| r.seq);
+        match (fresh, self.returned.first_key_value()) {
+            (Some(f), Some((r, _))) if *r < f => self.returned.pop_first().map(|(_, r)| r),
+            (Some(_), _) => self.fresh.pop_front(),
+            (None, _) => self.returned.pop_first().map(|(_, r)| r),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self { inner: Mutex::new(Inner::default()), changed: Arc::new(Notify::new()) }
+    }
+
+    fn notify(&self) {
+        self.changed.notify_waiters();
+        self.changed.notify_one();
+    }
+}
+
+impl Inner {
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn queue_id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.queue_ids.get(name) {
+            return *id;
+        }
+        let id = self.queues.len() as u32;
+        self.queues.push(QueueIndex { name: name.to_string(), ..QueueIndex::default() });
+        self.queue_ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn queue(&self, name: &str) -> Option<&QueueIndex> {
+        self.queue_ids.get(name).map(|id| &self.queues[*id as usize])
+    }
+
+    fn route_id(&mut self, queue: u32, function: &str) -> u32 {
+        if let Some(id) = self.queues[queue as usize].routes.get(function) {
+            return *id;
+        }
+        let id = self.routes.len() as u32;
+        self.routes.push(Route { queue, function: function.to_string(), ready: Ready::default() });
+        self.queues[queue as usize].routes.insert(function.to_string(), id);
+        id
+    }
+
+    fn job(&self, record: &Record, state: JobState) -> Job {
+        let route = &self.routes[record.route as usize];
+        record.job(&self.queues[route.queue as usize].name, &route.function, state)
+    }
+
+    fn queue_of(&mut self, record: &Record) -> &mut QueueIndex {
+        let queue = self.routes[record.route as usize].queue;
+        &mut self.queues[queue as usize]
+    }
+
+    /// Files a new (or redriven) record: ready, or waiting behind its busy FIFO group.
+    fn admit(&mut self, record: Record) -> JobState {
+        let Some(group) = record.group() else {
+            self.make_ready(record);
+            return JobState::Ready;
+        };
+        let group: Box<str> = group.into();
+        let q = self.queue_of(&record);
+        let g = q.groups.entry(group).or_default();
+        if g.busy {
+            g.waiting.push_back(record);
+            q.waiting += 1;
+            JobState::Waiting
+        } else {
+            g.busy = true;
+            self.make_ready(record);
+            JobState::Ready
+        }
+    }
+
+    fn make_ready(&mut self, record: Record) {
+        self.routes[record.route as usize].ready.push(record);
+    }
+
+    /// The head of `group` is gone (completed or dead-lettered): the next member, if any,
+    /// becomes ready.
+    fn advance_group(&mut self, queue: u32, group: &str) {
+        let q = &mut self.queues[queue as usize];
+        let Some(g) = q.groups.get_mut(group) else {
+            return;
+        };
+        match g.waiting.pop_front() {
+            Some(next) => {
+                q.waiting -= 1;
+                self.make_ready(next);
+            }
+            None => {
+                q.groups.remove(group);
+            }
+        }
+    }
+
+    fn promote_due(&mut self, queue: u32, now: Millis) {
+        loop {
+            let q = &mut self.queues[queue as usize];
+            match q.delayed.first_key_value() {
+                Some(((due, _), _)) if *due <= now => {}
+                _ => return,
+            }
+            let (_, record) = q.delayed.pop_first().expect("non-empty");
+            self.make_ready(record);
+        }
+    }
+
+    /// Dead-letter sequence numbers of the chosen dead jobs of `queue` (all when `ids` is empty).
+    fn select_dead(&self, queue: u32, ids: &[JobId]) -> Vec<u64> {
+        let dead = &self.queues[queue as usize].dead;
+        if ids.is_empty() {
+            return dead.keys().copied().collect();
+        }
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        dead.iter().filter(|(_, r)| wanted.iter().any(|id| r.has_id(id))).map(|(s, _)| *s).collect()
+    }
+
+    fn release(&mut self, mut record: Record) {
+        record.attempts -= 1;
+        self.queue_of(&record).in_flight -= 1;
+        self.make_ready(record);
+    }
+}
+
+impl MemoryStore {
+    /// Loads what a persisting store kept, into an empty store: `jobs` in any order (they
+    /// are placed by `seq`; FIFO groups are rebuilt, their oldest pending member the head),
+    /// and each queue's counters (`enqueued`, `completed`, `failed`, `dead_lettered`).
+    pub fn restore(&self, mut jobs: Vec<Restored>, counters: Vec<(String, QueueStats)>) {
+        jobs.sort_by_key(|r| r.seq);
+        let mut inner = self.inner.lock();
+        for (queue, c) in counters {
+            let q = inner.queue_id(&queue);
+            inner.queues[q as usize].counters = c;
+        }
+        for Restored { job, seq } in jobs {
+            inner.next_seq = inner.next_seq.max(seq);
+            let queue = inner.queue_id(&job.queue);
+            let route = inner.route_id(queue, &job.function_id);
+            let (state, attempts, due_at) = (job.state, job.attempts, job.due_at);
+            let (last_error, dead_lettered_at) = (job.last_error.clone(), job.dead_lettered_at);
+            let new = NewJob {
+                id: job.id,
+                queue: job.queue,
+                function_id: job.function_id,
+                payload: job.payload,
+                group: job.group,
+                enqueued_at: job.enqueued_at,
+            };
+            let mut record = Record::new(new, seq, route);
+            record.attempts = attempts;
+            if last_error.is_some() || dead_lettered_at.is_some() {
+                let extra = record.extra_mut();
+                extra.last_error = last_error;
+                extra.dead_lettered_at = dead_lettered_at;
+            }
+            let q = &mut inner.queues[queue as usize];
+            match state {
+                JobState::Dead => {
+                    q.dead.insert(seq, record);
+                }
+                JobState::Delayed => {
+                    if let Some(group) = record.group() {
+                        q.groups.entry(group.into()).or_default().busy = true;
+                    }
+                    q.delayed.insert((due_at, seq), record);
+                }
+                _ => {
+                    inner.admit(record);
+                }
+            }
+        }
+    }
+
+    /// [`Store::enqueue`], reporting each job stored.
+    pub fn enqueue_with(&self, jobs: Vec<NewJob>, journal: Journal<'_>) {
+        self.enqueue_inner(jobs, Some(journal));
+    }
+
+    fn enqueue_inner(&self, jobs: Vec<NewJob>, mut journal: Option<Journal<'_>>) {
+        let mut inner = self.inner.lock();
+        let mut last: Option<(String, String, u32, u32)> = None;
+        for new in jobs {
+            let (queue, route) = match &last {
+                Some((q, f, queue, route)) if *q == new.queue && *f == new.function_id => (*queue, *route),
+                _ => {
+                    let queue = inner.queue_id(&new.queue);
+                    let route = inner.route_id(queue, &new.function_id);
+                    last = Some((new.queue.clone(), new.function_id.clone(), queue, route));
+                    (queue, route)
+                }
+            };
+            let seq = inner.seq();
+            inner.queues[queue as usize].counters.enqueued += 1;
+            let record = Record::new(new, seq, route);
+            let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
+            let state = inner.admit(record);
+            if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
+                journal(Change::Enqueued { job: &Job { state, ..job }, seq });
+            }
+        }
+        drop(inner);
+        self.notify();
+    }
+
+    /// [`Store::finish`], reporting the change (none for a release or a stale token).
+    pub fn finish_with(&self, token: &LeaseToken, finish: Finish, journal: Journal<'_>) -> bool {
+        self.finish_inner(token, finish, Some(journal))
+    }
+
+    fn finish_inner(&self, token: &LeaseToken, finish: Finish, journal: Option<Journal<'_>>) -> bool {
+        let mut inner = self.inner.lock();
+        let Some(mut record) = inner.in_flight.take(token) else {
+            return false;
+        };
+        let queue = inner.routes[record.route as usize].queue;
+        match finish {
+            Finish::Complete => {
+                let q = &mut inner.queues[queue as usize];
+                q.in_flight -= 1;
+                q.counters.completed += 1;
+                if let Some(group) = record.group() {
+                    inner.advance_group(queue, group);
+                }
+                if let Some(journal) = journal {
+                    journal(Change::Completed { id: &token.job_id, queue: &inner.queues[queue as usize].name });
+                }
+            }
+            Finish::Retry { due_at, error } => {
+                record.extra_mut().last_error = Some(error);
+                if let Some(journal) = journal {
+                    journal(Change::Retried { job: &Job { due_at, ..inner.job(&record, JobState::Delayed) } });
+                }
+                let q = &mut inner.queues[queue as usize];
+                q.in_flight -= 1;
+                q.counters.failed += 1;
+                q.delayed.insert((due_at, record.seq), record);
+            }
+            Finish::DeadLetter { error, at } => {
+                let dead_seq = inner.seq();
+                record.seq = dead_seq;
+                let extra = record.extra_mut();
+                extra.last_error = Some(error);
+                extra.dead_lettered_at = Some(at);
+                if let Some(journal) = journal {
+                    journal(Change::DeadLettered { job: &inner.job(&record, JobState::Dead), dead_seq });
+                }
+                if let Some(group) = record.group() {
+                    inner.advance_group(queue, group);
+                }
+                let q = &mut inner.queues[queue as usize];
+                q.in_flight -= 1;
+                q.counters.failed += 1;
+                q.counters.dead_lettered += 1;
+                q.dead.insert(dead_seq, record);
+            }
+            Finish::Release => inner.release(record),
+        }
+        drop(inner);
+        self.notify();
+        true
+    }
+
+    /// [`Store::redrive`], reporting each job moved.
+    pub fn redrive_with(&self, queue: &str, ids: &[JobId], now: Millis, journal: Journal<'_>) -> u64 {
+        self.redrive_inner(queue, ids, now, Some(journal))
+    }
+
+    fn redrive_inner(&self, queue: &str, ids: &[JobId], _now: Millis, mut journal: Option<Journal<'_>>) -> u64 {
+        let mut inner = self.inner.lock();
+        let Some(&q) = inner.queue_ids.get(queue) else {
+            return 0;
+        };
+        let chosen = inner.select_dead(q, ids);
+        for dead_seq in &chosen {
+            let mut record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
+            let seq = inner.seq();
+            record.seq = seq;
+            record.attempts = 0;
+            if let Some(extra) = record.extra.as_mut() {
+                extra.dead_lettered_at = None;
+            }
+            let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
+            let state = inner.admit(record);
+            if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
+                journal(Change::Redriven { job: &Job { state, ..job }, seq });
+            }
+        }
+        drop(inner);
+        if !chosen.is_empty() {
+            self.notify();
+        }
+        chosen.len() as u64
+    }
+
+    /// [`Store::discard`], reporting each job deleted.
+    pub fn discard_with(&self, queue: &str, ids: &[JobId], journal: Journal<'_>) -> u64 {
+        self.discard_inner(queue, ids, Some(journal))
+    }
+
+    fn discard_inner(&self, queue: &str, ids: &[JobId], mut journal: Option<Journal<'_>>) -> u64 {
+        let mut inner = self.inner.lock();
+        let Some(&q) = inner.queue_ids.get(queue) else {
+            return 0;
+        };
+        let chosen = inner.select_dead(q, ids);
+        for dead_seq in &chosen {
+            let record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
+            if let Some(journal) = journal.as_mut() {
+                journal(Change::Discarded { id: &record.id(), queue });
+            }
+        }
+        chosen.len() as u64
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        self.enqueue_inner(jobs, None);
+        Ok(())
+    }
+
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
+        let mut inner = self.inner.lock();
+        let Some(&queue) = inner.queue_ids.get(&request.queue) else {
+            return Ok(Vec::new());
+        };
+        inner.promote_due(queue, request.now);
+        let q = &inner.queues[queue as usize];
+        let mut budgets: Vec<(u32, usize)> = request
+            .functions
+            .iter()
+            .filter(|(_, budget)| *budget > 0)
+            .filter_map(|(f, budget)| q.routes.get(f).map(|route| (*route, *budget)))
+            .collect();
+        let mut leases = Vec::new();
+        while leases.len() < request.max {
+            // The oldest ready job among the functions that still have budget.
+            let best = budgets
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, budget))| *budget > 0)
+                .filter_map(|(i, (route, _))| inner.routes[*route as usize].ready.oldest().map(|seq| (seq, i)))
+                .min();
+            let Some((_, i)) = best else { break };
+            budgets[i].1 -= 1;
+            let mut record = inner.routes[budgets[i].0 as usize].ready.pop_oldest().expect("has an oldest");
+            inner.next_lease = inner.next_lease.wrapping_add(1);
+            record.lease = inner.next_lease;
+            record.attempts += 1;
+            let job = inner.job(&record, JobState::InFlight);
+            let slot = inner.in_flight.insert(record);
+            inner.queues[queue as usize].in_flight += 1;
+            let lease_id = (u64::from(slot) << 32) | u64::from(inner.next_lease);
+            leases.push(Lease { token: LeaseToken { job_id: job.id.clone(), lease_id }, job });
+        }
+        Ok(leases)
+    }
+
+    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
+        Ok(self.finish_inner(token, finish, None))
+    }
+
+    async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        let inner = self.inner.lock();
+        Ok(inner.queue(queue).and_then(|q| q.delayed.first_key_value().map(|((due, _), _)| *due)))
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        let inner = self.inner.lock();
+        let Some(q) = inner.queue(queue) else {
+            return Ok(QueueStats::default());
+        };
+        let ready: usize = q.routes.values().map(|r| inner.routes[*r as usize].ready.len()).sum();
+        Ok(QueueStats {
+            ready: ready as u64 + q.waiting,
+            delayed: q.delayed.len() as u64,
+            in_flight: q.in_flight,
+            dead: q.dead.len() as u64,
+            ..q.counters
+        })
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
+        let after = super::dead_letter_cursor(cursor)?;
+        let inner = self.inner.lock();
+        let Some(q) = inner.queue(queue) else {
+            return Ok(DeadLetterPage::default());
+        };
+        let mut entries = Vec::new();
+        let mut last = None;
+        for (seq, record) in q.dead.range(after + 1..).take(limit) {
+            entries.push(inner.job(record, JobState::Dead));
+            last = Some(*seq);
+        }
+        let more = last.is_some_and(|l| q.dead.range(l + 1..).next().is_some());
+        Ok(DeadLetterPage { entries, next_cursor: if more { last.map(|l| l.to_string()) } else { None } })
+    }
+
+    async fn redrive(&self, queue: &str, ids: &[JobId], now: Millis) -> Result<u64, StoreError> {
+        Ok(self.redrive_inner(queue, ids, now, None))
+    }
+
+    async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError> {
+        Ok(self.discard_inner(queue, ids, None))
+    }
+
+    async fn recover(&self) -> Result<u64, StoreError> {
+        let mut inner = self.inner.lock();
+        let in_flight = inner.in_flight.drain();
+        let n = in_flight.len() as u64;
+        for record in in_flight {
+            inner.release(record);
+        }
+        drop(inner);
+        if n > 0 {
+            self.notify();
+        }
+        Ok(n)
+    }
+
+    fn changed(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{JobError, Payload};
+    use bytes::Bytes;
+
+    crate::store_conformance_tests!(|| async { std::sync::Arc::new(super::MemoryStore::new()) });
+
+    fn new_job(id: &str, group: Option<&str>) -> NewJob {
+        NewJob {
+            id: id.into(),
+            queue: "q".into(),
+            function_id: "f".into(),
+            payload: Payload(Bytes::from(id.to_string())),
+            group: group.map(Into::into),
+            enqueued_at: 10,
+        }
+    }
+
+    /// Replays a journal the way a persisting store keeps rows: the last word on each id.
+    #[derive(Default)]
+    struct Rows(std::collections::BTreeMap<String, (Job, u64)>);
+
+    impl Rows {
+        fn record(&mut self, change: Change<'_>) {
+            match change {
+                Change::Enqueued { job, seq } | Change::Redriven { job, seq } => {
+                    self.0.insert(job.id.clone(), (job.clone(), seq));
+                }
+                Change::Retried { job } => {
+                    let seq = self.0[&job.id].1;
+                    self.0.insert(job.id.clone(), (job.clone(), seq));
+                }
+                Change::DeadLettered { job, dead_seq } => {
+                    self.0.insert(job.id.clone(), (job.clone(), dead_seq));
+                }
+                Change::Completed { id, .. } | Change::Discarded { id, .. } => {
+                    self.0.remove(id);
+                }
+            }
+        }
+    }
+
+    async fn lease_ids(store: &MemoryStore, now: Millis) -> Vec<(String, u32)> {
+        let request = LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 100)], max: 100, now };
+        store.lease(request).await.unwrap().into_iter().map(|l| (l.job.id, l.job.attempts)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_journal_restores_the_same_queue() {
+        let store = MemoryStore::new();
+        let mut rows = Rows::default();
+        let jobs = vec![new_job("a", Some("g")), new_job("b", Some("g")), new_job("c", None), new_job("d", None)];
+        store.enqueue_with(jobs, &mut |c| rows.record(c));
+        let leased = store.lease(LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 3)], max: 3, now: 20 });
+        let leased = leased.await.unwrap();
+        assert_eq!(leased.iter().map(|l| l.job.id.as_str()).collect::<Vec<_>>(), ["a", "c", "d"]);
+        let error = JobError::new("E", "boom");
+        let retry = Finish::Retry { due_at: 500, error: error.clone() };
+        assert!(store.finish_with(&leased[0].token, retry, &mut |c| rows.record(c)));
+        let dead = Finish::DeadLetter { error, at: 30 };
+        assert!(store.finish_with(&leased[1].token, dead, &mut |c| rows.record(c)));
+        assert!(store.finish_with(&leased[2].token, Finish::Complete, &mut |c| rows.record(c)));
+
+        let restored = MemoryStore::new();
+        let jobs = rows.0.into_values().map(|(job, seq)| Restored { job, seq }).collect();
+        restored.restore(jobs, vec![("q".into(), store.stats("q").await.unwrap())]);
+        assert_eq!(restored.stats("q").await.unwrap(), QueueStats { in_flight: 0, ..store.stats("q").await.unwrap() });
+        assert!(lease_ids(&restored, 100).await.is_empty(), "'a' waits for its retry, 'b' behind it");
+        assert_eq!(lease_ids(&restored, 500).await, [("a".to_string(), 2)]);
+        assert_eq!(restored.redrive_with("q", &[], 600, &mut |_| {}), 1, "'c' is still dead");
+    }
+}
