@@ -143,14 +143,18 @@ impl StoredPayload {
     }
 }
 
-/// A FIFO of records in fixed-size chunks: growing never copies what is queued nor
-/// doubles the memory it holds, unlike one `VecDeque` reallocating at a million entries.
+/// A FIFO in chunks: growing never copies what is queued nor doubles the memory it holds,
+/// unlike one `VecDeque` reallocating at a million entries. Chunks grow with the queue
+/// (a new chunk holds as many items as are queued, from [`MIN_CHUNK`] to [`MAX_CHUNK`]), so
+/// a short queue holds little and a long one is made of large allocations, which the
+/// allocator maps without rounding waste.
 pub(super) struct Chunked<T> {
     chunks: VecDeque<VecDeque<T>>,
     len: usize,
 }
 
-const CHUNK: usize = 512;
+const MIN_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
 
 impl<T> Default for Chunked<T> {
     fn default() -> Self {
@@ -173,9 +177,9 @@ impl<T> Chunked<T> {
 
     pub fn push_back(&mut self, item: T) {
         match self.chunks.back_mut() {
-            Some(last) if last.len() < CHUNK => last.push_back(item),
+            Some(last) if last.len() < last.capacity() => last.push_back(item),
             _ => {
-                let mut chunk = VecDeque::with_capacity(CHUNK);
+                let mut chunk = VecDeque::with_capacity(self.len.clamp(MIN_CHUNK, MAX_CHUNK));
                 chunk.push_back(item);
                 self.chunks.push_back(chunk);
             }
@@ -231,10 +235,12 @@ mod tests {
     #[test]
     fn chunked_keeps_fifo_order_across_chunks() {
         let mut c = Chunked::default();
-        (0..CHUNK * 2 + 3).for_each(|i| c.push_back(i));
-        assert_eq!((c.len(), c.front(), c.back()), (CHUNK * 2 + 3, Some(&0), Some(&(CHUNK * 2 + 2))));
+        let n = MAX_CHUNK * 3 + 5;
+        (0..n).for_each(|i| c.push_back(i));
+        assert_eq!((c.len(), c.front(), c.back()), (n, Some(&0), Some(&(n - 1))));
+        assert!(c.chunks.iter().all(|chunk| chunk.capacity() <= MAX_CHUNK));
         let drained: Vec<usize> = std::iter::from_fn(|| c.pop_front()).collect();
-        assert_eq!(drained, (0..CHUNK * 2 + 3).collect::<Vec<_>>());
+        assert_eq!(drained, (0..n).collect::<Vec<_>>());
         assert_eq!((c.len(), c.front()), (0, None));
     }
 }
