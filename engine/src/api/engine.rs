@@ -144,12 +144,8 @@ async fn finish_all(
     worker: crate::dispatch::workers::WorkerId,
     results: &mut Vec<InvocationResult>,
 ) {
-    match results.len() {
-        0 => {}
-        1 => dispatcher.on_result(worker, results.pop().expect("one")).await,
-        _ => {
-            futures::future::join_all(results.drain(..).map(|r| dispatcher.on_result(worker, r))).await;
-        }
+    if !results.is_empty() {
+        dispatcher.on_results(worker, std::mem::take(results)).await;
     }
 }
 

@@ -33,9 +33,10 @@ use crate::config::EngineConfig;
 use crate::queue::retry::{AfterFailure, after_failure};
 use crate::queue::{JobError, Payload};
 use crate::store::{Finish, Lease, Store};
+use foldhash::HashMap;
 use invocation::{Invocation, Kind};
 use parking_lot::Mutex;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use switchyard_proto::wire::{
     EngineMessage, Hello, InvocationResult, Invoke, InvokeBatch, Registered, Welcome, engine_message, invocation_result,
@@ -105,10 +106,10 @@ impl Dispatcher {
             clock,
             state: Mutex::new(State {
                 workers: Workers::default(),
-                invocations: HashMap::new(),
+                invocations: HashMap::default(),
                 deadlines: BTreeSet::new(),
-                backlog: HashMap::new(),
-                leased: HashMap::new(),
+                backlog: HashMap::default(),
+                leased: HashMap::default(),
                 accepting: true,
                 next_invocation: 0,
             }),
@@ -232,40 +233,56 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// A worker answered an invocation.
-    pub async fn on_result(&self, worker: WorkerId, result: InvocationResult) {
-        let Ok(inv_id) = result.invocation_id.parse::<u64>() else {
-            tracing::warn!(worker, id = %result.invocation_id, "result for a malformed invocation id; ignored");
-            return;
-        };
-        let inv = {
+    /// A worker answered invocations (one message's worth): each is ended, the worker's
+    /// freed slots are refilled once, then the jobs' ends are recorded in the store.
+    pub async fn on_results(&self, worker: WorkerId, results: Vec<InvocationResult>) {
+        let mut jobs = Vec::new();
+        {
             let mut st = self.state.lock();
-            match st.invocations.get(&inv_id) {
-                Some(inv) if inv.worker == Some(worker) => {}
-                _ => return, // late (timed out, cancelled) or not this worker's: ignored
+            for result in results {
+                let Ok(inv_id) = result.invocation_id.parse::<u64>() else {
+                    tracing::warn!(worker, id = %result.invocation_id, "result for a malformed invocation id; ignored");
+                    continue;
+                };
+                match st.invocations.get(&inv_id) {
+                    Some(inv) if inv.worker == Some(worker) => {}
+                    _ => continue, // late (timed out, cancelled) or not this worker's: ignored
+                }
+                let inv = Self::take(&mut st, inv_id).expect("checked above");
+                let outcome = match result.outcome {
+                    Some(invocation_result::Outcome::Value(v)) => Ok(v),
+                    None => Ok(crate::wire::null_bytes()),
+                    Some(invocation_result::Outcome::Error(e)) => {
+                        Err(JobError { message: e.message, code: e.code, stack: e.stack })
+                    }
+                };
+                match inv.kind {
+                    Kind::Job(lease) => jobs.push((lease, outcome.map(|_| ()))),
+                    Kind::Call { reply: Some(tx), .. } => {
+                        let _ = tx.send(outcome.map_err(CallError::Failed));
+                    }
+                    Kind::Call { reply: None, .. } => {}
+                }
             }
-            let inv = Self::take(&mut st, inv_id).expect("checked above");
+            // The worker has room again: hand it what waits for its functions.
             let functions: Vec<String> =
                 st.workers.get(worker).map(|w| w.functions.iter().cloned().collect()).unwrap_or_default();
             let now = self.clock.now();
             for f in functions {
                 self.serve(&mut st, &f, now);
             }
-            inv
-        };
-        let outcome = match result.outcome {
-            Some(invocation_result::Outcome::Value(v)) => Ok(v),
-            None => Ok(crate::wire::null_bytes()),
-            Some(invocation_result::Outcome::Error(e)) => {
-                Err(JobError { message: e.message, code: e.code, stack: e.stack })
+        }
+        match jobs.len() {
+            0 => {}
+            1 => {
+                let (lease, outcome) = jobs.pop().expect("one");
+                self.finish_job(lease, outcome).await;
             }
-        };
-        match inv.kind {
-            Kind::Job(lease) => self.finish_job(lease, outcome.map(|_| ())).await,
-            Kind::Call { reply: Some(tx), .. } => {
-                let _ = tx.send(outcome.map_err(CallError::Failed));
+            // Concurrently: a remote store (Redis) answers them in one round of trips.
+            _ => {
+                futures::future::join_all(jobs.into_iter().map(|(lease, outcome)| self.finish_job(lease, outcome)))
+                    .await;
             }
-            Kind::Call { reply: None, .. } => {}
         }
         self.wake.notify_one();
         self.notify_if_idle();

@@ -4,7 +4,8 @@
 //! Invariant: `outstanding <= max_in_flight` for every worker — [`Workers::pick`] never
 //! chooses a full worker, and a slot is taken only through it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use foldhash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use switchyard_proto::wire::EngineMessage;
 use tokio::sync::mpsc;
 

@@ -20,9 +20,10 @@ use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats,
 use crate::clock::Millis;
 use crate::queue::{Job, JobId, JobState, NewJob};
 use async_trait::async_trait;
+use foldhash::{HashMap, HashSet};
 use parking_lot::Mutex;
 use record::{Chunked, Record};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
