@@ -1,7 +1,7 @@
 //! The caller side: `Engine.Trigger` (sync call, void, enqueue) on any [`crate::Worker`].
 
 use crate::batcher::Batcher;
-use crate::json::{from_proto, to_proto};
+use crate::json::{from_proto_owned, to_proto_owned};
 use crate::{Error, Reason};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,8 +37,11 @@ pub struct EnqueueReceipt {
 
 pub(crate) async fn trigger(channel: &Channel, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
     if let Some(TriggerAction::Enqueue { queue }) = &req.action {
-        let item =
-            EnqueueItem { function_id: req.function_id, payload: Some(to_proto(&req.payload)), queue: queue.clone() };
+        let item = EnqueueItem {
+            function_id: req.function_id,
+            payload: Some(to_proto_owned(req.payload)),
+            queue: queue.clone(),
+        };
         let receipt = batcher.enqueue(item).await?;
         return Ok(json!({ "messageReceiptId": receipt.message_receipt_id }));
     }
@@ -53,13 +56,13 @@ async fn trigger_direct(channel: &Channel, req: TriggerRequest) -> Result<Value,
     });
     let request = switchyard_proto::v1::TriggerRequest {
         function_id: req.function_id,
-        payload: Some(to_proto(&req.payload)),
+        payload: Some(to_proto_owned(req.payload)),
         action,
         timeout_ms: req.timeout_ms,
     };
     let response = EngineClient::new(channel.clone()).trigger(request).await?.into_inner();
     Ok(match response.outcome {
-        Some(trigger_response::Outcome::Result(v)) => from_proto(&v),
+        Some(trigger_response::Outcome::Result(v)) => from_proto_owned(v),
         Some(trigger_response::Outcome::Receipt(r)) => {
             json!({ "messageReceiptId": r.message_receipt_id })
         }
@@ -77,7 +80,7 @@ pub(crate) async fn enqueue(
     batcher
         .enqueue(EnqueueItem {
             function_id: function_id.into(),
-            payload: Some(to_proto(&payload)),
+            payload: Some(to_proto_owned(payload)),
             queue: queue.into(),
         })
         .await
