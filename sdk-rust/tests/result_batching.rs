@@ -28,9 +28,11 @@ struct Seen {
     results: Vec<InvocationResult>,
 }
 
+type ToWorker = mpsc::UnboundedSender<Result<EngineMessage, Status>>;
+
 #[derive(Default, Clone)]
 struct FakeEngine {
-    outbound: Arc<Mutex<Option<mpsc::UnboundedSender<Result<EngineMessage, Status>>>>>,
+    outbound: Arc<Mutex<Option<ToWorker>>>,
     seen: Arc<Mutex<Seen>>,
 }
 
@@ -188,9 +190,10 @@ async fn an_engine_that_never_batches_invocations_gets_single_results() {
         engine.send(engine_message::Kind::Invoke(invoke(i)));
     }
     engine.results(N).await;
-    let seen = engine.seen.lock();
-    assert_each_answered_once(&seen, N);
-    assert_eq!(seen.batches, 0, "an engine that sent no `invokes` got a `results` message");
-    drop(seen);
+    {
+        let seen = engine.seen.lock();
+        assert_each_answered_once(&seen, N);
+        assert_eq!(seen.batches, 0, "an engine that sent no `invokes` got a `results` message");
+    }
     worker.shutdown().await;
 }
