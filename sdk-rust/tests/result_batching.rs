@@ -168,15 +168,13 @@ async fn results_ready_together_go_out_as_one_batch_and_all_arrive() {
     let worker = echo_worker(&url, N).await;
     engine.send(engine_message::Kind::Invokes(InvokeBatch { invokes: (0..N).map(invoke).collect() }));
     engine.results(N).await;
-    let seen = engine.seen.lock();
-    assert_each_answered_once(&seen, N);
-    assert!(seen.batches >= 1, "no results batch was sent");
-    assert!(
-        seen.singles + seen.batches < N / 2,
-        "results were barely batched: {} messages",
-        seen.singles + seen.batches
-    );
-    drop(seen);
+    {
+        let seen = engine.seen.lock();
+        assert_each_answered_once(&seen, N);
+        assert!(seen.batches >= 1, "no results batch was sent");
+        let messages = seen.singles + seen.batches;
+        assert!(messages < N / 2, "results were barely batched: {messages} messages");
+    }
     worker.shutdown().await;
 }
 
