@@ -1,6 +1,6 @@
 //! `switchyard-bench`: measures Switchyard the way users run it — a real engine process, the
 //! Rust SDK over gRPC, producers and a no-op worker on the same machine — and prints a table
-//! (or `--json`) with the engine's CPU time and peak RSS beside each figure.
+//! (or `--json`) with the engine's CPU time and peak RSS, and this process's CPU time, beside each figure.
 //!
 //! ```text
 //! cargo run --release -p switchyard-bench -- --stores in-memory,file-based
@@ -83,11 +83,13 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     if let Some(url) = &args.url {
         for &scenario in &args.scenarios {
+            let client_before = engine::cpu_seconds("self");
             let outcome = scenarios::run(url, scenario, &params).await?;
             rows.push(report::Row {
                 store: "external".into(),
                 scenario,
                 outcome,
+                client_cpu_s: engine::cpu_seconds("self") - client_before,
                 engine_cpu_s: None,
                 engine_peak_rss_mib: None,
             });
@@ -103,11 +105,13 @@ async fn main() -> anyhow::Result<()> {
                     }
                 };
                 let cpu_before = engine.cpu_seconds();
+                let client_before = engine::cpu_seconds("self");
                 let outcome = scenarios::run(&engine.url, scenario, &params).await?;
                 rows.push(report::Row {
                     store: store.name().into(),
                     scenario,
                     outcome,
+                    client_cpu_s: engine::cpu_seconds("self") - client_before,
                     engine_cpu_s: Some(engine.cpu_seconds() - cpu_before),
                     engine_peak_rss_mib: Some(engine.peak_rss_mib()),
                 });

@@ -8,6 +8,8 @@ pub struct Row {
     pub scenario: Scenario,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// CPU seconds this process (producers, worker, SDK) used for the scenario.
+    pub client_cpu_s: f64,
     pub engine_cpu_s: Option<f64>,
     pub engine_peak_rss_mib: Option<f64>,
 }
@@ -20,7 +22,7 @@ pub fn table(rows: &[Row], p: &Params) {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "{:<11} {:<9} {:>9} {:>8} {:>10} {:>24} {:>24} {:>6} {:>9} {:>9}",
+        "{:<11} {:<9} {:>9} {:>8} {:>10} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9}",
         "store",
         "scenario",
         "jobs",
@@ -29,7 +31,8 @@ pub fn table(rows: &[Row], p: &Params) {
         "ack ms p50/p99/p99.9",
         "start ms p50/p99/p99.9",
         "order",
-        "cpu s",
+        "engine s",
+        "client s",
         "rss MiB"
     );
     for r in rows {
@@ -39,7 +42,7 @@ pub fn table(rows: &[Row], p: &Params) {
         };
         let opt = |v: Option<f64>, prec: usize| v.map(|v| format!("{v:.prec$}")).unwrap_or_else(|| "-".into());
         println!(
-            "{:<11} {:<9} {:>9} {:>8.2} {:>10.0} {:>24} {:>24} {:>6} {:>9} {:>9}",
+            "{:<11} {:<9} {:>9} {:>8.2} {:>10.0} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9}",
             r.store,
             format!("{:?}", r.scenario).to_lowercase(),
             o.jobs,
@@ -49,6 +52,7 @@ pub fn table(rows: &[Row], p: &Params) {
             pct(o.start_ms),
             o.order_held.map(|h| if h { "held" } else { "BROKEN" }).unwrap_or("-"),
             opt(r.engine_cpu_s, 1),
+            format!("{:.1}", r.client_cpu_s),
             opt(r.engine_peak_rss_mib, 0),
         );
     }

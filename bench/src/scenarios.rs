@@ -74,9 +74,19 @@ impl Percentiles {
     }
 }
 
-fn payload(i: u64) -> Value {
-    // ~100 bytes of JSON, like a small real job.
-    json!({"orderId": format!("ord_{i:08}"), "customer": "cus_4f9a2b", "amount": 4200, "currency": "EUR", "note": "bench"})
+/// ~100 bytes of JSON, like a small real job, typed the way a producer would write it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Order {
+    order_id: String,
+    customer: &'static str,
+    amount: u64,
+    currency: &'static str,
+    note: &'static str,
+}
+
+fn payload(i: u64) -> Order {
+    Order { order_id: format!("ord_{i:08}"), customer: "cus_4f9a2b", amount: 4200, currency: "EUR", note: "bench" }
 }
 
 /// A small job (~20 bytes encoded), for the memory scenario.
@@ -263,7 +273,7 @@ async fn latency(url: &str, client: &Worker, p: &Params) -> anyhow::Result<Outco
         let (client, acks, bar) = (client.clone(), acks.clone(), bar.clone());
         sends.push(tokio::spawn(async move {
             let t0 = Instant::now();
-            let mut body = payload(i);
+            let mut body = serde_json::to_value(payload(i))?;
             body["t"] = json!(micros_now());
             client.enqueue(QUEUE, "bench::latency", body).await?;
             let _ = acks.lock().record((t0.elapsed().as_micros() as u64).max(1));

@@ -1,13 +1,13 @@
 //! The caller side: `Engine.Trigger` (sync call, void, enqueue) on any [`crate::Worker`].
 
-use crate::batcher::Batcher;
-use crate::json::{from_proto, to_proto};
+use crate::batcher::{Batcher, Item};
+use crate::json::{from_proto_owned, to_proto_owned};
 use crate::{Error, Reason};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use switchyard_proto::v1::engine_client::EngineClient;
-use switchyard_proto::v1::{EnqueueAction, EnqueueItem, VoidAction, trigger_request, trigger_response};
+use switchyard_proto::v1::{EnqueueAction, VoidAction, trigger_request, trigger_response};
 use tonic::transport::Channel;
 
 /// What to do with a trigger; `None` in [`TriggerRequest::action`] is a synchronous call.
@@ -37,8 +37,7 @@ pub struct EnqueueReceipt {
 
 pub(crate) async fn trigger(channel: &Channel, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
     if let Some(TriggerAction::Enqueue { queue }) = &req.action {
-        let item =
-            EnqueueItem { function_id: req.function_id, payload: Some(to_proto(&req.payload)), queue: queue.clone() };
+        let item = Item::new(queue.clone(), req.function_id, &req.payload);
         let receipt = batcher.enqueue(item).await?;
         return Ok(json!({ "messageReceiptId": receipt.message_receipt_id }));
     }
@@ -53,13 +52,13 @@ async fn trigger_direct(channel: &Channel, req: TriggerRequest) -> Result<Value,
     });
     let request = switchyard_proto::v1::TriggerRequest {
         function_id: req.function_id,
-        payload: Some(to_proto(&req.payload)),
+        payload: Some(to_proto_owned(req.payload)),
         action,
         timeout_ms: req.timeout_ms,
     };
     let response = EngineClient::new(channel.clone()).trigger(request).await?.into_inner();
     Ok(match response.outcome {
-        Some(trigger_response::Outcome::Result(v)) => from_proto(&v),
+        Some(trigger_response::Outcome::Result(v)) => from_proto_owned(v),
         Some(trigger_response::Outcome::Receipt(r)) => {
             json!({ "messageReceiptId": r.message_receipt_id })
         }
@@ -74,13 +73,7 @@ pub(crate) async fn enqueue(
     payload: impl Serialize,
 ) -> Result<EnqueueReceipt, Error> {
     let payload = to_json(payload)?;
-    batcher
-        .enqueue(EnqueueItem {
-            function_id: function_id.into(),
-            payload: Some(to_proto(&payload)),
-            queue: queue.into(),
-        })
-        .await
+    batcher.enqueue(Item::new(queue.into(), function_id.into(), &payload)).await
 }
 
 pub(crate) async fn call<T: DeserializeOwned>(

@@ -32,6 +32,102 @@ pub fn from_proto(v: &PbValue) -> Value {
     }
 }
 
+/// [`to_proto`] that moves strings and keys instead of copying them.
+pub(crate) fn to_proto_owned(v: Value) -> PbValue {
+    let kind = match v {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(a) => Kind::ListValue(ListValue { values: a.into_iter().map(to_proto_owned).collect() }),
+        Value::Object(o) => {
+            Kind::StructValue(Struct { fields: o.into_iter().map(|(k, v)| (k, to_proto_owned(v))).collect() })
+        }
+    };
+    PbValue { kind: Some(kind) }
+}
+
+/// [`from_proto`] that moves strings and keys instead of copying them.
+pub(crate) fn from_proto_owned(v: PbValue) -> Value {
+    match v.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::BoolValue(b)) => Value::Bool(b),
+        Some(Kind::NumberValue(n)) => number(n),
+        Some(Kind::StringValue(s)) => Value::String(s),
+        Some(Kind::ListValue(l)) => Value::Array(l.values.into_iter().map(from_proto_owned).collect()),
+        Some(Kind::StructValue(s)) => {
+            Value::Object(s.fields.into_iter().map(|(k, v)| (k, from_proto_owned(v))).collect::<Map<_, _>>())
+        }
+    }
+}
+
+/// Appends `v` encoded as a `google.protobuf.Value` message (its wire bytes, without an
+/// outer tag or length): the same bytes prost writes for [`to_proto`]`(v)`, without
+/// building the prost tree first.
+pub(crate) fn encode_value(v: &Value, buf: &mut Vec<u8>) {
+    match v {
+        Value::Null => buf.extend_from_slice(&[0x08, 0]),
+        Value::Bool(b) => buf.extend_from_slice(&[0x20, u8::from(*b)]),
+        Value::Number(n) => {
+            buf.push(0x11);
+            buf.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+        }
+        Value::String(s) => bytes_field(0x1a, s.as_bytes(), buf),
+        Value::Array(a) => {
+            buf.push(0x32);
+            varint(a.iter().map(|v| nested_len(value_len(v))).sum::<usize>() as u64, buf);
+            for v in a {
+                buf.push(0x0a);
+                varint(value_len(v) as u64, buf);
+                encode_value(v, buf);
+            }
+        }
+        Value::Object(o) => {
+            buf.push(0x2a);
+            varint(o.iter().map(|(k, v)| nested_len(entry_len(k, v))).sum::<usize>() as u64, buf);
+            for (k, v) in o {
+                buf.push(0x0a);
+                varint(entry_len(k, v) as u64, buf);
+                bytes_field(0x0a, k.as_bytes(), buf);
+                buf.push(0x12);
+                varint(value_len(v) as u64, buf);
+                encode_value(v, buf);
+            }
+        }
+    }
+}
+
+/// The length [`encode_value`] appends.
+pub(crate) fn value_len(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 2,
+        Value::Number(_) => 9,
+        Value::String(s) => nested_len(s.len()),
+        Value::Array(a) => nested_len(a.iter().map(|v| nested_len(value_len(v))).sum()),
+        Value::Object(o) => nested_len(o.iter().map(|(k, v)| nested_len(entry_len(k, v))).sum()),
+    }
+}
+
+/// One `Struct.fields` map entry: key (field 1) and value (field 2).
+fn entry_len(k: &str, v: &Value) -> usize {
+    nested_len(k.len()) + nested_len(value_len(v))
+}
+
+/// A one-byte tag, a length and `len` bytes.
+fn nested_len(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+fn bytes_field(tag: u8, bytes: &[u8], buf: &mut Vec<u8>) {
+    buf.push(tag);
+    varint(bytes.len() as u64, buf);
+    buf.extend_from_slice(bytes);
+}
+
+fn varint(v: u64, buf: &mut Vec<u8>) {
+    prost::encoding::encode_varint(v, buf);
+}
+
 /// Whole doubles come back as integers, so `{"n": 3}` round-trips as `3`, not `3.0`.
 fn number(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
@@ -50,5 +146,32 @@ mod tests {
     fn json_round_trips() {
         let v = json!({"orderId": "ord_789", "n": 3, "x": 1.5, "ok": true, "none": null, "list": [1, "a", {"b": []}]});
         assert_eq!(from_proto(&to_proto(&v)), v);
+        assert_eq!(from_proto_owned(to_proto_owned(v.clone())), v);
+        assert_eq!(to_proto_owned(v.clone()), to_proto(&v));
+    }
+
+    #[test]
+    fn encode_value_writes_what_prost_writes() {
+        use prost::Message;
+        let long = "x".repeat(300);
+        for v in [
+            json!(null),
+            json!(false),
+            json!(true),
+            json!(0),
+            json!(-1.5),
+            json!(""),
+            json!(long),
+            json!([]),
+            json!({}),
+            json!({"": ""}),
+            json!({"orderId": "ord_789", "n": 3, "x": 1.5, "ok": true, "none": null, "list": [1, "a", {"b": [], "c": {}}]}),
+            json!({"big": [long.clone(), {"deep": [[[{"k": long}]]]}]}),
+        ] {
+            let mut buf = Vec::new();
+            encode_value(&v, &mut buf);
+            assert_eq!(buf.len(), value_len(&v), "{v}");
+            assert_eq!(from_proto(&PbValue::decode(buf.as_slice()).unwrap()), v, "{v}");
+        }
     }
 }

@@ -9,19 +9,29 @@
 //!   already failed the attempt — the SDK never counts attempts);
 //! - shutdown unregisters every function first, so no new work arrives, then waits for
 //!   running handlers (up to the grace period) before closing the stream.
+//!
+//! Results ready at the same moment leave together: the outbound stream, when the
+//! transport asks for its next message, takes every result already queued and sends them
+//! as one `results` batch (a lone result stays a plain `result`). Nothing waits on a timer
+//! to fill a batch. Batching starts only once the engine has sent an `invokes` batch on
+//! that stream, so an engine that predates batches never sees `results`.
 
 use crate::handler::{Context, HandlerFn, RegisterFunction};
-use crate::json::{from_proto, to_proto};
+use crate::json::{from_proto_owned, to_proto_owned};
 use crate::{Error, InitOptions};
 use futures::FutureExt;
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Poll, ready};
 use std::time::{Duration, UNIX_EPOCH};
 use switchyard_proto::v1::engine_client::EngineClient;
 use switchyard_proto::v1::{
-    EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction as PbRegister, UnregisterFunction,
-    WorkerMessage, engine_message, invocation_result, worker_message,
+    EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction as PbRegister, ResultBatch,
+    UnregisterFunction, WorkerMessage, engine_message, invocation_result, worker_message,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +41,86 @@ use tonic::transport::Channel;
 const SDK_NAME: &str = "switchyard-rust";
 /// How long a cancelled handler may run on before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// A `results` batch closes at about this many encoded bytes (the engine accepts 4 MiB).
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Queued items the outbound stream takes at once.
+const MAX_TAKE: usize = 1024;
+
+/// What goes out on a stream: a message as is, or a result that may share a batch.
+pub(crate) enum Outgoing {
+    Message(WorkerMessage),
+    Result(InvocationResult),
+}
+
+type Outbox = mpsc::UnboundedSender<Outgoing>;
+
+/// The outbound half of one stream: queued items become messages in order; each run of
+/// results already queued together becomes one `results` batch once `batch` is set.
+struct Outbound {
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    batch: Arc<AtomicBool>,
+    taken: Vec<Outgoing>,
+    ready: VecDeque<WorkerMessage>,
+}
+
+impl Outbound {
+    fn coalesce(&mut self) {
+        let batch = self.batch.load(Ordering::Relaxed);
+        let mut run: Vec<InvocationResult> = Vec::new();
+        let mut bytes = 0;
+        for item in self.taken.drain(..) {
+            match item {
+                Outgoing::Result(r) if batch => {
+                    let len = r.encoded_len();
+                    if !run.is_empty() && bytes + len > MAX_BATCH_BYTES {
+                        self.ready.push_back(results_message(std::mem::take(&mut run)));
+                        bytes = 0;
+                    }
+                    bytes += len;
+                    run.push(r);
+                }
+                Outgoing::Result(r) => {
+                    self.ready.push_back(WorkerMessage { kind: Some(worker_message::Kind::Result(r)) })
+                }
+                Outgoing::Message(m) => {
+                    if !run.is_empty() {
+                        self.ready.push_back(results_message(std::mem::take(&mut run)));
+                        bytes = 0;
+                    }
+                    self.ready.push_back(m);
+                }
+            }
+        }
+        if !run.is_empty() {
+            self.ready.push_back(results_message(run));
+        }
+    }
+}
+
+fn results_message(mut run: Vec<InvocationResult>) -> WorkerMessage {
+    let kind = if run.len() == 1 {
+        worker_message::Kind::Result(run.pop().expect("one result"))
+    } else {
+        worker_message::Kind::Results(ResultBatch { results: run })
+    };
+    WorkerMessage { kind: Some(kind) }
+}
+
+impl futures::Stream for Outbound {
+    type Item = WorkerMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<WorkerMessage>> {
+        let this = &mut *self;
+        if let Some(m) = this.ready.pop_front() {
+            return Poll::Ready(Some(m));
+        }
+        if ready!(this.rx.poll_recv_many(cx, &mut this.taken, MAX_TAKE)) == 0 {
+            return Poll::Ready(None);
+        }
+        this.coalesce();
+        Poll::Ready(this.ready.pop_front())
+    }
+}
 
 pub(crate) struct Shared {
     pub channel: Channel,
@@ -38,7 +128,7 @@ pub(crate) struct Shared {
     pub options: InitOptions,
     functions: Mutex<BTreeMap<String, RegisterFunction>>,
     /// The sender of the current stream, if one is up.
-    session: Mutex<Option<mpsc::UnboundedSender<WorkerMessage>>>,
+    session: Mutex<Option<Outbox>>,
     running: Mutex<HashMap<String, CancellationToken>>,
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -75,7 +165,7 @@ impl Shared {
         let mut functions = self.functions.lock();
         functions.insert(f.id.clone(), f);
         if let Some(tx) = self.session.lock().as_ref() {
-            let _ = tx.send(message);
+            let _ = tx.send(Outgoing::Message(message));
         }
     }
 
@@ -84,7 +174,7 @@ impl Shared {
         if functions.remove(id).is_some()
             && let Some(tx) = self.session.lock().as_ref()
         {
-            let _ = tx.send(unregister_message(id));
+            let _ = tx.send(Outgoing::Message(unregister_message(id)));
         }
     }
 
@@ -148,12 +238,14 @@ impl Shared {
         {
             let functions = self.functions.lock();
             for f in functions.values() {
-                tx.send(register_message(f)).expect("receiver alive");
+                tx.send(Outgoing::Message(register_message(f))).expect("receiver alive");
             }
             *self.session.lock() = Some(tx.clone());
         }
-        tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).expect("receiver alive");
-        let outbound = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+        tx.send(Outgoing::Message(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }))
+            .expect("receiver alive");
+        let batch = Arc::new(AtomicBool::new(false));
+        let outbound = Outbound { rx, batch: batch.clone(), taken: Vec::new(), ready: VecDeque::new() };
         let mut client = EngineClient::new(self.channel.clone());
         let mut inbound = client.connect(outbound).await?.into_inner();
         loop {
@@ -173,10 +265,12 @@ impl Shared {
                     self.acked.lock().insert(r.function_id);
                     self.readiness.send_modify(|v| *v += 1);
                 }
-                engine_message::Kind::Invoke(invoke) => self.start(invoke, tx.clone()),
-                engine_message::Kind::Invokes(batch) => {
-                    for invoke in batch.invokes {
-                        self.start(invoke, tx.clone());
+                engine_message::Kind::Invoke(invoke) => self.start(invoke, &tx),
+                engine_message::Kind::Invokes(invokes) => {
+                    // This engine reads `results`.
+                    batch.store(true, Ordering::Relaxed);
+                    for invoke in invokes.invokes {
+                        self.start(invoke, &tx);
                     }
                 }
                 engine_message::Kind::Cancel(cancel) => {
@@ -189,32 +283,37 @@ impl Shared {
     }
 
     /// Runs one invocation in its own task and answers on the stream it came from.
-    fn start(self: &Arc<Self>, invoke: Invoke, tx: mpsc::UnboundedSender<WorkerMessage>) {
+    fn start(self: &Arc<Self>, invoke: Invoke, tx: &Outbox) {
         let handler: Option<HandlerFn> = self.functions.lock().get(&invoke.function_id).map(|f| f.handler.clone());
         let token = CancellationToken::new();
-        self.running.lock().insert(invoke.invocation_id.clone(), token.clone());
+        let id = invoke.invocation_id;
+        self.running.lock().insert(id.clone(), token.clone());
         let delivery = invoke.delivery.unwrap_or_default();
         let has_delivery = !delivery.message_receipt_id.is_empty();
+        let missing = handler.is_none().then(|| invoke.function_id.clone());
         let ctx = Context {
-            invocation_id: invoke.invocation_id.clone(),
-            function_id: invoke.function_id.clone(),
+            invocation_id: id.clone(),
+            function_id: invoke.function_id,
             attempt: delivery.attempt.max(1),
             max_attempts: delivery.max_attempts.max(1),
-            message_receipt_id: has_delivery.then(|| delivery.message_receipt_id.clone()),
-            queue: has_delivery.then(|| delivery.queue.clone()),
-            group: (!delivery.group.is_empty()).then(|| delivery.group.clone()),
+            message_receipt_id: has_delivery.then_some(delivery.message_receipt_id),
+            queue: has_delivery.then_some(delivery.queue),
+            group: (!delivery.group.is_empty()).then_some(delivery.group),
             enqueued_at: delivery.enqueued_at.map(|t| {
                 UNIX_EPOCH + Duration::from_secs(t.seconds.max(0) as u64) + Duration::from_nanos(t.nanos.max(0) as u64)
             }),
             cancelled: token.clone(),
         };
-        let payload = invoke.payload.as_ref().map(from_proto).unwrap_or_default();
+        let payload = invoke.payload.map(from_proto_owned).unwrap_or_default();
         let shared = self.clone();
+        let tx = tx.clone();
         self.tasks.spawn(async move {
-            let id = invoke.invocation_id;
             let outcome = match handler {
-                None => Err(crate::HandlerError::new(format!("function '{}' is not registered on this worker", invoke.function_id))
-                    .with_code("FunctionNotRegistered")),
+                None => Err(crate::HandlerError::new(format!(
+                    "function '{}' is not registered on this worker",
+                    missing.unwrap_or_default()
+                ))
+                .with_code("FunctionNotRegistered")),
                 Some(handler) => {
                     let run = std::panic::AssertUnwindSafe(handler(payload, ctx)).catch_unwind();
                     tokio::select! {
@@ -229,11 +328,11 @@ impl Shared {
                 return; // cancelled meanwhile
             }
             let outcome = match outcome {
-                Ok(v) => invocation_result::Outcome::Value(to_proto(&v)),
+                Ok(v) => invocation_result::Outcome::Value(to_proto_owned(v)),
                 Err(e) => invocation_result::Outcome::Error(FunctionError { message: e.message, code: e.code, stack: e.stack }),
             };
             let result = InvocationResult { invocation_id: id, outcome: Some(outcome) };
-            let _ = tx.send(WorkerMessage { kind: Some(worker_message::Kind::Result(result)) });
+            let _ = tx.send(Outgoing::Result(result));
         });
     }
 
@@ -246,7 +345,7 @@ impl Shared {
             let mut functions = self.functions.lock();
             if let Some(tx) = self.session.lock().as_ref() {
                 for id in functions.keys() {
-                    let _ = tx.send(unregister_message(id));
+                    let _ = tx.send(Outgoing::Message(unregister_message(id)));
                 }
             }
             functions.clear();
