@@ -157,14 +157,14 @@ async fn noop_worker(url: &str, p: &Params, function: &str, completions: Arc<Com
 }
 
 /// Enqueues `jobs` jobs from `producers` tasks; returns when all are acknowledged.
-async fn produce(
+async fn produce<T: serde::Serialize + Send + 'static>(
     client: &Worker,
     p: &Params,
     jobs: u64,
     queue: &str,
     function: &str,
     bar: &ProgressBar,
-    payload: fn(u64) -> Value,
+    payload: fn(u64) -> T,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
