@@ -119,6 +119,7 @@ impl Dispatcher {
         let after = {
             let mut st = self.state.lock();
             let mut after = Aftermath::default();
+            let mut expired = false;
             while let Some(&(deadline, id)) = st.deadlines.first() {
                 if deadline > now {
                     break;
@@ -126,6 +127,7 @@ impl Dispatcher {
                 let Some(inv) = Self::take(&mut st, id) else {
                     continue;
                 };
+                expired = true;
                 if let Some(w) = inv.worker {
                     Self::send_cancel(&st, w, id, "timeout");
                 }
@@ -140,9 +142,12 @@ impl Dispatcher {
                     Kind::Call { reply: None, .. } => {}
                 }
             }
-            let functions: BTreeSet<String> = st.backlog.keys().cloned().collect();
-            for f in functions {
-                self.serve(&mut st, &f, now);
+            if expired {
+                // Workers have room again: hand them what waits.
+                let functions: BTreeSet<String> = st.backlog.keys().cloned().collect();
+                for f in functions {
+                    self.serve(&mut st, &f, now);
+                }
             }
             after
         };
