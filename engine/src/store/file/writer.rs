@@ -1,169 +1,163 @@
-//! The writer: one thread owns the write connection and applies every transition.
+//! The writer: one thread owns the database connection and writes the memory store's
+//! changes behind it, in the order they happened.
 //!
-//! Invariant: a caller hears back only after the transaction holding its operation has
-//! committed (WAL fsynced, `synchronous=FULL`), or with an error — never before, never an
-//! acknowledgement for something not on disk.
+//! Invariant: a [`Write::Sync`] is answered `Ok` only once every write sent before it is
+//! committed (WAL fsynced, `synchronous=FULL`); after a failed commit nothing more is
+//! written and every waiter, then and later, hears an error — never an acknowledgement for
+//! something not on disk.
 //!
 //! The loop, as numbered steps (group commit):
-//! 1. block for one command, then take every command already queued (up to [`MAX_BATCH`]);
-//! 2. `BEGIN IMMEDIATE`; apply each command in its own savepoint, so one failing command
-//!    (a duplicate id, say) is rolled back alone and answered with its error;
-//! 3. add the batch's counter increments and id sequences, `COMMIT` (one fsync for all);
-//! 4. if the commit failed, every command of the batch gets the error;
-//! 5. otherwise notify `changed` if jobs may have become ready, then answer every waiter.
+//! 1. block for one write, then take every write already queued (up to [`MAX_BATCH`]);
+//! 2. reduce the batch to its net effect per job — the last row image, or a delete; a job
+//!    enqueued and completed within the batch writes nothing at all — and add up the
+//!    counter increments per queue;
+//! 3. one transaction: the rows (prepared, cached statements, in id order), the counters;
+//!    `COMMIT` — one fsync for the whole batch;
+//! 4. answer the batch's syncs; if anything failed, record why in [`Failed`], answer them
+//!    with the error and stop (dropping the channel, so later syncs fail too).
 //!
-//! The thread ends when the last sender is dropped (the store is dropped), closing the
-//! connection.
+//! The thread ends when the store drops its sender, after writing everything queued.
 
-use super::ops::{self, Counters, Sequences};
-use crate::clock::Millis;
-use crate::queue::{JobId, NewJob};
-use crate::store::{Finish, Lease, LeaseRequest, LeaseToken, StoreError};
-use rusqlite::{Connection, TransactionBehavior};
-use std::sync::Arc;
+use super::rows;
+use crate::queue::{Job, JobId};
+use crate::store::StoreError;
+use crate::store::memory::Change;
+use rusqlite::Connection;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Receiver;
-use tokio::sync::{Notify, oneshot};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::oneshot;
 
-/// Most commands in one transaction; more wait for the next one.
-pub const MAX_BATCH: usize = 4096;
+/// Most writes in one transaction; more wait for the next one.
+pub const MAX_BATCH: usize = 65_536;
 
-/// A transition for the writer.
-pub enum Op {
-    Enqueue(Vec<NewJob>),
-    Lease(LeaseRequest),
-    Finish(LeaseToken, Finish),
-    Redrive { queue: String, ids: Vec<JobId>, now: Millis },
-    Discard { queue: String, ids: Vec<JobId> },
-    Recover,
+/// Why the store stopped writing, once it has.
+pub type Failed = Arc<OnceLock<String>>;
+
+/// What the writer is sent: an owned [`Change`], or a wait for the commit.
+pub enum Write {
+    /// The job's row as it now is (with its order, unless a retry kept it), and which
+    /// counters that adds to.
+    Put { job: Job, seq: Option<u64>, counts: Counts },
+    /// The job's row is gone (completed, or discarded from the DLQ).
+    Delete { id: JobId, queue: String, completed: bool },
+    /// Answer once everything sent before is committed.
+    Sync(oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// What a committed [`Op`] answers.
-pub enum Done {
-    Enqueued,
-    Leased(Vec<Lease>),
-    Finished(bool),
-    Count(u64),
-}
+/// Counter increments: enqueued, completed, failed, dead_lettered.
+pub type Counts = [u64; 4];
 
-pub type Reply = oneshot::Sender<Result<Done, StoreError>>;
-
-pub struct Command {
-    pub op: Op,
-    pub reply: Reply,
+impl From<Change<'_>> for Write {
+    fn from(change: Change<'_>) -> Self {
+        match change {
+            Change::Enqueued { job, seq } => Write::Put { job: job.clone(), seq: Some(seq), counts: [1, 0, 0, 0] },
+            Change::Completed { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: true },
+            // A retried job keeps its enqueue order, which the change does not repeat.
+            Change::Retried { job } => Write::Put { job: job.clone(), seq: None, counts: [0, 0, 1, 0] },
+            Change::DeadLettered { job, dead_seq } => {
+                Write::Put { job: job.clone(), seq: Some(dead_seq), counts: [0, 0, 1, 1] }
+            }
+            Change::Redriven { job, seq } => Write::Put { job: job.clone(), seq: Some(seq), counts: [0; 4] },
+            Change::Discarded { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: false },
+        }
+    }
 }
 
 pub struct Writer {
     conn: Connection,
-    seqs: Sequences,
-    /// The sequences as last committed: `meta` is written only when they moved.
-    saved: Sequences,
-    changed: Arc<Notify>,
+    failed: Failed,
+}
+
+/// One job's net write in a batch.
+struct Net<'a> {
+    /// Its row did not exist before the batch (the batch enqueued it).
+    new: bool,
+    /// Its order, if a write of this batch carried one (a retry does not).
+    seq: Option<u64>,
+    last: &'a Write,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, changed: Arc<Notify>) -> Result<Self, rusqlite::Error> {
-        let seqs = Sequences::load(&conn)?;
-        Ok(Self { conn, seqs, saved: seqs, changed })
+    pub fn new(conn: Connection, failed: Failed) -> Self {
+        Self { conn, failed }
     }
 
-    /// Runs until every sender is gone.
-    pub fn run(mut self, commands: Receiver<Command>) {
-        while let Ok(first) = commands.recv() {
-            let mut batch = vec![first];
+    /// Runs until every sender is gone or a commit fails.
+    pub fn run(mut self, writes: Receiver<Write>) {
+        let mut batch = Vec::new();
+        while let Ok(first) = writes.recv() {
+            batch.push(first);
             while batch.len() < MAX_BATCH {
-                match commands.try_recv() {
-                    Ok(c) => batch.push(c),
+                match writes.try_recv() {
+                    Ok(w) => batch.push(w),
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
-        }
-    }
-
-    fn commit(&mut self, batch: Vec<Command>) {
-        let mut replies = Vec::with_capacity(batch.len());
-        let outcome = self.apply(batch, &mut replies);
-        let wake = match outcome {
-            Ok(wake) => wake,
-            Err(e) => {
-                // The id sequences stay advanced in memory: gaps are harmless, reuse is not.
-                tracing::error!(error = %e, commands = replies.len(), "store commit failed");
-                let message = format!("could not commit to the store: {e}");
-                for (_, result) in &mut replies {
-                    *result = Err(StoreError::Unavailable(message.clone()));
+            let failed = match self.commit(&batch) {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, writes = batch.len(), "store commit failed; the store stops writing");
+                    let _ = self.failed.set(format!("could not commit to the store: {e}"));
+                    self.failed.get().cloned()
                 }
-                false
+            };
+            for write in batch.drain(..) {
+                if let Write::Sync(reply) = write {
+                    let _ = reply.send(failed.clone().map_or(Ok(()), |why| Err(StoreError::Unavailable(why))));
+                }
             }
-        };
-        if wake {
-            self.changed.notify_waiters();
-            self.changed.notify_one();
-        }
-        for (reply, result) in replies {
-            let _ = reply.send(result);
+            if failed.is_some() {
+                return; // dropping `writes`: every later send or sync fails
+            }
         }
     }
 
-    /// Applies and commits `batch`; the answers go to `replies` (meaningful only when this
-    /// returns `Ok`). Returns whether jobs may have become ready.
-    fn apply(
-        &mut self,
-        batch: Vec<Command>,
-        replies: &mut Vec<(Reply, Result<Done, StoreError>)>,
-    ) -> rusqlite::Result<bool> {
-        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate);
-        let mut counters = Counters::default();
-        let mut wake = false;
-        for Command { op, reply } in batch {
-            let tx = match &mut tx {
-                Ok(tx) => tx,
-                Err(_) => {
-                    replies.push((reply, Err(StoreError::Unavailable(String::new()))));
-                    continue;
+    /// Writes the net effect of `batch` in one transaction.
+    pub(super) fn commit(&mut self, batch: &[Write]) -> rusqlite::Result<()> {
+        let mut net: BTreeMap<&str, Net<'_>> = BTreeMap::new();
+        let mut counters: HashMap<&str, Counts> = HashMap::new();
+        for write in batch {
+            let (id, queue, counts, seq) = match write {
+                Write::Put { job, seq, counts } => (job.id.as_str(), job.queue.as_str(), *counts, *seq),
+                Write::Delete { id, queue, completed } => {
+                    (id.as_str(), queue.as_str(), [0, u64::from(*completed), 0, 0], None)
                 }
+                Write::Sync(_) => continue,
             };
-            let mut local = Counters::default();
-            // Leasing and discarding never make a job ready.
-            let may_wake = !matches!(op, Op::Lease(_) | Op::Discard { .. });
-            let result = tx.savepoint().and_then(|sp| {
-                let done = match op {
-                    Op::Enqueue(jobs) => ops::enqueue(&sp, &mut self.seqs, &mut local, jobs).map(|()| Done::Enqueued),
-                    Op::Lease(request) => ops::lease(&sp, &mut self.seqs, request).map(Done::Leased),
-                    Op::Finish(token, finish) => {
-                        ops::finish(&sp, &mut self.seqs, &mut local, &token, finish).map(Done::Finished)
+            for (c, n) in counters.entry(queue).or_default().iter_mut().zip(counts) {
+                *c += n;
+            }
+            let enqueued = counts[0] == 1;
+            net.entry(id)
+                .and_modify(|n| {
+                    n.last = write;
+                    n.seq = seq.or(n.seq);
+                })
+                .or_insert(Net { new: enqueued, seq, last: write });
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(rows::PUT)?;
+            let mut retry = tx.prepare_cached(rows::RETRY)?;
+            let mut delete = tx.prepare_cached(rows::DELETE)?;
+            for (id, n) in net {
+                match (n.last, n.seq) {
+                    (Write::Put { job, .. }, Some(seq)) => rows::put(&mut put, job, seq)?,
+                    // Only a retry carries no order, and its row exists: the batch did not write it.
+                    (Write::Put { job, .. }, None) => rows::retry(&mut retry, job)?,
+                    (Write::Delete { .. }, _) if n.new => {} // enqueued and gone within the batch
+                    (Write::Delete { .. }, _) => {
+                        delete.execute([id])?;
                     }
-                    Op::Redrive { queue, ids, now } => {
-                        ops::redrive(&sp, &mut self.seqs, &queue, &ids, now).map(Done::Count)
-                    }
-                    Op::Discard { queue, ids } => ops::discard(&sp, &queue, &ids).map(Done::Count),
-                    Op::Recover => ops::recover(&sp).map(Done::Count),
-                }?;
-                sp.commit()?;
-                Ok(done)
-            });
-            let result = match result {
-                Ok(done) => {
-                    counters.merge(local);
-                    wake |= may_wake
-                        && match &done {
-                            Done::Enqueued => true,
-                            Done::Leased(_) => false,
-                            Done::Finished(changed) => *changed,
-                            Done::Count(n) => *n > 0,
-                        };
-                    Ok(done)
+                    (Write::Sync(_), _) => unreachable!("syncs are not jobs"),
                 }
-                Err(e) => Err(StoreError::Unavailable(format!("store write failed: {e}"))),
-            };
-            replies.push((reply, result));
+            }
+            let mut add = tx.prepare_cached(rows::ADD_COUNTERS)?;
+            for (queue, c) in counters {
+                add.execute(rusqlite::params![queue, c[0], c[1], c[2], c[3]])?;
+            }
         }
-        let tx = tx?;
-        counters.save(&tx)?;
-        if self.seqs != self.saved {
-            self.seqs.save(&tx)?;
-        }
-        tx.commit()?;
-        self.saved = self.seqs;
-        Ok(wake)
+        tx.commit()
     }
 }
