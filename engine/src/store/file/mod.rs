@@ -9,20 +9,22 @@
 //! reports — enqueued, completed, retried, dead-lettered, redriven, discarded — is sent to
 //! the writer thread under the memory store's lock, so the journal's order is the order
 //! the changes happened in. What is durable when:
-//! - **enqueue**: acknowledged after the transaction holding its jobs has committed with
-//!   `synchronous=FULL` (the WAL is fsynced). A job may be leased (even finished) before
-//!   that commit lands; delivery is at-least-once, and its later writes queue behind it.
+//! - **enqueue**: acknowledged after the transaction holding its jobs has committed and
+//!   the WAL holding it is fsynced. A job may be leased (even finished) before that
+//!   commit lands; delivery is at-least-once, and its later writes queue behind it.
 //! - **complete, retry, dead-letter**: written in the next group commit, typically within
-//!   milliseconds; `finish` does not wait for it (nobody is acknowledged). A crash loses at
-//!   most the finishes not yet committed, which only means those jobs run again.
+//!   milliseconds, and flushed with the next fsync (at most 100 ms later); `finish` does
+//!   not wait for it (nobody is acknowledged). A crash of the engine (`kill -9`) loses at
+//!   most the finishes not yet committed, a power loss the ones not yet flushed; either only
+//!   means those jobs run again.
 //! - **redrive, discard**: answered after the commit holding them (an operator is told).
 //! - **leases are not written**: a restart makes every job that was in flight ready again
 //!   anyway, with the interrupted attempt not counted, so a lease on disk would say
 //!   nothing. A retry's absolute due time, the DLQ, FIFO order per group (by enqueue
 //!   order) and the per-queue counters are all on disk.
 //!
-//! **A failed commit stops the store** (fail-stop, as databases do after a failed fsync:
-//! retrying one cannot be trusted). The waiters of that batch get
+//! **A failed commit or fsync stops the store** (fail-stop, as databases do after a failed
+//! fsync: retrying one cannot be trusted). The waiters of that batch get
 //! [`StoreError::Unavailable`], never an acknowledgement, and so does every later call of
 //! any kind, until the engine is restarted; the file keeps the last committed state, which
 //! a restart resumes from. Jobs of the failed batch may have been delivered meanwhile
@@ -55,10 +57,12 @@
 //!    dead ones their DLQ order.
 //! 2. Each operation runs on the memory store; its changes go to the writer as owned rows.
 //!    `enqueue`, `redrive` and `discard` then send a sync and wait for its answer.
-//! 3. The writer (`writer.rs`) takes everything queued, reduces it to one net write per job
-//!    (a job enqueued and completed within one batch writes nothing), writes it and the
-//!    counter increments in one transaction with cached statements, commits — one fsync for
-//!    the whole batch — and answers the syncs.
+//! 3. The writer thread (`writer.rs`) takes everything queued, reduces it to one net write
+//!    per job (a job enqueued and completed within one batch writes nothing), writes it and
+//!    the counter increments in one transaction with cached statements, commits, and hands
+//!    the batch's syncs to the syncer thread.
+//! 4. The syncer fsyncs the WAL once for every batch committed since its last flush, then
+//!    answers their syncs; meanwhile the writer is already writing the next batch.
 //!
 //! The schema is one `jobs` table, a row per job keyed by id (`WITHOUT ROWID`, no other
 //! index: nothing queries it while the engine runs) with `state` 1 pending (ready, waiting
@@ -123,7 +127,7 @@ pub struct FileStore {
     db: PathBuf,
     memory: MemoryStore,
     writes: Option<mpsc::Sender<Write>>,
-    writer: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     failed: Failed,
     _lock: File,
 }
@@ -147,15 +151,24 @@ impl FileStore {
         let loaded = jobs.len();
         let memory = MemoryStore::new();
         memory.restore(jobs, counters);
+        let wal = schema::open_wal(&db)?;
         let failed = Failed::default();
         let writer = Writer::new(conn, failed.clone());
-        let (writes, rx) = mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name("switchyard-store-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
+        let (writes, to_write) = mpsc::channel();
+        let (synced, to_sync) = mpsc::channel();
+        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(run)
+                .map_err(|e| StoreError::Unavailable(format!("cannot start the {name} thread: {e}")))
+        };
+        let syncer_failed = failed.clone();
+        let threads = vec![
+            spawn("switchyard-store-writer", Box::new(move || writer.run(to_write, synced)))?,
+            spawn("switchyard-store-syncer", Box::new(move || writer::sync(wal, to_sync, syncer_failed)))?,
+        ];
         tracing::info!(path = %db.display(), jobs = loaded, "file store open");
-        Ok(Self { db, memory, writes: Some(writes), writer: Some(handle), failed, _lock: lock })
+        Ok(Self { db, memory, writes: Some(writes), threads, failed, _lock: lock })
     }
 
     /// The database file.
@@ -205,12 +218,13 @@ impl FileStore {
 
 impl Drop for FileStore {
     fn drop(&mut self) {
-        // Closing the channel ends the writer's loop once everything queued is committed.
+        // Closing the channel ends the writer's loop once everything queued is committed,
+        // and then the syncer's once that is flushed.
         self.writes.take();
-        if let Some(handle) = self.writer.take()
-            && handle.join().is_err()
-        {
-            tracing::error!("the store writer panicked");
+        for handle in self.threads.drain(..) {
+            if handle.join().is_err() {
+                tracing::error!("a store thread panicked");
+            }
         }
     }
 }

@@ -75,10 +75,13 @@ fn state_of(job: &Job) -> i64 {
     }
 }
 
+/// What start-up reads: every job, and each queue's counters.
+pub type Loaded = (Vec<Restored>, Vec<(String, QueueStats)>);
+
 /// Every job and every queue's counters, as [`MemoryStore::restore`] takes them.
 ///
 /// [`MemoryStore::restore`]: crate::store::memory::MemoryStore::restore
-pub fn load(conn: &Connection) -> rusqlite::Result<(Vec<Restored>, Vec<(String, QueueStats)>)> {
+pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     let mut stmt = conn.prepare(
         "SELECT id, queue, function_id, payload, grp, state, seq, attempts, enqueued_at, due_at, error_message, \
          error_code, error_stack, dead_at FROM jobs",

@@ -1,22 +1,31 @@
-//! The writer: one thread owns the database connection and writes the memory store's
-//! changes behind it, in the order they happened.
+//! The writer and the syncer: two threads that put the memory store's changes on disk
+//! behind it, in the order they happened.
 //!
 //! Invariant: a [`Write::Sync`] is answered `Ok` only once every write sent before it is
-//! committed (WAL fsynced, `synchronous=FULL`); after a failed commit nothing more is
-//! written and every waiter, then and later, hears an error — never an acknowledgement for
-//! something not on disk.
+//! committed and the WAL holding it is fsynced; after a failed commit or fsync nothing more
+//! is written and every waiter, then and later, hears an error — never an acknowledgement
+//! for something not on disk.
 //!
-//! The loop, as numbered steps (group commit):
+//! The writer's loop, as numbered steps (group commit):
 //! 1. block for one write, then take every write already queued (up to [`MAX_BATCH`]);
 //! 2. reduce the batch to its net effect per job — the last row image, or a delete; a job
 //!    enqueued and completed within the batch writes nothing at all — and add up the
 //!    counter increments per queue;
 //! 3. one transaction: the rows (prepared, cached statements, in id order), the counters;
-//!    `COMMIT` — one fsync for the whole batch;
-//! 4. answer the batch's syncs; if anything failed, record why in [`Failed`], answer them
-//!    with the error and stop (dropping the channel, so later syncs fail too).
+//!    `COMMIT` (the connection runs `synchronous=NORMAL`: the commit writes the WAL and
+//!    does not wait for the disk);
+//! 4. hand the batch's syncs to the syncer, and go back to 1 at once.
 //!
-//! The thread ends when the store drops its sender, after writing everything queued.
+//! The syncer takes every batch committed since its last round and, when one of them has
+//! a sync (or [`FLUSH_EVERY`] after a commit nobody waits for), fsyncs the WAL once
+//! (`fdatasync`) and answers them. So the disk flush of one group overlaps the writing of
+//! the next, finishes alone do not cost a flush each, and one flush covers every
+//! transaction committed before it:
+//! SQLite's WAL recovery keeps a prefix of the committed transactions, so a flushed
+//! transaction survives a crash along with everything before it.
+//!
+//! Both threads end when the store drops its sender, after writing and flushing everything
+//! queued.
 
 use super::rows;
 use crate::queue::{Job, JobId};
@@ -24,17 +33,23 @@ use crate::store::StoreError;
 use crate::store::memory::Change;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::Receiver;
+use std::fs::File;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Most writes in one transaction; more wait for the next one.
 pub const MAX_BATCH: usize = 65_536;
 
+/// The answer to a [`Write::Sync`].
+pub type Reply = oneshot::Sender<Result<(), StoreError>>;
+
 /// Why the store stopped writing, once it has.
 pub type Failed = Arc<OnceLock<String>>;
 
 /// What the writer is sent: an owned [`Change`], or a wait for the commit.
+#[allow(clippy::large_enum_variant)] // `Put` is most writes: boxing it would cost an allocation each
 pub enum Write {
     /// The job's row as it now is (with its order, unless a retry kept it), and which
     /// counters that adds to.
@@ -42,7 +57,7 @@ pub enum Write {
     /// The job's row is gone (completed, or discarded from the DLQ).
     Delete { id: JobId, queue: String, completed: bool },
     /// Answer once everything sent before is committed.
-    Sync(oneshot::Sender<Result<(), StoreError>>),
+    Sync(Reply),
 }
 
 /// Counter increments: enqueued, completed, failed, dead_lettered.
@@ -83,8 +98,9 @@ impl Writer {
         Self { conn, failed }
     }
 
-    /// Runs until every sender is gone or a commit fails.
-    pub fn run(mut self, writes: Receiver<Write>) {
+    /// Runs until every sender is gone or a commit fails; each committed batch's syncs go
+    /// to `synced` (an empty list too: the syncer flushes every commit, soon).
+    pub fn run(mut self, writes: Receiver<Write>, synced: Sender<Vec<Reply>>) {
         let mut batch = Vec::new();
         while let Ok(first) = writes.recv() {
             batch.push(first);
@@ -94,21 +110,29 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let failed = match self.commit(&batch) {
-                Ok(()) => None,
-                Err(e) => {
+            let outcome = match self.failed.get() {
+                Some(why) => Err(why.clone()), // the syncer failed
+                None => self.commit(&batch).map_err(|e| {
                     tracing::error!(error = %e, writes = batch.len(), "store commit failed; the store stops writing");
                     let _ = self.failed.set(format!("could not commit to the store: {e}"));
-                    self.failed.get().cloned()
-                }
+                    self.failed.get().cloned().unwrap_or_default()
+                }),
             };
-            for write in batch.drain(..) {
-                if let Write::Sync(reply) = write {
-                    let _ = reply.send(failed.clone().map_or(Ok(()), |why| Err(StoreError::Unavailable(why))));
+            let replies = batch.drain(..).filter_map(|w| match w {
+                Write::Sync(reply) => Some(reply),
+                _ => None,
+            });
+            match outcome {
+                Ok(()) => {
+                    if let Err(unsent) = synced.send(replies.collect()) {
+                        stop(unsent.0, self.failed.get().map_or("the store syncer stopped", |s| s.as_str()));
+                        return;
+                    }
                 }
-            }
-            if failed.is_some() {
-                return; // dropping `writes`: every later send or sync fails
+                Err(why) => {
+                    stop(replies.collect(), &why);
+                    return; // dropping `writes`: every later send or sync fails
+                }
             }
         }
     }
@@ -159,5 +183,59 @@ impl Writer {
             }
         }
         tx.commit()
+    }
+}
+
+/// Answers `replies` with the error that stopped the store.
+fn stop(replies: Vec<Reply>, why: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Unavailable(why.to_string())));
+    }
+}
+
+/// Longest a commit nobody waits for (finishes only) stays unflushed.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// The syncer's loop: fsync `wal` once for every batch committed since the last round
+/// that someone waits for (or once [`FLUSH_EVERY`] after a commit nobody waits for), then
+/// answer their syncs. Runs until the writer is gone or an fsync fails.
+pub fn sync(wal: File, committed: Receiver<Vec<Reply>>, failed: Failed) {
+    let mut replies: Vec<Reply> = Vec::new();
+    let mut unflushed_since: Option<Instant> = None;
+    loop {
+        let next = match unflushed_since {
+            None => committed.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(since) => committed.recv_timeout(FLUSH_EVERY.saturating_sub(since.elapsed())),
+        };
+        let gone = match next {
+            Ok(more) => {
+                replies.extend(more);
+                unflushed_since.get_or_insert_with(Instant::now);
+                while let Ok(more) = committed.try_recv() {
+                    replies.extend(more);
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let due = unflushed_since.is_some_and(|since| since.elapsed() >= FLUSH_EVERY);
+        if unflushed_since.is_some() && (!replies.is_empty() || due || gone) {
+            if let Err(e) = wal.sync_data() {
+                // A failed fsync cannot be retried with confidence: what it did not write
+                // may be gone from the page cache already.
+                tracing::error!(error = %e, "store fsync failed; the store stops writing");
+                let _ = failed.set(format!("could not flush the store to disk: {e}"));
+                stop(std::mem::take(&mut replies), failed.get().map_or("", |s| s.as_str()));
+                return;
+            }
+            unflushed_since = None;
+            for reply in replies.drain(..) {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        if gone {
+            return;
+        }
     }
 }
