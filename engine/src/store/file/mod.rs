@@ -59,10 +59,14 @@
 //!    `enqueue`, `redrive` and `discard` then send a sync and wait for its answer.
 //! 3. The writer thread (`writer.rs`) takes everything queued, reduces it to one net write
 //!    per job (a job enqueued and completed within one batch writes nothing), writes it and
-//!    the counter increments in one transaction with cached statements, commits, and hands
-//!    the batch's syncs to the syncer thread.
-//! 4. The syncer fsyncs the WAL once for every batch committed since its last flush, then
-//!    answers their syncs; meanwhile the writer is already writing the next batch.
+//!    the counter increments in one transaction with cached statements, commits
+//!    (`synchronous=NORMAL`: the WAL is written, not flushed), and hands the batch's syncs
+//!    to the syncer thread.
+//! 4. The syncer fsyncs the WAL once for all the batches committed since its last flush —
+//!    at once when one of them has a sync, else within 100 ms — then answers the syncs;
+//!    meanwhile the writer is already writing the next batch. SQLite's WAL recovery keeps
+//!    a prefix of the committed transactions, so whatever survives a crash is a state the
+//!    engine passed through.
 //!
 //! The schema is one `jobs` table, a row per job keyed by id (`WITHOUT ROWID`, no other
 //! index: nothing queries it while the engine runs) with `state` 1 pending (ready, waiting
