@@ -114,8 +114,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// The file inside `file_path` that holds the store.
 pub const DB_FILE: &str = "switchyard.sqlite3";
 
-/// Opens the WAL of the open database `db` (SQLite creates it with the first transaction)
-/// for the syncer, and flushes the directory so the WAL's name is on disk too.
+/// Opens the WAL of the open database `db` for the syncer (SQLite creates it with the first
+/// transaction and keeps that same file, rewriting it after checkpoints, while a connection
+/// is open), and flushes the directory so the WAL's name is on disk too.
 pub fn open_wal(db: &Path) -> Result<std::fs::File, StoreError> {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
