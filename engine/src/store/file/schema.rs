@@ -1,5 +1,5 @@
-//! The on-disk layout: opening the database, recognising it as a Switchyard store, and the
-//! schema migrations.
+//! The on-disk layout: opening the database, recognising it as a Switchyard store, the
+//! schema migrations, and reading it back at start-up.
 //!
 //! Invariant: a file is used only when it is recognisably ours and not newer than this
 //! build — `PRAGMA application_id` says "Switchyard", `PRAGMA user_version` is the schema
@@ -10,8 +10,11 @@
 //! 1. open (creating the file if missing), read the header: not SQLite → `Corrupt`;
 //! 2. an empty database (no tables, version 0) gets the schema, in one transaction;
 //! 3. a database with our id and an older version is migrated step by step, in one
-//!    transaction; a newer version or a foreign id → `Corrupt`;
-//! 4. WAL mode, `synchronous=FULL`.
+//!    transaction (version 1, the store that kept every state in SQL, becomes the journal
+//!    layout of version 2 with nothing lost); a newer version or a foreign id → `Corrupt`;
+//! 4. WAL mode, `synchronous=NORMAL`: a commit writes the WAL without flushing it; the
+//!    store's syncer fsyncs the WAL itself before acknowledging anything (`writer.rs`),
+//!    so the flush of one group commit overlaps the writing of the next.
 
 use crate::store::StoreError;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -23,23 +26,23 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x5377_5964;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
-/// Job states as stored in `jobs.state`. The numbers are part of the file format.
+/// Job states as stored in `jobs.state`. The numbers are part of the file format (version
+/// 1 also had 0 waiting and 3 in flight; both are pending in version 2).
 pub mod state {
-    pub const WAITING: i64 = 0;
-    pub const READY: i64 = 1;
+    /// Ready, waiting behind its FIFO group, or in flight: ready again after a restart.
+    pub const PENDING: i64 = 1;
     pub const DELAYED: i64 = 2;
-    pub const IN_FLIGHT: i64 = 3;
     pub const DEAD: i64 = 4;
 }
 
 /// `MIGRATIONS[n]` moves a database from version `n` to `n + 1`. Version 0 is the empty
 /// database. Never edit a shipped entry: append a new one and bump [`SCHEMA_VERSION`].
 ///
-/// The partial indexes spell their state literally, and the queries in `ops` repeat
-/// exactly those terms, so SQLite can use them (a query plan test checks it).
-const MIGRATIONS: &[&str] = &[
+/// Version 1 kept every state in SQL with an index per question; version 2 is a journal
+/// nothing reads while the engine runs, so it has no index but the primary key.
+pub(super) const MIGRATIONS: &[&str] = &[
     // 0 → 1
     "CREATE TABLE jobs (
         id            TEXT    NOT NULL UNIQUE,  -- message_receipt_id
@@ -77,10 +80,55 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('next_seq', 0), ('next_lease', 0);",
+    // 1 → 2: one row per job, keyed by id; waiting and in-flight jobs become pending (an
+    // in-flight attempt is not counted, as version 1's recover did); the sequences are
+    // re-derived from the rows at start-up.
+    "CREATE TABLE jobs_v2 (
+        id            TEXT    NOT NULL PRIMARY KEY, -- message_receipt_id
+        queue         TEXT    NOT NULL,
+        function_id   TEXT    NOT NULL,
+        payload       BLOB    NOT NULL,             -- encoded google.protobuf.Value
+        grp           TEXT,                         -- FIFO message group; NULL on standard queues
+        state         INTEGER NOT NULL CHECK (state IN (1, 2, 4)), -- 1 pending 2 delayed 4 dead
+        seq           INTEGER NOT NULL,             -- enqueue order; for dead jobs, dead-letter order
+        attempts      INTEGER NOT NULL,             -- attempts finished (retried or dead-lettered)
+        enqueued_at   INTEGER NOT NULL,             -- ms since the Unix epoch
+        due_at        INTEGER NOT NULL,             -- absolute: a restart keeps the schedule
+        error_message TEXT,
+        error_code    TEXT,
+        error_stack   TEXT,
+        dead_at       INTEGER
+    ) WITHOUT ROWID;
+    INSERT INTO jobs_v2
+        SELECT id, queue, function_id, payload, grp,
+               CASE state WHEN 2 THEN 2 WHEN 4 THEN 4 ELSE 1 END,
+               CASE state WHEN 4 THEN dead_seq ELSE seq END,
+               CASE state WHEN 3 THEN attempts - 1 ELSE attempts END,
+               enqueued_at, due_at, error_message, error_code, error_stack, dead_at
+        FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v2 RENAME TO jobs;
+    DROP TABLE meta;",
 ];
 
 /// The file inside `file_path` that holds the store.
 pub const DB_FILE: &str = "switchyard.sqlite3";
+
+/// Opens the WAL of the open database `db` for the syncer (SQLite creates it with the first
+/// transaction and keeps that same file, rewriting it after checkpoints, while a connection
+/// is open), and flushes the directory so the WAL's name is on disk too.
+pub fn open_wal(db: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    let wal = std::fs::File::open(&name)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", Path::new(&name).display())))?;
+    if let Some(dir) = db.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::Unavailable(format!("cannot flush {}: {e}", dir.display())))?;
+    }
+    Ok(wal)
+}
 
 /// Opens (creating or migrating as needed) the write connection of the store at `db`.
 pub fn open_writer(db: &Path) -> Result<Connection, StoreError> {
@@ -108,7 +156,7 @@ pub fn open_writer(db: &Path) -> Result<Connection, StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unavailable(format!("{}: cannot switch to WAL mode (got {mode})", db.display())));
     }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;").map_err(|e| classify(db, e))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;").map_err(|e| classify(db, e))?;
     if version < SCHEMA_VERSION {
         migrate(&mut conn, version).map_err(|e| classify(db, e))?;
     }
@@ -116,16 +164,6 @@ pub fn open_writer(db: &Path) -> Result<Connection, StoreError> {
         Err(StoreError::Corrupt(format!("{}: table '{missing}' is missing", db.display())))
     })?;
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-/// Opens a read-only connection next to the writer (WAL lets it read while the writer
-/// commits; each read sees the last committed state).
-pub fn open_reader(db: &Path) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(db, flags).map_err(|e| classify(db, e))?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| classify(db, e))?;
-    conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }
 
@@ -150,7 +188,7 @@ fn migrate(conn: &mut Connection, from: i32) -> rusqlite::Result<()> {
 
 /// The first table of the current schema that is missing, if any.
 fn check_tables(conn: &Connection) -> rusqlite::Result<Option<&'static str>> {
-    for table in ["jobs", "counters", "meta"] {
+    for table in ["jobs", "counters"] {
         let n: i64 =
             conn.query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| {
                 r.get(0)

@@ -1,169 +1,241 @@
-//! The writer: one thread owns the write connection and applies every transition.
+//! The writer and the syncer: two threads that put the memory store's changes on disk
+//! behind it, in the order they happened.
 //!
-//! Invariant: a caller hears back only after the transaction holding its operation has
-//! committed (WAL fsynced, `synchronous=FULL`), or with an error — never before, never an
-//! acknowledgement for something not on disk.
+//! Invariant: a [`Write::Sync`] is answered `Ok` only once every write sent before it is
+//! committed and the WAL holding it is fsynced; after a failed commit or fsync nothing more
+//! is written and every waiter, then and later, hears an error — never an acknowledgement
+//! for something not on disk.
 //!
-//! The loop, as numbered steps (group commit):
-//! 1. block for one command, then take every command already queued (up to [`MAX_BATCH`]);
-//! 2. `BEGIN IMMEDIATE`; apply each command in its own savepoint, so one failing command
-//!    (a duplicate id, say) is rolled back alone and answered with its error;
-//! 3. add the batch's counter increments and id sequences, `COMMIT` (one fsync for all);
-//! 4. if the commit failed, every command of the batch gets the error;
-//! 5. otherwise notify `changed` if jobs may have become ready, then answer every waiter.
+//! The writer's loop, as numbered steps (group commit):
+//! 1. block for one write, then take every write already queued (up to [`MAX_BATCH`]);
+//! 2. reduce the batch to its net effect per job — the last row image, or a delete; a job
+//!    enqueued and completed within the batch writes nothing at all — and add up the
+//!    counter increments per queue;
+//! 3. one transaction: the rows (prepared, cached statements, in id order), the counters;
+//!    `COMMIT` (the connection runs `synchronous=NORMAL`: the commit writes the WAL and
+//!    does not wait for the disk);
+//! 4. hand the batch's syncs to the syncer, and go back to 1 at once.
 //!
-//! The thread ends when the last sender is dropped (the store is dropped), closing the
-//! connection.
+//! The syncer takes every batch committed since its last round and, when one of them has
+//! a sync (or [`FLUSH_EVERY`] after a commit nobody waits for), fsyncs the WAL once
+//! (`fdatasync`) and answers them. So the disk flush of one group overlaps the writing of
+//! the next, finishes alone do not cost a flush each, and one flush covers every
+//! transaction committed before it:
+//! SQLite's WAL recovery keeps a prefix of the committed transactions, so a flushed
+//! transaction survives a crash along with everything before it.
+//!
+//! Both threads end when the store drops its sender, after writing and flushing everything
+//! queued.
 
-use super::ops::{self, Counters, Sequences};
-use crate::clock::Millis;
-use crate::queue::{JobId, NewJob};
-use crate::store::{Finish, Lease, LeaseRequest, LeaseToken, StoreError};
-use rusqlite::{Connection, TransactionBehavior};
-use std::sync::Arc;
-use std::sync::mpsc::Receiver;
-use tokio::sync::{Notify, oneshot};
+use super::rows;
+use crate::queue::{Job, JobId};
+use crate::store::StoreError;
+use crate::store::memory::Change;
+use rusqlite::Connection;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
-/// Most commands in one transaction; more wait for the next one.
-pub const MAX_BATCH: usize = 4096;
+/// Most writes in one transaction; more wait for the next one.
+pub const MAX_BATCH: usize = 65_536;
 
-/// A transition for the writer.
-pub enum Op {
-    Enqueue(Vec<NewJob>),
-    Lease(LeaseRequest),
-    Finish(LeaseToken, Finish),
-    Redrive { queue: String, ids: Vec<JobId>, now: Millis },
-    Discard { queue: String, ids: Vec<JobId> },
-    Recover,
+/// The answer to a [`Write::Sync`].
+pub type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// Why the store stopped writing, once it has.
+pub type Failed = Arc<OnceLock<String>>;
+
+/// What the writer is sent: an owned [`Change`], or a wait for the commit.
+#[allow(clippy::large_enum_variant)] // `Put` is most writes: boxing it would cost an allocation each
+pub enum Write {
+    /// The job's row as it now is (with its order, unless a retry kept it), and which
+    /// counters that adds to.
+    Put { job: Job, seq: Option<u64>, counts: Counts },
+    /// The job's row is gone (completed, or discarded from the DLQ).
+    Delete { id: JobId, queue: String, completed: bool },
+    /// Answer once everything sent before is committed.
+    Sync(Reply),
 }
 
-/// What a committed [`Op`] answers.
-pub enum Done {
-    Enqueued,
-    Leased(Vec<Lease>),
-    Finished(bool),
-    Count(u64),
-}
+/// Counter increments: enqueued, completed, failed, dead_lettered.
+pub type Counts = [u64; 4];
 
-pub type Reply = oneshot::Sender<Result<Done, StoreError>>;
-
-pub struct Command {
-    pub op: Op,
-    pub reply: Reply,
+impl From<Change<'_>> for Write {
+    fn from(change: Change<'_>) -> Self {
+        match change {
+            Change::Enqueued { job, seq } => Write::Put { job: job.clone(), seq: Some(seq), counts: [1, 0, 0, 0] },
+            Change::Completed { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: true },
+            // A retried job keeps its enqueue order, which the change does not repeat.
+            Change::Retried { job } => Write::Put { job: job.clone(), seq: None, counts: [0, 0, 1, 0] },
+            Change::DeadLettered { job, dead_seq } => {
+                Write::Put { job: job.clone(), seq: Some(dead_seq), counts: [0, 0, 1, 1] }
+            }
+            Change::Redriven { job, seq } => Write::Put { job: job.clone(), seq: Some(seq), counts: [0; 4] },
+            Change::Discarded { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: false },
+        }
+    }
 }
 
 pub struct Writer {
     conn: Connection,
-    seqs: Sequences,
-    /// The sequences as last committed: `meta` is written only when they moved.
-    saved: Sequences,
-    changed: Arc<Notify>,
+    failed: Failed,
+}
+
+/// One job's net write in a batch.
+struct Net<'a> {
+    /// Its row did not exist before the batch (the batch enqueued it).
+    new: bool,
+    /// Its order, if a write of this batch carried one (a retry does not).
+    seq: Option<u64>,
+    last: &'a Write,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, changed: Arc<Notify>) -> Result<Self, rusqlite::Error> {
-        let seqs = Sequences::load(&conn)?;
-        Ok(Self { conn, seqs, saved: seqs, changed })
+    pub fn new(conn: Connection, failed: Failed) -> Self {
+        Self { conn, failed }
     }
 
-    /// Runs until every sender is gone.
-    pub fn run(mut self, commands: Receiver<Command>) {
-        while let Ok(first) = commands.recv() {
-            let mut batch = vec![first];
+    /// Runs until every sender is gone or a commit fails; each committed batch's syncs go
+    /// to `synced` (an empty list too: the syncer flushes every commit, soon).
+    pub fn run(mut self, writes: Receiver<Write>, synced: Sender<Vec<Reply>>) {
+        let mut batch = Vec::new();
+        while let Ok(first) = writes.recv() {
+            batch.push(first);
             while batch.len() < MAX_BATCH {
-                match commands.try_recv() {
-                    Ok(c) => batch.push(c),
+                match writes.try_recv() {
+                    Ok(w) => batch.push(w),
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
+            let outcome = match self.failed.get() {
+                Some(why) => Err(why.clone()), // the syncer failed
+                None => self.commit(&batch).map_err(|e| {
+                    tracing::error!(error = %e, writes = batch.len(), "store commit failed; the store stops writing");
+                    let _ = self.failed.set(format!("could not commit to the store: {e}"));
+                    self.failed.get().cloned().unwrap_or_default()
+                }),
+            };
+            let replies = batch.drain(..).filter_map(|w| match w {
+                Write::Sync(reply) => Some(reply),
+                _ => None,
+            });
+            match outcome {
+                Ok(()) => {
+                    if let Err(unsent) = synced.send(replies.collect()) {
+                        stop(unsent.0, self.failed.get().map_or("the store syncer stopped", |s| s.as_str()));
+                        return;
+                    }
+                }
+                Err(why) => {
+                    stop(replies.collect(), &why);
+                    return; // dropping `writes`: every later send or sync fails
+                }
+            }
         }
     }
 
-    fn commit(&mut self, batch: Vec<Command>) {
-        let mut replies = Vec::with_capacity(batch.len());
-        let outcome = self.apply(batch, &mut replies);
-        let wake = match outcome {
-            Ok(wake) => wake,
-            Err(e) => {
-                // The id sequences stay advanced in memory: gaps are harmless, reuse is not.
-                tracing::error!(error = %e, commands = replies.len(), "store commit failed");
-                let message = format!("could not commit to the store: {e}");
-                for (_, result) in &mut replies {
-                    *result = Err(StoreError::Unavailable(message.clone()));
+    /// Writes the net effect of `batch` in one transaction.
+    pub(super) fn commit(&mut self, batch: &[Write]) -> rusqlite::Result<()> {
+        let mut net: BTreeMap<&str, Net<'_>> = BTreeMap::new();
+        let mut counters: HashMap<&str, Counts> = HashMap::new();
+        for write in batch {
+            let (id, queue, counts, seq) = match write {
+                Write::Put { job, seq, counts } => (job.id.as_str(), job.queue.as_str(), *counts, *seq),
+                Write::Delete { id, queue, completed } => {
+                    (id.as_str(), queue.as_str(), [0, u64::from(*completed), 0, 0], None)
+                }
+                Write::Sync(_) => continue,
+            };
+            for (c, n) in counters.entry(queue).or_default().iter_mut().zip(counts) {
+                *c += n;
+            }
+            let enqueued = counts[0] == 1;
+            net.entry(id)
+                .and_modify(|n| {
+                    n.last = write;
+                    n.seq = seq.or(n.seq);
+                })
+                .or_insert(Net { new: enqueued, seq, last: write });
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(rows::PUT)?;
+            let mut retry = tx.prepare_cached(rows::RETRY)?;
+            let mut delete = tx.prepare_cached(rows::DELETE)?;
+            for (id, n) in net {
+                match (n.last, n.seq) {
+                    (Write::Put { job, .. }, Some(seq)) => rows::put(&mut put, job, seq)?,
+                    // Only a retry carries no order, and its row exists: the batch did not write it.
+                    (Write::Put { job, .. }, None) => rows::retry(&mut retry, job)?,
+                    (Write::Delete { .. }, _) if n.new => {} // enqueued and gone within the batch
+                    (Write::Delete { .. }, _) => {
+                        delete.execute([id])?;
+                    }
+                    (Write::Sync(_), _) => unreachable!("syncs are not jobs"),
+                }
+            }
+            let mut add = tx.prepare_cached(rows::ADD_COUNTERS)?;
+            for (queue, c) in counters {
+                add.execute(rusqlite::params![queue, c[0], c[1], c[2], c[3]])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+/// Answers `replies` with the error that stopped the store.
+fn stop(replies: Vec<Reply>, why: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Unavailable(why.to_string())));
+    }
+}
+
+/// Longest a commit nobody waits for (finishes only) stays unflushed.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// The syncer's loop: fsync `wal` once for every batch committed since the last round
+/// that someone waits for (or once [`FLUSH_EVERY`] after a commit nobody waits for), then
+/// answer their syncs. Runs until the writer is gone or an fsync fails.
+pub fn sync(wal: File, committed: Receiver<Vec<Reply>>, failed: Failed) {
+    let mut replies: Vec<Reply> = Vec::new();
+    let mut unflushed_since: Option<Instant> = None;
+    loop {
+        let next = match unflushed_since {
+            None => committed.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(since) => committed.recv_timeout(FLUSH_EVERY.saturating_sub(since.elapsed())),
+        };
+        let gone = match next {
+            Ok(more) => {
+                replies.extend(more);
+                unflushed_since.get_or_insert_with(Instant::now);
+                while let Ok(more) = committed.try_recv() {
+                    replies.extend(more);
                 }
                 false
             }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
         };
-        if wake {
-            self.changed.notify_waiters();
-            self.changed.notify_one();
+        let due = unflushed_since.is_some_and(|since| since.elapsed() >= FLUSH_EVERY);
+        if unflushed_since.is_some() && (!replies.is_empty() || due || gone) {
+            if let Err(e) = wal.sync_data() {
+                // A failed fsync cannot be retried with confidence: what it did not write
+                // may be gone from the page cache already.
+                tracing::error!(error = %e, "store fsync failed; the store stops writing");
+                let _ = failed.set(format!("could not flush the store to disk: {e}"));
+                stop(std::mem::take(&mut replies), failed.get().map_or("", |s| s.as_str()));
+                return;
+            }
+            unflushed_since = None;
+            for reply in replies.drain(..) {
+                let _ = reply.send(Ok(()));
+            }
         }
-        for (reply, result) in replies {
-            let _ = reply.send(result);
+        if gone {
+            return;
         }
-    }
-
-    /// Applies and commits `batch`; the answers go to `replies` (meaningful only when this
-    /// returns `Ok`). Returns whether jobs may have become ready.
-    fn apply(
-        &mut self,
-        batch: Vec<Command>,
-        replies: &mut Vec<(Reply, Result<Done, StoreError>)>,
-    ) -> rusqlite::Result<bool> {
-        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate);
-        let mut counters = Counters::default();
-        let mut wake = false;
-        for Command { op, reply } in batch {
-            let tx = match &mut tx {
-                Ok(tx) => tx,
-                Err(_) => {
-                    replies.push((reply, Err(StoreError::Unavailable(String::new()))));
-                    continue;
-                }
-            };
-            let mut local = Counters::default();
-            // Leasing and discarding never make a job ready.
-            let may_wake = !matches!(op, Op::Lease(_) | Op::Discard { .. });
-            let result = tx.savepoint().and_then(|sp| {
-                let done = match op {
-                    Op::Enqueue(jobs) => ops::enqueue(&sp, &mut self.seqs, &mut local, jobs).map(|()| Done::Enqueued),
-                    Op::Lease(request) => ops::lease(&sp, &mut self.seqs, request).map(Done::Leased),
-                    Op::Finish(token, finish) => {
-                        ops::finish(&sp, &mut self.seqs, &mut local, &token, finish).map(Done::Finished)
-                    }
-                    Op::Redrive { queue, ids, now } => {
-                        ops::redrive(&sp, &mut self.seqs, &queue, &ids, now).map(Done::Count)
-                    }
-                    Op::Discard { queue, ids } => ops::discard(&sp, &queue, &ids).map(Done::Count),
-                    Op::Recover => ops::recover(&sp).map(Done::Count),
-                }?;
-                sp.commit()?;
-                Ok(done)
-            });
-            let result = match result {
-                Ok(done) => {
-                    counters.merge(local);
-                    wake |= may_wake
-                        && match &done {
-                            Done::Enqueued => true,
-                            Done::Leased(_) => false,
-                            Done::Finished(changed) => *changed,
-                            Done::Count(n) => *n > 0,
-                        };
-                    Ok(done)
-                }
-                Err(e) => Err(StoreError::Unavailable(format!("store write failed: {e}"))),
-            };
-            replies.push((reply, result));
-        }
-        let tx = tx?;
-        counters.save(&tx)?;
-        if self.seqs != self.saved {
-            self.seqs.save(&tx)?;
-        }
-        tx.commit()?;
-        self.saved = self.seqs;
-        Ok(wake)
     }
 }

@@ -1,0 +1,138 @@
+//! A job as a `jobs` row, both ways: what the writer puts, and what start-up reads back.
+//!
+//! Only three states reach the disk — pending, delayed and dead (`schema::state`). A
+//! pending row is a job that was ready, waiting behind its FIFO group, or in flight: all
+//! three are ready again after a restart (the memory store re-derives which FIFO member
+//! is its group's head from `seq`).
+
+use super::schema::state;
+use crate::queue::{Job, JobError, JobState, Payload};
+use crate::store::QueueStats;
+use crate::store::memory::Restored;
+use bytes::Bytes;
+use rusqlite::{Connection, Row, Statement, params};
+
+/// Writes (inserts or replaces) `job`'s row with order `seq`.
+pub const PUT: &str = "INSERT OR REPLACE INTO jobs (id, queue, function_id, payload, grp, state, seq, attempts, \
+     enqueued_at, due_at, error_message, error_code, error_stack, dead_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+/// Updates a retried job's row: its order stays.
+pub const RETRY: &str = "UPDATE jobs SET state = ?2, attempts = ?3, due_at = ?4, error_message = ?5, \
+     error_code = ?6, error_stack = ?7 WHERE id = ?1";
+
+pub const DELETE: &str = "DELETE FROM jobs WHERE id = ?1";
+
+/// Adds one batch's counter increments to a queue's counters.
+pub const ADD_COUNTERS: &str = "INSERT INTO counters (queue, enqueued, completed, failed, dead_lettered) \
+     VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued, \
+         completed = completed + excluded.completed, failed = failed + excluded.failed, \
+         dead_lettered = dead_lettered + excluded.dead_lettered";
+
+/// Runs [`PUT`] for `job`.
+pub fn put(stmt: &mut Statement<'_>, job: &Job, seq: u64) -> rusqlite::Result<()> {
+    let error = job.last_error.as_ref();
+    stmt.execute(params![
+        job.id,
+        job.queue,
+        job.function_id,
+        &job.payload.0[..],
+        job.group,
+        state_of(job),
+        seq,
+        job.attempts,
+        job.enqueued_at,
+        job.due_at,
+        error.map(|e| &e.message),
+        error.map(|e| &e.code),
+        error.map(|e| &e.stack),
+        job.dead_lettered_at,
+    ])?;
+    Ok(())
+}
+
+/// Runs [`RETRY`] for `job`.
+pub fn retry(stmt: &mut Statement<'_>, job: &Job) -> rusqlite::Result<()> {
+    let error = job.last_error.as_ref();
+    stmt.execute(params![
+        job.id,
+        state_of(job),
+        job.attempts,
+        job.due_at,
+        error.map(|e| &e.message),
+        error.map(|e| &e.code),
+        error.map(|e| &e.stack),
+    ])?;
+    Ok(())
+}
+
+fn state_of(job: &Job) -> i64 {
+    match job.state {
+        JobState::Delayed => state::DELAYED,
+        JobState::Dead => state::DEAD,
+        JobState::Ready | JobState::Waiting | JobState::InFlight => state::PENDING,
+    }
+}
+
+/// What start-up reads: every job, and each queue's counters.
+pub type Loaded = (Vec<Restored>, Vec<(String, QueueStats)>);
+
+/// Every job and every queue's counters, as [`MemoryStore::restore`] takes them.
+///
+/// [`MemoryStore::restore`]: crate::store::memory::MemoryStore::restore
+pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
+    let mut stmt = conn.prepare(
+        "SELECT id, queue, function_id, payload, grp, state, seq, attempts, enqueued_at, due_at, error_message, \
+         error_code, error_stack, dead_at FROM jobs",
+    )?;
+    let jobs = stmt.query_map([], restored)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare("SELECT queue, enqueued, completed, failed, dead_lettered FROM counters")?;
+    let counters = stmt
+        .query_map([], |r| {
+            let stats = QueueStats {
+                enqueued: r.get(1)?,
+                completed: r.get(2)?,
+                failed: r.get(3)?,
+                dead_lettered: r.get(4)?,
+                ..QueueStats::default()
+            };
+            Ok((r.get(0)?, stats))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((jobs, counters))
+}
+
+fn restored(r: &Row<'_>) -> rusqlite::Result<Restored> {
+    let state = match r.get::<_, i64>(5)? {
+        state::PENDING => JobState::Ready,
+        state::DELAYED => JobState::Delayed,
+        state::DEAD => JobState::Dead,
+        other => {
+            let why = format!("jobs.state {other} is not a stored job state");
+            return Err(rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Integer, why.into()));
+        }
+    };
+    let message: Option<String> = r.get(10)?;
+    let job = Job {
+        id: r.get(0)?,
+        queue: r.get(1)?,
+        function_id: r.get(2)?,
+        payload: Payload(Bytes::from(r.get::<_, Vec<u8>>(3)?)),
+        group: r.get(4)?,
+        state,
+        attempts: r.get(7)?,
+        enqueued_at: r.get(8)?,
+        due_at: r.get(9)?,
+        last_error: match message {
+            Some(message) => Some(JobError {
+                message,
+                code: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                stack: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
+        dead_lettered_at: r.get(13)?,
+    };
+    Ok(Restored { job, seq: r.get(6)? })
+}
