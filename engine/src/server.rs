@@ -21,6 +21,7 @@ use switchyard_proto::wire::queues_server::QueuesServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
 
 /// How long connections may stay open after the drain before they are dropped.
 const CLOSE_CONNECTIONS_WITHIN: Duration = Duration::from_secs(2);
@@ -58,6 +59,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<EngineServer<EngineService>>().await;
     health.set_serving::<QueuesServer<QueuesService>>().await;
+    let store_watch = tokio::spawn(report_store_failure(shared.store.clone(), health.clone(), stop.clone()));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
@@ -82,6 +84,7 @@ pub async fn serve(
         health.set_not_serving::<QueuesServer<QueuesService>>().await;
         stop.cancel();
         let _ = pump.await;
+        let _ = store_watch.await;
         closing.cancel();
         let _ = drained_tx.send(());
     };
@@ -107,4 +110,26 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the health service looks at the store. Health is read by supervisors every
+/// few seconds; this is not on any job's path.
+const STORE_CHECK: Duration = Duration::from_secs(1);
+
+/// Turns health NOT_SERVING once the store has stopped for good ([`Store::failure`]), so
+/// that a supervisor restarts the engine, which resumes from what the store kept.
+async fn report_store_failure(store: Arc<dyn Store>, health: HealthReporter, stop: CancellationToken) {
+    let mut every = tokio::time::interval(STORE_CHECK);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Some(reason) = store.failure() {
+            tracing::error!(%reason, "the store has stopped: health is NOT_SERVING until the engine is restarted");
+            health.set_not_serving::<EngineServer<EngineService>>().await;
+            health.set_not_serving::<QueuesServer<QueuesService>>().await;
+            return;
+        }
+    }
 }

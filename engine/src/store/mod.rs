@@ -146,6 +146,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notified whenever jobs may have become ready (enqueue, finish, redrive, …).
     fn changed(&self) -> Arc<Notify>;
+
+    /// Why the store has stopped for good, if it has (a durable store after a failed
+    /// write): every call answers `Unavailable` until the engine restarts, and the engine
+    /// reports NOT_SERVING on its health service so that a supervisor restarts it.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Whether this build has a store for `adapter`. Stores not built yet are refused at

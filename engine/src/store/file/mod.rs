@@ -334,4 +334,8 @@ impl Store for FileStore {
     fn changed(&self) -> Arc<Notify> {
         self.memory.changed()
     }
+
+    fn failure(&self) -> Option<String> {
+        self.failed.get().cloned()
+    }
 }
