@@ -66,14 +66,12 @@ pub type Counts = [u64; 4];
 impl From<Change<'_>> for Write {
     fn from(change: Change<'_>) -> Self {
         match change {
-            Change::Enqueued { job, seq } => Write::Put { job: job.clone(), seq: Some(seq), counts: [1, 0, 0, 0] },
+            Change::Enqueued { job, seq } => Write::Put { job, seq: Some(seq), counts: [1, 0, 0, 0] },
             Change::Completed { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: true },
             // A retried job keeps its enqueue order, which the change does not repeat.
-            Change::Retried { job } => Write::Put { job: job.clone(), seq: None, counts: [0, 0, 1, 0] },
-            Change::DeadLettered { job, dead_seq } => {
-                Write::Put { job: job.clone(), seq: Some(dead_seq), counts: [0, 0, 1, 1] }
-            }
-            Change::Redriven { job, seq } => Write::Put { job: job.clone(), seq: Some(seq), counts: [0; 4] },
+            Change::Retried { job } => Write::Put { job, seq: None, counts: [0, 0, 1, 0] },
+            Change::DeadLettered { job, dead_seq } => Write::Put { job, seq: Some(dead_seq), counts: [0, 0, 1, 1] },
+            Change::Redriven { job, seq } => Write::Put { job, seq: Some(seq), counts: [0; 4] },
             Change::Discarded { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: false },
         }
     }

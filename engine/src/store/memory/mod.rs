@@ -31,21 +31,22 @@ use tokio::sync::Notify;
 /// keeps its jobs in a `MemoryStore` and writes these behind it, see `store::file`).
 /// Leases, releases, recoveries, due retries becoming ready and FIFO promotions are not
 /// changes: a restart re-derives all of them (in-flight jobs are ready again, attempt not
-/// counted; a group's head is its oldest pending member).
+/// counted; a group's head is its oldest pending member). A change hands over the job as it
+/// now is, built for the journal only (a store without one builds none).
 #[derive(Debug)]
 pub enum Change<'a> {
     /// Stored as `Ready` (or `Waiting` behind its group) with enqueue order `seq`.
-    Enqueued { job: &'a Job, seq: u64 },
+    Enqueued { job: Job, seq: u64 },
     /// Succeeded and deleted; counts `completed`.
     Completed { id: &'a str, queue: &'a str },
     /// Failed with budget left: `Delayed` until `job.due_at` with `job.attempts` and
     /// `job.last_error`; counts `failed`.
-    Retried { job: &'a Job },
+    Retried { job: Job },
     /// Failed with the budget spent: `Dead` with dead-letter order `dead_seq`; counts
     /// `failed` and `dead_lettered`.
-    DeadLettered { job: &'a Job, dead_seq: u64 },
+    DeadLettered { job: Job, dead_seq: u64 },
     /// Back from the DLQ: `Ready` with `attempts = 0` and the new enqueue order `seq`.
-    Redriven { job: &'a Job, seq: u64 },
+    Redriven { job: Job, seq: u64 },
     /// Deleted from the DLQ.
     Discarded { id: &'a str, queue: &'a str },
 }
@@ -387,7 +388,7 @@ impl MemoryStore {
             let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
             let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
-                journal(Change::Enqueued { job: &Job { state, ..job }, seq });
+                journal(Change::Enqueued { job: Job { state, ..job }, seq });
             }
         }
         drop(inner);
@@ -420,7 +421,7 @@ impl MemoryStore {
             Finish::Retry { due_at, error } => {
                 record.extra_mut().last_error = Some(error);
                 if let Some(journal) = journal {
-                    journal(Change::Retried { job: &Job { due_at, ..inner.job(&record, JobState::Delayed) } });
+                    journal(Change::Retried { job: Job { due_at, ..inner.job(&record, JobState::Delayed) } });
                 }
                 let q = &mut inner.queues[queue as usize];
                 q.in_flight -= 1;
@@ -434,7 +435,7 @@ impl MemoryStore {
                 extra.last_error = Some(error);
                 extra.dead_lettered_at = Some(at);
                 if let Some(journal) = journal {
-                    journal(Change::DeadLettered { job: &inner.job(&record, JobState::Dead), dead_seq });
+                    journal(Change::DeadLettered { job: inner.job(&record, JobState::Dead), dead_seq });
                 }
                 if let Some(group) = record.group() {
                     inner.advance_group(queue, group);
@@ -474,7 +475,7 @@ impl MemoryStore {
             let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
             let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
-                journal(Change::Redriven { job: &Job { state, ..job }, seq });
+                journal(Change::Redriven { job: Job { state, ..job }, seq });
             }
         }
         drop(inner);
@@ -648,14 +649,14 @@ mod tests {
         fn record(&mut self, change: Change<'_>) {
             match change {
                 Change::Enqueued { job, seq } | Change::Redriven { job, seq } => {
-                    self.0.insert(job.id.clone(), (job.clone(), seq));
+                    self.0.insert(job.id.clone(), (job, seq));
                 }
                 Change::Retried { job } => {
                     let seq = self.0[&job.id].1;
-                    self.0.insert(job.id.clone(), (job.clone(), seq));
+                    self.0.insert(job.id.clone(), (job, seq));
                 }
                 Change::DeadLettered { job, dead_seq } => {
-                    self.0.insert(job.id.clone(), (job.clone(), dead_seq));
+                    self.0.insert(job.id.clone(), (job, dead_seq));
                 }
                 Change::Completed { id, .. } | Change::Discarded { id, .. } => {
                     self.0.remove(id);
