@@ -14,6 +14,7 @@
 //! 100 MB. A route (queue, function) is interned once; routes are never forgotten, so a
 //! producer inventing function names without end grows the store by one small entry each.
 
+mod index;
 mod record;
 
 use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
@@ -21,8 +22,9 @@ use crate::clock::Millis;
 use crate::queue::{Job, JobId, JobState, NewJob};
 use async_trait::async_trait;
 use foldhash::{HashMap, HashSet};
+use index::{Ready, Slab};
 use parking_lot::Mutex;
-use record::{Chunked, Record};
+use record::Record;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -86,15 +88,6 @@ struct Route {
     ready: Ready,
 }
 
-/// Ready jobs in enqueue order: `fresh` takes jobs newer than any it holds (enqueues,
-/// redrives) in O(1); `returned` takes older ones coming back (releases, due retries,
-/// promoted FIFO members). The oldest of the two fronts is leased first.
-#[derive(Default)]
-struct Ready {
-    fresh: Chunked<Record>,
-    returned: BTreeMap<u64, Record>,
-}
-
 #[derive(Default)]
 struct QueueIndex {
     name: String,
@@ -114,76 +107,6 @@ struct Group {
     /// Its head is ready, delayed or in flight.
     busy: bool,
     waiting: VecDeque<Record>,
-}
-
-/// In-flight records by slot; a lease token names its slot and lease generation.
-#[derive(Default)]
-struct Slab {
-    slots: Vec<Option<Record>>,
-    free: Vec<u32>,
-}
-
-impl Slab {
-    fn insert(&mut self, record: Record) -> u32 {
-        match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(record);
-                slot
-            }
-            None => {
-                self.slots.push(Some(record));
-                (self.slots.len() - 1) as u32
-            }
-        }
-    }
-
-    /// Takes the record `token` names, if the token is current.
-    fn take(&mut self, token: &LeaseToken) -> Option<Record> {
-        let (slot, lease) = ((token.lease_id >> 32) as usize, token.lease_id as u32);
-        let cell = self.slots.get_mut(slot)?;
-        if !cell.as_ref().is_some_and(|r| r.lease == lease && r.has_id(&token.job_id)) {
-            return None;
-        }
-        self.free.push(slot as u32);
-        cell.take()
-    }
-
-    fn drain(&mut self) -> Vec<Record> {
-        self.free.clear();
-        std::mem::take(&mut self.slots).into_iter().flatten().collect()
-    }
-}
-
-impl Ready {
-    fn len(&self) -> usize {
-        self.fresh.len() + self.returned.len()
-    }
-
-    fn push(&mut self, record: Record) {
-        if self.fresh.back().is_none_or(|last| last.seq < record.seq) {
-            self.fresh.push_back(record);
-        } else {
-            self.returned.insert(record.seq, record);
-        }
-    }
-
-    fn oldest(&self) -> Option<u64> {
-        let fresh = self.fresh.front().map(|r| r.seq);
-        let returned = self.returned.first_key_value().map(|(s, _)| *s);
-        match (fresh, returned) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn pop_oldest(&mut self) -> Option<Record> {
-        let fresh = self.fresh.front().map(|r| r.seq);
-        match (fresh, self.returned.first_key_value()) {
-            (Some(f), Some((r, _))) if *r < f => self.returned.pop_first().map(|(_, r)| r),
-            (Some(_), _) => self.fresh.pop_front(),
-            (None, _) => self.returned.pop_first().map(|(_, r)| r),
-        }
-    }
 }
 
 impl Default for MemoryStore {
@@ -623,75 +546,4 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::queue::{JobError, Payload};
-    use bytes::Bytes;
-
-    crate::store_conformance_tests!(|| async { std::sync::Arc::new(super::MemoryStore::new()) });
-
-    fn new_job(id: &str, group: Option<&str>) -> NewJob {
-        NewJob {
-            id: id.into(),
-            queue: "q".into(),
-            function_id: "f".into(),
-            payload: Payload(Bytes::from(id.to_string())),
-            group: group.map(Into::into),
-            enqueued_at: 10,
-        }
-    }
-
-    /// Replays a journal the way a persisting store keeps rows: the last word on each id.
-    #[derive(Default)]
-    struct Rows(std::collections::BTreeMap<String, (Job, u64)>);
-
-    impl Rows {
-        fn record(&mut self, change: Change<'_>) {
-            match change {
-                Change::Enqueued { job, seq } | Change::Redriven { job, seq } => {
-                    self.0.insert(job.id.clone(), (job, seq));
-                }
-                Change::Retried { job } => {
-                    let seq = self.0[&job.id].1;
-                    self.0.insert(job.id.clone(), (job, seq));
-                }
-                Change::DeadLettered { job, dead_seq } => {
-                    self.0.insert(job.id.clone(), (job, dead_seq));
-                }
-                Change::Completed { id, .. } | Change::Discarded { id, .. } => {
-                    self.0.remove(id);
-                }
-            }
-        }
-    }
-
-    async fn lease_ids(store: &MemoryStore, now: Millis) -> Vec<(String, u32)> {
-        let request = LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 100)], max: 100, now };
-        store.lease(request).await.unwrap().into_iter().map(|l| (l.job.id, l.job.attempts)).collect()
-    }
-
-    #[tokio::test]
-    async fn a_journal_restores_the_same_queue() {
-        let store = MemoryStore::new();
-        let mut rows = Rows::default();
-        let jobs = vec![new_job("a", Some("g")), new_job("b", Some("g")), new_job("c", None), new_job("d", None)];
-        store.enqueue_with(jobs, &mut |c| rows.record(c));
-        let leased = store.lease(LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 3)], max: 3, now: 20 });
-        let leased = leased.await.unwrap();
-        assert_eq!(leased.iter().map(|l| l.job.id.as_str()).collect::<Vec<_>>(), ["a", "c", "d"]);
-        let error = JobError::new("E", "boom");
-        let retry = Finish::Retry { due_at: 500, error: error.clone() };
-        assert!(store.finish_with(&leased[0].token, retry, &mut |c| rows.record(c)));
-        let dead = Finish::DeadLetter { error, at: 30 };
-        assert!(store.finish_with(&leased[1].token, dead, &mut |c| rows.record(c)));
-        assert!(store.finish_with(&leased[2].token, Finish::Complete, &mut |c| rows.record(c)));
-
-        let restored = MemoryStore::new();
-        let jobs = rows.0.into_values().map(|(job, seq)| Restored { job, seq }).collect();
-        restored.restore(jobs, vec![("q".into(), store.stats("q").await.unwrap())]);
-        assert_eq!(restored.stats("q").await.unwrap(), QueueStats { in_flight: 0, ..store.stats("q").await.unwrap() });
-        assert!(lease_ids(&restored, 100).await.is_empty(), "'a' waits for its retry, 'b' behind it");
-        assert_eq!(lease_ids(&restored, 500).await, [("a".to_string(), 2)]);
-        assert_eq!(restored.redrive_with("q", &[], 600, &mut |_| {}), 1, "'c' is still dead");
-    }
-}
+mod tests;

@@ -10,7 +10,6 @@
 use crate::clock::Millis;
 use crate::queue::{Job, JobError, JobState, NewJob, Payload};
 use bytes::Bytes;
-use std::collections::VecDeque;
 
 /// One stored job.
 pub(super) struct Record {
@@ -143,61 +142,6 @@ impl StoredPayload {
     }
 }
 
-/// A FIFO in chunks: growing never copies what is queued nor doubles the memory it holds,
-/// unlike one `VecDeque` reallocating at a million entries. Chunks grow with the queue
-/// (a new chunk holds as many items as are queued, from [`MIN_CHUNK`] to [`MAX_CHUNK`]), so
-/// a short queue holds little and a long one is made of large allocations, which the
-/// allocator maps without rounding waste.
-pub(super) struct Chunked<T> {
-    chunks: VecDeque<VecDeque<T>>,
-    len: usize,
-}
-
-const MIN_CHUNK: usize = 16;
-const MAX_CHUNK: usize = 4096;
-
-impl<T> Default for Chunked<T> {
-    fn default() -> Self {
-        Self { chunks: VecDeque::new(), len: 0 }
-    }
-}
-
-impl<T> Chunked<T> {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn front(&self) -> Option<&T> {
-        self.chunks.front()?.front()
-    }
-
-    pub fn back(&self) -> Option<&T> {
-        self.chunks.back()?.back()
-    }
-
-    pub fn push_back(&mut self, item: T) {
-        match self.chunks.back_mut() {
-            Some(last) if last.len() < last.capacity() => last.push_back(item),
-            _ => {
-                let mut chunk = VecDeque::with_capacity(self.len.clamp(MIN_CHUNK, MAX_CHUNK));
-                chunk.push_back(item);
-                self.chunks.push_back(chunk);
-            }
-        }
-        self.len += 1;
-    }
-
-    pub fn pop_front(&mut self) -> Option<T> {
-        let first = self.chunks.front_mut()?;
-        let item = first.pop_front()?;
-        if first.is_empty() {
-            self.chunks.pop_front();
-        }
-        self.len -= 1;
-        Some(item)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,17 +174,5 @@ mod tests {
             assert_eq!((job.id.as_str(), &job.payload.0[..]), (id, payload));
         }
         assert!(Record::new(new_job(&uuid, b"x"), 1, 0).extra.is_none(), "an engine-issued id needs no box");
-    }
-
-    #[test]
-    fn chunked_keeps_fifo_order_across_chunks() {
-        let mut c = Chunked::default();
-        let n = MAX_CHUNK * 3 + 5;
-        (0..n).for_each(|i| c.push_back(i));
-        assert_eq!((c.len(), c.front(), c.back()), (n, Some(&0), Some(&(n - 1))));
-        assert!(c.chunks.iter().all(|chunk| chunk.capacity() <= MAX_CHUNK));
-        let drained: Vec<usize> = std::iter::from_fn(|| c.pop_front()).collect();
-        assert_eq!(drained, (0..n).collect::<Vec<_>>());
-        assert_eq!((c.len(), c.front()), (0, None));
     }
 }

@@ -1,0 +1,157 @@
+//! The containers a job sits in while it is ready or in flight.
+//!
+//! Invariant: a [`Ready`] hands out its jobs oldest first (by enqueue sequence) whatever
+//! order they came back in; a [`Slab`] gives an in-flight record back only to the lease
+//! token that names its slot, generation and job.
+
+use super::record::Record;
+use crate::store::LeaseToken;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Ready jobs in enqueue order: `fresh` takes jobs newer than any it holds (enqueues,
+/// redrives) in O(1); `returned` takes older ones coming back (releases, due retries,
+/// promoted FIFO members). The oldest of the two fronts is leased first.
+#[derive(Default)]
+pub(super) struct Ready {
+    fresh: Chunked<Record>,
+    returned: BTreeMap<u64, Record>,
+}
+
+/// In-flight records by slot; a lease token names its slot and lease generation.
+#[derive(Default)]
+pub(super) struct Slab {
+    slots: Vec<Option<Record>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    pub fn insert(&mut self, record: Record) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(record);
+                slot
+            }
+            None => {
+                self.slots.push(Some(record));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Takes the record `token` names, if the token is current.
+    pub fn take(&mut self, token: &LeaseToken) -> Option<Record> {
+        let (slot, lease) = ((token.lease_id >> 32) as usize, token.lease_id as u32);
+        let cell = self.slots.get_mut(slot)?;
+        if !cell.as_ref().is_some_and(|r| r.lease == lease && r.has_id(&token.job_id)) {
+            return None;
+        }
+        self.free.push(slot as u32);
+        cell.take()
+    }
+
+    pub fn drain(&mut self) -> Vec<Record> {
+        self.free.clear();
+        std::mem::take(&mut self.slots).into_iter().flatten().collect()
+    }
+}
+
+impl Ready {
+    pub fn len(&self) -> usize {
+        self.fresh.len() + self.returned.len()
+    }
+
+    pub fn push(&mut self, record: Record) {
+        if self.fresh.back().is_none_or(|last| last.seq < record.seq) {
+            self.fresh.push_back(record);
+        } else {
+            self.returned.insert(record.seq, record);
+        }
+    }
+
+    /// The enqueue sequence of the oldest ready job.
+    pub fn oldest(&self) -> Option<u64> {
+        let fresh = self.fresh.front().map(|r| r.seq);
+        fresh.into_iter().chain(self.returned.keys().next().copied()).min()
+    }
+
+    pub fn pop_oldest(&mut self) -> Option<Record> {
+        let oldest = self.oldest()?;
+        if self.fresh.front().is_some_and(|r| r.seq == oldest) {
+            self.fresh.pop_front()
+        } else {
+            self.returned.pop_first().map(|(_, r)| r)
+        }
+    }
+}
+
+/// A FIFO in chunks: growing never copies what is queued nor doubles the memory it holds,
+/// unlike one `VecDeque` reallocating at a million entries. Chunks grow with the queue
+/// (a new chunk holds as many items as are queued, from [`MIN_CHUNK`] to [`MAX_CHUNK`]), so
+/// a short queue holds little and a long one is made of large allocations, which the
+/// allocator maps without rounding waste.
+struct Chunked<T> {
+    chunks: VecDeque<VecDeque<T>>,
+    len: usize,
+}
+
+const MIN_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Self { chunks: VecDeque::new(), len: 0 }
+    }
+}
+
+impl<T> Chunked<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn front(&self) -> Option<&T> {
+        self.chunks.front()?.front()
+    }
+
+    pub fn back(&self) -> Option<&T> {
+        self.chunks.back()?.back()
+    }
+
+    pub fn push_back(&mut self, item: T) {
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < last.capacity() => last.push_back(item),
+            _ => {
+                let mut chunk = VecDeque::with_capacity(self.len.clamp(MIN_CHUNK, MAX_CHUNK));
+                chunk.push_back(item);
+                self.chunks.push_back(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub fn pop_front(&mut self) -> Option<T> {
+        let first = self.chunks.front_mut()?;
+        let item = first.pop_front()?;
+        if first.is_empty() {
+            self.chunks.pop_front();
+        }
+        self.len -= 1;
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_keeps_fifo_order_across_chunks() {
+        let mut c = Chunked::default();
+        let n = MAX_CHUNK * 3 + 5;
+        (0..n).for_each(|i| c.push_back(i));
+        assert_eq!((c.len(), c.front(), c.back()), (n, Some(&0), Some(&(n - 1))));
+        assert!(c.chunks.iter().all(|chunk| chunk.capacity() <= MAX_CHUNK));
+        let drained: Vec<usize> = std::iter::from_fn(|| c.pop_front()).collect();
+        assert_eq!(drained, (0..n).collect::<Vec<_>>());
+        assert_eq!((c.len(), c.front()), (0, None));
+    }
+}

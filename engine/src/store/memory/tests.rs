@@ -1,0 +1,72 @@
+//! The memory store: the conformance suite, and the journal it reports to.
+
+use super::*;
+use crate::queue::{JobError, Payload};
+use bytes::Bytes;
+
+crate::store_conformance_tests!(|| async { std::sync::Arc::new(super::MemoryStore::new()) });
+
+fn new_job(id: &str, group: Option<&str>) -> NewJob {
+    NewJob {
+        id: id.into(),
+        queue: "q".into(),
+        function_id: "f".into(),
+        payload: Payload(Bytes::from(id.to_string())),
+        group: group.map(Into::into),
+        enqueued_at: 10,
+    }
+}
+
+/// Replays a journal the way a persisting store keeps rows: the last word on each id.
+#[derive(Default)]
+struct Rows(std::collections::BTreeMap<String, (Job, u64)>);
+
+impl Rows {
+    fn record(&mut self, change: Change<'_>) {
+        match change {
+            Change::Enqueued { job, seq } | Change::Redriven { job, seq } => {
+                self.0.insert(job.id.clone(), (job, seq));
+            }
+            Change::Retried { job } => {
+                let seq = self.0[&job.id].1;
+                self.0.insert(job.id.clone(), (job, seq));
+            }
+            Change::DeadLettered { job, dead_seq } => {
+                self.0.insert(job.id.clone(), (job, dead_seq));
+            }
+            Change::Completed { id, .. } | Change::Discarded { id, .. } => {
+                self.0.remove(id);
+            }
+        }
+    }
+}
+
+async fn lease_ids(store: &MemoryStore, now: Millis) -> Vec<(String, u32)> {
+    let request = LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 100)], max: 100, now };
+    store.lease(request).await.unwrap().into_iter().map(|l| (l.job.id, l.job.attempts)).collect()
+}
+
+#[tokio::test]
+async fn a_journal_restores_the_same_queue() {
+    let store = MemoryStore::new();
+    let mut rows = Rows::default();
+    let jobs = vec![new_job("a", Some("g")), new_job("b", Some("g")), new_job("c", None), new_job("d", None)];
+    store.enqueue_with(jobs, &mut |c| rows.record(c));
+    let leased = store.lease(LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 3)], max: 3, now: 20 });
+    let leased = leased.await.unwrap();
+    assert_eq!(leased.iter().map(|l| l.job.id.as_str()).collect::<Vec<_>>(), ["a", "c", "d"]);
+    let error = JobError::new("E", "boom");
+    let retry = Finish::Retry { due_at: 500, error: error.clone() };
+    assert!(store.finish_with(&leased[0].token, retry, &mut |c| rows.record(c)));
+    let dead = Finish::DeadLetter { error, at: 30 };
+    assert!(store.finish_with(&leased[1].token, dead, &mut |c| rows.record(c)));
+    assert!(store.finish_with(&leased[2].token, Finish::Complete, &mut |c| rows.record(c)));
+
+    let restored = MemoryStore::new();
+    let jobs = rows.0.into_values().map(|(job, seq)| Restored { job, seq }).collect();
+    restored.restore(jobs, vec![("q".into(), store.stats("q").await.unwrap())]);
+    assert_eq!(restored.stats("q").await.unwrap(), QueueStats { in_flight: 0, ..store.stats("q").await.unwrap() });
+    assert!(lease_ids(&restored, 100).await.is_empty(), "'a' waits for its retry, 'b' behind it");
+    assert_eq!(lease_ids(&restored, 500).await, [("a".to_string(), 2)]);
+    assert_eq!(restored.redrive_with("q", &[], 600, &mut |_| {}), 1, "'c' is still dead");
+}
