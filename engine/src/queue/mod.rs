@@ -91,3 +91,22 @@ pub struct Job {
     pub last_error: Option<JobError>,
     pub dead_lettered_at: Option<Millis>,
 }
+
+impl From<NewJob> for Job {
+    /// The job as first stored: ready, no attempt yet.
+    fn from(new: NewJob) -> Self {
+        Job {
+            id: new.id,
+            queue: new.queue,
+            function_id: new.function_id,
+            payload: new.payload,
+            group: new.group,
+            state: JobState::Ready,
+            attempts: 0,
+            enqueued_at: new.enqueued_at,
+            due_at: new.enqueued_at,
+            last_error: None,
+            dead_lettered_at: None,
+        }
+    }
+}

@@ -294,22 +294,27 @@ impl MemoryStore {
 
     fn enqueue_inner(&self, jobs: Vec<NewJob>, mut journal: Option<Journal<'_>>) {
         let mut inner = self.inner.lock();
-        let mut last: Option<(String, String, u32, u32)> = None;
+        let mut last: Option<(u32, u32)> = None;
         for new in jobs {
-            let (queue, route) = match &last {
-                Some((q, f, queue, route)) if *q == new.queue && *f == new.function_id => (*queue, *route),
-                _ => {
-                    let queue = inner.queue_id(&new.queue);
-                    let route = inner.route_id(queue, &new.function_id);
-                    last = Some((new.queue.clone(), new.function_id.clone(), queue, route));
+            let (queue, route) = match last {
+                // A batch is usually one queue and function: look them up once.
+                Some((queue, route))
+                    if inner.routes[route as usize].function == new.function_id
+                        && inner.queues[queue as usize].name == new.queue =>
+                {
                     (queue, route)
                 }
+                _ => {
+                    let queue = inner.queue_id(&new.queue);
+                    (queue, inner.route_id(queue, &new.function_id))
+                }
             };
+            last = Some((queue, route));
             let seq = inner.seq();
             inner.queues[queue as usize].counters.enqueued += 1;
-            let record = Record::new(new, seq, route);
-            let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
-            let state = inner.admit(record);
+            // The journal's copy is the producer's job as it came (the payload shared, not copied).
+            let job = journal.is_some().then(|| Job::from(new.clone()));
+            let state = inner.admit(Record::new(new, seq, route));
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
                 journal(Change::Enqueued { job: Job { state, ..job }, seq });
             }
