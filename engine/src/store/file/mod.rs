@@ -12,8 +12,8 @@
 //! - **enqueue**: acknowledged after the transaction holding its jobs has committed and
 //!   the WAL holding it is fsynced. A job may be leased (even finished) before that
 //!   commit lands; delivery is at-least-once, and its later writes queue behind it.
-//! - **complete, retry, dead-letter**: written in the next group commit, typically within
-//!   milliseconds, and flushed with the next fsync (at most 100 ms later); `finish` does
+//! - **complete, retry, dead-letter**: written in the next group commit — the next
+//!   enqueue's, or within 50 ms when no enqueue comes — and flushed with it; `finish` does
 //!   not wait for it (nobody is acknowledged). A crash of the engine (`kill -9`) loses at
 //!   most the finishes not yet committed, a power loss the ones not yet flushed; either only
 //!   means those jobs run again.
@@ -57,24 +57,22 @@
 //!    dead ones their DLQ order.
 //! 2. Each operation runs on the memory store; its changes go to the writer as owned rows.
 //!    `enqueue`, `redrive` and `discard` then send a sync and wait for its answer.
-//! 3. The writer thread (`writer.rs`) takes everything queued, reduces it to one net write
-//!    per job (a job enqueued and completed within one batch writes nothing), writes it and
-//!    the counter increments in one transaction with cached statements, commits
-//!    (`synchronous=NORMAL`: the WAL is written, not flushed), and hands the batch's syncs
-//!    to the syncer thread.
-//! 4. The syncer fsyncs the WAL once for all the batches committed since its last flush —
-//!    at once when one of them has a sync, else within 100 ms — then answers the syncs;
-//!    meanwhile the writer is already writing the next batch. SQLite's WAL recovery keeps
-//!    a prefix of the committed transactions, so whatever survives a crash is a state the
-//!    engine passed through.
+//! 3. The writer thread (`writer.rs`) takes everything queued (lingering up to 50 ms for
+//!    more while nobody waits on it), reduces it to one net write per job (a job enqueued
+//!    and completed within one batch writes nothing), writes it and the counter increments
+//!    in one transaction with cached statements, commits, fsyncs the WAL and answers the
+//!    batch's syncs; what arrived meanwhile is the next batch (group commit). SQLite's WAL
+//!    recovery keeps a prefix of the committed transactions, so whatever survives a crash
+//!    is a state the engine passed through.
 //!
 //! The schema is one `jobs` table, a row per job keyed by id (`WITHOUT ROWID`, no other
 //! index: nothing queries it while the engine runs) with `state` 1 pending (ready, waiting
 //! or in flight), 2 delayed, 4 dead, and `seq` the enqueue order (the DLQ order for a dead
 //! job); plus `counters` (enqueued / completed / failed / dead_lettered per queue).
 //! `PRAGMA application_id` marks the file as a Switchyard store and `PRAGMA user_version`
-//! is its schema version (2): a version-1 file (the store before the write-behind journal)
-//! is migrated on open, in one transaction, with nothing lost; a file that is not SQLite,
+//! is its schema version (3): an older file (version 1, the store before the write-behind
+//! journal; version 2, the same table with a slower check) is migrated on open, in one
+//! transaction, with nothing lost; a file that is not SQLite,
 //! another program's database or a newer schema is refused at start-up
 //! ([`StoreError::Corrupt`]), never started empty.
 //!
@@ -101,6 +99,7 @@
 //!   a restart nothing holds one.
 //! - Every job is held in memory as well as on disk, as with `in_memory`.
 
+mod pending;
 mod rows;
 mod schema;
 mod writer;
@@ -113,9 +112,10 @@ use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats,
 use crate::clock::Millis;
 use crate::queue::{JobId, NewJob};
 use async_trait::async_trait;
+use pending::Pending;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::{Notify, oneshot};
 use writer::{Failed, Write, Writer};
@@ -130,8 +130,8 @@ pub const LOCK_FILE: &str = "switchyard.lock";
 pub struct FileStore {
     db: PathBuf,
     memory: MemoryStore,
-    writes: Option<mpsc::Sender<Write>>,
-    threads: Vec<JoinHandle<()>>,
+    pending: Arc<Pending>,
+    writer: Option<JoinHandle<()>>,
     failed: Failed,
     _lock: File,
 }
@@ -157,22 +157,15 @@ impl FileStore {
         memory.restore(jobs, counters);
         let wal = schema::open_wal(&db)?;
         let failed = Failed::default();
-        let writer = Writer::new(conn, failed.clone());
-        let (writes, to_write) = mpsc::channel();
-        let (synced, to_sync) = mpsc::channel();
-        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(run)
-                .map_err(|e| StoreError::Unavailable(format!("cannot start the {name} thread: {e}")))
-        };
-        let syncer_failed = failed.clone();
-        let threads = vec![
-            spawn("switchyard-store-writer", Box::new(move || writer.run(to_write, synced)))?,
-            spawn("switchyard-store-syncer", Box::new(move || writer::sync(wal, to_sync, syncer_failed)))?,
-        ];
+        let writer = Writer::new(conn, wal, failed.clone());
+        let pending = Arc::new(Pending::default());
+        let to_write = pending.clone();
+        let thread = std::thread::Builder::new()
+            .name("switchyard-store-writer".into())
+            .spawn(move || writer.run(&to_write))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer thread: {e}")))?;
         tracing::info!(path = %db.display(), jobs = loaded, "file store open");
-        Ok(Self { db, memory, writes: Some(writes), threads, failed, _lock: lock })
+        Ok(Self { db, memory, pending, writer: Some(thread), failed, _lock: lock })
     }
 
     /// The database file.
@@ -194,15 +187,12 @@ impl FileStore {
         ))
     }
 
-    /// Sends each change to the writer (called under the memory store's lock, so the
-    /// channel's order is the memory store's). A send fails only once the writer has
+    /// Queues each change for the writer (called under the memory store's lock, so the
+    /// queue's order is the memory store's). A change is refused only once the writer has
     /// stopped, which the caller learns from [`Self::committed`] or the next [`Self::check`].
     fn journal(&self) -> impl FnMut(Change<'_>) + '_ {
-        let writes = self.writes.as_ref();
-        move |change| {
-            if let Some(writes) = writes {
-                let _ = writes.send(Write::from(change));
-            }
+        |change| {
+            let _ = self.pending.push(Write::from(change));
         }
     }
 
@@ -210,7 +200,7 @@ impl FileStore {
     async fn committed(&self) -> Result<(), StoreError> {
         let gone = || self.stopped(self.failed.get().map_or("the writer is gone", |s| s.as_str()));
         let (reply, answer) = oneshot::channel();
-        self.writes.as_ref().ok_or_else(gone)?.send(Write::Sync(reply)).map_err(|_| gone())?;
+        self.pending.push(Write::Sync(reply)).map_err(|_| gone())?;
         match answer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(StoreError::Unavailable(why))) => Err(self.stopped(&why)),
@@ -222,13 +212,10 @@ impl FileStore {
 
 impl Drop for FileStore {
     fn drop(&mut self) {
-        // Closing the channel ends the writer's loop once everything queued is committed,
-        // and then the syncer's once that is flushed.
-        self.writes.take();
-        for handle in self.threads.drain(..) {
-            if handle.join().is_err() {
-                tracing::error!("a store thread panicked");
-            }
+        // The writer ends once everything queued is committed and flushed.
+        self.pending.close();
+        if self.writer.take().is_some_and(|writer| writer.join().is_err()) {
+            tracing::error!("the store writer thread panicked");
         }
     }
 }

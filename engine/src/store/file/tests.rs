@@ -202,7 +202,7 @@ async fn a_failed_commit_stops_the_store_until_restart() {
     assert_eq!(ids(&lease(&store, "q", 10, 5_000).await), ["q-std-1"]);
 }
 
-/// A version-1 store (every state in SQL) opens as version 2 with nothing lost: waiting and
+/// A version-1 store (every state in SQL) opens as the current version with nothing lost: waiting and
 /// in-flight jobs are pending (the in-flight attempt not counted), the DLQ keeps its order.
 #[tokio::test]
 async fn a_version_1_store_is_migrated() {
@@ -326,7 +326,8 @@ fn a_batch_writes_one_net_row_per_job() {
     let dir = tempfile::tempdir().unwrap();
     drop(FileStore::open(dir.path()).unwrap());
     let conn = super::schema::open_writer(&dir.path().join(DB_FILE)).unwrap();
-    let mut writer = Writer::new(conn, Default::default());
+    let wal = super::schema::open_wal(&dir.path().join(DB_FILE)).unwrap();
+    let mut writer = Writer::new(conn, wal, Default::default());
     let row = |id: &str, state: JobState, attempts: u32| Job {
         id: id.into(),
         queue: "q".into(),

@@ -1,32 +1,34 @@
-//! The writer and the syncer: two threads that put the memory store's changes on disk
-//! behind it, in the order they happened.
+//! The writer: one thread that puts the memory store's changes on disk behind it, in the
+//! order they happened.
 //!
 //! Invariant: a [`Write::Sync`] is answered `Ok` only once every write sent before it is
 //! committed and the WAL holding it is fsynced; after a failed commit or fsync nothing more
 //! is written and every waiter, then and later, hears an error — never an acknowledgement
 //! for something not on disk.
 //!
-//! The writer's loop, as numbered steps (group commit):
-//! 1. block for one write, then take every write already queued (up to [`MAX_BATCH`]);
+//! The loop, as numbered steps (group commit):
+//! 1. take every write queued ([`Pending::take`]): at once when one of them is a sync;
+//!    when none is (finishes only: nobody waits), after lingering up to
+//!    [`LINGER`](super::pending::LINGER) for one — under load, finishes ride in the next
+//!    enqueue's commit instead of paying for one of their own;
 //! 2. reduce the batch to its net effect per job — the last row image, or a delete; a job
 //!    enqueued and completed within the batch writes nothing at all — and add up the
 //!    counter increments per queue;
 //! 3. one transaction: the rows (prepared, cached statements, in id order), the counters;
 //!    `COMMIT` (the connection runs `synchronous=NORMAL`: the commit writes the WAL and
 //!    does not wait for the disk);
-//! 4. hand the batch's syncs to the syncer, and go back to 1 at once.
+//! 4. `fdatasync` the WAL, answer the batch's syncs, and go back to 1. Writes that arrive
+//!    meanwhile make the next batch: the busier the store, the larger its commits.
 //!
-//! The syncer takes every batch committed since its last round and, when one of them has
-//! a sync (or [`FLUSH_EVERY`] after a commit nobody waits for), fsyncs the WAL once
-//! (`fdatasync`) and answers them. So the disk flush of one group overlaps the writing of
-//! the next, finishes alone do not cost a flush each, and one flush covers every
-//! transaction committed before it:
-//! SQLite's WAL recovery keeps a prefix of the committed transactions, so a flushed
-//! transaction survives a crash along with everything before it.
+//! One flush covers every transaction committed before it: SQLite's WAL recovery keeps a
+//! prefix of the committed transactions, so a flushed transaction survives a crash along
+//! with everything before it. (A second thread flushing one commit while the next is
+//! written was measured slower on two cores: the thread hand-offs cost more than the
+//! overlap saved.)
 //!
-//! Both threads end when the store drops its sender, after writing and flushing everything
-//! queued.
+//! The thread ends when the store closes, after writing and flushing everything queued.
 
+use super::pending::Pending;
 use super::rows;
 use crate::queue::{Job, JobId};
 use crate::store::StoreError;
@@ -34,13 +36,9 @@ use crate::store::memory::Change;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
-/// Most writes in one transaction; more wait for the next one.
-pub const MAX_BATCH: usize = 65_536;
+use tokio::sync::oneshot;
 
 /// The answer to a [`Write::Sync`].
 pub type Reply = oneshot::Sender<Result<(), StoreError>>;
@@ -79,6 +77,8 @@ impl From<Change<'_>> for Write {
 
 pub struct Writer {
     conn: Connection,
+    /// The database's WAL, flushed after each commit.
+    wal: File,
     failed: Failed,
 }
 
@@ -92,51 +92,42 @@ struct Net<'a> {
 }
 
 impl Writer {
-    pub fn new(conn: Connection, failed: Failed) -> Self {
-        Self { conn, failed }
+    pub fn new(conn: Connection, wal: File, failed: Failed) -> Self {
+        Self { conn, wal, failed }
     }
 
-    /// Runs until every sender is gone or a commit fails; each committed batch's syncs go
-    /// to `synced` (an empty list too: the syncer flushes every commit, soon).
-    pub fn run(mut self, writes: Receiver<Write>, synced: Sender<Vec<Reply>>) {
+    /// Runs until the store closes (after writing and flushing everything queued) or a
+    /// commit or flush fails.
+    pub fn run(mut self, pending: &Pending) {
         let mut batch = Vec::new();
-        while let Ok(first) = writes.recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match writes.try_recv() {
-                    Ok(w) => batch.push(w),
-                    Err(_) => break,
-                }
-            }
-            let outcome = match self.failed.get() {
-                Some(why) => Err(why.clone()), // the syncer failed
-                None => self.commit(&batch).map_err(|e| {
-                    tracing::error!(error = %e, writes = batch.len(), "store commit failed; the store stops writing");
-                    let _ = self.failed.set(format!("could not commit to the store: {e}"));
-                    self.failed.get().cloned().unwrap_or_default()
-                }),
-            };
+        while pending.take(&mut batch) {
+            let outcome = self.commit(&batch).and_then(|()| self.wal.sync_data().map_err(Failure::Flush));
             let replies = batch.drain(..).filter_map(|w| match w {
                 Write::Sync(reply) => Some(reply),
                 _ => None,
             });
-            match outcome {
-                Ok(()) => {
-                    if let Err(unsent) = synced.send(replies.collect()) {
-                        stop(unsent.0, self.failed.get().map_or("the store syncer stopped", |s| s.as_str()));
-                        return;
-                    }
+            if let Err(e) = outcome {
+                // A failed fsync cannot be retried with confidence: what it did not write
+                // may be gone from the page cache already. So neither is a failed commit.
+                tracing::error!(error = %e, "the store stops writing");
+                let why = self.failed.get_or_init(|| e.to_string());
+                let untaken = pending.stop().into_iter().filter_map(|w| match w {
+                    Write::Sync(reply) => Some(reply),
+                    _ => None,
+                });
+                for reply in replies.chain(untaken) {
+                    let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
                 }
-                Err(why) => {
-                    stop(replies.collect(), &why);
-                    return; // dropping `writes`: every later send or sync fails
-                }
+                return;
+            }
+            for reply in replies {
+                let _ = reply.send(Ok(()));
             }
         }
     }
 
     /// Writes the net effect of `batch` in one transaction.
-    pub(super) fn commit(&mut self, batch: &[Write]) -> rusqlite::Result<()> {
+    pub(super) fn commit(&mut self, batch: &[Write]) -> Result<(), Failure> {
         let mut net: BTreeMap<&str, Net<'_>> = BTreeMap::new();
         let mut counters: HashMap<&str, Counts> = HashMap::new();
         for write in batch {
@@ -158,82 +149,51 @@ impl Writer {
                 })
                 .or_insert(Net { new: enqueued, seq, last: write });
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut put = tx.prepare_cached(rows::PUT)?;
-            let mut retry = tx.prepare_cached(rows::RETRY)?;
-            let mut delete = tx.prepare_cached(rows::DELETE)?;
-            for (id, n) in net {
-                match (n.last, n.seq) {
-                    (Write::Put { job, .. }, Some(seq)) => rows::put(&mut put, job, seq)?,
-                    // Only a retry carries no order, and its row exists: the batch did not write it.
-                    (Write::Put { job, .. }, None) => rows::retry(&mut retry, job)?,
-                    (Write::Delete { .. }, _) if n.new => {} // enqueued and gone within the batch
-                    (Write::Delete { .. }, _) => {
-                        delete.execute([id])?;
-                    }
-                    (Write::Sync(_), _) => unreachable!("syncs are not jobs"),
-                }
-            }
-            let mut add = tx.prepare_cached(rows::ADD_COUNTERS)?;
-            for (queue, c) in counters {
-                add.execute(rusqlite::params![queue, c[0], c[1], c[2], c[3]])?;
-            }
+        // BEGIN and COMMIT as cached statements, not parsed again for every batch.
+        let conn = &self.conn;
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
+        run("BEGIN").map_err(Failure::Commit)?;
+        let written = write_rows(conn, net, counters).and_then(|()| run("COMMIT"));
+        if written.is_err() {
+            let _ = conn.execute_batch("ROLLBACK"); // the store stops anyway; leave no open transaction
         }
-        tx.commit()
+        written.map_err(Failure::Commit)
     }
 }
 
-/// Answers `replies` with the error that stopped the store.
-fn stop(replies: Vec<Reply>, why: &str) {
-    for reply in replies {
-        let _ = reply.send(Err(StoreError::Unavailable(why.to_string())));
+/// The statements of one batch's transaction: its net rows in id order, then its counters.
+fn write_rows(
+    conn: &Connection,
+    net: BTreeMap<&str, Net<'_>>,
+    counters: HashMap<&str, Counts>,
+) -> rusqlite::Result<()> {
+    let mut put = conn.prepare_cached(rows::PUT)?;
+    let mut retry = conn.prepare_cached(rows::RETRY)?;
+    let mut delete = conn.prepare_cached(rows::DELETE)?;
+    for (id, n) in net {
+        match (n.last, n.seq) {
+            (Write::Put { job, .. }, Some(seq)) => rows::put(&mut put, job, seq)?,
+            // Only a retry carries no order, and its row exists: the batch did not write it.
+            (Write::Put { job, .. }, None) => rows::retry(&mut retry, job)?,
+            (Write::Delete { .. }, _) if n.new => {} // enqueued and gone within the batch
+            (Write::Delete { .. }, _) => {
+                delete.execute([id])?;
+            }
+            (Write::Sync(_), _) => unreachable!("syncs are not jobs"),
+        }
     }
+    let mut add = conn.prepare_cached(rows::ADD_COUNTERS)?;
+    for (queue, c) in counters {
+        add.execute(rusqlite::params![queue, c[0], c[1], c[2], c[3]])?;
+    }
+    Ok(())
 }
 
-/// Longest a commit nobody waits for (finishes only) stays unflushed.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
-
-/// The syncer's loop: fsync `wal` once for every batch committed since the last round
-/// that someone waits for (or once [`FLUSH_EVERY`] after a commit nobody waits for), then
-/// answer their syncs. Runs until the writer is gone or an fsync fails.
-pub fn sync(wal: File, committed: Receiver<Vec<Reply>>, failed: Failed) {
-    let mut replies: Vec<Reply> = Vec::new();
-    let mut unflushed_since: Option<Instant> = None;
-    loop {
-        let next = match unflushed_since {
-            None => committed.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(since) => committed.recv_timeout(FLUSH_EVERY.saturating_sub(since.elapsed())),
-        };
-        let gone = match next {
-            Ok(more) => {
-                replies.extend(more);
-                unflushed_since.get_or_insert_with(Instant::now);
-                while let Ok(more) = committed.try_recv() {
-                    replies.extend(more);
-                }
-                false
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
-        let due = unflushed_since.is_some_and(|since| since.elapsed() >= FLUSH_EVERY);
-        if unflushed_since.is_some() && (!replies.is_empty() || due || gone) {
-            if let Err(e) = wal.sync_data() {
-                // A failed fsync cannot be retried with confidence: what it did not write
-                // may be gone from the page cache already.
-                tracing::error!(error = %e, "store fsync failed; the store stops writing");
-                let _ = failed.set(format!("could not flush the store to disk: {e}"));
-                stop(std::mem::take(&mut replies), failed.get().map_or("", |s| s.as_str()));
-                return;
-            }
-            unflushed_since = None;
-            for reply in replies.drain(..) {
-                let _ = reply.send(Ok(()));
-            }
-        }
-        if gone {
-            return;
-        }
-    }
+/// Why the writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("could not commit to the store: {0}")]
+    Commit(rusqlite::Error),
+    #[error("could not flush the store to disk: {0}")]
+    Flush(std::io::Error),
 }
