@@ -154,7 +154,7 @@ impl FileStore {
         let (jobs, counters) = rows::load(&conn).map_err(|e| schema::classify(&db, e))?;
         let loaded = jobs.len();
         let memory = MemoryStore::new();
-        memory.restore(jobs, counters);
+        memory.restore(jobs, counters, seq_floor());
         let wal = schema::open_wal(&db)?;
         let failed = Failed::default();
         let writer = Writer::new(conn, wal, failed.clone());
@@ -218,6 +218,17 @@ impl Drop for FileStore {
             tracing::error!("the store writer thread panicked");
         }
     }
+}
+
+/// The order numbers (`seq`: enqueue order, dead-letter order, dead-letter page cursors)
+/// of this run start above the wall clock in microseconds. The file keeps only the numbers
+/// of the jobs still in it, so after the newest were completed or discarded, counting on
+/// from the highest kept would hand out again numbers a client may hold as a cursor. Each
+/// run hands out fewer than a million a second, so the numbers of one run stay below the
+/// clock at the next start unless the clock was set back.
+fn seq_floor() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_micros()).unwrap_or(u64::MAX / 2)
 }
 
 #[cfg(unix)]

@@ -171,6 +171,40 @@ async fn redrive_and_discard_are_on_disk_when_answered() {
     assert_eq!(ids(&lease(&store, "q", 10, 7_000).await), ["q-std-0"]);
 }
 
+/// A dead-letter page cursor stays valid across a restart: entries dead-lettered after it
+/// come after it, even when the newest entries it had passed were discarded (so the file
+/// no longer holds the highest order number handed out).
+#[tokio::test]
+async fn a_dead_letter_cursor_from_before_a_restart_skips_nothing_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.enqueue((0..2).map(|n| job("q", None, n)).collect()).await.unwrap();
+    for l in lease(&store, "q", 2, 5_000).await {
+        store.finish(&l.token, Finish::DeadLetter { error: err("dead"), at: 5_100 }).await.unwrap();
+    }
+    let first = store.dead_letters("q", None, 1).await.unwrap();
+    let cursor = first.next_cursor.expect("a second page");
+    let rest = store.dead_letters("q", Some(&cursor), 10).await.unwrap();
+    assert_eq!(rest.entries.len(), 1);
+    let past_all = rest.entries[0].id.clone();
+    // The operator has read everything; the last page's position is where they stand.
+    let seen = store.dead_letters("q", None, 2).await.unwrap();
+    assert!(seen.next_cursor.is_none());
+    assert_eq!(store.discard("q", &["q-std-0".into(), past_all]).await.unwrap(), 2);
+    drop(store);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    store.enqueue(vec![job("q", None, 9)]).await.unwrap();
+    let l = lease(&store, "q", 1, 8_000).await.remove(0);
+    store.finish(&l.token, Finish::DeadLetter { error: err("dead"), at: 8_100 }).await.unwrap();
+    let after = store.dead_letters("q", Some(&cursor), 10).await.unwrap();
+    assert_eq!(
+        after.entries.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        ["q-std-9"],
+        "the new entry is after every cursor handed out before the restart"
+    );
+}
+
 /// A failed commit answers its waiters with an error and stops the store: every later call
 /// is `Unavailable` until a restart, which resumes from the last commit.
 #[tokio::test]

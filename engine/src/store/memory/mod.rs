@@ -241,9 +241,13 @@ impl MemoryStore {
     /// Loads what a persisting store kept, into an empty store: `jobs` in any order (they
     /// are placed by `seq`; FIFO groups are rebuilt, their oldest pending member the head),
     /// and each queue's counters (`enqueued`, `completed`, `failed`, `dead_lettered`).
-    pub fn restore(&self, mut jobs: Vec<Restored>, counters: Vec<(String, QueueStats)>) {
+    /// Every order number handed out afterwards exceeds each restored job's and
+    /// `seq_floor`, which the store sets above any number it may have handed out before
+    /// (a dead-letter cursor is one), though those jobs are gone.
+    pub fn restore(&self, mut jobs: Vec<Restored>, counters: Vec<(String, QueueStats)>, seq_floor: u64) {
         jobs.sort_by_key(|r| r.seq);
         let mut inner = self.inner.lock();
+        inner.next_seq = inner.next_seq.max(seq_floor);
         for (queue, c) in counters {
             let q = inner.queue_id(&queue);
             inner.queues[q as usize].counters = c;

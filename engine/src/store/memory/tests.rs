@@ -64,7 +64,7 @@ async fn a_journal_restores_the_same_queue() {
 
     let restored = MemoryStore::new();
     let jobs = rows.0.into_values().map(|(job, seq)| Restored { job, seq }).collect();
-    restored.restore(jobs, vec![("q".into(), store.stats("q").await.unwrap())]);
+    restored.restore(jobs, vec![("q".into(), store.stats("q").await.unwrap())], 0);
     assert_eq!(restored.stats("q").await.unwrap(), QueueStats { in_flight: 0, ..store.stats("q").await.unwrap() });
     assert!(lease_ids(&restored, 100).await.is_empty(), "'a' waits for its retry, 'b' behind it");
     assert_eq!(lease_ids(&restored, 500).await, [("a".to_string(), 2)]);
