@@ -9,21 +9,25 @@
 //!   order: a job may run again after a crash (at-least-once), but never before an earlier
 //!   job of its group ran at least once.
 
+mod support;
+
 use rand::Rng;
-use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use switchyard::{InitOptions, RegisterFunction};
+use support::ledger::{GROUPS_PER_PRODUCER, Ledger, Load, Route, fast_reconnect, serve};
 
 const PRODUCERS: usize = 8;
 const JOBS_PER_PRODUCER: usize = 400;
-const GROUPS_PER_PRODUCER: usize = 3;
 const KILLS: usize = 3;
+const LOAD: Load = Load {
+    standard: Route { queue: "std", function: "crash::std" },
+    fifo: Route { queue: "fifo", function: "crash::fifo" },
+    retry_pause: Duration::from_millis(20),
+};
 
 /// The engine binary, running; killed on drop so a failing test leaves nothing behind.
 struct Engine {
@@ -68,59 +72,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// One processing of a job, in the order handlers started.
-#[derive(Clone, Debug)]
-struct Processed {
-    receipt: String,
-    group: Option<String>,
-    seq: u64,
-}
-
-#[derive(Default)]
-struct Log {
-    processed: parking_lot::Mutex<Vec<Processed>>,
-    receipts: parking_lot::Mutex<Vec<String>>,
-    acked: AtomicUsize,
-}
-
-async fn produce(url: String, producer: usize, log: Arc<Log>) {
-    let client = switchyard::register_worker(&url, fast_reconnect()).await.unwrap();
-    let mut next_seq = [0u64; GROUPS_PER_PRODUCER];
-    for n in 0..JOBS_PER_PRODUCER {
-        let (queue, function, payload) = if n % 2 == 0 {
-            ("std", "crash::std", json!({"producer": producer, "seq": n}))
-        } else {
-            let g = (n / 2) % GROUPS_PER_PRODUCER;
-            let seq = next_seq[g];
-            next_seq[g] += 1;
-            ("fifo", "crash::fifo", json!({"group": format!("p{producer}-g{g}"), "seq": seq}))
-        };
-        // An enqueue that fails (the engine is down) is retried with the same seq: if the
-        // failed attempt was stored after all, that seq is simply processed twice.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let receipt = loop {
-            match client.enqueue(queue, function, &payload).await {
-                Ok(r) => break r,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "producer {producer} cannot enqueue: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        };
-        log.receipts.lock().push(receipt.message_receipt_id);
-        log.acked.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn fast_reconnect() -> InitOptions {
-    InitOptions {
-        max_in_flight: 64,
-        reconnect_initial: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(200),
-        ..Default::default()
-    }
-}
-
 fn write_config(dir: &Path) -> PathBuf {
     let store = dir.join("queue_store");
     let yaml = format!(
@@ -148,28 +99,17 @@ async fn acknowledged_jobs_survive_kill_9_and_fifo_order_holds() {
     let url = format!("http://127.0.0.1:{port}");
     let mut engine = Engine::start(&config, port, &engine_log);
 
-    let log = Arc::new(Log::default());
-    let worker = switchyard::register_worker(&url, fast_reconnect()).await.unwrap();
-    for function in ["crash::std", "crash::fifo"] {
-        let log = log.clone();
-        worker.register_function(RegisterFunction::new_async(function, move |p: Value, ctx| {
-            let log = log.clone();
-            async move {
-                log.processed.lock().push(Processed {
-                    receipt: ctx.message_receipt_id.clone().unwrap_or_default(),
-                    group: ctx.group.clone(),
-                    seq: p["seq"].as_u64().unwrap(),
-                });
-                // A little work, so some jobs are in flight whenever the engine dies.
-                let ms = rand::rng().random_range(0..3);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok(Value::Null)
-            }
-        }));
-    }
+    let ledger = Arc::new(Ledger::default());
+    let worker = switchyard::register_worker(&url, fast_reconnect(64)).await.unwrap();
+    serve(&worker, 0, LOAD.standard.function, &ledger);
+    serve(&worker, 0, LOAD.fifo.function, &ledger);
     assert!(worker.ready(Duration::from_secs(20)).await, "worker connects");
 
-    let producers: Vec<_> = (0..PRODUCERS).map(|p| tokio::spawn(produce(url.clone(), p, log.clone()))).collect();
+    let mut producers = Vec::new();
+    for p in 0..PRODUCERS {
+        let client = switchyard::register_worker(&url, fast_reconnect(64)).await.unwrap();
+        producers.push(tokio::spawn(LOAD.produce(p, JOBS_PER_PRODUCER, vec![client], ledger.clone())));
+    }
 
     // Kill points: a random number of acknowledged enqueues within each third of the run.
     let total = PRODUCERS * JOBS_PER_PRODUCER;
@@ -179,12 +119,12 @@ async fn acknowledged_jobs_survive_kill_9_and_fifo_order_holds() {
         let hi = total * (4 * k + 3) / (4 * KILLS + 1);
         let at = rand::rng().random_range(lo..hi);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while log.acked.load(Ordering::SeqCst) < at {
+        while ledger.acked() < at {
             assert!(Instant::now() < deadline, "producers stalled before kill point {k} ({at})");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let acked = log.acked.load(Ordering::SeqCst);
-        let processed = log.processed.lock().len();
+        let acked = ledger.acked();
+        let processed = ledger.processed().len();
         engine.kill();
         kill_points.push((at, acked, processed));
         eprintln!("kill {}: after {acked} acknowledged enqueues, {processed} processings", k + 1);
@@ -194,48 +134,25 @@ async fn acknowledged_jobs_survive_kill_9_and_fifo_order_holds() {
     for p in producers {
         p.await.unwrap();
     }
-    let receipts: Vec<String> = log.receipts.lock().clone();
-    assert_eq!(receipts.len(), total);
+    assert_eq!(ledger.acked(), total);
 
     // Drain: every acknowledged receipt processed at least once.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen: HashSet<String> = log.processed.lock().iter().map(|p| p.receipt.clone()).collect();
-        let missing: Vec<&String> = receipts.iter().filter(|r| !seen.contains(*r)).collect();
-        if missing.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
+    ledger
+        .assert_all_processed(Duration::from_secs(60), || {
             let tail = std::fs::read_to_string(&engine_log).unwrap_or_default();
-            panic!(
-                "{} acknowledged jobs never processed (e.g. {:?}); kill points {kill_points:?}\nengine log:\n{tail}",
-                missing.len(),
-                &missing[..missing.len().min(5)]
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            format!("kill points {kill_points:?}\nengine log:\n{tail}")
+        })
+        .await;
 
     // FIFO: first processings per group in increasing seq order, and none skipped.
-    let processed = log.processed.lock().clone();
-    let mut first_seen: HashMap<String, Vec<u64>> = HashMap::new();
-    let mut seen_seq: HashSet<(String, u64)> = HashSet::new();
-    for p in processed.iter().filter(|p| p.group.is_some()) {
-        let g = p.group.clone().unwrap();
-        if seen_seq.insert((g.clone(), p.seq)) {
-            first_seen.entry(g).or_default().push(p.seq);
-        }
-    }
-    assert_eq!(first_seen.len(), PRODUCERS * GROUPS_PER_PRODUCER, "every group was processed");
-    for (g, seqs) in &first_seen {
-        let want: Vec<u64> = (0..seqs.len() as u64).collect();
-        assert_eq!(seqs, &want, "group {g}: first processings out of order; kill points {kill_points:?}");
-    }
+    let groups = ledger.assert_fifo_order(&format!("kill points {kill_points:?}"));
+    assert_eq!(groups, PRODUCERS * GROUPS_PER_PRODUCER, "every group was processed");
+    let processed = ledger.processed();
     let redelivered = processed.len() - processed.iter().map(|p| &p.receipt).collect::<HashSet<_>>().len();
     eprintln!(
         "{} jobs acknowledged, {} processings ({redelivered} repeats after crashes), kill points \
          (target, acked, processed) {kill_points:?}, {:.1}s",
-        receipts.len(),
+        ledger.acked(),
         processed.len(),
         started.elapsed().as_secs_f64()
     );

@@ -12,16 +12,21 @@
 
 mod support;
 
-use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use serde_json::Value;
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::TestEngine;
-use switchyard::{InitOptions, RegisterFunction};
+use support::ledger::{Ledger, Load, Route, fast_reconnect, serve};
+use switchyard::RegisterFunction;
+
+const STANDARD: Route = Route { queue: "work", function: "mt::work" };
+const FIFO: Route = Route { queue: "ordered", function: "mt::ordered" };
+/// Producers enqueue through their own engine first, and the next one when it fails.
+const LOAD: Load = Load { standard: STANDARD, fifo: FIFO, retry_pause: Duration::from_millis(10) };
 
 fn redis_url() -> String {
     std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -56,113 +61,6 @@ adapter:
     )
 }
 
-/// One handler start: which worker, which job, and for FIFO jobs the group and sequence.
-#[derive(Clone, Debug)]
-struct Processed {
-    worker: usize,
-    receipt: String,
-    group: Option<String>,
-    seq: u64,
-}
-
-#[derive(Default)]
-struct Log {
-    processed: parking_lot::Mutex<Vec<Processed>>,
-    receipts: parking_lot::Mutex<Vec<String>>,
-    acked: AtomicUsize,
-}
-
-impl Log {
-    fn record(&self, worker: usize, ctx: &switchyard::Context, payload: &Value) {
-        self.processed.lock().push(Processed {
-            worker,
-            receipt: ctx.message_receipt_id.clone().unwrap_or_default(),
-            group: ctx.group.clone(),
-            seq: payload["seq"].as_u64().unwrap_or(0),
-        });
-    }
-
-    fn all_processed(&self) -> bool {
-        let seen: HashSet<String> = self.processed.lock().iter().map(|p| p.receipt.clone()).collect();
-        self.receipts.lock().iter().all(|r| seen.contains(r))
-    }
-
-    /// Per group, the first processing of each sequence number came in increasing order,
-    /// and every number from 0 up was processed.
-    fn assert_fifo_order(&self) {
-        let mut first: HashMap<String, Vec<u64>> = HashMap::new();
-        let mut seen: HashSet<(String, u64)> = HashSet::new();
-        for p in self.processed.lock().iter() {
-            if let Some(g) = &p.group
-                && seen.insert((g.clone(), p.seq))
-            {
-                first.entry(g.clone()).or_default().push(p.seq);
-            }
-        }
-        assert!(!first.is_empty(), "fifo jobs were processed");
-        for (g, seqs) in first {
-            let want: Vec<u64> = (0..seqs.len() as u64).collect();
-            assert_eq!(seqs, want, "group {g}: first processings out of order");
-        }
-    }
-}
-
-/// Enqueues `jobs` jobs (alternately standard and FIFO over `groups` groups), through
-/// `clients[first]` and, when an engine fails, the next one. Only acknowledged receipts
-/// are logged; a failed enqueue is retried with the same sequence number.
-async fn produce(clients: Vec<switchyard::Worker>, first: usize, producer: usize, jobs: usize, log: Arc<Log>) {
-    let groups = 3;
-    let mut next_seq = vec![0u64; groups];
-    let mut at = first;
-    for n in 0..jobs {
-        let (queue, function, payload) = if n % 2 == 0 {
-            ("work", "mt::work", json!({"producer": producer, "n": n}))
-        } else {
-            let g = (n / 2) % groups;
-            let seq = next_seq[g];
-            next_seq[g] += 1;
-            ("ordered", "mt::ordered", json!({"group": format!("p{producer}-g{g}"), "seq": seq}))
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let receipt = loop {
-            match clients[at].enqueue(queue, function, &payload).await {
-                Ok(r) => break r,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "producer {producer} cannot enqueue: {e}");
-                    at = (at + 1) % clients.len();
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        };
-        log.receipts.lock().push(receipt.message_receipt_id);
-        log.acked.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn fast_reconnect(max_in_flight: u32) -> InitOptions {
-    InitOptions {
-        max_in_flight,
-        reconnect_initial: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(200),
-        shutdown_grace: Duration::from_secs(2),
-        ..Default::default()
-    }
-}
-
-/// Registers a handler that logs and takes 0–2 ms.
-fn serve(worker: &switchyard::Worker, index: usize, function: &str, log: &Arc<Log>) {
-    let log = log.clone();
-    worker.register_function(RegisterFunction::new_async(function, move |p: Value, ctx| {
-        let log = log.clone();
-        async move {
-            log.record(index, &ctx, &p);
-            let ms = rand::random_range(0..3);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(Value::Null)
-        }
-    }));
-}
-
 async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !f() {
@@ -195,17 +93,15 @@ async fn three_engines_share_queues_and_keep_fifo_order() {
     let prefix = Prefix::new();
     let yaml = config(&prefix);
     let engines = vec![TestEngine::start(&yaml).await, TestEngine::start(&yaml).await, TestEngine::start(&yaml).await];
-    let log = Arc::new(Log::default());
+    let ledger = Arc::new(Ledger::default());
 
     // Workers spread unevenly: engine 0 serves no fifo function and engine 2 no standard
     // one, so their jobs must travel to another engine.
     let mut workers = Vec::new();
-    for (i, functions) in
-        [vec!["mt::work"], vec!["mt::work", "mt::ordered"], vec!["mt::ordered"]].into_iter().enumerate()
-    {
+    for (i, functions) in [vec![STANDARD], vec![STANDARD, FIFO], vec![FIFO]].into_iter().enumerate() {
         let w = engines[i].worker().await;
         for f in functions {
-            serve(&w, i, f, &log);
+            serve(&w, i, f.function, &ledger);
         }
         workers.push(w);
     }
@@ -216,21 +112,21 @@ async fn three_engines_share_queues_and_keep_fifo_order() {
         for e in &engines {
             clients.push(e.client().await);
         }
-        producers.push(tokio::spawn(produce(clients, p, p, 240, log.clone())));
+        producers.push(tokio::spawn(LOAD.produce(p, 240, clients, ledger.clone())));
     }
     for p in producers {
         p.await.unwrap();
     }
-    wait_until("every acknowledged job processed", Duration::from_secs(60), || log.all_processed()).await;
+    ledger.assert_all_processed(Duration::from_secs(60), String::new).await;
     let client = engines[2].client().await;
     wait_drained(&client).await;
 
-    log.assert_fifo_order();
+    assert!(ledger.assert_fifo_order("") > 0, "fifo jobs were processed");
     let work = client.queues().stats("work").await.unwrap();
     assert_eq!((work.enqueued, work.completed, work.failed), (360, 360, 0));
     let ordered = client.queues().stats("ordered").await.unwrap();
     assert_eq!((ordered.enqueued, ordered.completed, ordered.failed), (360, 360, 0));
-    let by_worker = |w: usize| log.processed.lock().iter().filter(|p| p.worker == w).count();
+    let by_worker = |w: usize| ledger.processed().iter().filter(|p| p.worker == w).count();
     assert!(by_worker(0) > 0 && by_worker(1) > 0, "standard jobs ran on two engines");
     assert!(by_worker(1) > 0 && by_worker(2) > 0, "fifo jobs ran on two engines");
 
@@ -295,18 +191,18 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     std::fs::write(&config_path, config(&prefix)).unwrap();
     let engine_log = dir.path().join("engines.log");
     let mut engines: Vec<EngineProcess> = (0..3).map(|_| EngineProcess::start(&config_path, &engine_log)).collect();
-    let log = Arc::new(Log::default());
+    let ledger = Arc::new(Ledger::default());
 
     // The worker on engine 0 never finishes a job: whatever engine 0 leases stays in flight
     // until the engine dies, and must then be completed elsewhere.
     let stuck = switchyard::register_worker(&engines[0].url, fast_reconnect(8)).await.unwrap();
     let in_stuck = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
-    for function in ["mt::work", "mt::ordered"] {
-        let (log, in_stuck) = (log.clone(), in_stuck.clone());
-        stuck.register_function(RegisterFunction::new_async(function, move |p: Value, ctx| {
-            let (log, in_stuck) = (log.clone(), in_stuck.clone());
+    for route in [STANDARD, FIFO] {
+        let (ledger, in_stuck) = (ledger.clone(), in_stuck.clone());
+        stuck.register_function(RegisterFunction::new_async(route.function, move |p: Value, ctx| {
+            let (ledger, in_stuck) = (ledger.clone(), in_stuck.clone());
             async move {
-                log.record(0, &ctx, &p);
+                ledger.record(0, &ctx, &p);
                 in_stuck.lock().push(ctx.message_receipt_id.clone().unwrap_or_default());
                 std::future::pending::<()>().await;
                 Ok(Value::Null)
@@ -317,8 +213,8 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     let mut workers = Vec::new();
     for (i, engine) in engines.iter().enumerate().skip(1) {
         let w = switchyard::register_worker(&engine.url, fast_reconnect(32)).await.unwrap();
-        serve(&w, i, "mt::work", &log);
-        serve(&w, i, "mt::ordered", &log);
+        serve(&w, i, STANDARD.function, &ledger);
+        serve(&w, i, FIFO.function, &ledger);
         assert!(w.ready(Duration::from_secs(20)).await, "worker {i} connects");
         workers.push(w);
     }
@@ -330,17 +226,17 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
         for e in &engines {
             clients.push(switchyard::register_worker(&e.url, fast_reconnect(1)).await.unwrap());
         }
-        producers.push(tokio::spawn(produce(clients, p, p, jobs_per_producer, log.clone())));
+        producers.push(tokio::spawn(LOAD.produce(p, jobs_per_producer, clients, ledger.clone())));
     }
 
     // Mid-load, once engine 0 holds a full worker's worth of jobs: kill it.
     let total = 3 * jobs_per_producer;
     wait_until("engine 0 holds jobs mid-load", Duration::from_secs(30), || {
-        in_stuck.lock().len() >= 8 && log.acked.load(Ordering::SeqCst) >= total / 3
+        in_stuck.lock().len() >= 8 && ledger.acked() >= total / 3
     })
     .await;
     let held: Vec<String> = in_stuck.lock().clone();
-    let acked_at_kill = log.acked.load(Ordering::SeqCst);
+    let acked_at_kill = ledger.acked();
     engines[0].kill();
     let killed_at = Instant::now();
     eprintln!("killed engine 0 holding {} jobs, after {acked_at_kill} acknowledged enqueues", held.len());
@@ -348,22 +244,22 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     for p in producers {
         p.await.unwrap();
     }
-    assert_eq!(log.receipts.lock().len(), total);
+    assert_eq!(ledger.acked(), total);
     let client = switchyard::register_worker(&engines[1].url, fast_reconnect(1)).await.unwrap();
     wait_drained(&client).await;
     let drained_after = killed_at.elapsed();
 
     // Every acknowledged job ran; the killed engine's jobs ran again on the others.
-    let processed = log.processed.lock().clone();
+    let processed = ledger.processed();
     let done_elsewhere: HashSet<&str> =
         processed.iter().filter(|p| p.worker != 0).map(|p| p.receipt.as_str()).collect();
-    for r in log.receipts.lock().iter() {
+    for r in ledger.receipts().iter() {
         assert!(done_elsewhere.contains(r.as_str()), "acknowledged job {r} was never completed");
     }
     for r in &held {
         assert!(done_elsewhere.contains(r.as_str()), "job {r} held by the killed engine was not completed");
     }
-    log.assert_fifo_order();
+    assert!(ledger.assert_fifo_order("") > 0, "fifo jobs were processed");
     for q in ["work", "ordered"] {
         let s = client.queues().stats(q).await.unwrap();
         assert_eq!((s.failed, s.dead), (0, 0), "{q}: reclaim does not count as a failure");

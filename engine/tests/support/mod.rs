@@ -1,6 +1,9 @@
 //! Test harness: an engine served on 127.0.0.1:0 in-process, SDK workers against it, and
-//! a raw worker that speaks the stream protocol by hand for precise control.
+//! a raw worker that speaks the stream protocol by hand for precise control; [`ledger`]
+//! holds the producers, handlers and checks of the tests that kill engines under load.
 #![allow(dead_code)]
+
+pub mod ledger;
 
 use std::sync::Arc;
 use std::time::Duration;
