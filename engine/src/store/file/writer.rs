@@ -102,20 +102,13 @@ impl Writer {
         let mut batch = Vec::new();
         while pending.take(&mut batch) {
             let outcome = self.commit(&batch).and_then(|()| self.wal.sync_data().map_err(Failure::Flush));
-            let replies = batch.drain(..).filter_map(|w| match w {
-                Write::Sync(reply) => Some(reply),
-                _ => None,
-            });
+            let replies = syncs(batch.drain(..));
             if let Err(e) = outcome {
                 // A failed fsync cannot be retried with confidence: what it did not write
                 // may be gone from the page cache already. So neither is a failed commit.
                 tracing::error!(error = %e, "the store stops writing");
                 let why = self.failed.get_or_init(|| e.to_string());
-                let untaken = pending.stop().into_iter().filter_map(|w| match w {
-                    Write::Sync(reply) => Some(reply),
-                    _ => None,
-                });
-                for reply in replies.chain(untaken) {
+                for reply in replies.chain(syncs(pending.stop())) {
                     let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
                 }
                 return;
@@ -187,6 +180,14 @@ fn write_rows(
         add.execute(rusqlite::params![queue, c[0], c[1], c[2], c[3]])?;
     }
     Ok(())
+}
+
+/// The waiters among `writes`.
+fn syncs(writes: impl IntoIterator<Item = Write>) -> impl Iterator<Item = Reply> {
+    writes.into_iter().filter_map(|w| match w {
+        Write::Sync(reply) => Some(reply),
+        _ => None,
+    })
 }
 
 /// Why the writer stopped.
