@@ -35,7 +35,8 @@ pub struct EngineProcess {
 }
 
 impl EngineProcess {
-    pub fn start(bin: &Path, store: StoreKind) -> anyhow::Result<Self> {
+    /// Starts `bin` on `store`, with `threads` runtime threads if set.
+    pub fn start(bin: &Path, store: StoreKind, threads: Option<usize>) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("switchyard-bench-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir_all(&dir)?;
         let adapter = match store {
@@ -54,7 +55,11 @@ impl EngineProcess {
         );
         let path = dir.join("iii-config.yaml");
         std::fs::write(&path, config)?;
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(n) = threads {
+            command.env("TOKIO_WORKER_THREADS", n.to_string());
+        }
+        let mut child = command
             .args(["serve", "--config"])
             .arg(&path)
             .args(["--listen", "127.0.0.1:0"])

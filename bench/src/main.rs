@@ -60,11 +60,24 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Runtime threads of the engine it starts (`TOKIO_WORKER_THREADS`; default: one per core).
+    #[arg(long)]
+    engine_threads: Option<usize>,
+    /// Runtime threads of this process: producers, worker and SDK (default: one per core).
+    #[arg(long)]
+    client_threads: Option<usize>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.client_threads {
+        runtime.worker_threads(n);
+    }
+    runtime.enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let params = Params {
         jobs: args.jobs,
         producers: args.producers,
@@ -75,6 +88,8 @@ async fn main() -> anyhow::Result<()> {
         jobs_per_group: args.jobs_per_group,
         memory_jobs: args.memory_jobs,
         quiet: args.json,
+        engine_threads: args.engine_threads,
+        client_threads: args.client_threads,
     };
     let bin = match args.engine_bin {
         Some(b) => b,
@@ -97,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         for &store in &args.stores {
             for &scenario in &args.scenarios {
-                let engine = match EngineProcess::start(&bin, store) {
+                let engine = match EngineProcess::start(&bin, store, args.engine_threads) {
                     Ok(e) => e,
                     Err(e) => {
                         eprintln!("skipping {} / {scenario:?}: {e:#}", store.name());

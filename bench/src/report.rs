@@ -15,11 +15,14 @@ pub struct Row {
 }
 
 pub fn table(rows: &[Row], p: &Params) {
+    let threads = |n: Option<usize>| n.map_or("per-core".to_string(), |n| n.to_string());
     println!(
-        "producers={} max_in_flight={} cores={}",
+        "producers={} max_in_flight={} cores={} engine_threads={} client_threads={}",
         p.producers,
         p.max_in_flight,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        threads(p.engine_threads),
+        threads(p.client_threads),
     );
     println!(
         "{:<11} {:<9} {:>9} {:>8} {:>10} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9}",

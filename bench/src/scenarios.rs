@@ -44,6 +44,9 @@ pub struct Params {
     pub jobs_per_group: u64,
     pub memory_jobs: u64,
     pub quiet: bool,
+    /// Runtime threads of the engine and of this process, when set (else one per core).
+    pub engine_threads: Option<usize>,
+    pub client_threads: Option<usize>,
 }
 
 /// What one scenario measured (engine CPU and RSS are added by the caller).
