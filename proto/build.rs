@@ -6,7 +6,8 @@
 //! - `wire`: the same messages and services, except that JSON payload fields typed
 //!   `google.protobuf.Value` are `bytes` holding the encoded `Value`. Both are the same on
 //!   the wire (a length-delimited field), so the engine serves `wire` and passes payloads
-//!   through without decoding and re-encoding them. Reflection serves the contract as
+//!   through without decoding and re-encoding them, and the Rust SDK's worker stream reads
+//!   payloads straight from their bytes into JSON. Reflection serves the contract as
 //!   written.
 use prost::Message;
 use prost_types::field_descriptor_proto::Type;
@@ -63,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // constructor; clients are built with `EngineClient::new(channel)` instead.
     tonic_prost_build::configure().build_client(true).build_server(true).build_transport(false).compile_fds(fds)?;
     tonic_prost_build::configure()
-        .build_client(false)
+        .build_client(true)
         .build_server(true)
         .build_transport(false)
         .bytes(".switchyard.v1")

@@ -97,6 +97,133 @@ pub(crate) fn encode_value(v: &Value, buf: &mut Vec<u8>) {
     }
 }
 
+/// Reads a `google.protobuf.Value` from its wire bytes (as [`encode_value`] writes them, or
+/// any conforming encoder) straight into JSON, without building the prost tree: what
+/// [`from_proto`] of the decoded message gives. Empty bytes are `null`.
+pub(crate) fn decode_value(buf: &[u8]) -> Result<Value, DecodeError> {
+    let mut reader = Reader { buf, depth: 0 };
+    reader.value()
+}
+
+/// Why wire bytes are not a `google.protobuf.Value`.
+#[derive(Debug, thiserror::Error)]
+#[error("payload is not a google.protobuf.Value: {0}")]
+pub(crate) struct DecodeError(&'static str);
+
+/// Nesting deeper than this is refused, as prost refuses it.
+const MAX_DEPTH: u32 = 100;
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    depth: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// A whole `Value` message: the last `kind` field wins, unknown fields are skipped.
+    fn value(&mut self) -> Result<Value, DecodeError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(DecodeError("nested too deeply"));
+        }
+        let mut out = Value::Null;
+        while !self.buf.is_empty() {
+            let key = self.varint()?;
+            out = match (key >> 3, key & 7) {
+                (1, 0) => {
+                    self.varint()?;
+                    Value::Null
+                }
+                (2, 1) => number(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
+                (3, 2) => {
+                    let bytes = self.delimited()?;
+                    Value::String(std::str::from_utf8(bytes).map_err(|_| DecodeError("a string is not UTF-8"))?.into())
+                }
+                (4, 0) => Value::Bool(self.varint()? != 0),
+                (5, 2) => {
+                    let mut fields = self.nested()?;
+                    let mut map = Map::new();
+                    while !fields.buf.is_empty() {
+                        match fields.varint()? {
+                            0x0a => {
+                                let (k, v) = fields.nested()?.entry()?;
+                                map.insert(k, v);
+                            }
+                            key => fields.skip(key)?,
+                        }
+                    }
+                    Value::Object(map)
+                }
+                (6, 2) => {
+                    let mut values = self.nested()?;
+                    let mut list = Vec::new();
+                    while !values.buf.is_empty() {
+                        match values.varint()? {
+                            0x0a => list.push(values.nested()?.value()?),
+                            key => values.skip(key)?,
+                        }
+                    }
+                    Value::Array(list)
+                }
+                _ => {
+                    self.skip(key)?;
+                    continue;
+                }
+            };
+        }
+        Ok(out)
+    }
+
+    /// A `Struct.fields` map entry: key (1) and value (2), either possibly absent.
+    fn entry(&mut self) -> Result<(String, Value), DecodeError> {
+        let (mut k, mut v) = (String::new(), Value::Null);
+        while !self.buf.is_empty() {
+            match self.varint()? {
+                0x0a => {
+                    let bytes = self.delimited()?;
+                    k = std::str::from_utf8(bytes).map_err(|_| DecodeError("a key is not UTF-8"))?.into();
+                }
+                0x12 => v = self.nested()?.value()?,
+                key => self.skip(key)?,
+            }
+        }
+        Ok((k, v))
+    }
+
+    /// A reader over the next length-delimited field, one level deeper.
+    fn nested(&mut self) -> Result<Reader<'a>, DecodeError> {
+        Ok(Reader { buf: self.delimited()?, depth: self.depth })
+    }
+
+    fn delimited(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| DecodeError("length overflows"))?;
+        self.take(len)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError("truncated"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        prost::encoding::decode_varint(&mut self.buf).map_err(|_| DecodeError("bad varint"))
+    }
+
+    /// Skips the value of a field with `key` (tag and wire type).
+    fn skip(&mut self, key: u64) -> Result<(), DecodeError> {
+        match key & 7 {
+            0 => self.varint().map(drop),
+            1 => self.take(8).map(drop),
+            2 => self.delimited().map(drop),
+            5 => self.take(4).map(drop),
+            _ => Err(DecodeError("unsupported wire type")),
+        }
+    }
+}
+
 /// The length [`encode_value`] appends.
 pub(crate) fn value_len(v: &Value) -> usize {
     match v {
@@ -172,6 +299,39 @@ mod tests {
             encode_value(&v, &mut buf);
             assert_eq!(buf.len(), value_len(&v), "{v}");
             assert_eq!(from_proto(&PbValue::decode(buf.as_slice()).unwrap()), v, "{v}");
+            assert_eq!(decode_value(&buf).unwrap(), v, "{v}");
+            assert_eq!(decode_value(&to_proto(&v).encode_to_vec()).unwrap(), v, "prost's bytes: {v}");
         }
+    }
+
+    #[test]
+    fn decode_value_reads_what_prost_reads() {
+        use prost::Message;
+        // Unknown fields skipped, the last kind wins, absent entry parts are defaults.
+        let mut buf = vec![0x38, 0x05]; // field 7, varint (unknown)
+        buf.extend_from_slice(&[0x20, 0x01]); // bool_value true
+        buf.extend_from_slice(&[0x1a, 0x02, b'h', b'i']); // string_value "hi" (last wins)
+        assert_eq!(decode_value(&buf).unwrap(), json!("hi"));
+        assert_eq!(from_proto(&PbValue::decode(buf.as_slice()).unwrap()), json!("hi"));
+        let entry_without_value = [0x2a, 0x05, 0x0a, 0x03, 0x0a, 0x01, b'k'];
+        assert_eq!(decode_value(&entry_without_value).unwrap(), json!({"k": null}));
+        assert_eq!(decode_value(&[]).unwrap(), json!(null));
+        // Broken input is an error, never a panic or a wrong value.
+        for bad in [&[0x1a, 0x05, b'a'][..], &[0x1a, 0x01, 0xff], &[0x11, 0, 0], &[0x0f], &[0x80]] {
+            assert!(decode_value(bad).is_err(), "{bad:?}");
+            assert!(PbValue::decode(bad).is_err(), "prost agrees: {bad:?}");
+        }
+        let mut deep = Vec::new();
+        encode_value(&json!(null), &mut deep);
+        for _ in 0..200 {
+            let mut outer = vec![0x32];
+            let inner_len = 1 + prost::encoding::encoded_len_varint(deep.len() as u64) + deep.len();
+            varint(inner_len as u64, &mut outer);
+            outer.push(0x0a);
+            varint(deep.len() as u64, &mut outer);
+            outer.extend_from_slice(&deep);
+            deep = outer;
+        }
+        assert!(decode_value(&deep).is_err(), "too deep");
     }
 }
