@@ -107,6 +107,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 client_cpu_s: engine::cpu_seconds("self") - client_before,
                 engine_cpu_s: None,
                 engine_peak_rss_mib: None,
+                engine_threads: None,
+                client_threads: args.client_threads,
             });
         }
     } else {
@@ -129,6 +131,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     client_cpu_s: engine::cpu_seconds("self") - client_before,
                     engine_cpu_s: Some(engine.cpu_seconds() - cpu_before),
                     engine_peak_rss_mib: Some(engine.peak_rss_mib()),
+                    engine_threads: args.engine_threads,
+                    client_threads: args.client_threads,
                 });
             }
         }

@@ -12,6 +12,9 @@ pub struct Row {
     pub client_cpu_s: f64,
     pub engine_cpu_s: Option<f64>,
     pub engine_peak_rss_mib: Option<f64>,
+    /// Runtime threads of the engine and of this process, if set (`null`: one per core).
+    pub engine_threads: Option<usize>,
+    pub client_threads: Option<usize>,
 }
 
 pub fn table(rows: &[Row], p: &Params) {
