@@ -72,9 +72,8 @@
 //! `PRAGMA application_id` marks the file as a Switchyard store and `PRAGMA user_version`
 //! is its schema version (3): an older file (version 1, the store before the write-behind
 //! journal; version 2, the same table with a slower check) is migrated on open, in one
-//! transaction, with nothing lost; a file that is not SQLite,
-//! another program's database or a newer schema is refused at start-up
-//! ([`StoreError::Corrupt`]), never started empty.
+//! transaction, with nothing lost; a file that is not SQLite, another program's database
+//! or a newer schema is refused at start-up ([`StoreError::Corrupt`]), never started empty.
 //!
 //! # Inspecting it
 //!

@@ -99,6 +99,7 @@ impl Writer {
     /// Runs until the store closes (after writing and flushing everything queued) or a
     /// commit or flush fails.
     pub fn run(mut self, pending: &Pending) {
+        let _stop = StopOnPanic { pending, failed: self.failed.clone() };
         let mut batch = Vec::new();
         while pending.take(&mut batch) {
             let outcome = self.commit(&batch).and_then(|()| self.wal.sync_data().map_err(Failure::Flush));
@@ -182,6 +183,24 @@ fn write_rows(
     Ok(())
 }
 
+/// Should the writer panic (a bug), stops the store as a failed commit does, so that no
+/// write waits for a writer that is gone.
+struct StopOnPanic<'a> {
+    pending: &'a Pending,
+    failed: Failed,
+}
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let why = self.failed.get_or_init(|| "the store writer failed (panicked)".into());
+            for reply in syncs(self.pending.stop()) {
+                let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
+            }
+        }
+    }
+}
+
 /// The waiters among `writes`.
 fn syncs(writes: impl IntoIterator<Item = Write>) -> impl Iterator<Item = Reply> {
     writes.into_iter().filter_map(|w| match w {
@@ -197,4 +216,28 @@ pub enum Failure {
     Commit(rusqlite::Error),
     #[error("could not flush the store to disk: {0}")]
     Flush(std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_writer_stops_the_store_and_answers_its_waiters() {
+        let pending = Arc::new(Pending::default());
+        let failed = Failed::default();
+        let (reply, answer) = oneshot::channel();
+        pending.push(Write::Sync(reply)).unwrap();
+        let thread = {
+            let (pending, failed) = (pending.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let _stop = StopOnPanic { pending: &pending, failed };
+                panic!("a bug in the writer");
+            })
+        };
+        assert!(thread.join().is_err());
+        assert!(matches!(answer.blocking_recv(), Ok(Err(StoreError::Unavailable(_)))));
+        assert!(pending.push(Write::Sync(oneshot::channel().0)).is_err(), "no later write is taken");
+        assert!(failed.get().is_some(), "the store reports the failure (health turns NOT_SERVING)");
+    }
 }
