@@ -37,7 +37,6 @@ use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::{Arc, OnceLock};
-
 use tokio::sync::oneshot;
 
 /// The answer to a [`Write::Sync`].
