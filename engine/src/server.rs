@@ -80,11 +80,11 @@ pub async fn serve(
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight work");
-        health.set_not_serving::<EngineServer<EngineService>>().await;
-        health.set_not_serving::<QueuesServer<QueuesService>>().await;
+        set_serving(&health, false).await;
         stop.cancel();
         let _ = pump.await;
         let _ = store_watch.await;
+        set_serving(&health, false).await; // whatever the store watch did meanwhile
         closing.cancel();
         let _ = drained_tx.send(());
     };
@@ -117,9 +117,11 @@ pub async fn serve(
 const STORE_CHECK: Duration = Duration::from_secs(1);
 
 /// Turns health NOT_SERVING once the store has stopped for good ([`Store::failure`]), so
-/// that a supervisor restarts the engine, which resumes from what the store kept.
+/// that a supervisor restarts the engine, which resumes from what the store kept; and
+/// while the store is stuck ([`Store::stall`]), SERVING again once it is not.
 async fn report_store_failure(store: Arc<dyn Store>, health: HealthReporter, stop: CancellationToken) {
     let mut every = tokio::time::interval(STORE_CHECK);
+    let mut stalled = false;
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -127,9 +129,32 @@ async fn report_store_failure(store: Arc<dyn Store>, health: HealthReporter, sto
         }
         if let Some(reason) = store.failure() {
             tracing::error!(%reason, "the store has stopped: health is NOT_SERVING until the engine is restarted");
-            health.set_not_serving::<EngineServer<EngineService>>().await;
-            health.set_not_serving::<QueuesServer<QueuesService>>().await;
+            set_serving(&health, false).await;
             return;
         }
+        match (store.stall(), stalled) {
+            (Some(reason), false) => {
+                tracing::error!(%reason, "the store is stuck: health is NOT_SERVING while it lasts");
+                set_serving(&health, false).await;
+                stalled = true;
+            }
+            // Shutting down already says NOT_SERVING; a stall ending then changes nothing.
+            (None, true) if !stop.is_cancelled() => {
+                tracing::warn!("the store writes again: health is SERVING");
+                set_serving(&health, true).await;
+                stalled = false;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn set_serving(health: &HealthReporter, serving: bool) {
+    if serving {
+        health.set_serving::<EngineServer<EngineService>>().await;
+        health.set_serving::<QueuesServer<QueuesService>>().await;
+    } else {
+        health.set_not_serving::<EngineServer<EngineService>>().await;
+        health.set_not_serving::<QueuesServer<QueuesService>>().await;
     }
 }

@@ -153,6 +153,13 @@ pub trait Store: Send + Sync + 'static {
     fn failure(&self) -> Option<String> {
         None
     }
+
+    /// Why the store cannot write right now, if it has been stuck for a while (a durable
+    /// store whose disk has not answered one commit for seconds): health is NOT_SERVING
+    /// while this lasts, so traffic goes elsewhere, and SERVING again once it passes.
+    fn stall(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Whether this build has a store for `adapter`. Stores not built yet are refused at

@@ -116,10 +116,15 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
-use writer::{Failed, Write, Writer};
+use writer::{Busy, Failed, Write, Writer};
 
 pub use schema::{DB_FILE, SCHEMA_VERSION};
+
+/// One commit (with its fsync) taking longer than this makes the store report a stall:
+/// health NOT_SERVING until it completes. A healthy disk takes milliseconds.
+pub const STALL_AFTER: Duration = Duration::from_secs(10);
 
 /// The lock file a running store holds inside its directory.
 pub const LOCK_FILE: &str = "switchyard.lock";
@@ -132,6 +137,9 @@ pub struct FileStore {
     pending: Arc<Pending>,
     writer: Option<JoinHandle<()>>,
     failed: Failed,
+    busy: Arc<Busy>,
+    /// One commit taking longer than this is a stall ([`Store::stall`]).
+    stall_after: Duration,
     _lock: File,
 }
 
@@ -156,7 +164,8 @@ impl FileStore {
         memory.restore(jobs, counters, seq_floor());
         let wal = schema::open_wal(&db)?;
         let failed = Failed::default();
-        let writer = Writer::new(conn, wal, failed.clone());
+        let busy = Arc::new(Busy::default());
+        let writer = Writer::new(conn, wal, failed.clone(), busy.clone());
         let pending = Arc::new(Pending::default());
         let to_write = pending.clone();
         let thread = std::thread::Builder::new()
@@ -164,7 +173,7 @@ impl FileStore {
             .spawn(move || writer.run(&to_write))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer thread: {e}")))?;
         tracing::info!(path = %db.display(), jobs = loaded, "file store open");
-        Ok(Self { db, memory, pending, writer: Some(thread), failed, _lock: lock })
+        Ok(Self { db, memory, pending, writer: Some(thread), failed, busy, stall_after: STALL_AFTER, _lock: lock })
     }
 
     /// The database file.
@@ -334,5 +343,14 @@ impl Store for FileStore {
 
     fn failure(&self) -> Option<String> {
         self.failed.get().cloned()
+    }
+
+    fn stall(&self) -> Option<String> {
+        let busy = self.busy.for_how_long().filter(|d| *d >= self.stall_after)?;
+        Some(format!(
+            "one commit to {} has taken {} s so far: the disk is not answering",
+            self.db.display(),
+            busy.as_secs()
+        ))
     }
 }

@@ -205,6 +205,39 @@ async fn a_dead_letter_cursor_from_before_a_restart_skips_nothing_after_it() {
     );
 }
 
+/// A commit that does not finish is a stall, reported while it lasts and no longer once the
+/// commit goes through. (Here another connection holds the write lock for a while; the
+/// writer waits for it, as it would for a disk that does not answer.)
+#[tokio::test]
+async fn a_commit_that_hangs_is_a_stall_until_it_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = FileStore::open(dir.path()).unwrap();
+    store.stall_after = std::time::Duration::from_millis(50);
+    assert_eq!(store.stall(), None);
+    let blocker = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap(); // the write lock, until COMMIT
+    let store = Arc::new(store);
+    let enqueue = tokio::spawn({
+        let store = store.clone();
+        async move { store.enqueue(vec![job("q", None, 1)]).await }
+    });
+    // Well within the writer's 5 s busy timeout, after which the commit would fail instead.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let reason = loop {
+        if let Some(reason) = store.stall() {
+            break reason;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stall reported");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(reason.contains("disk is not answering"), "{reason}");
+    assert!(!enqueue.is_finished(), "not acknowledged while stuck");
+    blocker.execute_batch("COMMIT").unwrap();
+    enqueue.await.unwrap().expect("acknowledged once the commit goes through");
+    assert_eq!(store.stall(), None);
+    assert_eq!(store.failure(), None);
+}
+
 /// A failed commit answers its waiters with an error and stops the store: every later call
 /// is `Unavailable` until a restart, which resumes from the last commit.
 #[tokio::test]
@@ -361,7 +394,7 @@ fn a_batch_writes_one_net_row_per_job() {
     drop(FileStore::open(dir.path()).unwrap());
     let conn = super::schema::open_writer(&dir.path().join(DB_FILE)).unwrap();
     let wal = super::schema::open_wal(&dir.path().join(DB_FILE)).unwrap();
-    let mut writer = Writer::new(conn, wal, Default::default());
+    let mut writer = Writer::new(conn, wal, Default::default(), Default::default());
     let row = |id: &str, state: JobState, attempts: u32| Job {
         id: id.into(),
         queue: "q".into(),

@@ -79,6 +79,39 @@ pub struct Writer {
     /// The database's WAL, flushed after each commit.
     wal: File,
     failed: Failed,
+    busy: Arc<Busy>,
+}
+
+/// Since when the writer has been committing and flushing one batch, if it is: what
+/// [`FileStore::stall`](super::FileStore) reads.
+#[derive(Default)]
+pub struct Busy {
+    /// Milliseconds since `epoch`, plus one; 0 while idle.
+    since: std::sync::atomic::AtomicU64,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl Busy {
+    fn now(&self) -> u64 {
+        let epoch = *self.epoch.get_or_init(std::time::Instant::now);
+        u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn start(&self) {
+        self.since.store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        self.since.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long the current batch has been at it, if one is.
+    pub fn for_how_long(&self) -> Option<std::time::Duration> {
+        match self.since.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            since => Some(std::time::Duration::from_millis(self.now().saturating_sub(since))),
+        }
+    }
 }
 
 /// One job's net write in a batch.
@@ -91,8 +124,8 @@ struct Net<'a> {
 }
 
 impl Writer {
-    pub fn new(conn: Connection, wal: File, failed: Failed) -> Self {
-        Self { conn, wal, failed }
+    pub fn new(conn: Connection, wal: File, failed: Failed, busy: Arc<Busy>) -> Self {
+        Self { conn, wal, failed, busy }
     }
 
     /// Runs until the store closes (after writing and flushing everything queued) or a
@@ -101,7 +134,9 @@ impl Writer {
         let _stop = StopOnPanic { pending, failed: self.failed.clone() };
         let mut batch = Vec::new();
         while pending.take(&mut batch) {
+            self.busy.start();
             let outcome = self.commit(&batch).and_then(|()| self.wal.sync_data().map_err(Failure::Flush));
+            self.busy.end();
             let replies = syncs(batch.drain(..));
             if let Err(e) = outcome {
                 // A failed fsync cannot be retried with confidence: what it did not write
