@@ -10,9 +10,10 @@ pub mod switchyard {
     }
 }
 
-/// The engine's view of `switchyard.v1`: identical on the wire, but JSON payloads
-/// (`google.protobuf.Value` fields) are `bytes::Bytes` holding the encoded value, so they
-/// pass through the engine untouched. See `build.rs`.
+/// The engine's and the Rust SDK's view of `switchyard.v1`: identical on the wire, but
+/// JSON payloads (`google.protobuf.Value` fields) are `bytes::Bytes` holding the encoded
+/// value, so they pass through the engine untouched and the SDK reads and writes them
+/// straight from JSON. See `build.rs`.
 #[allow(clippy::all, missing_docs)]
 pub mod wire {
     // Nested like the package so the generated `super::…::google::rpc` paths resolve.

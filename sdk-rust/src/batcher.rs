@@ -9,43 +9,23 @@
 //! producers pay one round trip per batch instead of one per job.
 //!
 //! Payloads are encoded to `google.protobuf.Value` wire bytes once, when the call is made
-//! ([`Item`]), and sent as is: the request is the contract's `EnqueueBatchRequest` on the
-//! wire, declared here with the payload as opaque bytes (a message field and a bytes
-//! field are encoded alike), so no prost `Value` tree is built, measured or dropped.
+//! ([`item`]), and sent as is in the contract's wire view (`switchyard_proto::wire`, where
+//! payloads are bytes), so no prost `Value` tree is built, measured or dropped.
 
 use crate::caller::EnqueueReceipt;
 use crate::{Error, Reason};
 use prost::Message;
 use std::sync::Arc;
-use switchyard_proto::v1::{EnqueueBatchResponse, enqueue_result};
+use switchyard_proto::wire::engine_client::EngineClient;
+use switchyard_proto::wire::{EnqueueBatchRequest, EnqueueItem, enqueue_result};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
 
-/// `switchyard.v1.EnqueueItem` with its payload pre-encoded.
-#[derive(Clone, PartialEq, prost::Message)]
-pub(crate) struct Item {
-    #[prost(string, tag = "1")]
-    pub function_id: String,
-    /// A `google.protobuf.Value`'s wire bytes ([`crate::json::encode_value`]).
-    #[prost(bytes = "vec", optional, tag = "2")]
-    pub payload: Option<Vec<u8>>,
-    #[prost(string, tag = "3")]
-    pub queue: String,
-}
-
-impl Item {
-    pub fn new(queue: String, function_id: String, payload: &serde_json::Value) -> Self {
-        let mut bytes = Vec::with_capacity(crate::json::value_len(payload));
-        crate::json::encode_value(payload, &mut bytes);
-        Self { function_id, payload: Some(bytes), queue }
-    }
-}
-
-/// `switchyard.v1.EnqueueBatchRequest` of pre-encoded items.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Request {
-    #[prost(message, repeated, tag = "1")]
-    items: Vec<Item>,
+/// One enqueue, its payload already encoded to `google.protobuf.Value` wire bytes.
+pub(crate) fn item(queue: String, function_id: String, payload: &serde_json::Value) -> EnqueueItem {
+    let mut bytes = Vec::with_capacity(crate::json::value_len(payload));
+    crate::json::encode_value(payload, &mut bytes);
+    EnqueueItem { function_id, payload: bytes.into(), queue }
 }
 
 /// Two, not more: on a busy machine fewer, larger batches cost the client and the engine
@@ -56,7 +36,7 @@ const MAX_ITEMS: usize = 1024;
 const MAX_BYTES: usize = 1024 * 1024;
 
 struct Pending {
-    item: Item,
+    item: EnqueueItem,
     reply: oneshot::Sender<Result<EnqueueReceipt, Error>>,
 }
 
@@ -72,7 +52,7 @@ impl Batcher {
         Self { tx }
     }
 
-    pub async fn enqueue(&self, item: Item) -> Result<EnqueueReceipt, Error> {
+    pub async fn enqueue(&self, item: EnqueueItem) -> Result<EnqueueReceipt, Error> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Pending { item, reply }).map_err(|_| Error::local(Reason::Unavailable, "client is shut down"))?;
         answer.await.unwrap_or_else(|_| Err(Error::local(Reason::Unavailable, "client is shut down")))
@@ -102,7 +82,7 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
             }
             batch.push(next);
         }
-        let client = tonic::client::Grpc::new(channel.clone());
+        let client = EngineClient::new(channel.clone());
         tokio::spawn(async move {
             send(client, batch).await;
             drop(permit);
@@ -110,22 +90,9 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
     }
 }
 
-/// `Engine.EnqueueBatch`, as the generated client calls it.
-async fn enqueue_batch(
-    client: &mut tonic::client::Grpc<Channel>,
-    items: Vec<Item>,
-) -> Result<tonic::Response<EnqueueBatchResponse>, tonic::Status> {
-    client.ready().await.map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
-    let codec = tonic_prost::ProstCodec::<Request, EnqueueBatchResponse>::default();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/switchyard.v1.Engine/EnqueueBatch");
-    let mut request = tonic::Request::new(Request { items });
-    request.extensions_mut().insert(tonic::GrpcMethod::new("switchyard.v1.Engine", "EnqueueBatch"));
-    client.unary(request, path, codec).await
-}
-
-async fn send(mut client: tonic::client::Grpc<Channel>, batch: Vec<Pending>) {
+async fn send(mut client: EngineClient<Channel>, batch: Vec<Pending>) {
     let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.item, p.reply)).unzip();
-    match enqueue_batch(&mut client, items).await {
+    match client.enqueue_batch(EnqueueBatchRequest { items }).await {
         Ok(response) => {
             let mut results = response.into_inner().results.into_iter();
             for reply in replies {

@@ -1,13 +1,15 @@
 //! The caller side: `Engine.Trigger` (sync call, void, enqueue) on any [`crate::Worker`].
 
-use crate::batcher::{Batcher, Item};
-use crate::json::{from_proto_owned, to_proto_owned};
+use crate::batcher::{Batcher, item};
+use crate::json::{decode_value, encode_value, value_len};
 use crate::{Error, Reason};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use switchyard_proto::v1::engine_client::EngineClient;
-use switchyard_proto::v1::{EnqueueAction, VoidAction, trigger_request, trigger_response};
+// The wire view: payloads travel as `google.protobuf.Value` bytes, encoded and read
+// straight from JSON (`crate::json`).
+use switchyard_proto::wire::engine_client::EngineClient;
+use switchyard_proto::wire::{EnqueueAction, VoidAction, trigger_request, trigger_response};
 use tonic::transport::Channel;
 
 /// What to do with a trigger; `None` in [`TriggerRequest::action`] is a synchronous call.
@@ -37,8 +39,7 @@ pub struct EnqueueReceipt {
 
 pub(crate) async fn trigger(channel: &Channel, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
     if let Some(TriggerAction::Enqueue { queue }) = &req.action {
-        let item = Item::new(queue.clone(), req.function_id, &req.payload);
-        let receipt = batcher.enqueue(item).await?;
+        let receipt = batcher.enqueue(item(queue.clone(), req.function_id, &req.payload)).await?;
         return Ok(json!({ "messageReceiptId": receipt.message_receipt_id }));
     }
     trigger_direct(channel, req).await
@@ -50,15 +51,18 @@ async fn trigger_direct(channel: &Channel, req: TriggerRequest) -> Result<Value,
         TriggerAction::Enqueue { queue } => trigger_request::Action::Enqueue(EnqueueAction { queue }),
         TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
     });
-    let request = switchyard_proto::v1::TriggerRequest {
+    let mut payload = Vec::with_capacity(value_len(&req.payload));
+    encode_value(&req.payload, &mut payload);
+    let request = switchyard_proto::wire::TriggerRequest {
         function_id: req.function_id,
-        payload: Some(to_proto_owned(req.payload)),
+        payload: payload.into(),
         action,
         timeout_ms: req.timeout_ms,
     };
     let response = EngineClient::new(channel.clone()).trigger(request).await?.into_inner();
     Ok(match response.outcome {
-        Some(trigger_response::Outcome::Result(v)) => from_proto_owned(v),
+        Some(trigger_response::Outcome::Result(v)) => decode_value(&v)
+            .map_err(|e| Error::local(Reason::Other("BAD_RESULT".into()), format!("the engine's answer: {e}")))?,
         Some(trigger_response::Outcome::Receipt(r)) => {
             json!({ "messageReceiptId": r.message_receipt_id })
         }
@@ -73,7 +77,7 @@ pub(crate) async fn enqueue(
     payload: impl Serialize,
 ) -> Result<EnqueueReceipt, Error> {
     let payload = to_json(payload)?;
-    batcher.enqueue(Item::new(queue.into(), function_id.into(), &payload)).await
+    batcher.enqueue(item(queue.into(), function_id.into(), &payload)).await
 }
 
 pub(crate) async fn call<T: DeserializeOwned>(

@@ -32,35 +32,6 @@ pub fn from_proto(v: &PbValue) -> Value {
     }
 }
 
-/// [`to_proto`] that moves strings and keys instead of copying them.
-pub(crate) fn to_proto_owned(v: Value) -> PbValue {
-    let kind = match v {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
-        Value::String(s) => Kind::StringValue(s),
-        Value::Array(a) => Kind::ListValue(ListValue { values: a.into_iter().map(to_proto_owned).collect() }),
-        Value::Object(o) => {
-            Kind::StructValue(Struct { fields: o.into_iter().map(|(k, v)| (k, to_proto_owned(v))).collect() })
-        }
-    };
-    PbValue { kind: Some(kind) }
-}
-
-/// [`from_proto`] that moves strings and keys instead of copying them.
-pub(crate) fn from_proto_owned(v: PbValue) -> Value {
-    match v.kind {
-        None | Some(Kind::NullValue(_)) => Value::Null,
-        Some(Kind::BoolValue(b)) => Value::Bool(b),
-        Some(Kind::NumberValue(n)) => number(n),
-        Some(Kind::StringValue(s)) => Value::String(s),
-        Some(Kind::ListValue(l)) => Value::Array(l.values.into_iter().map(from_proto_owned).collect()),
-        Some(Kind::StructValue(s)) => {
-            Value::Object(s.fields.into_iter().map(|(k, v)| (k, from_proto_owned(v))).collect::<Map<_, _>>())
-        }
-    }
-}
-
 /// Appends `v` encoded as a `google.protobuf.Value` message (its wire bytes, without an
 /// outer tag or length): the same bytes prost writes for [`to_proto`]`(v)`, without
 /// building the prost tree first.
@@ -273,8 +244,6 @@ mod tests {
     fn json_round_trips() {
         let v = json!({"orderId": "ord_789", "n": 3, "x": 1.5, "ok": true, "none": null, "list": [1, "a", {"b": []}]});
         assert_eq!(from_proto(&to_proto(&v)), v);
-        assert_eq!(from_proto_owned(to_proto_owned(v.clone())), v);
-        assert_eq!(to_proto_owned(v.clone()), to_proto(&v));
     }
 
     #[test]
