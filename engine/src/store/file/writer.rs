@@ -36,7 +36,9 @@ use crate::store::memory::Change;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The answer to a [`Write::Sync`].
@@ -84,32 +86,36 @@ pub struct Writer {
 
 /// Since when the writer has been committing and flushing one batch, if it is: what
 /// [`FileStore::stall`](super::FileStore) reads.
-#[derive(Default)]
 pub struct Busy {
     /// Milliseconds since `epoch`, plus one; 0 while idle.
-    since: std::sync::atomic::AtomicU64,
-    epoch: std::sync::OnceLock<std::time::Instant>,
+    since: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Busy {
+    fn default() -> Self {
+        Self { since: AtomicU64::new(0), epoch: Instant::now() }
+    }
 }
 
 impl Busy {
     fn now(&self) -> u64 {
-        let epoch = *self.epoch.get_or_init(std::time::Instant::now);
-        u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
     fn start(&self) {
-        self.since.store(self.now(), std::sync::atomic::Ordering::Relaxed);
+        self.since.store(self.now(), Ordering::Relaxed);
     }
 
     fn end(&self) {
-        self.since.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.since.store(0, Ordering::Relaxed);
     }
 
     /// How long the current batch has been at it, if one is.
-    pub fn for_how_long(&self) -> Option<std::time::Duration> {
-        match self.since.load(std::sync::atomic::Ordering::Relaxed) {
+    pub fn for_how_long(&self) -> Option<Duration> {
+        match self.since.load(Ordering::Relaxed) {
             0 => None,
-            since => Some(std::time::Duration::from_millis(self.now().saturating_sub(since))),
+            since => Some(Duration::from_millis(self.now().saturating_sub(since))),
         }
     }
 }
