@@ -78,6 +78,9 @@ fn check_struct(buf: &[u8], depth: usize) -> Result<(), String> {
 }
 
 fn utf8(s: &[u8]) -> Result<(), String> {
+    if s.is_ascii() {
+        return Ok(()); // most keys and strings: a word at a time, without the full decoder
+    }
     std::str::from_utf8(s).map(|_| ()).map_err(|_| "payload string is not valid UTF-8".into())
 }
 
@@ -123,6 +126,12 @@ fn walk<'a>(mut buf: &'a [u8], mut f: impl FnMut(u64, Field<'a>) -> Result<(), S
 }
 
 fn varint(buf: &mut &[u8]) -> Result<u64, String> {
+    if let Some((&byte, rest)) = buf.split_first()
+        && byte < 0x80
+    {
+        *buf = rest; // tags and short lengths: one byte
+        return Ok(u64::from(byte));
+    }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = buf.split_first().ok_or("payload is truncated")?;
@@ -150,6 +159,8 @@ mod tests {
         let mut s = Struct::default();
         s.fields.insert("orderId".into(), Value { kind: Some(Kind::StringValue("ord_789".into())) });
         s.fields.insert("n".into(), Value { kind: Some(Kind::NumberValue(1.5)) });
+        s.fields.insert("Grüße".into(), Value { kind: Some(Kind::StringValue("naïve — ✓".into())) });
+        s.fields.insert("big".into(), Value { kind: Some(Kind::StringValue("x".repeat(300))) });
         let list = ListValue {
             values: vec![Value { kind: Some(Kind::BoolValue(true)) }, Value { kind: Some(Kind::NullValue(0)) }],
         };

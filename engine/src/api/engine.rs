@@ -58,7 +58,7 @@ impl EngineService {
             _ => None,
         };
         Ok(NewJob {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: crate::queue::new_job_id(),
             queue,
             function_id: function_id.to_string(),
             payload,

@@ -31,7 +31,7 @@ pub mod workers;
 use crate::clock::{Clock, Millis};
 use crate::config::EngineConfig;
 use crate::queue::retry::{AfterFailure, after_failure};
-use crate::queue::{JobError, Payload};
+use crate::queue::{Job, JobError, Payload};
 use crate::store::{Finish, Lease, Store};
 use foldhash::HashMap;
 use invocation::{Invocation, Kind};
@@ -272,18 +272,11 @@ impl Dispatcher {
                 self.serve(&mut st, &f, now);
             }
         }
-        match jobs.len() {
-            0 => {}
-            1 => {
-                let (lease, outcome) = jobs.pop().expect("one");
-                self.finish_job(lease, outcome).await;
-            }
-            // Concurrently: a remote store (Redis) answers them in one round of trips.
-            _ => {
-                futures::future::join_all(jobs.into_iter().map(|(lease, outcome)| self.finish_job(lease, outcome)))
-                    .await;
-            }
-        }
+        let ends = jobs.into_iter().map(|(lease, outcome)| {
+            let finish = self.finish_of(&lease.job, outcome);
+            (lease, finish)
+        });
+        self.end_leases(ends.collect()).await;
         self.wake.notify_one();
         self.notify_if_idle();
     }
@@ -405,43 +398,48 @@ impl Dispatcher {
         for (tx, result) in after.replies {
             let _ = tx.send(result);
         }
-        for (lease, error) in after.failed_jobs {
-            self.finish_job(lease, Err(error)).await;
-        }
-        for lease in after.released_jobs {
-            self.end_lease(lease, Finish::Release).await;
+        let failed = after.failed_jobs.into_iter().map(|(lease, error)| {
+            let finish = self.finish_of(&lease.job, Err(error));
+            (lease, finish)
+        });
+        let released = after.released_jobs.into_iter().map(|lease| (lease, Finish::Release));
+        self.end_leases(failed.chain(released).collect()).await;
+    }
+
+    /// How an attempt of a queued job ends: complete, or retry / dead-letter per the policy.
+    fn finish_of(&self, job: &Job, outcome: Result<(), JobError>) -> Finish {
+        let Err(error) = outcome else { return Finish::Complete };
+        let now = self.clock.now();
+        let spec = self.config.queues.get(&job.queue).expect("leased only from configured queues");
+        match after_failure(spec, job.attempts, now, rand::random::<f64>()) {
+            AfterFailure::RetryAt { due_at } => Finish::Retry { due_at, error },
+            AfterFailure::DeadLetter => Finish::DeadLetter { error, at: now },
         }
     }
 
-    /// Ends an attempt of a queued job: complete, or retry / dead-letter per the policy.
-    async fn finish_job(&self, lease: Lease, outcome: Result<(), JobError>) {
-        let finish = match outcome {
-            Ok(()) => Finish::Complete,
-            Err(error) => {
-                let now = self.clock.now();
-                let spec = self.config.queues.get(&lease.job.queue).expect("leased only from configured queues");
-                match after_failure(spec, lease.job.attempts, now, rand::random::<f64>()) {
-                    AfterFailure::RetryAt { due_at } => Finish::Retry { due_at, error },
-                    AfterFailure::DeadLetter => Finish::DeadLetter { error, at: now },
-                }
-            }
-        };
-        self.end_lease(lease, finish).await;
-    }
-
-    async fn end_lease(&self, lease: Lease, finish: Finish) {
-        match self.store.finish(&lease.token, finish).await {
-            Ok(true) => {}
-            Ok(false) => tracing::debug!(job = %lease.job.id, "lease was stale; nothing changed"),
-            // The job stays leased in the store; a durable store makes it ready again at
-            // the next start (recover).
-            Err(e) => {
-                tracing::error!(job = %lease.job.id, error = %e, "could not record the end of an attempt")
+    /// Records the ends of attempts in the store, in one call (one lock, or one round of
+    /// trips), then frees their queues' slots and wakes the pump once.
+    async fn end_leases(&self, ends: Vec<(Lease, Finish)>) {
+        if ends.is_empty() {
+            return;
+        }
+        let (jobs, ends): (Vec<Job>, Vec<_>) =
+            ends.into_iter().map(|(lease, finish)| (lease.job, (lease.token, finish))).unzip();
+        let answers = self.store.finish_many(ends).await;
+        for (job, answer) in jobs.iter().zip(answers) {
+            match answer {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!(job = %job.id, "lease was stale; nothing changed"),
+                // The job stays leased in the store; a durable store makes it ready again
+                // at the next start (recover).
+                Err(e) => tracing::error!(job = %job.id, error = %e, "could not record the end of an attempt"),
             }
         }
         let mut st = self.state.lock();
-        if let Some(n) = st.leased.get_mut(&lease.job.queue) {
-            *n = n.saturating_sub(1);
+        for job in &jobs {
+            if let Some(n) = st.leased.get_mut(&job.queue) {
+                *n = n.saturating_sub(1);
+            }
         }
         drop(st);
         self.wake.notify_one();

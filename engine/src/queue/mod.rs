@@ -110,3 +110,15 @@ impl From<NewJob> for Job {
         }
     }
 }
+
+/// A new engine-issued job id: a UUID v7 (time-ordered), hyphenated and lower case, the
+/// form the stores keep in 16 bytes.
+pub fn new_job_id() -> JobId {
+    uuid_string(uuid::Uuid::now_v7())
+}
+
+/// `uuid` hyphenated and lower case, without going through `fmt`.
+pub fn uuid_string(uuid: uuid::Uuid) -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid.hyphenated().encode_lower(&mut buf).to_owned()
+}

@@ -48,6 +48,7 @@ macro_rules! store_conformance_tests {
             fifo_dead_letter_unblocks_the_group,
             fifo_redrive_reenters_at_the_tail,
             stale_tokens_are_refused,
+            finish_many_answers_each_end_in_order,
             release_does_not_count_the_attempt,
             recover_makes_in_flight_ready,
             stats_track_every_state,
@@ -281,6 +282,34 @@ pub async fn stale_tokens_are_refused(store: Arc<dyn Store>) {
     assert!(store.finish(&second.token, Finish::Complete).await.unwrap());
     assert!(!store.finish(&second.token, Finish::Complete).await.unwrap(), "finished twice");
     assert_eq!(store.stats(&q).await.unwrap().completed, 1);
+}
+
+pub async fn finish_many_answers_each_end_in_order(store: Arc<dyn Store>) {
+    let q = unique("q");
+    store.enqueue((1..=4).map(|n| job(&q, "f", None, n)).collect()).await.unwrap();
+    let l = lease(&store, &q, "f", 4, 5_000).await;
+    assert_eq!(l.len(), 4);
+    let answers = store
+        .finish_many(vec![
+            (l[0].token.clone(), Finish::Complete),
+            (l[0].token.clone(), Finish::Complete), // finished just before: stale
+            (l[1].token.clone(), Finish::Retry { due_at: 7_000, error: err("later") }),
+            (l[2].token.clone(), Finish::DeadLetter { error: err("dead"), at: 6_000 }),
+            (l[3].token.clone(), Finish::Release),
+        ])
+        .await;
+    let answers: Vec<bool> = answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(answers, [true, false, true, true, true]);
+    let s = store.stats(&q).await.unwrap();
+    assert_eq!((s.ready, s.delayed, s.in_flight, s.dead), (1, 1, 0, 1));
+    assert_eq!((s.completed, s.failed, s.dead_lettered), (1, 2, 1));
+    assert!(store.finish_many(Vec::new()).await.is_empty());
+    let again = lease(&store, &q, "f", 4, 7_000).await;
+    let mut ids: Vec<&str> = again.iter().map(|l| l.job.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![l[1].job.id.as_str(), l[3].job.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "the retried job (due) and the released one are ready again");
 }
 
 pub async fn release_does_not_count_the_attempt(store: Arc<dyn Store>) {

@@ -124,6 +124,17 @@ pub trait Store: Send + Sync + 'static {
     /// Ends an attempt. `Ok(false)` when the token is stale (nothing changed).
     async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError>;
 
+    /// Ends several attempts (one worker message's results): one answer per end, in
+    /// order, each what [`Store::finish`] would have answered. The default runs them
+    /// concurrently (a remote store answers them in one round of trips); a local store
+    /// applies them under one lock.
+    async fn finish_many(&self, ends: Vec<(LeaseToken, Finish)>) -> Vec<Result<bool, StoreError>> {
+        futures::future::join_all(
+            ends.into_iter().map(|(token, finish)| async move { self.finish(&token, finish).await }),
+        )
+        .await
+    }
+
     /// The earliest due time of a `Delayed` job of `queue`.
     async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError>;
 

@@ -292,6 +292,14 @@ impl Store for FileStore {
         Ok(self.memory.finish_with(token, finish, &mut self.journal()))
     }
 
+    async fn finish_many(&self, ends: Vec<(LeaseToken, Finish)>) -> Vec<Result<bool, StoreError>> {
+        if self.check().is_err() {
+            // Stopped: each end is refused with the reason, as `finish` refuses it.
+            return ends.iter().map(|_| self.check().map(|()| false)).collect();
+        }
+        self.memory.finish_many_with(ends, &mut self.journal()).into_iter().map(Ok).collect()
+    }
+
     async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
         self.check()?;
         self.memory.next_due(queue).await

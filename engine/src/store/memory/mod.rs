@@ -333,7 +333,38 @@ impl MemoryStore {
     }
 
     fn finish_inner(&self, token: &LeaseToken, finish: Finish, journal: Option<Journal<'_>>) -> bool {
+        let finished = Self::finish_locked(&mut self.inner.lock(), token, finish, journal);
+        if finished {
+            self.notify();
+        }
+        finished
+    }
+
+    /// [`Store::finish_many`] under one lock, reporting the changes.
+    pub fn finish_many_with(&self, ends: Vec<(LeaseToken, Finish)>, journal: Journal<'_>) -> Vec<bool> {
+        self.finish_many_inner(ends, Some(journal))
+    }
+
+    fn finish_many_inner(&self, ends: Vec<(LeaseToken, Finish)>, mut journal: Option<Journal<'_>>) -> Vec<bool> {
         let mut inner = self.inner.lock();
+        let mut finished = Vec::with_capacity(ends.len());
+        for (token, finish) in ends {
+            // Reborrowed per end, with the trait object's lifetime shortened to the call.
+            let journal: Option<&mut dyn FnMut(Change<'_>)> = match journal.as_mut() {
+                Some(journal) => Some(&mut **journal),
+                None => None,
+            };
+            finished.push(Self::finish_locked(&mut inner, &token, finish, journal));
+        }
+        drop(inner);
+        if finished.contains(&true) {
+            self.notify();
+        }
+        finished
+    }
+
+    /// Ends one attempt on the locked store; `false` for a stale token.
+    fn finish_locked(inner: &mut Inner, token: &LeaseToken, finish: Finish, journal: Option<Journal<'_>>) -> bool {
         let Some(mut record) = inner.in_flight.take(token) else {
             return false;
         };
@@ -380,8 +411,6 @@ impl MemoryStore {
             }
             Finish::Release => inner.release(record),
         }
-        drop(inner);
-        self.notify();
         true
     }
 
@@ -484,6 +513,10 @@ impl Store for MemoryStore {
 
     async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
         Ok(self.finish_inner(token, finish, None))
+    }
+
+    async fn finish_many(&self, ends: Vec<(LeaseToken, Finish)>) -> Vec<Result<bool, StoreError>> {
+        self.finish_many_inner(ends, None).into_iter().map(Ok).collect()
     }
 
     async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {

@@ -8,7 +8,7 @@
 //! that when the payload is small.
 
 use crate::clock::Millis;
-use crate::queue::{Job, JobError, JobState, NewJob, Payload};
+use crate::queue::{Job, JobError, JobState, NewJob, Payload, uuid_string};
 use bytes::Bytes;
 
 /// One stored job.
@@ -87,7 +87,7 @@ impl Record {
     pub fn id(&self) -> String {
         match self.extra.as_ref().and_then(|e| e.id.as_deref()) {
             Some(own) => own.to_string(),
-            None => uuid::Uuid::from_bytes(self.uuid).hyphenated().to_string(),
+            None => uuid_string(uuid::Uuid::from_bytes(self.uuid)),
         }
     }
 
@@ -111,15 +111,39 @@ impl Record {
 }
 
 /// The 16 bytes of `id` when it is a UUID in the canonical form the engine issues
-/// (hyphenated, lower case), so that it can be given back exactly.
+/// (hyphenated, lower case), so that it can be given back exactly. Read by hand: this runs
+/// for every enqueue and every finish, and parsing any form and then comparing the
+/// canonical rendering costs several times as much.
 fn compact_uuid(id: &str) -> Option<[u8; 16]> {
-    if id.len() != 36 {
+    /// Where each byte's two hex digits start in `8-4-4-4-12`.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let text: &[u8; 36] = id.as_bytes().try_into().ok()?;
+    if [text[8], text[13], text[18], text[23]] != [b'-'; 4] {
         return None;
     }
-    let uuid = uuid::Uuid::try_parse(id).ok()?;
-    let mut buf = uuid::Uuid::encode_buffer();
-    (uuid.hyphenated().encode_lower(&mut buf) == id).then(|| *uuid.as_bytes())
+    let digit = |at: usize| LOWER_HEX[usize::from(text[at])];
+    let mut bytes = [0u8; 16];
+    let mut invalid = 0;
+    let mut n = 0;
+    while n < 16 {
+        let (high, low) = (digit(AT[n]), digit(AT[n] + 1));
+        invalid |= high | low;
+        bytes[n] = (high << 4) | low;
+        n += 1;
+    }
+    (invalid & 0xf0 == 0).then_some(bytes)
 }
+
+/// Each byte's value as a lower-case hex digit; 0xff for anything else.
+static LOWER_HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut c = 0;
+    while c < 16 {
+        table[b"0123456789abcdef"[c] as usize] = c as u8;
+        c += 1;
+    }
+    table
+};
 
 impl From<Bytes> for StoredPayload {
     fn from(bytes: Bytes) -> Self {
@@ -174,5 +198,25 @@ mod tests {
             assert_eq!((job.id.as_str(), &job.payload.0[..]), (id, payload));
         }
         assert!(Record::new(new_job(&uuid, b"x"), 1, 0).extra.is_none(), "an engine-issued id needs no box");
+    }
+
+    #[test]
+    fn only_the_canonical_uuid_form_is_compacted() {
+        let uuid = uuid::Uuid::now_v7();
+        let canonical = uuid.hyphenated().to_string();
+        assert_eq!(compact_uuid(&canonical), Some(*uuid.as_bytes()));
+        assert_eq!(uuid_string(uuid), canonical);
+        let misplaced = format!("{}-{}{}", &canonical[..7], &canonical[7..8], &canonical[9..]);
+        for other in [
+            canonical.to_uppercase(),
+            uuid.simple().to_string(),
+            uuid.braced().to_string(),
+            canonical.replace('-', "_"),
+            misplaced,
+            format!("{}g", &canonical[..35]),
+            String::new(),
+        ] {
+            assert_eq!(compact_uuid(&other), None, "{other}");
+        }
     }
 }
