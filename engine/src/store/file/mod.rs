@@ -65,13 +65,15 @@
 //!    recovery keeps a prefix of the committed transactions, so whatever survives a crash
 //!    is a state the engine passed through.
 //!
-//! The schema is one `jobs` table, a row per job keyed by id (`WITHOUT ROWID`, no other
-//! index: nothing queries it while the engine runs) with `state` 1 pending (ready, waiting
-//! or in flight), 2 delayed, 4 dead, and `seq` the enqueue order (the DLQ order for a dead
-//! job); plus `counters` (enqueued / completed / failed / dead_lettered per queue).
+//! The schema is one `jobs` table, a row per job keyed by its order number `seq` (the
+//! table's integer rowid: the enqueue order, or the DLQ order for a dead job; unique in the
+//! store, so new jobs append at the table's end; no other index: nothing queries it while
+//! the engine runs) with `state` 1 pending (ready, waiting or in flight), 2 delayed, 4 dead;
+//! plus `counters` (enqueued / completed / failed / dead_lettered per queue). A job that
+//! is dead-lettered or redriven gets a new number, so its row moves.
 //! `PRAGMA application_id` marks the file as a Switchyard store and `PRAGMA user_version`
-//! is its schema version (3): an older file (version 1, the store before the write-behind
-//! journal; version 2, the same table with a slower check) is migrated on open, in one
+//! is its schema version (4): an older file (version 1, the store before the write-behind
+//! journal; versions 2 and 3, the same table keyed by id) is migrated on open, in one
 //! transaction, with nothing lost; a file that is not SQLite, another program's database
 //! or a newer schema is refused at start-up ([`StoreError::Corrupt`]), never started empty.
 //!

@@ -125,15 +125,16 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn finish(id: &str) -> Write {
-        Write::Delete { id: id.into(), queue: "q".into(), completed: true }
+    /// A finish, told apart from others by its queue's name.
+    fn finish(name: &str) -> Write {
+        Write::Delete { seq: 1, queue: name.into(), completed: true }
     }
 
     fn ids(batch: &[Write]) -> Vec<&str> {
         batch
             .iter()
             .map(|w| match w {
-                Write::Delete { id, .. } => id.as_str(),
+                Write::Delete { queue, .. } => queue.as_str(),
                 Write::Put { job, .. } => job.id.as_str(),
                 Write::Sync(_) => "sync",
             })

@@ -12,16 +12,16 @@ use crate::store::memory::Restored;
 use bytes::Bytes;
 use rusqlite::{Connection, Row, Statement, params};
 
-/// Writes (inserts or replaces) `job`'s row with order `seq`.
-pub const PUT: &str = "INSERT OR REPLACE INTO jobs (id, queue, function_id, payload, grp, state, seq, attempts, \
+/// Inserts `job`'s row under its order `seq` (a new key: order numbers are never reused).
+pub const INSERT: &str = "INSERT INTO jobs (seq, id, queue, function_id, payload, grp, state, attempts, \
      enqueued_at, due_at, error_message, error_code, error_stack, dead_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
-/// Updates a retried job's row: its order stays.
+/// Updates a retried job's row: its key, its order, stays.
 pub const RETRY: &str = "UPDATE jobs SET state = ?2, attempts = ?3, due_at = ?4, error_message = ?5, \
-     error_code = ?6, error_stack = ?7 WHERE id = ?1";
+     error_code = ?6, error_stack = ?7 WHERE seq = ?1";
 
-pub const DELETE: &str = "DELETE FROM jobs WHERE id = ?1";
+pub const DELETE: &str = "DELETE FROM jobs WHERE seq = ?1";
 
 /// Adds one batch's counter increments to a queue's counters.
 pub const ADD_COUNTERS: &str = "INSERT INTO counters (queue, enqueued, completed, failed, dead_lettered) \
@@ -30,17 +30,17 @@ pub const ADD_COUNTERS: &str = "INSERT INTO counters (queue, enqueued, completed
          completed = completed + excluded.completed, failed = failed + excluded.failed, \
          dead_lettered = dead_lettered + excluded.dead_lettered";
 
-/// Runs [`PUT`] for `job`.
-pub fn put(stmt: &mut Statement<'_>, job: &Job, seq: u64) -> rusqlite::Result<()> {
+/// Runs [`INSERT`] for `job`.
+pub fn insert(stmt: &mut Statement<'_>, job: &Job, seq: u64) -> rusqlite::Result<()> {
     let error = job.last_error.as_ref();
     stmt.execute(params![
+        seq,
         job.id,
         job.queue,
         job.function_id,
         &job.payload.0[..],
         job.group,
         state_of(job),
-        seq,
         job.attempts,
         job.enqueued_at,
         job.due_at,
@@ -53,10 +53,10 @@ pub fn put(stmt: &mut Statement<'_>, job: &Job, seq: u64) -> rusqlite::Result<()
 }
 
 /// Runs [`RETRY`] for `job`.
-pub fn retry(stmt: &mut Statement<'_>, job: &Job) -> rusqlite::Result<()> {
+pub fn retry(stmt: &mut Statement<'_>, job: &Job, seq: u64) -> rusqlite::Result<()> {
     let error = job.last_error.as_ref();
     stmt.execute(params![
-        job.id,
+        seq,
         state_of(job),
         job.attempts,
         job.due_at,

@@ -384,8 +384,9 @@ async fn open_through_the_adapter_config() {
     assert!(dir.path().join("a/b").join(DB_FILE).exists());
 }
 
-/// The writer's net effect per batch: the last row image per job, a job enqueued and
-/// completed within one batch writes no row, and the counters add up every change.
+/// The writer's net effect per batch: the last row image per job under the key it has
+/// now, its old row gone when its key changed, a job enqueued and completed within one
+/// batch writes no row, and the counters add up every change.
 #[test]
 fn a_batch_writes_one_net_row_per_job() {
     use super::writer::{Write, Writer};
@@ -408,30 +409,40 @@ fn a_batch_writes_one_net_row_per_job() {
         last_error: None,
         dead_lettered_at: None,
     };
-    let put = |job: Job, seq: Option<u64>, counts| Write::Put { job, seq, counts };
-    let gone = |id: &str| Write::Delete { id: id.into(), queue: "q".into(), completed: true };
-    writer.commit(&[put(row("old", JobState::Ready, 0), Some(1), [1, 0, 0, 0])]).unwrap();
+    let put = |job: Job, seq: u64, was: Option<u64>, counts| Write::Put { job, seq, was, counts };
+    let gone = |seq: u64| Write::Delete { seq, queue: "q".into(), completed: true };
+    writer
+        .commit(&[
+            put(row("old", JobState::Ready, 0), 1, None, [1, 0, 0, 0]),
+            put(row("dies", JobState::Ready, 0), 2, None, [1, 0, 0, 0]),
+            put(row("done", JobState::Ready, 0), 3, None, [1, 0, 0, 0]),
+        ])
+        .unwrap();
     let batch = [
-        put(row("a", JobState::Ready, 0), Some(2), [1, 0, 0, 0]),
-        put(row("b", JobState::Ready, 0), Some(3), [1, 0, 0, 0]),
-        gone("a"),
-        put(row("b", JobState::Delayed, 1), None, [0, 0, 1, 0]),
-        put(row("old", JobState::Delayed, 1), None, [0, 0, 1, 0]),
+        put(row("a", JobState::Ready, 0), 10, None, [1, 0, 0, 0]),
+        put(row("b", JobState::Ready, 0), 11, None, [1, 0, 0, 0]),
+        gone(10),
+        put(row("b", JobState::Delayed, 1), 11, Some(11), [0, 0, 1, 0]),
+        put(row("old", JobState::Delayed, 1), 1, Some(1), [0, 0, 1, 0]),
+        put(row("dies", JobState::Delayed, 1), 2, Some(2), [0, 0, 1, 0]),
+        put(row("dies", JobState::Dead, 2), 12, Some(2), [0, 0, 1, 1]),
+        gone(3),
     ];
     writer.commit(&batch).unwrap();
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    let rows: Vec<(String, i64, u64, u32)> = conn
-        .prepare("SELECT id, state, seq, attempts FROM jobs ORDER BY id")
+    let rows: Vec<(u64, String, i64, u32)> = conn
+        .prepare("SELECT seq, id, state, attempts FROM jobs ORDER BY seq")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(rows, [("b".to_string(), 2, 3, 1), ("old".to_string(), 2, 1, 1)], "a never written; seqs kept");
+    let expected = [(1, "old".to_string(), 2, 1), (11, "b".to_string(), 2, 1), (12, "dies".to_string(), 4, 2)];
+    assert_eq!(rows, expected, "a never written, done deleted, dies moved to its dead-letter key");
     let counters: (u64, u64, u64, u64) = conn
         .query_row("SELECT enqueued, completed, failed, dead_lettered FROM counters WHERE queue = 'q'", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .unwrap();
-    assert_eq!(counters, (3, 1, 2, 0));
+    assert_eq!(counters, (5, 2, 4, 1));
 }

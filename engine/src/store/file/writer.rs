@@ -11,10 +11,12 @@
 //!    when none is (finishes only: nobody waits), after lingering up to
 //!    [`LINGER`](super::pending::LINGER) for one — under load, finishes ride in the next
 //!    enqueue's commit instead of paying for one of their own;
-//! 2. reduce the batch to its net effect per job — the last row image, or a delete; a job
-//!    enqueued and completed within the batch writes nothing at all — and add up the
-//!    counter increments per queue;
-//! 3. one transaction: the rows (prepared, cached statements, in id order), the counters;
+//! 2. reduce the batch to its net effect per job, following it through its order numbers
+//!    (the rows' key) — its last row image under the number it has now and its old row
+//!    deleted if the number changed, or a delete; a job enqueued and completed within the
+//!    batch writes nothing at all — and add up the counter increments per queue;
+//! 3. one transaction: the deletes, the rows in key order (prepared, cached statements;
+//!    new rows append), the counters;
 //!    `COMMIT` (the connection runs `synchronous=NORMAL`: the commit writes the WAL and
 //!    does not wait for the disk);
 //! 4. `fdatasync` the WAL, answer the batch's syncs, and go back to 1. Writes that arrive
@@ -30,7 +32,7 @@
 
 use super::pending::Pending;
 use super::rows;
-use crate::queue::{Job, JobId};
+use crate::queue::Job;
 use crate::store::StoreError;
 use crate::store::memory::Change;
 use rusqlite::Connection;
@@ -50,11 +52,11 @@ pub type Failed = Arc<OnceLock<String>>;
 /// What the writer is sent: an owned [`Change`], or a wait for the commit.
 #[allow(clippy::large_enum_variant)] // `Put` is most writes: boxing it would cost an allocation each
 pub enum Write {
-    /// The job's row as it now is (with its order, unless a retry kept it), and which
-    /// counters that adds to.
-    Put { job: Job, seq: Option<u64>, counts: Counts },
-    /// The job's row is gone (completed, or discarded from the DLQ).
-    Delete { id: JobId, queue: String, completed: bool },
+    /// The job's row as it now is, keyed by its order `seq`; `was` is the key its row had
+    /// before this change (`None`: the change created the job). Which counters it adds to.
+    Put { job: Job, seq: u64, was: Option<u64>, counts: Counts },
+    /// The job's row, keyed `seq`, is gone (completed, or discarded from the DLQ).
+    Delete { seq: u64, queue: String, completed: bool },
     /// Answer once everything sent before is committed.
     Sync(Reply),
 }
@@ -65,13 +67,14 @@ pub type Counts = [u64; 4];
 impl From<Change<'_>> for Write {
     fn from(change: Change<'_>) -> Self {
         match change {
-            Change::Enqueued { job, seq } => Write::Put { job, seq: Some(seq), counts: [1, 0, 0, 0] },
-            Change::Completed { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: true },
-            // A retried job keeps its enqueue order, which the change does not repeat.
-            Change::Retried { job } => Write::Put { job, seq: None, counts: [0, 0, 1, 0] },
-            Change::DeadLettered { job, dead_seq } => Write::Put { job, seq: Some(dead_seq), counts: [0, 0, 1, 1] },
-            Change::Redriven { job, seq } => Write::Put { job, seq: Some(seq), counts: [0; 4] },
-            Change::Discarded { id, queue } => Write::Delete { id: id.into(), queue: queue.into(), completed: false },
+            Change::Enqueued { job, seq } => Write::Put { job, seq, was: None, counts: [1, 0, 0, 0] },
+            Change::Completed { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: true },
+            Change::Retried { job, seq } => Write::Put { job, seq, was: Some(seq), counts: [0, 0, 1, 0] },
+            Change::DeadLettered { job, dead_seq, was } => {
+                Write::Put { job, seq: dead_seq, was: Some(was), counts: [0, 0, 1, 1] }
+            }
+            Change::Redriven { job, seq, was } => Write::Put { job, seq, was: Some(was), counts: [0; 4] },
+            Change::Discarded { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: false },
         }
     }
 }
@@ -120,12 +123,10 @@ impl Busy {
     }
 }
 
-/// One job's net write in a batch.
+/// One job's net write in a batch: its row as the batch leaves it (`last`, a put) and the
+/// key its row had on disk before the batch (`None`: the batch enqueued it).
 struct Net<'a> {
-    /// Its row did not exist before the batch (the batch enqueued it).
-    new: bool,
-    /// Its order, if a write of this batch carried one (a retry does not).
-    seq: Option<u64>,
+    before: Option<u64>,
     last: &'a Write,
 }
 
@@ -162,32 +163,36 @@ impl Writer {
 
     /// Writes the net effect of `batch` in one transaction.
     pub(super) fn commit(&mut self, batch: &[Write]) -> Result<(), Failure> {
-        let mut net: BTreeMap<&str, Net<'_>> = BTreeMap::new();
+        // Follow each job through its order numbers: `puts` by the key the job has now,
+        // `gone` the on-disk keys of rows to delete.
+        let mut puts: BTreeMap<u64, Net<'_>> = BTreeMap::new();
+        let mut gone: Vec<u64> = Vec::new();
         let mut counters: HashMap<&str, Counts> = HashMap::new();
-        for write in batch {
-            let (id, queue, counts, seq) = match write {
-                Write::Put { job, seq, counts } => (job.id.as_str(), job.queue.as_str(), *counts, *seq),
-                Write::Delete { id, queue, completed } => {
-                    (id.as_str(), queue.as_str(), [0, u64::from(*completed), 0, 0], None)
-                }
-                Write::Sync(_) => continue,
-            };
+        let mut count = |queue, counts: Counts| {
             for (c, n) in counters.entry(queue).or_default().iter_mut().zip(counts) {
                 *c += n;
             }
-            let enqueued = counts[0] == 1;
-            net.entry(id)
-                .and_modify(|n| {
-                    n.last = write;
-                    n.seq = seq.or(n.seq);
-                })
-                .or_insert(Net { new: enqueued, seq, last: write });
+        };
+        for write in batch {
+            match write {
+                Write::Put { job, seq, was, counts } => {
+                    count(job.queue.as_str(), *counts);
+                    let before = was.and_then(|was| puts.remove(&was).map_or(Some(was), |n| n.before));
+                    puts.insert(*seq, Net { before, last: write });
+                }
+                Write::Delete { seq, queue, completed } => {
+                    count(queue.as_str(), [0, u64::from(*completed), 0, 0]);
+                    // A job enqueued and gone within the batch writes nothing.
+                    gone.extend(puts.remove(seq).map_or(Some(*seq), |n| n.before));
+                }
+                Write::Sync(_) => {}
+            }
         }
         // BEGIN and COMMIT as cached statements, not parsed again for every batch.
         let conn = &self.conn;
         let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
         run("BEGIN").map_err(Failure::Commit)?;
-        let written = write_rows(conn, net, counters).and_then(|()| run("COMMIT"));
+        let written = write_rows(conn, puts, gone, counters).and_then(|()| run("COMMIT"));
         if written.is_err() {
             let _ = conn.execute_batch("ROLLBACK"); // the store stops anyway; leave no open transaction
         }
@@ -195,25 +200,28 @@ impl Writer {
     }
 }
 
-/// The statements of one batch's transaction: its net rows in id order, then its counters.
+/// The statements of one batch's transaction: deletes, then rows in key order (new rows
+/// append at the end of the table), then counters.
 fn write_rows(
     conn: &Connection,
-    net: BTreeMap<&str, Net<'_>>,
+    puts: BTreeMap<u64, Net<'_>>,
+    mut gone: Vec<u64>,
     counters: HashMap<&str, Counts>,
 ) -> rusqlite::Result<()> {
-    let mut put = conn.prepare_cached(rows::PUT)?;
-    let mut retry = conn.prepare_cached(rows::RETRY)?;
     let mut delete = conn.prepare_cached(rows::DELETE)?;
-    for (id, n) in net {
-        match (n.last, n.seq) {
-            (Write::Put { job, .. }, Some(seq)) => rows::put(&mut put, job, seq)?,
-            // Only a retry carries no order, and its row exists: the batch did not write it.
-            (Write::Put { job, .. }, None) => rows::retry(&mut retry, job)?,
-            (Write::Delete { .. }, _) if n.new => {} // enqueued and gone within the batch
-            (Write::Delete { .. }, _) => {
-                delete.execute([id])?;
-            }
-            (Write::Sync(_), _) => unreachable!("syncs are not jobs"),
+    let mut insert = conn.prepare_cached(rows::INSERT)?;
+    let mut retry = conn.prepare_cached(rows::RETRY)?;
+    gone.extend(puts.iter().filter_map(|(seq, n)| n.before.filter(|before| before != seq)));
+    gone.sort_unstable();
+    for seq in gone {
+        delete.execute([seq])?;
+    }
+    for (seq, n) in puts {
+        let Write::Put { job, .. } = n.last else { unreachable!("only puts are kept") };
+        if n.before == Some(seq) {
+            rows::retry(&mut retry, job, seq)?; // only retries keep a job's key
+        } else {
+            rows::insert(&mut insert, job, seq)?;
         }
     }
     let mut add = conn.prepare_cached(rows::ADD_COUNTERS)?;

@@ -35,22 +35,28 @@ use tokio::sync::Notify;
 /// changes: a restart re-derives all of them (in-flight jobs are ready again, attempt not
 /// counted; a group's head is its oldest pending member). A change hands over the job as it
 /// now is, built for the journal only (a store without one builds none).
+///
+/// Every job has one order number at a time (`seq`: its enqueue order, or its dead-letter
+/// order while dead), unique in the store and never handed out twice, so a persisting store
+/// can key its rows by it. A change that gives the job a new number says which it had
+/// (`was`).
 #[derive(Debug)]
 pub enum Change<'a> {
     /// Stored as `Ready` (or `Waiting` behind its group) with enqueue order `seq`.
     Enqueued { job: Job, seq: u64 },
     /// Succeeded and deleted; counts `completed`.
-    Completed { id: &'a str, queue: &'a str },
+    Completed { id: &'a str, queue: &'a str, seq: u64 },
     /// Failed with budget left: `Delayed` until `job.due_at` with `job.attempts` and
-    /// `job.last_error`; counts `failed`.
-    Retried { job: Job },
-    /// Failed with the budget spent: `Dead` with dead-letter order `dead_seq`; counts
-    /// `failed` and `dead_lettered`.
-    DeadLettered { job: Job, dead_seq: u64 },
-    /// Back from the DLQ: `Ready` with `attempts = 0` and the new enqueue order `seq`.
-    Redriven { job: Job, seq: u64 },
-    /// Deleted from the DLQ.
-    Discarded { id: &'a str, queue: &'a str },
+    /// `job.last_error`, keeping its order `seq`; counts `failed`.
+    Retried { job: Job, seq: u64 },
+    /// Failed with the budget spent: `Dead` with dead-letter order `dead_seq` (its enqueue
+    /// order was `was`); counts `failed` and `dead_lettered`.
+    DeadLettered { job: Job, dead_seq: u64, was: u64 },
+    /// Back from the DLQ: `Ready` with `attempts = 0` and the new enqueue order `seq` (its
+    /// dead-letter order was `was`).
+    Redriven { job: Job, seq: u64, was: u64 },
+    /// Deleted from the DLQ, where its order was `seq`.
+    Discarded { id: &'a str, queue: &'a str, seq: u64 },
 }
 
 /// Where a [`MemoryStore`] operation reports its [`Change`]s, in the order it made them,
@@ -378,13 +384,17 @@ impl MemoryStore {
                     inner.advance_group(queue, group);
                 }
                 if let Some(journal) = journal {
-                    journal(Change::Completed { id: &token.job_id, queue: &inner.queues[queue as usize].name });
+                    let (id, queue, seq) = (&token.job_id, &inner.queues[queue as usize].name, record.seq);
+                    journal(Change::Completed { id, queue, seq });
                 }
             }
             Finish::Retry { due_at, error } => {
                 record.extra_mut().last_error = Some(error);
                 if let Some(journal) = journal {
-                    journal(Change::Retried { job: Job { due_at, ..inner.job(&record, JobState::Delayed) } });
+                    journal(Change::Retried {
+                        job: Job { due_at, ..inner.job(&record, JobState::Delayed) },
+                        seq: record.seq,
+                    });
                 }
                 let q = &mut inner.queues[queue as usize];
                 q.in_flight -= 1;
@@ -393,12 +403,12 @@ impl MemoryStore {
             }
             Finish::DeadLetter { error, at } => {
                 let dead_seq = inner.seq();
-                record.seq = dead_seq;
+                let was = std::mem::replace(&mut record.seq, dead_seq);
                 let extra = record.extra_mut();
                 extra.last_error = Some(error);
                 extra.dead_lettered_at = Some(at);
                 if let Some(journal) = journal {
-                    journal(Change::DeadLettered { job: inner.job(&record, JobState::Dead), dead_seq });
+                    journal(Change::DeadLettered { job: inner.job(&record, JobState::Dead), dead_seq, was });
                 }
                 if let Some(group) = record.group() {
                     inner.advance_group(queue, group);
@@ -428,7 +438,7 @@ impl MemoryStore {
         for dead_seq in &chosen {
             let mut record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
             let seq = inner.seq();
-            record.seq = seq;
+            let was = std::mem::replace(&mut record.seq, seq);
             record.attempts = 0;
             if let Some(extra) = record.extra.as_mut() {
                 extra.dead_lettered_at = None;
@@ -436,7 +446,7 @@ impl MemoryStore {
             let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
             let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
-                journal(Change::Redriven { job: Job { state, ..job }, seq });
+                journal(Change::Redriven { job: Job { state, ..job }, seq, was });
             }
         }
         drop(inner);
@@ -460,7 +470,7 @@ impl MemoryStore {
         for dead_seq in &chosen {
             let record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
             if let Some(journal) = journal.as_mut() {
-                journal(Change::Discarded { id: &record.id(), queue });
+                journal(Change::Discarded { id: &record.id(), queue, seq: *dead_seq });
             }
         }
         chosen.len() as u64

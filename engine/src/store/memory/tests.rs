@@ -24,18 +24,21 @@ struct Rows(std::collections::BTreeMap<String, (Job, u64)>);
 impl Rows {
     fn record(&mut self, change: Change<'_>) {
         match change {
-            Change::Enqueued { job, seq } | Change::Redriven { job, seq } => {
+            Change::Enqueued { job, seq } => {
+                assert!(!self.0.values().any(|(_, s)| *s == seq), "a fresh order number");
                 self.0.insert(job.id.clone(), (job, seq));
             }
-            Change::Retried { job } => {
-                let seq = self.0[&job.id].1;
+            Change::Redriven { job, seq, was } | Change::DeadLettered { job, dead_seq: seq, was } => {
+                assert_eq!(self.0[&job.id].1, was, "the order number it had");
+                assert!(!self.0.values().any(|(_, s)| *s == seq), "a fresh order number");
                 self.0.insert(job.id.clone(), (job, seq));
             }
-            Change::DeadLettered { job, dead_seq } => {
-                self.0.insert(job.id.clone(), (job, dead_seq));
+            Change::Retried { job, seq } => {
+                assert_eq!(self.0[&job.id].1, seq, "a retry keeps its order");
+                self.0.insert(job.id.clone(), (job, seq));
             }
-            Change::Completed { id, .. } | Change::Discarded { id, .. } => {
-                self.0.remove(id);
+            Change::Completed { id, seq, .. } | Change::Discarded { id, seq, .. } => {
+                assert_eq!(self.0.remove(id).map(|(_, s)| s), Some(seq), "the order number it had");
             }
         }
     }
