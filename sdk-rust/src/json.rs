@@ -72,8 +72,7 @@ pub(crate) fn encode_value(v: &Value, buf: &mut Vec<u8>) {
 /// any conforming encoder) straight into JSON, without building the prost tree: what
 /// [`from_proto`] of the decoded message gives. Empty bytes are `null`.
 pub(crate) fn decode_value(buf: &[u8]) -> Result<Value, DecodeError> {
-    let mut reader = Reader { buf, depth: 0 };
-    reader.value()
+    value(buf, 1)
 }
 
 /// Why wire bytes are not a `google.protobuf.Value`.
@@ -84,87 +83,182 @@ pub(crate) struct DecodeError(&'static str);
 /// Nesting deeper than this is refused, as prost refuses it.
 const MAX_DEPTH: u32 = 100;
 
-struct Reader<'a> {
-    buf: &'a [u8],
+/// What one `Value` message holds, nested messages still as their bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WireKind<'a> {
+    Null,
+    Number(f64),
+    String(&'a str),
+    Bool(bool),
+    /// A `Struct` message: read it with [`entries`].
+    Struct(&'a [u8]),
+    /// A `ListValue` message: read it with [`values`].
+    List(&'a [u8]),
+}
+
+/// The kind of the `Value` message `buf`, nested `depth` deep (1 at the top): the last
+/// `kind` field wins, unknown fields are skipped. A struct or list that a later field
+/// replaces is still checked, as prost still parses it.
+pub(crate) fn kind(buf: &[u8], depth: u32) -> Result<WireKind<'_>, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError("nested too deeply"));
+    }
+    let mut r = Reader { buf };
+    let mut out = WireKind::Null;
+    while !r.buf.is_empty() {
+        let key = r.varint()?;
+        let next = match (key >> 3, key & 7) {
+            (1, 0) => {
+                r.varint()?;
+                WireKind::Null
+            }
+            (2, 1) => WireKind::Number(f64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"))),
+            (3, 2) => WireKind::String(utf8(r.delimited()?, "a string is not UTF-8")?),
+            (4, 0) => WireKind::Bool(r.varint()? != 0),
+            (5, 2) => WireKind::Struct(r.delimited()?),
+            (6, 2) => WireKind::List(r.delimited()?),
+            _ => {
+                r.skip(key)?;
+                continue;
+            }
+        };
+        if matches!(out, WireKind::Struct(_) | WireKind::List(_)) {
+            check_kind(out, depth)?;
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+/// The entries of a `Struct` message body nested `depth` deep, in wire order: each key
+/// and its value's bytes (to read at `depth + 1`). Within an entry the last key and the
+/// last value win; an absent key is `""`, an absent value is `null` (empty bytes).
+pub(crate) fn entries(buf: &[u8], depth: u32) -> Entries<'_> {
+    Entries { r: Reader { buf }, depth }
+}
+
+pub(crate) struct Entries<'a> {
+    r: Reader<'a>,
     depth: u32,
 }
 
-impl<'a> Reader<'a> {
-    /// A whole `Value` message: the last `kind` field wins, unknown fields are skipped.
-    fn value(&mut self) -> Result<Value, DecodeError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(DecodeError("nested too deeply"));
-        }
-        let mut out = Value::Null;
-        while !self.buf.is_empty() {
-            let key = self.varint()?;
-            out = match (key >> 3, key & 7) {
-                (1, 0) => {
-                    self.varint()?;
-                    Value::Null
-                }
-                (2, 1) => number(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
-                (3, 2) => {
-                    let bytes = self.delimited()?;
-                    Value::String(std::str::from_utf8(bytes).map_err(|_| DecodeError("a string is not UTF-8"))?.into())
-                }
-                (4, 0) => Value::Bool(self.varint()? != 0),
-                (5, 2) => {
-                    let mut fields = self.nested()?;
-                    let mut map = Map::new();
-                    while !fields.buf.is_empty() {
-                        match fields.varint()? {
-                            0x0a => {
-                                let (k, v) = fields.nested()?.entry()?;
-                                map.insert(k, v);
-                            }
-                            key => fields.skip(key)?,
-                        }
-                    }
-                    Value::Object(map)
-                }
-                (6, 2) => {
-                    let mut values = self.nested()?;
-                    let mut list = Vec::new();
-                    while !values.buf.is_empty() {
-                        match values.varint()? {
-                            0x0a => list.push(values.nested()?.value()?),
-                            key => values.skip(key)?,
-                        }
-                    }
-                    Value::Array(list)
-                }
-                _ => {
-                    self.skip(key)?;
-                    continue;
-                }
-            };
-        }
-        Ok(out)
-    }
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<(&'a str, &'a [u8]), DecodeError>;
 
-    /// A `Struct.fields` map entry: key (1) and value (2), either possibly absent.
-    fn entry(&mut self) -> Result<(String, Value), DecodeError> {
-        let (mut k, mut v) = (String::new(), Value::Null);
-        while !self.buf.is_empty() {
-            match self.varint()? {
-                0x0a => {
-                    let bytes = self.delimited()?;
-                    k = std::str::from_utf8(bytes).map_err(|_| DecodeError("a key is not UTF-8"))?.into();
-                }
-                0x12 => v = self.nested()?.value()?,
-                key => self.skip(key)?,
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.r.buf.is_empty() {
+                return None;
             }
+            let entry = match self.r.varint() {
+                Ok(0x0a) => self.r.delimited().and_then(|buf| entry(buf, self.depth + 1)),
+                Ok(key) => match self.r.skip(key) {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            if entry.is_err() {
+                self.r.buf = &[]; // stop after an error
+            }
+            return Some(entry);
         }
-        Ok((k, v))
     }
+}
 
-    /// A reader over the next length-delimited field, one level deeper.
-    fn nested(&mut self) -> Result<Reader<'a>, DecodeError> {
-        Ok(Reader { buf: self.delimited()?, depth: self.depth })
+/// A `Struct.fields` map entry: key (1) and value (2), either possibly absent. A value
+/// that a later one replaces is still checked.
+fn entry(buf: &[u8], depth: u32) -> Result<(&str, &[u8]), DecodeError> {
+    let mut r = Reader { buf };
+    let (mut k, mut v): (&str, Option<&[u8]>) = ("", None);
+    while !r.buf.is_empty() {
+        match r.varint()? {
+            0x0a => k = utf8(r.delimited()?, "a key is not UTF-8")?,
+            0x12 => {
+                if let Some(old) = v {
+                    check(old, depth)?;
+                }
+                v = Some(r.delimited()?);
+            }
+            key => r.skip(key)?,
+        }
     }
+    Ok((k, v.unwrap_or_default()))
+}
 
+/// The values of a `ListValue` message body, in order, as bytes (unknown fields skipped).
+pub(crate) fn values(buf: &[u8]) -> Values<'_> {
+    Values { r: Reader { buf } }
+}
+
+pub(crate) struct Values<'a> {
+    r: Reader<'a>,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = Result<&'a [u8], DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.r.buf.is_empty() {
+                return None;
+            }
+            let value = match self.r.varint() {
+                Ok(0x0a) => self.r.delimited(),
+                Ok(key) => match self.r.skip(key) {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            if value.is_err() {
+                self.r.buf = &[];
+            }
+            return Some(value);
+        }
+    }
+}
+
+fn value(buf: &[u8], depth: u32) -> Result<Value, DecodeError> {
+    Ok(match kind(buf, depth)? {
+        WireKind::Null => Value::Null,
+        WireKind::Number(n) => number(n),
+        WireKind::String(s) => Value::String(s.into()),
+        WireKind::Bool(b) => Value::Bool(b),
+        WireKind::Struct(buf) => {
+            let mut map = Map::new();
+            for e in entries(buf, depth) {
+                let (k, v) = e?;
+                map.insert(k.into(), value(v, depth + 1)?);
+            }
+            Value::Object(map)
+        }
+        WireKind::List(buf) => Value::Array(values(buf).map(|v| value(v?, depth + 1)).collect::<Result<_, _>>()?),
+    })
+}
+
+fn check(buf: &[u8], depth: u32) -> Result<(), DecodeError> {
+    check_kind(kind(buf, depth)?, depth)
+}
+
+/// Checks the messages nested in a kind read at `depth`.
+fn check_kind(kind: WireKind<'_>, depth: u32) -> Result<(), DecodeError> {
+    match kind {
+        WireKind::Struct(buf) => entries(buf, depth).try_for_each(|e| check(e?.1, depth + 1)),
+        WireKind::List(buf) => values(buf).try_for_each(|v| check(v?, depth + 1)),
+        _ => Ok(()),
+    }
+}
+
+fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, DecodeError> {
+    std::str::from_utf8(bytes).map_err(|_| DecodeError(what))
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
     fn delimited(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = usize::try_from(self.varint()?).map_err(|_| DecodeError("length overflows"))?;
         self.take(len)
@@ -228,10 +322,38 @@ fn varint(v: u64, buf: &mut Vec<u8>) {
 
 /// Whole doubles come back as integers, so `{"n": 3}` round-trips as `3`, not `3.0`.
 fn number(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
-        Value::Number(Number::from(n as i64))
-    } else {
-        Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
+    match WireNumber::of(n) {
+        WireNumber::PosInt(u) => Value::Number(u.into()),
+        WireNumber::NegInt(i) => Value::Number(i.into()),
+        WireNumber::Float(f) => Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+        WireNumber::Null => Value::Null,
+    }
+}
+
+/// What JSON makes of a double from the wire: the `serde_json::Number` (or `null`) that
+/// [`decode_value`] builds, for readers that skip building it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum WireNumber {
+    /// A whole double of magnitude below 2^53, not negative (`-0.0` included).
+    PosInt(u64),
+    /// A whole negative double of magnitude below 2^53.
+    NegInt(i64),
+    /// Any other finite double.
+    Float(f64),
+    /// NaN and the infinities, which JSON cannot hold.
+    Null,
+}
+
+impl WireNumber {
+    pub(crate) fn of(n: f64) -> Self {
+        if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+            let i = n as i64;
+            if i < 0 { WireNumber::NegInt(i) } else { WireNumber::PosInt(i as u64) }
+        } else if n.is_finite() {
+            WireNumber::Float(n)
+        } else {
+            WireNumber::Null
+        }
     }
 }
 
