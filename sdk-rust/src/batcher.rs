@@ -9,7 +9,7 @@
 //! producers pay one round trip per batch instead of one per job.
 //!
 //! Payloads are encoded to `google.protobuf.Value` wire bytes once, when the call is made
-//! ([`item`]), and sent as is in the contract's wire view (`switchyard_proto::wire`, where
+//! (before [`item`]), and sent as is in the contract's wire view (`switchyard_proto::wire`, where
 //! payloads are bytes), so no prost `Value` tree is built, measured or dropped.
 
 use crate::caller::EnqueueReceipt;
@@ -22,10 +22,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
 
 /// One enqueue, its payload already encoded to `google.protobuf.Value` wire bytes.
-pub(crate) fn item(queue: String, function_id: String, payload: &serde_json::Value) -> EnqueueItem {
-    let mut bytes = Vec::with_capacity(crate::json::value_len(payload));
-    crate::json::encode_value(payload, &mut bytes);
-    EnqueueItem { function_id, payload: bytes.into(), queue }
+pub(crate) fn item(queue: String, function_id: String, payload: Vec<u8>) -> EnqueueItem {
+    EnqueueItem { function_id, payload: payload.into(), queue }
 }
 
 /// Two, not more: on a busy machine fewer, larger batches cost the client and the engine

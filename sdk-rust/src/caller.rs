@@ -1,13 +1,15 @@
 //! The caller side: `Engine.Trigger` (sync call, void, enqueue) on any [`crate::Worker`].
 
 use crate::batcher::{Batcher, item};
-use crate::json::{decode_value, encode_value, value_len};
+use crate::json::{DecodeError, check_value, decode_value, value_bytes};
+use crate::wire_serde::{FromWireError, from_wire, to_wire};
 use crate::{Error, Reason};
+use prost::bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-// The wire view: payloads travel as `google.protobuf.Value` bytes, encoded and read
-// straight from JSON (`crate::json`).
+// The wire view: payloads travel as `google.protobuf.Value` bytes, written and read
+// straight from JSON (`crate::json`) or from serde types (`crate::wire_serde`).
 use switchyard_proto::wire::engine_client::EngineClient;
 use switchyard_proto::wire::{EnqueueAction, VoidAction, trigger_request, trigger_response};
 use tonic::transport::Channel;
@@ -38,36 +40,51 @@ pub struct EnqueueReceipt {
 }
 
 pub(crate) async fn trigger(channel: &Channel, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
+    let payload = value_bytes(&req.payload);
     if let Some(TriggerAction::Enqueue { queue }) = &req.action {
-        let receipt = batcher.enqueue(item(queue.clone(), req.function_id, &req.payload)).await?;
+        let receipt = batcher.enqueue(item(queue.clone(), req.function_id, payload)).await?;
         return Ok(json!({ "messageReceiptId": receipt.message_receipt_id }));
     }
-    trigger_direct(channel, req).await
+    Ok(match trigger_direct(channel, req.function_id, payload, req.action, req.timeout_ms).await? {
+        Answer::Value(v) => decode_value(&v).map_err(bad_result)?,
+        Answer::Receipt(id) => json!({ "messageReceiptId": id }),
+        Answer::Accepted => Value::Null,
+    })
 }
 
-/// One `Trigger` call (sync, void, or an enqueue that bypasses coalescing).
-async fn trigger_direct(channel: &Channel, req: TriggerRequest) -> Result<Value, Error> {
-    let action = req.action.map(|a| match a {
+/// What the engine answered a `Trigger` call.
+enum Answer {
+    /// A sync call's value, as `google.protobuf.Value` wire bytes.
+    Value(Bytes),
+    Receipt(String),
+    /// A void call, or no outcome.
+    Accepted,
+}
+
+/// One `Trigger` call (sync, void, or an enqueue that bypasses coalescing) with a payload
+/// already encoded.
+async fn trigger_direct(
+    channel: &Channel,
+    function_id: String,
+    payload: Vec<u8>,
+    action: Option<TriggerAction>,
+    timeout_ms: Option<u64>,
+) -> Result<Answer, Error> {
+    let action = action.map(|a| match a {
         TriggerAction::Enqueue { queue } => trigger_request::Action::Enqueue(EnqueueAction { queue }),
         TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
     });
-    let mut payload = Vec::with_capacity(value_len(&req.payload));
-    encode_value(&req.payload, &mut payload);
-    let request = switchyard_proto::wire::TriggerRequest {
-        function_id: req.function_id,
-        payload: payload.into(),
-        action,
-        timeout_ms: req.timeout_ms,
-    };
+    let request = switchyard_proto::wire::TriggerRequest { function_id, payload: payload.into(), action, timeout_ms };
     let response = EngineClient::new(channel.clone()).trigger(request).await?.into_inner();
     Ok(match response.outcome {
-        Some(trigger_response::Outcome::Result(v)) => decode_value(&v)
-            .map_err(|e| Error::local(Reason::Other("BAD_RESULT".into()), format!("the engine's answer: {e}")))?,
-        Some(trigger_response::Outcome::Receipt(r)) => {
-            json!({ "messageReceiptId": r.message_receipt_id })
-        }
-        Some(trigger_response::Outcome::Accepted(_)) | None => Value::Null,
+        Some(trigger_response::Outcome::Result(v)) => Answer::Value(v),
+        Some(trigger_response::Outcome::Receipt(r)) => Answer::Receipt(r.message_receipt_id),
+        Some(trigger_response::Outcome::Accepted(_)) | None => Answer::Accepted,
     })
+}
+
+fn bad_result(e: DecodeError) -> Error {
+    Error::local(Reason::Other("BAD_RESULT".into()), format!("the engine's answer: {e}"))
 }
 
 pub(crate) async fn enqueue(
@@ -76,8 +93,8 @@ pub(crate) async fn enqueue(
     function_id: &str,
     payload: impl Serialize,
 ) -> Result<EnqueueReceipt, Error> {
-    let payload = to_json(payload)?;
-    batcher.enqueue(item(queue.into(), function_id.into(), &payload)).await
+    let payload = to_payload(&payload)?;
+    batcher.enqueue(item(queue.into(), function_id.into(), payload)).await
 }
 
 pub(crate) async fn call<T: DeserializeOwned>(
@@ -85,14 +102,29 @@ pub(crate) async fn call<T: DeserializeOwned>(
     function_id: &str,
     payload: impl Serialize,
 ) -> Result<T, Error> {
-    let payload = to_json(payload)?;
-    let request = TriggerRequest { function_id: function_id.into(), payload, action: None, timeout_ms: None };
-    let out = trigger_direct(channel, request).await?;
-    serde_json::from_value(out)
-        .map_err(|e| Error::local(Reason::InvalidArgument, format!("result of '{function_id}' does not fit: {e}")))
+    let payload = to_payload(&payload)?;
+    let does_not_fit =
+        |e| Error::local(Reason::InvalidArgument, format!("result of '{function_id}' does not fit: {e}"));
+    match trigger_direct(channel, function_id.into(), payload, None, None).await? {
+        Answer::Value(v) => from_wire(&v).map_err(|e| match e {
+            FromWireError::NotAValue(e) => bad_result(e),
+            FromWireError::DoesNotFit(e) => does_not_fit(e),
+        }),
+        Answer::Receipt(id) => serde_json::from_value(json!({ "messageReceiptId": id })).map_err(does_not_fit),
+        Answer::Accepted => serde_json::from_value(Value::Null).map_err(does_not_fit),
+    }
 }
 
-pub(crate) fn to_json(payload: impl Serialize) -> Result<Value, Error> {
-    serde_json::to_value(payload)
-        .map_err(|e| Error::local(Reason::InvalidArgument, format!("payload is not JSON: {e}")))
+pub(crate) async fn void(channel: &Channel, function_id: &str, payload: impl Serialize) -> Result<(), Error> {
+    let payload = to_payload(&payload)?;
+    match trigger_direct(channel, function_id.into(), payload, Some(TriggerAction::Void), None).await? {
+        Answer::Value(v) => check_value(&v).map_err(bad_result),
+        Answer::Receipt(_) | Answer::Accepted => Ok(()),
+    }
+}
+
+/// A caller's payload as `google.protobuf.Value` wire bytes, written straight from its
+/// `Serialize` (`crate::wire_serde`): the JSON `serde_json::to_value` would make of it.
+fn to_payload(payload: &impl Serialize) -> Result<Vec<u8>, Error> {
+    to_wire(payload).map_err(|e| Error::local(Reason::InvalidArgument, format!("payload is not JSON: {e}")))
 }

@@ -1,7 +1,10 @@
 //! Functions a worker serves: [`RegisterFunction`], the delivery [`Context`] a handler
 //! receives, and the [`HandlerError`] it returns.
 
+use crate::json::{DecodeError, decode_value, value_bytes};
+use crate::wire_serde::{FromWireError, from_wire, to_wire};
 use futures::future::BoxFuture;
+use prost::bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -74,8 +77,12 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
     }
 }
 
+/// What a worker runs for an invocation: the payload's `google.protobuf.Value` wire bytes
+/// in, the result's out. [`RegisterFunction::new_async`] reads the bytes into JSON (bytes
+/// that are not a `Value` fail the attempt with code `BadPayload`);
+/// [`RegisterFunction::typed`] reads them straight into its input type.
 pub(crate) type HandlerFn =
-    Arc<dyn Fn(Value, Context) -> BoxFuture<'static, Result<Value, HandlerError>> + Send + Sync>;
+    Arc<dyn Fn(Bytes, Context) -> BoxFuture<'static, Result<Vec<u8>, HandlerError>> + Send + Sync>;
 
 /// A function to register on a worker.
 #[derive(Clone)]
@@ -85,6 +92,10 @@ pub struct RegisterFunction {
     pub(crate) handler: HandlerFn,
 }
 
+fn bad_payload(e: DecodeError) -> HandlerError {
+    HandlerError::new(e.to_string()).with_code("BadPayload")
+}
+
 impl RegisterFunction {
     /// An async handler on raw JSON.
     pub fn new_async<F, Fut>(id: impl Into<String>, handler: F) -> Self
@@ -92,12 +103,21 @@ impl RegisterFunction {
         F: Fn(Value, Context) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, HandlerError>> + Send + 'static,
     {
-        Self { id: id.into(), description: String::new(), handler: Arc::new(move |p, c| Box::pin(handler(p, c))) }
+        let handler = Arc::new(handler);
+        Self::on_wire(id, move |payload, ctx| {
+            let handler = handler.clone();
+            async move {
+                let payload = decode_value(&payload).map_err(bad_payload)?;
+                let out = handler(payload, ctx).await?;
+                Ok(value_bytes(&out))
+            }
+        })
     }
 
     /// An async handler on serde types: the payload is deserialized into `I` (a payload
     /// that does not fit fails the attempt with code `InvalidPayload`), the output is
-    /// serialized from `O`.
+    /// serialized from `O`. Both go straight between the wire bytes and the types, exactly
+    /// as `serde_json::from_value` and `to_value` would have them (`crate::wire_serde`).
     pub fn typed<I, O, F, Fut>(id: impl Into<String>, handler: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
@@ -106,15 +126,27 @@ impl RegisterFunction {
         Fut: Future<Output = Result<O, HandlerError>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        Self::new_async(id, move |payload: Value, ctx| {
+        Self::on_wire(id, move |payload, ctx| {
             let handler = handler.clone();
             async move {
-                let input: I = serde_json::from_value(payload)
-                    .map_err(|e| HandlerError::new(format!("payload does not fit: {e}")).with_code("InvalidPayload"))?;
+                let input: I = from_wire(&payload).map_err(|e| match e {
+                    FromWireError::NotAValue(e) => bad_payload(e),
+                    FromWireError::DoesNotFit(e) => {
+                        HandlerError::new(format!("payload does not fit: {e}")).with_code("InvalidPayload")
+                    }
+                })?;
                 let out = handler(input, ctx).await?;
-                serde_json::to_value(out).map_err(HandlerError::from)
+                to_wire(&out).map_err(HandlerError::from)
             }
         })
+    }
+
+    fn on_wire<F, Fut>(id: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(Bytes, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<u8>, HandlerError>> + Send + 'static,
+    {
+        Self { id: id.into(), description: String::new(), handler: Arc::new(move |p, c| Box::pin(handler(p, c))) }
     }
 
     pub fn description(mut self, description: impl Into<String>) -> Self {

@@ -68,11 +68,24 @@ pub(crate) fn encode_value(v: &Value, buf: &mut Vec<u8>) {
     }
 }
 
+/// `v` as `google.protobuf.Value` wire bytes, in a buffer of exactly their size.
+pub(crate) fn value_bytes(v: &Value) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(value_len(v));
+    encode_value(v, &mut bytes);
+    bytes
+}
+
 /// Reads a `google.protobuf.Value` from its wire bytes (as [`encode_value`] writes them, or
 /// any conforming encoder) straight into JSON, without building the prost tree: what
 /// [`from_proto`] of the decoded message gives. Empty bytes are `null`.
 pub(crate) fn decode_value(buf: &[u8]) -> Result<Value, DecodeError> {
     value(buf, 1)
+}
+
+/// Checks that `buf` is a `google.protobuf.Value` that [`decode_value`] accepts, without
+/// building anything.
+pub(crate) fn check_value(buf: &[u8]) -> Result<(), DecodeError> {
+    check(buf, 1)
 }
 
 /// Why wire bytes are not a `google.protobuf.Value`.

@@ -21,7 +21,9 @@
 //! ```
 //!
 //! Modules: [`handler`] (functions, context, handler errors), [`caller`] (trigger),
-//! [`queues`] (operator calls), [`error`] (typed errors with the engine's reason).
+//! [`queues`] (operator calls), [`error`] (typed errors with the engine's reason),
+//! [`json`] (JSON ⇄ `google.protobuf.Value`); payloads from and into serde types go
+//! straight to and from the wire bytes (`wire_serde`).
 
 mod batcher;
 pub mod caller;
@@ -29,6 +31,7 @@ pub mod error;
 pub mod handler;
 pub mod json;
 pub mod queues;
+mod wire_serde;
 mod worker;
 
 pub use caller::{EnqueueReceipt, TriggerAction, TriggerRequest};
@@ -125,14 +128,7 @@ impl Worker {
 
     /// Fire-and-forget.
     pub async fn void(&self, function_id: &str, payload: impl Serialize) -> Result<(), Error> {
-        let payload = caller::to_json(payload)?;
-        let request = TriggerRequest {
-            function_id: function_id.into(),
-            payload,
-            action: Some(TriggerAction::Void),
-            timeout_ms: None,
-        };
-        self.trigger(request).await.map(|_| ())
+        caller::void(&self.shared.channel, function_id, payload).await
     }
 
     /// The operator calls.

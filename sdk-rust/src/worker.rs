@@ -17,7 +17,6 @@
 //! that stream, so an engine that predates batches never sees `results`.
 
 use crate::handler::{Context, HandlerFn, RegisterFunction};
-use crate::json::{decode_value, encode_value, value_len};
 use crate::{Error, InitOptions};
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -29,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, ready};
 use std::time::{Duration, UNIX_EPOCH};
 // The stream's messages as the engine serves them, payloads as `google.protobuf.Value`
-// wire bytes: read straight into JSON and written straight from it (`crate::json`).
+// wire bytes, handed to the handler as they are (`crate::handler::HandlerFn`).
 use switchyard_proto::wire::switchyard::v1::engine_client::EngineClient;
 use switchyard_proto::wire::switchyard::v1::{
     EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction as PbRegister, ResultBatch,
@@ -306,18 +305,17 @@ impl Shared {
             }),
             cancelled: token.clone(),
         };
-        let payload = decode_value(&invoke.payload);
+        let payload = invoke.payload;
         let shared = self.clone();
         let tx = tx.clone();
         self.tasks.spawn(async move {
-            let outcome = match (handler, payload) {
-                (None, _) => Err(crate::HandlerError::new(format!(
+            let outcome = match handler {
+                None => Err(crate::HandlerError::new(format!(
                     "function '{}' is not registered on this worker",
                     missing.unwrap_or_default()
                 ))
                 .with_code("FunctionNotRegistered")),
-                (_, Err(e)) => Err(crate::HandlerError::new(e.to_string()).with_code("BadPayload")),
-                (Some(handler), Ok(payload)) => {
+                Some(handler) => {
                     let run = std::panic::AssertUnwindSafe(handler(payload, ctx)).catch_unwind();
                     tokio::select! {
                         r = run => r.unwrap_or_else(|_| Err(crate::HandlerError::new("handler panicked").with_code("Panic"))),
@@ -331,11 +329,7 @@ impl Shared {
                 return; // cancelled meanwhile
             }
             let outcome = match outcome {
-                Ok(v) => {
-                    let mut bytes = Vec::with_capacity(value_len(&v));
-                    encode_value(&v, &mut bytes);
-                    invocation_result::Outcome::Value(bytes.into())
-                }
+                Ok(bytes) => invocation_result::Outcome::Value(bytes.into()),
                 Err(e) => invocation_result::Outcome::Error(FunctionError { message: e.message, code: e.code, stack: e.stack }),
             };
             let result = InvocationResult { invocation_id: id, outcome: Some(outcome) };
