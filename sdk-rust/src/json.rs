@@ -93,7 +93,10 @@ pub(crate) fn check_value(buf: &[u8]) -> Result<(), DecodeError> {
 #[error("payload is not a google.protobuf.Value: {0}")]
 pub(crate) struct DecodeError(&'static str);
 
-/// Nesting deeper than this is refused, as prost refuses it.
+/// `Value` messages nested deeper than this are refused: a bound on recursion, not a
+/// contract. (The engine refuses payloads nested deeper than 100 message levels, about 50
+/// JSON levels, before any reach a worker; prost, counting every message level including
+/// map entries, refuses beyond about 33.)
 const MAX_DEPTH: u32 = 100;
 
 /// What one `Value` message holds, nested messages still as their bytes.
