@@ -506,6 +506,17 @@ fn slow() -> Error {
     Error::custom("")
 }
 
+/// Integer map keys become their decimal text, as serde_json's key serializer writes them.
+macro_rules! integer_keys {
+    ($($method:ident: $int:ty),* $(,)?) => {
+        $(
+            fn $method(self, v: $int) -> Result<(), Error> {
+                self.key(&v.to_string())
+            }
+        )*
+    };
+}
+
 impl ser::Serializer for KeySerializer<'_> {
     type Ok = ();
     type Error = Error;
@@ -529,44 +540,9 @@ impl ser::Serializer for KeySerializer<'_> {
         self.key(if v { "true" } else { "false" })
     }
 
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.key(&v.to_string())
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.key(&v.to_string())
+    integer_keys! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128,
     }
 
     fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
