@@ -4,7 +4,14 @@
 mod support;
 
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 use support::{TestEngine, eventually};
+use switchyard_engine::queue::NewJob;
+use switchyard_engine::store::memory::MemoryStore;
+use switchyard_engine::store::{
+    DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
+};
+use tokio::sync::Notify;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -40,4 +47,77 @@ async fn a_failed_write_answers_unavailable_and_turns_health_not_serving() {
     })
     .await;
     assert_eq!(status("switchyard.v1.Queues").await.unwrap(), ServingStatus::NotServing as i32);
+}
+
+/// A memory store whose stall the test turns on and off: what a durable store reports while
+/// its disk does not answer (`Store::stall`).
+struct Stalling {
+    inner: MemoryStore,
+    stall: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Store for Stalling {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        self.inner.enqueue(jobs).await
+    }
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
+        self.inner.lease(request).await
+    }
+    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
+        self.inner.finish(token, finish).await
+    }
+    async fn next_due(&self, queue: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.next_due(queue).await
+    }
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        self.inner.stats(queue).await
+    }
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
+        self.inner.dead_letters(queue, cursor, limit).await
+    }
+    async fn redrive(&self, queue: &str, ids: &[String], now: u64) -> Result<u64, StoreError> {
+        self.inner.redrive(queue, ids, now).await
+    }
+    async fn discard(&self, queue: &str, ids: &[String]) -> Result<u64, StoreError> {
+        self.inner.discard(queue, ids).await
+    }
+    async fn recover(&self) -> Result<u64, StoreError> {
+        self.inner.recover().await
+    }
+    fn changed(&self) -> Arc<Notify> {
+        self.inner.changed()
+    }
+    fn stall(&self) -> Option<String> {
+        self.stall.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_store_turns_health_not_serving_while_it_lasts() {
+    let store = Arc::new(Stalling { inner: MemoryStore::new(), stall: Mutex::new(None) });
+    let engine = TestEngine::start_with_store("queue_configs:\n  jobs: {}\n", store.clone()).await;
+    let channel = engine.channel().await;
+    let status = |service: &'static str| {
+        let mut health = HealthClient::new(channel.clone());
+        async move { health.check(HealthCheckRequest { service: service.into() }).await.map(|r| r.into_inner().status).ok() }
+    };
+    let serving = |yes: bool| {
+        let want = Some(if yes { ServingStatus::Serving } else { ServingStatus::NotServing } as i32);
+        move || async move { status("switchyard.v1.Engine").await == want && status("switchyard.v1.Queues").await == want }
+    };
+    eventually("health starts SERVING", serving(true)).await;
+
+    *store.stall.lock().unwrap() = Some("one commit has taken 12 s so far".into());
+    eventually("a stall turns health NOT_SERVING", serving(false)).await;
+
+    *store.stall.lock().unwrap() = None;
+    eventually("health is SERVING again once the stall passes", serving(true)).await;
+    let client = engine.client().await;
+    client.enqueue("jobs", "f", json!({"n": 1})).await.expect("the engine takes work again");
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use switchyard::InitOptions;
 use switchyard_engine::clock::{Clock, SystemClock};
 use switchyard_engine::config::EngineConfig;
+use switchyard_engine::store::Store;
 use switchyard_proto::v1::engine_client::EngineClient;
 use switchyard_proto::v1::{
     EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction, WorkerMessage, engine_message,
@@ -44,14 +45,25 @@ impl TestEngine {
         Self::start_on(yaml, Arc::new(SystemClock), listener).await
     }
 
+    /// Starts on a store the test made (its config's adapter is not opened).
+    pub async fn start_with_store(yaml: &str, store: Arc<dyn Store>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(yaml, Arc::new(SystemClock), listener, store)
+    }
+
     async fn start_on(yaml: &str, clock: Arc<dyn Clock>, listener: tokio::net::TcpListener) -> Self {
+        let config = EngineConfig::parse(yaml).expect("test config is valid");
+        let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
+        Self::serve(yaml, clock, listener, store)
+    }
+
+    fn serve(yaml: &str, clock: Arc<dyn Clock>, listener: tokio::net::TcpListener, store: Arc<dyn Store>) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(std::env::var("SWITCHYARD_LOG").unwrap_or_else(|_| "warn".into()))
             .try_init();
         let config = EngineConfig::parse(yaml).expect("test config is valid");
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
