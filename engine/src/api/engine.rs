@@ -145,7 +145,7 @@ async fn finish_all(
     results: &mut Vec<InvocationResult>,
 ) {
     if !results.is_empty() {
-        dispatcher.on_results(worker, std::mem::take(results)).await;
+        dispatcher.on_results(worker, results.drain(..)).await; // the Vec keeps its capacity for the next run
     }
 }
 

@@ -235,7 +235,7 @@ impl Dispatcher {
 
     /// A worker answered invocations (one message's worth): each is ended, the worker's
     /// freed slots are refilled once, then the jobs' ends are recorded in the store.
-    pub async fn on_results(&self, worker: WorkerId, results: Vec<InvocationResult>) {
+    pub async fn on_results(&self, worker: WorkerId, results: impl IntoIterator<Item = InvocationResult>) {
         let mut jobs = Vec::new();
         {
             let mut st = self.state.lock();
