@@ -236,7 +236,8 @@ impl Dispatcher {
     /// A worker answered invocations (one message's worth): each is ended, the worker's
     /// freed slots are refilled once, then the jobs' ends are recorded in the store.
     pub async fn on_results(&self, worker: WorkerId, results: impl IntoIterator<Item = InvocationResult>) {
-        let mut jobs = Vec::new();
+        let results = results.into_iter();
+        let mut jobs = Vec::with_capacity(results.size_hint().0);
         {
             let mut st = self.state.lock();
             for result in results {
