@@ -4,7 +4,9 @@ Invariant: ``error.reason`` is the engine's stable reason (``"QUEUE_NOT_FOUND"``
 comes from the ``google.rpc.ErrorInfo`` in the ``grpc-status-details-bin`` trailer when
 present, else from the status message prefix (the text before the first ``": "`` when it
 is an UPPER_SNAKE word), else it is the gRPC status code name (e.g. ``"UNAVAILABLE"``
-when the engine cannot be reached). The subclass is chosen from the reason alone.
+when the engine cannot be reached). The subclass is chosen from the reason alone. A
+``google.rpc.Status`` carried in a response (an ``EnqueueBatch`` item's failure) maps the
+same way (``from_rpc_status``), so it raises what the same failure of a call would.
 """
 
 from __future__ import annotations
@@ -113,19 +115,27 @@ def _error_info(trailers: Any) -> error_details_pb2.ErrorInfo | None:
         if key != "grpc-status-details-bin" or not isinstance(value, bytes):
             continue
         try:
-            status = status_pb2.Status.FromString(value)
-            for any_msg in status.details:
-                if any_msg.type_url == ERROR_INFO_TYPE:
-                    return error_details_pb2.ErrorInfo.FromString(any_msg.value)
+            return _status_error_info(status_pb2.Status.FromString(value))
         except Exception:  # a malformed trailer is not worth failing over
             return None
     return None
 
 
+def _status_error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo | None:
+    for any_msg in status.details:
+        if any_msg.type_url == ERROR_INFO_TYPE:
+            return error_details_pb2.ErrorInfo.FromString(any_msg.value)
+    return None
+
+
 def from_status(code: grpc.StatusCode, status_message: str, trailers: Any) -> SwitchyardError:
     """Build the typed error for a failed call from its code, message and trailers."""
+    return _from_parts(code, status_message, _error_info(trailers))
+
+
+def _from_parts(code: grpc.StatusCode, status_message: str,
+                info: error_details_pb2.ErrorInfo | None) -> SwitchyardError:
     status_message = status_message or ""
-    info = _error_info(trailers)
     prefix = _REASON_PREFIX.match(status_message)
     message = prefix.group(2) if prefix else status_message
     if info is not None and info.reason:
@@ -139,6 +149,20 @@ def from_status(code: grpc.StatusCode, status_message: str, trailers: Any) -> Sw
     if reason == "FUNCTION_FAILED" and details.get("message"):
         message = details["message"]
     return error_class(reason)(reason, message, code, details)
+
+
+_CODES: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def from_rpc_status(status: status_pb2.Status) -> SwitchyardError:
+    """The typed error for a ``google.rpc.Status`` carried in a response (an
+    ``EnqueueBatch`` item's failure): the same error a call failing with that status —
+    code, message, ErrorInfo — raises."""
+    try:
+        info = _status_error_info(status)
+    except Exception:  # as for a malformed trailer
+        info = None
+    return _from_parts(_CODES.get(status.code, grpc.StatusCode.UNKNOWN), status.message, info)
 
 
 def from_rpc_error(err: grpc.RpcError) -> SwitchyardError:
