@@ -12,10 +12,12 @@ from google.protobuf import any_pb2
 
 from switchyard import (FunctionFailedError, InvalidArgumentError, QueueNotFoundError, SwitchyardError,
                         SwitchyardTimeoutError, TriggerAction, UnavailableError)
+from switchyard._batcher import Enqueue
 from switchyard._channel import parse_url
 from switchyard._handler import AdaptedHandler
 from switchyard._json import to_python, to_value
 from switchyard._proto.google_rpc import error_details_pb2, status_pb2
+from switchyard._proto.v1 import engine_pb2
 from switchyard._stream import error_result
 from switchyard.actions import EnqueueAction, VoidAction
 from switchyard.context import Context
@@ -106,13 +108,20 @@ def test_url_parsing() -> None:
 
 
 def test_trigger_request_building() -> None:
-    req, deadline = _build_request({"function_id": "f", "payload": {"a": 1},
+    enq, deadline = _build_request({"function_id": "f", "payload": {"a": 1},
                                     "action": TriggerAction.Enqueue(queue="payment")})
-    assert req.WhichOneof("action") == "enqueue" and req.enqueue.queue == "payment"
+    # an enqueue goes to the batcher, already encoded
+    assert isinstance(enq, Enqueue) and enq.item.queue == "payment" and enq.item.function_id == "f"
+    assert engine_pb2.EnqueueBatchRequest.FromString(enq.frame).items == [enq.item]
+    # ... unless it sets timeout_ms: then it is its own Trigger, as before
+    req, _ = _build_request({"function_id": "f", "action": TriggerAction.Enqueue(queue="q"),
+                             "timeout_ms": 500})
+    assert isinstance(req, engine_pb2.TriggerRequest)
+    assert req.WhichOneof("action") == "enqueue" and req.enqueue.queue == "q" and req.timeout_ms == 500
     req, _ = _build_request({"function_id": "f", "action": TriggerAction.Void()})
-    assert req.WhichOneof("action") == "void"
+    assert isinstance(req, engine_pb2.TriggerRequest) and req.WhichOneof("action") == "void"
     req, deadline = _build_request({"function_id": "f", "payload": 1, "timeout_ms": 2000})
-    assert req.WhichOneof("action") is None and req.timeout_ms == 2000 and deadline > 2
+    assert isinstance(req, engine_pb2.TriggerRequest) and req.WhichOneof("action") is None and req.timeout_ms == 2000 and deadline > 2
     with pytest.raises(ValueError):
         _build_request({"function_id": ""})
     with pytest.raises(ValueError):

@@ -7,6 +7,7 @@ SDK's.
 Map of the package:
 - ``worker``   — ``register_worker`` / ``Worker``: the public API (calls + lifecycle)
 - ``_stream``  — the ``Engine.Connect`` session: hello, register, invoke → result, reconnect
+- ``_batcher`` — coalesces concurrent enqueues into ``Engine.EnqueueBatch`` calls
 - ``_handler`` — adapts ``def``/``async def`` handlers with ``(payload)``/``(payload, ctx)``
 - ``_loop``    — the private event-loop thread that owns all gRPC objects
 - ``context``  — ``Context`` handed to handlers (attempt, queue, receipt id, …)

@@ -27,9 +27,10 @@ from typing import Any, TypedDict, TypeVar
 
 import grpc
 
+from ._batcher import Enqueue, EnqueueBatcher
 from ._channel import open_channel
 from ._handler import AdaptedHandler, Handler
-from ._json import to_python, to_value
+from ._json import fill_value, to_python
 from ._loop import LoopThread
 from ._proto.v1 import engine_pb2, engine_pb2_grpc, queues_pb2, queues_pb2_grpc
 from ._stream import WorkerStream
@@ -65,8 +66,11 @@ class EnqueueReceipt(TypedDict):
     messageReceiptId: str
 
 
-def _build_request(request: TriggerRequest | Mapping[str, Any]) -> tuple[engine_pb2.TriggerRequest, float]:
-    """Validate and convert a trigger dict; returns (proto request, gRPC deadline in s)."""
+def _build_request(request: TriggerRequest | Mapping[str, Any]
+                   ) -> tuple[engine_pb2.TriggerRequest | Enqueue, float]:
+    """Validate and convert a trigger dict; returns (request, gRPC deadline in s). The
+    request is an ``Enqueue`` for the batcher when it is an enqueue without ``timeout_ms``
+    (see ``_batcher``), else the ``TriggerRequest`` to send as is."""
     unknown = set(request) - {"function_id", "payload", "action", "timeout_ms"}
     if unknown:
         raise ValueError(f"unknown trigger keys: {', '.join(sorted(unknown))}")
@@ -75,19 +79,25 @@ def _build_request(request: TriggerRequest | Mapping[str, Any]) -> tuple[engine_
         # The engine's answer to this request, given without a round trip.
         raise InvalidArgumentError("INVALID_ARGUMENT", "function_id is required",
                                    grpc.StatusCode.INVALID_ARGUMENT)
-    req = engine_pb2.TriggerRequest(function_id=function_id, payload=to_value(request.get("payload")))
     action = request.get("action")
-    deadline = _CALL_TIMEOUT_S
-    if isinstance(action, EnqueueAction):
-        req.enqueue.queue = action.queue
-    elif isinstance(action, VoidAction):
-        req.void.SetInParent()
-    elif action is not None:
+    if action is not None and not isinstance(action, (EnqueueAction, VoidAction)):
         raise TypeError("action must be TriggerAction.Enqueue(queue=...), TriggerAction.Void() or None")
     timeout_ms = request.get("timeout_ms")
     if timeout_ms is not None:
         if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or timeout_ms <= 0:
             raise ValueError("timeout_ms must be a positive int")
+    if isinstance(action, EnqueueAction) and timeout_ms is None:
+        item = engine_pb2.EnqueueItem(function_id=function_id, queue=action.queue)
+        fill_value(item.payload, request.get("payload"))
+        return Enqueue(item), _CALL_TIMEOUT_S
+    req = engine_pb2.TriggerRequest(function_id=function_id)
+    fill_value(req.payload, request.get("payload"))
+    deadline = _CALL_TIMEOUT_S
+    if isinstance(action, EnqueueAction):
+        req.enqueue.queue = action.queue
+    elif isinstance(action, VoidAction):
+        req.void.SetInParent()
+    if timeout_ms is not None:
         req.timeout_ms = timeout_ms
     if action is None:
         deadline = (timeout_ms or DEFAULT_SYNC_TIMEOUT_MS) / 1000 + _DEADLINE_SLACK_S
@@ -121,6 +131,7 @@ class Worker:
         self._channel = open_channel(self.url)
         self._engine: Any = engine_pb2_grpc.EngineStub(self._channel)
         self._queues: Any = queues_pb2_grpc.QueuesStub(self._channel)
+        self._batcher = EnqueueBatcher(self._channel, self._engine)
         self._stream = WorkerStream(self._channel, worker_name=self.worker_name,
                                     max_in_flight=self.max_in_flight, executor=self._executor)
 
@@ -198,7 +209,10 @@ class Worker:
         req, deadline = _build_request(request)
         return await self._call_async(self._trigger(req, deadline))
 
-    async def _trigger(self, req: engine_pb2.TriggerRequest, deadline: float) -> Any:
+    async def _trigger(self, req: engine_pb2.TriggerRequest | Enqueue, deadline: float) -> Any:
+        if isinstance(req, Enqueue):
+            receipt_id = await self._batcher.enqueue(req, deadline)
+            return EnqueueReceipt(messageReceiptId=receipt_id)
         resp: engine_pb2.TriggerResponse = await self._engine.Trigger(req, timeout=deadline)
         outcome = resp.WhichOneof("outcome")
         if outcome == "receipt":
