@@ -7,9 +7,12 @@
  * ": " when it looks like a reason (UPPER_SNAKE); else the gRPC status code's name
  * (UNAVAILABLE when the engine cannot be reached). `details` is the ErrorInfo metadata
  * (for FUNCTION_FAILED: the worker's message, code and stack), `{}` when there is none.
+ * A google.rpc.Status carried in a response (one item's failure in an EnqueueBatch
+ * answer) follows the same rules, so it raises the error the lone call would have.
  */
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { decodeErrorInfo } from './proto.js';
+import { decodeErrorInfo, errorInfoOf } from './proto.js';
+import type { WireErrorInfo, WireRpcStatus } from './messages.js';
 
 /** The stable reasons of DESIGN §3; other strings may appear for transport failures. */
 export type ErrorReason =
@@ -104,8 +107,23 @@ export function fromServiceError(err: ServiceError): SwitchyardError {
   const message = err.details || err.message;
   const trailer = err.metadata?.get('grpc-status-details-bin')[0];
   const info = trailer instanceof Uint8Array ? decodeErrorInfo(trailer) : undefined;
-  const reason = info?.reason || REASON_PREFIX.exec(message)?.[1] || GrpcStatus[code] || 'UNKNOWN';
-  const error = errorForReason(reason, message, code, { ...(info?.metadata ?? {}) });
+  const error = typedError(code, message, info);
   error.cause = err;
   return error;
+}
+
+/**
+ * Converts a google.rpc.Status carried in a response (one item's failure in an
+ * EnqueueBatch answer) into the error a call failing with that status raises: the same
+ * reason rules and class as fromServiceError, since the engine puts in it exactly what
+ * it would have sent as the call's status and trailer.
+ */
+export function fromRpcStatus(status: WireRpcStatus): SwitchyardError {
+  const code = typeof status.code === 'number' ? status.code : GrpcStatus.UNKNOWN;
+  return typedError(code, status.message ?? '', errorInfoOf(status.details));
+}
+
+function typedError(code: number, message: string, info: WireErrorInfo | undefined): SwitchyardError {
+  const reason = info?.reason || REASON_PREFIX.exec(message)?.[1] || GrpcStatus[code] || 'UNKNOWN';
+  return errorForReason(reason, message, code, { ...(info?.metadata ?? {}) });
 }

@@ -66,6 +66,39 @@ export interface WireTriggerResponse {
   outcome?: 'result' | 'receipt' | 'accepted';
 }
 
+// ---- Engine.EnqueueBatch ----------------------------------------------------------
+
+/** One EnqueueItem, as encoded (raw protobufjs) when the enqueue is made. */
+export interface WireEnqueueItem {
+  function_id: string;
+  payload: WireValue;
+  queue: string;
+}
+
+/**
+ * An EnqueueBatchRequest as the SDK sends it: the items' EnqueueItem wire bytes, each
+ * encoded once when its enqueue was made (see `proto.ts`).
+ */
+export type WireEnqueueBatchRequest = readonly Uint8Array[];
+
+/** google.rpc.Status as a protobufjs message instance (details are google.protobuf.Any). */
+export interface WireRpcStatus {
+  code?: number;
+  message?: string;
+  details?: { type_url?: string; value?: Uint8Array }[] | null;
+}
+
+/** One item's answer, in item order, as a protobufjs message instance. */
+export interface WireEnqueueResult {
+  receipt?: { message_receipt_id?: string } | null;
+  error?: WireRpcStatus | null;
+  outcome?: 'receipt' | 'error';
+}
+
+export interface WireEnqueueBatchResponse {
+  results?: WireEnqueueResult[] | null;
+}
+
 // ---- Engine.Connect ---------------------------------------------------------------
 
 export interface WireFunctionError {

@@ -10,7 +10,7 @@ import {
   TriggerAction,
   UnavailableError,
 } from '../dist/index.js';
-import { fromServiceError } from '../dist/errors.js';
+import { fromRpcStatus, fromServiceError } from '../dist/errors.js';
 import { toFunctionError } from '../dist/invocations.js';
 import { encodeStatusWithErrorInfo, methods } from '../dist/proto.js';
 import { fromWireTrigger, toWireTrigger } from '../dist/trigger.js';
@@ -72,6 +72,26 @@ test('error_reason_falls_back_to_message_prefix_then_status_name', () => {
   const unknownReason = fromServiceError(serviceError(grpc.status.INTERNAL, 'boom'));
   assert.equal(unknownReason.constructor, SwitchyardError);
   assert.equal(unknownReason.reason, 'INTERNAL');
+});
+
+test('a_batch_item_status_becomes_the_error_a_failed_call_with_that_status_raises', () => {
+  const info = { reason: 'QUEUE_NOT_FOUND', domain: 'switchyard', metadata: { queue: 'q' } };
+  const status = encodeStatusWithErrorInfo(grpc.status.NOT_FOUND, 'something else', info);
+  // EnqueueBatchResponse { results: [EnqueueResult { error: <status> }] }, framed by hand.
+  const result = Buffer.concat([Buffer.from([0x12, status.length]), status]);
+  const response = methods.enqueueBatch.responseDeserialize(Buffer.concat([Buffer.from([0x0a, result.length]), result]));
+  const fromItem = fromRpcStatus(response.results[0].error);
+  const fromCall = fromServiceError(serviceError(grpc.status.NOT_FOUND, 'something else', info));
+  for (const error of [fromItem, fromCall]) {
+    assert.ok(error instanceof QueueNotFoundError);
+    assert.equal(error.reason, 'QUEUE_NOT_FOUND');
+    assert.equal(error.code, grpc.status.NOT_FOUND);
+    assert.equal(error.message, 'something else');
+    assert.deepEqual(error.details, { queue: 'q' });
+  }
+  const bare = fromRpcStatus({ code: grpc.status.INVALID_ARGUMENT, message: 'MISSING_GROUP_FIELD: no orderId' });
+  assert.equal(bare.reason, 'MISSING_GROUP_FIELD');
+  assert.equal(bare.code, grpc.status.INVALID_ARGUMENT);
 });
 
 test('function_failed_exposes_the_remote_error', () => {
