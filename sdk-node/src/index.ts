@@ -3,7 +3,8 @@
  *
  * Map: `worker.ts` (the Worker facade: registration, trigger, Queues calls, shutdown) over
  * `connection.ts` (the Connect stream and reconnects) and `invocations.ts` (running
- * handlers, reporting results); `trigger.ts` and `queues.ts` convert requests and answers;
+ * handlers, reporting results) and `batcher.ts` (concurrent enqueues coalesced into
+ * EnqueueBatch calls); `trigger.ts` and `queues.ts` convert requests and answers;
  * `errors.ts` types every failure; `value.ts` maps JSON to protobuf Values; `proto.ts`
  * loads the contract from proto/, whose wire shapes `messages.ts` spells out.
  */

@@ -7,7 +7,8 @@
  * unregisters everything first so no new work arrives, drains the handlers that are
  * running (their results are still sent), and only then closes the stream and channel.
  *
- * A worker is also a caller: trigger() and the Queues calls share its gRPC channel. They
+ * A worker is also a caller: trigger() and the Queues calls share its gRPC channel;
+ * concurrent enqueues share EnqueueBatch calls (batcher.ts), each with its own answer. They
  * fail fast with UnavailableError while the engine is unreachable; only the worker stream
  * retries (100 ms doubling to maxReconnectDelayMs).
  */
@@ -15,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
 import { fromServiceError, UnavailableError } from './errors.js';
 import { InvocationRunner } from './invocations.js';
@@ -64,6 +66,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly handlers = new Map<string, Handler>();
   private readonly connection: Connection;
   private readonly runner: InvocationRunner;
+  private readonly batcher: EnqueueBatcher;
   private readyWaiters: (() => void)[] = [];
   /** Functions registered on the open stream after its handshake, not yet acknowledged. */
   private unacknowledged = new Set<string>();
@@ -86,6 +89,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // Match the worker's own reconnect policy instead of grpc-js's 1 s … 120 s.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': this.options.maxReconnectDelayMs,
+    });
+    this.batcher = new EnqueueBatcher({
+      client: this.client,
+      isClosed: () => this.closed,
+      triggerEnqueue: async (wire, deadline) => {
+        const response = await this.unary(methods.trigger, wire, deadline - Date.now());
+        return fromWireTrigger(wire.enqueue ? { type: 'enqueue', queue: wire.enqueue.queue } : undefined, response) as EnqueueReceipt;
+      },
     });
     this.runner = new InvocationRunner(
       this.handlers,
@@ -182,6 +193,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   trigger<R = JsonValue, P = unknown>(request: TriggerRequest<P> & { action?: undefined }): Promise<R>;
   async trigger(request: TriggerRequest): Promise<unknown> {
     const wire = toWireTrigger(request);
+    if (request.action?.type === 'enqueue') {
+      // Concurrent enqueues share EnqueueBatch calls; each still gets its own answer (batcher.ts).
+      if (this.closed) throw shutDown();
+      return this.batcher.enqueue(wire, UNARY_DEADLINE_MS);
+    }
     const deadline =
       request.action === undefined
         ? (request.timeout_ms ?? DEFAULT_CALL_TIMEOUT_MS) + CALL_DEADLINE_SLACK_MS
@@ -275,9 +291,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, deadlineMs: number): Promise<Res> {
-    if (this.closed) {
-      return Promise.reject(new UnavailableError('UNAVAILABLE', 'the worker has been shut down', grpc.status.UNAVAILABLE));
-    }
+    if (this.closed) return Promise.reject(shutDown());
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         method.path,
@@ -290,6 +304,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       );
     });
   }
+}
+
+function shutDown(): UnavailableError {
+  return new UnavailableError('UNAVAILABLE', 'the worker has been shut down', grpc.status.UNAVAILABLE);
 }
 
 /** "http://host:port" (or "https://…", or a bare "host:port") to a grpc-js target. */

@@ -3,6 +3,8 @@
 // Invariant: it speaks only the wire contract (the package's own proto definitions) and
 // records every message a worker sends, per stream, in arrival order — as protobufjs
 // message instances (unset message fields are null, `kind` names the set member).
+// Unary Engine methods (Trigger, EnqueueBatch) are served only when the test passes a
+// handler for them; any other call is UNIMPLEMENTED, as on an engine that lacks it.
 import * as grpc from '@grpc/grpc-js';
 import { methods } from '../../dist/proto.js';
 import { Collector } from './wait.mjs';
@@ -11,12 +13,37 @@ export class FakeEngine {
   /** One entry per accepted stream: { call, messages: Collector, ended: Promise }. */
   streams = new Collector();
   #server;
+  #unary;
   port = 0;
+
+  /**
+   * `unary`: optional `{ Trigger, EnqueueBatch }` handlers, each `(request) => response`
+   * (a plain object) or a thrown/returned `{ code, details }` status to fail the call with.
+   */
+  constructor(unary = {}) {
+    this.#unary = unary;
+  }
 
   /** Listens on 127.0.0.1:port (0 = any). */
   async start(port = 0) {
     this.#server = new grpc.Server();
-    this.#server.addService({ Connect: methods.connect }, { Connect: (call) => this.#accept(call) });
+    const definitions = { Connect: methods.connect };
+    const handlers = { Connect: (call) => this.#accept(call) };
+    for (const [name, definition] of [['Trigger', methods.trigger], ['EnqueueBatch', methods.enqueueBatch]]) {
+      const handler = this.#unary[name];
+      if (!handler) continue;
+      definitions[name] = definition;
+      handlers[name] = async (call, callback) => {
+        try {
+          const answer = await handler(call.request);
+          if (answer && typeof answer.code === 'number') callback(answer);
+          else callback(null, answer);
+        } catch (status) {
+          callback(status);
+        }
+      };
+    }
+    this.#server.addService(definitions, handlers);
     this.port = await new Promise((resolve, reject) =>
       this.#server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
         error ? reject(error) : resolve(bound),
