@@ -10,6 +10,7 @@ import {
   PayloadTooLargeError,
   QueueNotFoundError,
   registerWorker,
+  SwitchyardTimeoutError,
   TriggerAction,
   UnavailableError,
 } from '../dist/index.js';
@@ -246,6 +247,60 @@ test('batch_answers_are_matched_to_items_by_position', { timeout: 20_000 }, asyn
     });
   } finally {
     await worker.shutdown();
+    fake.crash();
+  }
+});
+
+test('an_enqueue_whose_deadline_passes_while_it_waits_for_a_slot_fails_unsent', { timeout: 20_000 }, async () => {
+  // Both slots are held by calls the fake does not answer yet; a third enqueue with a short
+  // deadline waits for a slot, and when one frees its deadline has passed: it fails with
+  // DEADLINE_EXCEEDED and is never sent. (trigger() gives every enqueue 30 s, so the
+  // batcher is driven directly here with shorter deadlines.)
+  const held = [];
+  const sent = [];
+  const fake = await new FakeEngine({
+    EnqueueBatch: (request) => {
+      sent.push(request.items.map((item) => item.payload.structValue.fields.n.numberValue));
+      const answer = deferred();
+      held.push(answer);
+      return answer.promise.then(() => ({ results: request.items.map((_, i) => ({ receipt: { message_receipt_id: `r${i}` } })) }));
+    },
+  }).start();
+  const client = new grpc.Client(`127.0.0.1:${fake.port}`, grpc.credentials.createInsecure());
+  const { EnqueueBatcher } = await import('../dist/batcher.js');
+  const { toWireTrigger } = await import('../dist/trigger.js');
+  const batcher = new EnqueueBatcher({
+    client,
+    isClosed: () => false,
+    triggerEnqueue: () => Promise.reject(new Error('no fallback expected')),
+  });
+  const request = (n) => toWireTrigger({ function_id: 'f', payload: { n }, action: TriggerAction.Enqueue({ queue: 'q' }) });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  try {
+    const first = batcher.enqueue(request(1), 10_000);
+    await turn();
+    const second = batcher.enqueue(request(2), 10_000);
+    await eventually(() => held.length === 2, { what: 'both slots to be taken' });
+    const late = settle([batcher.enqueue(request(3), 100)]);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    held[0].resolve();
+    const [{ error }] = await late;
+    assert.ok(error instanceof SwitchyardTimeoutError, `got ${error}`);
+    assert.equal(error.reason, 'DEADLINE_EXCEEDED');
+    assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED);
+    held[1].resolve();
+    assert.deepEqual(await Promise.all([first, second]), [{ messageReceiptId: 'r0' }, { messageReceiptId: 'r0' }]);
+    assert.deepEqual(sent, [[1], [2]], 'the expired enqueue was never sent');
+
+    // A batch call's deadline is the earliest of its items': both fail with it.
+    const started = Date.now();
+    const [short, long] = await settle([batcher.enqueue(request(4), 200), batcher.enqueue(request(5), 10_000)]);
+    assert.ok(Date.now() - started < 5_000, `the call outlived its earliest deadline (${Date.now() - started} ms)`);
+    for (const { error: e } of [short, long]) assert.ok(e instanceof SwitchyardTimeoutError && e.code === grpc.status.DEADLINE_EXCEEDED, `got ${e}`);
+    assert.deepEqual(sent.at(-1), [4, 5]);
+  } finally {
+    for (const answer of held) answer.resolve();
+    client.close();
     fake.crash();
   }
 });
