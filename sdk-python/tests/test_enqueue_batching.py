@@ -299,9 +299,15 @@ def test_a_mixed_burst_fails_only_the_bad_items_with_their_own_reason(worker: Wo
     async def burst() -> tuple[list[Any], list[Any]]:
         batched = await asyncio.gather(*(worker.trigger_async(request(n)) for n in range(80)),
                                        return_exceptions=True)
-        # the same requests one Trigger each (an enqueue with timeout_ms is not coalesced)
-        single = await asyncio.gather(*(worker.trigger_async({**request(n), "timeout_ms": 1000})
-                                        for n in (1, 2, 3)), return_exceptions=True)
+        # the same requests one Trigger each, straight on the stub
+        async def lone(n: int) -> Any:
+            r = request(n)
+            req = engine_pb2.TriggerRequest(function_id=r["function_id"], payload=to_value(r["payload"]))
+            req.enqueue.queue = r["action"].queue
+            async def call() -> Any:
+                return await worker._engine.Trigger(req, timeout=30)
+            return await worker._call_async(call())
+        single = await asyncio.gather(*(lone(n) for n in (1, 2, 3)), return_exceptions=True)
         return batched, [None, *single]
 
     answers, single = asyncio.run(burst())

@@ -113,11 +113,10 @@ def test_trigger_request_building() -> None:
     # an enqueue goes to the batcher, already encoded
     assert isinstance(enq, Enqueue) and enq.item.queue == "payment" and enq.item.function_id == "f"
     assert engine_pb2.EnqueueBatchRequest.FromString(enq.frame).items == [enq.item]
-    # ... unless it sets timeout_ms: then it is its own Trigger, as before
-    req, _ = _build_request({"function_id": "f", "action": TriggerAction.Enqueue(queue="q"),
+    # ... also when it sets timeout_ms, which bounds sync calls only
+    enq, _ = _build_request({"function_id": "f", "action": TriggerAction.Enqueue(queue="q"),
                              "timeout_ms": 500})
-    assert isinstance(req, engine_pb2.TriggerRequest)
-    assert req.WhichOneof("action") == "enqueue" and req.enqueue.queue == "q" and req.timeout_ms == 500
+    assert isinstance(enq, Enqueue) and enq.item.queue == "q"
     req, _ = _build_request({"function_id": "f", "action": TriggerAction.Void()})
     assert isinstance(req, engine_pb2.TriggerRequest) and req.WhichOneof("action") == "void"
     req, deadline = _build_request({"function_id": "f", "payload": 1, "timeout_ms": 2000})

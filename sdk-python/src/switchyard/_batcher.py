@@ -24,10 +24,9 @@ of ``EnqueueBatchRequest``: no request message tree is built or copied.
 Deadlines: an enqueue's gRPC deadline is the SDK's call deadline (30 s) counted from
 when ``enqueue`` was called, as if it had left at once; a batch's call deadline is the
 earliest of its items', and an item whose deadline passed while it waited for a slot
-fails with ``DEADLINE_EXCEEDED`` without being sent. An enqueue that sets ``timeout_ms``
-does not come here at all: it is sent as its own ``Trigger`` (the contract gives
-``timeout_ms`` meaning for sync calls only, so this keeps whatever the engine does with
-it exactly as before).
+fails with ``DEADLINE_EXCEEDED`` without being sent. ``timeout_ms`` bounds sync calls only
+(the engine ignores it on an enqueue), so an enqueue that sets it comes here like any
+other, as in the Rust and Node SDKs.
 
 Fallback: an engine that answers ``UNIMPLEMENTED`` to ``EnqueueBatch`` (one from before
 the call existed) gets that batch, and every later enqueue of this batcher (one per

@@ -69,8 +69,8 @@ class EnqueueReceipt(TypedDict):
 def _build_request(request: TriggerRequest | Mapping[str, Any]
                    ) -> tuple[engine_pb2.TriggerRequest | Enqueue, float]:
     """Validate and convert a trigger dict; returns (request, gRPC deadline in s). The
-    request is an ``Enqueue`` for the batcher when it is an enqueue without ``timeout_ms``
-    (see ``_batcher``), else the ``TriggerRequest`` to send as is."""
+    request is an ``Enqueue`` for the batcher when it is an enqueue (see ``_batcher``), else
+    the ``TriggerRequest`` to send as is."""
     unknown = set(request) - {"function_id", "payload", "action", "timeout_ms"}
     if unknown:
         raise ValueError(f"unknown trigger keys: {', '.join(sorted(unknown))}")
@@ -86,16 +86,16 @@ def _build_request(request: TriggerRequest | Mapping[str, Any]
     if timeout_ms is not None:
         if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or timeout_ms <= 0:
             raise ValueError("timeout_ms must be a positive int")
-    if isinstance(action, EnqueueAction) and timeout_ms is None:
+    if isinstance(action, EnqueueAction):
+        # timeout_ms bounds sync calls only (the engine ignores it on an enqueue), so an
+        # enqueue that sets it is coalesced like any other, as in the Rust and Node SDKs.
         item = engine_pb2.EnqueueItem(function_id=function_id, queue=action.queue)
         fill_value(item.payload, request.get("payload"))
         return Enqueue(item), _CALL_TIMEOUT_S
     req = engine_pb2.TriggerRequest(function_id=function_id)
     fill_value(req.payload, request.get("payload"))
     deadline = _CALL_TIMEOUT_S
-    if isinstance(action, EnqueueAction):
-        req.enqueue.queue = action.queue
-    elif isinstance(action, VoidAction):
+    if isinstance(action, VoidAction):
         req.void.SetInParent()
     if timeout_ms is not None:
         req.timeout_ms = timeout_ms
