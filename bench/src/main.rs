@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p switchyard-bench -- --stores in-memory,file-based
+//! cargo run --release -p switchyard-bench -- --repeat 5 --scenarios e2e   # median of 5 rounds
 //! ```
 
 #[global_allocator]
@@ -66,6 +67,11 @@ struct Args {
     /// Runtime threads of this process: producers, worker and SDK (default: one per core).
     #[arg(long)]
     client_threads: Option<usize>,
+    /// Run every (store, scenario) this many times, in interleaved rounds (each store and
+    /// scenario once per round, so all of them see the same noise), and report the median
+    /// run, with every run's jobs/s beside it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,23 +101,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(b) => b,
         None => std::env::current_exe()?.with_file_name("switchyard"),
     };
-    let mut rows = Vec::new();
-    if let Some(url) = &args.url {
-        for &scenario in &args.scenarios {
-            let client_before = engine::cpu_seconds("self");
-            let outcome = scenarios::run(url, scenario, &params).await?;
-            rows.push(report::Row {
-                store: "external".into(),
-                scenario,
-                outcome,
-                client_cpu_s: engine::cpu_seconds("self") - client_before,
-                engine_cpu_s: None,
-                engine_peak_rss_mib: None,
-                engine_threads: None,
-                client_threads: args.client_threads,
-            });
+    let mut runs: Vec<report::Row> = Vec::new();
+    for _round in 0..args.repeat {
+        if let Some(url) = &args.url {
+            for &scenario in &args.scenarios {
+                let client_before = engine::cpu_seconds("self");
+                let outcome = scenarios::run(url, scenario, &params).await?;
+                runs.push(report::Row {
+                    store: "external".into(),
+                    scenario,
+                    outcome,
+                    client_cpu_s: engine::cpu_seconds("self") - client_before,
+                    engine_cpu_s: None,
+                    engine_peak_rss_mib: None,
+                    engine_threads: None,
+                    client_threads: args.client_threads,
+                    runs_jobs_per_sec: Vec::new(),
+                });
+            }
+            continue;
         }
-    } else {
         for &store in &args.stores {
             for &scenario in &args.scenarios {
                 let engine = match EngineProcess::start(&bin, store, args.engine_threads) {
@@ -124,7 +133,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let cpu_before = engine.cpu_seconds();
                 let client_before = engine::cpu_seconds("self");
                 let outcome = scenarios::run(&engine.url, scenario, &params).await?;
-                rows.push(report::Row {
+                runs.push(report::Row {
                     store: store.name().into(),
                     scenario,
                     outcome,
@@ -133,10 +142,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     engine_peak_rss_mib: Some(engine.peak_rss_mib()),
                     engine_threads: args.engine_threads,
                     client_threads: args.client_threads,
+                    runs_jobs_per_sec: Vec::new(),
                 });
             }
         }
     }
+    let rows = report::medians(runs);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {

@@ -15,6 +15,34 @@ pub struct Row {
     /// Runtime threads of the engine and of this process, if set (`null`: one per core).
     pub engine_threads: Option<usize>,
     pub client_threads: Option<usize>,
+    /// With `--repeat`: the jobs/s of every run, in the order they ran; this row is the
+    /// median one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs_jobs_per_sec: Vec<f64>,
+}
+
+/// One row per (store, scenario), in first-run order: the run with the median jobs/s (the
+/// lower median for an even count), carrying every run's jobs/s when there were several.
+pub fn medians(runs: Vec<Row>) -> Vec<Row> {
+    let mut groups: Vec<Vec<Row>> = Vec::new();
+    for row in runs {
+        match groups.iter_mut().find(|g| g[0].store == row.store && g[0].scenario == row.scenario) {
+            Some(group) => group.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut group| {
+            let all: Vec<f64> = group.iter().map(|r| r.outcome.jobs_per_sec).collect();
+            group.sort_by(|a, b| a.outcome.jobs_per_sec.total_cmp(&b.outcome.jobs_per_sec));
+            let mut median = group.swap_remove((group.len() - 1) / 2);
+            if all.len() > 1 {
+                median.runs_jobs_per_sec = all;
+            }
+            median
+        })
+        .collect()
 }
 
 pub fn table(rows: &[Row], p: &Params) {
@@ -60,6 +88,57 @@ pub fn table(rows: &[Row], p: &Params) {
             opt(r.engine_cpu_s, 1),
             format!("{:.1}", r.client_cpu_s),
             opt(r.engine_peak_rss_mib, 0),
+        );
+    }
+    if rows.iter().any(|r| !r.runs_jobs_per_sec.is_empty()) {
+        println!("median of the runs above; every run's jobs/s, in the order they ran:");
+        for r in rows.iter().filter(|r| !r.runs_jobs_per_sec.is_empty()) {
+            let all: Vec<String> = r.runs_jobs_per_sec.iter().map(|v| format!("{v:.0}")).collect();
+            println!("{:<11} {:<9} {}", r.store, format!("{:?}", r.scenario).to_lowercase(), all.join(" "));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(store: &str, scenario: Scenario, jobs_per_sec: f64) -> Row {
+        Row {
+            store: store.into(),
+            scenario,
+            outcome: Outcome { jobs: 1, seconds: 1.0, jobs_per_sec, ack_ms: None, start_ms: None, order_held: None },
+            client_cpu_s: jobs_per_sec, // tells the runs apart
+            engine_cpu_s: None,
+            engine_peak_rss_mib: None,
+            engine_threads: None,
+            client_threads: None,
+            runs_jobs_per_sec: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn medians_keep_the_median_run_of_each_store_and_scenario_with_every_run() {
+        let runs = vec![
+            run("a", Scenario::Enqueue, 30.0),
+            run("a", Scenario::E2e, 5.0),
+            run("b", Scenario::Enqueue, 7.0),
+            run("a", Scenario::Enqueue, 10.0),
+            run("a", Scenario::E2e, 6.0),
+            run("a", Scenario::Enqueue, 20.0),
+        ];
+        let rows = medians(runs);
+        let got: Vec<(&str, Scenario, f64, &[f64])> = rows
+            .iter()
+            .map(|r| (r.store.as_str(), r.scenario, r.client_cpu_s, r.runs_jobs_per_sec.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Scenario::Enqueue, 20.0, &[30.0, 10.0, 20.0][..]),
+                ("a", Scenario::E2e, 5.0, &[5.0, 6.0][..]), // the lower median of two
+                ("b", Scenario::Enqueue, 7.0, &[][..]),     // one run: no list
+            ]
         );
     }
 }
