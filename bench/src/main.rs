@@ -69,7 +69,7 @@ struct Args {
     client_threads: Option<usize>,
     /// Run every (store, scenario) this many times, in interleaved rounds (each store and
     /// scenario once per round, so all of them see the same noise), and report the median
-    /// run, with every run's jobs/s beside it.
+    /// run (by jobs/s; by start p99 for latency), with every run's figure below it.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
 }
@@ -116,7 +116,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     engine_peak_rss_mib: None,
                     engine_threads: None,
                     client_threads: args.client_threads,
-                    runs_jobs_per_sec: Vec::new(),
+                    runs: Vec::new(),
+                    runs_of: String::new(),
                 });
             }
             continue;
@@ -142,7 +143,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     engine_peak_rss_mib: Some(engine.peak_rss_mib()),
                     engine_threads: args.engine_threads,
                     client_threads: args.client_threads,
-                    runs_jobs_per_sec: Vec::new(),
+                    runs: Vec::new(),
+                    runs_of: String::new(),
                 });
             }
         }

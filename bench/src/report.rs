@@ -15,14 +15,30 @@ pub struct Row {
     /// Runtime threads of the engine and of this process, if set (`null`: one per core).
     pub engine_threads: Option<usize>,
     pub client_threads: Option<usize>,
-    /// With `--repeat`: the jobs/s of every run, in the order they ran; this row is the
-    /// median one.
+    /// With `--repeat`: every run's figure of merit ([`Row::metric`]), in the order they
+    /// ran; this row is the median one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub runs_jobs_per_sec: Vec<f64>,
+    pub runs: Vec<f64>,
+    /// What `runs` holds: `jobs_per_sec`, or `start_p99_ms` for the latency scenario (whose
+    /// rate is fixed).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub runs_of: String,
 }
 
-/// One row per (store, scenario), in first-run order: the run with the median jobs/s (the
-/// lower median for an even count), carrying every run's jobs/s when there were several.
+impl Row {
+    /// The figure runs are ranked by: jobs/s, or for the latency scenario (a fixed rate)
+    /// the enqueue-to-start p99 in ms.
+    pub fn metric(&self) -> (f64, &'static str) {
+        match (self.scenario, self.outcome.start_ms) {
+            (Scenario::Latency, Some(start)) => (start.p99, "start_p99_ms"),
+            _ => (self.outcome.jobs_per_sec, "jobs_per_sec"),
+        }
+    }
+}
+
+/// One row per (store, scenario), in first-run order: the run with the median
+/// [`Row::metric`] (the lower median for an even count), carrying every run's figure when
+/// there were several.
 pub fn medians(runs: Vec<Row>) -> Vec<Row> {
     let mut groups: Vec<Vec<Row>> = Vec::new();
     for row in runs {
@@ -34,11 +50,12 @@ pub fn medians(runs: Vec<Row>) -> Vec<Row> {
     groups
         .into_iter()
         .map(|mut group| {
-            let all: Vec<f64> = group.iter().map(|r| r.outcome.jobs_per_sec).collect();
-            group.sort_by(|a, b| a.outcome.jobs_per_sec.total_cmp(&b.outcome.jobs_per_sec));
+            let all: Vec<f64> = group.iter().map(|r| r.metric().0).collect();
+            group.sort_by(|a, b| a.metric().0.total_cmp(&b.metric().0));
             let mut median = group.swap_remove((group.len() - 1) / 2);
             if all.len() > 1 {
-                median.runs_jobs_per_sec = all;
+                median.runs_of = median.metric().1.into();
+                median.runs = all;
             }
             median
         })
@@ -90,11 +107,13 @@ pub fn table(rows: &[Row], p: &Params) {
             opt(r.engine_peak_rss_mib, 0),
         );
     }
-    if rows.iter().any(|r| !r.runs_jobs_per_sec.is_empty()) {
-        println!("median of the runs above; every run's jobs/s, in the order they ran:");
-        for r in rows.iter().filter(|r| !r.runs_jobs_per_sec.is_empty()) {
-            let all: Vec<String> = r.runs_jobs_per_sec.iter().map(|v| format!("{v:.0}")).collect();
-            println!("{:<11} {:<9} {}", r.store, format!("{:?}", r.scenario).to_lowercase(), all.join(" "));
+    if rows.iter().any(|r| !r.runs.is_empty()) {
+        println!("each row is the median run; every run, in the order they ran:");
+        for r in rows.iter().filter(|r| !r.runs.is_empty()) {
+            let prec = if r.runs_of == "jobs_per_sec" { 0 } else { 2 };
+            let all: Vec<String> = r.runs.iter().map(|v| format!("{v:.prec$}")).collect();
+            let scenario = format!("{:?}", r.scenario).to_lowercase();
+            println!("{:<11} {:<9} {:<13} {}", r.store, scenario, r.runs_of, all.join(" "));
         }
     }
 }
@@ -113,7 +132,8 @@ mod tests {
             engine_peak_rss_mib: None,
             engine_threads: None,
             client_threads: None,
-            runs_jobs_per_sec: Vec::new(),
+            runs: Vec::new(),
+            runs_of: String::new(),
         }
     }
 
@@ -128,10 +148,8 @@ mod tests {
             run("a", Scenario::Enqueue, 20.0),
         ];
         let rows = medians(runs);
-        let got: Vec<(&str, Scenario, f64, &[f64])> = rows
-            .iter()
-            .map(|r| (r.store.as_str(), r.scenario, r.client_cpu_s, r.runs_jobs_per_sec.as_slice()))
-            .collect();
+        let got: Vec<(&str, Scenario, f64, &[f64])> =
+            rows.iter().map(|r| (r.store.as_str(), r.scenario, r.client_cpu_s, r.runs.as_slice())).collect();
         assert_eq!(
             got,
             [
@@ -140,5 +158,19 @@ mod tests {
                 ("b", Scenario::Enqueue, 7.0, &[][..]),     // one run: no list
             ]
         );
+        assert_eq!(rows[0].runs_of, "jobs_per_sec");
+    }
+
+    #[test]
+    fn latency_runs_are_ranked_by_their_start_p99() {
+        let latency = |p99: f64| {
+            let mut row = run("a", Scenario::Latency, 1000.0);
+            row.outcome.start_ms = Some(crate::scenarios::Percentiles { p50: 0.3, p99, p999: 9.0 });
+            row.client_cpu_s = p99;
+            row
+        };
+        let rows = medians(vec![latency(3.0), latency(0.9), latency(1.2)]);
+        assert_eq!((rows[0].client_cpu_s, rows[0].runs_of.as_str()), (1.2, "start_p99_ms"));
+        assert_eq!(rows[0].runs, [3.0, 0.9, 1.2]);
     }
 }
