@@ -32,6 +32,9 @@ pub struct EngineProcess {
     child: Child,
     pub url: String,
     dir: PathBuf,
+    /// The Redis URL and key prefix of a `redis` engine: its keys are deleted when it stops,
+    /// so runs do not pile jobs up in a shared Redis.
+    redis: Option<(String, String)>,
 }
 
 impl EngineProcess {
@@ -39,16 +42,20 @@ impl EngineProcess {
     pub fn start(bin: &Path, store: StoreKind, threads: Option<usize>) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("switchyard-bench-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir_all(&dir)?;
+        let mut redis = None;
         let adapter = match store {
             StoreKind::InMemory => "adapter: {name: builtin, config: {store_method: in_memory}}".to_string(),
             StoreKind::FileBased => format!(
                 "adapter: {{name: builtin, config: {{store_method: file_based, file_path: {}}}}}",
                 dir.join("store").display()
             ),
-            StoreKind::Redis => format!(
-                "adapter: {{name: redis, config: {{redis_url: \"${{REDIS_URL:redis://127.0.0.1:6379}}\", key_prefix: bench-{}}}}}",
-                nanos()
-            ),
+            StoreKind::Redis => {
+                let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+                let prefix = format!("bench-{}", nanos());
+                let adapter = format!("adapter: {{name: redis, config: {{redis_url: \"{url}\", key_prefix: {prefix}}}}}");
+                redis = Some((url, prefix));
+                adapter
+            }
         };
         let config = format!(
             "queue_configs:\n  {QUEUE}: {{concurrency: 4096, max_retries: 3}}\n  {FIFO_QUEUE}: {{type: fifo, message_group_field: g, concurrency: 100}}\n{adapter}\n"
@@ -74,7 +81,7 @@ impl EngineProcess {
             let _ = child.kill();
             bail!("engine on {} did not start (first line: {line:?})", store.name());
         };
-        Ok(Self { url: format!("http://{addr}"), child, dir })
+        Ok(Self { url: format!("http://{addr}"), child, dir, redis })
     }
 
     /// CPU seconds (user + system) the engine has used so far.
@@ -98,6 +105,11 @@ impl Drop for EngineProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((url, prefix)) = &self.redis
+            && let Err(e) = switchyard_engine::store::redis::delete_all_keys(url, prefix)
+        {
+            eprintln!("could not delete the bench's Redis keys under {prefix}: {e}");
+        }
     }
 }
 
