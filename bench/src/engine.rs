@@ -52,7 +52,8 @@ impl EngineProcess {
             StoreKind::Redis => {
                 let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
                 let prefix = format!("bench-{}", nanos());
-                let adapter = format!("adapter: {{name: redis, config: {{redis_url: \"{url}\", key_prefix: {prefix}}}}}");
+                let adapter =
+                    format!("adapter: {{name: redis, config: {{redis_url: \"{url}\", key_prefix: {prefix}}}}}");
                 redis = Some((url, prefix));
                 adapter
             }
