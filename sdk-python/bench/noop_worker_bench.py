@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,41 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import switchyard
+from _engine import cpu_seconds, start_engine
 from switchyard import TriggerAction, Worker
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 queue_configs:
   default: {max_retries: 0, concurrency: 10}
   bench: {max_retries: 0, backoff_ms: 10, concurrency: 256}
 """
-
-
-def start_engine(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = os.environ.get("SWITCHYARD_BIN") or str(REPO_ROOT / "target" / "debug" / "switchyard")
-    cfg = tmp / "iii-config.yaml"
-    cfg.write_text(CONFIG)
-    proc = subprocess.Popen([binary, "serve", "--config", str(cfg), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=open(tmp / "engine.log", "wb"))
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    match = re.search(r"listening on (\S+)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"engine did not start: {line!r}")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, f"http://{match.group(1)}"
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User+system CPU time of a process so far (Linux /proc), 0 when unknown."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def completed(w: Worker) -> int:
@@ -135,7 +106,7 @@ def main() -> None:
         proc = None
         url = args.url
         if url is None:
-            proc, url = start_engine(Path(tmp))
+            proc, url = start_engine(Path(tmp), CONFIG, "debug")
         try:
             print(f"engine {url}, {args.jobs} jobs, max_in_flight {args.max_in_flight}, "
                   f"python {sys.version.split()[0]}")

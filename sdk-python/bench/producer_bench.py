@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import switchyard
+from _engine import cpu_seconds, start_engine
 from switchyard import TriggerAction
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 adapter: {name: builtin, config: {store_method: in_memory}}
 queue_configs:
@@ -40,33 +37,6 @@ queue_configs:
 # ~100 bytes as JSON
 PAYLOAD = {"orderId": "ord_000000", "customer": "cust_4242", "amount": 1234,
            "currency": "EUR", "items": ["sku-1", "sku-22"], "express": False}
-
-
-def start_engine(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = os.environ.get("SWITCHYARD_BIN") or str(REPO_ROOT / "target" / "release" / "switchyard")
-    cfg = tmp / "iii-config.yaml"
-    cfg.write_text(CONFIG)
-    proc = subprocess.Popen([binary, "serve", "--config", str(cfg), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=open(tmp / "engine.log", "wb"))
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    match = re.search(r"listening on (\S+)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"engine did not start: {line!r}")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, f"http://{match.group(1)}"
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User+system CPU time of a process so far (Linux /proc), 0 when unknown."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def produce(producer: switchyard.Worker, n: int, producers: int) -> float:
@@ -94,7 +64,7 @@ def main() -> None:
         proc = None
         url = args.url
         if url is None:
-            proc, url = start_engine(Path(tmp))
+            proc, url = start_engine(Path(tmp), CONFIG, "release")
         try:
             print(f"switchyard from {Path(switchyard.__file__).parent}; engine {url}; {args.jobs} jobs, "
                   f"{args.producers} producers, python {sys.version.split()[0]}", flush=True)
