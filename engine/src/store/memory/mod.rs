@@ -15,7 +15,10 @@
 //! producer inventing function names without end grows the store by one small entry each.
 
 mod index;
+mod journal;
 mod record;
+
+pub use journal::{Change, Journal, Restored};
 
 use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
@@ -28,48 +31,6 @@ use record::Record;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
-
-/// A change [`MemoryStore`] made that a store persisting it must write (the file store
-/// keeps its jobs in a `MemoryStore` and writes these behind it, see `store::file`).
-/// Leases, releases, recoveries, due retries becoming ready and FIFO promotions are not
-/// changes: a restart re-derives all of them (in-flight jobs are ready again, attempt not
-/// counted; a group's head is its oldest pending member). A change hands over the job as it
-/// now is, built for the journal only (a store without one builds none).
-///
-/// Every job has one order number at a time (`seq`: its enqueue order, or its dead-letter
-/// order while dead), unique in the store and never handed out twice, so a persisting store
-/// can key its rows by it. A change that gives the job a new number says which it had
-/// (`was`).
-#[derive(Debug)]
-pub enum Change<'a> {
-    /// Stored as `Ready` (or `Waiting` behind its group) with enqueue order `seq`.
-    Enqueued { job: Job, seq: u64 },
-    /// Succeeded and deleted; counts `completed`.
-    Completed { id: &'a str, queue: &'a str, seq: u64 },
-    /// Failed with budget left: `Delayed` until `job.due_at` with `job.attempts` and
-    /// `job.last_error`, keeping its order `seq`; counts `failed`.
-    Retried { job: Job, seq: u64 },
-    /// Failed with the budget spent: `Dead` with dead-letter order `dead_seq` (its enqueue
-    /// order was `was`); counts `failed` and `dead_lettered`.
-    DeadLettered { job: Job, dead_seq: u64, was: u64 },
-    /// Back from the DLQ: `Ready` with `attempts = 0` and the new enqueue order `seq` (its
-    /// dead-letter order was `was`).
-    Redriven { job: Job, seq: u64, was: u64 },
-    /// Deleted from the DLQ, where its order was `seq`.
-    Discarded { id: &'a str, queue: &'a str, seq: u64 },
-}
-
-/// Where a [`MemoryStore`] operation reports its [`Change`]s, in the order it made them,
-/// while it still holds the store's lock.
-pub type Journal<'j> = &'j mut dyn FnMut(Change<'_>);
-
-/// A job as a persisting store reloads it: `job.state` is `Ready` (pending: ready, waiting
-/// or in flight when the engine stopped), `Delayed` or `Dead`; `seq` is its enqueue order
-/// (dead-letter order for `Dead`).
-pub struct Restored {
-    pub job: Job,
-    pub seq: u64,
-}
 
 /// The in-memory store.
 pub struct MemoryStore {
