@@ -36,6 +36,8 @@ pub mod google {
 
 pub use switchyard::v1;
 
+pub mod value_wire;
+
 /// Encoded `FileDescriptorSet` of `switchyard.v1` (with its google/protobuf imports),
 /// served by gRPC reflection so `grpcurl` works without proto files.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/switchyard_descriptor.bin"));

@@ -4,6 +4,8 @@
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value as PbValue};
 use serde_json::{Map, Number, Value};
+// The wire reader the engine checks payloads with; this module builds JSON from it.
+pub(crate) use switchyard_proto::value_wire::{DecodeError, WireKind, check_value, entries, kind, values};
 
 pub fn to_proto(v: &Value) -> PbValue {
     let kind = match v {
@@ -82,159 +84,6 @@ pub(crate) fn decode_value(buf: &[u8]) -> Result<Value, DecodeError> {
     value(buf, 1)
 }
 
-/// Checks that `buf` is a `google.protobuf.Value` that [`decode_value`] accepts, without
-/// building anything.
-pub(crate) fn check_value(buf: &[u8]) -> Result<(), DecodeError> {
-    check(buf, 1)
-}
-
-/// Why wire bytes are not a `google.protobuf.Value`.
-#[derive(Debug, thiserror::Error)]
-#[error("payload is not a google.protobuf.Value: {0}")]
-pub(crate) struct DecodeError(&'static str);
-
-/// `Value` messages nested deeper than this are refused: a bound on recursion, not a
-/// contract. (The engine refuses payloads nested deeper than 100 message levels, about 50
-/// JSON levels, before any reach a worker; prost, counting every message level including
-/// map entries, refuses beyond about 33.)
-const MAX_DEPTH: u32 = 100;
-
-/// What one `Value` message holds, nested messages still as their bytes.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum WireKind<'a> {
-    Null,
-    Number(f64),
-    String(&'a str),
-    Bool(bool),
-    /// A `Struct` message: read it with [`entries`].
-    Struct(&'a [u8]),
-    /// A `ListValue` message: read it with [`values`].
-    List(&'a [u8]),
-}
-
-/// The kind of the `Value` message `buf`, nested `depth` deep (1 at the top): the last
-/// `kind` field wins, unknown fields are skipped. A struct or list that a later field
-/// replaces is still checked, as prost still parses it.
-pub(crate) fn kind(buf: &[u8], depth: u32) -> Result<WireKind<'_>, DecodeError> {
-    if depth > MAX_DEPTH {
-        return Err(DecodeError("nested too deeply"));
-    }
-    let mut r = Reader { buf };
-    let mut out = WireKind::Null;
-    while !r.buf.is_empty() {
-        let key = r.varint()?;
-        let next = match (key >> 3, key & 7) {
-            (1, 0) => {
-                r.varint()?;
-                WireKind::Null
-            }
-            (2, 1) => WireKind::Number(f64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"))),
-            (3, 2) => WireKind::String(utf8(r.delimited()?, "a string is not UTF-8")?),
-            (4, 0) => WireKind::Bool(r.varint()? != 0),
-            (5, 2) => WireKind::Struct(r.delimited()?),
-            (6, 2) => WireKind::List(r.delimited()?),
-            _ => {
-                r.skip(key)?;
-                continue;
-            }
-        };
-        if matches!(out, WireKind::Struct(_) | WireKind::List(_)) {
-            check_kind(out, depth)?;
-        }
-        out = next;
-    }
-    Ok(out)
-}
-
-/// The entries of a `Struct` message body nested `depth` deep, in wire order: each key
-/// and its value's bytes (to read at `depth + 1`). Within an entry the last key and the
-/// last value win; an absent key is `""`, an absent value is `null` (empty bytes).
-pub(crate) fn entries(buf: &[u8], depth: u32) -> Entries<'_> {
-    Entries { r: Reader { buf }, depth }
-}
-
-pub(crate) struct Entries<'a> {
-    r: Reader<'a>,
-    depth: u32,
-}
-
-impl<'a> Iterator for Entries<'a> {
-    type Item = Result<(&'a str, &'a [u8]), DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.r.buf.is_empty() {
-                return None;
-            }
-            let entry = match self.r.varint() {
-                Ok(0x0a) => self.r.delimited().and_then(|buf| entry(buf, self.depth + 1)),
-                Ok(key) => match self.r.skip(key) {
-                    Ok(()) => continue,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            if entry.is_err() {
-                self.r.buf = &[]; // stop after an error
-            }
-            return Some(entry);
-        }
-    }
-}
-
-/// A `Struct.fields` map entry: key (1) and value (2), either possibly absent. A value
-/// that a later one replaces is still checked.
-fn entry(buf: &[u8], depth: u32) -> Result<(&str, &[u8]), DecodeError> {
-    let mut r = Reader { buf };
-    let (mut k, mut v): (&str, Option<&[u8]>) = ("", None);
-    while !r.buf.is_empty() {
-        match r.varint()? {
-            0x0a => k = utf8(r.delimited()?, "a key is not UTF-8")?,
-            0x12 => {
-                if let Some(old) = v {
-                    check(old, depth)?;
-                }
-                v = Some(r.delimited()?);
-            }
-            key => r.skip(key)?,
-        }
-    }
-    Ok((k, v.unwrap_or_default()))
-}
-
-/// The values of a `ListValue` message body, in order, as bytes (unknown fields skipped).
-pub(crate) fn values(buf: &[u8]) -> Values<'_> {
-    Values { r: Reader { buf } }
-}
-
-pub(crate) struct Values<'a> {
-    r: Reader<'a>,
-}
-
-impl<'a> Iterator for Values<'a> {
-    type Item = Result<&'a [u8], DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.r.buf.is_empty() {
-                return None;
-            }
-            let value = match self.r.varint() {
-                Ok(0x0a) => self.r.delimited(),
-                Ok(key) => match self.r.skip(key) {
-                    Ok(()) => continue,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            if value.is_err() {
-                self.r.buf = &[];
-            }
-            return Some(value);
-        }
-    }
-}
-
 fn value(buf: &[u8], depth: u32) -> Result<Value, DecodeError> {
     Ok(match kind(buf, depth)? {
         WireKind::Null => Value::Null,
@@ -251,58 +100,6 @@ fn value(buf: &[u8], depth: u32) -> Result<Value, DecodeError> {
         }
         WireKind::List(buf) => Value::Array(values(buf).map(|v| value(v?, depth + 1)).collect::<Result<_, _>>()?),
     })
-}
-
-fn check(buf: &[u8], depth: u32) -> Result<(), DecodeError> {
-    check_kind(kind(buf, depth)?, depth)
-}
-
-/// Checks the messages nested in a kind read at `depth`.
-fn check_kind(kind: WireKind<'_>, depth: u32) -> Result<(), DecodeError> {
-    match kind {
-        WireKind::Struct(buf) => entries(buf, depth).try_for_each(|e| check(e?.1, depth + 1)),
-        WireKind::List(buf) => values(buf).try_for_each(|v| check(v?, depth + 1)),
-        _ => Ok(()),
-    }
-}
-
-fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, DecodeError> {
-    std::str::from_utf8(bytes).map_err(|_| DecodeError(what))
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn delimited(&mut self) -> Result<&'a [u8], DecodeError> {
-        let len = usize::try_from(self.varint()?).map_err(|_| DecodeError("length overflows"))?;
-        self.take(len)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if n > self.buf.len() {
-            return Err(DecodeError("truncated"));
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        prost::encoding::decode_varint(&mut self.buf).map_err(|_| DecodeError("bad varint"))
-    }
-
-    /// Skips the value of a field with `key` (tag and wire type).
-    fn skip(&mut self, key: u64) -> Result<(), DecodeError> {
-        match key & 7 {
-            0 => self.varint().map(drop),
-            1 => self.take(8).map(drop),
-            2 => self.delimited().map(drop),
-            5 => self.take(4).map(drop),
-            _ => Err(DecodeError("unsupported wire type")),
-        }
-    }
 }
 
 /// The length [`encode_value`] appends.
