@@ -34,50 +34,14 @@ pub fn from_proto(v: &PbValue) -> Value {
     }
 }
 
-/// Appends `v` encoded as a `google.protobuf.Value` message (its wire bytes, without an
-/// outer tag or length): the same bytes prost writes for [`to_proto`]`(v)`, without
-/// building the prost tree first.
-pub(crate) fn encode_value(v: &Value, buf: &mut Vec<u8>) {
-    match v {
-        Value::Null => buf.extend_from_slice(&[0x08, 0]),
-        Value::Bool(b) => buf.extend_from_slice(&[0x20, u8::from(*b)]),
-        Value::Number(n) => {
-            buf.push(0x11);
-            buf.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
-        }
-        Value::String(s) => bytes_field(0x1a, s.as_bytes(), buf),
-        Value::Array(a) => {
-            buf.push(0x32);
-            varint(a.iter().map(|v| nested_len(value_len(v))).sum::<usize>() as u64, buf);
-            for v in a {
-                buf.push(0x0a);
-                varint(value_len(v) as u64, buf);
-                encode_value(v, buf);
-            }
-        }
-        Value::Object(o) => {
-            buf.push(0x2a);
-            varint(o.iter().map(|(k, v)| nested_len(entry_len(k, v))).sum::<usize>() as u64, buf);
-            for (k, v) in o {
-                buf.push(0x0a);
-                varint(entry_len(k, v) as u64, buf);
-                bytes_field(0x0a, k.as_bytes(), buf);
-                buf.push(0x12);
-                varint(value_len(v) as u64, buf);
-                encode_value(v, buf);
-            }
-        }
-    }
-}
-
-/// `v` as `google.protobuf.Value` wire bytes, in a buffer of exactly their size.
+/// `v` as `google.protobuf.Value` wire bytes (what prost writes for [`to_proto`]`(v)`),
+/// written in one pass by the SDK's serializer (`crate::wire_serde`), the same one typed
+/// payloads go through.
 pub(crate) fn value_bytes(v: &Value) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(value_len(v));
-    encode_value(v, &mut bytes);
-    bytes
+    crate::wire_serde::to_wire(v).expect("a serde_json::Value always serializes: string keys, finite numbers")
 }
 
-/// Reads a `google.protobuf.Value` from its wire bytes (as [`encode_value`] writes them, or
+/// Reads a `google.protobuf.Value` from its wire bytes (as [`value_bytes`] writes them, or
 /// any conforming encoder) straight into JSON, without building the prost tree: what
 /// [`from_proto`] of the decoded message gives. Empty bytes are `null`.
 pub(crate) fn decode_value(buf: &[u8]) -> Result<Value, DecodeError> {
@@ -100,37 +64,6 @@ fn value(buf: &[u8], depth: u32) -> Result<Value, DecodeError> {
         }
         WireKind::List(buf) => Value::Array(values(buf).map(|v| value(v?, depth + 1)).collect::<Result<_, _>>()?),
     })
-}
-
-/// The length [`encode_value`] appends.
-pub(crate) fn value_len(v: &Value) -> usize {
-    match v {
-        Value::Null | Value::Bool(_) => 2,
-        Value::Number(_) => 9,
-        Value::String(s) => nested_len(s.len()),
-        Value::Array(a) => nested_len(a.iter().map(|v| nested_len(value_len(v))).sum()),
-        Value::Object(o) => nested_len(o.iter().map(|(k, v)| nested_len(entry_len(k, v))).sum()),
-    }
-}
-
-/// One `Struct.fields` map entry: key (field 1) and value (field 2).
-fn entry_len(k: &str, v: &Value) -> usize {
-    nested_len(k.len()) + nested_len(value_len(v))
-}
-
-/// A one-byte tag, a length and `len` bytes.
-fn nested_len(len: usize) -> usize {
-    1 + prost::encoding::encoded_len_varint(len as u64) + len
-}
-
-fn bytes_field(tag: u8, bytes: &[u8], buf: &mut Vec<u8>) {
-    buf.push(tag);
-    varint(bytes.len() as u64, buf);
-    buf.extend_from_slice(bytes);
-}
-
-fn varint(v: u64, buf: &mut Vec<u8>) {
-    prost::encoding::encode_varint(v, buf);
 }
 
 /// Whole doubles come back as integers, so `{"n": 3}` round-trips as `3`, not `3.0`.
@@ -182,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn encode_value_writes_what_prost_writes() {
+    fn value_bytes_read_back_as_prost_reads_them() {
         use prost::Message;
         let long = "x".repeat(300);
         for v in [
@@ -199,9 +132,7 @@ mod tests {
             json!({"orderId": "ord_789", "n": 3, "x": 1.5, "ok": true, "none": null, "list": [1, "a", {"b": [], "c": {}}]}),
             json!({"big": [long.clone(), {"deep": [[[{"k": long}]]]}]}),
         ] {
-            let mut buf = Vec::new();
-            encode_value(&v, &mut buf);
-            assert_eq!(buf.len(), value_len(&v), "{v}");
+            let buf = value_bytes(&v);
             assert_eq!(from_proto(&PbValue::decode(buf.as_slice()).unwrap()), v, "{v}");
             assert_eq!(decode_value(&buf).unwrap(), v, "{v}");
             assert_eq!(decode_value(&to_proto(&v).encode_to_vec()).unwrap(), v, "prost's bytes: {v}");
@@ -225,14 +156,13 @@ mod tests {
             assert!(decode_value(bad).is_err(), "{bad:?}");
             assert!(PbValue::decode(bad).is_err(), "prost agrees: {bad:?}");
         }
-        let mut deep = Vec::new();
-        encode_value(&json!(null), &mut deep);
+        let mut deep = value_bytes(&json!(null));
         for _ in 0..200 {
             let mut outer = vec![0x32];
             let inner_len = 1 + prost::encoding::encoded_len_varint(deep.len() as u64) + deep.len();
-            varint(inner_len as u64, &mut outer);
+            prost::encoding::encode_varint(inner_len as u64, &mut outer);
             outer.push(0x0a);
-            varint(deep.len() as u64, &mut outer);
+            prost::encoding::encode_varint(deep.len() as u64, &mut outer);
             outer.extend_from_slice(&deep);
             deep = outer;
         }

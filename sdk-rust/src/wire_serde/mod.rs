@@ -1,13 +1,14 @@
 //! Serde straight to and from `google.protobuf.Value` wire bytes, with no
 //! `serde_json::Value` in between.
 //!
-//! Invariant: these are the JSON conversions, minus the tree. For every `x: T: Serialize`,
+//! Invariant: these are the JSON conversions, minus the tree. The writer is the SDK's only
+//! one: a `serde_json::Value` is written through it too (`crate::json::value_bytes`). For every `x: T: Serialize`,
 //! [`to_wire`]`(x)` is bytes that [`decode_value`] reads as exactly
 //! `serde_json::to_value(x)`, and it fails where that fails (with the same error text); for
 //! every `T: DeserializeOwned` and every `bytes`, [`from_wire`]`::<T>(bytes)` is
 //! `serde_json::from_value::<T>(decode_value(bytes)?)`, the same value or the same error
 //! text. Numbers included: the wire carries doubles, `u64`/`i64` are written as doubles
-//! (as [`crate::json::encode_value`] writes them), and a double is read back as the
+//! (as prost writes a JSON number), and a double is read back as the
 //! `serde_json::Number` that `decode_value` would build (whole and below 2^53: an integer,
 //! so integer fields take `3.0`; else a float; NaN and ±inf: `null`).
 //!

@@ -7,8 +7,8 @@
 //! - most nested messages in real payloads are under 128 bytes, where the placeholder is
 //!   the length and closing is one store;
 //! - a longer body is moved right by the extra length bytes (`copy_within`), so a body
-//!   nested `d` messages deep may be moved up to `d` times. That is no worse than
-//!   [`crate::json::encode_value`], which measures every subtree again at every level;
+//!   nested `d` messages deep may be moved up to `d` times (no worse than measuring
+//!   every subtree again at every level, as a writer without back-patching does);
 //! - the alternatives cost more on the common path: a fixed 5-byte length (padded varint)
 //!   bloats every small job and is not the canonical encoding prost writes; a measuring
 //!   pass first would call the caller's `Serialize` twice (and trust it to be

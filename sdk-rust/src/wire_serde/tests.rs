@@ -1,21 +1,26 @@
 //! Parity with `serde_json`: every case is run both ways — through `serde_json::Value`
-//! (`to_value` + `encode_value`, `decode_value` + `from_value`) and straight through the
+//! (`to_value` + prost's encoding, `decode_value` + `from_value`) and straight through the
 //! wire bytes — and the answers (values, or error texts) must be the same.
 
 use super::*;
-use crate::json::{decode_value, from_proto, value_bytes};
+use crate::json::{decode_value, from_proto, to_proto};
+use prost::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 
+/// `v` as prost writes it: the independent writer the serializer is checked against.
+fn prost_bytes(v: &Value) -> Vec<u8> {
+    to_proto(v).encode_to_vec()
+}
+
 /// `to_wire(x)` decodes to `to_value(x)` (with `decode_value` and with prost), or both fail
 /// with the same text. Returns the bytes when they succeed.
 fn ser_same<T: Serialize + ?Sized>(x: &T) -> Option<Vec<u8>> {
-    use prost::Message;
     match (serde_json::to_value(x), to_wire(x)) {
         (Ok(want), Ok(bytes)) => {
-            let want = decode_value(&value_bytes(&want)).expect("encode_value's bytes decode");
+            let want = decode_value(&prost_bytes(&want)).expect("prost's bytes decode");
             assert_eq!(decode_value(&bytes).expect("to_wire's bytes decode"), want);
             let prost = prost_types::Value::decode(bytes.as_slice()).expect("prost reads to_wire's bytes");
             assert_eq!(from_proto(&prost), want, "as prost reads it");
@@ -48,7 +53,7 @@ fn de_same<T: serde::de::DeserializeOwned + PartialEq + Debug>(bytes: &[u8]) -> 
 }
 
 fn de_json<T: serde::de::DeserializeOwned + PartialEq + Debug>(v: Value) -> Result<T, String> {
-    de_same(&value_bytes(&v))
+    de_same(&prost_bytes(&v))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,11 +166,11 @@ fn serializer_matches_to_value() {
     for n in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300, 0.1] {
         ser_same(&n);
         ser_same(&vec![n]);
-        assert_eq!(to_wire(&n).unwrap(), value_bytes(&serde_json::to_value(n).unwrap()), "{n}");
+        assert_eq!(to_wire(&n).unwrap(), prost_bytes(&serde_json::to_value(n).unwrap()), "{n}");
     }
     for n in [f32::NAN, f32::INFINITY, 0.1, -1.5] {
         ser_same(&n);
-        assert_eq!(to_wire(&n).unwrap(), value_bytes(&serde_json::to_value(n).unwrap()), "{n}");
+        assert_eq!(to_wire(&n).unwrap(), prost_bytes(&serde_json::to_value(n).unwrap()), "{n}");
     }
     ser_same(&i128::from(i64::MIN));
     ser_same(&u128::from(u64::MAX));
@@ -178,10 +183,10 @@ fn serializer_matches_to_value() {
     }
     ser_same(&Bytes(b"\x00\x01\xff"));
     ser_same(&Bytes(&[7; 300]));
-    // A serde_json::Value written by the serializer is byte for byte what encode_value
-    // writes (both in the map's sorted order).
+    // A serde_json::Value written by the serializer is byte for byte what prost writes
+    // (both in the map's sorted order).
     let v = json!({"b": [1, "x", null, {"c": 1.5}], "a": {"z": true, "y": "long".repeat(100)}});
-    assert_eq!(to_wire(&v).unwrap(), value_bytes(&v));
+    assert_eq!(to_wire(&v).unwrap(), prost_bytes(&v));
 }
 
 #[test]
@@ -190,7 +195,7 @@ fn serializer_back_patches_long_and_deep_messages() {
     for len in [0, 100, 127, 128, 200, 16_383, 16_384, 70_000] {
         let s = "x".repeat(len);
         let v = json!({"k": s, "list": [s, {"in": [s]}]});
-        assert_eq!(to_wire(&v).unwrap(), value_bytes(&v), "{len}");
+        assert_eq!(to_wire(&v).unwrap(), prost_bytes(&v), "{len}");
         ser_same(&Order { order_id: s.clone(), note: Some(s.clone()), ..order() });
         ser_same(&Kind::Tuple(1, s.clone()));
     }
@@ -202,7 +207,7 @@ fn serializer_back_patches_long_and_deep_messages() {
     // (Not through `ser_same`: prost counts every message, not every value, and stops
     // sooner.)
     let bytes = to_wire(&deep).unwrap();
-    assert_eq!(bytes, value_bytes(&deep));
+    assert_eq!(bytes, prost_bytes(&deep));
     assert_eq!(decode_value(&bytes).unwrap(), deep);
     assert!(decode_value(&to_wire(&json!([deep])).unwrap()).is_err(), "101 deep is refused");
 }
@@ -438,7 +443,7 @@ fn deserializer_reads_odd_wire_bytes_as_decode_value_does() {
     let entry = |k: &str, v: &Value| {
         let mut e = vec![0x0a, k.len() as u8];
         e.extend_from_slice(k.as_bytes());
-        let v = value_bytes(v);
+        let v = prost_bytes(v);
         e.push(0x12);
         e.push(v.len() as u8);
         e.extend_from_slice(&v);
@@ -485,6 +490,6 @@ fn deserializer_refuses_bytes_that_are_not_a_value() {
     for _ in 0..99 {
         deep = json!([deep]);
     }
-    assert!(from_wire::<Value>(&value_bytes(&deep)).is_ok());
-    assert!(matches!(from_wire::<Value>(&value_bytes(&json!([deep]))), Err(FromWireError::NotAValue(_))));
+    assert!(from_wire::<Value>(&prost_bytes(&deep)).is_ok());
+    assert!(matches!(from_wire::<Value>(&prost_bytes(&json!([deep]))), Err(FromWireError::NotAValue(_))));
 }
