@@ -12,7 +12,8 @@
  */
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { decodeErrorInfo, errorInfoOf } from './proto.js';
-import type { WireErrorInfo, WireRpcStatus } from './messages.js';
+import type { WireErrorInfo, WireRpcStatus, WireValueBytes } from './messages.js';
+import { fromValueBytes, type JsonValue } from './value.js';
 
 /** The stable reasons of DESIGN §3; other strings may appear for transport failures. */
 export type ErrorReason =
@@ -121,6 +122,20 @@ export function fromServiceError(err: ServiceError): SwitchyardError {
 export function fromRpcStatus(status: WireRpcStatus): SwitchyardError {
   const code = typeof status.code === 'number' ? status.code : GrpcStatus.UNKNOWN;
   return typedError(code, status.message ?? '', errorInfoOf(status.details));
+}
+
+/**
+ * A payload from an engine answer (a sync call's result, a dead letter's payload),
+ * decoded; bytes that are not a google.protobuf.Value fail the call as INVALID_RESPONSE.
+ */
+export function answerPayload(bytes: WireValueBytes | null | undefined): JsonValue {
+  try {
+    return fromValueBytes(bytes);
+  } catch (cause) {
+    const error = new SwitchyardError('INVALID_RESPONSE', (cause as Error).message);
+    error.cause = cause;
+    throw error;
+  }
 }
 
 function typedError(code: number, message: string, info: WireErrorInfo | undefined): SwitchyardError {

@@ -5,8 +5,9 @@
  * `connection.ts` (the Connect stream and reconnects) and `invocations.ts` (running
  * handlers, reporting results) and `batcher.ts` (concurrent enqueues coalesced into
  * EnqueueBatch calls); `trigger.ts` and `queues.ts` convert requests and answers;
- * `errors.ts` types every failure; `value.ts` maps JSON to protobuf Values; `proto.ts`
- * loads the contract from proto/, whose wire shapes `messages.ts` spells out.
+ * `errors.ts` types every failure; `value.ts` writes and reads payloads as the bytes of
+ * protobuf Values; `proto.ts` loads the contract from proto/, whose wire shapes
+ * `messages.ts` spells out.
  */
 export { registerWorker, Worker } from './worker.js';
 export type { WorkerEvents } from './worker.js';

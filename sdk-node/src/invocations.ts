@@ -17,7 +17,7 @@
 import type { WireFunctionError, WireInvocationResult, WireInvoke } from './messages.js';
 import { InvocationContext } from './context.js';
 import type { Handler } from './types.js';
-import { fromValue, toValue } from './value.js';
+import { fromValueBytes, toValueBytes } from './value.js';
 
 /** Writes results (in one message where the stream allows) on the stream of `generation`; false when it is gone. */
 export type ResultSink = (results: WireInvocationResult[], generation: number) => boolean;
@@ -150,7 +150,7 @@ export class InvocationRunner {
           name: 'FUNCTION_NOT_FOUND',
         });
       }
-      returned = handler(fromValue(invoke.payload), state.context);
+      returned = handler(fromValueBytes(invoke.payload), state.context);
       thenable = returned !== null && (typeof returned === 'object' || typeof returned === 'function') &&
         typeof (returned as PromiseLike<unknown>).then === 'function';
     } catch (error) {
@@ -224,7 +224,7 @@ export function toFunctionError(error: unknown): WireFunctionError {
 /** A handler's return value as a result (`undefined` is null); an unencodable value fails the invocation. */
 function success(invocationId: string, value: unknown): WireInvocationResult {
   try {
-    return { invocation_id: invocationId, value: toValue(value === undefined ? null : value) };
+    return { invocation_id: invocationId, value: toValueBytes(value === undefined ? null : value) };
   } catch (error) {
     return { invocation_id: invocationId, error: toFunctionError(error) };
   }

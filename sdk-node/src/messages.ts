@@ -5,11 +5,11 @@
  * with the options in `proto.ts` (`keepCase`, `longs: String`, `enums: String`,
  * `oneofs: true`, no defaults) — and, for the Connect stream, what raw protobufjs
  * encoding accepts and decoding produces (see WireEngineMessage): field names are the
- * proto snake_case names (the well-known types excepted, see WireValue), 64-bit
- * integers are decimal strings, every field may be absent on the way in, and a set
- * oneof member is named by the virtual `kind`/`action`/`outcome` field. They are
- * hand-written from proto/switchyard/v1/*.proto; nothing here is user-facing — the
- * public camelCase shapes live in `types.ts`.
+ * proto snake_case names, payloads are the bytes of their google.protobuf.Value (see
+ * WireValueBytes), 64-bit integers are decimal strings, every field may be absent on the
+ * way in, and a set oneof member is named by the virtual `kind`/`action`/`outcome`
+ * field. They are hand-written from proto/switchyard/v1/*.proto; nothing here is
+ * user-facing — the public camelCase shapes live in `types.ts`.
  */
 
 /**
@@ -20,28 +20,12 @@
 export type WireLong = string | number | { toString(): string };
 
 /**
- * google.protobuf.Value: exactly one member is set. protobufjs bundles the well-known
- * types with camelCase field names, so `keepCase` does not apply to them.
+ * A google.protobuf.Value as its wire bytes: `proto.ts` loads every Value field as
+ * `bytes`, and value.ts converts (`toValueBytes` / `fromValueBytes`). Decoded, it is a
+ * Buffer; an unset field is absent from a proto-loader object and, on a protobufjs
+ * message instance, reads as protobufjs's default for bytes, a frozen empty array.
  */
-export interface WireValue {
-  nullValue?: 'NULL_VALUE' | 0 | null;
-  numberValue?: number | null;
-  stringValue?: string | null;
-  boolValue?: boolean | null;
-  structValue?: WireStruct | null;
-  listValue?: WireList | null;
-  kind?: 'nullValue' | 'numberValue' | 'stringValue' | 'boolValue' | 'structValue' | 'listValue';
-}
-
-/** google.protobuf.Struct */
-export interface WireStruct {
-  fields?: Record<string, WireValue> | null;
-}
-
-/** google.protobuf.ListValue */
-export interface WireList {
-  values?: WireValue[] | null;
-}
+export type WireValueBytes = Uint8Array | readonly never[];
 
 /** google.protobuf.Timestamp */
 export interface WireTimestamp {
@@ -53,14 +37,14 @@ export interface WireTimestamp {
 
 export interface WireTriggerRequest {
   function_id: string;
-  payload: WireValue;
+  payload: WireValueBytes;
   void?: Record<string, never>;
   enqueue?: { queue: string };
   timeout_ms?: WireLong;
 }
 
 export interface WireTriggerResponse {
-  result?: WireValue;
+  result?: WireValueBytes;
   receipt?: { message_receipt_id?: string };
   accepted?: Record<string, never>;
   outcome?: 'result' | 'receipt' | 'accepted';
@@ -71,7 +55,7 @@ export interface WireTriggerResponse {
 /** One EnqueueItem, as encoded (raw protobufjs) when the enqueue is made. */
 export interface WireEnqueueItem {
   function_id: string;
-  payload: WireValue;
+  payload: WireValueBytes;
   queue: string;
 }
 
@@ -109,7 +93,7 @@ export interface WireFunctionError {
 
 export interface WireInvocationResult {
   invocation_id: string;
-  value?: WireValue;
+  value?: WireValueBytes;
   error?: WireFunctionError;
 }
 
@@ -135,7 +119,7 @@ export interface WireDelivery {
 export interface WireInvoke {
   invocation_id?: string;
   function_id?: string;
-  payload?: WireValue | null;
+  payload?: WireValueBytes | null;
   delivery?: WireDelivery | null;
 }
 
@@ -185,7 +169,7 @@ export interface WireDeadLetter {
   message_receipt_id?: string;
   queue?: string;
   function_id?: string;
-  payload?: WireValue;
+  payload?: WireValueBytes;
   group?: string;
   attempts?: number;
   last_error?: WireFunctionError;

@@ -4,10 +4,12 @@
  *
  * Invariant: the SDK reads its contract only from the package's own `proto/` folder
  * (a checked copy of the repository's `proto/`, see scripts/sync-proto.mjs), parsed once
- * when this module is first imported. Unary messages go through the proto-loader options
- * below; the Connect stream — the per-job hot path — skips proto-loader's object
- * conversion and encodes plain objects / decodes to message instances with protobufjs
- * directly (about a third less CPU per job). EnqueueBatch does the same: each item is
+ * when this module is first imported, with one change that leaves the wire untouched:
+ * every google.protobuf.Value field is loaded as `bytes` (its encoded Value), which
+ * value.ts writes and reads. Unary messages go through the proto-loader options below;
+ * the Connect stream — the per-job hot path — skips proto-loader's object conversion and
+ * encodes plain objects / decodes to message instances with protobufjs directly (about a
+ * third less CPU per job). EnqueueBatch does the same: each item is
  * encoded to EnqueueItem bytes once, when its enqueue is made (so a batch's size is known
  * exactly), and a request is those bytes framed as the repeated `items` field.
  * `messages.ts` describes these shapes.
@@ -36,9 +38,41 @@ import type {
 /** Folder holding switchyard/v1/*.proto and google/rpc/*.proto. */
 export const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
 
-const packageDefinition = protoLoader.loadSync(['switchyard/v1/engine.proto', 'switchyard/v1/queues.proto'], {
-  includeDirs: [PROTO_DIR],
-  keepCase: true,
+const VALUE_TYPE = '.google.protobuf.Value';
+
+/**
+ * The contract as a protobufjs JSON descriptor, with every switchyard.v1 field of type
+ * google.protobuf.Value turned into `bytes`: the same field on the wire (length-delimited),
+ * so the SDK reads and writes payloads itself (value.ts) instead of through protobufjs,
+ * whose map handling drops a "__proto__" key. The engine carries these fields as bytes too.
+ */
+function contractWithValuesAsBytes(): protobuf.INamespace {
+  const parsed = new protobuf.Root();
+  parsed.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : PROTO_DIR + target);
+  parsed.loadSync(['switchyard/v1/engine.proto', 'switchyard/v1/queues.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto'], {
+    keepCase: true,
+  });
+  parsed.resolveAll();
+  for (const type of typesIn(parsed.lookup('switchyard.v1') as protobuf.Namespace)) {
+    for (const field of type.fieldsArray) {
+      // Only `parsed`'s JSON is used, which reads the type name from here.
+      if (field.resolvedType?.fullName === VALUE_TYPE) field.type = 'bytes';
+    }
+  }
+  return parsed.toJSON();
+}
+
+/** Every message type declared in `namespace`, nested ones included. */
+function typesIn(namespace: protobuf.NamespaceBase): protobuf.Type[] {
+  return namespace.nestedArray.flatMap((nested) => {
+    const inner = nested instanceof protobuf.Namespace || nested instanceof protobuf.Type ? typesIn(nested) : [];
+    return nested instanceof protobuf.Type ? [nested, ...inner] : inner;
+  });
+}
+
+const contract = contractWithValuesAsBytes();
+
+const packageDefinition = protoLoader.fromJSON(contract, {
   longs: String,
   enums: String,
   defaults: false,
@@ -53,17 +87,14 @@ function method<Req, Res>(service: string, name: string): MethodDefinition<Req, 
   return definition as MethodDefinition<Req, Res>;
 }
 
-const rpcRoot = new protobuf.Root();
-rpcRoot.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : PROTO_DIR + target);
-rpcRoot.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto', 'switchyard/v1/engine.proto'], {
-  keepCase: true,
-});
+/** The same contract as protobufjs types, for the messages encoded and decoded without proto-loader. */
+const types = protobuf.Root.fromJSON(contract);
 
 /** A streaming method whose messages are encoded from plain objects and decoded to message instances. */
 function rawStream<Req, Res>(service: string, name: string, request: string, response: string): MethodDefinition<Req, Res> {
   const base = method<Req, Res>(service, name);
-  const Request = rpcRoot.lookupType(request);
-  const Response = rpcRoot.lookupType(response);
+  const Request = types.lookupType(request);
+  const Response = types.lookupType(response);
   return {
     ...base,
     requestSerialize: (message: Req) => Request.encode(message as protobuf.Message).finish() as Buffer,
@@ -73,8 +104,8 @@ function rawStream<Req, Res>(service: string, name: string, request: string, res
   };
 }
 
-const EnqueueItemType = rpcRoot.lookupType('switchyard.v1.EnqueueItem');
-const EnqueueBatchResponseType = rpcRoot.lookupType('switchyard.v1.EnqueueBatchResponse');
+const EnqueueItemType = types.lookupType('switchyard.v1.EnqueueItem');
+const EnqueueBatchResponseType = types.lookupType('switchyard.v1.EnqueueBatchResponse');
 
 /** An EnqueueItem's wire bytes (what EnqueueBatch carries for it). */
 export function encodeEnqueueItem(item: WireEnqueueItem): Uint8Array {
@@ -143,8 +174,8 @@ export const methods = {
 
 const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
 
-const StatusType = rpcRoot.lookupType('google.rpc.Status');
-const ErrorInfoType = rpcRoot.lookupType('google.rpc.ErrorInfo');
+const StatusType = types.lookupType('google.rpc.Status');
+const ErrorInfoType = types.lookupType('google.rpc.ErrorInfo');
 
 /**
  * Reads the google.rpc.ErrorInfo out of a serialized google.rpc.Status (the

@@ -5,6 +5,7 @@
  * except the fields whose absence means something — `messageGroupField`, `group`,
  * `maxBackoffMs`, `lastError`, `nextPageToken`, timestamps — which read as undefined.
  */
+import { answerPayload } from './errors.js';
 import type {
   WireDeadLetter,
   WireFunctionError,
@@ -14,7 +15,7 @@ import type {
   WireQueueStats,
 } from './messages.js';
 import type { DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo, QueueStats } from './types.js';
-import { fromTimestamp, fromValue, toNumber } from './value.js';
+import { fromTimestamp, toNumber } from './value.js';
 
 const orUndefined = (text: string | undefined): string | undefined => (text ? text : undefined);
 
@@ -62,7 +63,7 @@ function fromWireDeadLetter(entry: WireDeadLetter): DeadLetter {
     messageReceiptId: entry.message_receipt_id ?? '',
     queue: entry.queue ?? '',
     functionId: entry.function_id ?? '',
-    payload: fromValue(entry.payload),
+    payload: answerPayload(entry.payload),
     group: orUndefined(entry.group),
     attempts: entry.attempts ?? 0,
     lastError: fromWireFunctionError(entry.last_error),

@@ -6,10 +6,10 @@
  * undefined — and a response whose outcome does not match the action is an error, never
  * silently reinterpreted.
  */
-import { SwitchyardError } from './errors.js';
+import { answerPayload, SwitchyardError } from './errors.js';
 import type { WireTriggerRequest, WireTriggerResponse } from './messages.js';
 import type { Action, EnqueueAction, EnqueueReceipt, TriggerRequest, VoidAction } from './types.js';
-import { fromValue, type JsonValue, toValue } from './value.js';
+import { type JsonValue, toValueBytes } from './value.js';
 
 /** Builders for the `action` of a trigger request. */
 export const TriggerAction = {
@@ -27,7 +27,7 @@ export const TriggerAction = {
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 export function toWireTrigger(request: TriggerRequest): WireTriggerRequest {
-  const wire: WireTriggerRequest = { function_id: request.function_id, payload: toValue(request.payload ?? null) };
+  const wire: WireTriggerRequest = { function_id: request.function_id, payload: toValueBytes(request.payload ?? null) };
   const action: Action | undefined = request.action;
   if (action?.type === 'enqueue') wire.enqueue = { queue: action.queue };
   else if (action?.type === 'void') wire.void = {};
@@ -44,5 +44,5 @@ export function fromWireTrigger(action: Action | undefined, response: WireTrigge
   }
   if (outcome === 'receipt') return { messageReceiptId: response.receipt?.message_receipt_id ?? '' };
   if (outcome === 'accepted') return undefined;
-  return fromValue(response.result);
+  return answerPayload(response.result);
 }

@@ -15,6 +15,7 @@ import {
   UnavailableError,
 } from '../dist/index.js';
 import { methods } from '../dist/proto.js';
+import { fromValueBytes } from '../dist/value.js';
 import { startEngine } from './helpers/engine.mjs';
 import { FakeEngine } from './helpers/fake-engine.mjs';
 import { deferred, eventually, within } from './helpers/wait.mjs';
@@ -173,7 +174,7 @@ test('an_engine_without_enqueue_batch_gets_one_trigger_per_enqueue_from_then_on'
     Trigger: (request) => {
       triggers.push(request);
       if (request.enqueue.queue !== 'q') return { code: grpc.status.NOT_FOUND, details: `QUEUE_NOT_FOUND: queue '${request.enqueue.queue}'` };
-      return { receipt: { message_receipt_id: `r-${request.payload.structValue.fields.n.numberValue}` } };
+      return { receipt: { message_receipt_id: `r-${fromValueBytes(request.payload).n}` } };
     },
   }).start();
   const worker = registerWorker(fake.url, quiet);
@@ -227,7 +228,7 @@ test('batch_answers_are_matched_to_items_by_position', { timeout: 20_000 }, asyn
   const fake = await new FakeEngine({
     EnqueueBatch: (request) => ({
       results: request.items.map((item) => {
-        const n = item.payload.structValue.fields.n.numberValue;
+        const n = fromValueBytes(item.payload).n;
         return n % 2
           ? { error: { code: grpc.status.NOT_FOUND, message: `QUEUE_NOT_FOUND: item ${n}` } }
           : { receipt: { message_receipt_id: `r${n}` } };
@@ -260,7 +261,7 @@ test('an_enqueue_whose_deadline_passes_while_it_waits_for_a_slot_fails_unsent', 
   const sent = [];
   const fake = await new FakeEngine({
     EnqueueBatch: (request) => {
-      sent.push(request.items.map((item) => item.payload.structValue.fields.n.numberValue));
+      sent.push(request.items.map((item) => fromValueBytes(item.payload).n));
       const answer = deferred();
       held.push(answer);
       return answer.promise.then(() => ({ results: request.items.map((_, i) => ({ receipt: { message_receipt_id: `r${i}` } })) }));

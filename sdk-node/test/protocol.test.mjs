@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { registerWorker } from '../dist/index.js';
 import { InvocationRunner } from '../dist/invocations.js';
-import { fromValue } from '../dist/value.js';
+import { fromValueBytes } from '../dist/value.js';
 import { allResults, FakeEngine, invoke, invokes, resultsOf } from './helpers/fake-engine.mjs';
 import { deferred, eventually, within } from './helpers/wait.mjs';
 
@@ -80,7 +80,7 @@ test('results_carry_the_value_or_the_error_with_its_stack', { timeout: 10_000 },
   stream.call.write(invoke('i3', 'math::missing', {}));
   await eventually(() => resultsOf(stream.messages).size === 3, { what: 'three results' });
   const results = resultsOf(stream.messages);
-  assert.deepEqual(fromValue(results.get('i1').value), { doubled: 42 });
+  assert.deepEqual(fromValueBytes(results.get('i1').value), { doubled: 42 });
   assert.equal(results.get('i1').outcome, 'value');
   assert.equal(results.get('i2').error.code, 'TypeError');
   assert.equal(results.get('i2').error.message, 'cannot add');
@@ -140,10 +140,10 @@ test('every_invocation_of_an_invokes_batch_runs_with_its_own_context', { timeout
   await eventually(() => resultsOf(stream.messages).size === 4, { what: 'four results' });
   const results = resultsOf(stream.messages);
   assert.equal(allResults(stream.messages).length, 4, 'exactly one result per invocation');
-  assert.equal(fromValue(results.get('b1').value), 2);
+  assert.equal(fromValueBytes(results.get('b1').value), 2);
   assert.equal(results.get('b2').error.code, 'RangeError');
-  assert.equal(fromValue(results.get('b3').value), 6);
-  assert.equal(fromValue(results.get('b4').value), 8);
+  assert.equal(fromValueBytes(results.get('b3').value), 6);
+  assert.equal(fromValueBytes(results.get('b4').value), 8);
   assert.deepEqual(
     seen.map((c) => [c.invocationId, c.queue, c.messageReceiptId, c.attempt, c.maxAttempts, c.group]),
     [
@@ -175,14 +175,14 @@ test('results_that_complete_in_one_turn_go_out_as_one_results_message', { timeou
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(sent().length, 1);
   const [batch] = sent();
-  assert.deepEqual(batch.results.results.map((r) => [r.invocation_id, fromValue(r.value)]), [
+  assert.deepEqual(batch.results.results.map((r) => [r.invocation_id, fromValueBytes(r.value)]), [
     ['f1', 1], ['f2', 2], ['f3', 3], ['f4', 4], ['f5', 5],
   ]);
   // The slow one finishes alone: a lone `result`.
   release.resolve();
   await eventually(() => sent().length === 2, { what: 'the slow result' });
   assert.equal(sent()[1].result.invocation_id, 's1');
-  assert.equal(fromValue(sent()[1].result.value), 'late');
+  assert.equal(fromValueBytes(sent()[1].result.value), 'late');
   // Lone invokes still get exactly one result each, however they are grouped.
   for (let n = 6; n <= 9; n++) stream.call.write(invoke(`f${n}`, 'fast::echo', n));
   await eventually(() => resultsOf(stream.messages).size === 10, { what: 'every result' });
@@ -313,6 +313,6 @@ test('shutdown_unregisters_then_drains_running_handlers', { timeout: 10_000 }, a
   assert.equal(finished, false);
   release.resolve();
   await within(shutdown, 5_000, 'shutdown');
-  assert.equal(fromValue(resultsOf(stream.messages).get('d1').value), 'done');
+  assert.equal(fromValueBytes(resultsOf(stream.messages).get('d1').value), 'done');
   await within(stream.ended, 5_000, 'the stream to be half-closed');
 });

@@ -1,7 +1,9 @@
-// Pure conversions: JSON <-> protobuf Value, error reasons, trigger requests and answers.
+// Pure conversions: the contract's payload fields, error reasons, handler errors, trigger
+// requests and answers. (The payload codec itself: value.test.mjs.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import {
   FunctionFailedError,
   QueueNotFoundError,
@@ -12,36 +14,78 @@ import {
 } from '../dist/index.js';
 import { fromRpcStatus, fromServiceError } from '../dist/errors.js';
 import { toFunctionError } from '../dist/invocations.js';
-import { encodeStatusWithErrorInfo, methods } from '../dist/proto.js';
+import { encodeEnqueueItem, encodeStatusWithErrorInfo, methods, PROTO_DIR } from '../dist/proto.js';
 import { fromWireTrigger, toWireTrigger } from '../dist/trigger.js';
-import { fromValue, toValue } from '../dist/value.js';
+import { fromValueBytes, toValueBytes } from '../dist/value.js';
 
-const roundTrip = (value) => {
-  const { requestSerialize, requestDeserialize } = methods.trigger;
-  const wire = requestDeserialize(requestSerialize({ function_id: 'f', payload: toValue(value) }));
-  return fromValue(wire.payload);
-};
-
-test('json_values_survive_the_protobuf_round_trip', () => {
-  const payload = { orderId: 'ord_789', amount: 12.5, ok: true, none: null, tags: ['a', 1, false, null], nested: { deep: [{}] } };
-  assert.deepEqual(roundTrip(payload), payload);
-  for (const scalar of ['', 'x', 0, -1.5, true, false, null, []]) assert.deepEqual(roundTrip(scalar), scalar);
-});
-
-test('payloads_are_encoded_as_json_stringify_would', () => {
-  const when = new Date('2026-01-02T03:04:05.000Z');
-  const input = { when, skip: undefined, fn() {}, list: [undefined, NaN, Infinity], n: -0 };
-  assert.deepEqual(roundTrip(input), JSON.parse(JSON.stringify(input)));
-  assert.throws(() => toValue({ big: 1n }), TypeError);
-  const cycle = {};
-  cycle.self = cycle;
-  assert.throws(() => toValue(cycle), TypeError);
-});
-
-test('a_proto_key_in_a_payload_stays_data', () => {
-  const decoded = fromValue({ structValue: { fields: { __proto__: { stringValue: 'x' } } } });
-  assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
-  assert.equal(Object.keys(decoded).length <= 1, true);
+test('every_value_field_of_the_contract_travels_as_the_bytes_of_its_value', () => {
+  // The contract as written, read by protobufjs alone: the independent view of the wire.
+  const contract = new protobuf.Root();
+  contract.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : PROTO_DIR + target);
+  contract.loadSync(['switchyard/v1/engine.proto', 'switchyard/v1/queues.proto'], { keepCase: true }).resolveAll();
+  const valueFields = contract
+    .lookup('switchyard.v1')
+    .nestedArray.filter((type) => type instanceof protobuf.Type)
+    .flatMap((type) => type.fieldsArray.filter((f) => f.resolvedType?.fullName === '.google.protobuf.Value').map((f) => `${type.name}.${f.name}`));
+  const Value = contract.lookupType('google.protobuf.Value');
+  // Per Value field: the message that holds it, that message encoded by the SDK with
+  // `bytes` in the field, and the field read back from the as-written and the SDK's decoding.
+  const cases = (bytes) => [
+    {
+      field: 'TriggerRequest.payload',
+      type: 'TriggerRequest',
+      wire: methods.trigger.requestSerialize({ function_id: 'f', payload: bytes }),
+      readAsWritten: (m) => m.payload,
+      readBySdk: (wire) => methods.trigger.requestDeserialize(wire).payload,
+    },
+    {
+      field: 'TriggerResponse.result',
+      type: 'TriggerResponse',
+      wire: methods.trigger.responseSerialize({ result: bytes }),
+      readAsWritten: (m) => m.result,
+      readBySdk: (wire) => methods.trigger.responseDeserialize(wire).result,
+    },
+    {
+      // Only ever sent: the SDK has no decoder for it.
+      field: 'EnqueueItem.payload',
+      type: 'EnqueueItem',
+      wire: encodeEnqueueItem({ function_id: 'f', payload: bytes, queue: 'q' }),
+      readAsWritten: (m) => m.payload,
+    },
+    {
+      field: 'InvocationResult.value',
+      type: 'WorkerMessage',
+      wire: methods.connect.requestSerialize({ result: { invocation_id: 'i', value: bytes } }),
+      readAsWritten: (m) => m.result.value,
+      readBySdk: (wire) => methods.connect.requestDeserialize(wire).result.value,
+    },
+    {
+      field: 'Invoke.payload',
+      type: 'EngineMessage',
+      wire: methods.connect.responseSerialize({ invoke: { invocation_id: 'i', payload: bytes } }),
+      readAsWritten: (m) => m.invoke.payload,
+      readBySdk: (wire) => methods.connect.responseDeserialize(wire).invoke.payload,
+    },
+    {
+      field: 'DeadLetter.payload',
+      type: 'ListDeadLettersResponse',
+      wire: methods.listDeadLetters.responseSerialize({ entries: [{ payload: bytes }] }),
+      readAsWritten: (m) => m.entries[0].payload,
+      readBySdk: (wire) => methods.listDeadLetters.responseDeserialize(wire).entries[0].payload,
+    },
+  ];
+  assert.deepEqual(cases().map((c) => c.field).sort(), valueFields.sort(), 'a case for every Value field of the contract');
+  // protobufjs's Struct drops a "__proto__" key: the as-written view gets a payload without one.
+  const plain = toValueBytes({ orderId: 'ord_1', x: [1, 'two', null, { y: true }] });
+  for (const { field, type, wire, readAsWritten } of cases(plain)) {
+    const asWritten = readAsWritten(contract.lookupType(`switchyard.v1.${type}`).decode(wire));
+    assert.ok(asWritten instanceof Value.ctor, `${field} is a google.protobuf.Value on the wire`);
+    assert.deepEqual(Buffer.from(Value.encode(asWritten).finish()), Buffer.from(plain), field);
+  }
+  const withProtoKey = JSON.parse('{"__proto__": {"x": [1, "two", null]}, "orderId": "ord_1"}');
+  for (const { field, wire, readBySdk } of cases(toValueBytes(withProtoKey))) {
+    if (readBySdk) assert.equal(JSON.stringify(fromValueBytes(readBySdk(wire))), JSON.stringify(withProtoKey), field);
+  }
 });
 
 function serviceError(code, details, info) {
@@ -131,7 +175,9 @@ test('trigger_action_shapes_the_request_and_the_answer', () => {
     messageReceiptId: 'm1',
   });
   assert.equal(fromWireTrigger(TriggerAction.Void(), { accepted: {}, outcome: 'accepted' }), undefined);
-  assert.equal(fromWireTrigger(undefined, { result: { numberValue: 3 }, outcome: 'result' }), 3);
+  assert.equal(fromWireTrigger(undefined, { result: toValueBytes(3), outcome: 'result' }), 3);
   assert.equal(fromWireTrigger(undefined, {}), null);
+  const garbled = () => fromWireTrigger(undefined, { result: Buffer.from([0x1a, 0x05, 0x61]), outcome: 'result' });
+  assert.throws(garbled, (error) => error instanceof SwitchyardError && error.reason === 'INVALID_RESPONSE' && /truncated/.test(error.message));
   assert.throws(() => fromWireTrigger(undefined, { accepted: {}, outcome: 'accepted' }), SwitchyardError);
 });

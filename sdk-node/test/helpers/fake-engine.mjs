@@ -7,6 +7,7 @@
 // handler for them; any other call is UNIMPLEMENTED, as on an engine that lacks it.
 import * as grpc from '@grpc/grpc-js';
 import { methods } from '../../dist/proto.js';
+import { toValueBytes } from '../../dist/value.js';
 import { Collector } from './wait.mjs';
 
 export class FakeEngine {
@@ -89,18 +90,9 @@ export class FakeEngine {
 
 /** An Invoke message as the engine would send it. */
 export function invoke(invocationId, functionId, payload, delivery) {
-  const message = { invoke: { invocation_id: invocationId, function_id: functionId, payload: toWire(payload) } };
+  const message = { invoke: { invocation_id: invocationId, function_id: functionId, payload: toValueBytes(payload) } };
   if (delivery) message.invoke.delivery = delivery;
   return message;
-}
-
-function toWire(value) {
-  if (value === null || value === undefined) return { nullValue: 0 };
-  if (typeof value === 'number') return { numberValue: value };
-  if (typeof value === 'string') return { stringValue: value };
-  if (typeof value === 'boolean') return { boolValue: value };
-  if (Array.isArray(value)) return { listValue: { values: value.map(toWire) } };
-  return { structValue: { fields: Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)])) } };
 }
 
 /** An InvokeBatch message carrying the `invoke` members of `messages` (built with invoke()). */
