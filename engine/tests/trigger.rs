@@ -270,3 +270,41 @@ async fn enqueue_batch_answers_each_item_on_its_own_and_stores_the_valid_ones() 
     assert_eq!(enqueued, 2, "only the valid items are stored");
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn sync_call_whose_worker_answers_bytes_that_are_not_a_value_fails_with_invalid_result() {
+    use switchyard_proto::wire::{
+        Hello, InvocationResult, RegisterFunction, WorkerMessage, engine_client::EngineClient, engine_message,
+        invocation_result, worker_message,
+    };
+    let engine = TestEngine::start(CONFIG).await;
+    // A worker on the wire view of the contract, where a result's value is raw bytes.
+    let (tx, out) = mpsc::unbounded_channel();
+    let register = RegisterFunction { function_id: "bad::result".into(), description: String::new() };
+    tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
+    let hello = Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight: 1, batches: false };
+    tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
+    let mut stream = EngineClient::new(engine.channel().await)
+        .connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out))
+        .await
+        .unwrap()
+        .into_inner();
+    let client = engine.client().await;
+    let call = tokio::spawn(async move { client.call::<Value>("bad::result", json!({})).await });
+    let invocation_id = loop {
+        let message = tokio::time::timeout(support::WAIT, stream.message()).await.expect("in time").unwrap().unwrap();
+        if let Some(engine_message::Kind::Invoke(invoke)) = message.kind {
+            break invoke.invocation_id;
+        }
+    };
+    // A string field whose length runs past the end: no Value.
+    let value = bytes::Bytes::from_static(&[0x1a, 0x05, b'a']);
+    let result = InvocationResult { invocation_id, outcome: Some(invocation_result::Outcome::Value(value)) };
+    tx.send(WorkerMessage { kind: Some(worker_message::Kind::Result(result)) }).unwrap();
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.reason, Reason::FunctionFailed);
+    let handler_error = err.function_error().unwrap();
+    assert_eq!(handler_error.code, "INVALID_RESULT");
+    assert!(handler_error.message.contains("not a google.protobuf.Value"), "{}", handler_error.message);
+    engine.stop().await;
+}

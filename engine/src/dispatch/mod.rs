@@ -60,6 +60,15 @@ pub enum CallError {
 /// A sync call's value: the encoded `google.protobuf.Value` the worker returned.
 pub type CallResult = Result<bytes::Bytes, CallError>;
 
+/// A worker's value for a sync call, checked before it reaches the caller: bytes that are
+/// not a `google.protobuf.Value` fail the call (`INVALID_RESULT`) instead of handing the
+/// caller something its SDK cannot read. A job's value is not checked: nobody reads it.
+fn call_value(value: bytes::Bytes) -> Result<bytes::Bytes, JobError> {
+    crate::wire::payload_from_wire(value).map(|payload| payload.0).map_err(|e| {
+        JobError::new("INVALID_RESULT", format!("the worker's result is not a google.protobuf.Value: {e}"))
+    })
+}
+
 /// Why a call was refused up front.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallRejected {
@@ -260,7 +269,7 @@ impl Dispatcher {
                 match inv.kind {
                     Kind::Job(lease) => jobs.push((lease, outcome.map(|_| ()))),
                     Kind::Call { reply: Some(tx), .. } => {
-                        let _ = tx.send(outcome.map_err(CallError::Failed));
+                        let _ = tx.send(outcome.and_then(call_value).map_err(CallError::Failed));
                     }
                     Kind::Call { reply: None, .. } => {}
                 }
