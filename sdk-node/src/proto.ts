@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { MethodDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { varintLength } from './value.js';
 import type {
   WireCountResponse,
   WireDeadLetterIdsRequest,
@@ -130,15 +131,6 @@ function encodeEnqueueBatch(items: WireEnqueueBatchRequest): Buffer {
     at += item.length;
   }
   return out;
-}
-
-function varintLength(n: number): number {
-  let length = 1;
-  while (n > 0x7f) {
-    n >>>= 7;
-    length += 1;
-  }
-  return length;
 }
 
 /** Engine.EnqueueBatch with the pre-encoded request above and a raw protobufjs answer. */

@@ -270,7 +270,8 @@ function jsonOf(input: unknown, key: string | number): unknown {
   return value;
 }
 
-function varintLength(n: number): number {
+/** Bytes a protobuf varint takes for the non-negative 32-bit `n`. */
+export function varintLength(n: number): number {
   let length = 1;
   while (n > 0x7f) {
     n >>>= 7;
