@@ -2,8 +2,9 @@
 
 Invariant: every gRPC object of a Worker (channel, stubs, the Connect stream) is created
 and used only on this loop, because grpc.aio objects are bound to the loop that made
-them. Other threads and other event loops reach it only through ``submit`` /
-``call_soon``, so a Worker works the same from plain threads and from any asyncio code.
+them. Other threads reach it only through ``submit`` / ``run`` / ``call_soon``, and
+other event loops through ``run_async`` (batched, see ``_crossing``), so a Worker works
+the same from plain threads and from any asyncio code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ._crossing import Crossing
+
 T = TypeVar("T")
 
 
@@ -22,6 +25,7 @@ class LoopThread:
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self._crossing = Crossing(self.loop)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -55,10 +59,11 @@ class LoopThread:
         return self.submit(coro).result(timeout)
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await `coro` from any event loop (including this one)."""
+        """Await `coro` from any event loop (including this one); calls from other loops
+        cross to this one in batches (see ``_crossing``)."""
         if self.in_loop_thread:
             return await coro
-        return await asyncio.wrap_future(self.submit(coro))
+        return await self._crossing.run(coro)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
