@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from switchyard import Worker
+from switchyard import Context, Worker
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
@@ -29,3 +30,17 @@ def call_when_registered(w: Worker, request: Any, timeout: float = 10.0) -> Any:
     assert w.wait_registered(request["function_id"], timeout), \
         f"{request['function_id']} was never acknowledged as registered"
     return w.trigger(request)
+
+
+def collect_deliveries(w: Worker, function_id: str) -> dict[str, list[Any]]:
+    """Register `function_id`; returns receipt id -> payloads delivered under it."""
+    seen: dict[str, list[Any]] = {}
+    lock = threading.Lock()
+
+    def handler(payload: Any, ctx: Context) -> None:
+        with lock:
+            seen.setdefault(ctx.message_receipt_id, []).append(payload)
+
+    w.register_function(function_id, handler)
+    assert w.wait_registered(function_id, 10)
+    return seen

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import switchyard._crossing
-from _helpers import call_when_registered, wait_until
-from switchyard import (Context, FunctionFailedError, FunctionNotFoundError, QueueNotFoundError,
+from _helpers import call_when_registered, collect_deliveries, wait_until
+from switchyard import (FunctionFailedError, FunctionNotFoundError, QueueNotFoundError,
                         TriggerAction, Worker)
 from switchyard._loop import LoopThread
 
@@ -277,20 +277,6 @@ def _count_batches(w: Worker, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int
     return out, back
 
 
-def _collect_deliveries(w: Worker, function_id: str) -> dict[str, list[Any]]:
-    """Register `function_id`; returns receipt id -> payloads delivered under it."""
-    seen: dict[str, list[Any]] = {}
-    lock = threading.Lock()
-
-    def handler(payload: Any, ctx: Context) -> None:
-        with lock:
-            seen.setdefault(ctx.message_receipt_id, []).append(payload)
-
-    w.register_function(function_id, handler)
-    assert w.wait_registered(function_id, 10)
-    return seen
-
-
 def _enqueue(n: Any, function_id: str = "hops::job", queue: str = "default") -> dict[str, Any]:
     return {"function_id": function_id, "payload": {"n": n},
             "action": TriggerAction.Enqueue(queue=queue)}
@@ -317,7 +303,7 @@ def _producers(w: Worker, requests: list[dict[str, Any]], producers: int) -> Cal
 
 def test_many_producers_on_one_loop_get_distinct_receipts_and_each_job_runs_once(
         worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _collect_deliveries(worker, "hops::job")
+    seen = collect_deliveries(worker, "hops::job")
     out, back = _count_batches(worker, monkeypatch)
     total = 640
     answers = asyncio.run(_producers(worker, [_enqueue(n) for n in range(total)], 32)())
@@ -375,7 +361,7 @@ def test_errors_stay_with_their_call_in_a_mixed_burst(
 def test_two_loops_in_two_threads_share_one_worker(worker: Worker) -> None:
     worker.register_function("hops::echo", lambda payload: payload)
     call_when_registered(worker, {"function_id": "hops::echo", "payload": 0})
-    seen = _collect_deliveries(worker, "hops::job")
+    seen = collect_deliveries(worker, "hops::job")
     per_loop = 300
     start = threading.Barrier(2)
     answers: dict[str, list[Any]] = {}

@@ -18,9 +18,9 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from _helpers import wait_until
+from _helpers import collect_deliveries, wait_until
 from conftest import DEFAULT_CONFIG, Engine
-from switchyard import (Context, MissingGroupFieldError, PayloadTooLargeError, QueueNotFoundError,
+from switchyard import (MissingGroupFieldError, PayloadTooLargeError, QueueNotFoundError,
                         SwitchyardError, SwitchyardTimeoutError, TriggerAction, UnavailableError,
                         Worker)
 from switchyard import register_worker
@@ -245,22 +245,8 @@ def _count_batches(w: Worker) -> list[int]:
     return sizes
 
 
-def _collect_deliveries(w: Worker, function_id: str) -> dict[str, list[Any]]:
-    """Register `function_id`; returns receipt id -> payloads delivered under it."""
-    seen: dict[str, list[Any]] = {}
-    lock = threading.Lock()
-
-    def handler(payload: Any, ctx: Context) -> None:
-        with lock:
-            seen.setdefault(ctx.message_receipt_id, []).append(payload)
-
-    w.register_function(function_id, handler)
-    assert w.wait_registered(function_id, 10)
-    return seen
-
-
 def test_concurrent_enqueues_get_distinct_receipts_and_each_job_runs_once(worker: Worker) -> None:
-    seen = _collect_deliveries(worker, "burst::job")
+    seen = collect_deliveries(worker, "burst::job")
     sizes = _count_batches(worker)
 
     async def burst() -> list[Any]:
@@ -279,7 +265,7 @@ def test_concurrent_enqueues_get_distinct_receipts_and_each_job_runs_once(worker
 
 
 def test_a_mixed_burst_fails_only_the_bad_items_with_their_own_reason(worker: Worker) -> None:
-    seen = _collect_deliveries(worker, "mixed::job")
+    seen = collect_deliveries(worker, "mixed::job")
     sizes = _count_batches(worker)
 
     def request(n: int) -> dict[str, Any]:
@@ -332,7 +318,7 @@ def test_a_mixed_burst_fails_only_the_bad_items_with_their_own_reason(worker: Wo
 
 
 def test_sync_trigger_from_many_threads_coalesces(worker: Worker) -> None:
-    seen = _collect_deliveries(worker, "threads::job")
+    seen = collect_deliveries(worker, "threads::job")
     sizes = _count_batches(worker)
     threads, per_thread = 8, 25
     start = threading.Barrier(threads)
