@@ -17,7 +17,8 @@
  * The bytes are read as the engine reads them (switchyard_proto::value_wire): known
  * fields must have their wire type, lengths must stay inside the buffer, strings and keys
  * must be UTF-8 (else an Error), unknown fields are skipped, the last `kind` of a Value
- * wins, a repeated object key keeps its last value, and empty bytes are null.
+ * wins, a repeated object key keeps its last value, empty bytes are null, and so are NaN
+ * and the infinities, which JSON cannot hold.
  *
  * Wire format (field number, wire type): Value = 1 null_value (varint) | 2 number_value
  * (fixed64 double) | 3 string_value (len) | 4 bool_value (varint) | 5 struct_value (len:
@@ -316,11 +317,15 @@ class ValueReader {
           this.varint(end);
           out = null;
           break;
-        case NUMBER_VALUE:
+        case NUMBER_VALUE: {
           if (end - this.pos < 8) throw invalid('truncated');
-          out = this.buf.readDoubleLE(this.pos);
+          const n = this.buf.readDoubleLE(this.pos);
           this.pos += 8;
+          // NaN and the infinities (which only a raw client can send) read as null, as a
+          // JSON encoder writes them and as the Rust SDK reads them.
+          out = Number.isFinite(n) ? n : null;
           break;
+        }
         case STRING_VALUE:
           out = this.string(end);
           break;

@@ -299,6 +299,9 @@ test('the_decoder_reads_as_protobuf_does', () => {
   assert.deepEqual(decode(field(0x2a, [...unknown, ...entryWithUnknowns, ...unknown])), { k: true });
   assert.deepEqual(decode(field(0x32, [...unknown, 0x0a, 0x00, ...unknown])), [null]);
 
+  for (const n of [NaN, Infinity, -Infinity]) assert.equal(decode(number(n)), null, `${n}, which JSON cannot hold, reads as null`);
+  assert.deepEqual(decode(field(0x32, [...field(0x0a, number(NaN)), ...field(0x0a, number(2))])), [null, 2]);
+
   assert.equal(fromValueBytes(undefined), null);
   assert.equal(fromValueBytes(null), null);
   assert.equal(fromValueBytes(Object.freeze([])), null, "protobufjs's default for an unset bytes field");
