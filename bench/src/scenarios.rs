@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use switchyard::{InitOptions, RegisterFunction, Worker};
+use switchyard_sdk::{InitOptions, RegisterFunction, Worker};
 use tokio::sync::Notify;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -146,7 +146,7 @@ impl Completions {
 }
 
 async fn noop_worker(url: &str, p: &Params, function: &str, completions: Arc<Completions>) -> anyhow::Result<Worker> {
-    let w = switchyard::register_worker(
+    let w = switchyard_sdk::register_worker(
         url,
         InitOptions { max_in_flight: p.max_in_flight, worker_name: "bench".into(), ..Default::default() },
     )
@@ -192,7 +192,7 @@ async fn produce<T: serde::Serialize + Send + 'static>(
 }
 
 pub async fn run(url: &str, scenario: Scenario, p: &Params) -> anyhow::Result<Outcome> {
-    let client = switchyard::register_worker(url, InitOptions::default()).await?;
+    let client = switchyard_sdk::register_worker(url, InitOptions::default()).await?;
     let outcome = match scenario {
         Scenario::Enqueue => {
             let bar = bar(p, p.jobs, "enqueue");
@@ -253,8 +253,8 @@ fn rate(jobs: u64, elapsed: Duration) -> Outcome {
 async fn latency(url: &str, client: &Worker, p: &Params) -> anyhow::Result<Outcome> {
     let starts = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let completions = Arc::new(Completions::default());
-    let w =
-        switchyard::register_worker(url, InitOptions { max_in_flight: p.max_in_flight, ..Default::default() }).await?;
+    let w = switchyard_sdk::register_worker(url, InitOptions { max_in_flight: p.max_in_flight, ..Default::default() })
+        .await?;
     let (s, c) = (starts.clone(), completions.clone());
     w.register_function(RegisterFunction::new_async("bench::latency", move |payload: Value, _ctx| {
         let sent = payload["t"].as_u64().unwrap_or(0);
@@ -301,8 +301,8 @@ async fn fifo(url: &str, client: &Worker, p: &Params) -> anyhow::Result<Outcome>
     let completions = Arc::new(Completions::default());
     let last_seen: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
     let violations = Arc::new(AtomicU64::new(0));
-    let w =
-        switchyard::register_worker(url, InitOptions { max_in_flight: p.max_in_flight, ..Default::default() }).await?;
+    let w = switchyard_sdk::register_worker(url, InitOptions { max_in_flight: p.max_in_flight, ..Default::default() })
+        .await?;
     let (c, seen, bad) = (completions.clone(), last_seen.clone(), violations.clone());
     w.register_function(RegisterFunction::new_async("bench::fifo", move |payload: Value, _ctx| {
         let (g, seq) = (payload["g"].as_u64().unwrap_or(0), payload["seq"].as_i64().unwrap_or(0));

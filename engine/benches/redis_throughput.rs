@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use switchyard::{InitOptions, RegisterFunction};
 use switchyard_engine::clock::SystemClock;
 use switchyard_engine::config::EngineConfig;
+use switchyard_sdk::{InitOptions, RegisterFunction};
 use tokio::sync::{Notify, oneshot};
 
 const PRODUCERS: usize = 32;
@@ -49,7 +49,7 @@ async fn start(adapter_yaml: &str) -> Engine {
 }
 
 /// Enqueues `jobs` from the producers concurrently; returns the time taken.
-async fn produce(clients: &[switchyard::Worker], jobs: usize) -> Duration {
+async fn produce(clients: &[switchyard_sdk::Worker], jobs: usize) -> Duration {
     let started = Instant::now();
     let per = jobs / clients.len();
     let tasks: Vec<_> = clients
@@ -85,8 +85,9 @@ async fn measure(name: &str, adapter_yaml: &str, engines: usize, jobs: usize) ->
     let all_done = Arc::new(Notify::new());
     let mut workers = Vec::new();
     for e in &running {
-        let w =
-            switchyard::register_worker(&e.url, InitOptions { max_in_flight: 64, ..Default::default() }).await.unwrap();
+        let w = switchyard_sdk::register_worker(&e.url, InitOptions { max_in_flight: 64, ..Default::default() })
+            .await
+            .unwrap();
         let (d, n) = (done.clone(), all_done.clone());
         w.register_function(RegisterFunction::new_async("bench::noop", move |_p: Value, _ctx| {
             let (d, n) = (d.clone(), n.clone());
@@ -103,7 +104,7 @@ async fn measure(name: &str, adapter_yaml: &str, engines: usize, jobs: usize) ->
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {
         let url = &running[p % engines].url;
-        producers.push(switchyard::register_worker(url, InitOptions::default()).await.unwrap());
+        producers.push(switchyard_sdk::register_worker(url, InitOptions::default()).await.unwrap());
     }
 
     // Warm-up (connections, scripts), not counted.

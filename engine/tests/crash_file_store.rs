@@ -100,14 +100,14 @@ async fn acknowledged_jobs_survive_kill_9_and_fifo_order_holds() {
     let mut engine = Engine::start(&config, port, &engine_log);
 
     let ledger = Arc::new(Ledger::default());
-    let worker = switchyard::register_worker(&url, fast_reconnect(64)).await.unwrap();
+    let worker = switchyard_sdk::register_worker(&url, fast_reconnect(64)).await.unwrap();
     serve(&worker, 0, LOAD.standard.function, &ledger);
     serve(&worker, 0, LOAD.fifo.function, &ledger);
     assert!(worker.ready(Duration::from_secs(20)).await, "worker connects");
 
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {
-        let client = switchyard::register_worker(&url, fast_reconnect(64)).await.unwrap();
+        let client = switchyard_sdk::register_worker(&url, fast_reconnect(64)).await.unwrap();
         producers.push(tokio::spawn(LOAD.produce(p, JOBS_PER_PRODUCER, vec![client], ledger.clone())));
     }
 

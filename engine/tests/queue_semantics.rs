@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use support::{TestEngine, WAIT, eventually, recv};
-use switchyard::{HandlerError, RegisterFunction};
 use switchyard_engine::clock::{Clock, ManualClock};
+use switchyard_sdk::{HandlerError, RegisterFunction};
 use tokio::sync::mpsc;
 
 #[tokio::test]
@@ -241,10 +241,10 @@ async fn dead_letter_listing_pages_and_rejects_unknown_queues_and_bad_tokens() {
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2, 3, 4]);
     let err = queues.list_dead_letters("nope", 10, None).await.unwrap_err();
-    assert_eq!(err.reason, switchyard::Reason::QueueNotFound);
+    assert_eq!(err.reason, switchyard_sdk::Reason::QueueNotFound);
     let err = queues.redrive_dead_letters("nope", &[]).await.unwrap_err();
-    assert_eq!(err.reason, switchyard::Reason::QueueNotFound);
+    assert_eq!(err.reason, switchyard_sdk::Reason::QueueNotFound);
     let err = queues.list_dead_letters("jobs", 10, Some("garbage")).await.unwrap_err();
-    assert_eq!(err.reason, switchyard::Reason::InvalidArgument);
+    assert_eq!(err.reason, switchyard_sdk::Reason::InvalidArgument);
     engine.stop().await;
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::TestEngine;
 use support::ledger::{Ledger, Load, Route, fast_reconnect, serve};
-use switchyard::RegisterFunction;
+use switchyard_sdk::RegisterFunction;
 
 const STANDARD: Route = Route { queue: "work", function: "mt::work" };
 const FIFO: Route = Route { queue: "ordered", function: "mt::ordered" };
@@ -70,7 +70,7 @@ async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// Waits until neither queue holds a job in any state (everything stored was completed).
-async fn wait_drained(client: &switchyard::Worker) {
+async fn wait_drained(client: &switchyard_sdk::Worker) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut left = Vec::new();
@@ -195,7 +195,7 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
 
     // The worker on engine 0 never finishes a job: whatever engine 0 leases stays in flight
     // until the engine dies, and must then be completed elsewhere.
-    let stuck = switchyard::register_worker(&engines[0].url, fast_reconnect(8)).await.unwrap();
+    let stuck = switchyard_sdk::register_worker(&engines[0].url, fast_reconnect(8)).await.unwrap();
     let in_stuck = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
     for route in [STANDARD, FIFO] {
         let (ledger, in_stuck) = (ledger.clone(), in_stuck.clone());
@@ -212,7 +212,7 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     assert!(stuck.ready(Duration::from_secs(20)).await, "worker 0 connects");
     let mut workers = Vec::new();
     for (i, engine) in engines.iter().enumerate().skip(1) {
-        let w = switchyard::register_worker(&engine.url, fast_reconnect(32)).await.unwrap();
+        let w = switchyard_sdk::register_worker(&engine.url, fast_reconnect(32)).await.unwrap();
         serve(&w, i, STANDARD.function, &ledger);
         serve(&w, i, FIFO.function, &ledger);
         assert!(w.ready(Duration::from_secs(20)).await, "worker {i} connects");
@@ -224,7 +224,7 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     for p in 0..3 {
         let mut clients = Vec::new();
         for e in &engines {
-            clients.push(switchyard::register_worker(&e.url, fast_reconnect(1)).await.unwrap());
+            clients.push(switchyard_sdk::register_worker(&e.url, fast_reconnect(1)).await.unwrap());
         }
         producers.push(tokio::spawn(LOAD.produce(p, jobs_per_producer, clients, ledger.clone())));
     }
@@ -245,7 +245,7 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
         p.await.unwrap();
     }
     assert_eq!(ledger.acked(), total);
-    let client = switchyard::register_worker(&engines[1].url, fast_reconnect(1)).await.unwrap();
+    let client = switchyard_sdk::register_worker(&engines[1].url, fast_reconnect(1)).await.unwrap();
     wait_drained(&client).await;
     let drained_after = killed_at.elapsed();
 

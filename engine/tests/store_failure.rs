@@ -34,7 +34,7 @@ async fn a_failed_write_answers_unavailable_and_turns_health_not_serving() {
         .unwrap();
 
     let e = client.enqueue("jobs", "f", json!({"n": 2})).await.expect_err("a failed write is never acknowledged");
-    assert_eq!(e.reason, switchyard::Reason::Unavailable, "{e}");
+    assert_eq!(e.reason, switchyard_sdk::Reason::Unavailable, "{e}");
 
     let channel = tonic::transport::Endpoint::from_shared(engine.url.clone()).unwrap().connect().await.unwrap();
     let health = HealthClient::new(channel);

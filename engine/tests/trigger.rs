@@ -4,7 +4,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{TestEngine, recv};
-use switchyard::{HandlerError, Reason, RegisterFunction, TriggerAction, TriggerRequest};
+use switchyard_sdk::{HandlerError, Reason, RegisterFunction, TriggerAction, TriggerRequest};
 use tokio::sync::mpsc;
 
 const CONFIG: &str = "
@@ -143,7 +143,7 @@ async fn sync_call_returns_the_value() {
 #[tokio::test]
 async fn sync_call_to_a_raising_handler_is_function_failed_with_the_workers_error() {
     let engine = TestEngine::start(CONFIG).await;
-    let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let worker = switchyard_sdk::register_worker(&engine.url, Default::default()).await.unwrap();
     worker.register_function(RegisterFunction::new_async("boom", |_p, _ctx| async move {
         Err::<Value, _>(HandlerError {
             message: "card declined".into(),
@@ -181,7 +181,7 @@ async fn sync_call_times_out_with_timeout() {
     // The deadline runs on the engine's clock: a manual one makes this independent of load.
     let clock = switchyard_engine::clock::ManualClock::new(1_000_000);
     let engine = TestEngine::start_with_clock(CONFIG, std::sync::Arc::new(clock.clone())).await;
-    let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let worker = switchyard_sdk::register_worker(&engine.url, Default::default()).await.unwrap();
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let (cancelled_tx, mut cancelled) = mpsc::unbounded_channel();
     worker.register_function(RegisterFunction::new_async("hang", move |_p, ctx| {
@@ -212,7 +212,7 @@ async fn sync_call_times_out_with_timeout() {
 #[tokio::test]
 async fn void_is_accepted_and_runs() {
     let engine = TestEngine::start(CONFIG).await;
-    let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let worker = switchyard_sdk::register_worker(&engine.url, Default::default()).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     worker.register_function(RegisterFunction::new_async("analytics::track", move |p, _ctx| {
         let tx = tx.clone();
@@ -243,7 +243,7 @@ async fn enqueue_batch_answers_each_item_on_its_own_and_stores_the_valid_ones() 
     let engine = TestEngine::start(CONFIG).await;
     let item = |queue: &str, payload: Value| EnqueueItem {
         function_id: "f".into(),
-        payload: Some(switchyard::json::to_proto(&payload)),
+        payload: Some(switchyard_sdk::json::to_proto(&payload)),
         queue: queue.into(),
     };
     let items = vec![
@@ -282,7 +282,13 @@ async fn sync_call_whose_worker_answers_bytes_that_are_not_a_value_fails_with_in
     let (tx, out) = mpsc::unbounded_channel();
     let register = RegisterFunction { function_id: "bad::result".into(), description: String::new() };
     tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
-    let hello = Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight: 1, batches: false };
+    let hello = Hello {
+        worker_name: "raw".into(),
+        sdk_name: "test".into(),
+        sdk_version: "0".into(),
+        max_in_flight: 1,
+        batches: false,
+    };
     tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
     let mut stream = EngineClient::new(engine.channel().await)
         .connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out))

@@ -6,8 +6,8 @@ mod support;
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::{RawWorker, TestEngine, WAIT, eventually, recv};
-use switchyard::{Reason, RegisterFunction};
 use switchyard_proto::v1::engine_message;
+use switchyard_sdk::{Reason, RegisterFunction};
 use tokio::sync::mpsc;
 
 #[tokio::test]
@@ -45,7 +45,7 @@ async fn a_disconnecting_worker_fails_its_attempt_and_another_worker_completes_i
     let first = doomed.next_invoke().await;
     assert_eq!(first.delivery.unwrap().attempt, 1);
 
-    let survivor = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let survivor = switchyard_sdk::register_worker(&engine.url, Default::default()).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     survivor.register_function(RegisterFunction::new_async("orders::process", move |p, ctx| {
         let tx = tx.clone();
@@ -73,7 +73,7 @@ async fn a_job_enqueued_before_any_worker_waits_and_is_delivered_on_attempt_one(
     let stats = queues.stats("jobs").await.unwrap();
     assert_eq!((stats.ready, stats.in_flight, stats.failed), (1, 0, 0), "no attempt is spent waiting");
 
-    let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let worker = switchyard_sdk::register_worker(&engine.url, Default::default()).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     worker.register_function(RegisterFunction::new_async("late::worker", move |p, ctx| {
         let tx = tx.clone();
@@ -127,8 +127,8 @@ async fn competing_workers_share_the_work() {
 async fn the_sdk_worker_reconnects_and_reregisters_after_an_engine_restart() {
     let engine = TestEngine::start("").await;
     let addr = engine.addr();
-    let options = switchyard::InitOptions { reconnect_max: Duration::from_millis(200), ..Default::default() };
-    let worker = switchyard::register_worker(&engine.url, options).await.unwrap();
+    let options = switchyard_sdk::InitOptions { reconnect_max: Duration::from_millis(200), ..Default::default() };
+    let worker = switchyard_sdk::register_worker(&engine.url, options).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     worker.register_function(RegisterFunction::new_async("f", move |p, _ctx| {
         let tx = tx.clone();
@@ -153,7 +153,7 @@ async fn the_sdk_worker_reconnects_and_reregisters_after_an_engine_restart() {
 #[tokio::test]
 async fn graceful_shutdown_refuses_new_work_and_lets_in_flight_attempts_finish() {
     let engine = TestEngine::start("").await;
-    let worker = switchyard::register_worker(&engine.url, Default::default()).await.unwrap();
+    let worker = switchyard_sdk::register_worker(&engine.url, Default::default()).await.unwrap();
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let (finished_tx, mut finished) = mpsc::unbounded_channel();
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
@@ -173,7 +173,7 @@ async fn graceful_shutdown_refuses_new_work_and_lets_in_flight_attempts_finish()
 
     let url = engine.url.clone();
     let stopping = tokio::spawn(engine.stop());
-    let late = switchyard::register_worker(&url, Default::default()).await.unwrap();
+    let late = switchyard_sdk::register_worker(&url, Default::default()).await.unwrap();
     eventually("new work is refused while draining", || async {
         matches!(late.enqueue("default", "work", json!({})).await, Err(e) if e.reason == Reason::Unavailable)
     })
@@ -199,7 +199,7 @@ async fn a_batching_worker_gets_several_invokes_in_one_message_and_answers_in_on
     };
     let mut seen: Vec<i64> = batch
         .iter()
-        .map(|i| switchyard::json::from_proto(i.payload.as_ref().unwrap())["i"].as_i64().unwrap())
+        .map(|i| switchyard_sdk::json::from_proto(i.payload.as_ref().unwrap())["i"].as_i64().unwrap())
         .collect();
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2, 3, 4]);

@@ -1,10 +1,10 @@
 //! Switchyard's Rust SDK: one [`Worker`] object serves functions *and* calls the engine.
 //!
 //! ```no_run
-//! use switchyard::{InitOptions, RegisterFunction, TriggerAction, TriggerRequest};
+//! use switchyard_sdk::{InitOptions, RegisterFunction, TriggerAction, TriggerRequest};
 //! use serde_json::json;
-//! # async fn demo() -> Result<(), switchyard::Error> {
-//! let sy = switchyard::register_worker("http://127.0.0.1:49134", InitOptions::default()).await?;
+//! # async fn demo() -> Result<(), switchyard_sdk::Error> {
+//! let sy = switchyard_sdk::register_worker("http://127.0.0.1:49134", InitOptions::default()).await?;
 //! sy.register_function(RegisterFunction::new_async("orders::process-payment", |payload, ctx| async move {
 //!     println!("attempt {} of {:?}: {payload}", ctx.attempt, ctx.message_receipt_id);
 //!     Ok(json!({"charged": true}))

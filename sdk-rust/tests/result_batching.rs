@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard::proto::engine_server::{Engine, EngineServer};
-use switchyard::proto::{
+use switchyard_sdk::proto::engine_server::{Engine, EngineServer};
+use switchyard_sdk::proto::{
     EngineMessage, EnqueueBatchRequest, EnqueueBatchResponse, InvocationResult, Invoke, InvokeBatch, Registered,
     TriggerRequest, TriggerResponse, Welcome, WorkerMessage, engine_message, invocation_result, worker_message,
 };
-use switchyard::{InitOptions, RegisterFunction};
+use switchyard_sdk::{InitOptions, RegisterFunction};
 use tokio::sync::{Barrier, mpsc};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -122,16 +122,17 @@ fn invoke(i: usize) -> Invoke {
     Invoke {
         invocation_id: format!("inv-{i}"),
         function_id: "echo".into(),
-        payload: Some(switchyard::json::to_proto(&json!({"i": i, "name": format!("job {i}")}))),
+        payload: Some(switchyard_sdk::json::to_proto(&json!({"i": i, "name": format!("job {i}")}))),
         delivery: None,
     }
 }
 
 /// A worker whose `echo` handler returns its payload once all `n` invocations have started,
 /// so their results are ready at about the same moment.
-async fn echo_worker(url: &str, n: usize) -> switchyard::Worker {
-    let worker =
-        switchyard::register_worker(url, InitOptions { max_in_flight: n as u32, ..Default::default() }).await.unwrap();
+async fn echo_worker(url: &str, n: usize) -> switchyard_sdk::Worker {
+    let worker = switchyard_sdk::register_worker(url, InitOptions { max_in_flight: n as u32, ..Default::default() })
+        .await
+        .unwrap();
     let barrier = Arc::new(Barrier::new(n));
     worker.register_function(RegisterFunction::new_async("echo", move |payload: Value, _ctx| {
         let barrier = barrier.clone();
@@ -152,7 +153,7 @@ fn assert_each_answered_once(seen: &Seen, n: usize) {
         let Some(invocation_result::Outcome::Value(v)) = &r.outcome else {
             panic!("{} failed: {:?}", r.invocation_id, r.outcome)
         };
-        let v = switchyard::json::from_proto(v);
+        let v = switchyard_sdk::json::from_proto(v);
         assert_eq!(format!("inv-{}", v["i"]), r.invocation_id);
         assert_eq!(v["name"], json!(format!("job {}", v["i"])));
     }

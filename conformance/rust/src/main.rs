@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchyard::{Context, HandlerError, InitOptions, RegisterFunction, TriggerAction, TriggerRequest, Worker};
+use switchyard_sdk::{Context, HandlerError, InitOptions, RegisterFunction, TriggerAction, TriggerRequest, Worker};
 
 const WAIT_MS: u64 = 10_000;
 
@@ -147,7 +147,7 @@ impl Run {
     }
 
     /// Runs one action: the outer error is a failed expectation, the inner one the SDK's.
-    async fn action(&mut self, action: &str, a: &Value) -> anyhow::Result<Result<Value, switchyard::Error>> {
+    async fn action(&mut self, action: &str, a: &Value) -> anyhow::Result<Result<Value, switchyard_sdk::Error>> {
         let ok = |v: Value| Ok(Ok(v));
         match action {
             "register" => {
@@ -343,7 +343,7 @@ impl Run {
         self.receipts.get(name.as_str().unwrap_or_default()).cloned().unwrap_or_default()
     }
 
-    async fn dead_letters(&self, queue: &Value) -> Result<Vec<switchyard::DeadLetter>, switchyard::Error> {
+    async fn dead_letters(&self, queue: &Value) -> Result<Vec<switchyard_sdk::DeadLetter>, switchyard_sdk::Error> {
         Ok(self.sy.queues().list_dead_letters(&self.queue(queue), 1000, None).await?.entries)
     }
 
@@ -479,7 +479,7 @@ async fn run_case(case: &Value, url: &str) -> anyhow::Result<()> {
     let options = InitOptions { shutdown_grace: Duration::from_secs(1), ..Default::default() };
     let mut run = Run {
         name: case["name"].as_str().unwrap_or_default().to_string(),
-        sy: switchyard::register_worker(url, options).await?,
+        sy: switchyard_sdk::register_worker(url, options).await?,
         record: Default::default(),
         receipts: HashMap::new(),
     };

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchyard::{InitOptions, RegisterFunction, Worker};
+use switchyard_sdk::{InitOptions, RegisterFunction, Worker};
 
 /// FIFO groups each producer spreads its FIFO jobs over.
 pub const GROUPS_PER_PRODUCER: usize = 3;
@@ -37,7 +37,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// Logs a handler start on `worker`.
-    pub fn record(&self, worker: usize, ctx: &switchyard::Context, payload: &Value) {
+    pub fn record(&self, worker: usize, ctx: &switchyard_sdk::Context, payload: &Value) {
         self.processed.lock().push(Processed {
             worker,
             receipt: ctx.message_receipt_id.clone().unwrap_or_default(),

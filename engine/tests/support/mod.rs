@@ -7,7 +7,6 @@ pub mod ledger;
 
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard::InitOptions;
 use switchyard_engine::clock::{Clock, SystemClock};
 use switchyard_engine::config::EngineConfig;
 use switchyard_engine::store::Store;
@@ -16,6 +15,7 @@ use switchyard_proto::v1::{
     EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction, WorkerMessage, engine_message,
     invocation_result, worker_message,
 };
+use switchyard_sdk::InitOptions;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Streaming;
 use tonic::transport::Channel;
@@ -75,18 +75,18 @@ impl TestEngine {
     }
 
     /// An SDK worker, connected and welcomed.
-    pub async fn worker(&self) -> switchyard::Worker {
+    pub async fn worker(&self) -> switchyard_sdk::Worker {
         self.worker_with(InitOptions { max_in_flight: 64, ..Default::default() }).await
     }
 
-    pub async fn worker_with(&self, options: InitOptions) -> switchyard::Worker {
-        let w = switchyard::register_worker(&self.url, options).await.unwrap();
+    pub async fn worker_with(&self, options: InitOptions) -> switchyard_sdk::Worker {
+        let w = switchyard_sdk::register_worker(&self.url, options).await.unwrap();
         assert!(w.ready(WAIT).await, "worker connects");
         w
     }
 
     /// An SDK client that serves nothing.
-    pub async fn client(&self) -> switchyard::Worker {
+    pub async fn client(&self) -> switchyard_sdk::Worker {
         self.worker().await
     }
 
@@ -176,7 +176,7 @@ impl RawWorker {
     }
 
     pub fn reply_ok(&self, invocation_id: &str, value: serde_json::Value) {
-        self.reply(invocation_id, invocation_result::Outcome::Value(switchyard::json::to_proto(&value)));
+        self.reply(invocation_id, invocation_result::Outcome::Value(switchyard_sdk::json::to_proto(&value)));
     }
 
     pub fn reply_err(&self, invocation_id: &str, message: &str) {
@@ -190,7 +190,9 @@ impl RawWorker {
             .iter()
             .map(|id| InvocationResult {
                 invocation_id: id.clone(),
-                outcome: Some(invocation_result::Outcome::Value(switchyard::json::to_proto(&serde_json::Value::Null))),
+                outcome: Some(invocation_result::Outcome::Value(switchyard_sdk::json::to_proto(
+                    &serde_json::Value::Null,
+                ))),
             })
             .collect();
         let batch = switchyard_proto::v1::ResultBatch { results };

@@ -14,7 +14,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchyard::{Context, HandlerError, InitOptions, RegisterFunction};
+use switchyard_sdk::{Context, HandlerError, InitOptions, RegisterFunction};
 
 const EMAILS: usize = 12;
 const RATE_PER_SECOND: usize = 5;
@@ -58,7 +58,7 @@ async fn send(smtp: &Mutex<Smtp>, to: &str, ctx: &Context) -> Result<(), Handler
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
-    let sy = switchyard::register_worker(&url, InitOptions::default()).await?;
+    let sy = switchyard_sdk::register_worker(&url, InitOptions::default()).await?;
     let smtp = Arc::new(Mutex::new(Smtp::default()));
     let server = smtp.clone();
     sy.register_function(RegisterFunction::new_async("emails::send", move |email, ctx: Context| {

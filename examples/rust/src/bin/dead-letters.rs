@@ -11,13 +11,13 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchyard::{Context, HandlerError, InitOptions, RegisterFunction};
+use switchyard_sdk::{Context, HandlerError, InitOptions, RegisterFunction};
 use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
-    let sy = switchyard::register_worker(&url, InitOptions::default()).await?;
+    let sy = switchyard_sdk::register_worker(&url, InitOptions::default()).await?;
     sy.register_function(RegisterFunction::new_async("reports::generate", |report: Value, ctx: Context| async move {
         println!("generating {} (attempt {}/{}): template missing", report["name"], ctx.attempt, ctx.max_attempts);
         Err::<Value, _>(HandlerError::new("template 'monthly.html' not found").with_code("TemplateMissing"))

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard::{Context, InitOptions, RegisterFunction, Worker};
+use switchyard_sdk::{Context, InitOptions, RegisterFunction, Worker};
 
 #[derive(Deserialize)]
 struct NewOrder {
@@ -67,7 +67,7 @@ fn worker_fn(id: &'static str, log: Log) -> RegisterFunction {
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
     let check = std::env::args().any(|a| a == "--check");
-    let sy = switchyard::register_worker(&url, InitOptions::default()).await?;
+    let sy = switchyard_sdk::register_worker(&url, InitOptions::default()).await?;
     let log = Log::default();
     for id in ["orders::process-payment", "emails::confirmation", "analytics::track"] {
         sy.register_function(worker_fn(id, log.clone()));

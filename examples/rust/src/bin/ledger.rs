@@ -16,7 +16,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard::{Context, HandlerError, InitOptions, RegisterFunction};
+use switchyard_sdk::{Context, HandlerError, InitOptions, RegisterFunction};
 
 #[derive(Deserialize)]
 struct Op {
@@ -73,7 +73,7 @@ fn apply(ledger: &Mutex<Ledger>, op: Op, ctx: &Context) -> Result<(), HandlerErr
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
-    let sy = switchyard::register_worker(&url, InitOptions::default()).await?;
+    let sy = switchyard_sdk::register_worker(&url, InitOptions::default()).await?;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let state = ledger.clone();
     sy.register_function(RegisterFunction::typed("ledger::apply", move |op: Op, ctx: Context| {

@@ -6,13 +6,13 @@
 //! ```
 
 use serde_json::json;
-use switchyard::{InitOptions, Reason, TriggerAction, TriggerRequest};
+use switchyard_sdk::{InitOptions, Reason, TriggerAction, TriggerRequest};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
     let order_id = std::env::args().nth(1).unwrap_or_else(|| "ord_789".into());
-    let sy = switchyard::register_worker(&url, InitOptions::default()).await?;
+    let sy = switchyard_sdk::register_worker(&url, InitOptions::default()).await?;
 
     let receipt = sy
         .trigger(TriggerRequest {

@@ -10,7 +10,7 @@
 //! Stops on Ctrl-C, letting running handlers finish.
 
 use serde_json::{Value, json};
-use switchyard::{Context, HandlerError, InitOptions, RegisterFunction};
+use switchyard_sdk::{Context, HandlerError, InitOptions, RegisterFunction};
 
 fn describe(ctx: &Context) -> String {
     format!(
@@ -27,9 +27,11 @@ fn describe(ctx: &Context) -> String {
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| "http://127.0.0.1:49134".into());
     let fixed = std::env::var("SWITCHYARD_DEMO_FIXED").is_ok_and(|v| v == "1");
-    let sy =
-        switchyard::register_worker(&url, InitOptions { worker_name: "quickstart-rust".into(), ..Default::default() })
-            .await?;
+    let sy = switchyard_sdk::register_worker(
+        &url,
+        InitOptions { worker_name: "quickstart-rust".into(), ..Default::default() },
+    )
+    .await?;
 
     sy.register_function(RegisterFunction::new_async("orders::process-payment", |payload: Value, ctx| async move {
         println!("processing payment {payload} ({})", describe(&ctx));
