@@ -14,6 +14,7 @@
 //! payloads are bytes), so no prost `Value` tree is built, measured or dropped.
 
 use crate::caller::EnqueueReceipt;
+use crate::connection::Connection;
 use crate::{Error, Reason};
 use prost::Message;
 use std::sync::Arc;
@@ -45,9 +46,9 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(conn: Connection) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(channel, rx));
+        tokio::spawn(run(conn, rx));
         Self { tx }
     }
 
@@ -58,7 +59,7 @@ impl Batcher {
     }
 }
 
-async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut carry: Option<Pending> = None;
     loop {
@@ -87,16 +88,17 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
             }
             batch.push(next);
         }
-        let client = EngineClient::new(channel.clone());
+        let conn = conn.clone();
         tokio::spawn(async move {
-            send(client, batch).await;
+            send(&conn, batch).await;
             drop(permit);
         });
     }
 }
 
-async fn send(mut client: EngineClient<Channel>, batch: Vec<Pending>) {
+async fn send(conn: &Connection, batch: Vec<Pending>) {
     let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+    let mut client: EngineClient<Channel> = EngineClient::new(conn.channel.clone());
     match client.enqueue_batch(EnqueueBatchRequest { items }).await {
         Ok(response) => {
             let mut results = response.into_inner().results.into_iter();
@@ -112,7 +114,7 @@ async fn send(mut client: EngineClient<Channel>, batch: Vec<Pending>) {
             }
         }
         Err(status) => {
-            let error = Error::from(status);
+            let error = conn.error(status);
             for reply in replies {
                 let _ = reply.send(Err(error.clone()));
             }

@@ -10,15 +10,19 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 // The wire view: payloads travel as `google.protobuf.Value` bytes, written and read
 // straight from JSON (`crate::json`) or from serde types (`crate::wire_serde`).
+use crate::connection::Connection;
 use switchyard_proto::wire::engine_client::EngineClient;
 use switchyard_proto::wire::{EnqueueAction, VoidAction, trigger_request, trigger_response};
-use tonic::transport::Channel;
 
 /// What to do with a trigger; `None` in [`TriggerRequest::action`] is a synchronous call.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TriggerAction {
     /// Durable enqueue to a named queue.
-    Enqueue { queue: String },
+    Enqueue {
+        /// The queue, as named in `queue_configs`.
+        queue: String,
+    },
     /// Fire-and-forget.
     Void,
 }
@@ -26,8 +30,11 @@ pub enum TriggerAction {
 /// One call of `Engine.Trigger`, shaped like the iii SDK's.
 #[derive(Clone, Debug, Default)]
 pub struct TriggerRequest {
+    /// The function to run.
     pub function_id: String,
+    /// Its payload: any JSON.
     pub payload: Value,
+    /// Enqueue, void, or `None` for a synchronous call.
     pub action: Option<TriggerAction>,
     /// Synchronous calls only (engine default 30 s).
     pub timeout_ms: Option<u64>,
@@ -36,16 +43,17 @@ pub struct TriggerRequest {
 /// The answer to an enqueue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnqueueReceipt {
+    /// The job's id: its deliveries, dead letter and log lines carry it.
     pub message_receipt_id: String,
 }
 
-pub(crate) async fn trigger(channel: &Channel, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
+pub(crate) async fn trigger(conn: &Connection, batcher: &Batcher, req: TriggerRequest) -> Result<Value, Error> {
     let payload = value_bytes(&req.payload);
     if let Some(TriggerAction::Enqueue { queue }) = &req.action {
         let receipt = batcher.enqueue(item(queue.clone(), req.function_id, payload)).await?;
         return Ok(json!({ "messageReceiptId": receipt.message_receipt_id }));
     }
-    Ok(match trigger_direct(channel, req.function_id, payload, req.action, req.timeout_ms).await? {
+    Ok(match trigger_direct(conn, req.function_id, payload, req.action, req.timeout_ms).await? {
         Answer::Value(v) => decode_value(&v).map_err(bad_result)?,
         Answer::Receipt(id) => json!({ "messageReceiptId": id }),
         Answer::Accepted => Value::Null,
@@ -64,7 +72,7 @@ enum Answer {
 /// One `Trigger` call (sync, void, or an enqueue that bypasses coalescing) with a payload
 /// already encoded.
 async fn trigger_direct(
-    channel: &Channel,
+    conn: &Connection,
     function_id: String,
     payload: Vec<u8>,
     action: Option<TriggerAction>,
@@ -75,7 +83,8 @@ async fn trigger_direct(
         TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
     });
     let request = switchyard_proto::wire::TriggerRequest { function_id, payload: payload.into(), action, timeout_ms };
-    let response = EngineClient::new(channel.clone()).trigger(request).await?.into_inner();
+    let response =
+        EngineClient::new(conn.channel.clone()).trigger(request).await.map_err(|s| conn.error(s))?.into_inner();
     Ok(match response.outcome {
         Some(trigger_response::Outcome::Result(v)) => Answer::Value(v),
         Some(trigger_response::Outcome::Receipt(r)) => Answer::Receipt(r.message_receipt_id),
@@ -98,14 +107,14 @@ pub(crate) async fn enqueue(
 }
 
 pub(crate) async fn call<T: DeserializeOwned>(
-    channel: &Channel,
+    conn: &Connection,
     function_id: &str,
     payload: impl Serialize,
 ) -> Result<T, Error> {
     let payload = to_payload(&payload)?;
     let does_not_fit =
         |e| Error::local(Reason::InvalidArgument, format!("result of '{function_id}' does not fit: {e}"));
-    match trigger_direct(channel, function_id.into(), payload, None, None).await? {
+    match trigger_direct(conn, function_id.into(), payload, None, None).await? {
         Answer::Value(v) => from_wire(&v).map_err(|e| match e {
             FromWireError::NotAValue(e) => bad_result(e),
             FromWireError::DoesNotFit(e) => does_not_fit(e),
@@ -115,9 +124,9 @@ pub(crate) async fn call<T: DeserializeOwned>(
     }
 }
 
-pub(crate) async fn void(channel: &Channel, function_id: &str, payload: impl Serialize) -> Result<(), Error> {
+pub(crate) async fn void(conn: &Connection, function_id: &str, payload: impl Serialize) -> Result<(), Error> {
     let payload = to_payload(&payload)?;
-    match trigger_direct(channel, function_id.into(), payload, Some(TriggerAction::Void), None).await? {
+    match trigger_direct(conn, function_id.into(), payload, Some(TriggerAction::Void), None).await? {
         Answer::Value(v) => check_value(&v).map_err(bad_result),
         Answer::Receipt(_) | Answer::Accepted => Ok(()),
     }

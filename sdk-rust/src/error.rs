@@ -5,22 +5,38 @@ use std::collections::HashMap;
 use std::fmt;
 use tonic_types::StatusExt;
 
-/// The stable reason of an engine error.
+/// The stable reason of an error: the engine's `google.rpc.ErrorInfo.reason`, or the SDK's
+/// own for what it refuses before any call (`INVALID_URL`) or cannot reach (`UNAVAILABLE`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
+    /// `QUEUE_NOT_FOUND`: the queue is not in `queue_configs` (details: `queue`, `defined`).
     QueueNotFound,
+    /// `MISSING_GROUP_FIELD`: a fifo payload lacks its group field, or it is not a string or
+    /// number (details: `queue`, `field`).
     MissingGroupField,
+    /// `FUNCTION_NOT_FOUND`: a sync or void call to a function no worker serves.
     FunctionNotFound,
+    /// `FUNCTION_FAILED`: a sync call whose handler failed (details: `message`, `code`, `stack`).
     FunctionFailed,
+    /// `TIMEOUT`: a sync call not answered in time.
     Timeout,
+    /// `PAYLOAD_TOO_LARGE`: a payload over the engine's `max_payload_bytes`.
     PayloadTooLarge,
+    /// `INVALID_ARGUMENT`: an empty function id, a malformed request, a payload that is not JSON.
     InvalidArgument,
+    /// `INVALID_URL`: the engine URL is not one the SDK supports (details: `url`); refused
+    /// before any I/O.
+    InvalidUrl,
+    /// `UNAVAILABLE`: the engine cannot be reached (details: `url`, `cause`), its store failed,
+    /// or it is shutting down.
     Unavailable,
     /// A reason this SDK version does not know, or a status without one.
     Other(String),
 }
 
 impl Reason {
+    /// The reason named by `s` (as the engine spells it, `QUEUE_NOT_FOUND`).
     pub fn parse(s: &str) -> Self {
         match s {
             "QUEUE_NOT_FOUND" => Reason::QueueNotFound,
@@ -30,11 +46,13 @@ impl Reason {
             "TIMEOUT" => Reason::Timeout,
             "PAYLOAD_TOO_LARGE" => Reason::PayloadTooLarge,
             "INVALID_ARGUMENT" => Reason::InvalidArgument,
+            "INVALID_URL" => Reason::InvalidUrl,
             "UNAVAILABLE" => Reason::Unavailable,
             other => Reason::Other(other.to_string()),
         }
     }
 
+    /// The reason as the engine spells it.
     pub fn as_str(&self) -> &str {
         match self {
             Reason::QueueNotFound => "QUEUE_NOT_FOUND",
@@ -44,6 +62,7 @@ impl Reason {
             Reason::Timeout => "TIMEOUT",
             Reason::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InvalidUrl => "INVALID_URL",
             Reason::Unavailable => "UNAVAILABLE",
             Reason::Other(s) => s,
         }
@@ -57,11 +76,17 @@ impl fmt::Display for Reason {
 }
 
 /// An error from the engine (or from reaching it).
+///
+/// `message` is the engine's status message verbatim, reason prefix included
+/// (`QUEUE_NOT_FOUND: queue 'x' is not defined (defined: …)`); the SDK's own errors have the
+/// same form (`INVALID_URL: …`, `UNAVAILABLE: cannot reach the Switchyard engine at …`).
 #[derive(Clone, Debug)]
 pub struct Error {
+    /// The stable reason.
     pub reason: Reason,
     /// The status message, reason prefix included.
     pub message: String,
+    /// The gRPC status code.
     pub code: tonic::Code,
     /// The ErrorInfo metadata, e.g. `queue`, or `message`/`code`/`stack` for FUNCTION_FAILED.
     pub details: HashMap<String, String>,
@@ -78,7 +103,7 @@ impl std::error::Error for Error {}
 impl Error {
     pub(crate) fn local(reason: Reason, message: impl Into<String>) -> Self {
         let code = match reason {
-            Reason::InvalidArgument => tonic::Code::InvalidArgument,
+            Reason::InvalidArgument | Reason::InvalidUrl => tonic::Code::InvalidArgument,
             _ => tonic::Code::Unavailable,
         };
         Self { message: format!("{reason}: {}", message.into()), reason, code, details: HashMap::new() }
@@ -131,11 +156,5 @@ impl From<tonic::Status> for Error {
             }
         };
         Self { reason, message: status.message().to_string(), code: status.code(), details }
-    }
-}
-
-impl From<tonic::transport::Error> for Error {
-    fn from(e: tonic::transport::Error) -> Self {
-        Error::local(Reason::Unavailable, e.to_string())
     }
 }

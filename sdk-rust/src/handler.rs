@@ -14,10 +14,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
-/// What the engine says about one invocation.
+/// What the engine says about one invocation. Built by the worker (or, in tests, by
+/// [`crate::testing::Delivery`]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Context {
+    /// The engine's id of this invocation (one per attempt).
     pub invocation_id: String,
+    /// The function invoked.
     pub function_id: String,
     /// 1-based attempt number (1 for direct calls).
     pub attempt: u32,
@@ -29,6 +33,7 @@ pub struct Context {
     pub queue: Option<String>,
     /// FIFO jobs only: the message group.
     pub group: Option<String>,
+    /// Queued jobs only: when the producer enqueued it.
     pub enqueued_at: Option<SystemTime>,
     /// Cancelled when the engine gives up on this invocation (timeout, shutdown). The
     /// handler should stop soon after; it is dropped 2 s later, and its result is not sent.
@@ -38,17 +43,21 @@ pub struct Context {
 /// A handler's failure, reported to the engine (and shown in the DLQ).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HandlerError {
+    /// What went wrong, for people.
     pub message: String,
     /// A short machine-readable code, e.g. the error type.
     pub code: String,
+    /// Where it went wrong: the error's causes or a backtrace; may be empty.
     pub stack: String,
 }
 
 impl HandlerError {
+    /// A failure with this message and the code `Error`.
     pub fn new(message: impl Into<String>) -> Self {
         Self { message: message.into(), code: "Error".into(), stack: String::new() }
     }
 
+    /// The same failure with this code (what the DLQ and the logs show as `error_code`).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = code.into();
         self
@@ -61,19 +70,19 @@ impl fmt::Display for HandlerError {
     }
 }
 
-/// Any error converts, so `?` works in handlers; the code is the error's type name and the
-/// stack its chain of sources.
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
+/// Every `std::error::Error` (`Send + Sync + 'static`) and every `anyhow::Error` converts, so
+/// `?` works in handlers: the message is the error with its causes (`{:#}`: `loading
+/// order: connection reset`), the code the error's type name (`Error` for an
+/// `anyhow::Error`), the stack its debug form (causes, and a backtrace when captured).
+///
+/// (`HandlerError` itself does not implement `std::error::Error`: that would make this
+/// impl overlap `From<T> for T`, as for `anyhow::Error`.)
+impl<E: Into<anyhow::Error>> From<E> for HandlerError {
     fn from(e: E) -> Self {
         let full = std::any::type_name::<E>();
         let code = full.rsplit("::").next().unwrap_or(full).to_string();
-        let mut stack = format!("{e:?}");
-        let mut source = e.source();
-        while let Some(s) = source {
-            stack.push_str(&format!("\ncaused by: {s}"));
-            source = s.source();
-        }
-        Self { message: e.to_string(), code, stack }
+        let e: anyhow::Error = e.into();
+        Self { message: format!("{e:#}"), code, stack: format!("{e:?}") }
     }
 }
 
@@ -149,11 +158,13 @@ impl RegisterFunction {
         Self { id: id.into(), description: String::new(), handler: Arc::new(move |p, c| Box::pin(handler(p, c))) }
     }
 
+    /// A description the engine shows beside the function.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
         self
     }
 
+    /// The function id.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -162,5 +173,42 @@ impl RegisterFunction {
 impl fmt::Debug for RegisterFunction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegisterFunction").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    fn parse(text: &str) -> Result<u32, HandlerError> {
+        Ok(text.parse::<u32>()?)
+    }
+
+    fn load(text: &str) -> anyhow::Result<u32> {
+        let n = text.parse::<u32>().context("reading the order count")?;
+        anyhow::ensure!(n > 0, "no orders");
+        Ok(n)
+    }
+
+    fn handle(text: &str) -> Result<u32, HandlerError> {
+        Ok(load(text)?)
+    }
+
+    #[test]
+    fn question_mark_turns_a_std_error_into_a_handler_error_named_after_its_type() {
+        let e = parse("x").unwrap_err();
+        assert_eq!(e.code, "ParseIntError");
+        assert_eq!(e.message, "invalid digit found in string");
+    }
+
+    #[test]
+    fn question_mark_turns_an_anyhow_error_into_a_handler_error_with_its_causes() {
+        let e = handle("x").unwrap_err();
+        assert_eq!(e.code, "Error");
+        assert_eq!(e.message, "reading the order count: invalid digit found in string");
+        assert!(e.stack.contains("Caused by"), "{}", e.stack);
+        assert_eq!(handle("0").unwrap_err().message, "no orders");
+        assert_eq!(handle("3").unwrap(), 3);
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Number, Value};
 // The wire reader the engine checks payloads with; this module builds JSON from it.
 pub(crate) use switchyard_proto::value_wire::{DecodeError, WireKind, check_value, entries, kind, values};
 
+/// `v` as a prost `google.protobuf.Value`.
 pub fn to_proto(v: &Value) -> PbValue {
     let kind = match v {
         Value::Null => Kind::NullValue(0),
@@ -21,6 +22,7 @@ pub fn to_proto(v: &Value) -> PbValue {
     PbValue { kind: Some(kind) }
 }
 
+/// A prost `google.protobuf.Value` as JSON (whole numbers below 2^53 as integers).
 pub fn from_proto(v: &PbValue) -> Value {
     match &v.kind {
         None | Some(Kind::NullValue(_)) => Value::Null,

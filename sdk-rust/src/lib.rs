@@ -20,17 +20,31 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`handler`] (functions, context, handler errors), [`caller`] (trigger),
+//! Modules: [`url`] (the engine URL grammar), [`testing`] (running handlers without an
+//! engine), [`handler`] (functions, context, handler errors), [`caller`] (trigger),
 //! [`queues`] (operator calls), [`error`] (typed errors with the engine's reason),
 //! [`json`] (JSON ⇄ `google.protobuf.Value`); payloads from and into serde types go
 //! straight to and from the wire bytes (`wire_serde`).
+//!
+//! Logging goes through `tracing`, targets under `switchyard_sdk` (silent until the
+//! application installs a subscriber): WARN when the engine cannot be reached (fields
+//! `url`, `cause`, `retry_in_ms`) and when a handler fails (`queue`, `function_id`,
+//! `message_receipt_id`, `attempt`, `outcome`, `duration_ms`, `error_code`, `error`), INFO
+//! on connecting, DEBUG one line per job start and end. Payloads are never logged.
+
+#![warn(missing_docs)]
 
 mod batcher;
 pub mod caller;
+mod connection;
 pub mod error;
 pub mod handler;
+mod job_log;
 pub mod json;
 pub mod queues;
+mod signal;
+pub mod testing;
+pub mod url;
 mod wire_serde;
 mod worker;
 
@@ -39,6 +53,7 @@ pub use error::{Error, Reason};
 pub use handler::{Context, HandlerError, RegisterFunction};
 pub use queues::{DeadLetter, DeadLetterPage, QueueInfo, QueueStats, Queues};
 pub use switchyard_proto::v1 as proto;
+pub use url::{DEFAULT_URL, url_from_env};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,10 +69,21 @@ pub struct InitOptions {
     pub worker_name: String,
     /// Most invocations the engine sends this worker at once.
     pub max_in_flight: u32,
+    /// The first reconnect waits up to this long (full jitter; 100 ms).
     pub reconnect_initial: Duration,
+    /// No reconnect waits longer than this (5 s).
     pub reconnect_max: Duration,
-    /// How long [`Worker::shutdown`] waits for running handlers.
+    /// How long [`Worker::shutdown`] waits for running handlers (30 s).
     pub shutdown_grace: Duration,
+    /// How long one connection attempt may take, TCP connect to the engine's welcome (5 s).
+    pub connect_timeout: Duration,
+    /// Return the first connection attempt's failure from [`register_worker`] instead of
+    /// retrying in the background (false): for a process that should not start without
+    /// its engine.
+    pub fail_fast: bool,
+    /// On SIGTERM, drain (as [`Worker::shutdown`]) and then let the signal end the process
+    /// (true). Turn it off to handle signals yourself.
+    pub drain_on_sigterm: bool,
 }
 
 impl Default for InitOptions {
@@ -68,6 +94,9 @@ impl Default for InitOptions {
             reconnect_initial: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            fail_fast: false,
+            drain_on_sigterm: true,
         }
     }
 }
@@ -79,20 +108,46 @@ pub struct Worker {
     shared: Arc<worker::Shared>,
 }
 
-/// Connects a worker to the engine at `url` (`http://host:port`). The stream is kept up in
-/// the background — started now, re-established after engine restarts — so this returns
-/// at once; only a malformed url is an error.
+/// Connects a worker to the engine at `url`: `http://HOST:PORT` or `HOST:PORT` (plaintext
+/// gRPC; the port defaults to 49134). Any other form, `https://` included until the SDK
+/// speaks TLS, is an `INVALID_URL` error before any I/O.
+///
+/// The stream is kept up in the background — started now, re-established after engine
+/// restarts, each failed attempt logged at WARN with the cause — so this returns at once,
+/// unless [`InitOptions::fail_fast`] is set: then it waits for the first attempt and
+/// returns its failure (`UNAVAILABLE: cannot reach the Switchyard engine at URL: …`).
 pub async fn register_worker(url: &str, options: InitOptions) -> Result<Worker, Error> {
-    let endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(|e| Error::local(Reason::InvalidArgument, format!("bad engine url '{url}': {e}")))?
+    let url = url::parse(url)?;
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| Error::local(Reason::InvalidUrl, format!("unsupported URL '{url}': {e}")))?
         .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(options.connect_timeout)
         .http2_keep_alive_interval(Duration::from_secs(15))
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true);
-    let shared = worker::Shared::new(endpoint.connect_lazy(), options);
-    tokio::spawn(shared.clone().run());
+    let conn = connection::Connection { channel: endpoint.connect_lazy(), url: url.into() };
+    let (fail_fast, drain_on_sigterm) = (options.fail_fast, options.drain_on_sigterm);
+    let shared = worker::Shared::new(conn, options);
+    let (first, connected) = match fail_fast {
+        true => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    tokio::spawn(shared.clone().run(first));
+    if let Some(connected) = connected {
+        connected.await.unwrap_or_else(|_| Err(Error::local(Reason::Unavailable, "the worker stopped")))?;
+    }
+    if drain_on_sigterm {
+        signal::drain_on_sigterm(&shared);
+    }
     Ok(Worker { shared })
+}
+
+/// [`register_worker`] at the URL in `SWITCHYARD_URL`, else `http://127.0.0.1:49134`.
+pub async fn register_worker_from_env(options: InitOptions) -> Result<Worker, Error> {
+    register_worker(&url_from_env(), options).await
 }
 
 impl Worker {
@@ -101,6 +156,7 @@ impl Worker {
         self.shared.register(function);
     }
 
+    /// Stops serving `function_id`.
     pub fn unregister_function(&self, function_id: &str) {
         self.shared.unregister(function_id);
     }
@@ -108,7 +164,7 @@ impl Worker {
     /// `Engine.Trigger`: the function's value (sync), `{"messageReceiptId": …}` (enqueue)
     /// or `null` (void).
     pub async fn trigger(&self, request: TriggerRequest) -> Result<Value, Error> {
-        caller::trigger(&self.shared.channel, &self.shared.batcher, request).await
+        caller::trigger(&self.shared.conn, &self.shared.batcher, request).await
     }
 
     /// Enqueues `payload` for `function_id` on `queue`.
@@ -123,23 +179,28 @@ impl Worker {
 
     /// Calls `function_id` synchronously and deserializes its value.
     pub async fn call<T: DeserializeOwned>(&self, function_id: &str, payload: impl Serialize) -> Result<T, Error> {
-        caller::call(&self.shared.channel, function_id, payload).await
+        caller::call(&self.shared.conn, function_id, payload).await
     }
 
     /// Fire-and-forget.
     pub async fn void(&self, function_id: &str, payload: impl Serialize) -> Result<(), Error> {
-        caller::void(&self.shared.channel, function_id, payload).await
+        caller::void(&self.shared.conn, function_id, payload).await
     }
 
     /// The operator calls.
     pub fn queues(&self) -> Queues {
-        Queues::new(self.shared.channel.clone())
+        Queues::new(self.shared.conn.clone())
     }
 
     /// Waits until the worker stream is up and every registered function is live on the
     /// engine (acknowledged), or `timeout` passes. Returns whether it is ready.
     pub async fn ready(&self, timeout: Duration) -> bool {
         tokio::time::timeout(timeout, self.shared.ready()).await.is_ok()
+    }
+
+    /// The engine URL this worker talks to, as `http://HOST:PORT`.
+    pub fn url(&self) -> &str {
+        &self.shared.conn.url
     }
 
     /// Stops taking work, lets running handlers finish (up to `shutdown_grace`), closes.

@@ -1,6 +1,7 @@
 //! The operator calls (`switchyard.v1.Queues`): queue stats and the dead-letter queue.
 
 use crate::Error;
+use crate::connection::Connection;
 use crate::handler::HandlerError;
 use crate::json::from_proto;
 use serde_json::Value;
@@ -12,39 +13,62 @@ use tonic::transport::Channel;
 /// A queue, its effective config and its stats.
 #[derive(Clone, Debug)]
 pub struct QueueInfo {
+    /// The queue's name in `queue_configs`.
     pub name: String,
+    /// Its effective config (defaults applied).
     pub config: pb::QueueConfig,
+    /// Its gauges and counters now.
     pub stats: QueueStats,
 }
 
+/// A queue's gauges (jobs in each state now) and counters (since the engine started).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
+    /// Jobs waiting to be delivered.
     pub ready: u64,
+    /// Jobs waiting for their retry time.
     pub delayed: u64,
+    /// Jobs being run by a worker.
     pub in_flight: u64,
+    /// Jobs in the dead-letter queue.
     pub dead: u64,
+    /// Jobs enqueued.
     pub enqueued: u64,
+    /// Jobs that succeeded.
     pub completed: u64,
+    /// Failed attempts.
     pub failed: u64,
+    /// Jobs moved to the dead-letter queue.
     pub dead_lettered: u64,
 }
 
 /// One entry of a dead-letter queue.
 #[derive(Clone, Debug)]
 pub struct DeadLetter {
+    /// The id the producer got back when it enqueued the job.
     pub message_receipt_id: String,
+    /// The queue it was enqueued to.
     pub queue: String,
+    /// The function it was for.
     pub function_id: String,
+    /// Its payload.
     pub payload: Value,
+    /// FIFO jobs only: its message group.
     pub group: Option<String>,
+    /// Attempts made.
     pub attempts: u32,
+    /// The last attempt's failure.
     pub last_error: Option<HandlerError>,
+    /// When it was first enqueued.
     pub enqueued_at: Option<SystemTime>,
+    /// When it was dead-lettered.
     pub dead_lettered_at: Option<SystemTime>,
 }
 
+/// One page of [`Queues::list_dead_letters`].
 #[derive(Clone, Debug, Default)]
 pub struct DeadLetterPage {
+    /// The entries, oldest first.
     pub entries: Vec<DeadLetter>,
     /// Pass to the next call; `None` at the end.
     pub next_page_token: Option<String>,
@@ -54,15 +78,23 @@ pub struct DeadLetterPage {
 #[derive(Clone)]
 pub struct Queues {
     client: QueuesClient<Channel>,
+    conn: Connection,
 }
 
 impl Queues {
-    pub(crate) fn new(channel: Channel) -> Self {
-        Self { client: QueuesClient::new(channel) }
+    pub(crate) fn new(conn: Connection) -> Self {
+        Self { client: QueuesClient::new(conn.channel.clone()), conn }
     }
 
+    /// Every queue with its effective config and stats.
     pub async fn list_queues(&self) -> Result<Vec<QueueInfo>, Error> {
-        let out = self.client.clone().list_queues(pb::ListQueuesRequest {}).await?.into_inner();
+        let out = self
+            .client
+            .clone()
+            .list_queues(pb::ListQueuesRequest {})
+            .await
+            .map_err(|s| self.conn.error(s))?
+            .into_inner();
         Ok(out
             .queues
             .into_iter()
@@ -96,6 +128,8 @@ impl Queues {
             .ok_or_else(|| Error::local(crate::Reason::QueueNotFound, format!("queue '{queue}' is not defined")))
     }
 
+    /// One page (up to `page_size` entries; 0 = the engine's default) of `queue`'s dead letters,
+    /// from `page_token` (a previous page's `next_page_token`) or the start.
     pub async fn list_dead_letters(
         &self,
         queue: &str,
@@ -107,7 +141,7 @@ impl Queues {
             page_size,
             page_token: page_token.unwrap_or_default().into(),
         };
-        let out = self.client.clone().list_dead_letters(req).await?.into_inner();
+        let out = self.client.clone().list_dead_letters(req).await.map_err(|s| self.conn.error(s))?.into_inner();
         Ok(DeadLetterPage {
             entries: out.entries.into_iter().map(dead_letter).collect(),
             next_page_token: (!out.next_page_token.is_empty()).then_some(out.next_page_token),
@@ -117,13 +151,13 @@ impl Queues {
     /// Moves dead letters back to the queue with a fresh budget; empty `ids` = all.
     pub async fn redrive_dead_letters(&self, queue: &str, ids: &[String]) -> Result<u64, Error> {
         let req = pb::RedriveDeadLettersRequest { queue: queue.into(), ids: ids.to_vec() };
-        Ok(self.client.clone().redrive_dead_letters(req).await?.into_inner().count)
+        Ok(self.client.clone().redrive_dead_letters(req).await.map_err(|s| self.conn.error(s))?.into_inner().count)
     }
 
     /// Deletes dead letters; empty `ids` = all.
     pub async fn discard_dead_letters(&self, queue: &str, ids: &[String]) -> Result<u64, Error> {
         let req = pb::DiscardDeadLettersRequest { queue: queue.into(), ids: ids.to_vec() };
-        Ok(self.client.clone().discard_dead_letters(req).await?.into_inner().count)
+        Ok(self.client.clone().discard_dead_letters(req).await.map_err(|s| self.conn.error(s))?.into_inner().count)
     }
 }
 

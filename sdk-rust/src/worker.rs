@@ -16,32 +16,37 @@
 //! to fill a batch. Batching starts only once the engine has sent an `invokes` batch on
 //! that stream, so an engine that predates batches never sees `results`.
 
-use crate::handler::{Context, HandlerFn, RegisterFunction};
+use crate::handler::{Context, HandlerError, HandlerFn, RegisterFunction};
+use crate::job_log::Job;
 use crate::{Error, InitOptions};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Poll, ready};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 // The stream's messages as the engine serves them, payloads as `google.protobuf.Value`
 // wire bytes, handed to the handler as they are (`crate::handler::HandlerFn`).
+use crate::connection::{Cause, Connection, Unreachable, reconnect_delay};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use switchyard_proto::wire::switchyard::v1::engine_client::EngineClient;
 use switchyard_proto::wire::switchyard::v1::{
     EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction as PbRegister, ResultBatch,
     UnregisterFunction, WorkerMessage, engine_message, invocation_result, worker_message,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::Channel;
 
 const SDK_NAME: &str = "switchyard-rust";
 /// How long a cancelled handler may run on before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// How long a shutdown waits for the engine to end the stream once the results are sent.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// A `results` batch closes at about this many encoded bytes (the engine accepts 4 MiB).
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Queued items the outbound stream takes at once.
@@ -123,16 +128,39 @@ impl futures::Stream for Outbound {
     }
 }
 
+/// An invocation whose handler runs: cancelling the token tells it the engine gave up, for
+/// the reason kept beside it.
+struct Running {
+    token: CancellationToken,
+    reason: Arc<OnceLock<String>>,
+}
+
+/// How a stream attempt ended.
+enum Ended {
+    /// The worker is shutting down.
+    Stopped,
+    /// The engine never welcomed the worker: a failed connection attempt.
+    NotConnected(Unreachable),
+    /// The stream was up and is gone.
+    Lost(Unreachable),
+}
+
 pub(crate) struct Shared {
-    pub channel: Channel,
+    pub conn: Connection,
     pub batcher: crate::batcher::Batcher,
     pub options: InitOptions,
     functions: Mutex<BTreeMap<String, RegisterFunction>>,
     /// The sender of the current stream, if one is up.
     session: Mutex<Option<Outbox>>,
-    running: Mutex<HashMap<String, CancellationToken>>,
+    running: Mutex<HashMap<String, Running>>,
     tasks: TaskTracker,
+    /// Set once running handlers are done (or the grace is over): the stream sends what is
+    /// queued, ends its half, and waits for the engine to end the other.
+    closing: CancellationToken,
+    /// Set when the stream must stop at once.
     stop: CancellationToken,
+    /// Set when [`Shared::run`] has returned.
+    done: CancellationToken,
     draining: std::sync::atomic::AtomicBool,
     /// Bumped on every welcome, acknowledgement and stream loss.
     readiness: watch::Sender<u64>,
@@ -143,16 +171,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(channel: Channel, options: InitOptions) -> Arc<Self> {
+    pub fn new(conn: Connection, options: InitOptions) -> Arc<Self> {
         Arc::new(Self {
-            batcher: crate::batcher::Batcher::new(channel.clone()),
-            channel,
+            batcher: crate::batcher::Batcher::new(conn.clone()),
+            conn,
             options,
             functions: Mutex::new(BTreeMap::new()),
             session: Mutex::new(None),
             running: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
+            closing: CancellationToken::new(),
             stop: CancellationToken::new(),
+            done: CancellationToken::new(),
             draining: false.into(),
             readiness: watch::Sender::new(0),
             welcomed: false.into(),
@@ -209,25 +239,61 @@ impl Shared {
         self.readiness.send_modify(|v| *v += 1);
     }
 
-    /// Keeps a stream up until shutdown, reconnecting with exponential backoff.
-    pub async fn run(self: Arc<Self>) {
-        let mut backoff = self.options.reconnect_initial;
-        while !self.stop.is_cancelled() {
-            match self.clone().session().await {
-                Ok(()) => backoff = self.options.reconnect_initial,
-                Err(e) => tracing::debug!(error = %e, "worker stream ended"),
-            }
+    /// Keeps a stream up until shutdown, reconnecting with full-jitter backoff and saying
+    /// at WARN, each time, why the engine cannot be reached. With `first` (fail fast), the
+    /// first attempt's outcome is sent there instead: a failure ends the worker.
+    pub async fn run(self: Arc<Self>, first: Option<oneshot::Sender<Result<(), Error>>>) {
+        let _done = self.done.clone().drop_guard();
+        self.reconnect(first).await;
+    }
+
+    async fn reconnect(self: &Arc<Self>, mut first: Option<oneshot::Sender<Result<(), Error>>>) {
+        let mut rng = StdRng::from_os_rng();
+        let mut failures = 0u32;
+        loop {
+            let ended = self.clone().session(&mut first).await;
             *self.session.lock() = None;
             self.set_stream_state(false);
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = self.stop.cancelled() => {}
+            let failure = match ended {
+                Ended::Stopped => return,
+                Ended::NotConnected(u) => {
+                    failures += 1;
+                    u
+                }
+                Ended::Lost(u) => {
+                    failures = 1;
+                    u
+                }
+            };
+            if self.stop.is_cancelled() || self.closing.is_cancelled() {
+                return;
             }
-            backoff = (backoff * 2).min(self.options.reconnect_max);
+            let url = &self.conn.url;
+            if let Some(first) = first.take() {
+                let _ = first.send(Err(failure.error(url)));
+                self.stop.cancel();
+                return;
+            }
+            let delay = reconnect_delay(failures, self.options.reconnect_initial, self.options.reconnect_max, &mut rng);
+            let retry_in_ms = delay.as_millis() as u64;
+            tracing::warn!(
+                url = %url,
+                cause = failure.cause.as_str(),
+                retry_in_ms,
+                "cannot reach the Switchyard engine at {url}: {}; retrying in {retry_in_ms} ms",
+                failure.text
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.cancelled() => return,
+                _ = self.closing.cancelled() => return,
+            }
         }
     }
 
-    async fn session(self: Arc<Self>) -> Result<(), Error> {
+    /// One stream, from hello to its end. The engine must welcome the worker within
+    /// `connect_timeout`; until then a failure is a failed attempt, after it a lost stream.
+    async fn session(self: Arc<Self>, first: &mut Option<oneshot::Sender<Result<(), Error>>>) -> Ended {
         let (tx, rx) = mpsc::unbounded_channel();
         let hello = Hello {
             worker_name: self.options.worker_name.clone(),
@@ -247,36 +313,90 @@ impl Shared {
             .expect("receiver alive");
         let batch = Arc::new(AtomicBool::new(false));
         let outbound = Outbound { rx, batch: batch.clone(), taken: Vec::new(), ready: VecDeque::new() };
-        let mut client = EngineClient::new(self.channel.clone());
-        let mut inbound = client.connect(outbound).await?.into_inner();
+        let mut client = EngineClient::new(self.conn.channel.clone());
+        let timeout = self.options.connect_timeout;
+        let no_welcome = || {
+            Ended::NotConnected(Unreachable::new(
+                Cause::TimedOut,
+                format!("no welcome within {} ms", timeout.as_millis()),
+            ))
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut inbound = tokio::select! {
+            r = client.connect(outbound) => match r {
+                Ok(response) => response.into_inner(),
+                Err(status) => return Ended::NotConnected(Unreachable::of_status(&status)),
+            },
+            _ = tokio::time::sleep_until(deadline) => return no_welcome(),
+            _ = self.stop.cancelled() => return Ended::Stopped,
+            _ = self.closing.cancelled() => return Ended::Stopped,
+        };
+        let mut welcomed = false;
+        let mut tx = Some(tx);
         loop {
             let message = tokio::select! {
-                m = inbound.message() => m?,
-                _ = self.stop.cancelled() => return Ok(()),
-            };
-            let Some(EngineMessage { kind: Some(kind) }) = message else {
-                if message.is_none() {
-                    return Ok(()); // the engine closed the stream (e.g. it is shutting down)
+                m = inbound.message() => m,
+                _ = tokio::time::sleep_until(deadline), if !welcomed => return no_welcome(),
+                // Drained: once every sender is gone, the outbound stream sends what is queued
+                // and ends, and the engine ends its side.
+                _ = self.closing.cancelled(), if tx.is_some() => {
+                    tx = None;
+                    continue;
                 }
-                continue;
+                _ = self.stop.cancelled() => return Ended::Stopped,
+            };
+            if self.closing.is_cancelled() && !matches!(message, Ok(Some(_))) {
+                return Ended::Stopped;
+            }
+            let kind = match message {
+                Ok(Some(EngineMessage { kind: Some(kind) })) => kind,
+                Ok(Some(_)) => continue,
+                Ok(None) if welcomed => {
+                    // The engine closed the stream (e.g. it is shutting down).
+                    return Ended::Lost(Unreachable::new(Cause::ConnectionLost, "the engine closed the stream"));
+                }
+                Ok(None) => {
+                    return Ended::NotConnected(Unreachable::new(
+                        Cause::Other,
+                        "the engine closed the stream before welcoming this worker",
+                    ));
+                }
+                Err(status) if welcomed => {
+                    return Ended::Lost(Unreachable::new(Cause::ConnectionLost, Unreachable::of_status(&status).text));
+                }
+                Err(status) => return Ended::NotConnected(Unreachable::of_status(&status)),
             };
             match kind {
-                engine_message::Kind::Welcome(_) => self.set_stream_state(true),
+                engine_message::Kind::Welcome(_) => {
+                    welcomed = true;
+                    self.set_stream_state(true);
+                    tracing::info!(url = %self.conn.url, "connected to the Switchyard engine at {}", self.conn.url);
+                    if let Some(first) = first.take() {
+                        let _ = first.send(Ok(()));
+                    }
+                }
                 engine_message::Kind::Registered(r) => {
                     self.acked.lock().insert(r.function_id);
                     self.readiness.send_modify(|v| *v += 1);
                 }
-                engine_message::Kind::Invoke(invoke) => self.start(invoke, &tx),
+                // While closing, nothing new starts: the engine fails what it sent meanwhile
+                // when the stream ends, as for any worker that leaves.
+                engine_message::Kind::Invoke(invoke) => {
+                    if let Some(tx) = &tx {
+                        self.start(invoke, tx);
+                    }
+                }
                 engine_message::Kind::Invokes(invokes) => {
                     // This engine reads `results`.
                     batch.store(true, Ordering::Relaxed);
-                    for invoke in invokes.invokes {
-                        self.start(invoke, &tx);
+                    for invoke in invokes.invokes.into_iter().filter(|_| tx.is_some()) {
+                        self.start(invoke, tx.as_ref().expect("checked"));
                     }
                 }
                 engine_message::Kind::Cancel(cancel) => {
-                    if let Some(token) = self.running.lock().remove(&cancel.invocation_id) {
-                        token.cancel();
+                    if let Some(running) = self.running.lock().remove(&cancel.invocation_id) {
+                        let _ = running.reason.set(cancel.reason);
+                        running.token.cancel();
                     }
                 }
             }
@@ -287,8 +407,9 @@ impl Shared {
     fn start(self: &Arc<Self>, invoke: Invoke, tx: &Outbox) {
         let handler: Option<HandlerFn> = self.functions.lock().get(&invoke.function_id).map(|f| f.handler.clone());
         let token = CancellationToken::new();
+        let reason = Arc::new(OnceLock::new());
         let id = invoke.invocation_id;
-        self.running.lock().insert(id.clone(), token.clone());
+        self.running.lock().insert(id.clone(), Running { token: token.clone(), reason: reason.clone() });
         let delivery = invoke.delivery.unwrap_or_default();
         let has_delivery = !delivery.message_receipt_id.is_empty();
         let missing = handler.is_none().then(|| invoke.function_id.clone());
@@ -308,9 +429,12 @@ impl Shared {
         let payload = invoke.payload;
         let shared = self.clone();
         let tx = tx.clone();
+        let job = Job::of(&ctx);
         self.tasks.spawn(async move {
+            let started = Instant::now();
+            job.started();
             let outcome = match handler {
-                None => Err(crate::HandlerError::new(format!(
+                None => Err(HandlerError::new(format!(
                     "function '{}' is not registered on this worker",
                     missing.unwrap_or_default()
                 ))
@@ -318,19 +442,27 @@ impl Shared {
                 Some(handler) => {
                     let run = std::panic::AssertUnwindSafe(handler(payload, ctx)).catch_unwind();
                     tokio::select! {
-                        r = run => r.unwrap_or_else(|_| Err(crate::HandlerError::new("handler panicked").with_code("Panic"))),
+                        r = run => r.unwrap_or_else(|panic| Err(panicked(panic))),
                         // The engine gave up and expects no result: the handler may notice
                         // `ctx.cancelled` and stop; one that does not is dropped after a grace.
-                        _ = async { token.cancelled().await; tokio::time::sleep(CANCEL_GRACE).await } => return,
+                        _ = async { token.cancelled().await; tokio::time::sleep(CANCEL_GRACE).await } => {
+                            return job.cancelled(reason.get().map(String::as_str), started.elapsed());
+                        }
                     }
                 }
             };
             if shared.running.lock().remove(&id).is_none() {
-                return; // cancelled meanwhile
+                // Cancelled meanwhile: the engine expects no result.
+                return job.cancelled(reason.get().map(String::as_str), started.elapsed());
             }
+            job.finished(&outcome, started.elapsed());
             let outcome = match outcome {
                 Ok(bytes) => invocation_result::Outcome::Value(bytes.into()),
-                Err(e) => invocation_result::Outcome::Error(FunctionError { message: e.message, code: e.code, stack: e.stack }),
+                Err(e) => invocation_result::Outcome::Error(FunctionError {
+                    message: e.message,
+                    code: e.code,
+                    stack: e.stack,
+                }),
             };
             let result = InvocationResult { invocation_id: id, outcome: Some(outcome) };
             let _ = tx.send(Outgoing::Result(result));
@@ -355,9 +487,23 @@ impl Shared {
         if tokio::time::timeout(self.options.shutdown_grace, self.tasks.wait()).await.is_err() {
             tracing::warn!("shutdown grace elapsed with handlers still running; the engine will retry them");
         }
-        self.stop.cancel();
+        // Results still queued go out before the stream ends: a drained job must not be
+        // failed by the disconnect.
         *self.session.lock() = None;
+        self.closing.cancel();
+        let _ = tokio::time::timeout(CLOSE_WITHIN, self.done.cancelled()).await;
+        self.stop.cancel();
     }
+}
+
+/// A panicking handler's failure, with the panic's message when it has one.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
+    let text = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+    let message = match text {
+        Some(text) => format!("handler panicked: {text}"),
+        None => "handler panicked".into(),
+    };
+    HandlerError::new(message).with_code("Panic")
 }
 
 fn register_message(f: &RegisterFunction) -> WorkerMessage {
