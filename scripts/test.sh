@@ -2,7 +2,8 @@
 # Runs every test of the project, installing what it needs (Python venv with grpcurl and
 # the Python SDK's dev tools, the Node SDK's packages):
 #   1. Rust: engine (config, queue rules, store conformance, gRPC black-box, CLI,
-#      grpcurl against the live binary), Rust SDK, examples.
+#      grpcurl against the live binary), Rust SDK, examples; the Rust SDK packaged and
+#      built from a fresh Cargo project that runs a worker and a producer.
 #   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
 #   3. Node SDK: proto drift, build, node:test against the engine binary.
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
@@ -32,6 +33,7 @@ run "rust build" cargo build --workspace --all-targets --locked
 export GRPCURL="$ROOT/.venv/bin/grpcurl"
 export SWITCHYARD_BIN="$ROOT/target/debug/switchyard"
 run "rust tests" cargo test --workspace --locked
+run "rust sdk package in a fresh project" bash sdk-rust/scripts/fresh_project.sh
 
 python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
