@@ -16,6 +16,19 @@
 use crate::handler::{Context, HandlerError};
 use std::time::Duration;
 
+/// One event at `$level` with the job's fields, then the event's own fields and message.
+macro_rules! job_event {
+    ($level:ident, $job:expr, $($rest:tt)+) => {
+        tracing::$level!(
+            queue = $job.queue.as_deref(),
+            function_id = %$job.function_id,
+            message_receipt_id = $job.message_receipt_id.as_deref(),
+            attempt = $job.attempt,
+            $($rest)+
+        )
+    };
+}
+
 /// The engine's cancel reason for an attempt that outlived its queue's `timeout_ms`.
 const TIMEOUT_REASON: &str = "timeout";
 
@@ -38,26 +51,12 @@ impl Job {
     }
 
     pub fn started(&self) {
-        tracing::debug!(
-            queue = self.queue.as_deref(),
-            function_id = %self.function_id,
-            message_receipt_id = self.message_receipt_id.as_deref(),
-            attempt = self.attempt,
-            "job started"
-        );
+        job_event!(debug, self, "job started");
     }
 
     pub fn finished(&self, outcome: &Result<Vec<u8>, HandlerError>, took: Duration) {
         match outcome {
-            Ok(_) => tracing::debug!(
-                queue = self.queue.as_deref(),
-                function_id = %self.function_id,
-                message_receipt_id = self.message_receipt_id.as_deref(),
-                attempt = self.attempt,
-                outcome = "completed",
-                duration_ms = millis(took),
-                "job completed"
-            ),
+            Ok(_) => job_event!(debug, self, outcome = "completed", duration_ms = millis(took), "job completed"),
             Err(e) => self.failed(e, took),
         }
     }
@@ -69,11 +68,9 @@ impl Job {
                 HandlerError::new("the engine cancelled the attempt: it outlived its timeout_ms").with_code("TIMEOUT");
             return self.failed(&e, took);
         }
-        tracing::debug!(
-            queue = self.queue.as_deref(),
-            function_id = %self.function_id,
-            message_receipt_id = self.message_receipt_id.as_deref(),
-            attempt = self.attempt,
+        job_event!(
+            debug,
+            self,
             outcome = "cancelled",
             duration_ms = millis(took),
             reason = reason.unwrap_or("cancelled"),
@@ -83,11 +80,9 @@ impl Job {
     }
 
     fn failed(&self, e: &HandlerError, took: Duration) {
-        tracing::warn!(
-            queue = self.queue.as_deref(),
-            function_id = %self.function_id,
-            message_receipt_id = self.message_receipt_id.as_deref(),
-            attempt = self.attempt,
+        job_event!(
+            warn,
+            self,
             outcome = "failed",
             duration_ms = millis(took),
             error_code = %e.code,
