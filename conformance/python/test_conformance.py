@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-import switchyard
-from switchyard import Context, SwitchyardError, TriggerAction, Worker
+import switchyard_sdk
+from switchyard_sdk import Context, SwitchyardError, TriggerAction, Worker
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -55,7 +55,7 @@ class Run:
 
     def __init__(self, case: dict[str, Any], url: str) -> None:
         self.name = case["name"]
-        self.sy: Worker = switchyard.register_worker(url, shutdown_grace=1.0)
+        self.sy: Worker = switchyard_sdk.register_worker(url, shutdown_grace=1.0)
         self.specs: dict[str, dict[str, Any]] = {}
         self.calls: list[dict[str, Any]] = []
         self.in_flight: dict[str, int] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from switchyard import QueueNotFoundError, SwitchyardError, TriggerAction, register_worker
+from switchyard_sdk import QueueNotFoundError, SwitchyardError, TriggerAction, register_worker
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Regenerate (or verify) the committed gRPC stubs in ``src/switchyard/_proto``.
+"""Regenerate (or verify) the committed gRPC stubs in ``src/switchyard_sdk/_proto``.
 
 Invariant: the files under ``_proto/`` are exactly what this script produces from
 ``proto/`` at the repository root with the pinned grpcio-tools; ``--check`` exits 1 when
@@ -33,15 +33,15 @@ from pathlib import Path
 SDK_ROOT = Path(__file__).resolve().parent.parent
 REPO_ROOT = SDK_ROOT.parent
 PROTO_ROOT = REPO_ROOT / "proto"
-OUT_DIR = SDK_ROOT / "src" / "switchyard" / "_proto"
+OUT_DIR = SDK_ROOT / "src" / "switchyard_sdk" / "_proto"
 
 VENDOR_PACKAGE = "switchyard.vendor.google_rpc"
 VENDOR_DIR = Path("switchyard/vendor/google_rpc")
 
 # (generated path prefix, destination folder under _proto, python package of destination)
 LAYOUT = [
-    ("switchyard/v1", "v1", "switchyard._proto.v1"),
-    (str(VENDOR_DIR), "google_rpc", "switchyard._proto.google_rpc"),
+    ("switchyard/v1", "v1", "switchyard_sdk._proto.v1"),
+    (str(VENDOR_DIR), "google_rpc", "switchyard_sdk._proto.google_rpc"),
 ]
 
 INIT_TEXT = '"""Generated code; see scripts/gen_stubs.py. Do not edit."""\n'

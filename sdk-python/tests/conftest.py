@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-import switchyard
-from switchyard import Worker
+import switchyard_sdk
+from switchyard_sdk import Worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_BIN = Path(os.environ.get("SWITCHYARD_BIN") or REPO_ROOT / "target" / "debug" / "switchyard")
@@ -154,7 +154,7 @@ def make_worker(engine: Engine) -> Iterator[Callable[..., Worker]]:
 
     def make(**kwargs: Any) -> Worker:
         kwargs.setdefault("shutdown_grace", 2.0)
-        w = switchyard.register_worker(engine.url, **kwargs)
+        w = switchyard_sdk.register_worker(engine.url, **kwargs)
         workers.append(w)
         return w
 

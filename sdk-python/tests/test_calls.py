@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from _helpers import call_when_registered, wait_until
-from switchyard import (Context, FunctionFailedError, FunctionNotFoundError,
+from switchyard_sdk import (Context, FunctionFailedError, FunctionNotFoundError,
                         MissingGroupFieldError, QueueNotFoundError, SwitchyardTimeoutError,
                         TriggerAction, Worker)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from _helpers import call_when_registered, wait_until
 from conftest import Engine, _read_line
-from switchyard import Context, TriggerAction, Worker
+from switchyard_sdk import Context, TriggerAction, Worker
 
 WORKER_PROC = Path(__file__).with_name("worker_proc.py")
 

@@ -10,19 +10,19 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from switchyard import (FunctionFailedError, InvalidArgumentError, QueueNotFoundError, SwitchyardError,
+from switchyard_sdk import (FunctionFailedError, InvalidArgumentError, QueueNotFoundError, SwitchyardError,
                         SwitchyardTimeoutError, TriggerAction, UnavailableError)
-from switchyard._batcher import Enqueue
-from switchyard._channel import parse_url
-from switchyard._handler import AdaptedHandler
-from switchyard._json import to_python, to_value
-from switchyard._proto.google_rpc import error_details_pb2, status_pb2
-from switchyard._proto.v1 import engine_pb2
-from switchyard._stream import error_result
-from switchyard.actions import EnqueueAction, VoidAction
-from switchyard.context import Context
-from switchyard.errors import from_status
-from switchyard.worker import _build_request
+from switchyard_sdk._batcher import Enqueue
+from switchyard_sdk._channel import parse_url
+from switchyard_sdk._handler import AdaptedHandler
+from switchyard_sdk._json import to_python, to_value
+from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
+from switchyard_sdk._proto.v1 import engine_pb2
+from switchyard_sdk._stream import error_result
+from switchyard_sdk.actions import EnqueueAction, VoidAction
+from switchyard_sdk.context import Context
+from switchyard_sdk.errors import from_status
+from switchyard_sdk.worker import _build_request
 
 
 @pytest.mark.parametrize("value", [

@@ -56,7 +56,7 @@ from .context import Context
 from ._version import __version__
 from .queues import timestamp_to_datetime
 
-log = logging.getLogger("switchyard")
+log = logging.getLogger(__name__)
 
 INITIAL_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 5.0

@@ -39,7 +39,7 @@ from .errors import InvalidArgumentError, from_rpc_error
 from .queues import (DeadLetterPage, QueueInfo, dead_letter_page_from_proto,
                      queue_info_from_proto)
 
-log = logging.getLogger("switchyard")
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Handler)
 T = TypeVar("T")
