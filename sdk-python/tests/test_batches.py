@@ -84,7 +84,7 @@ class _FakeCall:
 def _run_session(body: Callable[[_Session, _FakeCall], Any]) -> list[Any]:
     async def main() -> list[Any]:
         call = _FakeCall()
-        session = _Session(call)
+        session = _Session(call, None)
         try:
             await asyncio.wait_for(body(session, call), 5)
             session.send(None)
@@ -134,8 +134,8 @@ def test_writer_sends_single_results_until_the_engine_has_sent_a_batch() -> None
 def test_finish_answers_once_and_never_after_a_cancel() -> None:
     async def body(session: _Session, call: _FakeCall) -> None:
         from switchyard_sdk._stream import _Job
-        session.jobs["inv-1"] = _Job(None)
-        session.jobs["inv-2"] = _Job(None)
+        session.jobs["inv-1"] = _Job(engine_pb2.Invoke(invocation_id="inv-1"), None)
+        session.jobs["inv-2"] = _Job(engine_pb2.Invoke(invocation_id="inv-2"), None)
         session.finish("inv-1", _result(1))
         session.finish("inv-1", _result(1))  # a second answer for the same invocation
         del session.jobs["inv-2"]            # what a cancel does

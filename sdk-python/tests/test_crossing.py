@@ -353,7 +353,7 @@ def test_errors_stay_with_their_call_in_a_mixed_burst(
         elif kind == 3:
             assert answer == {"n": n}
         else:
-            assert type(answer) is FunctionFailedError and answer.message == f"refused {n}", (n, answer)
+            assert type(answer) is FunctionFailedError and answer.error_message == f"refused {n}", (n, answer)
     assert len({id(a) for a in answers}) == 100  # each caller its own exception object
     assert out[0] == 100, f"the burst did not cross as one batch: {out}"
 

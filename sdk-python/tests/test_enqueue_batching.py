@@ -150,7 +150,8 @@ def test_a_failed_call_fails_each_of_its_items_with_that_error() -> None:
         fake.batch_error = _rpc_error(grpc.StatusCode.UNAVAILABLE, "connection refused")
         batcher = EnqueueBatcher(fake, fake)  # type: ignore[arg-type]
         answers = await _gather(batcher, [_enqueue(n) for n in range(10)])
-        assert all(isinstance(a, UnavailableError) and a.message == "connection refused" for a in answers)
+        assert all(isinstance(a, UnavailableError) and a.message == "UNAVAILABLE: connection refused"
+                   for a in answers)
         assert len({id(a) for a in answers}) == 10  # each caller its own exception object
         assert fake.triggers == []
     asyncio.run(main())

@@ -1,10 +1,17 @@
-"""A private asyncio event loop running in a daemon thread.
+"""The event loop a Client or Worker lives on: its own (``LoopThread``) or the app's.
 
-Invariant: every gRPC object of a Worker (channel, stubs, the Connect stream) is created
-and used only on this loop, because grpc.aio objects are bound to the loop that made
+Invariant: every gRPC object of a Client (channel, stubs, the Connect stream) is created
+and used only on its loop, because grpc.aio objects are bound to the loop that made
 them. Other threads reach it only through ``submit`` / ``run`` / ``call_soon``, and
-other event loops through ``run_async`` (batched, see ``_crossing``), so a Worker works
+other event loops through ``run_async`` (batched, see ``_crossing``), so a Client works
 the same from plain threads and from any asyncio code.
+
+Two hosts, one interface:
+- ``LoopThread``: a private loop in a daemon thread, for a Client made outside any
+  running loop (the blocking API's home).
+- ``AppLoop``: the application's running loop, for a Client made inside it; async
+  handlers then run on that loop, next to the application's own tasks, locks and pools.
+  Nothing is started or stopped: the loop is the application's.
 """
 
 from __future__ import annotations
@@ -13,15 +20,21 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 from ._crossing import Crossing
 
 T = TypeVar("T")
 
 
+_BLOCKING_IN_LOOP = ("blocking Switchyard call made from inside the event loop that serves "
+                     "this client; use the *_async variant (e.g. await trigger_async(...))")
+
+
 class LoopThread:
     """Owns one event loop in one thread; started in the constructor."""
+
+    owned = True
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
@@ -54,9 +67,14 @@ class LoopThread:
         """Run `coro` on the loop and block the calling thread for its result."""
         if self.in_loop_thread:
             coro.close()
-            raise RuntimeError("blocking Switchyard call made from inside a handler's event "
-                               "loop; use the *_async variant (e.g. await trigger_async(...))")
+            raise RuntimeError(_BLOCKING_IN_LOOP)
         return self.submit(coro).result(timeout)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the loop (blocking until done) and return its result."""
+        async def call() -> T:
+            return fn()
+        return self.run(call())
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await `coro` from any event loop (including this one); calls from other loops
@@ -75,3 +93,61 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         if not self.in_loop_thread:
             self._thread.join(timeout)
+
+
+class AppLoop:
+    """The application's running event loop, borrowed (never started or stopped here)."""
+
+    owned = False
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._thread = threading.current_thread()
+        self._crossing = Crossing(loop)
+
+    @property
+    def in_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Block a thread other than the loop's for `coro`'s result (from the loop's own
+        thread this would deadlock, so it raises)."""
+        if self.in_loop_thread:
+            coro.close()
+            raise RuntimeError(_BLOCKING_IN_LOOP)
+        if self.loop.is_closed():
+            coro.close()
+            raise RuntimeError("the event loop this Switchyard client lives on is closed")
+        return self.submit(coro).result(timeout)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` now: the constructor runs on the loop's thread."""
+        return fn()
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        if asyncio.get_running_loop() is self.loop:
+            return await coro
+        return await self._crossing.run(coro)
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.in_loop_thread:
+            self.loop.call_soon(fn, *args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Nothing to stop: the loop is the application's."""
+
+
+Host = Union[LoopThread, AppLoop]
+
+
+def host_for(name: str) -> Host:
+    """The app's loop when called inside a running one, else a new private loop thread."""
+    try:
+        return AppLoop(asyncio.get_running_loop())
+    except RuntimeError:
+        return LoopThread(name)
