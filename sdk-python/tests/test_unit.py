@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+from typing import Any
 
 import grpc
 import pytest
@@ -16,7 +17,7 @@ from switchyard_sdk import (FunctionFailedError, InvalidArgumentError, InvalidUr
 from switchyard_sdk._batcher import Enqueue
 from switchyard_sdk._channel import parse_url
 from switchyard_sdk._handler import AdaptedHandler
-from switchyard_sdk._json import to_python, to_value
+from switchyard_sdk._json import json_default, to_python, to_value
 from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
 from switchyard_sdk._proto.v1 import engine_pb2
 from switchyard_sdk._stream import error_result
@@ -232,3 +233,53 @@ def test_error_result_reports_class_name_message_and_traceback() -> None:
     assert msg.result.invocation_id == "inv-1"
     assert err.code == "ValueError" and err.message == "card declined"
     assert "Traceback" in err.stack and "test_unit.py" in err.stack
+
+
+@pytest.mark.parametrize("payload, where", [
+    (2**53 + 1, "payload"), ({"id": -(2**53) - 1}, "payload.id"),
+    ({"a": [1, {"b": 10**20}]}, "payload.a[1].b"), ({"x": float("inf")}, "payload.x")])
+def test_numbers_a_double_cannot_hold_exactly_are_refused_naming_where(payload: Any, where: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        to_value(payload)
+    assert str(info.value).startswith("INVALID_ARGUMENT: ") and f" at {where}: " in str(info.value)
+    assert to_python(to_value(2**53)) == 2**53 and to_python(to_value(-(2**53))) == -(2**53)
+
+
+def test_default_encodes_values_json_cannot_like_json_dumps() -> None:
+    import dataclasses
+    import datetime
+    import decimal
+    import enum
+    import uuid
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    @dataclasses.dataclass
+    class Line:
+        sku: str
+        qty: int
+
+    when = datetime.datetime(2026, 12, 3, 10, 0, tzinfo=datetime.timezone.utc)
+    uid = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    payload = {"at": when, "day": when.date(), "id": uid, "amount": decimal.Decimal("12.10"),
+               "colour": Colour.RED, "line": Line("x", 2), "tags": {"a"}}
+    assert to_python(to_value(payload, json_default)) == {
+        "at": "2026-12-03T10:00:00+00:00", "day": "2026-12-03", "id": str(uid), "amount": "12.10",
+        "colour": "red", "line": {"sku": "x", "qty": 2}, "tags": ["a"]}
+    assert to_python(to_value({"n": object()}, lambda o: "custom")) == {"n": "custom"}
+    with pytest.raises(TypeError, match="object is not JSON serializable"):
+        to_value({"n": object()}, json_default)
+    with pytest.raises(TypeError):
+        to_value({"at": when})  # no default: refused, as json.dumps does
+    # a default that keeps returning non-JSON values ends in TypeError, not a recursion error
+    with pytest.raises(TypeError):
+        to_value(object(), lambda o: object())
+
+
+def test_client_default_applies_to_trigger_payloads() -> None:
+    import uuid
+    uid = uuid.uuid4()
+    enq, _ = build_request({"function_id": "f", "payload": {"id": uid},
+                            "action": TriggerAction.Enqueue(queue="q")}, json_default)
+    assert isinstance(enq, Enqueue) and to_python(enq.item.payload) == {"id": str(uid)}

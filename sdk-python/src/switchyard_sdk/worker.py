@@ -285,6 +285,14 @@ class Worker(Client):
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
 def register_worker(url: str | None = None, *, max_in_flight: int = 64, worker_name: str | None = None,
                     shutdown_grace: float = 30.0, fail_fast: bool = False,
                     on_startup: Hook | Iterable[Hook] | None = None,
@@ -300,14 +308,13 @@ def register_worker(url: str | None = None, *, max_in_flight: int = 64, worker_n
     event loop, the worker lives on that loop. The worker can trigger functions and use
     the Queues calls right away.
     """
+    if fail_fast and _loop_running():
+        raise RuntimeError("register_worker(fail_fast=True) would block the running event loop: "
+                           "use await register_worker_async(..., fail_fast=True)")
     worker = Worker(url, max_in_flight=max_in_flight, worker_name=worker_name,
                     shutdown_grace=shutdown_grace, fail_fast=fail_fast, on_startup=on_startup,
                     on_shutdown=on_shutdown, default=default)
     if fail_fast:
-        if isinstance(worker._loop, AppLoop):
-            worker.shutdown(grace=0)  # never connected
-            raise RuntimeError("register_worker(fail_fast=True) would block the running event loop: "
-                               "use await register_worker_async(..., fail_fast=True)")
         worker._start()
         try:
             worker._loop.run(worker._first_attempt())
