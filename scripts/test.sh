@@ -3,7 +3,9 @@
 # the Python SDK's dev tools, the Node SDK's packages):
 #   1. Rust: engine (config, queue rules, store conformance, gRPC black-box, CLI,
 #      grpcurl against the live binary), Rust SDK, examples.
-#   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
+#   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary; the wheel
+#      installed in fresh venvs (lowest and newest protobuf/grpcio) running a worker and a
+#      producer against the engine.
 #   3. Node SDK: proto drift, build, node:test against the engine binary.
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
@@ -35,6 +37,7 @@ run "rust tests" cargo test --workspace --locked
 
 python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
+run "python sdk install (wheel; lowest and newest protobuf/grpcio)" bash sdk-python/install-check.sh
 
 run "node sdk" bash sdk-node/check.sh
 

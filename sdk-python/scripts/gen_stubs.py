@@ -17,6 +17,10 @@ Steps:
    imports (``from switchyard.v1 import``) so the modules import each other inside the
    installed package.
 
+The generator is pinned old (grpcio-tools 1.62.3, protobuf gencode 4.25): newer ones emit
+modules that refuse every protobuf runtime older than themselves, which would force
+applications onto the newest protobuf. This gencode loads on protobuf 4.21.6 … 7.x.
+
 Not done: the proto files are discovered by globbing, never listed by hand.
 """
 

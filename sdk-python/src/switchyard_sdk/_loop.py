@@ -31,6 +31,17 @@ _BLOCKING_IN_LOOP = ("blocking Switchyard call made from inside the event loop t
                      "this client; use the *_async variant (e.g. await trigger_async(...))")
 
 
+def _quiet_poller_wakeups(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Older grpcio releases print a harmless ``BlockingIOError`` from
+    ``PollerCompletionQueue._handle_events`` when several loops share its notification
+    socket (grpc/grpc#25364): two Clients, or a Client and the app's loop. Drop those;
+    hand everything else to the default handler."""
+    if isinstance(context.get("exception"), BlockingIOError) and \
+            "PollerCompletionQueue" in repr(context.get("handle")):
+        return
+    loop.default_exception_handler(context)
+
+
 class LoopThread:
     """Owns one event loop in one thread; started in the constructor."""
 
@@ -38,6 +49,7 @@ class LoopThread:
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_poller_wakeups)
         self._crossing = Crossing(self.loop)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
