@@ -15,6 +15,7 @@ Map of the package:
 - ``_handler`` — adapts ``def``/``async def`` handlers with ``(payload)``/``(payload, ctx)``
 - ``_loop``    — the loop that owns all gRPC objects: the app's, or a private thread
 - ``context``  — ``Context`` handed to handlers (attempt, queue, receipt id, …)
+- ``typed``    — ``Function[P, R]``: typed handlers and calls
 - ``actions``  — ``TriggerAction.Enqueue`` / ``TriggerAction.Void``
 - ``errors``   — ``SwitchyardError`` and one subclass per engine reason
 - ``queues``   — dataclasses for the Queues service answers
@@ -33,12 +34,13 @@ from .errors import (FunctionFailedError, FunctionNotFoundError, InvalidArgument
                      UnavailableError)
 from .queues import (DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo,
                      QueueStats)
+from .typed import Function
 from .worker import Hook, Worker, register_worker, register_worker_async
 
 __all__ = [
     "__version__",
     "register_worker", "register_worker_async", "Worker", "Hook",
-    "connect", "Client", "TriggerRequest", "EnqueueReceipt",
+    "connect", "Client", "TriggerRequest", "EnqueueReceipt", "Function",
     "Encoder", "json_default",
     "TriggerAction", "Action", "EnqueueAction", "VoidAction",
     "Context",

@@ -39,6 +39,7 @@ from ._json import Encoder
 from ._loop import AppLoop
 from ._stream import WorkerStream
 from .client import Client
+from .typed import Function
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,11 @@ class Worker(Client):
         self._check_open()
         self._loop.call_soon(self._stream.register, function_id, adapted, description)
         self._start()
+
+    def serve(self, function: Function[Any, Any]) -> None:
+        """Serve a typed :class:`Function` (built with its handler): the handler gets the
+        payload as its declared type, and its result is sent as JSON."""
+        self.register_function(function.id, function.adapted(), description=function.description)
 
     def function(self, function_id: str, *, description: str = "") -> Callable[[F], F]:
         """Decorator form: ``@sy.function("orders::process-payment")``."""
