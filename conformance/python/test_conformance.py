@@ -9,10 +9,7 @@ import asyncio
 import json
 import logging
 import os
-import re
-import selectors
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +21,7 @@ import yaml
 
 import switchyard_sdk
 from switchyard_sdk import Context, SwitchyardError, TriggerAction, Worker
+from switchyard_sdk.testing import EngineProcess
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -88,19 +86,8 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     queues = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
     config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
     config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": queues}))  # JSON is YAML
-    proc = subprocess.Popen([ENGINE_BIN, "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    line = proc.stdout.readline().decode() if sel.select(20) else ""
-    match = re.match(r"switchyard listening on (\S+)", line)
-    if not match:
-        proc.kill()
-        pytest.fail(f"engine did not start: {line!r}")
-    yield f"http://{match.group(1)}"
-    proc.terminate()
-    proc.wait(10)
+    with EngineProcess(config, binary=ENGINE_BIN) as engine:
+        yield engine.url
 
 
 class Run:

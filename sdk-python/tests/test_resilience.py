@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from _helpers import call_when_registered, wait_until
-from conftest import Engine, _read_line
+from conftest import Engine
 from switchyard_sdk import Context, TriggerAction, Worker
+from switchyard_sdk.testing import read_line
 
 WORKER_PROC = Path(__file__).with_name("worker_proc.py")
 
@@ -26,7 +27,7 @@ def test_job_of_a_killed_worker_completes_on_another_worker(
         rid = producer.trigger({"function_id": "jobs::slow", "payload": {"n": 1},
                                 "action": TriggerAction.Enqueue(queue="default")})["messageReceiptId"]
         assert proc.stdout is not None
-        line = _read_line(proc.stdout, 20)
+        line = read_line(proc.stdout, 20)
         assert line.split() == ["STARTED", rid, "1"], line
     finally:
         proc.kill()
@@ -103,9 +104,9 @@ def test_sigterm_lets_the_running_job_finish_before_exit(
         rid = producer.trigger({"function_id": "jobs::slow", "payload": {},
                                 "action": TriggerAction.Enqueue(queue="default")})["messageReceiptId"]
         assert proc.stdout is not None
-        assert _read_line(proc.stdout, 20).split() == ["STARTED", rid, "1"]
+        assert read_line(proc.stdout, 20).split() == ["STARTED", rid, "1"]
         proc.terminate()
-        assert _read_line(proc.stdout, 10).split() == ["FINISHED", rid]
+        assert read_line(proc.stdout, 10).split() == ["FINISHED", rid]
         assert proc.wait(15) == 0
     finally:
         proc.kill()
