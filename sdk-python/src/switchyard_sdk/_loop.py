@@ -42,10 +42,43 @@ def _quiet_poller_wakeups(loop: asyncio.AbstractEventLoop, context: dict[str, An
     loop.default_exception_handler(context)
 
 
-class LoopThread:
-    """Owns one event loop in one thread; started in the constructor."""
+class _Host:
+    """What both hosts share: calls into `loop`, whose thread is `_thread`."""
 
-    owned = True
+    loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _crossing: Crossing
+
+    @property
+    def in_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule `coro` on the loop from any thread; returns a thread-safe future."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run `coro` on the loop and block the calling thread for its result (from the
+        loop's own thread this would deadlock, so it raises)."""
+        if self.in_loop_thread or self.loop.is_closed():
+            coro.close()
+            raise RuntimeError(_BLOCKING_IN_LOOP if self.in_loop_thread else
+                               "the event loop this Switchyard client lives on is closed")
+        return self.submit(coro).result(timeout)
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await `coro` from any event loop (including this one); calls from other loops
+        cross to this one in batches (see ``_crossing``)."""
+        if asyncio.get_running_loop() is self.loop:
+            return await coro
+        return await self._crossing.run(coro)
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+
+class LoopThread(_Host):
+    """Owns one event loop in one thread; started in the constructor."""
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
@@ -67,36 +100,11 @@ class LoopThread:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
-    @property
-    def in_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule `coro` on the loop from any thread; returns a thread-safe future."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run `coro` on the loop and block the calling thread for its result."""
-        if self.in_loop_thread:
-            coro.close()
-            raise RuntimeError(_BLOCKING_IN_LOOP)
-        return self.submit(coro).result(timeout)
-
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the loop (blocking until done) and return its result."""
         async def call() -> T:
             return fn()
         return self.run(call())
-
-    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await `coro` from any event loop (including this one); calls from other loops
-        cross to this one in batches (see ``_crossing``)."""
-        if self.in_loop_thread:
-            return await coro
-        return await self._crossing.run(coro)
-
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop (cancelling leftover tasks) and join the thread."""
@@ -107,48 +115,17 @@ class LoopThread:
             self._thread.join(timeout)
 
 
-class AppLoop:
+class AppLoop(_Host):
     """The application's running event loop, borrowed (never started or stopped here)."""
-
-    owned = False
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._thread = threading.current_thread()
         self._crossing = Crossing(loop)
 
-    @property
-    def in_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Block a thread other than the loop's for `coro`'s result (from the loop's own
-        thread this would deadlock, so it raises)."""
-        if self.in_loop_thread:
-            coro.close()
-            raise RuntimeError(_BLOCKING_IN_LOOP)
-        if self.loop.is_closed():
-            coro.close()
-            raise RuntimeError("the event loop this Switchyard client lives on is closed")
-        return self.submit(coro).result(timeout)
-
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` now: the constructor runs on the loop's thread."""
         return fn()
-
-    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
-        if asyncio.get_running_loop() is self.loop:
-            return await coro
-        return await self._crossing.run(coro)
-
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self.in_loop_thread:
-            self.loop.call_soon(fn, *args)
-        else:
-            self.loop.call_soon_threadsafe(fn, *args)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Nothing to stop: the loop is the application's."""
