@@ -4,8 +4,8 @@ Invariant: at most one session (one Connect call) is live at a time, and every i
 gets exactly one result, written only on the session that received it — a result that
 outlives its stream is dropped, because the engine has already failed that attempt and
 will retry it; an invocation the engine cancelled is answered by none.
-Everything here runs on the Worker's private event loop, except sync handlers (and the
-building of their results) on the thread pool.
+Everything here runs on the Worker's event loop (see ``_loop``), except sync handlers (and
+the building of their results) on the thread pool.
 
 Protocol, per session:
 1. Open ``Connect``; send one ``register_function`` per registered function, then
@@ -32,11 +32,8 @@ Protocol, per session:
    first attempt's failure ends ``run`` instead (``first_attempt`` carries it).
 
 Logging (``logging.getLogger("switchyard_sdk._stream")``, fields in ``extra=``): WARN per
-failed connection attempt (``url``, ``cause``, ``retry_in_ms``), INFO once connected; per
-job, DEBUG when it starts and when it completes or is cancelled, WARN when it fails, with
-the engine's field names (``queue``, ``function_id``, ``message_receipt_id``, ``attempt``,
-``outcome``, ``duration_ms``, ``error_code``) and the exception's traceback — never the
-payload.
+failed connection attempt (``url``, ``cause``, ``retry_in_ms``), INFO once connected; one
+line per job start and end (``_joblog``).
 
 Close (drain): send ``unregister_function`` for every function so no new work arrives,
 keep answering what is in flight until the grace period ends, then half-close the stream
@@ -64,6 +61,7 @@ import grpc
 from ._backoff import delay_ms
 from ._channel import CAUSE_TEXT, classify, unreachable
 from ._handler import AdaptedHandler
+from ._joblog import log_job_end, log_job_start
 from ._json import Encoder, fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
@@ -91,7 +89,8 @@ Outgoing = Union[engine_pb2.WorkerMessage, engine_pb2.InvocationResult, None]
 def value_outcome(invocation_id: str, value: Any, default: Encoder | None = None
                   ) -> engine_pb2.InvocationResult:
     """The result for a handler that returned `value` (filled in place: no copies).
-    Raises TypeError for a value that is not JSON."""
+    Raises TypeError for a value that is not JSON, InvalidArgumentError for a number
+    JSON cannot carry exactly."""
     result = _InvocationResult(invocation_id=invocation_id)
     fill_value(result.value, value, default)
     return result
@@ -155,43 +154,6 @@ class _Job:
         self.started = time.monotonic()
         self.ctx = ctx
         self.task: asyncio.Task[None] | None = None
-
-
-def _job_fields(inv: engine_pb2.Invoke, outcome: str | None, started: float | None,
-                error_code: str | None = None) -> dict[str, Any]:
-    """The engine's job-event fields for `inv` (queue fields None for a direct call)."""
-    queued = inv.HasField("delivery")
-    d = inv.delivery
-    fields: dict[str, Any] = {
-        "queue": d.queue if queued else None, "function_id": inv.function_id,
-        "message_receipt_id": d.message_receipt_id if queued else None,
-        "attempt": (d.attempt or 1) if queued else 1}
-    if outcome is not None:
-        fields["outcome"] = outcome
-    if started is not None:
-        fields["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
-    if error_code is not None:
-        fields["error_code"] = error_code
-    return fields
-
-
-def log_job_start(inv: engine_pb2.Invoke) -> None:
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("job started: %s", inv.function_id, extra=_job_fields(inv, None, None))
-
-
-def log_job_end(inv: engine_pb2.Invoke, started: float, exc: BaseException | None,
-                cancelled: bool = False) -> None:
-    """One line per finished job: WARN with the traceback for a failure, else DEBUG."""
-    if exc is not None:
-        code = type(exc).__name__
-        fields = _job_fields(inv, "failed", started, code)
-        where = f" (queue {fields['queue']}, attempt {fields['attempt']})" if fields["queue"] else ""
-        log.warning("job failed: %s%s: %s: %s", inv.function_id, where, code, exc,
-                    exc_info=(type(exc), exc, exc.__traceback__), extra=fields)
-    elif log.isEnabledFor(logging.DEBUG):
-        outcome = "cancelled" if cancelled else "completed"
-        log.debug("job %s: %s", outcome, inv.function_id, extra=_job_fields(inv, outcome, started))
 
 
 class _Session:
