@@ -4,7 +4,9 @@
 #   1. Rust: engine (config, queue rules, store conformance, gRPC black-box, CLI,
 #      grpcurl against the live binary), Rust SDK, examples; the Rust SDK packaged and
 #      built from a fresh Cargo project that runs a worker and a producer.
-#   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
+#   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary; the wheel
+#      installed in fresh venvs (lowest and newest protobuf/grpcio) running a worker and a
+#      producer against the engine.
 #   3. Node SDK: proto drift, build, node:test against the engine binary.
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
@@ -37,6 +39,7 @@ run "rust sdk package in a fresh project" bash sdk-rust/scripts/fresh_project.sh
 
 python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
+run "python sdk install (wheel; lowest and newest protobuf/grpcio)" bash sdk-python/install-check.sh
 
 run "node sdk" bash sdk-node/check.sh
 

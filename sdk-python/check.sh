@@ -11,7 +11,7 @@ echo "== sdk-python: generated stubs match proto/"
 python scripts/gen_stubs.py --check
 
 echo "== sdk-python: mypy --strict"
-python -m mypy --strict src/switchyard
+python -m mypy --strict src/switchyard_sdk
 
 echo "== sdk-python: pytest"
 python -m pytest -q -p no:cacheprovider tests

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
-import re
-import selectors
-import subprocess
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +19,59 @@ from typing import Any
 import pytest
 import yaml
 
-import switchyard
-from switchyard import Context, SwitchyardError, TriggerAction, Worker
+import switchyard_sdk
+from switchyard_sdk import Context, SwitchyardError, TriggerAction, Worker
+from switchyard_sdk.testing import EngineProcess
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+class Capture(logging.Handler):
+    """Every record the SDK logs (logger ``switchyard_sdk`` and its children)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._records_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._records_lock:
+            self.records.append(record)
+
+    def snapshot(self) -> list[logging.LogRecord]:
+        with self._records_lock:
+            return list(self.records)
+
+
+@pytest.fixture(scope="module")
+def capture() -> Iterator[Capture]:
+    logger = logging.getLogger("switchyard_sdk")
+    handler, level = Capture(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound once, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def substitute(value: Any, names: dict[str, str]) -> Any:
+    """``{engine}`` and ``{closed_port}`` in every string of a step."""
+    if isinstance(value, str):
+        for name, text in names.items():
+            value = value.replace("{" + name + "}", text)
+        return value
+    if isinstance(value, dict):
+        return {k: substitute(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, names) for v in value]
+    return value
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -35,27 +86,20 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     queues = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
     config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
     config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": queues}))  # JSON is YAML
-    proc = subprocess.Popen([ENGINE_BIN, "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    line = proc.stdout.readline().decode() if sel.select(20) else ""
-    match = re.match(r"switchyard listening on (\S+)", line)
-    if not match:
-        proc.kill()
-        pytest.fail(f"engine did not start: {line!r}")
-    yield f"http://{match.group(1)}"
-    proc.terminate()
-    proc.wait(10)
+    with EngineProcess(config, binary=ENGINE_BIN) as engine:
+        yield engine.url
 
 
 class Run:
     """One case: its worker, the record of every invocation, and the step interpreter."""
 
-    def __init__(self, case: dict[str, Any], url: str) -> None:
+    def __init__(self, case: dict[str, Any], url: str, capture: Capture) -> None:
         self.name = case["name"]
-        self.sy: Worker = switchyard.register_worker(url, shutdown_grace=1.0)
+        self.names = {"engine": url.removeprefix("http://"), "closed_port": str(closed_port())}
+        self.capture = capture
+        self.seen_logs = len(capture.snapshot())  # await_log looks at this case's records only
+        self.second: Worker | None = None
+        self.sy: Worker = switchyard_sdk.register_worker(url, shutdown_grace=1.0)
         self.specs: dict[str, dict[str, Any]] = {}
         self.calls: list[dict[str, Any]] = []
         self.in_flight: dict[str, int] = {}
@@ -102,6 +146,7 @@ class Run:
     # ---- steps -----------------------------------------------------------------------
 
     def step(self, step: dict[str, Any]) -> None:
+        step = substitute(step, self.names)
         action = next(k for k in step if k not in ("expect", "expect_error"))
         args = step[action]
         try:
@@ -110,7 +155,9 @@ class Run:
             assert "expect_error" in step, f"{action} failed: {err}"
             expected = step["expect_error"]
             assert err.reason == expected["reason"], f"{action}: reason {err.reason}, expected {expected}"
-            assert expected.get("message_contains", "") in str(err), f"{action}: message {err}"
+            assert expected.get("message_contains", "") in err.message, f"{action}: message {err}"
+            assert err.message.startswith(expected.get("message_starts_with", "")), f"{action}: message {err}"
+            assert str(err) == err.message, f"{action}: str(err) {str(err)!r} is not the message"
             for key, value in (expected.get("details") or {}).items():
                 assert err.details.get(key) == value, f"{action}: details {err.details}"
             return
@@ -147,6 +194,48 @@ class Run:
     def redrive(self, a: dict[str, Any]) -> int:
         ids = [self.receipts[n] for n in a.get("ids") or []]
         return self.sy.redrive_dead_letters(self.queue(a["queue"]), ids)
+
+    def connect(self, a: dict[str, Any]) -> None:
+        client = switchyard_sdk.connect(a["url"])
+        try:
+            client.list_queues()
+        finally:
+            client.close()
+
+    def start_worker(self, a: dict[str, Any]) -> None:
+        self.stop_worker({})
+        self.second = switchyard_sdk.register_worker(a["url"], fail_fast=a.get("fail_fast", False),
+                                                     shutdown_grace=1.0)
+        self.second.register_function(f"{self.name}::second", lambda payload: None)
+
+    def stop_worker(self, a: dict[str, Any]) -> None:
+        if self.second is not None:
+            self.second.shutdown(grace=1.0)
+            self.second = None
+
+    def await_log(self, a: dict[str, Any]) -> None:
+        level = LEVELS[a["level"]]
+        want = {k: self.log_value(v) for k, v in (a.get("fields") or {}).items()}
+        texts = a.get("contains") or []
+        texts = [texts] if isinstance(texts, str) else texts
+
+        def found() -> bool:
+            for r in self.capture.snapshot()[self.seen_logs:]:
+                if r.levelno >= level and all(r.__dict__.get(k) == v for k, v in want.items()) \
+                        and all(t in r.getMessage() for t in texts):
+                    return True
+            return False
+        wait_until(found, a, lambda: f"a {a['level']} log with {want} {texts} (got "
+                   f"{[(r.levelname, r.getMessage()) for r in self.capture.snapshot()[self.seen_logs:]][-5:]})")
+
+    def log_value(self, v: Any) -> Any:
+        if isinstance(v, dict) and "receipt" in v:
+            return self.receipts[v["receipt"]]
+        if isinstance(v, dict) and "function" in v:
+            return self.function(v["function"])
+        if isinstance(v, dict) and "queue" in v:
+            return self.queue(v["queue"])
+        return v
 
     def sleep_ms(self, ms: int) -> None:
         time.sleep(ms / 1000)
@@ -285,10 +374,11 @@ def wait_until(predicate: Callable[[], Any], a: Any, what: Any) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not ONLY or c["name"] in ONLY], ids=lambda c: c["name"])
-def test_case(case: dict[str, Any], engine_url: str) -> None:
-    run = Run(case, engine_url)
+def test_case(case: dict[str, Any], engine_url: str, capture: Capture) -> None:
+    run = Run(case, engine_url, capture)
     try:
         for step in case["steps"]:
             run.step(step)
     finally:
+        run.stop_worker({})
         run.sy.shutdown(grace=1.0)

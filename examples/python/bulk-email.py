@@ -17,7 +17,7 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
-from switchyard import Context, TriggerAction, register_worker
+from switchyard_sdk import Context, TriggerAction, register_worker
 
 EMAILS = 12
 RATE_PER_SECOND = 5

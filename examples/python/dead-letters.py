@@ -15,7 +15,7 @@ import queue
 import time
 from typing import Any
 
-from switchyard import Context, TriggerAction, register_worker
+from switchyard_sdk import Context, TriggerAction, register_worker
 
 
 class TemplateMissing(Exception):

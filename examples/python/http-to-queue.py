@@ -23,7 +23,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from switchyard import Context, SwitchyardError, TriggerAction, register_worker
+from switchyard_sdk import Context, SwitchyardError, TriggerAction, register_worker
 
 sy = register_worker(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:49134"))
 processed: list[tuple[str, str, str | None]] = []  # (function, orderId, group), for --check

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from switchyard import Context, TriggerAction, register_worker
+from switchyard_sdk import Context, TriggerAction, register_worker
 
 
 class InsufficientFunds(Exception):

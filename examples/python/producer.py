@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 
-from switchyard import QueueNotFoundError, SwitchyardError, TriggerAction, register_worker
+from switchyard_sdk import QueueNotFoundError, SwitchyardError, TriggerAction, connect
 
 
 def main() -> None:
-    with register_worker(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:49134")) as sy:
+    # a Client: calls only, so the engine never lists this process as a worker
+    with connect(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:49134")) as sy:
         order = {"orderId": "ord_789", "amount": 4200, "email": "ada@example.com"}
         receipt = sy.trigger({"function_id": "orders::process-payment", "payload": order,
                               "action": TriggerAction.Enqueue(queue="payment")})
@@ -26,7 +27,7 @@ def main() -> None:
             sy.trigger({"function_id": "orders::process-payment", "payload": order,
                         "action": TriggerAction.Enqueue(queue="paymnet")})
         except QueueNotFoundError as err:
-            print(f"typed error as expected: {err.reason}: {err.message}")
+            print(f"typed error as expected: {err.message}")  # "QUEUE_NOT_FOUND: queue …"
 
         try:
             for q in sy.list_queues():

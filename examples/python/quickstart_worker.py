@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Any
 
-from switchyard import Context, register_worker
+from switchyard_sdk import Context, register_worker
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 sy = register_worker(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:49134"),

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import switchyard
+import switchyard_sdk
 from _engine import cpu_seconds, start_engine
-from switchyard import TriggerAction, Worker
+from switchyard_sdk import TriggerAction, Worker
 
 CONFIG = """\
 queue_configs:
@@ -54,7 +54,7 @@ async def enqueue_all(producer: Worker, function_id: str, n: int, parallel: int 
 def run_kind(url: str, kind: str, n: int, max_in_flight: int,
              engine_pid: int | None) -> dict[str, float]:
     function_id = f"bench::{kind}"
-    producer = switchyard.register_worker(url, worker_name="bench-producer")
+    producer = switchyard_sdk.register_worker(url, worker_name="bench-producer")
     base = completed(producer)
     enqueue_rate = asyncio.run(enqueue_all(producer, function_id, n))
 
@@ -76,7 +76,7 @@ def run_kind(url: str, kind: str, n: int, max_in_flight: int,
             with lock:
                 count()
 
-    worker = switchyard.register_worker(url, max_in_flight=max_in_flight, worker_name=f"bench-{kind}")
+    worker = switchyard_sdk.register_worker(url, max_in_flight=max_in_flight, worker_name=f"bench-{kind}")
     worker.wait_connected(10)
     cpu0 = (cpu_seconds(os.getpid()), cpu_seconds(engine_pid))
     started = time.perf_counter()

@@ -9,7 +9,7 @@ Method:
 3. Report enqueues/s and the CPU per enqueue of this process and of the engine.
 
 To compare SDK versions, run the same script with ``PYTHONPATH`` pointing at another
-copy of ``sdk-python/src`` (the first line printed says which ``switchyard`` was used).
+copy of ``sdk-python/src`` (the first line printed says which ``switchyard_sdk`` was used).
 
 Not a test; run by hand:  python bench/producer_bench.py --jobs 20000 --producers 32
 """
@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import switchyard
+import switchyard_sdk
 from _engine import cpu_seconds, start_engine
-from switchyard import TriggerAction
+from switchyard_sdk import TriggerAction
 
 CONFIG = """\
 adapter: {name: builtin, config: {store_method: in_memory}}
@@ -39,7 +39,7 @@ PAYLOAD = {"orderId": "ord_000000", "customer": "cust_4242", "amount": 1234,
            "currency": "EUR", "items": ["sku-1", "sku-22"], "express": False}
 
 
-async def produce(producer: switchyard.Worker, n: int, producers: int) -> float:
+async def produce(producer: switchyard_sdk.Worker, n: int, producers: int) -> float:
     action = TriggerAction.Enqueue(queue="bench")
     next_job = iter(range(n))
 
@@ -66,9 +66,9 @@ def main() -> None:
         if url is None:
             proc, url = start_engine(Path(tmp), CONFIG, "release")
         try:
-            print(f"switchyard from {Path(switchyard.__file__).parent}; engine {url}; {args.jobs} jobs, "
+            print(f"switchyard_sdk from {Path(switchyard_sdk.__file__).parent}; engine {url}; {args.jobs} jobs, "
                   f"{args.producers} producers, python {sys.version.split()[0]}", flush=True)
-            producer = switchyard.register_worker(url, worker_name="bench-producer")
+            producer = switchyard_sdk.register_worker(url, worker_name="bench-producer")
             asyncio.run(produce(producer, 200, args.producers))  # warm up the channel
             engine_pid = proc.pid if proc is not None else None
             cpu0 = (cpu_seconds(os.getpid()), cpu_seconds(engine_pid))

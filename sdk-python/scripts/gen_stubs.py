@@ -1,4 +1,4 @@
-"""Regenerate (or verify) the committed gRPC stubs in ``src/switchyard/_proto``.
+"""Regenerate (or verify) the committed gRPC stubs in ``src/switchyard_sdk/_proto``.
 
 Invariant: the files under ``_proto/`` are exactly what this script produces from
 ``proto/`` at the repository root with the pinned grpcio-tools; ``--check`` exits 1 when
@@ -17,6 +17,10 @@ Steps:
    imports (``from switchyard.v1 import``) so the modules import each other inside the
    installed package.
 
+The generator is pinned old (grpcio-tools 1.62.3, protobuf gencode 4.25): newer ones emit
+modules that refuse every protobuf runtime older than themselves, which would force
+applications onto the newest protobuf. This gencode loads on protobuf 4.21.6 … 7.x.
+
 Not done: the proto files are discovered by globbing, never listed by hand.
 """
 
@@ -33,15 +37,15 @@ from pathlib import Path
 SDK_ROOT = Path(__file__).resolve().parent.parent
 REPO_ROOT = SDK_ROOT.parent
 PROTO_ROOT = REPO_ROOT / "proto"
-OUT_DIR = SDK_ROOT / "src" / "switchyard" / "_proto"
+OUT_DIR = SDK_ROOT / "src" / "switchyard_sdk" / "_proto"
 
 VENDOR_PACKAGE = "switchyard.vendor.google_rpc"
 VENDOR_DIR = Path("switchyard/vendor/google_rpc")
 
 # (generated path prefix, destination folder under _proto, python package of destination)
 LAYOUT = [
-    ("switchyard/v1", "v1", "switchyard._proto.v1"),
-    (str(VENDOR_DIR), "google_rpc", "switchyard._proto.google_rpc"),
+    ("switchyard/v1", "v1", "switchyard_sdk._proto.v1"),
+    (str(VENDOR_DIR), "google_rpc", "switchyard_sdk._proto.google_rpc"),
 ]
 
 INIT_TEXT = '"""Generated code; see scripts/gen_stubs.py. Do not edit."""\n'

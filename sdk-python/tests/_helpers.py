@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from switchyard import Context, Worker
+from switchyard_sdk import Context, Worker
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,

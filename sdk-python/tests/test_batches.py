@@ -16,10 +16,10 @@ import pytest
 
 from _helpers import wait_until
 from conftest import DEFAULT_CONFIG
-from switchyard import Context, TriggerAction, Worker
-from switchyard._json import to_value
-from switchyard._proto.v1 import engine_pb2
-from switchyard._stream import _Session, coalesce
+from switchyard_sdk import Context, TriggerAction, Worker
+from switchyard_sdk._json import to_value
+from switchyard_sdk._proto.v1 import engine_pb2
+from switchyard_sdk._stream import _Session, coalesce
 
 
 def _result(n: int) -> engine_pb2.InvocationResult:
@@ -84,7 +84,7 @@ class _FakeCall:
 def _run_session(body: Callable[[_Session, _FakeCall], Any]) -> list[Any]:
     async def main() -> list[Any]:
         call = _FakeCall()
-        session = _Session(call)
+        session = _Session(call, None)
         try:
             await asyncio.wait_for(body(session, call), 5)
             session.send(None)
@@ -133,9 +133,9 @@ def test_writer_sends_single_results_until_the_engine_has_sent_a_batch() -> None
 
 def test_finish_answers_once_and_never_after_a_cancel() -> None:
     async def body(session: _Session, call: _FakeCall) -> None:
-        from switchyard._stream import _Job
-        session.jobs["inv-1"] = _Job(None)
-        session.jobs["inv-2"] = _Job(None)
+        from switchyard_sdk._stream import _Job
+        session.jobs["inv-1"] = _Job(engine_pb2.Invoke(invocation_id="inv-1"), None)
+        session.jobs["inv-2"] = _Job(engine_pb2.Invoke(invocation_id="inv-2"), None)
         session.finish("inv-1", _result(1))
         session.finish("inv-1", _result(1))  # a second answer for the same invocation
         del session.jobs["inv-2"]            # what a cancel does
@@ -219,8 +219,8 @@ def test_a_backlog_arrives_in_batches_and_each_job_runs_once_with_its_ctx(
 
 
 def test_value_outcome_fills_the_result_and_rejects_non_json() -> None:
-    from switchyard._json import to_python
-    from switchyard._stream import value_outcome
+    from switchyard_sdk._json import to_python
+    from switchyard_sdk._stream import value_outcome
     r = value_outcome("inv-9", {"a": [1, "x", None], "b": 0.5})
     assert r.invocation_id == "inv-9" and r.WhichOneof("outcome") == "value"
     assert to_python(r.value) == {"a": [1, "x", None], "b": 0.5}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from _helpers import call_when_registered, wait_until
-from switchyard import (Context, FunctionFailedError, FunctionNotFoundError,
+from switchyard_sdk import (Context, FunctionFailedError, FunctionNotFoundError,
                         MissingGroupFieldError, QueueNotFoundError, SwitchyardTimeoutError,
                         TriggerAction, Worker)
 
@@ -56,7 +56,8 @@ def test_sync_call_failure_is_function_failed_with_worker_message(worker: Worker
         call_when_registered(worker, {"function_id": "payments::charge", "payload": {}})
     err = info.value
     assert err.reason == "FUNCTION_FAILED"
-    assert err.message == "card declined"
+    assert err.message == "FUNCTION_FAILED: function 'payments::charge' failed: card declined"
+    assert err.error_message == "card declined"
     assert err.error_code == "ValueError"
     assert "Traceback" in err.stack and "in charge" in err.stack
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-import switchyard._crossing
+import switchyard_sdk._crossing
 from _helpers import call_when_registered, collect_deliveries, wait_until
-from switchyard import (FunctionFailedError, FunctionNotFoundError, QueueNotFoundError,
+from switchyard_sdk import (FunctionFailedError, FunctionNotFoundError, QueueNotFoundError,
                         TriggerAction, Worker)
-from switchyard._loop import LoopThread
+from switchyard_sdk._loop import LoopThread
 
 
 @pytest.fixture
@@ -260,7 +260,7 @@ def _count_batches(w: Worker, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int
     """Sizes of the batches of calls that cross to the worker's loop, and of answers back."""
     crossing = w._loop._crossing
     start = crossing._start
-    settle = switchyard._crossing._settle
+    settle = switchyard_sdk._crossing._settle
     out: list[int] = []
     back: list[int] = []
 
@@ -273,7 +273,7 @@ def _count_batches(w: Worker, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int
         settle(calls)
 
     monkeypatch.setattr(crossing, "_start", counting_start)
-    monkeypatch.setattr(switchyard._crossing, "_settle", counting_settle)
+    monkeypatch.setattr(switchyard_sdk._crossing, "_settle", counting_settle)
     return out, back
 
 
@@ -353,7 +353,7 @@ def test_errors_stay_with_their_call_in_a_mixed_burst(
         elif kind == 3:
             assert answer == {"n": n}
         else:
-            assert type(answer) is FunctionFailedError and answer.message == f"refused {n}", (n, answer)
+            assert type(answer) is FunctionFailedError and answer.error_message == f"refused {n}", (n, answer)
     assert len({id(a) for a in answers}) == 100  # each caller its own exception object
     assert out[0] == 100, f"the burst did not cross as one batch: {out}"
 

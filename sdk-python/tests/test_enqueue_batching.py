@@ -20,15 +20,15 @@ from google.protobuf import any_pb2
 
 from _helpers import collect_deliveries, wait_until
 from conftest import DEFAULT_CONFIG, Engine
-from switchyard import (MissingGroupFieldError, PayloadTooLargeError, QueueNotFoundError,
+from switchyard_sdk import (MissingGroupFieldError, PayloadTooLargeError, QueueNotFoundError,
                         SwitchyardError, SwitchyardTimeoutError, TriggerAction, UnavailableError,
                         Worker)
-from switchyard import register_worker
-from switchyard._batcher import MAX_IN_FLIGHT, Enqueue, EnqueueBatcher
-from switchyard._json import to_python, to_value
-from switchyard._proto.google_rpc import error_details_pb2, status_pb2
-from switchyard._proto.v1 import engine_pb2, engine_pb2_grpc
-from switchyard.errors import from_rpc_status, from_status
+from switchyard_sdk import register_worker
+from switchyard_sdk._batcher import MAX_IN_FLIGHT, Enqueue, EnqueueBatcher
+from switchyard_sdk._json import to_python, to_value
+from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
+from switchyard_sdk._proto.v1 import engine_pb2, engine_pb2_grpc
+from switchyard_sdk.errors import from_rpc_status, from_status
 
 # ---- unit: the batcher against a fake EnqueueBatch ------------------------------------
 
@@ -150,7 +150,8 @@ def test_a_failed_call_fails_each_of_its_items_with_that_error() -> None:
         fake.batch_error = _rpc_error(grpc.StatusCode.UNAVAILABLE, "connection refused")
         batcher = EnqueueBatcher(fake, fake)  # type: ignore[arg-type]
         answers = await _gather(batcher, [_enqueue(n) for n in range(10)])
-        assert all(isinstance(a, UnavailableError) and a.message == "connection refused" for a in answers)
+        assert all(isinstance(a, UnavailableError) and a.message == "UNAVAILABLE: connection refused"
+                   for a in answers)
         assert len({id(a) for a in answers}) == 10  # each caller its own exception object
         assert fake.triggers == []
     asyncio.run(main())

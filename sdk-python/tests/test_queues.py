@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from _helpers import wait_until
-from switchyard import Context, QueueNotFoundError, TriggerAction, Worker
+from switchyard_sdk import Context, QueueNotFoundError, TriggerAction, Worker
 
 
 def _stats(worker: Worker, queue: str) -> Any:

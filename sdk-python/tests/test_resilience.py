@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from _helpers import call_when_registered, wait_until
-from conftest import Engine, _read_line
-from switchyard import Context, TriggerAction, Worker
+from conftest import Engine
+from switchyard_sdk import Context, TriggerAction, UnavailableError, Worker
+from switchyard_sdk.testing import read_line
 
 WORKER_PROC = Path(__file__).with_name("worker_proc.py")
 
@@ -26,7 +27,7 @@ def test_job_of_a_killed_worker_completes_on_another_worker(
         rid = producer.trigger({"function_id": "jobs::slow", "payload": {"n": 1},
                                 "action": TriggerAction.Enqueue(queue="default")})["messageReceiptId"]
         assert proc.stdout is not None
-        line = _read_line(proc.stdout, 20)
+        line = read_line(proc.stdout, 20)
         assert line.split() == ["STARTED", rid, "1"], line
     finally:
         proc.kill()
@@ -63,11 +64,20 @@ def test_worker_reconnects_after_engine_restart(engine: Engine, worker: Worker) 
     old_address = engine.address
     engine.restart()
     assert engine.address == old_address
-    worker.trigger({"function_id": "echo::value", "payload": "after",
-                    "action": TriggerAction.Enqueue(queue="default")})
+    # Until the channel has reconnected (its backoff runs up to 5 s) a call fails with
+    # UNAVAILABLE without having been sent, so retrying it is safe: what a producer does.
+    wait_until(lambda: _enqueue_or_none(worker, "after"), timeout=20, what="an enqueue to succeed")
     assert done.wait(20), "the worker did not come back after the engine restarted"
     assert worker.wait_connected(5)
     assert call_when_registered(worker, {"function_id": "echo::value", "payload": 3}) == 3
+
+
+def _enqueue_or_none(w: Worker, payload: Any) -> Any:
+    try:
+        return w.trigger({"function_id": "echo::value", "payload": payload,
+                          "action": TriggerAction.Enqueue(queue="default")})
+    except UnavailableError:
+        return None
 
 
 def test_shutdown_drains_in_flight_work(engine: Engine, make_worker: Callable[..., Worker]) -> None:
@@ -103,9 +113,9 @@ def test_sigterm_lets_the_running_job_finish_before_exit(
         rid = producer.trigger({"function_id": "jobs::slow", "payload": {},
                                 "action": TriggerAction.Enqueue(queue="default")})["messageReceiptId"]
         assert proc.stdout is not None
-        assert _read_line(proc.stdout, 20).split() == ["STARTED", rid, "1"]
+        assert read_line(proc.stdout, 20).split() == ["STARTED", rid, "1"]
         proc.terminate()
-        assert _read_line(proc.stdout, 10).split() == ["FINISHED", rid]
+        assert read_line(proc.stdout, 10).split() == ["FINISHED", rid]
         assert proc.wait(15) == 0
     finally:
         proc.kill()

@@ -5,24 +5,26 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from switchyard import (FunctionFailedError, InvalidArgumentError, QueueNotFoundError, SwitchyardError,
-                        SwitchyardTimeoutError, TriggerAction, UnavailableError)
-from switchyard._batcher import Enqueue
-from switchyard._channel import parse_url
-from switchyard._handler import AdaptedHandler
-from switchyard._json import to_python, to_value
-from switchyard._proto.google_rpc import error_details_pb2, status_pb2
-from switchyard._proto.v1 import engine_pb2
-from switchyard._stream import error_result
-from switchyard.actions import EnqueueAction, VoidAction
-from switchyard.context import Context
-from switchyard.errors import from_status
-from switchyard.worker import _build_request
+from switchyard_sdk import (FunctionFailedError, InvalidArgumentError, InvalidUrlError,
+                            QueueNotFoundError, SwitchyardError, SwitchyardTimeoutError,
+                            TriggerAction, UnavailableError, connect, register_worker)
+from switchyard_sdk._batcher import Enqueue
+from switchyard_sdk._channel import parse_url
+from switchyard_sdk._handler import AdaptedHandler
+from switchyard_sdk._json import json_default, to_python, to_value
+from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
+from switchyard_sdk._proto.v1 import engine_pb2
+from switchyard_sdk._stream import error_result
+from switchyard_sdk.actions import EnqueueAction, VoidAction
+from switchyard_sdk.context import Context
+from switchyard_sdk.errors import from_status
+from switchyard_sdk.client import build_request
 
 
 @pytest.mark.parametrize("value", [
@@ -43,7 +45,7 @@ def test_json_rejects_non_json_values() -> None:
         to_value({"when": object()})
     with pytest.raises(TypeError):
         to_value({1: "non-str key"})
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidArgumentError, match="not a JSON number"):
         to_value(float("nan"))
 
 
@@ -62,7 +64,8 @@ def test_error_reason_comes_from_error_info() -> None:
     assert isinstance(err, QueueNotFoundError)
     assert err.reason == "QUEUE_NOT_FOUND"
     assert err.code is grpc.StatusCode.NOT_FOUND
-    assert err.message == "queue 'paymnet' is not defined (defined: default)"
+    # the engine's status message verbatim, reason prefix included (as in Rust and Node)
+    assert err.message == str(err) == "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default)"
 
 
 def test_function_failed_carries_the_workers_error() -> None:
@@ -70,7 +73,8 @@ def test_function_failed_carries_the_workers_error() -> None:
                       _trailers("FUNCTION_FAILED", message="card declined", code="ValueError",
                                 stack="Traceback ..."))
     assert isinstance(err, FunctionFailedError)
-    assert err.message == "card declined"
+    assert err.message == "FUNCTION_FAILED: handler failed"
+    assert err.error_message == "card declined"
     assert err.error_code == "ValueError"
     assert err.stack == "Traceback ..."
     assert err.details["code"] == "ValueError"
@@ -81,6 +85,7 @@ def test_error_reason_falls_back_to_message_prefix_then_code_name() -> None:
     assert isinstance(err, SwitchyardTimeoutError) and err.reason == "TIMEOUT"
     err = from_status(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses", None)
     assert isinstance(err, UnavailableError) and err.reason == "UNAVAILABLE"
+    assert err.message == "UNAVAILABLE: failed to connect to all addresses"  # REASON: text
     err = from_status(grpc.StatusCode.INTERNAL, "SOMETHING_NEW: later reason", None)
     assert type(err) is SwitchyardError and err.reason == "SOMETHING_NEW"
 
@@ -98,33 +103,66 @@ def test_vendored_rpc_protos_do_not_claim_google_rpc_names() -> None:
     assert not status_pb2.Status.DESCRIPTOR.full_name.startswith("google.")
 
 
-def test_url_parsing() -> None:
-    assert parse_url("http://127.0.0.1:49134") == ("127.0.0.1:49134", False)
-    assert parse_url("127.0.0.1:5000") == ("127.0.0.1:5000", False)
-    assert parse_url("https://engine.example:8443") == ("engine.example:8443", True)
-    assert parse_url("http://localhost") == ("localhost:49134", False)
-    with pytest.raises(ValueError):
-        parse_url("ftp://x:1")
+def test_url_grammar_accepts_http_and_bare_host_port_with_default_port() -> None:
+    assert parse_url("http://127.0.0.1:49134") == "127.0.0.1:49134"
+    assert parse_url("127.0.0.1:5000") == "127.0.0.1:5000"
+    assert parse_url("HTTP://engine.internal:7000/") == "engine.internal:7000"
+    assert parse_url("http://localhost") == "localhost:49134"
+    assert parse_url("localhost") == "localhost:49134"
+    assert parse_url("[::1]:5000") == "[::1]:5000"
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:49134", "wss://127.0.0.1:49134", "ftp://x:1",
+                                 "grpc://x:1", "", "http://", "http://:49134", "http://x:0",
+                                 "http://x:99999", "http://x:port", "http://x:1/path", "a b:1"])
+def test_url_grammar_refuses_everything_else_naming_the_url(url: str) -> None:
+    with pytest.raises(InvalidUrlError) as info:
+        parse_url(url)
+    assert info.value.reason == "INVALID_URL" and isinstance(info.value, ValueError)
+    assert str(info.value) == f"INVALID_URL: unsupported URL '{url}': use http://HOST:PORT or HOST:PORT"
+
+
+def test_https_is_refused_until_the_sdk_speaks_tls() -> None:
+    with pytest.raises(InvalidUrlError) as info:
+        parse_url("https://engine.example:8443")
+    assert str(info.value) == ("INVALID_URL: 'https://engine.example:8443' needs TLS, which this "
+                               "SDK does not support yet: use http://HOST:PORT")
+
+
+def test_a_bad_url_is_refused_at_construction_and_no_url_reads_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidUrlError):
+        register_worker("ws://127.0.0.1:49134")
+    with pytest.raises(InvalidUrlError):
+        connect("")
+    monkeypatch.setenv("SWITCHYARD_URL", "127.0.0.1:1")
+    client = connect()
+    assert client.url == "127.0.0.1:1"
+    client.close()
+    monkeypatch.delenv("SWITCHYARD_URL")
+    client = connect()
+    assert client.url == "http://127.0.0.1:49134"
+    client.close()
 
 
 def test_trigger_request_building() -> None:
-    enq, deadline = _build_request({"function_id": "f", "payload": {"a": 1},
+    enq, deadline = build_request({"function_id": "f", "payload": {"a": 1},
                                     "action": TriggerAction.Enqueue(queue="payment")})
     # an enqueue goes to the batcher, already encoded
     assert isinstance(enq, Enqueue) and enq.item.queue == "payment" and enq.item.function_id == "f"
     assert engine_pb2.EnqueueBatchRequest.FromString(enq.frame).items == [enq.item]
     # ... also when it sets timeout_ms, which bounds sync calls only
-    enq, _ = _build_request({"function_id": "f", "action": TriggerAction.Enqueue(queue="q"),
+    enq, _ = build_request({"function_id": "f", "action": TriggerAction.Enqueue(queue="q"),
                              "timeout_ms": 500})
     assert isinstance(enq, Enqueue) and enq.item.queue == "q"
-    req, _ = _build_request({"function_id": "f", "action": TriggerAction.Void()})
+    req, _ = build_request({"function_id": "f", "action": TriggerAction.Void()})
     assert isinstance(req, engine_pb2.TriggerRequest) and req.WhichOneof("action") == "void"
-    req, deadline = _build_request({"function_id": "f", "payload": 1, "timeout_ms": 2000})
+    req, deadline = build_request({"function_id": "f", "payload": 1, "timeout_ms": 2000})
     assert isinstance(req, engine_pb2.TriggerRequest) and req.WhichOneof("action") is None and req.timeout_ms == 2000 and deadline > 2
     with pytest.raises(ValueError):
-        _build_request({"function_id": ""})
+        build_request({"function_id": ""})
     with pytest.raises(ValueError):
-        _build_request({"function_id": "f", "acton": None})
+        build_request({"function_id": "f", "acton": None})
 
 
 def test_empty_function_id_is_invalid_argument_like_the_engine_says() -> None:
@@ -132,7 +170,7 @@ def test_empty_function_id_is_invalid_argument_like_the_engine_says() -> None:
     # Node SDKs get from the engine, still a ValueError for Python callers.
     for function_id in ("", "  "):
         with pytest.raises(InvalidArgumentError) as info:
-            _build_request({"function_id": function_id, "action": TriggerAction.Void()})
+            build_request({"function_id": function_id, "action": TriggerAction.Void()})
         assert isinstance(info.value, SwitchyardError) and isinstance(info.value, ValueError)
         assert info.value.reason == "INVALID_ARGUMENT"
         assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -195,3 +233,53 @@ def test_error_result_reports_class_name_message_and_traceback() -> None:
     assert msg.result.invocation_id == "inv-1"
     assert err.code == "ValueError" and err.message == "card declined"
     assert "Traceback" in err.stack and "test_unit.py" in err.stack
+
+
+@pytest.mark.parametrize("payload, where", [
+    (2**53 + 1, "payload"), ({"id": -(2**53) - 1}, "payload.id"),
+    ({"a": [1, {"b": 10**20}]}, "payload.a[1].b"), ({"x": float("inf")}, "payload.x")])
+def test_numbers_a_double_cannot_hold_exactly_are_refused_naming_where(payload: Any, where: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        to_value(payload)
+    assert str(info.value).startswith("INVALID_ARGUMENT: ") and f" at {where}: " in str(info.value)
+    assert to_python(to_value(2**53)) == 2**53 and to_python(to_value(-(2**53))) == -(2**53)
+
+
+def test_default_encodes_values_json_cannot_like_json_dumps() -> None:
+    import dataclasses
+    import datetime
+    import decimal
+    import enum
+    import uuid
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    @dataclasses.dataclass
+    class Line:
+        sku: str
+        qty: int
+
+    when = datetime.datetime(2026, 12, 3, 10, 0, tzinfo=datetime.timezone.utc)
+    uid = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    payload = {"at": when, "day": when.date(), "id": uid, "amount": decimal.Decimal("12.10"),
+               "colour": Colour.RED, "line": Line("x", 2), "tags": {"a"}}
+    assert to_python(to_value(payload, json_default)) == {
+        "at": "2026-12-03T10:00:00+00:00", "day": "2026-12-03", "id": str(uid), "amount": "12.10",
+        "colour": "red", "line": {"sku": "x", "qty": 2}, "tags": ["a"]}
+    assert to_python(to_value({"n": object()}, lambda o: "custom")) == {"n": "custom"}
+    with pytest.raises(TypeError, match="object is not JSON serializable"):
+        to_value({"n": object()}, json_default)
+    with pytest.raises(TypeError):
+        to_value({"at": when})  # no default: refused, as json.dumps does
+    # a default that keeps returning non-JSON values ends in TypeError, not a recursion error
+    with pytest.raises(TypeError):
+        to_value(object(), lambda o: object())
+
+
+def test_client_default_applies_to_trigger_payloads() -> None:
+    import uuid
+    uid = uuid.uuid4()
+    enq, _ = build_request({"function_id": "f", "payload": {"id": uid},
+                            "action": TriggerAction.Enqueue(queue="q")}, json_default)
+    assert isinstance(enq, Enqueue) and to_python(enq.item.payload) == {"id": str(uid)}

@@ -9,15 +9,15 @@ import sys
 import time
 from typing import Any
 
-import switchyard
+import switchyard_sdk
 
 
 def main() -> None:
-    sy = switchyard.register_worker(sys.argv[1], worker_name="test-worker-proc")
+    sy = switchyard_sdk.register_worker(sys.argv[1], worker_name="test-worker-proc")
     work_s = float(sys.argv[2]) if len(sys.argv) > 2 else 120.0
 
     @sy.function("jobs::slow")
-    def slow(payload: Any, ctx: switchyard.Context) -> None:
+    def slow(payload: Any, ctx: switchyard_sdk.Context) -> None:
         print(f"STARTED {ctx.message_receipt_id} {ctx.attempt}", flush=True)
         time.sleep(work_s)
         print(f"FINISHED {ctx.message_receipt_id}", flush=True)

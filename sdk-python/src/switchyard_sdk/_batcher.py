@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +100,10 @@ def deadline_exceeded() -> SwitchyardError:
 class EnqueueBatcher:
     """Coalesces the enqueues of one channel. Create and use it on that channel's loop."""
 
-    def __init__(self, channel: grpc.aio.Channel, engine: Any) -> None:
+    def __init__(self, channel: grpc.aio.Channel, engine: Any,
+                 to_error: Callable[[grpc.RpcError], SwitchyardError] = from_rpc_error) -> None:
         self._engine = engine  # the EngineStub, for Trigger (fallback)
+        self._to_error = to_error  # a failed call's error, as the Client raises it
         # EnqueueBatch with the request already encoded (see the module doc).
         self.enqueue_batch: Any = channel.unary_unary(
             ENQUEUE_BATCH_METHOD, request_serializer=_identity,
@@ -180,7 +182,7 @@ class EnqueueBatcher:
                 await asyncio.gather(*(self._fall_back(p) for p in batch))
                 return
             for p in batch:
-                _settle(p.answer, error=from_rpc_error(err))  # one instance per caller
+                _settle(p.answer, error=self._to_error(err))  # one instance per caller
             return
         except BaseException as exc:  # cancelled (shutdown) or a bug: no caller waits forever
             for p in batch:
@@ -203,7 +205,7 @@ class EnqueueBatcher:
         try:
             receipt = await self._trigger(p.request.item, max(p.deadline - self._loop.time(), 0.001))
         except grpc.RpcError as err:
-            _settle(p.answer, error=from_rpc_error(err))
+            _settle(p.answer, error=self._to_error(err))
         except Exception as exc:
             _settle(p.answer, error=exc)
         else:

@@ -1,13 +1,10 @@
-import datetime
-
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from switchyard._proto.google_rpc import status_pb2 as _status_pb2
+from switchyard_sdk._proto.google_rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -117,7 +114,7 @@ class Hello(_message.Message):
     sdk_version: str
     max_in_flight: int
     batches: bool
-    def __init__(self, worker_name: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., batches: _Optional[bool] = ...) -> None: ...
+    def __init__(self, worker_name: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., batches: bool = ...) -> None: ...
 
 class RegisterFunction(_message.Message):
     __slots__ = ("function_id", "description")
@@ -207,7 +204,7 @@ class Delivery(_message.Message):
     max_attempts: int
     enqueued_at: _timestamp_pb2.Timestamp
     group: str
-    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., enqueued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., enqueued_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("function_id",)

@@ -5,36 +5,47 @@ retries, attempt counting, FIFO order and dead-lettering are the engine's job, n
 SDK's.
 
 Map of the package:
-- ``worker``   — ``register_worker`` / ``Worker``: the public API (calls + lifecycle)
+- ``client``   — ``connect`` / ``Client``: calls and Queues calls, never a worker
+- ``worker``   — ``register_worker`` / ``Worker``: a Client that serves functions (lifecycle,
+  hooks, fail-fast)
 - ``_stream``  — the ``Engine.Connect`` session: hello, register, invoke → result, reconnect
+  with jitter (``_backoff``), connection and job logs
+- ``_channel`` — the URL grammar, the channel, transport-failure causes
 - ``_batcher`` — coalesces concurrent enqueues into ``Engine.EnqueueBatch`` calls
 - ``_handler`` — adapts ``def``/``async def`` handlers with ``(payload)``/``(payload, ctx)``
-- ``_loop``    — the private event-loop thread that owns all gRPC objects
+- ``_loop``    — the loop that owns all gRPC objects: the app's, or a private thread
 - ``context``  — ``Context`` handed to handlers (attempt, queue, receipt id, …)
+- ``typed``    — ``Function[P, R]``: typed handlers and calls
 - ``actions``  — ``TriggerAction.Enqueue`` / ``TriggerAction.Void``
 - ``errors``   — ``SwitchyardError`` and one subclass per engine reason
 - ``queues``   — dataclasses for the Queues service answers
-- ``_json``    — JSON ⇄ ``google.protobuf.Value``
+- ``_json``    — JSON ⇄ ``google.protobuf.Value`` (exact or refused; ``default=`` encoders)
 - ``_proto``   — generated stubs (``scripts/gen_stubs.py``), never edited by hand
 """
 
 from ._version import __version__
+from ._json import Encoder, json_default
 from .actions import Action, EnqueueAction, TriggerAction, VoidAction
+from .client import Client, EnqueueReceipt, TriggerRequest, connect
 from .context import Context
 from .errors import (FunctionFailedError, FunctionNotFoundError, InvalidArgumentError,
-                     MissingGroupFieldError, PayloadTooLargeError, QueueNotFoundError,
-                     SwitchyardError, SwitchyardTimeoutError, UnavailableError)
+                     InvalidUrlError, MissingGroupFieldError, PayloadTooLargeError,
+                     QueueNotFoundError, SwitchyardError, SwitchyardTimeoutError,
+                     UnavailableError)
 from .queues import (DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo,
                      QueueStats)
-from .worker import EnqueueReceipt, TriggerRequest, Worker, register_worker
+from .typed import Function
+from .worker import Hook, Worker, register_worker, register_worker_async
 
 __all__ = [
     "__version__",
-    "register_worker", "Worker", "TriggerRequest", "EnqueueReceipt",
+    "register_worker", "register_worker_async", "Worker", "Hook",
+    "connect", "Client", "TriggerRequest", "EnqueueReceipt", "Function",
+    "Encoder", "json_default",
     "TriggerAction", "Action", "EnqueueAction", "VoidAction",
     "Context",
     "SwitchyardError", "QueueNotFoundError", "MissingGroupFieldError", "FunctionNotFoundError",
     "FunctionFailedError", "SwitchyardTimeoutError", "PayloadTooLargeError",
-    "InvalidArgumentError", "UnavailableError",
+    "InvalidArgumentError", "UnavailableError", "InvalidUrlError",
     "QueueInfo", "QueueConfig", "QueueStats", "DeadLetter", "DeadLetterPage", "FunctionErrorInfo",
 ]

@@ -1,13 +1,10 @@
-import datetime
-
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from switchyard._proto.v1 import engine_pb2 as _engine_pb2
+from switchyard_sdk._proto.v1 import engine_pb2 as _engine_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -49,7 +46,7 @@ class QueueConfig(_message.Message):
     timeout_ms: int
     max_backoff_ms: int
     jitter: bool
-    def __init__(self, max_retries: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., concurrency: _Optional[int] = ..., type: _Optional[str] = ..., message_group_field: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., max_backoff_ms: _Optional[int] = ..., jitter: _Optional[bool] = ...) -> None: ...
+    def __init__(self, max_retries: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., concurrency: _Optional[int] = ..., type: _Optional[str] = ..., message_group_field: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., max_backoff_ms: _Optional[int] = ..., jitter: bool = ...) -> None: ...
 
 class QueueStats(_message.Message):
     __slots__ = ("ready", "delayed", "in_flight", "dead", "enqueued", "completed", "failed", "dead_lettered")
@@ -109,7 +106,7 @@ class DeadLetter(_message.Message):
     last_error: _engine_pb2.FunctionError
     enqueued_at: _timestamp_pb2.Timestamp
     dead_lettered_at: _timestamp_pb2.Timestamp
-    def __init__(self, message_receipt_id: _Optional[str] = ..., queue: _Optional[str] = ..., function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., group: _Optional[str] = ..., attempts: _Optional[int] = ..., last_error: _Optional[_Union[_engine_pb2.FunctionError, _Mapping]] = ..., enqueued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dead_lettered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, message_receipt_id: _Optional[str] = ..., queue: _Optional[str] = ..., function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., group: _Optional[str] = ..., attempts: _Optional[int] = ..., last_error: _Optional[_Union[_engine_pb2.FunctionError, _Mapping]] = ..., enqueued_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., dead_lettered_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RedriveDeadLettersRequest(_message.Message):
     __slots__ = ("queue", "ids")

@@ -4,8 +4,8 @@ Invariant: at most one session (one Connect call) is live at a time, and every i
 gets exactly one result, written only on the session that received it — a result that
 outlives its stream is dropped, because the engine has already failed that attempt and
 will retry it; an invocation the engine cancelled is answered by none.
-Everything here runs on the Worker's private event loop, except sync handlers (and the
-building of their results) on the thread pool.
+Everything here runs on the Worker's event loop (see ``_loop``), except sync handlers (and
+the building of their results) on the thread pool.
 
 Protocol, per session:
 1. Open ``Connect``; send one ``register_function`` per registered function, then
@@ -25,8 +25,15 @@ Protocol, per session:
    as ``result``); nothing waits on a timer to fill a batch. Batching starts only once
    the engine has sent an ``invokes`` batch (so it is an engine that reads ``results``);
    until then every result is its own ``result``.
-5. When the stream ends or fails: cancel the session's handler tasks and reconnect after
-   a backoff that starts at 100 ms and doubles up to 5 s (reset once welcomed).
+5. When the stream ends or fails: cancel the session's handler tasks, log a WARN naming
+   the URL, the cause (``_channel.classify``) and the delay, and reconnect after a delay
+   with full jitter (``_backoff``; the count restarts once welcomed). A session not
+   welcomed within ``WELCOME_TIMEOUT_S`` fails as ``timed_out``. With ``fail_fast`` the
+   first attempt's failure ends ``run`` instead (``first_attempt`` carries it).
+
+Logging (``logging.getLogger("switchyard_sdk._stream")``, fields in ``extra=``): WARN per
+failed connection attempt (``url``, ``cause``, ``retry_in_ms``), INFO once connected; one
+line per job start and end (``_joblog``).
 
 Close (drain): send ``unregister_function`` for every function so no new work arrives,
 keep answering what is in flight until the grace period ends, then half-close the stream
@@ -41,7 +48,9 @@ import asyncio
 import collections
 import inspect
 import logging
+import random
 import threading
+import time
 import traceback
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
@@ -49,17 +58,19 @@ from typing import Any, Union
 
 import grpc
 
+from ._backoff import delay_ms
+from ._channel import CAUSE_TEXT, classify, unreachable
 from ._handler import AdaptedHandler
-from ._json import fill_value, to_python
+from ._joblog import log_job_end, log_job_start
+from ._json import Encoder, fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
 from ._version import __version__
 from .queues import timestamp_to_datetime
 
-log = logging.getLogger("switchyard")
+log = logging.getLogger(__name__)
 
-INITIAL_BACKOFF_S = 0.1
-MAX_BACKOFF_S = 5.0
+WELCOME_TIMEOUT_S = 10.0
 SDK_NAME = "switchyard-python"
 
 _WorkerMessage = engine_pb2.WorkerMessage
@@ -75,11 +86,13 @@ Outgoing = Union[engine_pb2.WorkerMessage, engine_pb2.InvocationResult, None]
 (half-close)."""
 
 
-def value_outcome(invocation_id: str, value: Any) -> engine_pb2.InvocationResult:
+def value_outcome(invocation_id: str, value: Any, default: Encoder | None = None
+                  ) -> engine_pb2.InvocationResult:
     """The result for a handler that returned `value` (filled in place: no copies).
-    Raises TypeError for a value that is not JSON."""
+    Raises TypeError for a value that is not JSON, InvalidArgumentError for a number
+    JSON cannot carry exactly."""
     result = _InvocationResult(invocation_id=invocation_id)
-    fill_value(result.value, value)
+    fill_value(result.value, value, default)
     return result
 
 
@@ -131,12 +144,14 @@ def _results_message(run: list[engine_pb2.InvocationResult]) -> engine_pb2.Worke
 
 
 class _Job:
-    """One invocation in flight: its context (None when the handler takes none) and, for
-    an async handler that has suspended, its task."""
+    """One invocation in flight: its invoke, start time (monotonic), context (None when
+    the handler takes none) and, for an async handler that has suspended, its task."""
 
-    __slots__ = ("ctx", "task")
+    __slots__ = ("inv", "started", "ctx", "task")
 
-    def __init__(self, ctx: Context | None) -> None:
+    def __init__(self, inv: engine_pb2.Invoke, ctx: Context | None) -> None:
+        self.inv = inv
+        self.started = time.monotonic()
         self.ctx = ctx
         self.task: asyncio.Task[None] | None = None
 
@@ -144,8 +159,9 @@ class _Job:
 class _Session:
     """One Connect call: its outgoing queue, writer task and in-flight invocations."""
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, call: Any, default: Encoder | None) -> None:
         self.call = call
+        self.default = default  # the Worker's encoder for results
         self.loop = asyncio.get_running_loop()
         self.pending: list[Outgoing] = []    # queued, not yet taken by the writer
         self._wakeup: asyncio.Future[None] | None = None  # set while the writer is idle
@@ -213,20 +229,22 @@ class _Session:
             invocation_id, outcome = finished.popleft()
             if type(outcome) is _InvocationResult:
                 self.finish(invocation_id, outcome)
-            elif invocation_id in self.jobs:  # a def handler returned a coroutine
-                task = self.loop.create_task(self._await_returned(invocation_id, outcome))
-                self.jobs[invocation_id].task = task
+            elif (job := self.jobs.get(invocation_id)) is not None:  # a def handler returned a coroutine
+                job.task = self.loop.create_task(self._await_returned(job, outcome))
             else:  # cancelled meanwhile: its coroutine is never run
                 outcome.close()
 
-    async def _await_returned(self, invocation_id: str, coro: Coroutine[Any, Any, Any]) -> None:
+    async def _await_returned(self, job: _Job, coro: Coroutine[Any, Any, Any]) -> None:
+        invocation_id = job.inv.invocation_id
         result: engine_pb2.InvocationResult | None
         try:
-            result = value_outcome(invocation_id, await coro)
+            result = value_outcome(invocation_id, await coro, self.default)
+            log_job_end(job.inv, job.started, None)
         except asyncio.CancelledError:
             result = None
         except Exception as exc:
             result = error_outcome(invocation_id, exc)
+            log_job_end(job.inv, job.started, exc)
         self.finish(invocation_id, result)
 
     # ---- writer ----------------------------------------------------------------------
@@ -253,14 +271,23 @@ class _Session:
 class WorkerStream:
     """Keeps a worker registered with the engine for as long as it is not closed."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, worker_name: str, max_in_flight: int,
-                 executor: Executor) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, url: str, worker_name: str, max_in_flight: int,
+                 executor: Executor, fail_fast: bool = False, rng: random.Random | None = None,
+                 default: Encoder | None = None) -> None:
         self._stub: Any = engine_pb2_grpc.EngineStub(channel)
+        self._default = default
+        self._url = url
+        self._fail_fast = fail_fast
+        self._rng = rng or random.Random()
+        # The first attempt's outcome: None once welcomed, else the UnavailableError.
+        self.first_attempt: asyncio.Future[BaseException | None] = \
+            asyncio.get_running_loop().create_future()
         self._worker_name = worker_name
         self._max_in_flight = max_in_flight
         self._executor = executor
         self._functions: dict[str, tuple[AdaptedHandler, str]] = {}
         self._session: _Session | None = None
+        self._last_session: _Session | None = None  # the latest, live or not
         self._closing = asyncio.Event()
         self.worker_id = ""
         self.welcomed = threading.Event()  # set while a welcomed session is live
@@ -314,33 +341,65 @@ class WorkerStream:
     # ---- connection loop -------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, serve, reconnect with backoff; returns once closed."""
-        backoff = INITIAL_BACKOFF_S
+        """Connect, serve, reconnect with jittered backoff; returns once closed (or, with
+        ``fail_fast``, after a failed first attempt)."""
+        failures = 0  # consecutive failed attempts
         while not self._closing.is_set():
-            welcomed = False
+            session: _Session | None = None
+            self._last_session = None
             try:
-                welcomed = await self._serve_once()
+                session = await self._serve_once()
+                cause, text = self._ended(session)
             except grpc.aio.AioRpcError as err:
-                if not self._closing.is_set():
-                    log.debug("switchyard stream failed: %s %s", err.code().name, err.details())
+                session = self._last_session
+                cause, text = self._failed(session, err)
+            except asyncio.TimeoutError:
+                session = self._last_session
+                cause, text = "timed_out", f"no welcome within {WELCOME_TIMEOUT_S:g} s"
             except asyncio.CancelledError:
                 raise
-            except Exception:  # never let the reconnect loop die
-                log.exception("switchyard worker stream crashed; reconnecting")
+            except Exception as exc:  # never let the reconnect loop die
+                log.exception("switchyard_sdk worker stream crashed; reconnecting")
+                session = self._last_session
+                cause, text = "other", f"the worker stream crashed: {exc!r}"
             if self._closing.is_set():
                 return
-            if welcomed:
-                backoff = INITIAL_BACKOFF_S
+            welcomed = session is not None and session.welcomed
+            failures = 1 if welcomed else failures + 1
+            if not self.first_attempt.done():
+                self.first_attempt.set_result(unreachable(self._url, text))
+                if self._fail_fast:
+                    return
+            wait = delay_ms(failures, self._rng)
+            log.warning("cannot reach the Switchyard engine at %s: %s; retrying in %d ms",
+                        self._url, text, wait, extra={"url": self._url, "cause": cause, "retry_in_ms": wait})
             try:
-                await asyncio.wait_for(self._closing.wait(), backoff)
+                await asyncio.wait_for(self._closing.wait(), wait / 1000)
             except asyncio.TimeoutError:
                 pass
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    async def _serve_once(self) -> bool:
+    @staticmethod
+    def _ended(session: _Session) -> tuple[str, str]:
+        """(cause, text) of a stream the engine ended cleanly."""
+        if session.welcomed:
+            return "connection_lost", CAUSE_TEXT["connection_lost"]
+        return "other", "the engine ended the stream before welcoming this worker"
+
+    @staticmethod
+    def _failed(session: _Session | None, err: grpc.aio.AioRpcError) -> tuple[str, str]:
+        """(cause, text) of a stream that failed with `err`."""
+        detail = err.details() or err.code().name
+        log.debug("switchyard_sdk stream failed: %s %s", err.code().name, detail)
+        if session is not None and session.welcomed:
+            return "connection_lost", CAUSE_TEXT["connection_lost"]
+        if err.code() != grpc.StatusCode.UNAVAILABLE or detail.startswith("UNAVAILABLE:"):
+            return "other", detail  # the engine answered, with an error
+        return classify(detail)
+
+    async def _serve_once(self) -> _Session:
         call = self._stub.Connect()
-        session = _Session(call)
-        self._session = session
+        session = _Session(call, self._default)
+        self._session = self._last_session = session
         for function_id, (_, description) in self._functions.items():
             session.send(self._register_msg(function_id, description))
         session.send(engine_pb2.WorkerMessage(hello=engine_pb2.Hello(
@@ -351,14 +410,18 @@ class WorkerStream:
             await self._read_loop(session, before_hello)
         finally:
             self._end_session(session)
-        return session.welcomed
+        return session
 
     async def _read_loop(self, session: _Session, before_hello: list[str]) -> None:
         read = session.call.read
         writer = session.writer
         start = self._start_invocation
+        welcome_by = session.loop.time() + WELCOME_TIMEOUT_S
         while True:
-            msg = await read()
+            if session.welcomed:
+                msg = await read()
+            else:
+                msg = await asyncio.wait_for(read(), max(welcome_by - session.loop.time(), 0.001))
             if msg is grpc.aio.EOF:
                 return
             kind = msg.WhichOneof("kind")
@@ -379,7 +442,10 @@ class WorkerStream:
                     self._mark_registered(session, function_id)
                 self.welcomed.set()
                 self._welcomed_async.set()
-                log.info("switchyard worker %s connected", self.worker_id)
+                if not self.first_attempt.done():
+                    self.first_attempt.set_result(None)
+                log.info("connected to the Switchyard engine at %s", self._url,
+                         extra={"url": self._url, "worker_id": self.worker_id})
             if writer.done() and not writer.cancelled():
                 failure = writer.exception()
                 if failure is not None:
@@ -422,12 +488,13 @@ class WorkerStream:
                 ctx.message_receipt_id = d.message_receipt_id
                 ctx.group = d.group or None
                 ctx.enqueued_at = timestamp_to_datetime(d.enqueued_at, d.HasField("enqueued_at"))
-        job = _Job(ctx)
+        job = _Job(inv, ctx)
         session.jobs[invocation_id] = job  # before the handler starts: it may finish at once
+        log_job_start(inv)
         if not handler.is_async:
-            self._executor.submit(_run_sync, session, handler.fn, invocation_id, inv.payload, ctx)
+            self._executor.submit(_run_sync, session, handler.fn, job)
             return
-        coro = self._invoke(session, handler.fn, invocation_id, inv.payload, ctx)
+        coro = self._invoke(session, handler.fn, job)
         if _eager_task is not None:
             task = _eager_task(session.loop, coro)
             if task.done():
@@ -437,19 +504,22 @@ class WorkerStream:
         job.task = task
 
     @staticmethod
-    async def _invoke(session: _Session, fn: Callable[..., Any], invocation_id: str,
-                      payload: Any, ctx: Context | None) -> None:
+    async def _invoke(session: _Session, fn: Callable[..., Any], job: _Job) -> None:
         """Run an async handler; queue its one result (none when cancelled)."""
+        inv, ctx = job.inv, job.ctx
+        invocation_id = inv.invocation_id
         result: engine_pb2.InvocationResult | None
         try:
-            value = fn(to_python(payload), ctx) if ctx is not None else fn(to_python(payload))
+            value = fn(to_python(inv.payload), ctx) if ctx is not None else fn(to_python(inv.payload))
             if inspect.isawaitable(value):
                 value = await value
-            result = value_outcome(invocation_id, value)
+            result = value_outcome(invocation_id, value, session.default)
+            log_job_end(inv, job.started, None)
         except asyncio.CancelledError:
             result = None  # engine cancelled it or the stream ended: no result is expected
         except Exception as exc:
             result = error_outcome(invocation_id, exc)
+            log_job_end(inv, job.started, exc)
         session.finish(invocation_id, result)
 
     def _cancel_invocation(self, session: _Session, cancel: engine_pb2.Cancel) -> None:
@@ -457,6 +527,7 @@ class WorkerStream:
         if job is None:
             return
         log.debug("invocation %s cancelled: %s", cancel.invocation_id, cancel.reason)
+        log_job_end(job.inv, job.started, None, cancelled=True)
         if job.ctx is not None:
             job.ctx.cancelled = True
         if job.task is not None:
@@ -494,16 +565,19 @@ class WorkerStream:
             await asyncio.sleep(0.01)
 
 
-def _run_sync(session: _Session, fn: Callable[..., Any], invocation_id: str, payload: Any,
-              ctx: Context | None) -> None:
+def _run_sync(session: _Session, fn: Callable[..., Any], job: _Job) -> None:
     """A sync handler, on a pool thread: build its result here, hand it to the loop."""
+    inv, ctx = job.inv, job.ctx
+    invocation_id = inv.invocation_id
     outcome: Any
     try:
-        value = fn(to_python(payload), ctx) if ctx is not None else fn(to_python(payload))
+        value = fn(to_python(inv.payload), ctx) if ctx is not None else fn(to_python(inv.payload))
         if asyncio.iscoroutine(value):  # a def handler that returned a coroutine
             outcome = value  # awaited on the loop
         else:
-            outcome = value_outcome(invocation_id, value)
+            outcome = value_outcome(invocation_id, value, session.default)
+            log_job_end(inv, job.started, None)
     except Exception as exc:
         outcome = error_outcome(invocation_id, exc)
+        log_job_end(inv, job.started, exc)
     session.finished_in_thread(invocation_id, outcome)

@@ -1,10 +1,14 @@
 """Typed errors: every failed engine call surfaces as a ``SwitchyardError`` subclass.
 
-Invariant: ``error.reason`` is the engine's stable reason (``"QUEUE_NOT_FOUND"``, …). It
-comes from the ``google.rpc.ErrorInfo`` in the ``grpc-status-details-bin`` trailer when
-present, else from the status message prefix (the text before the first ``": "`` when it
-is an UPPER_SNAKE word), else it is the gRPC status code name (e.g. ``"UNAVAILABLE"``
-when the engine cannot be reached). The subclass is chosen from the reason alone. A
+Invariant: ``error.reason`` is the engine's stable reason (``"QUEUE_NOT_FOUND"``, …) and
+``error.message`` (= ``str(error)``) always reads ``REASON: text``. For an engine error the
+message is the engine's status message verbatim, reason prefix included, and ``details`` is
+its ``google.rpc.ErrorInfo`` metadata, as in the Rust and Node SDKs. The reason comes from
+that ErrorInfo (in the ``grpc-status-details-bin`` trailer) when present, else from the
+status message prefix (an UPPER_SNAKE word before ``": "``), else it is the gRPC status code
+name (e.g. ``"UNAVAILABLE"`` from the transport), and then the message gets that prefix.
+Errors the SDK raises itself (``INVALID_URL``, ``INVALID_ARGUMENT``, ``UNAVAILABLE`` for an
+unreachable engine) have the same form. The subclass is chosen from the reason alone. A
 ``google.rpc.Status`` carried in a response (an ``EnqueueBatch`` item's failure) maps the
 same way (``from_rpc_status``), so it raises what the same failure of a call would.
 """
@@ -28,15 +32,19 @@ class SwitchyardError(Exception):
 
     Attributes:
         reason: stable reason string, e.g. ``"QUEUE_NOT_FOUND"``.
-        message: human-readable message (without the reason prefix).
+        message: ``"REASON: text"``: the engine's status message verbatim (also ``str(e)``).
         code: the gRPC status code of the failed call.
         details: the ErrorInfo metadata (for ``FUNCTION_FAILED``: ``message``, ``code``,
             ``stack`` of the worker's error); empty when the engine sent none.
+
+    A `message` given without its ``REASON:`` prefix gets it.
     """
 
     def __init__(self, reason: str, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
                  details: Mapping[str, str] | None = None) -> None:
-        super().__init__(f"{reason}: {message}")
+        if not message.startswith(f"{reason}:"):
+            message = f"{reason}: {message}"
+        super().__init__(message)
         self.reason = reason
         self.message = message
         self.code = code
@@ -59,7 +67,14 @@ class FunctionNotFoundError(SwitchyardError):
 
 
 class FunctionFailedError(SwitchyardError):
-    """A sync call's handler raised. ``message`` is the worker's message."""
+    """A sync call's handler raised. ``message`` is the engine's
+    (``FUNCTION_FAILED: function 'f' failed: card declined``); ``error_message``,
+    ``error_code`` and ``stack`` are the worker's."""
+
+    @property
+    def error_message(self) -> str:
+        """The worker's error message (for Python workers: ``str(exc)``)."""
+        return self.details.get("message", "")
 
     @property
     def error_code(self) -> str:
@@ -92,6 +107,12 @@ class UnavailableError(SwitchyardError):
     """The engine cannot be reached, is shutting down, or its store failed."""
 
 
+class InvalidUrlError(SwitchyardError, ValueError):
+    """The engine URL is not one this SDK can use (raised at construction, before any I/O).
+
+    Also a ``ValueError``."""
+
+
 _BY_REASON: dict[str, type[SwitchyardError]] = {
     "QUEUE_NOT_FOUND": QueueNotFoundError,
     "MISSING_GROUP_FIELD": MissingGroupFieldError,
@@ -102,6 +123,7 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     "PAYLOAD_TOO_LARGE": PayloadTooLargeError,
     "INVALID_ARGUMENT": InvalidArgumentError,
     "UNAVAILABLE": UnavailableError,
+    "INVALID_URL": InvalidUrlError,
 }
 
 
@@ -135,19 +157,14 @@ def from_status(code: grpc.StatusCode, status_message: str, trailers: Any) -> Sw
 
 def _from_parts(code: grpc.StatusCode, status_message: str,
                 info: error_details_pb2.ErrorInfo | None) -> SwitchyardError:
-    status_message = status_message or ""
-    prefix = _REASON_PREFIX.match(status_message)
-    message = prefix.group(2) if prefix else status_message
+    message = status_message or ""
+    details: dict[str, str] = {}
     if info is not None and info.reason:
         reason = info.reason
-        if prefix and prefix.group(1) != reason:
-            message = status_message
-        details: dict[str, str] = dict(info.metadata)
+        details = dict(info.metadata)
     else:
+        prefix = _REASON_PREFIX.match(message)
         reason = prefix.group(1) if prefix else code.name
-        details = {}
-    if reason == "FUNCTION_FAILED" and details.get("message"):
-        message = details["message"]
     return error_class(reason)(reason, message, code, details)
 
 
