@@ -71,7 +71,7 @@ async function waitUntil(probe, args, what) {
 class Run {
   constructor(c) {
     this.name = c.name;
-    this.sy = registerWorker(url, { shutdownGraceMs: 1000, logger: () => {} });
+    this.sy = registerWorker(url, { shutdownGraceMs: 1000 });
     this.specs = new Map();
     this.calls = [];
     this.inFlight = new Map();

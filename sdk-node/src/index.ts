@@ -22,6 +22,7 @@ export {
   PayloadTooLargeError,
   InvalidArgumentError,
   UnavailableError,
+  InvalidUrlError,
 } from './errors.js';
 export type { ErrorReason } from './errors.js';
 export type * from './types.js';

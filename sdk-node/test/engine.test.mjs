@@ -21,7 +21,7 @@ let engine;
 let sy;
 before(async () => {
   engine = await startEngine();
-  sy = registerWorker(engine.url, { logger: () => {} });
+  sy = registerWorker(engine.url, {});
   await sy.ready();
 });
 after(async () => {
@@ -265,7 +265,7 @@ test('many_waiting_jobs_arrive_in_batches_and_each_runs_exactly_once_with_its_co
     }
     return original.out(message);
   };
-  const worker = registerWorker(engine.url, { logger: () => {}, maxInFlight: 64 });
+  const worker = registerWorker(engine.url, { maxInFlight: 64 });
   try {
     await worker.ready();
     // Enqueue everything while no worker serves the function: the jobs wait, then pour in.
