@@ -17,11 +17,11 @@
  * The URL is checked at construction, before any I/O (url.ts).
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
+import { SDK_VERSION } from './contract.generated.js';
 import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { fromServiceError, shutDown, UnavailableError } from './errors.js';
 import { InvocationRunner } from './invocations.js';
@@ -46,8 +46,6 @@ import { defaultUrl, parseEngineUrl } from './url.js';
 import type { JsonValue } from './value.js';
 
 const SDK_NAME = 'switchyard-node';
-const SDK_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
 
 const DEFAULT_MAX_IN_FLIGHT = 64;
 /** Headroom the client adds to a synchronous call's deadline over the engine's timeout. */
