@@ -30,6 +30,13 @@ export interface WorkerOptions {
    */
   failFast?: boolean;
   /**
+   * Drain on SIGTERM and SIGINT: the first one runs shutdown() (running jobs finish and
+   * are not retried), then the process ends as the signal would have ended it — unless
+   * the application listens for that signal too, which then decides. A second signal
+   * ends the process at once. False leaves signals alone. Default true.
+   */
+  handleSignals?: boolean;
+  /**
    * Where the SDK's log records go: `(message, fields)` to the method of their level,
    * e.g. `console`. Default: silent.
    */

@@ -26,6 +26,7 @@ import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { fromServiceError, shutDown, UnavailableError } from './errors.js';
 import { InvocationRunner } from './invocations.js';
 import { Log } from './logger.js';
+import { drainOnSignals, forgetOnSignals } from './signals.js';
 import type { WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
@@ -67,6 +68,8 @@ export interface WorkerEvents {
   disconnected: [status: grpc.StatusObject];
   /** The engine applied a function registration (sent on the open stream). */
   registered: [functionId: string];
+  /** shutdown() has begun (called, or SIGTERM / SIGINT): no new work comes; running jobs may finish. */
+  draining: [];
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
@@ -102,6 +105,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       maxReconnectDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_DELAY_MS,
       shutdownGraceMs: options.shutdownGraceMs ?? 30_000,
       failFast: options.failFast ?? false,
+      handleSignals: options.handleSignals ?? true,
     };
     this.log = new Log(options.logger);
     this.client = new grpc.Client(address.target, grpc.credentials.createInsecure(), {
@@ -268,6 +272,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async drainAndClose(): Promise<void> {
     this.closing = true;
+    this.emit('draining');
     this.rejectReadyWaiters(shutDown());
     for (const functionId of this.functions.keys()) {
       this.connection.send({ unregister_function: { function_id: functionId } });
@@ -281,6 +286,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.connection.close(2_000);
     this.closed = true;
     this.client.close();
+    forgetOnSignals(this);
   }
 
   /** Registrations first, then hello: the welcome then acknowledges all of them at once. */
@@ -329,6 +335,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private start(): void {
     if (this.startScheduled || this.closing) return;
     this.startScheduled = true;
+    if (this.options.handleSignals) drainOnSignals(this);
     process.nextTick(() => {
       if (!this.closing) this.connection.start();
     });
@@ -341,6 +348,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.closed = true;
     this.rejectReadyWaiters(error);
     this.client.close();
+    forgetOnSignals(this);
   }
 
   private notReady(timeoutMs: number): UnavailableError {
