@@ -14,6 +14,8 @@ echo "== sdk-node: proto drift check"
 npm run --silent check-proto
 echo "== sdk-node: build"
 npm run --silent build
+echo "== sdk-node: type tests (test/types)"
+npx tsc -p test/types/tsconfig.json
 echo "== examples/node: npm ci (links the built package)"
 (cd ../examples/node && npm ci --no-audit --no-fund)
 echo "== sdk-node: test"

@@ -5,6 +5,7 @@
  * Invariant: everything a user receives is a plain object (no protobuf classes, no Long,
  * no wire oneof markers): counters are numbers, times are Dates, payloads are JSON values.
  */
+import type { FunctionRef } from './functions.js';
 import type { Logger } from './logger.js';
 import type { JsonValue } from './value.js';
 
@@ -68,6 +69,11 @@ export interface Context {
 /** A function handler: its return value (JSON) is the result; a throw is a failed attempt. */
 export type Handler<P = any, R = unknown> = (payload: P, ctx: Context) => R | Promise<R>;
 
+export interface CallOptions {
+  /** How long the engine waits for the result (default 30000). */
+  timeoutMs?: number;
+}
+
 export interface RegisterOptions {
   /** Free text shown by the engine. */
   description?: string;
@@ -86,7 +92,8 @@ export type Action = EnqueueAction | VoidAction;
 
 /** The request shape of iii's trigger(): snake_case keys, as in the proto. */
 export interface TriggerRequest<P = unknown> {
-  function_id: string;
+  /** A function id, or a FunctionRef (only its id travels). */
+  function_id: string | FunctionRef<any, any>;
   payload?: P;
   action?: Action;
   /** Synchronous calls only: how long the engine waits for the result (default 30000). */

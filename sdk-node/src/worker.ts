@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
+import { FunctionRef, functionRef, idOf } from './functions.js';
 import { SDK_VERSION } from './contract.generated.js';
 import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { fromServiceError, shutDown, UnavailableError } from './errors.js';
@@ -30,8 +31,9 @@ import { drainOnSignals, forgetOnSignals } from './signals.js';
 import type { WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
-import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger } from './trigger.js';
+import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger, TriggerAction } from './trigger.js';
 import type {
+  CallOptions,
   DeadLetterPage,
   EnqueueAction,
   EnqueueReceipt,
@@ -195,21 +197,30 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
   }
 
-  /** Serves `functionId` with `handler` from now on (before or after connecting). */
-  registerFunction<P = any, R = unknown>(functionId: string, handler: Handler<P, R>, options: RegisterOptions = {}): void {
+  /**
+   * Serves a function with `handler` from now on (before or after connecting). With a
+   * FunctionRef the handler is checked against its types; with a string, annotate the
+   * payload. Returns a FunctionRef whose result type is the handler's, for typed calls.
+   */
+  registerFunction<P, R>(fn: FunctionRef<P, R>, handler: Handler<P, R>, options?: RegisterOptions): FunctionRef<P, R>;
+  registerFunction<P = any, R = unknown>(functionId: string, handler: Handler<P, R>, options?: RegisterOptions): FunctionRef<P, Awaited<R>>;
+  registerFunction(fn: string | FunctionRef<any, any>, handler: Handler, options: RegisterOptions = {}): FunctionRef<any, any> {
     if (typeof handler !== 'function') throw new TypeError('registerFunction: handler must be a function');
+    const functionId = idOf(fn);
     const isNew = !this.functions.has(functionId);
     const description = options.description ?? '';
-    this.functions.set(functionId, { handler: handler as Handler, description });
-    this.handlers.set(functionId, handler as Handler);
+    this.functions.set(functionId, { handler, description });
+    this.handlers.set(functionId, handler);
     if (isNew && !this.closing && this.connection.send({ register_function: { function_id: functionId, description } })) {
       this.unacknowledged.add(functionId);
     }
     this.start();
+    return typeof fn === 'string' ? functionRef(fn) : fn;
   }
 
   /** Stops serving `functionId`; invocations already running finish normally. */
-  unregisterFunction(functionId: string): void {
+  unregisterFunction(fn: string | FunctionRef<any, any>): void {
+    const functionId = idOf(fn);
     if (!this.functions.delete(functionId)) return;
     this.handlers.delete(functionId);
     this.unacknowledged.delete(functionId);
@@ -236,6 +247,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
         : UNARY_DEADLINE_MS;
     const response = await this.unary(methods.trigger, wire, deadline);
     return fromWireTrigger(request.action, response);
+  }
+
+  /**
+   * Synchronous call: resolves to the function's return value (typed by a FunctionRef).
+   * `timeoutMs` (default 30000) bounds the engine's wait for the result.
+   */
+  call<P, R>(fn: FunctionRef<P, R>, payload: NoInfer<P>, options?: CallOptions): Promise<R>;
+  call<R = JsonValue>(functionId: string, payload?: unknown, options?: CallOptions): Promise<R>;
+  call(fn: string | FunctionRef<any, any>, payload?: unknown, options: CallOptions = {}): Promise<unknown> {
+    return this.trigger({ function_id: idOf(fn), payload, timeout_ms: options.timeoutMs });
+  }
+
+  /** Durable enqueue of a job for `fn` to `queue` (payload typed by a FunctionRef): resolves once the job is stored. */
+  enqueue<P>(queue: string, fn: FunctionRef<P, unknown>, payload: NoInfer<P>): Promise<EnqueueReceipt>;
+  enqueue(queue: string, functionId: string, payload?: unknown): Promise<EnqueueReceipt>;
+  enqueue(queue: string, fn: string | FunctionRef<any, any>, payload?: unknown): Promise<EnqueueReceipt> {
+    return this.trigger({ function_id: idOf(fn), payload, action: TriggerAction.Enqueue({ queue }) });
   }
 
   /** Every queue with its effective config and stats. */
