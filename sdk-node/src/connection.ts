@@ -93,11 +93,6 @@ export class Connection {
     return this.failure;
   }
 
-  /** True once start() has been called (the worker stream is open, or being retried). */
-  get started(): boolean {
-    return this.call !== undefined || this.timer !== undefined || this.stopped;
-  }
-
   start(): void {
     if (this.call === undefined && this.timer === undefined && !this.stopped) this.open();
   }

@@ -4,15 +4,15 @@
 // The tarball is packed from the current build (check.sh builds first); its dependencies
 // come from the npm cache where it has them.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runNode } from './helpers/child.mjs';
 import { startEngine } from './helpers/engine.mjs';
-import { Collector, within } from './helpers/wait.mjs';
+import { within } from './helpers/wait.mjs';
 
 const sdkRoot = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(sdkRoot, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -42,14 +42,9 @@ function project(name, type, files) {
 }
 
 function run(dir, script) {
-  const child = spawn(process.execPath, [script], { cwd: dir, env: { ...process.env, SWITCHYARD_URL: engine.url }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const lines = new Collector();
-  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr })));
-  return { child, lines, exited, stderr: () => stderr };
+  const running = runNode(script, { cwd: dir, url: engine.url });
+  children.push(running.child);
+  return running;
 }
 
 /** Worker and producer sources for `style`, `require` or `import` spelled by `load`. */
