@@ -26,7 +26,7 @@
  *   4. close(): stop reconnecting, half-close the stream and wait for the engine to end it.
  */
 import { status as grpcStatus, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
-import { reconnectDelayMs, type Random } from './backoff.js';
+import { reconnectDelayMs } from './backoff.js';
 import { UnavailableError } from './errors.js';
 import type { Log } from './logger.js';
 import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
@@ -56,7 +56,6 @@ export interface ConnectionOptions {
   maxDelayMs: number;
   failFast: boolean;
   log: Log;
-  random?: Random;
 }
 
 type Stream = ClientDuplexStream<WireWorkerMessage, WireEngineMessage>;
@@ -213,7 +212,7 @@ export class Connection {
       return;
     }
     this.failures += 1;
-    const delay = reconnectDelayMs(this.failures, this.options.maxDelayMs, this.options.random);
+    const delay = reconnectDelayMs(this.failures, this.options.maxDelayMs);
     this.options.log.warn(`${cannotReach(url, failure)}; retrying in ${delay} ms`, { url, cause: failure.cause, retry_in_ms: delay });
     this.timer = setTimeout(() => this.open(), delay);
   }

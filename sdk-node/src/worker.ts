@@ -19,12 +19,12 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
-import { FunctionRef, functionRef, idOf } from './functions.js';
 import { SDK_VERSION } from './contract.generated.js';
-import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { fromServiceError, shutDown, UnavailableError } from './errors.js';
+import { FunctionRef, functionRef, idOf } from './functions.js';
 import { InvocationRunner } from './invocations.js';
 import { Log } from './logger.js';
 import { drainOnSignals, forgetOnSignals } from './signals.js';
@@ -300,7 +300,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async drainAndClose(): Promise<void> {
     this.closing = true;
-    this.emit('draining');
+    try {
+      this.emit('draining');
+    } catch {
+      // A listener's failure must not stop the drain.
+    }
     this.rejectReadyWaiters(shutDown());
     for (const functionId of this.functions.keys()) {
       this.connection.send({ unregister_function: { function_id: functionId } });
