@@ -212,7 +212,7 @@ export class InvocationRunner {
     this.running.delete(invocationId);
     running.context.abort(new Error(reason));
     if (engineReason === TIMEOUT_REASON) {
-      this.logFailure(running, { code: 'TIMEOUT', message: 'the engine cancelled the attempt: it ran past the queue\'s timeout_ms', stack: '' });
+      this.logFailure(running, { code: 'TIMEOUT', message: 'the engine cancelled the attempt: it ran past its timeout (the queue\'s timeout_ms, or a sync call\'s timeout_ms)', stack: '' });
     } else if (this.log.enabled('debug')) {
       this.log.debug(`job cancelled: ${running.context.functionId}: ${reason}`, { ...jobFields(running, 'cancelled'), reason });
     }

@@ -238,7 +238,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const wire = toWireTrigger(request);
     if (request.action?.type === 'enqueue') {
       // Concurrent enqueues share EnqueueBatch calls; each still gets its own answer (batcher.ts).
-      if (this.closed) throw shutDown();
+      if (this.closed) throw this.gaveUp ?? shutDown();
       return this.batcher.enqueue(wire, UNARY_DEADLINE_MS);
     }
     const deadline =

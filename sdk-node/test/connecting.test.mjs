@@ -176,6 +176,7 @@ test('fail_fast_rejects_ready_with_unavailable_and_does_not_retry', { timeout: 2
   // Settled for good: a later ready() and calls reject with the same error, nothing retried.
   await assert.rejects(sy.ready(), /cannot reach the Switchyard engine/);
   await assert.rejects(sy.listQueues(), /cannot reach the Switchyard engine/);
+  await assert.rejects(sy.enqueue('q', 'f', {}), /cannot reach the Switchyard engine/);
   assert.deepEqual(log.records.map((r) => r.level), ['error']);
   await sy.shutdown();
 });
