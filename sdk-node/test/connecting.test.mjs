@@ -200,7 +200,7 @@ test('a_lost_stream_warns_connection_lost_and_the_reconnect_logs_info', { timeou
   await log.waitFor((r) => r.level === 'info' && r !== connected, 10_000, 'the INFO after reconnecting');
 });
 
-test('a_function_registered_worker_with_the_default_logger_logs_nothing', { timeout: 20_000 }, async () => {
+test('without_a_logger_the_sdk_is_silent', { timeout: 20_000 }, async () => {
   const port = await closedPort();
   const calls = [];
   const saved = { ...console };
