@@ -7,7 +7,9 @@
 #   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary; the wheel
 #      installed in fresh venvs (lowest and newest protobuf/grpcio) running a worker and a
 #      producer against the engine.
-#   3. Node SDK: proto drift, build, node:test against the engine binary.
+#   3. Node SDK: proto drift, build (ESM + CommonJS), type tests, node:test against the
+#      engine binary, and the `npm pack` tarball installed into fresh CommonJS, ESM and
+#      tsc-commonjs projects (dependencies from the npm cache, else the registry).
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
 # Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.

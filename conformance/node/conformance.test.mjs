@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +22,13 @@ const WAIT_MS = 10_000;
 
 let engine;
 let url;
+/** `{engine}` and `{closed_port}` in case strings (README, "Connecting and logs"). */
+const placeholders = {};
 before(async () => {
+  const closed = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => closed.once('listening', resolve));
+  placeholders.closed_port = String(closed.address().port);
+  await new Promise((resolve) => closed.close(resolve));
   const queues = {};
   for (const c of cases) for (const [q, cfg] of Object.entries(c.queues ?? {})) queues[`${c.name}.${q}`] = cfg;
   const config = join(mkdtempSync(join(tmpdir(), 'switchyard-conformance-')), 'conformance.yaml');
@@ -34,7 +41,18 @@ before(async () => {
   const match = /^switchyard listening on (\S+)/.exec(line);
   assert.ok(match, `engine did not start: ${JSON.stringify(line)}`);
   url = `http://${match[1]}`;
+  placeholders.engine = match[1];
 });
+
+/** `value` with every `{engine}` / `{closed_port}` in its strings replaced. */
+function substitute(value) {
+  if (typeof value === 'string') return value.replace(/\{(engine|closed_port)\}/g, (_, name) => placeholders[name]);
+  if (Array.isArray(value)) return value.map(substitute);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v)]));
+  return value;
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error'];
 after(() => engine?.kill('SIGTERM'));
 
 const matches = (pattern, payload) =>
@@ -71,7 +89,11 @@ async function waitUntil(probe, args, what) {
 class Run {
   constructor(c) {
     this.name = c.name;
-    this.sy = registerWorker(url, { shutdownGraceMs: 1000, logger: () => {} });
+    this.logs = [];
+    const record = (level) => (message, fields) => this.logs.push({ level, message, fields });
+    this.logger = Object.fromEntries(LEVELS.map((level) => [level, record(level)]));
+    this.sy = registerWorker(url, { shutdownGraceMs: 1000, logger: this.logger });
+    this.second = undefined;
     this.specs = new Map();
     this.calls = [];
     this.inFlight = new Map();
@@ -108,7 +130,8 @@ class Run {
     };
   }
 
-  async step(step) {
+  async step(raw) {
+    const step = substitute(raw);
     const action = Object.keys(step).find((k) => k !== 'expect' && k !== 'expect_error');
     let result;
     try {
@@ -119,6 +142,7 @@ class Run {
       const expected = step.expect_error;
       assert.equal(error.reason, expected.reason, `${action}: ${error.message}`);
       assert.ok(error.message.includes(expected.message_contains ?? ''), `${action}: message ${error.message}`);
+      assert.ok(error.message.startsWith(expected.message_starts_with ?? ''), `${action}: message ${error.message}`);
       for (const [k, v] of Object.entries(expected.details ?? {})) assert.equal(error.details[k], v, `${action}: details.${k}`);
       return;
     }
@@ -139,6 +163,50 @@ class Run {
     });
     if (a.as) this.receipts.set(a.as, receipt.messageReceiptId);
     return receipt;
+  }
+
+  /** A caller for `url` (no function: it opens no worker stream) that lists the engine's queues. */
+  async connect(a) {
+    const caller = registerWorker(a.url, { logger: this.logger });
+    try {
+      await caller.listQueues();
+    } finally {
+      await caller.shutdown();
+    }
+  }
+
+  async start_worker(a) {
+    await this.stop_worker();
+    this.second = registerWorker(a.url, { failFast: a.fail_fast ?? false, shutdownGraceMs: 1000, logger: this.logger });
+    this.second.registerFunction(this.fn('second_worker'), () => true);
+    if (a.fail_fast) await this.second.ready(WAIT_MS);
+  }
+
+  async stop_worker() {
+    const second = this.second;
+    this.second = undefined;
+    await second?.shutdown();
+  }
+
+  /** `{receipt: NAME}`, `{function: F}`, `{queue: Q}` stand for the engine-side names. */
+  logValue(want) {
+    if (want === null || typeof want !== 'object') return want;
+    if ('receipt' in want) return this.receipts.get(want.receipt);
+    if ('function' in want) return this.fn(want.function);
+    if ('queue' in want) return this.queue(want.queue);
+    return want;
+  }
+
+  async await_log(a) {
+    const min = LEVELS.indexOf(a.level);
+    const want = Object.entries(a.fields ?? {}).map(([k, v]) => [k, this.logValue(v)]);
+    const texts = [a.contains ?? []].flat();
+    const found = () =>
+      this.logs.some((r) =>
+        LEVELS.indexOf(r.level) >= min &&
+        want.every(([k, v]) => (typeof v === 'number' ? Number(r.fields?.[k]) === v : r.fields?.[k] === v)) &&
+        texts.every((t) => r.message.includes(t)));
+    await waitUntil(found, a, () => `a ${a.level} record with ${JSON.stringify(Object.fromEntries(want))} (logged: ${JSON.stringify(this.logs)})`);
   }
 
   call(a) { return this.sy.trigger({ function_id: this.fn(a.function), payload: a.payload, timeout_ms: a.timeout_ms }); }
@@ -256,6 +324,7 @@ for (const c of cases) {
     try {
       for (const step of c.steps) await run.step(step);
     } finally {
+      await run.stop_worker();
       await run.sy.shutdown();
     }
   });

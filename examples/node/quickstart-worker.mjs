@@ -5,7 +5,11 @@
 import { registerWorker } from '@switchyard/sdk';
 
 const url = process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:49134';
-const sy = registerWorker(url, { workerName: 'quickstart-worker', maxInFlight: 64 });
+// The SDK logs through `logger` (silent without one): connection trouble at WARN, naming
+// the URL and the cause; a failed job at WARN with its queue, receipt id and attempt.
+// Leaving out `debug` drops the per-job DEBUG lines.
+const logger = { info: console.info, warn: console.warn, error: console.error };
+const sy = registerWorker(url, { workerName: 'quickstart-worker', maxInFlight: 64, logger });
 
 sy.registerFunction('orders::process-payment', async (payload, ctx) => {
   console.log(
@@ -26,6 +30,8 @@ sy.registerFunction('emails::confirmation', async (payload, ctx) => {
 
 sy.on('connected', (workerId) => console.log(`worker ${workerId} connected to ${url}`));
 
+// The SDK drains on SIGINT/SIGTERM by itself; listening here too leaves ending the process
+// to this handler, which reports the drain.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     console.log(`${signal}: draining in-flight jobs`);

@@ -32,7 +32,7 @@ function engineCpuMs() {
 
 const engine = process.env.SWITCHYARD_URL ? undefined : await startEngine({ config: CONFIG });
 const url = process.env.SWITCHYARD_URL ?? engine.url;
-const sy = registerWorker(url, { maxInFlight: 64, logger: () => {} });
+const sy = registerWorker(url, { maxInFlight: 64 });
 await sy.ready();
 
 try {

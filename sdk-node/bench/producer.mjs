@@ -38,7 +38,7 @@ function engineCpuMs() {
 
 const engine = process.env.SWITCHYARD_URL ? undefined : await startEngine({ config: CONFIG });
 const url = process.env.SWITCHYARD_URL ?? engine.url;
-const sy = registerWorker(url, { logger: () => {} });
+const sy = registerWorker(url, {});
 await sy.ready();
 
 // Count EnqueueBatch calls when the SDK has them.

@@ -50,7 +50,7 @@
  * and nothing is retried — a failed call fails its items, as a failed Trigger would.
  */
 import * as grpc from '@grpc/grpc-js';
-import { errorForReason, fromRpcStatus, fromServiceError, SwitchyardError, UnavailableError } from './errors.js';
+import { errorForReason, fromRpcStatus, fromServiceError, shutDown, SwitchyardError } from './errors.js';
 import type { WireEnqueueBatchResponse, WireTriggerRequest } from './messages.js';
 import { encodeEnqueueItem, methods } from './proto.js';
 import type { EnqueueReceipt } from './types.js';
@@ -76,6 +76,8 @@ interface Pending {
 
 export interface BatcherHost {
   readonly client: grpc.Client;
+  /** The engine's URL, named by transport errors. */
+  readonly url: string;
   /** True once the client is shut down: queued items then fail with UNAVAILABLE. */
   isClosed(): boolean;
   /** One enqueue as a `Trigger` call with this absolute deadline (the fallback path). */
@@ -192,7 +194,7 @@ export class EnqueueBatcher {
       for (const item of batch) this.host.triggerEnqueue(item.trigger, item.deadline).then(item.resolve, item.reject);
       return;
     }
-    for (const item of batch) item.reject(fromServiceError(error));
+    for (const item of batch) item.reject(fromServiceError(error, this.host.url));
   }
 }
 
@@ -200,6 +202,3 @@ function expired(): SwitchyardError {
   return errorForReason('DEADLINE_EXCEEDED', 'Deadline exceeded before the enqueue could be sent', grpc.status.DEADLINE_EXCEEDED);
 }
 
-function shutDown(): SwitchyardError {
-  return new UnavailableError('UNAVAILABLE', 'the worker has been shut down', grpc.status.UNAVAILABLE);
-}

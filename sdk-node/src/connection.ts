@@ -15,15 +15,26 @@
  *      of a batch is handed on exactly like a lone `invoke`. Results go back as `result`,
  *      or several as one `results` once the engine has sent an `invokes` on the stream
  *      (the proof that it knows batches: an older engine would drop a `results`).
- *   3. When the call ends for any reason (engine gone, restart, GOAWAY), report the
- *      disconnect and open again after 100 ms, 200 ms, … up to maxDelayMs.
+ *   3. When the call ends for any reason (engine gone, restart, GOAWAY, no welcome within
+ *      HANDSHAKE_TIMEOUT_MS), report the disconnect, log at WARN `cannot reach the
+ *      Switchyard engine at URL: CAUSE; retrying in N ms` (fields url, cause, retry_in_ms;
+ *      cause from reachability.ts, `connection_lost` for a stream that had been welcomed)
+ *      and open again after N ms, N drawn with full jitter (backoff.ts). The next welcome
+ *      logs INFO `connected to the Switchyard engine at URL` and resets the backoff.
+ *   3a. With failFast, a failure before the first welcome ever is final: nothing is
+ *      retried and onGiveUp gets UNAVAILABLE `cannot reach the Switchyard engine at URL: CAUSE`.
  *   4. close(): stop reconnecting, half-close the stream and wait for the engine to end it.
  */
-import type { Client, ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
+import { status as grpcStatus, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { reconnectDelayMs } from './backoff.js';
+import { UnavailableError } from './errors.js';
+import type { Log } from './logger.js';
 import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
+import { cannotReach, classify, unreachable, type Unreachable } from './reachability.js';
 
-const INITIAL_DELAY_MS = 100;
+/** A stream not welcomed by then is given up as timed out (a peer that accepts TCP and says nothing). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface ConnectionHandlers {
   /** The messages every new stream starts with. */
@@ -35,11 +46,16 @@ export interface ConnectionHandlers {
   onRegistered(functionId: string): void;
   /** The stream of `generation` is gone; `status` says why. */
   onDisconnect(generation: number, status: StatusObject): void;
+  /** failFast: the first connection failed, and the connection has stopped for good. */
+  onGiveUp(error: UnavailableError): void;
 }
 
 export interface ConnectionOptions {
+  /** The engine's canonical URL, as logs name it. */
+  url: string;
   maxDelayMs: number;
-  logger: (message: string) => void;
+  failFast: boolean;
+  log: Log;
 }
 
 type Stream = ClientDuplexStream<WireWorkerMessage, WireEngineMessage>;
@@ -49,6 +65,11 @@ export class Connection {
   private generation = 0;
   private failures = 0;
   private connected = false;
+  private everConnected = false;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private handshakeTimedOut = false;
+  /** Why the last attempt failed; undefined once connected. */
+  private failure: Unreachable | undefined;
   /** The engine has sent an `invokes` batch on the current stream, so it takes `results` too. */
   private engineBatches = false;
   private stopped = false;
@@ -64,6 +85,11 @@ export class Connection {
   /** True while the current stream has been welcomed. */
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** Why the engine could not be reached last time; undefined while connected or before any attempt. */
+  get lastFailure(): Unreachable | undefined {
+    return this.failure;
   }
 
   start(): void {
@@ -126,6 +152,11 @@ export class Connection {
       methods.connect.responseDeserialize,
     );
     this.call = call;
+    this.handshakeTimedOut = false;
+    this.handshakeTimer = setTimeout(() => {
+      this.handshakeTimedOut = true;
+      call.cancel();
+    }, HANDSHAKE_TIMEOUT_MS);
     call.on('data', (message: WireEngineMessage) => this.receive(message, generation));
     // Every outcome, error or not, also arrives as exactly one 'status' event.
     call.on('error', () => {});
@@ -146,15 +177,20 @@ export class Connection {
     } else if (message.registered) {
       this.handlers.onRegistered(message.registered.function_id ?? '');
     } else if (message.welcome) {
-      if (this.failures > 0) this.options.logger('switchyard: reconnected to the engine');
+      clearTimeout(this.handshakeTimer);
+      this.options.log.info(`connected to the Switchyard engine at ${this.options.url}`, { url: this.options.url });
       this.failures = 0;
+      this.failure = undefined;
       this.connected = true;
+      this.everConnected = true;
       this.handlers.onWelcome(message.welcome.worker_id ?? '', message.welcome.max_in_flight ?? 0);
     }
   }
 
   private ended(call: Stream, generation: number, status: StatusObject): void {
     if (this.call !== call) return;
+    clearTimeout(this.handshakeTimer);
+    const wasConnected = this.connected;
     this.call = undefined;
     this.connected = false;
     this.handlers.onDisconnect(generation, status);
@@ -162,11 +198,22 @@ export class Connection {
       this.closed?.();
       return;
     }
-    const delay = Math.min(INITIAL_DELAY_MS * 2 ** this.failures, this.options.maxDelayMs);
-    if (this.failures === 0) {
-      this.options.logger(`switchyard: engine stream closed (${status.code} ${status.details}); reconnecting`);
+    const { url } = this.options;
+    const failure = wasConnected
+      ? unreachable('connection_lost', status.code === grpcStatus.OK ? 'the engine closed the stream' : status.details)
+      : this.handshakeTimedOut
+        ? unreachable('timed_out', `no answer to the handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)
+        : classify(status.code, status.details);
+    this.failure = failure;
+    if (this.options.failFast && !this.everConnected) {
+      this.stopped = true;
+      this.options.log.error(`${cannotReach(url, failure)}; not retrying (failFast)`, { url, cause: failure.cause });
+      this.handlers.onGiveUp(new UnavailableError('UNAVAILABLE', cannotReach(url, failure), grpcStatus.UNAVAILABLE, { url, cause: failure.cause }));
+      return;
     }
     this.failures += 1;
+    const delay = reconnectDelayMs(this.failures, this.options.maxDelayMs);
+    this.options.log.warn(`${cannotReach(url, failure)}; retrying in ${delay} ms`, { url, cause: failure.cause, retry_in_ms: delay });
     this.timer = setTimeout(() => this.open(), delay);
   }
 }

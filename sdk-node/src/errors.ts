@@ -7,11 +7,17 @@
  * ": " when it looks like a reason (UPPER_SNAKE); else the gRPC status code's name
  * (UNAVAILABLE when the engine cannot be reached). `details` is the ErrorInfo metadata
  * (for FUNCTION_FAILED: the worker's message, code and stack), `{}` when there is none.
+ *
+ * One error text in every SDK: the message is the engine's status message verbatim, its
+ * `REASON: ` prefix included. A failure the engine did not write (the transport's, or the
+ * SDK's own) is given the same form, `REASON: text`; when the engine could not be reached,
+ * the text is `cannot reach the Switchyard engine at URL: CAUSE` (reachability.ts).
  * A google.rpc.Status carried in a response (one item's failure in an EnqueueBatch
  * answer) follows the same rules, so it raises the error the lone call would have.
  */
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { decodeErrorInfo, errorInfoOf } from './proto.js';
+import { cannotReach, classify } from './reachability.js';
 import type { WireErrorInfo, WireRpcStatus, WireValueBytes } from './messages.js';
 import { fromValueBytes, type JsonValue } from './value.js';
 
@@ -25,6 +31,7 @@ export type ErrorReason =
   | 'PAYLOAD_TOO_LARGE'
   | 'INVALID_ARGUMENT'
   | 'UNAVAILABLE'
+  | 'INVALID_URL'
   | (string & {});
 
 export class SwitchyardError extends Error {
@@ -35,8 +42,9 @@ export class SwitchyardError extends Error {
   /** The ErrorInfo metadata; `{}` when the engine sent none. */
   readonly details: Record<string, string>;
 
+  /** `message` gets the `REASON: ` prefix unless it already starts with it (client-side errors take the engine's form). */
   constructor(reason: ErrorReason, message: string, code: number = GrpcStatus.UNKNOWN, details: Record<string, string> = {}) {
-    super(message);
+    super(message.startsWith(`${reason}: `) ? message : `${reason}: ${message}`);
     this.name = new.target.name;
     this.reason = reason;
     this.code = code;
@@ -73,6 +81,8 @@ export class PayloadTooLargeError extends SwitchyardError {}
 export class InvalidArgumentError extends SwitchyardError {}
 /** Engine unreachable, shutting down, or its store failed. */
 export class UnavailableError extends SwitchyardError {}
+/** The engine URL is outside the grammar (url.ts); raised at construction, before any I/O. */
+export class InvalidUrlError extends SwitchyardError {}
 
 type ErrorClass = new (reason: ErrorReason, message: string, code?: number, details?: Record<string, string>) => SwitchyardError;
 
@@ -87,9 +97,15 @@ const CLASS_BY_REASON: Record<string, ErrorClass> = {
   RESOURCE_EXHAUSTED: PayloadTooLargeError,
   INVALID_ARGUMENT: InvalidArgumentError,
   UNAVAILABLE: UnavailableError,
+  INVALID_URL: InvalidUrlError,
 };
 
 const REASON_PREFIX = /^([A-Z][A-Z0-9_]*): /;
+
+/** What every call made after shutdown() rejects with. */
+export function shutDown(): UnavailableError {
+  return new UnavailableError('UNAVAILABLE', 'the worker has been shut down', GrpcStatus.UNAVAILABLE);
+}
 
 /** Builds the typed error for a reason (unknown reasons give a plain SwitchyardError). */
 export function errorForReason(
@@ -102,12 +118,19 @@ export function errorForReason(
   return new Class(reason, message, code, details);
 }
 
-/** Converts a failed grpc-js call into its typed SwitchyardError. */
-export function fromServiceError(err: ServiceError): SwitchyardError {
+/**
+ * Converts a failed grpc-js call to the engine at `url` into its typed SwitchyardError.
+ * An UNAVAILABLE the engine did not write (no ErrorInfo, no reason prefix) is the
+ * transport's: its message names the URL and the cause.
+ */
+export function fromServiceError(err: ServiceError, url?: string): SwitchyardError {
   const code = typeof err.code === 'number' ? err.code : GrpcStatus.UNKNOWN;
-  const message = err.details || err.message;
+  let message = err.details || err.message;
   const trailer = err.metadata?.get('grpc-status-details-bin')[0];
   const info = trailer instanceof Uint8Array ? decodeErrorInfo(trailer) : undefined;
+  if (info === undefined && code === GrpcStatus.UNAVAILABLE && url !== undefined && !REASON_PREFIX.test(message)) {
+    message = cannotReach(url, classify(code, message));
+  }
   const error = typedError(code, message, info);
   error.cause = err;
   return error;
@@ -138,7 +161,13 @@ export function answerPayload(bytes: WireValueBytes | null | undefined): JsonVal
   }
 }
 
+/**
+ * The engine's own words (it sent an ErrorInfo) are kept verbatim, even without the
+ * prefix; anything else is given the `REASON: ` form by the constructor.
+ */
 function typedError(code: number, message: string, info: WireErrorInfo | undefined): SwitchyardError {
   const reason = info?.reason || REASON_PREFIX.exec(message)?.[1] || GrpcStatus[code] || 'UNKNOWN';
-  return errorForReason(reason, message, code, { ...(info?.metadata ?? {}) });
+  const error = errorForReason(reason, message, code, { ...(info?.metadata ?? {}) });
+  if (info !== undefined) error.message = message;
+  return error;
 }

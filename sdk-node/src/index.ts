@@ -12,6 +12,7 @@
 export { registerWorker, Worker } from './worker.js';
 export type { WorkerEvents } from './worker.js';
 export { TriggerAction } from './trigger.js';
+export { FunctionRef, functionRef } from './functions.js';
 export {
   SwitchyardError,
   QueueNotFoundError,
@@ -22,6 +23,9 @@ export {
   PayloadTooLargeError,
   InvalidArgumentError,
   UnavailableError,
+  InvalidUrlError,
 } from './errors.js';
 export type { ErrorReason } from './errors.js';
 export type * from './types.js';
+export { createTestContext, runHandler, startTestEngine } from './testing.js';
+export type { HandlerOutcome, TestContext, TestContextFields, TestEngine, TestEngineOptions } from './testing.js';

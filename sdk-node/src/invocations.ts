@@ -13,9 +13,16 @@
  * batches. A result is held only until the current
  * turn ends (setImmediate), never by a timer — or less, when a drain is waiting for the
  * runner to go idle.
+ *
+ * Logs (logger.ts), with the engine's field names and never the payload: DEBUG `job
+ * started` and, at its end, DEBUG `job completed` / `job cancelled`; a failure — a throw,
+ * a rejected promise, an unencodable result, or the engine's timeout cancel — is one WARN
+ * `job failed` with `outcome: failed`, `error_code`, `error_message` and `error_stack`.
  */
 import type { WireFunctionError, WireInvocationResult, WireInvoke } from './messages.js';
+import { performance } from 'node:perf_hooks';
 import { InvocationContext } from './context.js';
+import type { LogFields, Log } from './logger.js';
 import type { Handler } from './types.js';
 import { fromValueBytes, toValueBytes } from './value.js';
 
@@ -26,7 +33,12 @@ interface Running {
   context: InvocationContext;
   generation: number;
   cancelled: boolean;
+  /** performance.now() when the handler started. */
+  startedAt: number;
 }
+
+/** The engine's reason when it cancels an attempt that ran out of time. */
+const TIMEOUT_REASON = 'timeout';
 
 interface Waiting {
   invoke: WireInvoke;
@@ -51,6 +63,7 @@ export class InvocationRunner {
     private readonly handlers: ReadonlyMap<string, Handler>,
     private readonly sink: ResultSink,
     private limit: number,
+    private readonly log: Log,
   ) {}
 
   /** Handlers running or waiting for a slot. */
@@ -85,7 +98,7 @@ export class InvocationRunner {
     const index = this.waiting.findIndex((w) => w.invoke.invocation_id === invocationId);
     if (index >= 0) this.waiting.splice(index, 1);
     const running = this.running.get(invocationId);
-    if (running !== undefined) this.forget(invocationId, running, `cancelled by the engine: ${reason || 'no reason given'}`);
+    if (running !== undefined) this.forget(invocationId, running, `cancelled by the engine: ${reason || 'no reason given'}`, reason);
     // Finished but not yet written: the engine no longer wants it.
     const done = this.pending.findIndex((r) => r.invocation_id === invocationId);
     if (done >= 0) this.pending.splice(done, 1);
@@ -139,8 +152,9 @@ export class InvocationRunner {
   private run(invoke: WireInvoke, generation: number): void {
     const invocationId = invoke.invocation_id ?? '';
     const functionId = invoke.function_id ?? '';
-    const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false };
+    const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false, startedAt: performance.now() };
     this.running.set(invocationId, state);
+    if (this.log.enabled('debug')) this.log.debug(`job started: ${functionId}`, jobFields(state));
     let returned: unknown;
     let thenable: boolean;
     try {
@@ -170,6 +184,8 @@ export class InvocationRunner {
   private complete(invocationId: string, state: Running, outcome: WireInvocationResult): void {
     if (state.cancelled) return;
     this.running.delete(invocationId);
+    if (outcome.error) this.logFailure(state, outcome.error);
+    else if (this.log.enabled('debug')) this.log.debug(`job completed: ${state.context.functionId}`, jobFields(state, 'completed'));
     this.report(outcome, state.generation);
     this.pump();
     this.notifyIfIdle();
@@ -191,10 +207,28 @@ export class InvocationRunner {
    * (it frees its slot and no longer holds up a drain, even if the handler ignores the
    * signal); its eventual outcome is discarded.
    */
-  private forget(invocationId: string, running: Running, reason: string): void {
+  private forget(invocationId: string, running: Running, reason: string, engineReason?: string): void {
     running.cancelled = true;
     this.running.delete(invocationId);
     running.context.abort(new Error(reason));
+    if (engineReason === TIMEOUT_REASON) {
+      this.logFailure(running, { code: 'TIMEOUT', message: 'the engine cancelled the attempt: it ran past its timeout (the queue\'s timeout_ms, or a sync call\'s timeout_ms)', stack: '' });
+    } else if (this.log.enabled('debug')) {
+      this.log.debug(`job cancelled: ${running.context.functionId}: ${reason}`, { ...jobFields(running, 'cancelled'), reason });
+    }
+  }
+
+  /** The one WARN line of a failed attempt: the job's fields and the error, never the payload. */
+  private logFailure(state: Running, error: WireFunctionError): void {
+    if (!this.log.enabled('warn')) return;
+    const ctx = state.context;
+    const where = ctx.queue === undefined ? 'direct call' : `attempt ${ctx.attempt}/${ctx.maxAttempts} of job ${ctx.messageReceiptId} from ${ctx.queue}`;
+    this.log.warn(`job failed: ${ctx.functionId} (${where}): ${error.code}: ${error.message}`, {
+      ...jobFields(state, 'failed'),
+      error_code: error.code,
+      error_message: error.message,
+      error_stack: error.stack || undefined,
+    });
   }
 
   private notifyIfIdle(): void {
@@ -206,6 +240,21 @@ export class InvocationRunner {
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** The engine's job-event fields for an invocation (queue fields are left out for direct calls). */
+function jobFields(state: Running, outcome?: 'completed' | 'failed' | 'cancelled'): LogFields {
+  const ctx = state.context;
+  return {
+    queue: ctx.queue,
+    function_id: ctx.functionId,
+    message_receipt_id: ctx.messageReceiptId,
+    invocation_id: ctx.invocationId,
+    attempt: ctx.attempt,
+    max_attempts: ctx.maxAttempts,
+    outcome,
+    duration_ms: outcome === undefined ? undefined : Math.round(performance.now() - state.startedAt),
+  };
 }
 
 /**

@@ -2,11 +2,11 @@
  * The loaded gRPC contract: method definitions for Engine and Queues, and the decoder
  * for the `grpc-status-details-bin` trailer.
  *
- * Invariant: the SDK reads its contract only from the package's own `proto/` folder
- * (a checked copy of the repository's `proto/`, see scripts/sync-proto.mjs), parsed once
- * when this module is first imported, with one change that leaves the wire untouched:
- * every google.protobuf.Value field is loaded as `bytes` (its encoded Value), which
- * value.ts writes and reads. Unary messages go through the proto-loader options below;
+ * Invariant: the SDK's contract is the package's own `proto/` folder (a checked copy of
+ * the repository's `proto/`, see scripts/sync-proto.mjs), embedded at build time as a
+ * JSON descriptor (scripts/gen-contract.mjs, so no file is read at run time) with one
+ * change that leaves the wire untouched: every google.protobuf.Value field is `bytes`
+ * (its encoded Value), which value.ts writes and reads. Unary messages go through the proto-loader options below;
  * the Connect stream — the per-job hot path — skips proto-loader's object conversion and
  * encodes plain objects / decodes to message instances with protobufjs directly (about a
  * third less CPU per job). EnqueueBatch does the same: each item is
@@ -14,10 +14,10 @@
  * exactly), and a request is those bytes framed as the repeated `items` field.
  * `messages.ts` describes these shapes.
  */
-import { fileURLToPath } from 'node:url';
 import type { MethodDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { CONTRACT_JSON } from './contract.generated.js';
 import { varintLength } from './value.js';
 import type {
   WireCountResponse,
@@ -36,42 +36,7 @@ import type {
   WireWorkerMessage,
 } from './messages.js';
 
-/** Folder holding switchyard/v1/*.proto and google/rpc/*.proto. */
-export const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
-
-const VALUE_TYPE = '.google.protobuf.Value';
-
-/**
- * The contract as a protobufjs JSON descriptor, with every switchyard.v1 field of type
- * google.protobuf.Value turned into `bytes`: the same field on the wire (length-delimited),
- * so the SDK reads and writes payloads itself (value.ts) instead of through protobufjs,
- * whose map handling drops a "__proto__" key. The engine carries these fields as bytes too.
- */
-function contractWithValuesAsBytes(): protobuf.INamespace {
-  const parsed = new protobuf.Root();
-  parsed.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : PROTO_DIR + target);
-  parsed.loadSync(['switchyard/v1/engine.proto', 'switchyard/v1/queues.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto'], {
-    keepCase: true,
-  });
-  parsed.resolveAll();
-  for (const type of typesIn(parsed.lookup('switchyard.v1') as protobuf.Namespace)) {
-    for (const field of type.fieldsArray) {
-      // Only `parsed`'s JSON is used, which reads the type name from here.
-      if (field.resolvedType?.fullName === VALUE_TYPE) field.type = 'bytes';
-    }
-  }
-  return parsed.toJSON();
-}
-
-/** Every message type declared in `namespace`, nested ones included. */
-function typesIn(namespace: protobuf.NamespaceBase): protobuf.Type[] {
-  return namespace.nestedArray.flatMap((nested) => {
-    const inner = nested instanceof protobuf.Namespace || nested instanceof protobuf.Type ? typesIn(nested) : [];
-    return nested instanceof protobuf.Type ? [nested, ...inner] : inner;
-  });
-}
-
-const contract = contractWithValuesAsBytes();
+const contract = JSON.parse(CONTRACT_JSON) as protobuf.INamespace;
 
 const packageDefinition = protoLoader.fromJSON(contract, {
   longs: String,
@@ -84,7 +49,7 @@ type Service = Record<string, MethodDefinition<unknown, unknown>>;
 
 function method<Req, Res>(service: string, name: string): MethodDefinition<Req, Res> {
   const definition = (packageDefinition[service] as unknown as Service | undefined)?.[name];
-  if (definition === undefined) throw new Error(`switchyard: ${service}.${name} missing from ${PROTO_DIR}`);
+  if (definition === undefined) throw new Error(`switchyard: ${service}.${name} missing from the contract`);
   return definition as MethodDefinition<Req, Res>;
 }
 

@@ -7,6 +7,7 @@
  * silently reinterpreted.
  */
 import { answerPayload, SwitchyardError } from './errors.js';
+import { idOf } from './functions.js';
 import type { WireTriggerRequest, WireTriggerResponse } from './messages.js';
 import type { Action, EnqueueAction, EnqueueReceipt, TriggerRequest, VoidAction } from './types.js';
 import { type JsonValue, toValueBytes } from './value.js';
@@ -27,7 +28,7 @@ export const TriggerAction = {
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 export function toWireTrigger(request: TriggerRequest): WireTriggerRequest {
-  const wire: WireTriggerRequest = { function_id: request.function_id, payload: toValueBytes(request.payload ?? null) };
+  const wire: WireTriggerRequest = { function_id: idOf(request.function_id), payload: toValueBytes(request.payload ?? null) };
   const action: Action | undefined = request.action;
   if (action?.type === 'enqueue') wire.enqueue = { queue: action.queue };
   else if (action?.type === 'void') wire.void = {};

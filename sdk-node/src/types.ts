@@ -5,21 +5,43 @@
  * Invariant: everything a user receives is a plain object (no protobuf classes, no Long,
  * no wire oneof markers): counters are numbers, times are Dates, payloads are JSON values.
  */
+import type { FunctionRef } from './functions.js';
+import type { Logger } from './logger.js';
 import type { JsonValue } from './value.js';
 
 export type { JsonValue };
+export type { Logger, LogFields, LogLevel } from './logger.js';
 
 export interface WorkerOptions {
   /** Most invocations this worker runs at once; sent in hello. Default 64. */
   maxInFlight?: number;
   /** Shown in the engine's logs. Default "node-<pid>@<hostname>". */
   workerName?: string;
-  /** Longest wait between reconnect attempts (the wait starts at 100 ms and doubles). Default 5000. */
+  /**
+   * Cap on the wait between reconnect attempts: the n-th wait is drawn uniformly from
+   * [0, min(cap, 100 × 2^(n−1))) ms (full jitter). Default 5000.
+   */
   maxReconnectDelayMs?: number;
   /** How long shutdown() waits for running handlers before aborting them. Default 30000. */
   shutdownGraceMs?: number;
-  /** Connection-state messages ("disconnected, retrying in …"). Default: console.warn. */
-  logger?: (message: string) => void;
+  /**
+   * When the first connection fails, stop instead of retrying: ready() rejects with
+   * UnavailableError `UNAVAILABLE: cannot reach the Switchyard engine at URL: CAUSE`.
+   * Later losses of the stream are always retried. Default false.
+   */
+  failFast?: boolean;
+  /**
+   * Drain on SIGTERM and SIGINT: the first one runs shutdown() (running jobs finish and
+   * are not retried), then the process ends as the signal would have ended it — unless
+   * the application listens for that signal too, which then decides. A second signal
+   * ends the process at once. False leaves signals alone. Default true.
+   */
+  handleSignals?: boolean;
+  /**
+   * Where the SDK's log records go: `(message, fields)` to the method of their level,
+   * e.g. `console`. Default: silent.
+   */
+  logger?: Logger;
 }
 
 /** What a handler learns about the invocation it is running. */
@@ -47,6 +69,11 @@ export interface Context {
 /** A function handler: its return value (JSON) is the result; a throw is a failed attempt. */
 export type Handler<P = any, R = unknown> = (payload: P, ctx: Context) => R | Promise<R>;
 
+export interface CallOptions {
+  /** How long the engine waits for the result (default 30000). */
+  timeoutMs?: number;
+}
+
 export interface RegisterOptions {
   /** Free text shown by the engine. */
   description?: string;
@@ -65,7 +92,8 @@ export type Action = EnqueueAction | VoidAction;
 
 /** The request shape of iii's trigger(): snake_case keys, as in the proto. */
 export interface TriggerRequest<P = unknown> {
-  function_id: string;
+  /** A function id, or a FunctionRef (only its id travels). */
+  function_id: string | FunctionRef<any, any>;
   payload?: P;
   action?: Action;
   /** Synchronous calls only: how long the engine waits for the result (default 30000). */

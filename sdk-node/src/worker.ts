@@ -10,21 +10,30 @@
  * A worker is also a caller: trigger() and the Queues calls share its gRPC channel;
  * concurrent enqueues share EnqueueBatch calls (batcher.ts), each with its own answer. They
  * fail fast with UnavailableError while the engine is unreachable; only the worker stream
- * retries (100 ms doubling to maxReconnectDelayMs).
+ * retries (connection.ts). A worker with no function is a pure caller: it opens no worker
+ * stream (the engine does not count it as a worker) until a function is registered or
+ * ready() is awaited.
+ *
+ * The URL is checked at construction, before any I/O (url.ts).
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
-import { fromServiceError, UnavailableError } from './errors.js';
+import { SDK_VERSION } from './contract.generated.js';
+import { fromServiceError, shutDown, UnavailableError } from './errors.js';
+import { FunctionRef, functionRef, idOf } from './functions.js';
 import { InvocationRunner } from './invocations.js';
+import { Log } from './logger.js';
+import { drainOnSignals, forgetOnSignals } from './signals.js';
 import type { WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
-import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger } from './trigger.js';
+import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger, TriggerAction } from './trigger.js';
 import type {
+  CallOptions,
   DeadLetterPage,
   EnqueueAction,
   EnqueueReceipt,
@@ -36,11 +45,10 @@ import type {
   VoidAction,
   WorkerOptions,
 } from './types.js';
+import { defaultUrl, parseEngineUrl } from './url.js';
 import type { JsonValue } from './value.js';
 
 const SDK_NAME = 'switchyard-node';
-const SDK_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
 
 const DEFAULT_MAX_IN_FLIGHT = 64;
 /** Headroom the client adds to a synchronous call's deadline over the engine's timeout. */
@@ -48,7 +56,12 @@ const CALL_DEADLINE_SLACK_MS = 5_000;
 /** Deadline of enqueue, void and Queues calls. */
 const UNARY_DEADLINE_MS = 30_000;
 
-type Resolved<O extends WorkerOptions> = Required<Omit<O, 'logger'>> & { logger: (message: string) => void };
+type Resolved = Required<Omit<WorkerOptions, 'logger'>>;
+
+interface ReadyWaiter {
+  resolve: () => void;
+  reject: (error: UnavailableError) => void;
+}
 
 export interface WorkerEvents {
   /** A stream was welcomed by the engine. */
@@ -57,41 +70,54 @@ export interface WorkerEvents {
   disconnected: [status: grpc.StatusObject];
   /** The engine applied a function registration (sent on the open stream). */
   registered: [functionId: string];
+  /** shutdown() has begun (called, or SIGTERM / SIGINT): no new work comes; running jobs may finish. */
+  draining: [];
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
-  private readonly options: Resolved<WorkerOptions>;
+  /** The engine's URL in its canonical form, `http://HOST:PORT`. */
+  readonly url: string;
+  private readonly options: Resolved;
+  private readonly log: Log;
   private readonly client: grpc.Client;
   private readonly functions = new Map<string, { handler: Handler; description: string }>();
   private readonly handlers = new Map<string, Handler>();
   private readonly connection: Connection;
   private readonly runner: InvocationRunner;
   private readonly batcher: EnqueueBatcher;
-  private readyWaiters: (() => void)[] = [];
+  private readyWaiters: ReadyWaiter[] = [];
+  /** failFast: why the first connection failed; the worker is closed. */
+  private gaveUp: UnavailableError | undefined;
   /** Functions registered on the open stream after its handshake, not yet acknowledged. */
   private unacknowledged = new Set<string>();
   private closing = false;
+  private startScheduled = false;
   private closed = false;
   private shutdownPromise: Promise<void> | undefined;
   private id = '';
 
-  constructor(url: string, options: WorkerOptions = {}) {
+  /** `url` as in registerWorker(); an InvalidUrlError is thrown before any I/O. */
+  constructor(url?: string, options: WorkerOptions = {}) {
     super();
+    const address = parseEngineUrl(url ?? defaultUrl());
+    this.url = address.url;
     this.options = {
       maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       workerName: options.workerName ?? `node-${process.pid}@${hostname()}`,
-      maxReconnectDelayMs: options.maxReconnectDelayMs ?? 5_000,
+      maxReconnectDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_DELAY_MS,
       shutdownGraceMs: options.shutdownGraceMs ?? 30_000,
-      logger: options.logger ?? ((message: string) => console.warn(message)),
+      failFast: options.failFast ?? false,
+      handleSignals: options.handleSignals ?? true,
     };
-    const { target, credentials } = parseUrl(url);
-    this.client = new grpc.Client(target, credentials, {
+    this.log = new Log(options.logger);
+    this.client = new grpc.Client(address.target, grpc.credentials.createInsecure(), {
       // Match the worker's own reconnect policy instead of grpc-js's 1 s … 120 s.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': this.options.maxReconnectDelayMs,
     });
     this.batcher = new EnqueueBatcher({
       client: this.client,
+      url: this.url,
       isClosed: () => this.closed,
       triggerEnqueue: async (wire, deadline) => {
         const response = await this.unary(methods.trigger, wire, deadline - Date.now());
@@ -102,6 +128,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.handlers,
       (results, generation) => this.connection.sendResults(results, generation),
       this.options.maxInFlight,
+      this.log,
     );
     this.connection = new Connection(
       this.client,
@@ -119,14 +146,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.runner.disconnected(generation);
           this.emit('disconnected', status);
         },
+        onGiveUp: (error) => this.giveUp(error),
       },
-      { maxDelayMs: this.options.maxReconnectDelayMs, logger: this.options.logger },
+      { url: this.url, maxDelayMs: this.options.maxReconnectDelayMs, failFast: this.options.failFast, log: this.log },
     );
-    // Connect on the next tick, so functions registered right after construction go out
-    // in the first handshake.
-    process.nextTick(() => {
-      if (!this.closing) this.connection.start();
-    });
   }
 
   /** The id the engine gave this worker on the current stream ("" before the first welcome). */
@@ -146,38 +169,58 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /**
    * Resolves once the engine has welcomed this worker and applied every function
-   * registered so far (so callers can reach them); rejects with UnavailableError after
-   * timeoutMs.
+   * registered so far (so callers can reach them). Rejects with UnavailableError after
+   * timeoutMs, at once with failFast when the first connection fails, and after shutdown().
+   * Opens the worker stream if no function has done so yet.
    */
   ready(timeoutMs = 10_000): Promise<void> {
+    if (this.gaveUp !== undefined) return Promise.reject(this.gaveUp);
+    if (this.closing) return Promise.reject(shutDown());
     if (this.isReady) return Promise.resolve();
+    this.start();
     return new Promise((resolve, reject) => {
-      const waiter = () => {
-        clearTimeout(timer);
-        resolve();
+      const waiter: ReadyWaiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       const timer = setTimeout(() => {
         this.readyWaiters = this.readyWaiters.filter((w) => w !== waiter);
-        reject(new UnavailableError('UNAVAILABLE', `not connected to the engine after ${timeoutMs} ms`, grpc.status.UNAVAILABLE));
+        reject(this.notReady(timeoutMs));
       }, timeoutMs);
       this.readyWaiters.push(waiter);
     });
   }
 
-  /** Serves `functionId` with `handler` from now on (before or after connecting). */
-  registerFunction<P = any, R = unknown>(functionId: string, handler: Handler<P, R>, options: RegisterOptions = {}): void {
+  /**
+   * Serves a function with `handler` from now on (before or after connecting). With a
+   * FunctionRef the handler is checked against its types; with a string, annotate the
+   * payload. Returns a FunctionRef whose result type is the handler's, for typed calls.
+   */
+  registerFunction<P, R>(fn: FunctionRef<P, R>, handler: Handler<P, R>, options?: RegisterOptions): FunctionRef<P, R>;
+  registerFunction<P = any, R = unknown>(functionId: string, handler: Handler<P, R>, options?: RegisterOptions): FunctionRef<P, Awaited<R>>;
+  registerFunction(fn: string | FunctionRef<any, any>, handler: Handler, options: RegisterOptions = {}): FunctionRef<any, any> {
     if (typeof handler !== 'function') throw new TypeError('registerFunction: handler must be a function');
+    const functionId = idOf(fn);
     const isNew = !this.functions.has(functionId);
     const description = options.description ?? '';
-    this.functions.set(functionId, { handler: handler as Handler, description });
-    this.handlers.set(functionId, handler as Handler);
+    this.functions.set(functionId, { handler, description });
+    this.handlers.set(functionId, handler);
     if (isNew && !this.closing && this.connection.send({ register_function: { function_id: functionId, description } })) {
       this.unacknowledged.add(functionId);
     }
+    this.start();
+    return typeof fn === 'string' ? functionRef(fn) : fn;
   }
 
   /** Stops serving `functionId`; invocations already running finish normally. */
-  unregisterFunction(functionId: string): void {
+  unregisterFunction(fn: string | FunctionRef<any, any>): void {
+    const functionId = idOf(fn);
     if (!this.functions.delete(functionId)) return;
     this.handlers.delete(functionId);
     this.unacknowledged.delete(functionId);
@@ -195,7 +238,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const wire = toWireTrigger(request);
     if (request.action?.type === 'enqueue') {
       // Concurrent enqueues share EnqueueBatch calls; each still gets its own answer (batcher.ts).
-      if (this.closed) throw shutDown();
+      if (this.closed) throw this.gaveUp ?? shutDown();
       return this.batcher.enqueue(wire, UNARY_DEADLINE_MS);
     }
     const deadline =
@@ -204,6 +247,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
         : UNARY_DEADLINE_MS;
     const response = await this.unary(methods.trigger, wire, deadline);
     return fromWireTrigger(request.action, response);
+  }
+
+  /**
+   * Synchronous call: resolves to the function's return value (typed by a FunctionRef).
+   * `timeoutMs` (default 30000) bounds the engine's wait for the result.
+   */
+  call<P, R>(fn: FunctionRef<P, R>, payload: NoInfer<P>, options?: CallOptions): Promise<R>;
+  call<R = JsonValue>(functionId: string, payload?: unknown, options?: CallOptions): Promise<R>;
+  call(fn: string | FunctionRef<any, any>, payload?: unknown, options: CallOptions = {}): Promise<unknown> {
+    return this.trigger({ function_id: idOf(fn), payload, timeout_ms: options.timeoutMs });
+  }
+
+  /** Durable enqueue of a job for `fn` to `queue` (payload typed by a FunctionRef): resolves once the job is stored. */
+  enqueue<P>(queue: string, fn: FunctionRef<P, unknown>, payload: NoInfer<P>): Promise<EnqueueReceipt>;
+  enqueue(queue: string, functionId: string, payload?: unknown): Promise<EnqueueReceipt>;
+  enqueue(queue: string, fn: string | FunctionRef<any, any>, payload?: unknown): Promise<EnqueueReceipt> {
+    return this.trigger({ function_id: idOf(fn), payload, action: TriggerAction.Enqueue({ queue }) });
   }
 
   /** Every queue with its effective config and stats. */
@@ -240,6 +300,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async drainAndClose(): Promise<void> {
     this.closing = true;
+    try {
+      this.emit('draining');
+    } catch {
+      // A listener's failure must not stop the drain.
+    }
+    this.rejectReadyWaiters(shutDown());
     for (const functionId of this.functions.keys()) {
       this.connection.send({ unregister_function: { function_id: functionId } });
     }
@@ -252,6 +318,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.connection.close(2_000);
     this.closed = true;
     this.client.close();
+    forgetOnSignals(this);
   }
 
   /** Registrations first, then hello: the welcome then acknowledges all of them at once. */
@@ -287,11 +354,46 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.isReady || this.readyWaiters.length === 0) return;
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
-    for (const resolve of waiters) resolve();
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  private rejectReadyWaiters(error: UnavailableError): void {
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  /** Opens the worker stream on the next tick (so functions registered in this one go out in the first handshake). */
+  private start(): void {
+    if (this.startScheduled || this.closing) return;
+    this.startScheduled = true;
+    if (this.options.handleSignals) drainOnSignals(this);
+    process.nextTick(() => {
+      if (!this.closing) this.connection.start();
+    });
+  }
+
+  /** failFast and the first connection failed: the worker is done; ready() and calls reject with `error`. */
+  private giveUp(error: UnavailableError): void {
+    this.gaveUp = error;
+    this.closing = true;
+    this.closed = true;
+    this.rejectReadyWaiters(error);
+    this.client.close();
+    forgetOnSignals(this);
+  }
+
+  private notReady(timeoutMs: number): UnavailableError {
+    const failure = this.connection.lastFailure;
+    const message =
+      failure !== undefined
+        ? `cannot reach the Switchyard engine at ${this.url}: ${failure.text} (not ready after ${timeoutMs} ms, still retrying)`
+        : `not ready after ${timeoutMs} ms: the engine at ${this.url} has not welcomed this worker and acknowledged its functions`;
+    return new UnavailableError('UNAVAILABLE', message, grpc.status.UNAVAILABLE, { url: this.url });
   }
 
   private unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, deadlineMs: number): Promise<Res> {
-    if (this.closed) return Promise.reject(shutDown());
+    if (this.closed) return Promise.reject(this.gaveUp ?? shutDown());
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         method.path,
@@ -300,32 +402,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
         request,
         new grpc.Metadata(),
         { deadline: Date.now() + deadlineMs },
-        (error, response) => (error ? reject(fromServiceError(error)) : resolve(response as Res)),
+        (error, response) => (error ? reject(fromServiceError(error, this.url)) : resolve(response as Res)),
       );
     });
   }
 }
 
-function shutDown(): UnavailableError {
-  return new UnavailableError('UNAVAILABLE', 'the worker has been shut down', grpc.status.UNAVAILABLE);
-}
-
-/** "http://host:port" (or "https://…", or a bare "host:port") to a grpc-js target. */
-function parseUrl(url: string): { target: string; credentials: grpc.ChannelCredentials } {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { target: url, credentials: grpc.credentials.createInsecure() };
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new TypeError(`switchyard: unsupported URL scheme '${parsed.protocol}' (use http:// or https://)`);
-  }
-  const secure = parsed.protocol === 'https:';
-  const port = parsed.port || (secure ? '443' : '80');
-  return {
-    target: `${parsed.hostname}:${port}`,
-    credentials: secure ? grpc.credentials.createSsl() : grpc.credentials.createInsecure(),
-  };
-}
-
-/** Creates a worker for the engine at `url` (e.g. "http://127.0.0.1:49134"); it connects in the background. */
-export function registerWorker(url: string, options?: WorkerOptions): Worker {
-  return new Worker(url, options);
+/**
+ * Creates a worker for the engine at `url` — `http://HOST:PORT` or `HOST:PORT` (port
+ * 49134 when omitted); without one, `SWITCHYARD_URL`, else http://127.0.0.1:49134. It
+ * connects in the background once a function is registered. A URL outside that grammar
+ * (`https://`, `ws://`, …) throws InvalidUrlError at once.
+ */
+export function registerWorker(url?: string, options?: WorkerOptions): Worker;
+export function registerWorker(options?: WorkerOptions): Worker;
+export function registerWorker(url?: string | WorkerOptions, options?: WorkerOptions): Worker {
+  return typeof url === 'object' && url !== null ? new Worker(undefined, url) : new Worker(url, options);
 }

@@ -12,6 +12,7 @@ import {
   SwitchyardError,
   SwitchyardTimeoutError,
   TriggerAction,
+  functionRef,
 } from '../dist/index.js';
 import { methods } from '../dist/proto.js';
 import { startEngine } from './helpers/engine.mjs';
@@ -21,7 +22,7 @@ let engine;
 let sy;
 before(async () => {
   engine = await startEngine();
-  sy = registerWorker(engine.url, { logger: () => {} });
+  sy = registerWorker(engine.url, {});
   await sy.ready();
 });
 after(async () => {
@@ -265,7 +266,7 @@ test('many_waiting_jobs_arrive_in_batches_and_each_runs_exactly_once_with_its_co
     }
     return original.out(message);
   };
-  const worker = registerWorker(engine.url, { logger: () => {}, maxInFlight: 64 });
+  const worker = registerWorker(engine.url, { maxInFlight: 64 });
   try {
     await worker.ready();
     // Enqueue everything while no worker serves the function: the jobs wait, then pour in.
@@ -315,4 +316,22 @@ test('many_waiting_jobs_arrive_in_batches_and_each_runs_exactly_once_with_its_co
     connect.responseDeserialize = original.in;
     await worker.shutdown();
   }
+});
+
+test('call_and_enqueue_take_a_function_ref_and_send_its_id', { timeout: 20_000 }, async () => {
+  const multiply = functionRef('math::multiply');
+  const jobs = new Collector();
+  const returned = sy.registerFunction(multiply, ({ a, b }, ctx) => {
+    if (ctx.queue) jobs.push({ a, b, queue: ctx.queue });
+    return { product: a * b };
+  });
+  assert.equal(returned, multiply);
+  assert.equal(String(multiply), 'math::multiply');
+  await sy.ready();
+  assert.deepEqual(await sy.call(multiply, { a: 6, b: 7 }), { product: 42 });
+  assert.deepEqual(await sy.call('math::multiply', { a: 2, b: 3 }, { timeoutMs: 5_000 }), { product: 6 });
+  const { messageReceiptId } = await sy.enqueue('default', multiply, { a: 1, b: 1 });
+  assert.ok(messageReceiptId);
+  assert.deepEqual((await jobs.waitFor(1, 10_000, 'the enqueued job'))[0], { a: 1, b: 1, queue: 'default' });
+  sy.unregisterFunction(multiply);
 });

@@ -22,7 +22,7 @@ import { deferred, eventually, within } from './helpers/wait.mjs';
 
 let engine;
 let sy;
-const quiet = { logger: () => {} };
+const quiet = {};
 before(async () => {
   engine = await startEngine();
   sy = registerWorker(engine.url, quiet);

@@ -1,13 +1,12 @@
 // The Node quickstart (examples/node) runs as documented: the worker serves the jobs the
 // producer enqueues, and stops cleanly on SIGTERM.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { runNode } from './helpers/child.mjs';
 import { startEngine } from './helpers/engine.mjs';
-import { Collector, eventually, within } from './helpers/wait.mjs';
+import { eventually, within } from './helpers/wait.mjs';
 
 const examples = fileURLToPath(new URL('../../examples/node/', import.meta.url));
 const children = [];
@@ -18,18 +17,9 @@ after(async () => {
 });
 
 function run(script) {
-  const child = spawn(process.execPath, [script], {
-    cwd: examples,
-    env: { ...process.env, SWITCHYARD_URL: engine.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines = new Collector();
-  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr })));
-  return { child, lines, exited };
+  const running = runNode(script, { cwd: examples, url: engine.url });
+  children.push(running.child);
+  return running;
 }
 
 test('quickstart_worker_serves_what_the_producer_enqueues', { timeout: 40_000 }, async () => {

@@ -11,7 +11,7 @@ let engine;
 let sy;
 before(async () => {
   engine = await startEngine();
-  sy = registerWorker(engine.url, { logger: () => {} });
+  sy = registerWorker(engine.url, {});
   await sy.ready();
 });
 after(async () => {

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { registerWorker } from '../dist/index.js';
 import { InvocationRunner } from '../dist/invocations.js';
+import { Log } from '../dist/logger.js';
 import { fromValueBytes } from '../dist/value.js';
 import { allResults, FakeEngine, invoke, invokes, resultsOf } from './helpers/fake-engine.mjs';
 import { deferred, eventually, within } from './helpers/wait.mjs';
 
-const quiet = { logger: () => {}, maxReconnectDelayMs: 200 };
+const quiet = { maxReconnectDelayMs: 200 };
 const workers = [];
 const engines = [];
 after(async () => {
@@ -42,8 +43,9 @@ test('handshake_registers_every_function_then_says_hello', { timeout: 10_000 }, 
 
 test('ready_waits_for_the_engine_to_acknowledge_later_registrations', { timeout: 10_000 }, async () => {
   const { engine, worker } = await setup();
+  const first = worker.ready();
   const stream = await engine.stream(0);
-  await worker.ready();
+  await first;
   // Hold back the acknowledgement: ready() must wait for it.
   const write = stream.call.write.bind(stream.call);
   let heldBack;
@@ -229,7 +231,7 @@ test('a_result_cancelled_before_it_is_written_is_never_sent', { timeout: 10_000 
     ['fast::echo', (payload) => payload],
   ]);
   const written = [];
-  const runner = new InvocationRunner(handlers, (results, generation) => written.push({ results, generation }), 64);
+  const runner = new InvocationRunner(handlers, (results, generation) => written.push({ results, generation }), 64, new Log(undefined));
   runner.accept(invoke('hold', 'slow::gate', null).invoke, 1);
   runner.accept(invoke('c1', 'fast::echo', 1).invoke, 1);
   runner.accept(invoke('c2', 'fast::echo', 2).invoke, 1);

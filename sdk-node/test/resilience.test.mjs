@@ -24,7 +24,7 @@ test('a_job_whose_worker_is_killed_completes_on_another_worker', { timeout: 40_0
   createInterface({ input: child.stdout }).on('line', (line) => events.push(JSON.parse(line)));
   await events.waitFor(1, 10_000, 'the child worker to connect');
 
-  const producer = registerWorker(engine.url, { logger: () => {} });
+  const producer = registerWorker(engine.url, {});
   cleanups.push(() => producer.shutdown());
   const { messageReceiptId } = await producer.trigger({
     function_id: 'jobs::slow',
@@ -50,7 +50,7 @@ test('a_job_whose_worker_is_killed_completes_on_another_worker', { timeout: 40_0
 test('the_worker_reconnects_and_keeps_processing_after_an_engine_restart', { timeout: 60_000 }, async () => {
   const engine = await startEngine();
   cleanups.push(() => engine.stop());
-  const sy = registerWorker(engine.url, { logger: () => {}, maxReconnectDelayMs: 500 });
+  const sy = registerWorker(engine.url, { maxReconnectDelayMs: 500 });
   cleanups.push(() => sy.shutdown());
   const done = new Collector();
   sy.registerFunction('emails::confirmation', (payload) => {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { fileURLToPath } from 'node:url';
 import {
   FunctionFailedError,
   QueueNotFoundError,
@@ -14,9 +15,11 @@ import {
 } from '../dist/index.js';
 import { fromRpcStatus, fromServiceError } from '../dist/errors.js';
 import { toFunctionError } from '../dist/invocations.js';
-import { encodeEnqueueItem, encodeStatusWithErrorInfo, methods, PROTO_DIR } from '../dist/proto.js';
+import { encodeEnqueueItem, encodeStatusWithErrorInfo, methods } from '../dist/proto.js';
 import { fromWireTrigger, toWireTrigger } from '../dist/trigger.js';
 import { fromValueBytes, toValueBytes } from '../dist/value.js';
+
+const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
 
 test('every_value_field_of_the_contract_travels_as_the_bytes_of_its_value', () => {
   // The contract as written, read by protobufjs alone: the independent view of the wire.
