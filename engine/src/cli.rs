@@ -178,7 +178,8 @@ fn listen_addr(source: &str, value: &str) -> Result<std::net::SocketAddr, String
     if let Ok(addr) = value.parse() {
         return Ok(addr);
     }
-    let bad = |why: String| format!("{source}: expected IP:PORT or HOST:PORT (e.g. 127.0.0.1:49134), got '{value}': {why}");
+    let bad =
+        |why: String| format!("{source}: expected IP:PORT or HOST:PORT (e.g. 127.0.0.1:49134), got '{value}': {why}");
     let addrs: Vec<_> = value.to_socket_addrs().map_err(|e| bad(e.to_string()))?.collect();
     addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| bad("the name has no address".into()))
 }

@@ -2,14 +2,14 @@
 //! JSON object per line with `log_format: json`, and one line per job event with stable
 //! field names — never the payload.
 
-mod support;
 #[path = "support/process.rs"]
 mod process;
+mod support;
 
 use process::{LoggedEngine, temp_config};
 use serde_json::{Value, json};
-use switchyard::{HandlerError, InitOptions, RegisterFunction};
 use support::{WAIT, eventually};
+use switchyard::{HandlerError, InitOptions, RegisterFunction};
 
 fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -82,7 +82,10 @@ async fn json_logs_parse_line_by_line_and_name_the_dead_lettered_job() {
     let outcomes: Vec<&str> = events.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["enqueued", "started", "retried", "started", "dead_lettered"], "{events:#?}");
     for event in &events {
-        assert_eq!((event["queue"].as_str(), event["function_id"].as_str()), (Some("payments"), Some("payments::charge")));
+        assert_eq!(
+            (event["queue"].as_str(), event["function_id"].as_str()),
+            (Some("payments"), Some("payments::charge"))
+        );
         assert_eq!(event["target"], "switchyard::job");
     }
     let dead = events.last().unwrap();

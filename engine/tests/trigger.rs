@@ -53,8 +53,13 @@ async fn enqueue_to_unknown_queue_is_not_found() {
     let err = client.trigger(enqueue("f", "paymnet", json!({}))).await.unwrap_err();
     assert_eq!(err.reason, Reason::QueueNotFound);
     assert_eq!(err.code, tonic::Code::NotFound);
-    assert_eq!(err.message, "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, payment)");
+    assert_eq!(
+        err.message,
+        "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, payment); did you mean 'payment'?"
+    );
     assert_eq!(err.details["queue"], "paymnet");
+    assert_eq!(err.details["defined"], "default, payment");
+    assert_eq!(err.details["suggestion"], "payment");
     engine.stop().await;
 }
 
@@ -282,7 +287,13 @@ async fn sync_call_whose_worker_answers_bytes_that_are_not_a_value_fails_with_in
     let (tx, out) = mpsc::unbounded_channel();
     let register = RegisterFunction { function_id: "bad::result".into(), description: String::new() };
     tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
-    let hello = Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight: 1, batches: false };
+    let hello = Hello {
+        worker_name: "raw".into(),
+        sdk_name: "test".into(),
+        sdk_version: "0".into(),
+        max_in_flight: 1,
+        batches: false,
+    };
     tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
     let mut stream = EngineClient::new(engine.channel().await)
         .connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out))

@@ -150,7 +150,10 @@ mod tests {
     fn status_message_starts_with_reason_and_details_carry_it() {
         let status: Status = ApiError::queue_not_found("orders", &["default", "email", "payment"]).into();
         assert_eq!(status.code(), Code::NotFound);
-        assert_eq!(status.message(), "QUEUE_NOT_FOUND: queue 'orders' is not defined (defined: default, email, payment)");
+        assert_eq!(
+            status.message(),
+            "QUEUE_NOT_FOUND: queue 'orders' is not defined (defined: default, email, payment)"
+        );
         let info = status.get_details_error_info().expect("ErrorInfo");
         assert_eq!((info.reason.as_str(), info.domain.as_str()), ("QUEUE_NOT_FOUND", DOMAIN));
         assert_eq!(info.metadata["queue"], "orders");

@@ -24,10 +24,7 @@
 pub type Foreign = (&'static str, &'static str);
 
 /// Top-level keys of iii's engine config.
-pub const TOP: &[Foreign] = &[(
-    "registration_namespace_grace_ms",
-    "Switchyard workers have no namespaces",
-)];
+pub const TOP: &[Foreign] = &[("registration_namespace_grace_ms", "Switchyard workers have no namespaces")];
 
 /// Per-queue keys (`queue_configs.<name>`).
 pub const QUEUE: &[Foreign] = &[

@@ -50,6 +50,8 @@ pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
         config.warnings = w.warnings;
         Ok(config)
     } else {
+        // In the order of the file, as a reader goes through it.
+        w.problems.sort_by_key(|p| p.line);
         Err(w.problems)
     }
 }
@@ -107,7 +109,9 @@ impl Walker {
                     continue;
                 }
                 None => match crate::suggest::closest(key, known.iter().copied()) {
-                    Some(near) => format!("unknown key; did you mean '{near}'? (expected one of: {})", known.join(", ")),
+                    Some(near) => {
+                        format!("unknown key; did you mean '{near}'? (expected one of: {})", known.join(", "))
+                    }
                     None => format!("unknown key (expected one of: {})", known.join(", ")),
                 },
             };
@@ -127,7 +131,11 @@ impl Walker {
     fn plain<'n>(&mut self, path: &str, node: &'n Node, expected: &str) -> Option<&'n MarkedScalarNode> {
         let s = self.scalar(path, node)?;
         if !s.may_coerce() {
-            self.problem(path, node, format!("expected {expected}, got the string \"{}\" (remove the quotes)", s.as_str()));
+            self.problem(
+                path,
+                node,
+                format!("expected {expected}, got the string \"{}\" (remove the quotes)", s.as_str()),
+            );
             return None;
         }
         Some(s)

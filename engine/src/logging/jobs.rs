@@ -120,9 +120,8 @@ pub struct Enqueued(Vec<(String, String, String)>);
 
 impl Enqueued {
     pub fn note(jobs: &[NewJob]) -> Option<Self> {
-        tracing::enabled!(target: TARGET, Level::DEBUG).then(|| {
-            Self(jobs.iter().map(|j| (j.queue.clone(), j.function_id.clone(), j.id.clone())).collect())
-        })
+        tracing::enabled!(target: TARGET, Level::DEBUG)
+            .then(|| Self(jobs.iter().map(|j| (j.queue.clone(), j.function_id.clone(), j.id.clone())).collect()))
     }
 
     /// The jobs are stored and acknowledged.

@@ -51,7 +51,10 @@ pub fn init(format: LogFormat) {
     let (filter, bad_filter) = match std::env::var(FILTER_ENV) {
         Ok(spec) => match EnvFilter::try_new(&spec) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("info"), Some(format!("{FILTER_ENV}='{spec}' is not a valid filter ({e}); using 'info'"))),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!("{FILTER_ENV}='{spec}' is not a valid filter ({e}); using 'info'")),
+            ),
         },
         Err(_) => (EnvFilter::new("info"), None),
     };

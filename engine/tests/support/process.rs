@@ -83,7 +83,10 @@ impl LoggedEngine {
             Some(addr) => addr.to_string(),
             None => {
                 let _ = child.wait();
-                panic!("engine did not start ({line:?}); stderr:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+                panic!(
+                    "engine did not start ({line:?}); stderr:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
             }
         };
         Self { child, addr, log }
