@@ -88,7 +88,9 @@ impl EngineService {
         if !jobs.is_empty() {
             let noted = Enqueued::note(&jobs);
             self.shared.store.enqueue(jobs).await?;
-            noted.map(Enqueued::log);
+            if let Some(noted) = noted {
+                noted.log();
+            }
         }
         Ok(EnqueueBatchResponse { results })
     }
@@ -109,7 +111,9 @@ impl EngineService {
                 let jobs = vec![job];
                 let noted = Enqueued::note(&jobs);
                 s.store.enqueue(jobs).await?;
-                noted.map(Enqueued::log);
+                if let Some(noted) = noted {
+                    noted.log();
+                }
                 trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id })
             }
             Some(trigger_request::Action::Void(_)) => {
