@@ -4,9 +4,13 @@
 //! A missing file at the implicit default path starts the engine on the built-in defaults
 //! (one `default` queue, in-memory store) with a warning; a missing file that was named
 //! explicitly is an error.
+//!
+//! `serve` sets up logging ([`crate::logging`]) once the config is loaded, so that its
+//! `log_format` applies to every line after the config's own problems; other commands log
+//! as text (or as `SWITCHYARD_LOG_FORMAT` says).
 
 use crate::clock::SystemClock;
-use crate::config::{ConfigError, EngineConfig};
+use crate::config::{ConfigError, EngineConfig, LogFormat};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,9 +30,10 @@ pub enum Command {
         /// Config file (default: $SWITCHYARD_CONFIG, else ./iii-config.yaml).
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Listen address, overriding the config's `listen` (e.g. 127.0.0.1:0).
-        #[arg(long, env = "SWITCHYARD_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
+        /// Listen address, overriding the config's `listen`: IP:PORT or HOST:PORT
+        /// (e.g. 127.0.0.1:0, localhost:49300) [env: SWITCHYARD_LISTEN].
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Validate a config file: print the effective queues, or every problem found.
     CheckConfig {
@@ -48,10 +53,11 @@ fn resolve(config: Option<PathBuf>) -> Result<EngineConfig, ConfigError> {
             if path.exists() {
                 EngineConfig::load(&path)
             } else {
-                tracing::warn!(
+                let mut config = EngineConfig::default();
+                config.warnings.push(format!(
                     "no {IMPLICIT_CONFIG} here: running on the built-in defaults (queue 'default', in-memory)"
-                );
-                Ok(EngineConfig::default())
+                ));
+                Ok(config)
             }
         }
     }
@@ -61,8 +67,20 @@ fn resolve(config: Option<PathBuf>) -> Result<EngineConfig, ConfigError> {
 pub async fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { path } => check_config(&path).await,
         Command::Serve { config, listen } => serve(config, listen).await,
+        command => {
+            match crate::logging::format_from_env() {
+                Ok(format) => crate::logging::init(format.unwrap_or(LogFormat::Text)),
+                Err(e) => {
+                    eprintln!("switchyard: {e}");
+                    return 2;
+                }
+            }
+            match command {
+                Command::CheckConfig { path } => check_config(&path).await,
+                Command::Serve { .. } => unreachable!("matched above"),
+            }
+        }
     }
 }
 
@@ -78,15 +96,7 @@ async fn check_config(path: &std::path::Path) -> i32 {
             }
             println!("{}: ok — listen {}, adapter {}", path.display(), config.listen, config.adapter.describe());
             for (name, q) in &config.queues {
-                println!(
-                    "  {name}: type={} max_retries={} backoff_ms={} concurrency={} timeout_ms={}{}",
-                    q.kind.as_str(),
-                    q.max_retries,
-                    q.backoff_ms,
-                    q.concurrency,
-                    q.timeout_ms,
-                    q.message_group_field.as_ref().map(|f| format!(" message_group_field={f}")).unwrap_or_default()
-                );
+                println!("  {name}: {}", q.describe());
             }
             0
         }
@@ -97,7 +107,7 @@ async fn check_config(path: &std::path::Path) -> i32 {
     }
 }
 
-async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> i32 {
+async fn serve(config: Option<PathBuf>, listen: Option<String>) -> i32 {
     let mut config = match resolve(config) {
         Ok(c) => c,
         Err(e) => {
@@ -105,6 +115,21 @@ async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) ->
             return 2;
         }
     };
+    let listen = listen.map(|v| ("--listen", v)).or_else(|| env_listen().map(|v| ("SWITCHYARD_LISTEN", v)));
+    let listen = match listen.map(|(source, value)| listen_addr(source, &value)).transpose() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("switchyard: refusing to start\n  - {e}");
+            return 2;
+        }
+    };
+    match crate::logging::format_from_env() {
+        Ok(format) => crate::logging::init(format.unwrap_or(config.log_format)),
+        Err(e) => {
+            eprintln!("switchyard: refusing to start\n  - {e}");
+            return 2;
+        }
+    }
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -114,45 +139,71 @@ async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) ->
     let store = match crate::store::open(&config.adapter).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("switchyard: refusing to start\n  - adapter: {e}");
+            tracing::error!("refusing to start: adapter: {e}");
             return 2;
         }
     };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("switchyard: cannot listen on {}: {e}", config.listen);
+            tracing::error!("refusing to start: cannot listen on {}: {e}", config.listen);
             return 2;
         }
     };
+    let shutdown = shutdown_signal();
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, adapter = %config.adapter.describe(), queues = ?config.queue_names(), "serving");
     // Scripts and test fixtures read this line to learn the port.
     println!("switchyard listening on {addr}");
     let _ = std::io::stdout().flush();
-    match crate::server::serve(listener, Arc::new(config), store, Arc::new(SystemClock), shutdown_signal()).await {
+    match crate::server::serve(listener, Arc::new(config), store, Arc::new(SystemClock), shutdown).await {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("switchyard: {e}");
+            tracing::error!("stopped on an error: {e}");
             1
         }
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+fn env_listen() -> Option<String> {
+    std::env::var("SWITCHYARD_LISTEN").ok().filter(|v| !v.trim().is_empty())
+}
+
+/// An address to listen on from `--listen` or `SWITCHYARD_LISTEN` (named by `source` in
+/// the error): `IP:PORT`, or `HOST:PORT` resolved now (an IPv4 address first, as
+/// `localhost` is usually meant).
+fn listen_addr(source: &str, value: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let value = value.trim();
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let bad =
+        |why: String| format!("{source}: expected IP:PORT or HOST:PORT (e.g. 127.0.0.1:49134), got '{value}': {why}");
+    let addrs: Vec<_> = value.to_socket_addrs().map_err(|e| bad(e.to_string()))?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| bad("the name has no address".into()))
+}
+
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not
+/// when it is first polled, so a signal sent right after the `listening` line is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
+        async move {
+            match signals {
+                Ok((mut interrupt, mut terminate)) => {
+                    tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -13,7 +13,10 @@
 //!   and the conformance suite they all pass.
 //! - [`queue`] — jobs, their states, the retry policy and FIFO groups: pure data and rules.
 //! - [`config`] — `iii-config.yaml` → a validated [`config::EngineConfig`].
+//! - [`logging`] — stderr as text or JSON, colour only on a terminal; one line per job
+//!   event ([`logging::jobs`]).
 //! - [`clock`] — injected time.
+//! - [`suggest`] — "did you mean …?" for mistyped queue names and config keys.
 //! - [`wire`] — conversions to and from the wire types.
 
 pub mod api;
@@ -21,7 +24,9 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod logging;
 pub mod queue;
 pub mod server;
 pub mod store;
+pub mod suggest;
 pub mod wire;

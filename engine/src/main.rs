@@ -1,4 +1,5 @@
-//! The `switchyard` binary: allocator and memory set-up, logging, then [`switchyard_engine::cli`].
+//! The `switchyard` binary: allocator and memory set-up, then [`switchyard_engine::cli`]
+//! (which sets up logging, [`switchyard_engine::logging`]).
 
 /// mimalloc: the engine allocates many small, short-lived buffers per job; glibc's
 /// allocator showed up as a fifth of the engine's CPU in profiles.
@@ -8,16 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     without_transparent_huge_pages();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let code = runtime.block_on(async {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .init();
-        switchyard_engine::cli::main().await
-    });
+    // Logging is set up by the command once it knows the config's `log_format`.
+    let code = runtime.block_on(switchyard_engine::cli::main());
     drop(runtime);
     std::process::exit(code);
 }

@@ -54,3 +54,37 @@ fn a_missing_explicit_config_is_an_error() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("cannot read file"), "{out}");
 }
+
+#[test]
+fn listen_takes_a_host_name() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--config", "/dev/null", "--listen", "localhost:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("switchyard listening on 127.0.0.1:"), "{line:?}");
+}
+
+#[test]
+fn a_bad_listen_address_names_where_it_came_from() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--config", "/dev/null"])
+        .env("SWITCHYARD_LISTEN", "127.0.0.1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("SWITCHYARD_LISTEN: expected IP:PORT or HOST:PORT (e.g. 127.0.0.1:49134), got '127.0.0.1'"),
+        "{err}"
+    );
+    let (code, out) = switchyard(&["serve", "--config", "/dev/null", "--listen", "no-such-host.invalid:1"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--listen: expected IP:PORT or HOST:PORT"), "{out}");
+}

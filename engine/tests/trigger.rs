@@ -53,8 +53,13 @@ async fn enqueue_to_unknown_queue_is_not_found() {
     let err = client.trigger(enqueue("f", "paymnet", json!({}))).await.unwrap_err();
     assert_eq!(err.reason, Reason::QueueNotFound);
     assert_eq!(err.code, tonic::Code::NotFound);
-    assert_eq!(err.message, "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, payment)");
+    assert_eq!(
+        err.message,
+        "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, payment); did you mean 'payment'?"
+    );
     assert_eq!(err.details["queue"], "paymnet");
+    assert_eq!(err.details["defined"], "default, payment");
+    assert_eq!(err.details["suggestion"], "payment");
     engine.stop().await;
 }
 

@@ -4,6 +4,7 @@ use super::Shared;
 use super::error::ApiError;
 use crate::config::QueueKind;
 use crate::dispatch::{CallError, CallRejected};
+use crate::logging::jobs::Enqueued;
 use crate::queue::group::group_of;
 use crate::queue::{NewJob, Payload};
 use crate::wire::{decode_payload, payload_from_wire};
@@ -85,7 +86,11 @@ impl EngineService {
             results.push(EnqueueResult { outcome: Some(outcome) });
         }
         if !jobs.is_empty() {
+            let noted = Enqueued::note(&jobs);
             self.shared.store.enqueue(jobs).await?;
+            if let Some(noted) = noted {
+                noted.log();
+            }
         }
         Ok(EnqueueBatchResponse { results })
     }
@@ -103,7 +108,12 @@ impl EngineService {
             Some(trigger_request::Action::Enqueue(enqueue)) => {
                 let job = self.new_job(function_id, req.payload, enqueue.queue)?;
                 let id = job.id.clone();
-                s.store.enqueue(vec![job]).await?;
+                let jobs = vec![job];
+                let noted = Enqueued::note(&jobs);
+                s.store.enqueue(jobs).await?;
+                if let Some(noted) = noted {
+                    noted.log();
+                }
                 trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id })
             }
             Some(trigger_request::Action::Void(_)) => {

@@ -15,8 +15,8 @@ pub const DOMAIN: &str = "switchyard";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("queue '{queue}' is not defined (defined: {defined})")]
-    QueueNotFound { queue: String, defined: String },
+    #[error("queue '{queue}' is not defined (defined: {defined}){}", did_you_mean(suggestion))]
+    QueueNotFound { queue: String, defined: String, suggestion: Option<String> },
     #[error("queue '{queue}' is fifo: payload field '{field}' names the message group, but {why}")]
     MissingGroupField { queue: String, field: String, why: String },
     #[error("no connected worker has registered function '{0}'")]
@@ -33,7 +33,21 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|s| format!("; did you mean '{s}'?")).unwrap_or_default()
+}
+
 impl ApiError {
+    /// `QUEUE_NOT_FOUND` for `queue`, listing the `defined` ones and suggesting the
+    /// closest if one is clearly meant.
+    pub fn queue_not_found(queue: &str, defined: &[&str]) -> Self {
+        ApiError::QueueNotFound {
+            queue: queue.to_string(),
+            defined: defined.join(", "),
+            suggestion: crate::suggest::closest(queue, defined.iter().copied()).map(str::to_string),
+        }
+    }
+
     /// New work refused while the engine drains.
     pub fn shutting_down() -> Self {
         ApiError::Unavailable("the engine is shutting down".into())
@@ -65,8 +79,10 @@ impl ApiError {
 
     fn metadata(&self) -> HashMap<String, String> {
         let pairs: Vec<(&str, String)> = match self {
-            ApiError::QueueNotFound { queue, defined } => {
-                vec![("queue", queue.clone()), ("defined", defined.clone())]
+            ApiError::QueueNotFound { queue, defined, suggestion } => {
+                let mut pairs = vec![("queue", queue.clone()), ("defined", defined.clone())];
+                pairs.extend(suggestion.clone().map(|s| ("suggestion", s)));
+                pairs
             }
             ApiError::MissingGroupField { queue, field, .. } => {
                 vec![("queue", queue.clone()), ("field", field.clone())]
@@ -132,15 +148,26 @@ mod tests {
 
     #[test]
     fn status_message_starts_with_reason_and_details_carry_it() {
-        let status: Status =
-            ApiError::QueueNotFound { queue: "paymnet".into(), defined: "default, email, payment".into() }.into();
+        let status: Status = ApiError::queue_not_found("orders", &["default", "email", "payment"]).into();
         assert_eq!(status.code(), Code::NotFound);
         assert_eq!(
             status.message(),
-            "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, email, payment)"
+            "QUEUE_NOT_FOUND: queue 'orders' is not defined (defined: default, email, payment)"
         );
         let info = status.get_details_error_info().expect("ErrorInfo");
         assert_eq!((info.reason.as_str(), info.domain.as_str()), ("QUEUE_NOT_FOUND", DOMAIN));
-        assert_eq!(info.metadata["queue"], "paymnet");
+        assert_eq!(info.metadata["queue"], "orders");
+        assert_eq!(info.metadata["defined"], "default, email, payment");
+        assert!(!info.metadata.contains_key("suggestion"));
+    }
+
+    #[test]
+    fn a_queue_name_close_to_a_defined_one_gets_did_you_mean() {
+        let status: Status = ApiError::queue_not_found("paymnet", &["default", "email", "payment"]).into();
+        assert_eq!(
+            status.message(),
+            "QUEUE_NOT_FOUND: queue 'paymnet' is not defined (defined: default, email, payment); did you mean 'payment'?"
+        );
+        assert_eq!(status.get_details_error_info().unwrap().metadata["suggestion"], "payment");
     }
 }

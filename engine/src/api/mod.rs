@@ -24,11 +24,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The queue's spec, or `QUEUE_NOT_FOUND` listing the defined queues.
+    /// The queue's spec, or `QUEUE_NOT_FOUND` listing the defined queues (and the one
+    /// probably meant).
     pub fn queue(&self, name: &str) -> Result<&crate::config::QueueSpec, error::ApiError> {
-        self.config.queues.get(name).ok_or_else(|| error::ApiError::QueueNotFound {
-            queue: name.to_string(),
-            defined: self.config.queue_names().join(", "),
-        })
+        self.config.queues.get(name).ok_or_else(|| error::ApiError::queue_not_found(name, &self.config.queue_names()))
     }
 }

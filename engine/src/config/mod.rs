@@ -11,6 +11,7 @@
 //! with one warning each.
 
 mod env;
+mod iii;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -32,7 +33,10 @@ pub struct EngineConfig {
     /// Every queue by name; always holds [`DEFAULT_QUEUE`].
     pub queues: BTreeMap<String, QueueSpec>,
     pub adapter: AdapterSpec,
-    /// Things that were ignored on purpose (foreign iii modules, …), logged at start-up.
+    /// How log lines on stderr are written (`SWITCHYARD_LOG_FORMAT` overrides it).
+    pub log_format: LogFormat,
+    /// Things that were ignored on purpose (foreign iii modules, iii keys with no meaning
+    /// here, …), each with its path and line; logged at start-up.
     pub warnings: Vec<String>,
 }
 
@@ -44,6 +48,7 @@ impl Default for EngineConfig {
             shutdown_grace_ms: 30_000,
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
             adapter: AdapterSpec::Memory,
+            log_format: LogFormat::Text,
             warnings: Vec::new(),
         }
     }
@@ -70,8 +75,17 @@ impl EngineConfig {
     /// Validates config text with an explicit environment (for tests).
     pub fn parse_with_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let wrap = |problems| ConfigError { source_name: "config".into(), problems };
-        let text = env::substitute(text, lookup).map_err(wrap)?;
-        parse::parse(&text).map_err(wrap)
+        let substituted = env::substitute(text, lookup).map_err(wrap)?;
+        parse::parse(&substituted).map_err(|mut problems| {
+            // Substitution keeps lines but not columns: on a line it changed, say only the line.
+            for p in &mut problems {
+                let line = |t: &str| p.line.and_then(|l| t.lines().nth(l.saturating_sub(1)).map(str::to_string));
+                if p.column.is_some() && line(text) != line(&substituted) {
+                    p.column = None;
+                }
+            }
+            wrap(problems)
+        })
     }
 
     /// Names of the defined queues, sorted, for error messages.
@@ -114,6 +128,22 @@ impl QueueSpec {
     pub fn max_attempts(&self) -> u32 {
         self.max_retries.saturating_add(1)
     }
+
+    /// One line of `check-config`: `type=fifo max_retries=10 backoff_ms=1000 …`.
+    pub fn describe(&self) -> String {
+        let mut line = format!(
+            "type={} max_retries={} backoff_ms={} concurrency={} timeout_ms={}",
+            self.kind.as_str(),
+            self.max_retries,
+            self.backoff_ms,
+            self.concurrency,
+            self.timeout_ms
+        );
+        if let Some(f) = &self.message_group_field {
+            line.push_str(&format!(" message_group_field={f}"));
+        }
+        line
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +157,24 @@ impl QueueKind {
         match self {
             QueueKind::Standard => "standard",
             QueueKind::Fifo => "fifo",
+        }
+    }
+}
+
+/// The shape of log lines: `text` (one line per event, for people) or `json` (one object
+/// per line, for log shippers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
         }
     }
 }
@@ -164,21 +212,23 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// One thing wrong with a config: where (dotted path, line) and what.
+/// One thing wrong with a config: where (dotted path, line, and for YAML syntax errors
+/// the column) and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,
     pub line: Option<usize>,
+    pub column: Option<usize>,
     pub message: String,
 }
 
 impl Problem {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), line: None, message: message.into() }
+        Self { path: path.into(), line: None, column: None, message: message.into() }
     }
 
     pub fn at(path: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
-        Self { path: path.into(), line: Some(line), message: message.into() }
+        Self { path: path.into(), line: Some(line), column: None, message: message.into() }
     }
 }
 
@@ -188,10 +238,11 @@ impl fmt::Display for Problem {
             write!(f, "{}: ", self.path)?;
         }
         f.write_str(&self.message)?;
-        if let Some(line) = self.line {
-            write!(f, " (line {line})")?;
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, " (line {line}, column {column})"),
+            (Some(line), None) => write!(f, " (line {line})"),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

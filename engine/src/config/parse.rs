@@ -1,13 +1,24 @@
 //! The walk over the YAML tree: validates every field, applies defaults, and collects
-//! every problem (path + line) instead of stopping at the first.
+//! every problem (path + line) instead of stopping at the first. iii's shapes and keys
+//! are recognised through [`super::iii`].
 
-use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, Problem, QueueKind, QueueSpec};
+use super::iii::{self, Foreign};
+use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, LogFormat, Problem, QueueKind, QueueSpec};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
 
-const TOP_KEYS: &[&str] =
-    &["listen", "max_payload_bytes", "shutdown_grace_ms", "queue_configs", "adapter", "workers", "modules"];
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "max_payload_bytes",
+    "shutdown_grace_ms",
+    "log_format",
+    "queue_configs",
+    "adapter",
+    "workers",
+    "modules",
+    "port",
+];
 const QUEUE_KEYS: &[&str] = &[
     "max_retries",
     "backoff_ms",
@@ -24,9 +35,11 @@ pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
     let root = if text.trim().is_empty() {
         None
     } else {
-        match marked_yaml::parse_yaml_with_options(0, text, LoaderOptions::default().error_on_duplicate_keys(true)) {
+        // Without coercion, a quoted scalar stays a string: `concurrency: "3"` is refused.
+        let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
+        match marked_yaml::parse_yaml_with_options(0, text, options) {
             Ok(node) => Some(node),
-            Err(e) => return Err(vec![Problem::new("", format!("not valid YAML: {e}"))]),
+            Err(e) => return Err(vec![yaml_problem(&e, text)]),
         }
     };
     let mut config = EngineConfig::default();
@@ -37,6 +50,8 @@ pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
         config.warnings = w.warnings;
         Ok(config)
     } else {
+        // In the order of the file, as a reader goes through it.
+        w.problems.sort_by_key(|p| p.line);
         Err(w.problems)
     }
 }
@@ -71,16 +86,36 @@ impl Walker {
         }
     }
 
+    fn warn(&mut self, path: &str, node: &Node, message: impl Into<String>) {
+        self.warnings.push(Problem::at(path, line_of(node), message).to_string());
+    }
+
     fn unknown_keys(&mut self, path: &str, map: &MarkedMappingNode, known: &[&str]) {
+        self.keys(path, map, known, &[]);
+    }
+
+    /// Keys outside `known` are problems, except iii's keys in `foreign`, which have no
+    /// meaning here: one warning each.
+    fn keys(&mut self, path: &str, map: &MarkedMappingNode, known: &[&str], foreign: &[Foreign]) {
         for (key, value) in map.iter() {
-            if !known.contains(&key.as_str()) {
-                let line = key.span().start().map(|m| m.line()).unwrap_or_else(|| line_of(value));
-                self.problems.push(Problem::at(
-                    join(path, key),
-                    line,
-                    format!("unknown key (expected one of: {})", known.join(", ")),
-                ));
+            if known.contains(&key.as_str()) {
+                continue;
             }
+            let line = key.span().start().map(|m| m.line()).unwrap_or_else(|| line_of(value));
+            let message = match foreign.iter().find(|(k, _)| *k == key.as_str()) {
+                Some((_, why)) => {
+                    let warning = format!("iii setting with no meaning here, ignored: {why}");
+                    self.warnings.push(Problem::at(join(path, key), line, warning).to_string());
+                    continue;
+                }
+                None => match crate::suggest::closest(key, known.iter().copied()) {
+                    Some(near) => {
+                        format!("unknown key; did you mean '{near}'? (expected one of: {})", known.join(", "))
+                    }
+                    None => format!("unknown key (expected one of: {})", known.join(", ")),
+                },
+            };
+            self.problems.push(Problem::at(join(path, key), line, message));
         }
     }
 
@@ -92,8 +127,22 @@ impl Walker {
         s
     }
 
-    fn uint(&mut self, path: &str, node: &Node, max: u64) -> Option<u64> {
+    /// A plain (unquoted) scalar: `concurrency: "3"` is a string, and a type error.
+    fn plain<'n>(&mut self, path: &str, node: &'n Node, expected: &str) -> Option<&'n MarkedScalarNode> {
         let s = self.scalar(path, node)?;
+        if !s.may_coerce() {
+            self.problem(
+                path,
+                node,
+                format!("expected {expected}, got the string \"{}\" (remove the quotes)", s.as_str()),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn uint(&mut self, path: &str, node: &Node, max: u64) -> Option<u64> {
+        let s = self.plain(path, node, "a whole number")?;
         match s.trim().replace('_', "").parse::<u64>() {
             Ok(v) if v <= max => Some(v),
             Ok(_) => {
@@ -108,7 +157,7 @@ impl Walker {
     }
 
     fn boolean(&mut self, path: &str, node: &Node) -> Option<bool> {
-        let s = self.scalar(path, node)?;
+        let s = self.plain(path, node, "true or false")?;
         match s.as_str() {
             "true" | "True" | "TRUE" | "yes" | "on" => Some(true),
             "false" | "False" | "FALSE" | "no" | "off" => Some(false),
@@ -127,13 +176,23 @@ impl Walker {
         let Some(map) = self.mapping("", root) else {
             return;
         };
-        self.unknown_keys("", map, TOP_KEYS);
+        self.keys("", map, TOP_KEYS, iii::TOP);
         if let Some(n) = map.get_node("listen")
             && let Some(s) = self.string("listen", n)
         {
             match s.parse() {
                 Ok(addr) => config.listen = addr,
                 Err(_) => self.problem("listen", n, format!("expected host:port with an IP address, got '{s}'")),
+            }
+        }
+        // iii's engine port: the same port here, on the default (loopback) address.
+        if let Some(n) = map.get_node("port")
+            && let Some(port) = self.uint("port", n, u16::MAX as u64)
+        {
+            if map.get_node("listen").is_some() {
+                self.warn("port", n, "ignored: listen is set");
+            } else {
+                config.listen.set_port(port as u16);
             }
         }
         if let Some(n) = map.get_node("max_payload_bytes") {
@@ -143,6 +202,14 @@ impl Walker {
                 None => {}
             }
         }
+        if let Some(n) = map.get_node("log_format")
+            && let Some(s) = self.string("log_format", n)
+        {
+            match LogFormat::parse(&s) {
+                Some(f) => config.log_format = f,
+                None => self.problem("log_format", n, format!("expected 'text' or 'json', got '{s}'")),
+            }
+        }
         if let Some(n) = map.get_node("shutdown_grace_ms")
             && let Some(v) = self.uint("shutdown_grace_ms", n, u32::MAX as u64)
         {
@@ -150,9 +217,9 @@ impl Walker {
         }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.
-        let mut blocks: Vec<(String, &MarkedMappingNode)> = Vec::new();
+        let mut blocks: Vec<Block> = Vec::new();
         if map.get_node("queue_configs").is_some() || map.get_node("adapter").is_some() {
-            blocks.push((String::new(), map));
+            blocks.push(Block { path: String::new(), line: line_of(root), map: Some(map) });
         }
         for list_key in ["workers", "modules"] {
             if let Some(n) = map.get_node(list_key) {
@@ -160,8 +227,10 @@ impl Walker {
             }
         }
         if blocks.len() > 1 {
-            let places: Vec<_> =
-                blocks.iter().map(|(p, _)| if p.is_empty() { "top level".into() } else { p.clone() }).collect();
+            let places: Vec<_> = blocks
+                .iter()
+                .map(|b| if b.path.is_empty() { "top level".into() } else { format!("{} (line {})", b.path, b.line) })
+                .collect();
             self.problem(
                 "queue_configs",
                 root,
@@ -169,7 +238,7 @@ impl Walker {
             );
             return;
         }
-        if let Some((prefix, block)) = blocks.first() {
+        if let Some(Block { path: prefix, map: Some(block), .. }) = blocks.first() {
             if !prefix.is_empty() {
                 self.unknown_keys(prefix, block, &["queue_configs", "adapter"]);
             }
@@ -184,36 +253,35 @@ impl Walker {
         }
     }
 
-    /// `workers: [{name: iii-queue, config: …}]` / `modules: [{class: …Queue…, config: …}]`.
-    fn iii_modules<'n>(&mut self, key: &str, node: &'n Node, blocks: &mut Vec<(String, &'n MarkedMappingNode)>) {
+    /// `workers: [{name: iii-queue, config: …}]` / `modules: [{class: …::QueueModule,
+    /// config: …}]` (either list, either key): the queue module's block; every other
+    /// entry is ignored with a warning.
+    fn iii_modules<'n>(&mut self, key: &str, node: &'n Node, blocks: &mut Vec<Block<'n>>) {
         let Some(seq) = node.as_sequence() else {
             if !is_null(node) {
                 self.problem(key, node, "expected a list");
             }
             return;
         };
-        let name_key = if key == "workers" { "name" } else { "class" };
         for (i, entry) in seq.iter().enumerate() {
             let path = format!("{key}[{i}]");
             let Some(m) = self.mapping(&path, entry) else {
                 continue;
             };
-            let name = m.get_scalar(name_key).map(|s| s.as_str().to_string()).unwrap_or_default();
-            let is_queue =
-                if key == "workers" { name == "iii-queue" } else { name.to_ascii_lowercase().contains("queue") };
-            if !is_queue {
-                self.warnings
-                    .push(format!("{path}: '{name}' is not the queue module; ignored (line {})", line_of(entry)));
+            let name = m.get_scalar("name").map(|s| s.as_str());
+            let class = m.get_scalar("class").map(|s| s.as_str());
+            if !iii::is_queue_module(name, class) {
+                let what = name.or(class).unwrap_or("an entry without name or class");
+                self.warn(&path, entry, format!("'{what}' is not the queue module; ignored"));
                 continue;
             }
-            match m.get_node("config") {
-                Some(c) => {
-                    if let Some(cm) = self.mapping(&join(&path, "config"), c) {
-                        blocks.push((join(&path, "config"), cm));
-                    }
-                }
-                None => self.problem(&path, entry, "the queue module entry has no 'config'"),
-            }
+            self.keys(&path, m, &["name", "class", "config"], iii::ENTRY);
+            let config_path = join(&path, "config");
+            let map = match m.get_node("config") {
+                Some(c) => self.mapping(&config_path, c),
+                None => None,
+            };
+            blocks.push(Block { path: config_path, line: line_of(entry), map });
         }
     }
 
@@ -240,7 +308,7 @@ impl Walker {
         let Some(map) = self.mapping(path, node) else {
             return Some(spec);
         };
-        self.unknown_keys(path, map, QUEUE_KEYS);
+        self.keys(path, map, QUEUE_KEYS, iii::QUEUE);
         let field = |k: &str| map.get_node(k);
         if let Some(n) = field("max_retries") {
             spec.max_retries =
@@ -305,10 +373,31 @@ impl Walker {
 
     fn adapter(&mut self, path: &str, node: &Node) -> Option<AdapterSpec> {
         let map = self.mapping(path, node)?;
-        self.unknown_keys(path, map, &["name", "config"]);
-        let name = match map.get_node("name") {
-            Some(n) => self.string(&join(path, "name"), n)?,
-            None => "builtin".to_string(),
+        self.unknown_keys(path, map, &["name", "class", "config"]);
+        let name_node = map.get_node("name");
+        let class_node = map.get_node("class");
+        let name = match name_node {
+            Some(n) => Some(self.string(&join(path, "name"), n)?),
+            None => None,
+        };
+        let class = match class_node {
+            Some(n) => Some(self.string(&join(path, "class"), n)?),
+            None => None,
+        };
+        if let (Some(_), Some(n)) = (&name, class_node) {
+            self.problem(&join(path, "class"), n, "give the adapter a name or a class, not both");
+            return None;
+        }
+        let (name, implied_store) = match iii::adapter_name(name.as_deref(), class.as_deref()) {
+            Ok(found) => found,
+            Err(why) => {
+                let (key, n) = match name_node {
+                    Some(n) => ("name", n),
+                    None => ("class", class_node.unwrap_or(node)),
+                };
+                self.problem(&join(path, key), n, why);
+                return None;
+            }
         };
         let cpath = join(path, "config");
         let cfg = match map.get_node("config") {
@@ -320,12 +409,16 @@ impl Walker {
             Some(n) => w.string(&join(&cpath, k), n).unwrap_or_default(),
             None => default.to_string(),
         };
-        match name.as_str() {
+        match name {
             "builtin" => {
                 if let Some(c) = cfg {
-                    self.unknown_keys(&cpath, c, &["store_method", "file_path"]);
+                    self.keys(&cpath, c, &["store_method", "file_path"], iii::BUILTIN);
                 }
-                match text(self, "store_method", "in_memory").as_str() {
+                let store_method = match (get("store_method"), implied_store) {
+                    (None, Some(implied)) => implied.to_string(),
+                    _ => text(self, "store_method", "in_memory"),
+                };
+                match store_method.as_str() {
                     "in_memory" => Some(AdapterSpec::Memory),
                     "file_based" => {
                         Some(AdapterSpec::File { path: PathBuf::from(text(self, "file_path", "./data/queue_store")) })
@@ -350,23 +443,53 @@ impl Walker {
                     key_prefix: text(self, "key_prefix", "switchyard"),
                 })
             }
-            "rabbitmq" => {
+            _ => {
                 if let Some(c) = cfg {
-                    self.unknown_keys(&cpath, c, &["amqp_url"]);
+                    self.keys(&cpath, c, &["amqp_url"], iii::RABBITMQ);
                 }
                 Some(AdapterSpec::RabbitMq { url: text(self, "amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f") })
             }
-            other => {
-                let n = map.get_node("name").unwrap_or(node);
-                self.problem(
-                    &join(path, "name"),
-                    n,
-                    format!("unknown adapter '{other}' (expected builtin, redis or rabbitmq)"),
-                );
-                None
-            }
         }
     }
+}
+
+/// Where the queue settings were found: the top level, or an iii module entry's
+/// `config` (`map` is `None` for an entry without one: all defaults).
+struct Block<'n> {
+    path: String,
+    line: usize,
+    map: Option<&'n MarkedMappingNode>,
+}
+
+/// A YAML syntax error as a problem with its line and column (1-based, as editors count);
+/// one the parser only notices at the end of the file says so, without a column.
+fn yaml_problem(e: &marked_yaml::LoadError, source: &str) -> Problem {
+    use marked_yaml::LoadError::*;
+    let (m, what) = match e {
+        TopLevelMustBeMapping(m)
+        | TopLevelMustBeSequence(m)
+        | UnexpectedAnchor(m)
+        | MappingKeyMustBeScalar(m)
+        | UnexpectedTag(m)
+        | ScanError(m, _) => {
+            let text = e.to_string();
+            (*m, text.strip_prefix(&format!("{m}: ")).unwrap_or(&text).to_string())
+        }
+        DuplicateKey(inner) => {
+            let first = inner.prev_key.span().start().map_or(0, |m| m.line());
+            let Some(m) = inner.key.span().start() else {
+                return Problem::new("", format!("not valid YAML: {e}"));
+            };
+            (*m, format!("key '{}' appears twice in one mapping (first on line {first})", inner.key.as_str()))
+        }
+    };
+    if m.character() >= source.trim_end().chars().count() {
+        let last = source.trim_end().lines().count().max(1);
+        return Problem::at("", last, format!("not valid YAML: {what}, at the end of the file"));
+    }
+    let mut problem = Problem::at("", m.line(), format!("not valid YAML: {what}"));
+    problem.column = Some(m.column());
+    problem
 }
 
 fn is_null(node: &Node) -> bool {

@@ -160,3 +160,129 @@ fn adapter_descriptions_hide_credentials() {
     let a = AdapterSpec::RabbitMq { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() };
     assert!(!a.describe().contains("guest"));
 }
+
+#[test]
+fn a_quoted_number_is_a_type_error_like_other_wrong_types() {
+    let err = EngineConfig::parse("queue_configs:\n  q:\n    concurrency: \"3\"\n    jitter: 'true'\n").unwrap_err();
+    let lines: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "queue_configs.q.concurrency: expected a whole number, got the string \"3\" (remove the quotes) (line 3)",
+            "queue_configs.q.jitter: expected true or false, got the string \"true\" (remove the quotes) (line 4)",
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_points_at_its_line_and_column() {
+    let err = EngineConfig::parse("queue_configs:\n  payment:\n    message_group_field: \"orderId\n    type: fifo\n")
+        .unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    let p = &err.problems[0];
+    assert_eq!((p.line, p.column), (Some(3), Some(26)), "{p}");
+    assert!(p.to_string().starts_with("not valid YAML: "), "{p}");
+    assert!(p.to_string().ends_with("(line 3, column 26)"), "{p}");
+}
+
+#[test]
+fn a_yaml_error_the_parser_sees_only_at_the_end_names_the_last_line() {
+    let err = EngineConfig::parse("queue_configs: [unclosed\n").unwrap_err();
+    assert_eq!(
+        err.problems[0].to_string(),
+        "not valid YAML: while parsing a flow sequence, expected ',' or ']', at the end of the file (line 1)"
+    );
+}
+
+#[test]
+fn on_a_line_that_substitution_changed_a_yaml_error_names_only_the_line() {
+    let text = "queue_configs:\n  q: {concurrency: ${C:3}, type: \"fifo}\n";
+    let err = EngineConfig::parse_with_env(text, |_| None).unwrap_err();
+    assert_eq!((err.problems[0].line, err.problems[0].column), (Some(2), None), "{}", err.problems[0]);
+}
+
+#[test]
+fn a_duplicate_key_names_both_lines() {
+    let err = EngineConfig::parse("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n").unwrap_err();
+    assert_eq!(
+        err.problems[0].to_string(),
+        "not valid YAML: key 'listen' appears twice in one mapping (first on line 1) (line 2, column 1)"
+    );
+}
+
+#[test]
+fn iii_keys_without_a_meaning_here_warn_once_each_with_path_and_line() {
+    let text = "\
+modules:
+  - class: modules::queue::QueueModule
+    config:
+      queue_configs:
+        email: {poll_interval_ms: 100, backoff_ms: 2000}
+      adapter:
+        class: modules::queue::BuiltinQueueAdapter
+        config: {store_method: file_based, file_path: ./q, save_interval_ms: 5000}
+";
+    let c = EngineConfig::parse(text).unwrap();
+    assert_eq!(c.queues["email"].backoff_ms, 2000);
+    assert_eq!(c.adapter, AdapterSpec::File { path: "./q".into() });
+    assert_eq!(c.warnings.len(), 2, "{:#?}", c.warnings);
+    assert!(c.warnings[0].starts_with(
+        "modules[0].config.queue_configs.email.poll_interval_ms: iii setting with no meaning here, ignored"
+    ));
+    assert!(c.warnings[0].ends_with("(line 5)"), "{}", c.warnings[0]);
+    assert!(c.warnings[1].starts_with("modules[0].config.adapter.config.save_interval_ms: iii setting"));
+    assert!(c.warnings[1].ends_with("(line 8)"), "{}", c.warnings[1]);
+}
+
+#[test]
+fn typos_of_our_own_keys_stay_errors_with_a_suggestion() {
+    let text = "queue_configs:\n  email: {max_retry: 3, poll_interval_ms: 100}\nadapter:\n  name: builtin\n  config: {store_methd: in_memory}\n";
+    let err = EngineConfig::parse(text).unwrap_err();
+    let lines: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("queue_configs.email.max_retry: unknown key; did you mean 'max_retries'?"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("adapter.config.store_methd: unknown key; did you mean 'store_method'?"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn iii_port_becomes_the_listen_port_on_loopback_unless_listen_is_set() {
+    let c = EngineConfig::parse("port: 49300\n").unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:49300");
+    let c = EngineConfig::parse("port: 49300\nlisten: 127.0.0.1:5000\n").unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
+    assert_eq!(c.warnings, ["port: ignored: listen is set (line 1)"]);
+}
+
+#[test]
+fn an_iii_queue_module_without_config_runs_on_the_defaults() {
+    let c = EngineConfig::parse("workers:\n  - name: iii-cron\n  - name: iii-queue\n").unwrap();
+    assert_eq!(c.queue_names(), ["default"]);
+    assert_eq!(c.adapter, AdapterSpec::Memory);
+    assert_eq!(c.warnings, ["workers[0]: 'iii-cron' is not the queue module; ignored (line 2)"]);
+}
+
+#[test]
+fn iii_adapters_by_name_or_class_map_or_are_refused_with_the_reason() {
+    let c = EngineConfig::parse("adapter: {name: file_based, config: {file_path: ./d}}\n").unwrap();
+    assert_eq!(c.adapter, AdapterSpec::File { path: "./d".into() });
+    let c = EngineConfig::parse("adapter: {class: modules::queue::adapters::RedisAdapter}\n").unwrap();
+    assert!(matches!(c.adapter, AdapterSpec::Redis { .. }));
+    let err = EngineConfig::parse("adapter: {name: bridge, config: {bridge_url: ws://h:49134}}\n").unwrap_err();
+    assert!(err.problems[0].to_string().starts_with("adapter.name: iii's bridge adapter"), "{}", err.problems[0]);
+    let err = EngineConfig::parse("adapter: {name: redis, class: modules::queue::RedisAdapter}\n").unwrap_err();
+    assert!(err.problems[0].to_string().contains("a name or a class, not both"), "{}", err.problems[0]);
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    assert_eq!(EngineConfig::parse("").unwrap().log_format, LogFormat::Text);
+    assert_eq!(EngineConfig::parse("log_format: json\n").unwrap().log_format, LogFormat::Json);
+    let err = EngineConfig::parse("log_format: yaml\n").unwrap_err();
+    assert_eq!(err.problems[0].to_string(), "log_format: expected 'text' or 'json', got 'yaml' (line 1)");
+}

@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 pub(super) struct Invocation {
     pub worker: Option<super::WorkerId>,
     pub deadline: Option<Millis>,
+    /// When it was sent to `worker` (for the job event's `duration_ms`).
+    pub sent_at: Option<Millis>,
     pub kind: Kind,
 }
 

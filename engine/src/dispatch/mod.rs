@@ -30,6 +30,7 @@ pub mod workers;
 
 use crate::clock::{Clock, Millis};
 use crate::config::EngineConfig;
+use crate::logging::jobs;
 use crate::queue::retry::{AfterFailure, after_failure};
 use crate::queue::{Job, JobError, Payload};
 use crate::store::{Finish, Lease, Store};
@@ -99,11 +100,12 @@ struct State {
     next_invocation: u64,
 }
 
-/// What leaving the lock left to do: awaits happen outside it.
+/// What leaving the lock left to do: awaits happen outside it. Jobs carry the time their
+/// invoke was sent, if it was.
 #[derive(Default)]
 struct Aftermath {
-    failed_jobs: Vec<(Lease, JobError)>,
-    released_jobs: Vec<Lease>,
+    failed_jobs: Vec<(Lease, JobError, Option<Millis>)>,
+    released_jobs: Vec<(Lease, Option<Millis>)>,
     replies: Vec<(oneshot::Sender<CallResult>, CallResult)>,
 }
 
@@ -149,6 +151,14 @@ impl Dispatcher {
         w.name = hello.worker_name;
         w.max_in_flight = if hello.max_in_flight == 0 { DEFAULT_MAX_IN_FLIGHT } else { hello.max_in_flight };
         w.batches = hello.batches;
+        tracing::info!(
+            worker = id,
+            name = %w.name,
+            sdk = %format_args!("{} {}", hello.sdk_name, hello.sdk_version),
+            max_in_flight = w.max_in_flight,
+            functions = w.functions.len(),
+            "worker connected"
+        );
         let welcome = Welcome { worker_id: format!("w{id}"), max_in_flight: w.max_in_flight };
         let _ = w.tx.send(EngineMessage { kind: Some(engine_message::Kind::Welcome(welcome)) });
         let functions: Vec<String> = w.functions.iter().cloned().collect();
@@ -190,15 +200,20 @@ impl Dispatcher {
     pub async fn worker_gone(&self, id: WorkerId) {
         let after = {
             let mut st = self.state.lock();
+            // A worker the drain already removed was not lost: it was let go.
+            let name = st.workers.get(id).map(|w| w.name.clone());
             let functions = st.workers.remove(id);
             let mut after = Aftermath::default();
             let mine: Vec<u64> =
                 st.invocations.iter().filter(|(_, inv)| inv.worker == Some(id)).map(|(k, _)| *k).collect();
+            if let Some(name) = name {
+                tracing::info!(worker = id, name = %name, in_flight = mine.len(), "worker disconnected");
+            }
             let error = JobError::new("WORKER_DISCONNECTED", "worker disconnected during the attempt");
             for inv_id in mine {
                 let inv = Self::take(&mut st, inv_id).expect("listed above");
                 match inv.kind {
-                    Kind::Job(lease) => after.failed_jobs.push((lease, error.clone())),
+                    Kind::Job(lease) => after.failed_jobs.push((lease, error.clone(), inv.sent_at)),
                     Kind::Call { reply: Some(tx), .. } => {
                         after.replies.push((tx, Err(CallError::Failed(error.clone()))))
                     }
@@ -259,6 +274,7 @@ impl Dispatcher {
                     _ => continue, // late (timed out, cancelled) or not this worker's: ignored
                 }
                 let inv = Self::take(&mut st, inv_id).expect("checked above");
+                let sent_at = inv.sent_at;
                 let outcome = match result.outcome {
                     Some(invocation_result::Outcome::Value(v)) => Ok(v),
                     None => Ok(crate::wire::null_bytes()),
@@ -267,7 +283,7 @@ impl Dispatcher {
                     }
                 };
                 match inv.kind {
-                    Kind::Job(lease) => jobs.push((lease, outcome.map(|_| ()))),
+                    Kind::Job(lease) => jobs.push((lease, outcome.map(|_| ()), sent_at)),
                     Kind::Call { reply: Some(tx), .. } => {
                         let _ = tx.send(outcome.and_then(call_value).map_err(CallError::Failed));
                     }
@@ -282,9 +298,9 @@ impl Dispatcher {
                 self.serve(&mut st, &f, now);
             }
         }
-        let ends = jobs.into_iter().map(|(lease, outcome)| {
+        let ends = jobs.into_iter().map(|(lease, outcome, sent_at)| {
             let finish = self.finish_of(&lease.job, outcome);
-            (lease, finish)
+            (lease, finish, sent_at)
         });
         self.end_leases(ends.collect()).await;
         self.wake.notify_one();
@@ -299,7 +315,7 @@ impl Dispatcher {
         if let Some(d) = deadline {
             st.deadlines.insert((d, id));
         }
-        st.invocations.insert(id, Invocation { worker: None, deadline, kind });
+        st.invocations.insert(id, Invocation { worker: None, deadline, sent_at: None, kind });
         id
     }
 
@@ -337,7 +353,9 @@ impl Dispatcher {
             st.backlog.get_mut(function).expect("non-empty").pop_front();
             let Some(inv) = st.invocations.get_mut(&id) else { continue };
             inv.worker = Some(worker_id);
+            inv.sent_at = Some(now);
             if let Kind::Job(lease) = &inv.kind {
+                jobs::started(&lease.job);
                 let timeout = self.config.queues.get(&lease.job.queue).map_or(300_000, |q| q.timeout_ms);
                 let deadline = now.saturating_add(timeout);
                 inv.deadline = Some(deadline);
@@ -389,7 +407,7 @@ impl Dispatcher {
         for id in queued {
             if let Some(inv) = Self::take(st, id) {
                 match inv.kind {
-                    Kind::Job(lease) => after.released_jobs.push(lease),
+                    Kind::Job(lease) => after.released_jobs.push((lease, inv.sent_at)),
                     Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::NoWorker))),
                     Kind::Call { reply: None, .. } => {}
                 }
@@ -408,11 +426,11 @@ impl Dispatcher {
         for (tx, result) in after.replies {
             let _ = tx.send(result);
         }
-        let failed = after.failed_jobs.into_iter().map(|(lease, error)| {
+        let failed = after.failed_jobs.into_iter().map(|(lease, error, sent_at)| {
             let finish = self.finish_of(&lease.job, Err(error));
-            (lease, finish)
+            (lease, finish, sent_at)
         });
-        let released = after.released_jobs.into_iter().map(|lease| (lease, Finish::Release));
+        let released = after.released_jobs.into_iter().map(|(lease, sent_at)| (lease, Finish::Release, sent_at));
         self.end_leases(failed.chain(released).collect()).await;
     }
 
@@ -428,17 +446,25 @@ impl Dispatcher {
     }
 
     /// Records the ends of attempts in the store, in one call (one lock, or one round of
-    /// trips), then frees their queues' slots and wakes the pump once.
-    async fn end_leases(&self, ends: Vec<(Lease, Finish)>) {
+    /// trips), logs each one the store took, then frees their queues' slots and wakes the
+    /// pump once. `ends` carry the time each invoke was sent, if it was.
+    async fn end_leases(&self, ends: Vec<(Lease, Finish, Option<Millis>)>) {
         if ends.is_empty() {
             return;
         }
-        let (jobs, ends): (Vec<Job>, Vec<_>) =
-            ends.into_iter().map(|(lease, finish)| (lease.job, (lease.token, finish))).unzip();
-        let answers = self.store.finish_many(ends).await;
-        for (job, answer) in jobs.iter().zip(answers) {
+        let mut jobs = Vec::with_capacity(ends.len());
+        let mut events = Vec::with_capacity(ends.len());
+        let mut finishes = Vec::with_capacity(ends.len());
+        for (lease, finish, sent_at) in ends {
+            events.push(jobs::Ended::of(&finish, sent_at));
+            jobs.push(lease.job);
+            finishes.push((lease.token, finish));
+        }
+        let answers = self.store.finish_many(finishes).await;
+        let now = self.clock.now();
+        for ((job, event), answer) in jobs.iter().zip(&events).zip(answers) {
             match answer {
-                Ok(true) => {}
+                Ok(true) => event.log(job, now),
                 Ok(false) => tracing::debug!(job = %job.id, "lease was stale; nothing changed"),
                 // The job stays leased in the store; a durable store makes it ready again
                 // at the next start (recover).
@@ -466,7 +492,7 @@ impl Aftermath {
     /// The engine gave up on an invocation itself: the attempt does not count.
     fn add_abandoned(&mut self, inv: Invocation) {
         match inv.kind {
-            Kind::Job(lease) => self.released_jobs.push(lease),
+            Kind::Job(lease) => self.released_jobs.push((lease, inv.sent_at)),
             Kind::Call { reply: Some(tx), .. } => self.replies.push((tx, Err(CallError::ShuttingDown))),
             Kind::Call { reply: None, .. } => {}
         }

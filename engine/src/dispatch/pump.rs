@@ -136,7 +136,7 @@ impl Dispatcher {
                         let ms = self.config.queues.get(&lease.job.queue).map_or(0, |q| q.timeout_ms);
                         let error =
                             JobError::new("TIMEOUT", format!("attempt did not finish within timeout_ms ({ms} ms)"));
-                        after.failed_jobs.push((lease, error));
+                        after.failed_jobs.push((lease, error, inv.sent_at));
                     }
                     Kind::Call { reply: Some(tx), .. } => after.replies.push((tx, Err(CallError::Timeout))),
                     Kind::Call { reply: None, .. } => {}

@@ -48,3 +48,73 @@ impl Drop for EngineProcess {
         let _ = std::fs::remove_file(&self.config);
     }
 }
+
+/// The engine binary with stderr into a file, stopped with SIGTERM so its shutdown path
+/// runs: for tests of what it logs.
+pub struct LoggedEngine {
+    pub child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl LoggedEngine {
+    /// Serves `config` on 127.0.0.1:0 in `dir` (relative store paths land there), stderr
+    /// into `dir/engine.log`; `env` is set, and the variables iii configs substitute are
+    /// unset so that their defaults apply.
+    pub fn start(config: &std::path::Path, dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let log = dir.join("engine.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+        for var in SUBSTITUTED {
+            command.env_remove(var);
+        }
+        command.env_remove("SWITCHYARD_LOG").env_remove("SWITCHYARD_LOG_FORMAT").env_remove("NO_COLOR");
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().expect("engine binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = match line.trim().strip_prefix("switchyard listening on ") {
+            Some(addr) => addr.to_string(),
+            None => {
+                let _ = child.wait();
+                panic!(
+                    "engine did not start ({line:?}); stderr:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGTERM, then waits for the exit: returns everything written to stderr.
+    pub fn stop(mut self) -> Vec<u8> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "engine exits cleanly on SIGTERM: {status}");
+        std::fs::read(&self.log).unwrap()
+    }
+}
+
+impl Drop for LoggedEngine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Variables the iii fixture configs substitute (`${III_PORT:49134}`, …).
+pub const SUBSTITUTED: &[&str] =
+    &["III_PORT", "API_HOST", "API_PORT", "REDIS_URL", "RABBITMQ_URL", "AMQP_URL", "STREAM_PORT"];
