@@ -1,4 +1,5 @@
-//! The `switchyard` command: `serve` runs the engine, `check-config` validates a config.
+//! The `switchyard` command: `serve` runs the engine, `check-config` validates a config,
+//! and the operator commands ([`crate::ctl`]) talk to a running engine.
 //!
 //! Config path: `--config PATH`, else `$SWITCHYARD_CONFIG`, else `./iii-config.yaml`.
 //! A missing file at the implicit default path starts the engine on the built-in defaults
@@ -35,6 +36,9 @@ pub enum Command {
         /// Config file to check.
         path: PathBuf,
     },
+    /// The operator commands, talking gRPC to a running engine (`crate::ctl`).
+    #[command(flatten)]
+    Ops(crate::ctl::OpsCommand),
 }
 
 const IMPLICIT_CONFIG: &str = "iii-config.yaml";
@@ -63,6 +67,7 @@ pub async fn main() -> i32 {
     match cli.command {
         Command::CheckConfig { path } => check_config(&path).await,
         Command::Serve { config, listen } => serve(config, listen).await,
+        Command::Ops(command) => crate::ctl::run(command).await,
     }
 }
 
@@ -125,12 +130,24 @@ async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) ->
             return 2;
         }
     };
+    let side = match crate::server::SideListeners::bind(&config).await {
+        Ok(side) => side,
+        Err(e) => {
+            eprintln!("switchyard: refusing to start\n  - {e}");
+            return 2;
+        }
+    };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, adapter = %config.adapter.describe(), queues = ?config.queue_names(), "serving");
     // Scripts and test fixtures read this line to learn the port.
     println!("switchyard listening on {addr}");
+    // Then one line per HTTP listener: "switchyard metrics on …", "switchyard console on …".
+    for (what, addr) in side.addresses() {
+        println!("switchyard {what} on {addr}");
+    }
     let _ = std::io::stdout().flush();
-    match crate::server::serve(listener, Arc::new(config), store, Arc::new(SystemClock), shutdown_signal()).await {
+    let clock = Arc::new(SystemClock);
+    match crate::server::serve_with(listener, side, Arc::new(config), store, clock, shutdown_signal()).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("switchyard: {e}");

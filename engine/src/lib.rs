@@ -13,6 +13,10 @@
 //!   and the conformance suite they all pass.
 //! - [`queue`] — jobs, their states, the retry policy and FIFO groups: pure data and rules.
 //! - [`config`] — `iii-config.yaml` → a validated [`config::EngineConfig`].
+//! - [`metrics`] — Prometheus counters and histograms, and `/metrics`.
+//! - [`console`] — the web console: queues, dead letters, workers.
+//! - [`ctl`] — the operator commands (`queues`, `dlq`, `enqueue`, `workers`) over gRPC.
+//! - [`http`] — the small HTTP server under `/metrics` and the console.
 //! - [`clock`] — injected time.
 //! - [`wire`] — conversions to and from the wire types.
 
@@ -20,7 +24,11 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
+pub mod ctl;
 pub mod dispatch;
+pub mod http;
+pub mod metrics;
 pub mod queue;
 pub mod server;
 pub mod store;

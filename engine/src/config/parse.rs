@@ -1,13 +1,22 @@
 //! The walk over the YAML tree: validates every field, applies defaults, and collects
 //! every problem (path + line) instead of stopping at the first.
 
-use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, Problem, QueueKind, QueueSpec};
+use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, Problem, QueueKind, QueueSpec, SideListen};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
 
-const TOP_KEYS: &[&str] =
-    &["listen", "max_payload_bytes", "shutdown_grace_ms", "queue_configs", "adapter", "workers", "modules"];
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "max_payload_bytes",
+    "shutdown_grace_ms",
+    "metrics_listen",
+    "console_listen",
+    "queue_configs",
+    "adapter",
+    "workers",
+    "modules",
+];
 const QUEUE_KEYS: &[&str] = &[
     "max_retries",
     "backoff_ms",
@@ -123,6 +132,20 @@ impl Walker {
         self.scalar(path, node).map(|s| s.as_str().to_string())
     }
 
+    /// `metrics_listen` / `console_listen`: empty turns the listener off.
+    fn side_listen(&mut self, path: &str, node: &Node, s: &str) -> Option<SideListen> {
+        if s.trim().is_empty() {
+            return None;
+        }
+        match s.parse() {
+            Ok(addr) => Some(SideListen { addr, explicit: true }),
+            Err(_) => {
+                self.problem(path, node, format!("expected host:port with an IP address, or empty for off, got '{s}'"));
+                None
+            }
+        }
+    }
+
     fn engine(&mut self, root: &Node, config: &mut EngineConfig) {
         let Some(map) = self.mapping("", root) else {
             return;
@@ -147,6 +170,15 @@ impl Walker {
             && let Some(v) = self.uint("shutdown_grace_ms", n, u32::MAX as u64)
         {
             config.shutdown_grace_ms = v;
+        }
+        for (key, field) in
+            [("metrics_listen", &mut config.metrics_listen), ("console_listen", &mut config.console_listen)]
+        {
+            if let Some(n) = map.get_node(key)
+                && let Some(s) = self.string(key, n)
+            {
+                *field = self.side_listen(key, n, &s);
+            }
         }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.

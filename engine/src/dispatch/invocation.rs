@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 pub(super) struct Invocation {
     pub worker: Option<super::WorkerId>,
     pub deadline: Option<Millis>,
+    /// When it was sent to its worker (meaningful once `worker` is set).
+    pub sent_at: Millis,
     pub kind: Kind,
 }
 

@@ -30,6 +30,7 @@ pub mod workers;
 
 use crate::clock::{Clock, Millis};
 use crate::config::EngineConfig;
+use crate::metrics::{Ended, Recorder};
 use crate::queue::retry::{AfterFailure, after_failure};
 use crate::queue::{Job, JobError, Payload};
 use crate::store::{Finish, Lease, Store};
@@ -80,6 +81,7 @@ pub struct Dispatcher {
     config: Arc<EngineConfig>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    metrics: Recorder,
     state: Mutex<State>,
     /// Wakes the pump: capacity was freed or a worker registered a function.
     wake: Notify,
@@ -108,11 +110,17 @@ struct Aftermath {
 }
 
 impl Dispatcher {
-    pub fn new(config: Arc<EngineConfig>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
+    pub fn new(
+        config: Arc<EngineConfig>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Recorder,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             store,
             clock,
+            metrics,
             state: Mutex::new(State {
                 workers: Workers::default(),
                 invocations: HashMap::default(),
@@ -136,8 +144,13 @@ impl Dispatcher {
     /// A new worker stream: the messages to send it come out of the receiver.
     pub fn connect_worker(&self) -> (WorkerId, mpsc::UnboundedReceiver<EngineMessage>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let id = self.state.lock().workers.add(tx);
+        let id = self.state.lock().workers.add(tx, self.clock.now());
         (id, rx)
+    }
+
+    /// Every worker stream open on this engine, in the order they connected.
+    pub fn workers(&self) -> Vec<workers::WorkerView> {
+        self.state.lock().workers.views()
     }
 
     /// Applies a worker's hello and answers with `welcome`.
@@ -147,6 +160,7 @@ impl Dispatcher {
             return;
         };
         w.name = hello.worker_name;
+        w.sdk = Some((hello.sdk_name, hello.sdk_version));
         w.max_in_flight = if hello.max_in_flight == 0 { DEFAULT_MAX_IN_FLIGHT } else { hello.max_in_flight };
         w.batches = hello.batches;
         let welcome = Welcome { worker_id: format!("w{id}"), max_in_flight: w.max_in_flight };
@@ -195,10 +209,14 @@ impl Dispatcher {
             let mine: Vec<u64> =
                 st.invocations.iter().filter(|(_, inv)| inv.worker == Some(id)).map(|(k, _)| *k).collect();
             let error = JobError::new("WORKER_DISCONNECTED", "worker disconnected during the attempt");
+            let now = self.clock.now();
             for inv_id in mine {
                 let inv = Self::take(&mut st, inv_id).expect("listed above");
                 match inv.kind {
-                    Kind::Job(lease) => after.failed_jobs.push((lease, error.clone())),
+                    Kind::Job(lease) => {
+                        self.metrics.attempt_ended(&lease.job, inv.sent_at, now);
+                        after.failed_jobs.push((lease, error.clone()))
+                    }
                     Kind::Call { reply: Some(tx), .. } => {
                         after.replies.push((tx, Err(CallError::Failed(error.clone()))))
                     }
@@ -249,6 +267,7 @@ impl Dispatcher {
         let mut jobs = Vec::with_capacity(results.size_hint().0);
         {
             let mut st = self.state.lock();
+            let now = self.clock.now();
             for result in results {
                 let Ok(inv_id) = result.invocation_id.parse::<u64>() else {
                     tracing::warn!(worker, id = %result.invocation_id, "result for a malformed invocation id; ignored");
@@ -267,7 +286,10 @@ impl Dispatcher {
                     }
                 };
                 match inv.kind {
-                    Kind::Job(lease) => jobs.push((lease, outcome.map(|_| ()))),
+                    Kind::Job(lease) => {
+                        self.metrics.attempt_ended(&lease.job, inv.sent_at, now);
+                        jobs.push((lease, outcome.map(|_| ())))
+                    }
                     Kind::Call { reply: Some(tx), .. } => {
                         let _ = tx.send(outcome.and_then(call_value).map_err(CallError::Failed));
                     }
@@ -277,7 +299,6 @@ impl Dispatcher {
             // The worker has room again: hand it what waits for its functions.
             let functions: Vec<String> =
                 st.workers.get(worker).map(|w| w.functions.iter().cloned().collect()).unwrap_or_default();
-            let now = self.clock.now();
             for f in functions {
                 self.serve(&mut st, &f, now);
             }
@@ -299,7 +320,7 @@ impl Dispatcher {
         if let Some(d) = deadline {
             st.deadlines.insert((d, id));
         }
-        st.invocations.insert(id, Invocation { worker: None, deadline, kind });
+        st.invocations.insert(id, Invocation { worker: None, deadline, sent_at: 0, kind });
         id
     }
 
@@ -337,7 +358,9 @@ impl Dispatcher {
             st.backlog.get_mut(function).expect("non-empty").pop_front();
             let Some(inv) = st.invocations.get_mut(&id) else { continue };
             inv.worker = Some(worker_id);
+            inv.sent_at = now;
             if let Kind::Job(lease) = &inv.kind {
+                self.metrics.started(&lease.job, now);
                 let timeout = self.config.queues.get(&lease.job.queue).map_or(300_000, |q| q.timeout_ms);
                 let deadline = now.saturating_add(timeout);
                 inv.deadline = Some(deadline);
@@ -433,12 +456,22 @@ impl Dispatcher {
         if ends.is_empty() {
             return;
         }
-        let (jobs, ends): (Vec<Job>, Vec<_>) =
-            ends.into_iter().map(|(lease, finish)| (lease.job, (lease.token, finish))).unzip();
+        let (jobs, ends): (Vec<(Job, Ended)>, Vec<_>) = ends
+            .into_iter()
+            .map(|(lease, finish)| {
+                let ended = match &finish {
+                    Finish::Complete => Ended::Completed,
+                    Finish::Retry { .. } => Ended::Retried,
+                    Finish::DeadLetter { .. } => Ended::DeadLettered,
+                    Finish::Release => Ended::Released,
+                };
+                ((lease.job, ended), (lease.token, finish))
+            })
+            .unzip();
         let answers = self.store.finish_many(ends).await;
-        for (job, answer) in jobs.iter().zip(answers) {
+        for ((job, ended), answer) in jobs.iter().zip(answers) {
             match answer {
-                Ok(true) => {}
+                Ok(true) => self.metrics.ended(&job.queue, *ended),
                 Ok(false) => tracing::debug!(job = %job.id, "lease was stale; nothing changed"),
                 // The job stays leased in the store; a durable store makes it ready again
                 // at the next start (recover).
@@ -446,7 +479,7 @@ impl Dispatcher {
             }
         }
         let mut st = self.state.lock();
-        for job in &jobs {
+        for (job, _) in &jobs {
             if let Some(n) = st.leased.get_mut(&job.queue) {
                 *n = n.saturating_sub(1);
             }

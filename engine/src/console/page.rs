@@ -1,0 +1,252 @@
+//! The console's HTML. Every value from a queue, a job or a worker is escaped ([`esc`]);
+//! nothing here decides anything — the pages show what the `Queues` service answered.
+
+use crate::wire::{rfc3339, value_to_json};
+use prost::Message;
+use std::fmt::Write;
+use switchyard_proto::wire::{DeadLetter, ListDeadLettersResponse, QueueInfo, QueueStats, WorkerInfo};
+
+/// HTML-escapes text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn queue_href(name: &str) -> String {
+    form_urlencoded::Serializer::new("/queue?".to_string()).append_pair("name", name).finish()
+}
+
+/// The frame of every page: title, navigation, then `body`. `live` pages refresh their
+/// `#live` part every 2 s (console.js).
+fn layout(title: &str, live: bool, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Switchyard</title><link rel="stylesheet" href="/assets/console.css"></head>
+<body{live}><header><a class="brand" href="/">Switchyard</a><nav><a href="/">Queues</a><a href="/workers">Workers</a></nav></header>
+<main>{body}</main><script src="/assets/console.js"></script></body></html>
+"#,
+        title = esc(title),
+        live = if live { r#" data-live="2000""# } else { "" },
+    )
+}
+
+fn stats_of(q: &QueueInfo) -> QueueStats {
+    q.stats.clone().unwrap_or_default()
+}
+
+pub fn overview(queues: &[QueueInfo]) -> String {
+    let mut rows = String::new();
+    for q in queues {
+        let s = stats_of(q);
+        let kind = q.config.as_ref().map(|c| c.r#type.as_str()).unwrap_or("");
+        let dead = s.dead.unwrap_or(0);
+        let _ = write!(
+            rows,
+            r#"<tr data-queue="{name}"><td><a href="{href}">{name}</a></td><td>{kind}</td><td class="n" data-stat="ready">{}</td><td class="n" data-stat="delayed">{}</td><td class="n" data-stat="in_flight">{}</td><td class="n{warn}" data-stat="dead">{dead}</td><td class="n" data-stat="enqueued">{}</td><td class="n" data-stat="completed">{}</td><td class="n" data-stat="failed">{}</td><td class="n" data-stat="dead_lettered">{}</td></tr>"#,
+            s.ready.unwrap_or(0),
+            s.delayed.unwrap_or(0),
+            s.in_flight.unwrap_or(0),
+            s.enqueued.unwrap_or(0),
+            s.completed.unwrap_or(0),
+            s.failed.unwrap_or(0),
+            s.dead_lettered.unwrap_or(0),
+            name = esc(&q.name),
+            href = esc(&queue_href(&q.name)),
+            kind = esc(kind),
+            warn = if dead > 0 { " warn" } else { "" },
+        );
+    }
+    let body = format!(
+        r#"<h1>Queues</h1><div id="live"><table class="grid"><thead><tr><th>Queue</th><th>Type</th><th class="n">Ready</th><th class="n">Delayed</th><th class="n">In flight</th><th class="n">Dead</th><th class="n">Enqueued</th><th class="n">Completed</th><th class="n">Failed attempts</th><th class="n">Dead-lettered</th></tr></thead><tbody>{rows}</tbody></table></div>
+<p class="hint">Ready, delayed, in flight and dead are what the store holds now; the other columns count since the store was created. Refreshed every 2 s.</p>"#
+    );
+    layout("Queues", true, &body)
+}
+
+fn payload_text(d: &DeadLetter) -> String {
+    prost_types::Value::decode(d.payload.clone())
+        .map(|v| value_to_json(&v).to_string())
+        .unwrap_or_else(|_| "(not a JSON value)".into())
+}
+
+fn millis(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref().map(|t| rfc3339(t.seconds.max(0) as u64 * 1000 + t.nanos.max(0) as u64 / 1_000_000)).unwrap_or_default()
+}
+
+/// A form posting to a console action, confirmed by console.js.
+fn action(path: &str, queue: &str, field: (&str, &str), label: &str, confirm: &str, class: &str) -> String {
+    format!(
+        r#"<form method="post" action="{path}" data-confirm="{confirm}"><input type="hidden" name="name" value="{queue}"><input type="hidden" name="{k}" value="{v}"><button type="submit" class="{class}">{label}</button></form>"#,
+        queue = esc(queue),
+        k = esc(field.0),
+        v = esc(field.1),
+        confirm = esc(confirm),
+    )
+}
+
+pub fn queue(q: &QueueInfo, dead: &ListDeadLettersResponse, notice: Option<&str>) -> String {
+    let s = stats_of(q);
+    let c = q.config.clone().unwrap_or_default();
+    let mut body = format!("<h1>Queue <code>{}</code></h1>", esc(&q.name));
+    if let Some(n) = notice.filter(|n| !n.is_empty()) {
+        let _ = write!(body, r#"<p class="notice" role="status">{}</p>"#, esc(n));
+    }
+    let _ = write!(
+        body,
+        r#"<div id="live"><dl class="stats"><div><dt>Ready</dt><dd data-stat="ready">{}</dd></div><div><dt>Delayed</dt><dd data-stat="delayed">{}</dd></div><div><dt>In flight</dt><dd data-stat="in_flight">{}</dd></div><div><dt>Dead</dt><dd data-stat="dead">{}</dd></div><div><dt>Enqueued</dt><dd data-stat="enqueued">{}</dd></div><div><dt>Completed</dt><dd data-stat="completed">{}</dd></div><div><dt>Failed attempts</dt><dd data-stat="failed">{}</dd></div><div><dt>Dead-lettered</dt><dd data-stat="dead_lettered">{}</dd></div></dl></div>"#,
+        s.ready.unwrap_or(0),
+        s.delayed.unwrap_or(0),
+        s.in_flight.unwrap_or(0),
+        s.dead.unwrap_or(0),
+        s.enqueued.unwrap_or(0),
+        s.completed.unwrap_or(0),
+        s.failed.unwrap_or(0),
+        s.dead_lettered.unwrap_or(0),
+    );
+    let group = if c.message_group_field.is_empty() {
+        String::new()
+    } else {
+        format!(", group field <code>{}</code>", esc(&c.message_group_field))
+    };
+    let _ = write!(
+        body,
+        r#"<p class="config">{kind}{group} · max_retries {} · backoff_ms {} · concurrency {} · timeout_ms {}</p>"#,
+        c.max_retries.unwrap_or(0),
+        c.backoff_ms,
+        c.concurrency,
+        c.timeout_ms,
+        kind = esc(&c.r#type),
+    );
+    let _ = write!(body, "<h2>Dead letters</h2>");
+    if dead.entries.is_empty() {
+        body.push_str(r#"<p class="empty">No dead letters on this page.</p>"#);
+    } else {
+        let n = s.dead.unwrap_or(0);
+        let _ = write!(
+            body,
+            r#"<div class="bulk">{}{}</div>"#,
+            action(
+                "/queue/redrive",
+                &q.name,
+                ("all", "1"),
+                &format!("Redrive all {n}"),
+                &format!("Redrive all {n} dead letters of '{}'?", q.name),
+                "primary"
+            ),
+            action(
+                "/queue/discard",
+                &q.name,
+                ("all", "1"),
+                &format!("Discard all {n}"),
+                &format!("Discard all {n} dead letters of '{}' for good?", q.name),
+                "danger"
+            ),
+        );
+        body.push_str(r#"<table class="grid dead"><thead><tr><th>Job</th><th>Function</th><th class="n">Attempts</th><th>Last error</th><th>Dead-lettered</th><th>Payload</th><th></th></tr></thead><tbody>"#);
+        for d in &dead.entries {
+            let e = d.last_error.clone().unwrap_or_default();
+            let stack = if e.stack.is_empty() {
+                String::new()
+            } else {
+                format!("<details><summary>stack</summary><pre>{}</pre></details>", esc(&e.stack))
+            };
+            let _ = write!(
+                body,
+                r#"<tr data-id="{id}"><td><code>{id}</code>{group}</td><td><code>{function}</code></td><td class="n">{attempts}</td><td class="error"><span class="code">{code}</span> <span class="message">{message}</span>{stack}</td><td>{at}</td><td><code class="payload">{payload}</code></td><td class="actions">{redrive}{discard}</td></tr>"#,
+                id = esc(&d.message_receipt_id),
+                group = if d.group.is_empty() {
+                    String::new()
+                } else {
+                    format!("<br><small>group {}</small>", esc(&d.group))
+                },
+                function = esc(&d.function_id),
+                attempts = d.attempts,
+                code = esc(&e.code),
+                message = esc(&e.message),
+                at = esc(&millis(&d.dead_lettered_at)),
+                payload = esc(&payload_text(d)),
+                redrive = action(
+                    "/queue/redrive",
+                    &q.name,
+                    ("id", &d.message_receipt_id),
+                    "Redrive",
+                    &format!("Redrive job {}?", d.message_receipt_id),
+                    "primary"
+                ),
+                discard = action(
+                    "/queue/discard",
+                    &q.name,
+                    ("id", &d.message_receipt_id),
+                    "Discard",
+                    &format!("Discard job {} for good?", d.message_receipt_id),
+                    "danger"
+                ),
+            );
+        }
+        body.push_str("</tbody></table>");
+        if !dead.next_page_token.is_empty() {
+            let href = form_urlencoded::Serializer::new("/queue?".to_string())
+                .append_pair("name", &q.name)
+                .append_pair("after", &dead.next_page_token)
+                .finish();
+            let _ = write!(body, r#"<p><a href="{}">Next page →</a></p>"#, esc(&href));
+        }
+    }
+    layout(&format!("Queue {}", q.name), true, &body)
+}
+
+pub fn workers(workers: &[WorkerInfo]) -> String {
+    let mut body = String::from("<h1>Workers</h1><div id=\"live\">");
+    if workers.is_empty() {
+        body.push_str(r#"<p class="empty">No worker is connected to this engine.</p>"#);
+    } else {
+        body.push_str(r#"<table class="grid"><thead><tr><th>Worker</th><th>Name</th><th>SDK</th><th class="n">In flight / max</th><th>Connected</th><th>Functions</th></tr></thead><tbody>"#);
+        for w in workers {
+            let functions: String = w.functions.iter().map(|f| format!("<li><code>{}</code></li>", esc(f))).collect();
+            let _ = write!(
+                body,
+                r#"<tr data-worker="{id}"><td>{id}</td><td>{name}</td><td>{sdk}</td><td class="n">{}/{}</td><td>{at}</td><td><ul class="functions">{functions}</ul></td></tr>"#,
+                w.in_flight,
+                w.max_in_flight,
+                id = esc(&w.worker_id),
+                name = esc(&w.worker_name),
+                sdk = esc(format!("{} {}", w.sdk_name, w.sdk_version).trim()),
+                at = esc(&millis(&w.connected_at)),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    body.push_str("</div>");
+    layout("Workers", true, &body)
+}
+
+pub fn error(reason: &str, message: &str) -> String {
+    let body = format!(
+        r#"<h1>{}</h1><p class="notice error" role="alert">{}: {}</p><p><a href="/">All queues</a></p>"#,
+        esc(reason),
+        esc(reason),
+        esc(message)
+    );
+    layout(reason, false, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_jobs_are_escaped() {
+        assert_eq!(esc(r#"<script>"a"&'b'</script>"#), "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/script&gt;");
+    }
+}
