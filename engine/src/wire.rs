@@ -45,52 +45,6 @@ pub fn function_error(e: &JobError) -> FunctionError {
     FunctionError { message: e.message.clone(), code: e.code.clone(), stack: e.stack.clone() }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use prost_types::value::Kind;
-    use prost_types::{ListValue, Struct, Value};
-
-    fn encode(v: &Value) -> Bytes {
-        Bytes::from(v.encode_to_vec())
-    }
-
-    #[test]
-    fn well_formed_values_pass_and_round_trip() {
-        let mut s = Struct::default();
-        s.fields.insert("orderId".into(), Value { kind: Some(Kind::StringValue("ord_789".into())) });
-        s.fields.insert("n".into(), Value { kind: Some(Kind::NumberValue(1.5)) });
-        s.fields.insert("Grüße".into(), Value { kind: Some(Kind::StringValue("naïve — ✓".into())) });
-        s.fields.insert("big".into(), Value { kind: Some(Kind::StringValue("x".repeat(300))) });
-        let list = ListValue {
-            values: vec![Value { kind: Some(Kind::BoolValue(true)) }, Value { kind: Some(Kind::NullValue(0)) }],
-        };
-        s.fields.insert("list".into(), Value { kind: Some(Kind::ListValue(list)) });
-        let v = Value { kind: Some(Kind::StructValue(s)) };
-        let p = payload_from_wire(encode(&v)).unwrap();
-        assert_eq!(decode_payload(&p), v);
-    }
-
-    #[test]
-    fn empty_is_null() {
-        let p = payload_from_wire(Bytes::new()).unwrap();
-        assert_eq!(decode_payload(&p), Value { kind: Some(Kind::NullValue(0)) });
-    }
-
-    #[test]
-    fn malformed_bytes_are_refused() {
-        assert!(payload_from_wire(Bytes::from_static(&[0x1a, 0x05, b'a'])).is_err(), "truncated string");
-        assert!(payload_from_wire(Bytes::from_static(&[0x1a, 0x01, 0xff])).is_err(), "invalid UTF-8");
-        assert!(payload_from_wire(Bytes::from_static(&[0x2a, 0x02, 0x0a, 0x05])).is_err(), "truncated object entry");
-        assert!(payload_from_wire(Bytes::from_static(&[0x00])).is_err(), "field 0");
-        let mut deep = Value { kind: Some(Kind::NullValue(0)) };
-        for _ in 0..150 {
-            deep = Value { kind: Some(Kind::ListValue(ListValue { values: vec![deep] })) };
-        }
-        assert!(payload_from_wire(encode(&deep)).is_err(), "too deep");
-    }
-}
-
 /// `2026-12-03T10:17:00.123Z`: a time as operators read it (the CLI, the console).
 pub fn rfc3339(ms: Millis) -> String {
     // Days since the epoch to a civil date (H. Hinnant's algorithm, proleptic Gregorian).
@@ -153,6 +107,47 @@ pub fn json_to_wire(v: &serde_json::Value) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost_types::value::Kind;
+    use prost_types::{ListValue, Struct, Value};
+
+    fn encode(v: &Value) -> Bytes {
+        Bytes::from(v.encode_to_vec())
+    }
+
+    #[test]
+    fn well_formed_values_pass_and_round_trip() {
+        let mut s = Struct::default();
+        s.fields.insert("orderId".into(), Value { kind: Some(Kind::StringValue("ord_789".into())) });
+        s.fields.insert("n".into(), Value { kind: Some(Kind::NumberValue(1.5)) });
+        s.fields.insert("Grüße".into(), Value { kind: Some(Kind::StringValue("naïve — ✓".into())) });
+        s.fields.insert("big".into(), Value { kind: Some(Kind::StringValue("x".repeat(300))) });
+        let list = ListValue {
+            values: vec![Value { kind: Some(Kind::BoolValue(true)) }, Value { kind: Some(Kind::NullValue(0)) }],
+        };
+        s.fields.insert("list".into(), Value { kind: Some(Kind::ListValue(list)) });
+        let v = Value { kind: Some(Kind::StructValue(s)) };
+        let p = payload_from_wire(encode(&v)).unwrap();
+        assert_eq!(decode_payload(&p), v);
+    }
+
+    #[test]
+    fn empty_is_null() {
+        let p = payload_from_wire(Bytes::new()).unwrap();
+        assert_eq!(decode_payload(&p), Value { kind: Some(Kind::NullValue(0)) });
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused() {
+        assert!(payload_from_wire(Bytes::from_static(&[0x1a, 0x05, b'a'])).is_err(), "truncated string");
+        assert!(payload_from_wire(Bytes::from_static(&[0x1a, 0x01, 0xff])).is_err(), "invalid UTF-8");
+        assert!(payload_from_wire(Bytes::from_static(&[0x2a, 0x02, 0x0a, 0x05])).is_err(), "truncated object entry");
+        assert!(payload_from_wire(Bytes::from_static(&[0x00])).is_err(), "field 0");
+        let mut deep = Value { kind: Some(Kind::NullValue(0)) };
+        for _ in 0..150 {
+            deep = Value { kind: Some(Kind::ListValue(ListValue { values: vec![deep] })) };
+        }
+        assert!(payload_from_wire(encode(&deep)).is_err(), "too deep");
+    }
 
     #[test]
     fn rfc3339_prints_utc_with_milliseconds() {

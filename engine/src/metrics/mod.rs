@@ -90,15 +90,17 @@ impl Histogram {
         self.sum_ms.fetch_add(ms, Relaxed);
     }
 
-    /// (sum in seconds, count, cumulative buckets) as the encoder takes them.
+    /// (sum in seconds, count, per-bucket counts) as the encoder takes them (it sums
+    /// the buckets up itself).
     fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut total = 0;
-        let mut cumulative = Vec::with_capacity(BUCKETS.len() + 1);
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            total += bucket.load(Relaxed);
-            cumulative.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), total));
-        }
-        (self.sum_ms.load(Relaxed) as f64 / 1000.0, total, cumulative)
+        let buckets: Vec<(f64, u64)> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), b.load(Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        (self.sum_ms.load(Relaxed) as f64 / 1000.0, count, buckets)
     }
 }
 
