@@ -4,7 +4,8 @@
 #   1. Rust: engine (config, queue rules, store conformance, gRPC black-box, CLI,
 #      grpcurl against the live binary), Rust SDK, examples.
 #   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
-#   3. Node SDK: proto drift, build, node:test against the engine binary.
+#   3. Node SDK: proto drift, build, node:test against the engine binary; the web
+#      console in headless Chromium (installs Debian's chromium if missing).
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
 # Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -37,6 +38,7 @@ python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
 
 run "node sdk" bash sdk-node/check.sh
+run "console (chromium)" bash engine/tests/console/run.sh
 
 run "rust conformance" cargo run -q -p switchyard-conformance --locked
 python_conformance() { .venv/bin/python -m pytest -q -p no:cacheprovider conformance/python; }

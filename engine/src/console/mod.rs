@@ -148,10 +148,7 @@ async fn act(console: &Console, redrive: bool, form: &BTreeMap<String, Vec<Strin
         ),
         Err(e) => format!("{}: {e}", e.reason()),
     };
-    let location: String = form_urlencoded::Serializer::new("/queue?".to_string())
-        .append_pair("name", &queue)
-        .append_pair("notice", &notice)
-        .finish();
+    let location = page::queue_href(&[("name", &queue), ("notice", &notice)]);
     let mut r = with_type(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
     if let Ok(v) = header::HeaderValue::from_str(&location) {
         r.headers_mut().insert(header::LOCATION, v);

@@ -22,8 +22,13 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn queue_href(name: &str) -> String {
-    form_urlencoded::Serializer::new("/queue?".to_string()).append_pair("name", name).finish()
+/// `/queue?name=…&…`, every value percent-encoded.
+pub fn queue_href(pairs: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        query.append_pair(k, v);
+    }
+    format!("/queue?{}", query.finish())
 }
 
 /// The frame of every page: title, navigation, then `body`. `live` pages refresh their
@@ -62,7 +67,7 @@ pub fn overview(queues: &[QueueInfo]) -> String {
             s.failed.unwrap_or(0),
             s.dead_lettered.unwrap_or(0),
             name = esc(&q.name),
-            href = esc(&queue_href(&q.name)),
+            href = esc(&queue_href(&[("name", &q.name)])),
             kind = esc(kind),
             warn = if dead > 0 { " warn" } else { "" },
         );
@@ -163,7 +168,7 @@ pub fn queue(q: &QueueInfo, dead: &ListDeadLettersResponse, notice: Option<&str>
             };
             let _ = write!(
                 body,
-                r#"<tr data-id="{id}"><td><code>{id}</code>{group}</td><td><code>{function}</code></td><td class="n">{attempts}</td><td class="error"><span class="code">{code}</span> <span class="message">{message}</span>{stack}</td><td>{at}</td><td><code class="payload">{payload}</code></td><td class="actions">{redrive}{discard}</td></tr>"#,
+                r#"<tr data-id="{id}"><td><code>{id}</code>{group}</td><td><code>{function}</code></td><td class="n">{attempts}</td><td class="error"><span class="code">{code}</span> <span class="message">{message}</span>{stack}</td><td class="when">{at}</td><td><code class="payload">{payload}</code></td><td class="actions">{redrive}{discard}</td></tr>"#,
                 id = esc(&d.message_receipt_id),
                 group = if d.group.is_empty() {
                     String::new()
@@ -196,10 +201,7 @@ pub fn queue(q: &QueueInfo, dead: &ListDeadLettersResponse, notice: Option<&str>
         }
         body.push_str("</tbody></table>");
         if !dead.next_page_token.is_empty() {
-            let href = form_urlencoded::Serializer::new("/queue?".to_string())
-                .append_pair("name", &q.name)
-                .append_pair("after", &dead.next_page_token)
-                .finish();
+            let href = queue_href(&[("name", &q.name), ("after", &dead.next_page_token)]);
             let _ = write!(body, r#"<p><a href="{}">Next page →</a></p>"#, esc(&href));
         }
     }
@@ -216,7 +218,7 @@ pub fn workers(workers: &[WorkerInfo]) -> String {
             let functions: String = w.functions.iter().map(|f| format!("<li><code>{}</code></li>", esc(f))).collect();
             let _ = write!(
                 body,
-                r#"<tr data-worker="{id}"><td>{id}</td><td>{name}</td><td>{sdk}</td><td class="n">{}/{}</td><td>{at}</td><td><ul class="functions">{functions}</ul></td></tr>"#,
+                r#"<tr data-worker="{id}"><td>{id}</td><td>{name}</td><td>{sdk}</td><td class="n">{}/{}</td><td class="when">{at}</td><td><ul class="functions">{functions}</ul></td></tr>"#,
                 w.in_flight,
                 w.max_in_flight,
                 id = esc(&w.worker_id),
