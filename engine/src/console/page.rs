@@ -50,30 +50,44 @@ fn stats_of(q: &QueueInfo) -> QueueStats {
     q.stats.clone().unwrap_or_default()
 }
 
+/// A queue's numbers in the order every page shows them: label, `data-stat` key, value.
+type Stat = (&'static str, &'static str, fn(&QueueStats) -> Option<u64>);
+const STATS: [Stat; 8] = [
+    ("Ready", "ready", |s| s.ready),
+    ("Delayed", "delayed", |s| s.delayed),
+    ("In flight", "in_flight", |s| s.in_flight),
+    ("Dead", "dead", |s| s.dead),
+    ("Enqueued", "enqueued", |s| s.enqueued),
+    ("Completed", "completed", |s| s.completed),
+    ("Failed attempts", "failed", |s| s.failed),
+    ("Dead-lettered", "dead_lettered", |s| s.dead_lettered),
+];
+
 pub fn overview(queues: &[QueueInfo]) -> String {
+    let mut head = String::from("<th>Queue</th><th>Type</th>");
+    for (label, _, _) in STATS {
+        let _ = write!(head, r#"<th class="n">{label}</th>"#);
+    }
     let mut rows = String::new();
     for q in queues {
         let s = stats_of(q);
         let kind = q.config.as_ref().map(|c| c.r#type.as_str()).unwrap_or("");
-        let dead = s.dead.unwrap_or(0);
         let _ = write!(
             rows,
-            r#"<tr data-queue="{name}"><td><a href="{href}">{name}</a></td><td>{kind}</td><td class="n" data-stat="ready">{}</td><td class="n" data-stat="delayed">{}</td><td class="n" data-stat="in_flight">{}</td><td class="n{warn}" data-stat="dead">{dead}</td><td class="n" data-stat="enqueued">{}</td><td class="n" data-stat="completed">{}</td><td class="n" data-stat="failed">{}</td><td class="n" data-stat="dead_lettered">{}</td></tr>"#,
-            s.ready.unwrap_or(0),
-            s.delayed.unwrap_or(0),
-            s.in_flight.unwrap_or(0),
-            s.enqueued.unwrap_or(0),
-            s.completed.unwrap_or(0),
-            s.failed.unwrap_or(0),
-            s.dead_lettered.unwrap_or(0),
+            r#"<tr data-queue="{name}"><td><a href="{href}">{name}</a></td><td>{kind}</td>"#,
             name = esc(&q.name),
             href = esc(&queue_href(&[("name", &q.name)])),
             kind = esc(kind),
-            warn = if dead > 0 { " warn" } else { "" },
         );
+        for (_, key, value) in STATS {
+            let v = value(&s).unwrap_or(0);
+            let warn = if key == "dead" && v > 0 { " warn" } else { "" };
+            let _ = write!(rows, r#"<td class="n{warn}" data-stat="{key}">{v}</td>"#);
+        }
+        rows.push_str("</tr>");
     }
     let body = format!(
-        r#"<h1>Queues</h1><div id="live"><table class="grid"><thead><tr><th>Queue</th><th>Type</th><th class="n">Ready</th><th class="n">Delayed</th><th class="n">In flight</th><th class="n">Dead</th><th class="n">Enqueued</th><th class="n">Completed</th><th class="n">Failed attempts</th><th class="n">Dead-lettered</th></tr></thead><tbody>{rows}</tbody></table></div>
+        r#"<h1>Queues</h1><div id="live"><table class="grid"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>
 <p class="hint">Ready, delayed, in flight and dead are what the store holds now; the other columns count since the store was created. Refreshed every 2 s.</p>"#
     );
     layout("Queues", true, &body)
@@ -107,18 +121,11 @@ pub fn queue(q: &QueueInfo, dead: &ListDeadLettersResponse, notice: Option<&str>
     if let Some(n) = notice.filter(|n| !n.is_empty()) {
         let _ = write!(body, r#"<p class="notice" role="status">{}</p>"#, esc(n));
     }
-    let _ = write!(
-        body,
-        r#"<div id="live"><dl class="stats"><div><dt>Ready</dt><dd data-stat="ready">{}</dd></div><div><dt>Delayed</dt><dd data-stat="delayed">{}</dd></div><div><dt>In flight</dt><dd data-stat="in_flight">{}</dd></div><div><dt>Dead</dt><dd data-stat="dead">{}</dd></div><div><dt>Enqueued</dt><dd data-stat="enqueued">{}</dd></div><div><dt>Completed</dt><dd data-stat="completed">{}</dd></div><div><dt>Failed attempts</dt><dd data-stat="failed">{}</dd></div><div><dt>Dead-lettered</dt><dd data-stat="dead_lettered">{}</dd></div></dl></div>"#,
-        s.ready.unwrap_or(0),
-        s.delayed.unwrap_or(0),
-        s.in_flight.unwrap_or(0),
-        s.dead.unwrap_or(0),
-        s.enqueued.unwrap_or(0),
-        s.completed.unwrap_or(0),
-        s.failed.unwrap_or(0),
-        s.dead_lettered.unwrap_or(0),
-    );
+    body.push_str(r#"<div id="live"><dl class="stats">"#);
+    for (label, key, value) in STATS {
+        let _ = write!(body, r#"<div><dt>{label}</dt><dd data-stat="{key}">{}</dd></div>"#, value(&s).unwrap_or(0));
+    }
+    body.push_str("</dl></div>");
     let group = if c.message_group_field.is_empty() {
         String::new()
     } else {
