@@ -142,8 +142,10 @@ async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) ->
     // Scripts and test fixtures read this line to learn the port.
     println!("switchyard listening on {addr}");
     // Then one line per HTTP listener: "switchyard metrics on …", "switchyard console on …".
+    // Written, not printed: a reader that took the first line and closed the pipe is fine.
+    let mut out = std::io::stdout();
     for (what, addr) in side.addresses() {
-        println!("switchyard {what} on {addr}");
+        let _ = writeln!(out, "switchyard {what} on {addr}");
     }
     let _ = std::io::stdout().flush();
     let clock = Arc::new(SystemClock);
