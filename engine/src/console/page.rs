@@ -47,7 +47,7 @@ fn layout(title: &str, live: bool, body: &str) -> String {
 }
 
 fn stats_of(q: &QueueInfo) -> QueueStats {
-    q.stats.clone().unwrap_or_default()
+    q.stats.unwrap_or_default()
 }
 
 /// A queue's numbers in the order every page shows them: label, `data-stat` key, value.

@@ -77,7 +77,7 @@ pub fn queues(queues: &[QueueInfo], as_json: bool) -> String {
         .map(|q| {
             let kind = q.config.as_ref().map(|c| c.r#type.clone()).unwrap_or_default();
             let mut row = vec![q.name.clone(), kind];
-            let stats = q.stats.clone().unwrap_or_default();
+            let stats = q.stats.unwrap_or_default();
             for v in [
                 stats.ready,
                 stats.delayed,

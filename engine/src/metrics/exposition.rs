@@ -58,6 +58,7 @@ const QUEUE_COUNTERS: [(&str, &str, QueueCounter); 7] = [
 ];
 
 type QueueGauge = fn(&QueueStats) -> u64;
+type TimingsHistogram = fn(&super::Timings) -> &Histogram;
 
 const QUEUE_GAUGES: [(&str, &str, QueueGauge); 4] = [
     (
@@ -97,7 +98,7 @@ impl Collector for Exposition {
             }
         }
 
-        let histograms: [(&str, &str, fn(&super::Timings) -> &Histogram); 2] = [
+        let histograms: [(&str, &str, TimingsHistogram); 2] = [
             (
                 "switchyard_job_enqueue_to_start_seconds",
                 "From a job's enqueue to the start of its first attempt (1 ms resolution).",
