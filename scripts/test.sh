@@ -10,6 +10,7 @@
 #   3. Node SDK: proto drift, build (ESM + CommonJS), type tests, node:test against the
 #      engine binary, and the `npm pack` tarball installed into fresh CommonJS, ESM and
 #      tsc-commonjs projects (dependencies from the npm cache, else the registry).
+#      The web console in headless Chromium (installs Debian's chromium if missing).
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
 # Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -44,6 +45,7 @@ run "python sdk" python_sdk
 run "python sdk install (wheel; lowest and newest protobuf/grpcio)" bash sdk-python/install-check.sh
 
 run "node sdk" bash sdk-node/check.sh
+run "console (chromium)" bash engine/tests/console/run.sh
 
 run "rust conformance" cargo run -q -p switchyard-conformance --locked
 python_conformance() { .venv/bin/python -m pytest -q -p no:cacheprovider conformance/python; }

@@ -6,11 +6,14 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// Which store the engine runs on.
+/// Which store the engine runs on. Every engine runs with `/metrics` and the console off,
+/// except `in-memory-metrics`: the in-memory store with `/metrics` on, so that one run
+/// shows what recording the metrics costs (nothing scrapes them meanwhile).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     InMemory,
+    InMemoryMetrics,
     FileBased,
     Redis,
 }
@@ -19,6 +22,7 @@ impl StoreKind {
     pub fn name(self) -> &'static str {
         match self {
             StoreKind::InMemory => "in_memory",
+            StoreKind::InMemoryMetrics => "in_memory+metrics",
             StoreKind::FileBased => "file_based",
             StoreKind::Redis => "redis",
         }
@@ -44,7 +48,9 @@ impl EngineProcess {
         std::fs::create_dir_all(&dir)?;
         let mut redis = None;
         let adapter = match store {
-            StoreKind::InMemory => "adapter: {name: builtin, config: {store_method: in_memory}}".to_string(),
+            StoreKind::InMemory | StoreKind::InMemoryMetrics => {
+                "adapter: {name: builtin, config: {store_method: in_memory}}".to_string()
+            }
             StoreKind::FileBased => format!(
                 "adapter: {{name: builtin, config: {{store_method: file_based, file_path: {}}}}}",
                 dir.join("store").display()
@@ -58,8 +64,9 @@ impl EngineProcess {
                 adapter
             }
         };
+        let metrics = if store == StoreKind::InMemoryMetrics { "127.0.0.1:0" } else { "\"\"" };
         let config = format!(
-            "queue_configs:\n  {QUEUE}: {{concurrency: 4096, max_retries: 3}}\n  {FIFO_QUEUE}: {{type: fifo, message_group_field: g, concurrency: 100}}\n{adapter}\n"
+            "metrics_listen: {metrics}\nconsole_listen: \"\"\nqueue_configs:\n  {QUEUE}: {{concurrency: 4096, max_retries: 3}}\n  {FIFO_QUEUE}: {{type: fifo, message_group_field: g, concurrency: 100}}\n{adapter}\n"
         );
         let path = dir.join("iii-config.yaml");
         std::fs::write(&path, config)?;

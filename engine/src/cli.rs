@@ -1,4 +1,5 @@
-//! The `switchyard` command: `serve` runs the engine, `check-config` validates a config.
+//! The `switchyard` command: `serve` runs the engine, `check-config` validates a config,
+//! and the operator commands ([`crate::ctl`]) talk to a running engine.
 //!
 //! Config path: `--config PATH`, else `$SWITCHYARD_CONFIG`, else `./iii-config.yaml`.
 //! A missing file at the implicit default path starts the engine on the built-in defaults
@@ -40,6 +41,9 @@ pub enum Command {
         /// Config file to check.
         path: PathBuf,
     },
+    /// The operator commands, talking gRPC to a running engine (`crate::ctl`).
+    #[command(flatten)]
+    Ops(crate::ctl::OpsCommand),
 }
 
 const IMPLICIT_CONFIG: &str = "iii-config.yaml";
@@ -78,6 +82,7 @@ pub async fn main() -> i32 {
             }
             match command {
                 Command::CheckConfig { path } => check_config(&path).await,
+                Command::Ops(command) => crate::ctl::run(command).await,
                 Command::Serve { .. } => unreachable!("matched above"),
             }
         }
@@ -151,12 +156,26 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> i32 {
         }
     };
     let shutdown = shutdown_signal();
+    let side = match crate::server::SideListeners::bind(&config).await {
+        Ok(side) => side,
+        Err(e) => {
+            eprintln!("switchyard: refusing to start\n  - {e}");
+            return 2;
+        }
+    };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, adapter = %config.adapter.describe(), queues = ?config.queue_names(), "serving");
     // Scripts and test fixtures read this line to learn the port.
     println!("switchyard listening on {addr}");
+    // Then one line per HTTP listener: "switchyard metrics on …", "switchyard console on …".
+    // Written, not printed: a reader that took the first line and closed the pipe is fine.
+    let mut out = std::io::stdout();
+    for (what, addr) in side.addresses() {
+        let _ = writeln!(out, "switchyard {what} on {addr}");
+    }
     let _ = std::io::stdout().flush();
-    match crate::server::serve(listener, Arc::new(config), store, Arc::new(SystemClock), shutdown).await {
+    let clock = Arc::new(SystemClock);
+    match crate::server::serve_with(listener, side, Arc::new(config), store, clock, shutdown).await {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("stopped on an error: {e}");

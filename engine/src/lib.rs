@@ -15,6 +15,10 @@
 //! - [`config`] — `iii-config.yaml` → a validated [`config::EngineConfig`].
 //! - [`logging`] — stderr as text or JSON, colour only on a terminal; one line per job
 //!   event ([`logging::jobs`]).
+//! - [`metrics`] — Prometheus counters and histograms, and `/metrics`.
+//! - [`console`] — the web console: queues, dead letters, workers.
+//! - [`ctl`] — the operator commands (`queues`, `dlq`, `enqueue`, `workers`) over gRPC.
+//! - [`http`] — the small HTTP server under `/metrics` and the console.
 //! - [`clock`] — injected time.
 //! - [`suggest`] — "did you mean …?" for mistyped queue names and config keys.
 //! - [`wire`] — conversions to and from the wire types.
@@ -23,8 +27,12 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
+pub mod ctl;
 pub mod dispatch;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod queue;
 pub mod server;
 pub mod store;

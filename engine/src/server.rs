@@ -10,8 +10,10 @@ use crate::api::Shared;
 use crate::api::engine::EngineService;
 use crate::api::queues::QueuesService;
 use crate::clock::Clock;
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, SideListen};
 use crate::dispatch::Dispatcher;
+use crate::metrics::counted::Counted;
+use crate::metrics::{Metrics, Recorder};
 use crate::store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +38,46 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The HTTP listeners beside the gRPC one, bound by the caller; each is served while the
+/// engine runs (`/metrics` also through the drain).
+#[derive(Default)]
+pub struct SideListeners {
+    /// `/metrics`; without it nothing is recorded.
+    pub metrics: Option<TcpListener>,
+    pub console: Option<TcpListener>,
+}
+
+impl SideListeners {
+    /// Binds the listeners the config asks for. An address the config names that cannot
+    /// be bound is an error; the built-in default that is taken is skipped with a warning.
+    pub async fn bind(config: &EngineConfig) -> Result<Self, String> {
+        Ok(Self {
+            metrics: bind_side("metrics_listen", config.metrics_listen).await?,
+            console: bind_side("console_listen", config.console_listen).await?,
+        })
+    }
+
+    /// The bound addresses, as `(what, address)`, for the start-up lines.
+    pub fn addresses(&self) -> Vec<(&'static str, std::net::SocketAddr)> {
+        [("metrics", &self.metrics), ("console", &self.console)]
+            .into_iter()
+            .filter_map(|(what, l)| Some((what, l.as_ref()?.local_addr().ok()?)))
+            .collect()
+    }
+}
+
+async fn bind_side(field: &str, listen: Option<SideListen>) -> Result<Option<TcpListener>, String> {
+    let Some(listen) = listen else { return Ok(None) };
+    match TcpListener::bind(listen.addr).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if !listen.explicit => {
+            tracing::warn!(addr = %listen.addr, error = %e, "{field} not set and its default is taken: serving without it");
+            Ok(None)
+        }
+        Err(e) => Err(format!("{field}: cannot listen on {}: {e}", listen.addr)),
+    }
+}
+
 /// Serves the engine on `listener` until `shutdown` completes, then drains and returns.
 pub async fn serve(
     listener: TcpListener,
@@ -44,11 +86,28 @@ pub async fn serve(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_with(listener, SideListeners::default(), config, store, clock, shutdown).await
+}
+
+/// [`serve`], with the metrics and console listeners.
+pub async fn serve_with(
+    listener: TcpListener,
+    side: SideListeners,
+    config: Arc<EngineConfig>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let metrics = side.metrics.is_some().then(|| Metrics::new(&config));
+    let store = match &metrics {
+        Some(m) => Counted::wrap(store, m.clone()),
+        None => store,
+    };
     let recovered = store.recover().await?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs that were in flight at the last stop are ready again");
     }
-    let dispatcher = Dispatcher::new(config.clone(), store.clone(), clock.clone());
+    let dispatcher = Dispatcher::new(config.clone(), store.clone(), clock.clone(), Recorder::new(metrics.clone()));
     let closing = CancellationToken::new();
     let shared =
         Shared { config: config.clone(), store, dispatcher: dispatcher.clone(), clock, closing: closing.clone() };
@@ -74,6 +133,18 @@ pub async fn serve(
     let engine = EngineServer::new(EngineService::new(shared.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
+    let http_stop = CancellationToken::new();
+    let _stop_http = http_stop.clone().drop_guard();
+    if let (Some(listener), Some(metrics)) = (side.metrics, metrics) {
+        let shared = shared.clone();
+        let handler = move |req| crate::metrics::http::handle(shared.clone(), metrics.clone(), req);
+        tokio::spawn(crate::http::serve(listener, handler, http_stop.clone()));
+    }
+    if let Some(listener) = side.console {
+        let console = Arc::new(crate::console::Console::new(QueuesService::new(shared.clone())));
+        let handler = move |req| crate::console::handle(console.clone(), req);
+        tokio::spawn(crate::http::serve(listener, handler, http_stop.clone()));
+    }
     let queues = QueuesServer::new(QueuesService::new(shared));
 
     let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();

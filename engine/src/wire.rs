@@ -45,6 +45,65 @@ pub fn function_error(e: &JobError) -> FunctionError {
     FunctionError { message: e.message.clone(), code: e.code.clone(), stack: e.stack.clone() }
 }
 
+/// `2026-12-03T10:17:00.123Z`: a time as operators read it (the CLI, the console).
+pub fn rfc3339(ms: Millis) -> String {
+    // Days since the epoch to a civil date (H. Hinnant's algorithm, proleptic Gregorian).
+    let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+/// A decoded `google.protobuf.Value` as JSON (for operators: the CLI, the console).
+pub fn value_to_json(v: &prost_types::Value) -> serde_json::Value {
+    use prost_types::value::Kind;
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, |n| {
+            // Whole numbers print as integers, as the producer most likely wrote them.
+            match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => (f as i64).into(),
+                _ => serde_json::Value::Number(n),
+            }
+        }),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::ListValue(l)) => l.values.iter().map(value_to_json).collect(),
+        Some(Kind::StructValue(s)) => {
+            serde_json::Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
+        }
+    }
+}
+
+/// JSON as a `google.protobuf.Value`, encoded (the CLI's `enqueue`).
+pub fn json_to_wire(v: &serde_json::Value) -> Bytes {
+    fn value(v: &serde_json::Value) -> prost_types::Value {
+        use prost_types::value::Kind;
+        let kind = match v {
+            serde_json::Value::Null => Kind::NullValue(0),
+            serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+            serde_json::Value::Array(a) => {
+                Kind::ListValue(prost_types::ListValue { values: a.iter().map(value).collect() })
+            }
+            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+                fields: o.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
+            }),
+        };
+        prost_types::Value { kind: Some(kind) }
+    }
+    Bytes::from(value(v).encode_to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +147,19 @@ mod tests {
             deep = Value { kind: Some(Kind::ListValue(ListValue { values: vec![deep] })) };
         }
         assert!(payload_from_wire(encode(&deep)).is_err(), "too deep");
+    }
+
+    #[test]
+    fn rfc3339_prints_utc_with_milliseconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_796_293_020_123), "2026-12-03T10:17:00.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn json_survives_the_trip_through_a_value() {
+        let json = serde_json::json!({"orderId": "ord_1", "n": 3, "x": 1.5, "tags": [true, null]});
+        let back = value_to_json(&prost_types::Value::decode(json_to_wire(&json)).unwrap());
+        assert_eq!(back, json);
     }
 }

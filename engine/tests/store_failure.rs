@@ -73,6 +73,9 @@ impl Store for Stalling {
     async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
         self.inner.stats(queue).await
     }
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.oldest_ready(queue).await
+    }
     async fn dead_letters(
         &self,
         queue: &str,

@@ -226,3 +226,28 @@ async fn a_worker_without_batches_gets_one_invoke_per_message() {
     eventually("all three completed", || async { queues.stats("default").await.unwrap().completed == 3 }).await;
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn list_workers_shows_each_worker_its_functions_and_what_it_has_in_flight() {
+    let engine = TestEngine::start("queue_configs:\n  jobs: {}\n").await;
+    let mut raw = RawWorker::connect(&engine, 4, &["b::two", "a::one"]).await;
+    let queues = engine.client().await.queues();
+    let listed = queues.list_workers().await.unwrap();
+    // The client itself holds a worker stream too; the raw worker connected first.
+    let w = &listed[0];
+    assert_eq!((w.worker_name.as_str(), w.sdk_name.as_str(), w.sdk_version.as_str()), ("raw", "test", "0"));
+    assert_eq!(w.functions, ["a::one", "b::two"], "sorted");
+    assert_eq!((w.max_in_flight, w.in_flight), (4, 0));
+    assert!(w.worker_id.starts_with('w') && w.connected_at.is_some());
+
+    engine.client().await.enqueue("jobs", "a::one", json!({})).await.unwrap();
+    let invoke = raw.next_invoke().await;
+    assert_eq!(queues.list_workers().await.unwrap()[0].in_flight, 1, "the attempt is outstanding");
+    raw.reply_ok(&invoke.invocation_id, Value::Null);
+    drop(raw);
+    eventually("the raw worker is gone", || async {
+        queues.list_workers().await.unwrap().iter().all(|w| w.worker_name != "raw")
+    })
+    .await;
+    engine.stop().await;
+}

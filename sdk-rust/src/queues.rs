@@ -1,4 +1,5 @@
-//! The operator calls (`switchyard.v1.Queues`): queue stats and the dead-letter queue.
+//! The operator calls (`switchyard.v1.Queues`): queue stats, the dead-letter queue and
+//! the connected workers.
 
 use crate::Error;
 use crate::connection::Connection;
@@ -158,6 +159,12 @@ impl Queues {
     pub async fn discard_dead_letters(&self, queue: &str, ids: &[String]) -> Result<u64, Error> {
         let req = pb::DiscardDeadLettersRequest { queue: queue.into(), ids: ids.to_vec() };
         Ok(self.client.clone().discard_dead_letters(req).await.map_err(|s| self.conn.error(s))?.into_inner().count)
+    }
+
+    /// The workers connected to this engine (not to others sharing its store), in the
+    /// order they connected, each with its functions.
+    pub async fn list_workers(&self) -> Result<Vec<pb::WorkerInfo>, Error> {
+        Ok(self.client.clone().list_workers(pb::ListWorkersRequest {}).await?.into_inner().workers)
     }
 }
 

@@ -1,4 +1,8 @@
-//! `switchyard.v1.Queues`: stats and the dead-letter queue, for operators and scripts.
+//! `switchyard.v1.Queues`: stats, the dead-letter queue and the connected workers, for
+//! operators and scripts.
+//!
+//! The inherent methods are the one implementation: the gRPC handlers below and the web
+//! console ([`crate::console`]) both call them, so both validate, page and answer alike.
 
 use super::Shared;
 use super::error::ApiError;
@@ -8,8 +12,8 @@ use crate::wire::{function_error, timestamp};
 use switchyard_proto::wire::queues_server::Queues;
 use switchyard_proto::wire::{
     DeadLetter, DiscardDeadLettersRequest, DiscardDeadLettersResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    ListQueuesRequest, ListQueuesResponse, QueueConfig, QueueInfo, QueueStats, RedriveDeadLettersRequest,
-    RedriveDeadLettersResponse,
+    ListQueuesRequest, ListQueuesResponse, ListWorkersRequest, ListWorkersResponse, QueueConfig, QueueInfo, QueueStats,
+    RedriveDeadLettersRequest, RedriveDeadLettersResponse, WorkerInfo,
 };
 use tonic::{Request, Response, Status};
 
@@ -25,7 +29,7 @@ impl QueuesService {
         Self { shared }
     }
 
-    async fn list_queues(&self) -> Result<ListQueuesResponse, ApiError> {
+    pub async fn list_queues(&self) -> Result<ListQueuesResponse, ApiError> {
         let mut queues = Vec::with_capacity(self.shared.config.queues.len());
         for (name, spec) in &self.shared.config.queues {
             let s = self.shared.store.stats(name).await?;
@@ -47,7 +51,7 @@ impl QueuesService {
         Ok(ListQueuesResponse { queues })
     }
 
-    async fn list_dead_letters(&self, req: ListDeadLettersRequest) -> Result<ListDeadLettersResponse, ApiError> {
+    pub async fn list_dead_letters(&self, req: ListDeadLettersRequest) -> Result<ListDeadLettersResponse, ApiError> {
         self.shared.queue(&req.queue)?;
         let size = match req.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -59,6 +63,45 @@ impl QueuesService {
             entries: page.entries.iter().map(dead_letter).collect(),
             next_page_token: page.next_cursor.unwrap_or_default(),
         })
+    }
+
+    /// Moves dead letters (all when `ids` is empty) back to their queue; how many moved.
+    pub async fn redrive(&self, req: RedriveDeadLettersRequest) -> Result<RedriveDeadLettersResponse, ApiError> {
+        self.shared.queue(&req.queue)?;
+        let now = self.shared.clock.now();
+        let count = self.shared.store.redrive(&req.queue, &req.ids, now).await?;
+        Ok(RedriveDeadLettersResponse { count })
+    }
+
+    /// Deletes dead letters (all when `ids` is empty); how many.
+    pub async fn discard(&self, req: DiscardDeadLettersRequest) -> Result<DiscardDeadLettersResponse, ApiError> {
+        self.shared.queue(&req.queue)?;
+        let count = self.shared.store.discard(&req.queue, &req.ids).await?;
+        Ok(DiscardDeadLettersResponse { count })
+    }
+
+    /// The workers connected to this engine, in the order they connected.
+    pub fn list_workers(&self) -> ListWorkersResponse {
+        let workers = self
+            .shared
+            .dispatcher
+            .workers()
+            .into_iter()
+            .map(|w| {
+                let (sdk_name, sdk_version) = w.sdk.unwrap_or_default();
+                WorkerInfo {
+                    worker_id: format!("w{}", w.id),
+                    worker_name: w.name,
+                    sdk_name,
+                    sdk_version,
+                    max_in_flight: w.max_in_flight,
+                    in_flight: w.outstanding,
+                    functions: w.functions,
+                    connected_at: Some(timestamp(w.connected_at)),
+                }
+            })
+            .collect();
+        ListWorkersResponse { workers }
     }
 }
 
@@ -106,20 +149,17 @@ impl Queues for QueuesService {
         &self,
         request: Request<RedriveDeadLettersRequest>,
     ) -> Result<Response<RedriveDeadLettersResponse>, Status> {
-        let req = request.into_inner();
-        self.shared.queue(&req.queue)?;
-        let now = self.shared.clock.now();
-        let count = self.shared.store.redrive(&req.queue, &req.ids, now).await.map_err(ApiError::from)?;
-        Ok(Response::new(RedriveDeadLettersResponse { count }))
+        Ok(Response::new(self.redrive(request.into_inner()).await?))
     }
 
     async fn discard_dead_letters(
         &self,
         request: Request<DiscardDeadLettersRequest>,
     ) -> Result<Response<DiscardDeadLettersResponse>, Status> {
-        let req = request.into_inner();
-        self.shared.queue(&req.queue)?;
-        let count = self.shared.store.discard(&req.queue, &req.ids).await.map_err(ApiError::from)?;
-        Ok(Response::new(DiscardDeadLettersResponse { count }))
+        Ok(Response::new(self.discard(request.into_inner()).await?))
+    }
+
+    async fn list_workers(&self, _: Request<ListWorkersRequest>) -> Result<Response<ListWorkersResponse>, Status> {
+        Ok(Response::new(QueuesService::list_workers(self)))
     }
 }

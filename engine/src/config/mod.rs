@@ -23,6 +23,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_QUEUE: &str = "default";
 /// The address the engine listens on when `listen` is not set.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:49134";
+/// Where `/metrics` is served when `metrics_listen` is not set.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// Where the web console is served when `console_listen` is not set.
+pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:9465";
 
 /// The validated engine configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +34,10 @@ pub struct EngineConfig {
     pub listen: SocketAddr,
     pub max_payload_bytes: usize,
     pub shutdown_grace_ms: u64,
+    /// `/metrics` in the Prometheus text format; `None` when `metrics_listen` is empty.
+    pub metrics_listen: Option<SideListen>,
+    /// The web console; `None` when `console_listen` is empty.
+    pub console_listen: Option<SideListen>,
     /// Every queue by name; always holds [`DEFAULT_QUEUE`].
     pub queues: BTreeMap<String, QueueSpec>,
     pub adapter: AdapterSpec,
@@ -46,6 +54,8 @@ impl Default for EngineConfig {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             max_payload_bytes: 1024 * 1024,
             shutdown_grace_ms: 30_000,
+            metrics_listen: Some(SideListen::implicit(DEFAULT_METRICS_LISTEN)),
+            console_listen: Some(SideListen::implicit(DEFAULT_CONSOLE_LISTEN)),
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
             adapter: AdapterSpec::Memory,
             log_format: LogFormat::Text,
@@ -91,6 +101,23 @@ impl EngineConfig {
     /// Names of the defined queues, sorted, for error messages.
     pub fn queue_names(&self) -> Vec<&str> {
         self.queues.keys().map(String::as_str).collect()
+    }
+}
+
+/// The address of an HTTP listener beside the gRPC one (`metrics_listen`,
+/// `console_listen`). An address the config names must be bound or the engine does not
+/// start; the built-in default that is already taken (a second engine on the same host)
+/// is skipped with a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SideListen {
+    pub addr: SocketAddr,
+    /// Named in the config, not the built-in default.
+    pub explicit: bool,
+}
+
+impl SideListen {
+    fn implicit(addr: &str) -> Self {
+        Self { addr: addr.parse().expect("valid default address"), explicit: false }
     }
 }
 

@@ -3,7 +3,7 @@
 //! are recognised through [`super::iii`].
 
 use super::iii::{self, Foreign};
-use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, LogFormat, Problem, QueueKind, QueueSpec};
+use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, LogFormat, Problem, QueueKind, QueueSpec, SideListen};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
@@ -13,6 +13,8 @@ const TOP_KEYS: &[&str] = &[
     "max_payload_bytes",
     "shutdown_grace_ms",
     "log_format",
+    "metrics_listen",
+    "console_listen",
     "queue_configs",
     "adapter",
     "workers",
@@ -172,6 +174,20 @@ impl Walker {
         self.scalar(path, node).map(|s| s.as_str().to_string())
     }
 
+    /// `metrics_listen` / `console_listen`: empty turns the listener off.
+    fn side_listen(&mut self, path: &str, node: &Node, s: &str) -> Option<SideListen> {
+        if s.trim().is_empty() {
+            return None;
+        }
+        match s.parse() {
+            Ok(addr) => Some(SideListen { addr, explicit: true }),
+            Err(_) => {
+                self.problem(path, node, format!("expected host:port with an IP address, or empty for off, got '{s}'"));
+                None
+            }
+        }
+    }
+
     fn engine(&mut self, root: &Node, config: &mut EngineConfig) {
         let Some(map) = self.mapping("", root) else {
             return;
@@ -214,6 +230,15 @@ impl Walker {
             && let Some(v) = self.uint("shutdown_grace_ms", n, u32::MAX as u64)
         {
             config.shutdown_grace_ms = v;
+        }
+        for (key, field) in
+            [("metrics_listen", &mut config.metrics_listen), ("console_listen", &mut config.console_listen)]
+        {
+            if let Some(n) = map.get_node(key)
+                && let Some(s) = self.string(key, n)
+            {
+                *field = self.side_listen(key, n, &s);
+            }
         }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.

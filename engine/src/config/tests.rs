@@ -286,3 +286,25 @@ fn log_format_is_text_or_json() {
     let err = EngineConfig::parse("log_format: yaml\n").unwrap_err();
     assert_eq!(err.problems[0].to_string(), "log_format: expected 'text' or 'json', got 'yaml' (line 1)");
 }
+
+#[test]
+fn metrics_and_console_listen_default_on_loopback_and_turn_off_when_empty() {
+    let c = EngineConfig::parse("queue_configs: {}\n").unwrap();
+    let metrics = c.metrics_listen.expect("on by default");
+    assert_eq!((metrics.addr.to_string(), metrics.explicit), ("127.0.0.1:9464".to_string(), false));
+    assert_eq!(c.console_listen.map(|l| l.addr.to_string()).as_deref(), Some("127.0.0.1:9465"));
+
+    let c = EngineConfig::parse("metrics_listen: \"\"\nconsole_listen: 127.0.0.1:0\n").unwrap();
+    assert_eq!(c.metrics_listen, None);
+    let console = c.console_listen.expect("named");
+    assert_eq!((console.addr.port(), console.explicit), (0, true));
+}
+
+#[test]
+fn a_bad_metrics_listen_is_a_problem_with_its_line() {
+    let e = EngineConfig::parse("listen: 127.0.0.1:1\nmetrics_listen: localhost:9464\n").unwrap_err();
+    assert_eq!(
+        e.problems[0].to_string(),
+        "metrics_listen: expected host:port with an IP address, or empty for off, got 'localhost:9464' (line 2)"
+    );
+}

@@ -31,6 +31,7 @@ pub mod workers;
 use crate::clock::{Clock, Millis};
 use crate::config::EngineConfig;
 use crate::logging::jobs;
+use crate::metrics::Recorder;
 use crate::queue::retry::{AfterFailure, after_failure};
 use crate::queue::{Job, JobError, Payload};
 use crate::store::{Finish, Lease, Store};
@@ -81,6 +82,7 @@ pub struct Dispatcher {
     config: Arc<EngineConfig>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    metrics: Recorder,
     state: Mutex<State>,
     /// Wakes the pump: capacity was freed or a worker registered a function.
     wake: Notify,
@@ -110,11 +112,17 @@ struct Aftermath {
 }
 
 impl Dispatcher {
-    pub fn new(config: Arc<EngineConfig>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
+    pub fn new(
+        config: Arc<EngineConfig>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Recorder,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             store,
             clock,
+            metrics,
             state: Mutex::new(State {
                 workers: Workers::default(),
                 invocations: HashMap::default(),
@@ -138,8 +146,13 @@ impl Dispatcher {
     /// A new worker stream: the messages to send it come out of the receiver.
     pub fn connect_worker(&self) -> (WorkerId, mpsc::UnboundedReceiver<EngineMessage>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let id = self.state.lock().workers.add(tx);
+        let id = self.state.lock().workers.add(tx, self.clock.now());
         (id, rx)
+    }
+
+    /// Every worker stream open on this engine, in the order they connected.
+    pub fn workers(&self) -> Vec<workers::WorkerView> {
+        self.state.lock().workers.views()
     }
 
     /// Applies a worker's hello and answers with `welcome`.
@@ -159,6 +172,7 @@ impl Dispatcher {
             functions = w.functions.len(),
             "worker connected"
         );
+        w.sdk = Some((hello.sdk_name, hello.sdk_version));
         let welcome = Welcome { worker_id: format!("w{id}"), max_in_flight: w.max_in_flight };
         let _ = w.tx.send(EngineMessage { kind: Some(engine_message::Kind::Welcome(welcome)) });
         let functions: Vec<String> = w.functions.iter().cloned().collect();
@@ -210,10 +224,14 @@ impl Dispatcher {
                 tracing::info!(worker = id, name = %name, in_flight = mine.len(), "worker disconnected");
             }
             let error = JobError::new("WORKER_DISCONNECTED", "worker disconnected during the attempt");
+            let now = self.clock.now();
             for inv_id in mine {
                 let inv = Self::take(&mut st, inv_id).expect("listed above");
                 match inv.kind {
-                    Kind::Job(lease) => after.failed_jobs.push((lease, error.clone(), inv.sent_at)),
+                    Kind::Job(lease) => {
+                        self.metrics.attempt_ended(&lease.job, inv.sent_at, now);
+                        after.failed_jobs.push((lease, error.clone(), inv.sent_at))
+                    }
                     Kind::Call { reply: Some(tx), .. } => {
                         after.replies.push((tx, Err(CallError::Failed(error.clone()))))
                     }
@@ -264,6 +282,7 @@ impl Dispatcher {
         let mut jobs = Vec::with_capacity(results.size_hint().0);
         {
             let mut st = self.state.lock();
+            let now = self.clock.now();
             for result in results {
                 let Ok(inv_id) = result.invocation_id.parse::<u64>() else {
                     tracing::warn!(worker, id = %result.invocation_id, "result for a malformed invocation id; ignored");
@@ -283,7 +302,10 @@ impl Dispatcher {
                     }
                 };
                 match inv.kind {
-                    Kind::Job(lease) => jobs.push((lease, outcome.map(|_| ()), sent_at)),
+                    Kind::Job(lease) => {
+                        self.metrics.attempt_ended(&lease.job, sent_at, now);
+                        jobs.push((lease, outcome.map(|_| ()), sent_at))
+                    }
                     Kind::Call { reply: Some(tx), .. } => {
                         let _ = tx.send(outcome.and_then(call_value).map_err(CallError::Failed));
                     }
@@ -293,7 +315,6 @@ impl Dispatcher {
             // The worker has room again: hand it what waits for its functions.
             let functions: Vec<String> =
                 st.workers.get(worker).map(|w| w.functions.iter().cloned().collect()).unwrap_or_default();
-            let now = self.clock.now();
             for f in functions {
                 self.serve(&mut st, &f, now);
             }
@@ -356,6 +377,7 @@ impl Dispatcher {
             inv.sent_at = Some(now);
             if let Kind::Job(lease) = &inv.kind {
                 jobs::started(&lease.job);
+                self.metrics.started(&lease.job, now);
                 let timeout = self.config.queues.get(&lease.job.queue).map_or(300_000, |q| q.timeout_ms);
                 let deadline = now.saturating_add(timeout);
                 inv.deadline = Some(deadline);
@@ -464,7 +486,10 @@ impl Dispatcher {
         let now = self.clock.now();
         for ((job, event), answer) in jobs.iter().zip(&events).zip(answers) {
             match answer {
-                Ok(true) => event.log(job, now),
+                Ok(true) => {
+                    event.log(job, now);
+                    self.metrics.ended(&job.queue, event.outcome());
+                }
                 Ok(false) => tracing::debug!(job = %job.id, "lease was stale; nothing changed"),
                 // The job stays leased in the store; a durable store makes it ready again
                 // at the next start (recover).

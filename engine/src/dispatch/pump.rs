@@ -133,6 +133,9 @@ impl Dispatcher {
                 }
                 match inv.kind {
                     Kind::Job(lease) => {
+                        if inv.worker.is_some() {
+                            self.metrics.attempt_ended(&lease.job, inv.sent_at, now);
+                        }
                         let ms = self.config.queues.get(&lease.job.queue).map_or(0, |q| q.timeout_ms);
                         let error =
                             JobError::new("TIMEOUT", format!("attempt did not finish within timeout_ms ({ms} ms)"));

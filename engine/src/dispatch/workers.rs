@@ -4,6 +4,7 @@
 //! Invariant: `outstanding <= max_in_flight` for every worker — [`Workers::pick`] never
 //! chooses a full worker, and a slot is taken only through it.
 
+use crate::clock::Millis;
 use foldhash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use switchyard_proto::wire::EngineMessage;
@@ -16,6 +17,9 @@ pub const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
 
 pub struct Worker {
     pub name: String,
+    /// (name, version) from the hello; `None` until it arrives.
+    pub sdk: Option<(String, String)>,
+    pub connected_at: Millis,
     pub tx: mpsc::UnboundedSender<EngineMessage>,
     pub max_in_flight: u32,
     pub outstanding: u32,
@@ -30,6 +34,19 @@ impl Worker {
     }
 }
 
+/// A worker as operators see it (`ListWorkers`, the console, `/metrics`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerView {
+    pub id: WorkerId,
+    pub name: String,
+    pub sdk: Option<(String, String)>,
+    pub max_in_flight: u32,
+    pub outstanding: u32,
+    /// Sorted.
+    pub functions: Vec<String>,
+    pub connected_at: Millis,
+}
+
 #[derive(Default)]
 pub struct Workers {
     workers: HashMap<WorkerId, Worker>,
@@ -39,10 +56,12 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn add(&mut self, tx: mpsc::UnboundedSender<EngineMessage>) -> WorkerId {
+    pub fn add(&mut self, tx: mpsc::UnboundedSender<EngineMessage>, now: Millis) -> WorkerId {
         self.next_id += 1;
         let worker = Worker {
             name: String::new(),
+            sdk: None,
+            connected_at: now,
             tx,
             // No work before the hello says how much the worker takes.
             max_in_flight: 0,
@@ -126,6 +145,25 @@ impl Workers {
             .collect()
     }
 
+    /// Every worker, in the order they connected.
+    pub fn views(&self) -> Vec<WorkerView> {
+        let mut views: Vec<WorkerView> = self
+            .workers
+            .iter()
+            .map(|(id, w)| WorkerView {
+                id: *id,
+                name: w.name.clone(),
+                sdk: w.sdk.clone(),
+                max_in_flight: w.max_in_flight,
+                outstanding: w.outstanding,
+                functions: w.functions.iter().cloned().collect(),
+                connected_at: w.connected_at,
+            })
+            .collect();
+        views.sort_by_key(|v| v.id);
+        views
+    }
+
     pub fn ids(&self) -> Vec<WorkerId> {
         self.workers.keys().copied().collect()
     }
@@ -139,8 +177,8 @@ mod tests {
     fn pick_prefers_least_outstanding_and_skips_full_workers() {
         let mut w = Workers::default();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let a = w.add(tx.clone());
-        let b = w.add(tx);
+        let a = w.add(tx.clone(), 0);
+        let b = w.add(tx, 0);
         w.register(a, "f");
         w.register(b, "f");
         w.get_mut(a).unwrap().max_in_flight = 1;

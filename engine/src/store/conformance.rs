@@ -52,6 +52,7 @@ macro_rules! store_conformance_tests {
             release_does_not_count_the_attempt,
             recover_makes_in_flight_ready,
             stats_track_every_state,
+            oldest_ready_is_the_first_enqueue_of_the_next_lease,
             enqueue_notifies_changed
         );
     };
@@ -347,6 +348,25 @@ pub async fn stats_track_every_state(store: Arc<dyn Store>) {
     assert_eq!((s.ready, s.delayed, s.in_flight, s.dead), (3, 1, 1, 1));
     assert_eq!((s.enqueued, s.completed, s.failed, s.dead_lettered), (6, 0, 2, 1));
     assert_eq!(store.stats(&unique("empty")).await.unwrap(), Default::default());
+}
+
+pub async fn oldest_ready_is_the_first_enqueue_of_the_next_lease(store: Arc<dyn Store>) {
+    let q = unique("q");
+    assert_eq!(store.oldest_ready(&q).await.unwrap(), None, "an unknown queue has none");
+    // Two functions: the oldest across both counts. enqueued_at is 1_000 + n.
+    store.enqueue(vec![job(&q, "b", None, 5), job(&q, "a", None, 7), job(&q, "a", Some("G"), 8)]).await.unwrap();
+    store.enqueue(vec![job(&q, "a", Some("G"), 3)]).await.unwrap(); // waits behind its group's head
+    assert_eq!(store.oldest_ready(&q).await.unwrap(), Some(1_005));
+    let first = lease(&store, &q, "b", 1, 5_000).await;
+    assert_eq!(store.oldest_ready(&q).await.unwrap(), Some(1_007), "an in-flight job is not ready");
+    store.finish(&first[0].token, Finish::Release).await.unwrap();
+    assert_eq!(store.oldest_ready(&q).await.unwrap(), Some(1_005), "a released job is ready again");
+    let all = store.lease(lease_req(&q, &[("a", 10), ("b", 10)], 10, 5_000)).await.unwrap();
+    assert_eq!(all.len(), 3, "the waiting member stays behind its head");
+    assert_eq!(store.oldest_ready(&q).await.unwrap(), None, "a waiting FIFO member is not ready");
+    let head = all.iter().find(|l| l.job.group.is_some()).expect("the group's head");
+    store.finish(&head.token, Finish::Complete).await.unwrap();
+    assert_eq!(store.oldest_ready(&q).await.unwrap(), Some(1_003), "the next member is ready once its head is done");
 }
 
 pub async fn enqueue_notifies_changed(store: Arc<dyn Store>) {

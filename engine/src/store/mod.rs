@@ -140,6 +140,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError>;
 
+    /// The first-enqueue time of the oldest `Ready` job of `queue` (the next one a lease
+    /// would take, were its function served), if any. `Waiting` FIFO members and retries
+    /// not yet moved out of `Delayed` are not ready. A redriven job keeps its first enqueue
+    /// time. Read at scrape time for the oldest-ready-age gauge.
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError>;
+
     /// Dead letters of `queue` after `cursor`, at most `limit`.
     async fn dead_letters(&self, queue: &str, cursor: Option<&str>, limit: usize)
     -> Result<DeadLetterPage, StoreError>;

@@ -312,6 +312,11 @@ impl Store for FileStore {
         self.memory.stats(queue).await
     }
 
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        self.check()?;
+        self.memory.oldest_ready(queue).await
+    }
+
     async fn dead_letters(
         &self,
         queue: &str,

@@ -74,6 +74,16 @@ impl Ready {
         fresh.into_iter().chain(self.returned.keys().next().copied()).min()
     }
 
+    /// The oldest ready job (by enqueue sequence).
+    pub fn oldest_record(&self) -> Option<&Record> {
+        let fresh = self.fresh.front();
+        let returned = self.returned.values().next();
+        match (fresh, returned) {
+            (Some(f), Some(r)) => Some(if f.seq < r.seq { f } else { r }),
+            (f, r) => f.or(r),
+        }
+    }
+
     pub fn pop_oldest(&mut self) -> Option<Record> {
         let oldest = self.oldest()?;
         if self.fresh.front().is_some_and(|r| r.seq == oldest) {

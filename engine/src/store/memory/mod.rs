@@ -495,6 +495,15 @@ impl Store for MemoryStore {
         Ok(inner.queue(queue).and_then(|q| q.delayed.first_key_value().map(|((due, _), _)| *due)))
     }
 
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        let inner = self.inner.lock();
+        let Some(q) = inner.queue(queue) else {
+            return Ok(None);
+        };
+        let heads = q.routes.values().filter_map(|r| inner.routes[*r as usize].ready.oldest_record());
+        Ok(heads.min_by_key(|r| r.seq).map(|r| r.enqueued_at))
+    }
+
     async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
         let inner = self.inner.lock();
         let Some(q) = inner.queue(queue) else {

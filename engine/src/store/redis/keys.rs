@@ -11,6 +11,7 @@
 //! | `P:q:<len>:<queue>:delayed` | ZSET | `Delayed` jobs, scored by due time (ms) |
 //! | `P:q:<len>:<queue>:group:<g>` | LIST | a FIFO group's members in order; the head is the only one not `Waiting` |
 //! | `P:q:<len>:<queue>:dead` | ZSET | `Dead` jobs, scored by dead-letter sequence (the page cursor) |
+//! | `P:q:<len>:<queue>:fns` | SET | every function the queue has had jobs of (where `oldest_ready` looks) |
 //! | `P:q:<len>:<queue>:counts` | HASH | gauges `ready` (incl. waiting), `in_flight`; counters `enqueued completed failed dead_lettered` |
 //! | `P:leases` | ZSET | every `InFlight` job, scored by its lease deadline (Redis server time, ms) |
 //! | `P:seq`, `P:lease-seq` | STRING | counters: enqueue / dead-letter order, lease ids |

@@ -453,6 +453,14 @@ impl Store for RedisStore {
         })
     }
 
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        let s = &self.shared;
+        let mut inv = s.invocation(&s.scripts.oldest_ready);
+        inv.arg(queue);
+        let at: Option<u64> = inv.invoke_async(&mut s.conn.clone()).await.map_err(unavailable("oldest_ready"))?;
+        Ok(at)
+    }
+
     async fn dead_letters(
         &self,
         queue: &str,

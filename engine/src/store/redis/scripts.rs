@@ -20,6 +20,7 @@ pub struct Scripts {
     pub lease: Script,
     pub finish: Script,
     pub stats: Script,
+    pub oldest_ready: Script,
     pub dead_letters: Script,
     pub redrive: Script,
     pub discard: Script,
@@ -34,6 +35,7 @@ impl Scripts {
             lease: script(include_str!("scripts/lease.lua")),
             finish: script(include_str!("scripts/finish.lua")),
             stats: script(include_str!("scripts/stats.lua")),
+            oldest_ready: script(include_str!("scripts/oldest_ready.lua")),
             dead_letters: script(include_str!("scripts/dead_letters.lua")),
             redrive: script(include_str!("scripts/redrive.lua")),
             discard: script(include_str!("scripts/discard.lua")),
@@ -42,12 +44,13 @@ impl Scripts {
         }
     }
 
-    pub fn all(&self) -> [(&'static str, &Script); 9] {
+    pub fn all(&self) -> [(&'static str, &Script); 10] {
         [
             ("enqueue", &self.enqueue),
             ("lease", &self.lease),
             ("finish", &self.finish),
             ("stats", &self.stats),
+            ("oldest_ready", &self.oldest_ready),
             ("dead_letters", &self.dead_letters),
             ("redrive", &self.redrive),
             ("discard", &self.discard),

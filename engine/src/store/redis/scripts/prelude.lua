@@ -8,6 +8,7 @@ local function k_delayed(q) return qk(q) .. ':delayed' end
 local function k_group(q, g) return qk(q) .. ':group:' .. g end
 local function k_dead(q) return qk(q) .. ':dead' end
 local function k_counts(q) return qk(q) .. ':counts' end
+local function k_fns(q) return qk(q) .. ':fns' end
 local K_SEQ = P .. ':seq'
 local K_LEASE_SEQ = P .. ':lease-seq'
 local K_LEASES = P .. ':leases'

@@ -34,6 +34,11 @@ class QueuesStub(object):
                 request_serializer=switchyard_dot_v1_dot_queues__pb2.DiscardDeadLettersRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_queues__pb2.DiscardDeadLettersResponse.FromString,
                 )
+        self.ListWorkers = channel.unary_unary(
+                '/switchyard.v1.Queues/ListWorkers',
+                request_serializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersResponse.FromString,
+                )
 
 
 class QueuesServicer(object):
@@ -65,6 +70,14 @@ class QueuesServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWorkers(self, request, context):
+        """The workers connected to this engine (not to other engines sharing its store) and the
+        functions each serves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueuesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -87,6 +100,11 @@ def add_QueuesServicer_to_server(servicer, server):
                     servicer.DiscardDeadLetters,
                     request_deserializer=switchyard_dot_v1_dot_queues__pb2.DiscardDeadLettersRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_queues__pb2.DiscardDeadLettersResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -163,5 +181,22 @@ class Queues(object):
         return grpc.experimental.unary_unary(request, target, '/switchyard.v1.Queues/DiscardDeadLetters',
             switchyard_dot_v1_dot_queues__pb2.DiscardDeadLettersRequest.SerializeToString,
             switchyard_dot_v1_dot_queues__pb2.DiscardDeadLettersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/switchyard.v1.Queues/ListWorkers',
+            switchyard_dot_v1_dot_queues__pb2.ListWorkersRequest.SerializeToString,
+            switchyard_dot_v1_dot_queues__pb2.ListWorkersResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -1,0 +1,121 @@
+//! [`Counted`]: the store as the engine sees it, counting on the way through.
+//!
+//! Invariant: every call is passed to the inner store unchanged and its answer returned
+//! unchanged; only after an answer does it count — jobs enqueued (per queue, once stored),
+//! dead letters redriven and discarded (the counts the store answered), and every failed
+//! call by operation. Attempt ends are counted by the dispatcher, which knows each job's
+//! queue (a lease token does not).
+
+use super::Metrics;
+use crate::clock::Millis;
+use crate::queue::{JobId, NewJob};
+use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::sync::Notify;
+
+pub struct Counted {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Counted {
+    pub fn wrap(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<dyn Store> {
+        Arc::new(Self { inner, metrics })
+    }
+
+    fn check<T>(&self, operation: &'static str, answer: Result<T, StoreError>) -> Result<T, StoreError> {
+        if answer.is_err() {
+            self.metrics.store_error(operation);
+        }
+        answer
+    }
+}
+
+#[async_trait]
+impl Store for Counted {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        // Counted before the move; most batches are one queue's, so runs are summed.
+        let mut runs: Vec<(String, u64)> = Vec::new();
+        for job in &jobs {
+            match runs.last_mut() {
+                Some((q, n)) if *q == job.queue => *n += 1,
+                _ => runs.push((job.queue.clone(), 1)),
+            }
+        }
+        self.check("enqueue", self.inner.enqueue(jobs).await)?;
+        for (queue, n) in runs {
+            if let Some(q) = self.metrics.queue(&queue) {
+                q.enqueued.fetch_add(n, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
+        self.check("lease", self.inner.lease(request).await)
+    }
+
+    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
+        self.check("finish", self.inner.finish(token, finish).await)
+    }
+
+    async fn finish_many(&self, ends: Vec<(LeaseToken, Finish)>) -> Vec<Result<bool, StoreError>> {
+        let answers = self.inner.finish_many(ends).await;
+        answers.into_iter().map(|a| self.check("finish", a)).collect()
+    }
+
+    async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        self.check("next_due", self.inner.next_due(queue).await)
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        self.check("stats", self.inner.stats(queue).await)
+    }
+
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        self.check("oldest_ready", self.inner.oldest_ready(queue).await)
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
+        self.check("dead_letters", self.inner.dead_letters(queue, cursor, limit).await)
+    }
+
+    async fn redrive(&self, queue: &str, ids: &[JobId], now: Millis) -> Result<u64, StoreError> {
+        let n = self.check("redrive", self.inner.redrive(queue, ids, now).await)?;
+        if let Some(q) = self.metrics.queue(queue) {
+            q.redriven.fetch_add(n, Relaxed);
+        }
+        Ok(n)
+    }
+
+    async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError> {
+        let n = self.check("discard", self.inner.discard(queue, ids).await)?;
+        if let Some(q) = self.metrics.queue(queue) {
+            q.discarded.fetch_add(n, Relaxed);
+        }
+        Ok(n)
+    }
+
+    async fn recover(&self) -> Result<u64, StoreError> {
+        self.check("recover", self.inner.recover().await)
+    }
+
+    fn changed(&self) -> Arc<Notify> {
+        self.inner.changed()
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.inner.failure()
+    }
+
+    fn stall(&self) -> Option<String> {
+        self.inner.stall()
+    }
+}
