@@ -12,8 +12,8 @@ use process::{LoggedEngine, SUBSTITUTED};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::WAIT;
-use switchyard_sdk::InitOptions;
 use switchyard_engine::config::EngineConfig;
+use switchyard_sdk::InitOptions;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iii")
