@@ -5,6 +5,7 @@
 #      grpcurl against the live binary), Rust SDK, examples.
 #   2. Python SDK: stub drift, mypy --strict, pytest against the engine binary.
 #   3. Node SDK: proto drift, build, node:test against the engine binary.
+#   1b. The chaos harness (chaos/): a seeded minute of faults each on file_based and redis.
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
 # Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -32,6 +33,9 @@ run "rust build" cargo build --workspace --all-targets --locked
 export GRPCURL="$ROOT/.venv/bin/grpcurl"
 export SWITCHYARD_BIN="$ROOT/target/debug/switchyard"
 run "rust tests" cargo test --workspace --locked
+# Seeded fault runs against real engine processes (README: Chaos); a failure prints its seed.
+run "chaos (file_based)" cargo run -q -p switchyard-chaos --locked -- --store file-based --seconds 60
+run "chaos (redis)" cargo run -q -p switchyard-chaos --locked -- --store redis --seconds 60
 
 python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 run "python sdk" python_sdk
