@@ -19,10 +19,25 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+const TOO_DEEP: &str = "nested too deeply";
+
+impl DecodeError {
+    /// Whether the bytes were refused for their nesting alone.
+    pub fn is_too_deep(&self) -> bool {
+        self.0 == TOO_DEEP
+    }
+}
+
 /// Checks that `buf` is a `google.protobuf.Value` (see the module invariant) without
 /// building anything. Empty bytes are `null`.
 pub fn check_value(buf: &[u8]) -> Result<(), DecodeError> {
     check(buf, 1)
+}
+
+/// As [`check_value`], nesting bounded at `max_depth` `Value` levels (at most
+/// [`MAX_DEPTH`]): the check starts that much nearer the bound.
+pub fn check_value_within(buf: &[u8], max_depth: u32) -> Result<(), DecodeError> {
+    check(buf, MAX_DEPTH - max_depth.clamp(1, MAX_DEPTH) + 1)
 }
 
 /// `Value` messages nested deeper than this are refused (a JSON value nested 100 deep): a
@@ -48,7 +63,7 @@ pub enum WireKind<'a> {
 /// replaces is still checked, as prost still parses it.
 pub fn kind(buf: &[u8], depth: u32) -> Result<WireKind<'_>, DecodeError> {
     if depth > MAX_DEPTH {
-        return Err(DecodeError("nested too deeply"));
+        return Err(DecodeError(TOO_DEEP));
     }
     let mut r = Reader { buf };
     let mut out = WireKind::Null;
@@ -291,6 +306,11 @@ mod tests {
             v
         };
         assert!(check_value(&nest(MAX_DEPTH as usize - 1)).is_ok());
-        assert!(check_value(&nest(MAX_DEPTH as usize)).is_err());
+        assert!(check_value(&nest(MAX_DEPTH as usize)).unwrap_err().is_too_deep());
+        // `levels` lists around a null are `levels + 1` Value levels
+        assert!(check_value_within(&nest(4), 5).is_ok());
+        assert!(check_value_within(&nest(5), 5).unwrap_err().is_too_deep());
+        assert!(check_value_within(&nest(0), 1).is_ok());
+        assert!(!check_value_within(&[0x1a, 0x05, b'a'], 5).unwrap_err().is_too_deep(), "truncated, not deep");
     }
 }

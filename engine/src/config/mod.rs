@@ -11,7 +11,10 @@
 //! with one warning each.
 
 mod env;
+mod limits;
 mod parse;
+
+pub use limits::{DEFAULT_MAX_READY, Limits};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +32,8 @@ pub struct EngineConfig {
     pub listen: SocketAddr,
     pub max_payload_bytes: usize,
     pub shutdown_grace_ms: u64,
+    /// Resource bounds (the `limits` block).
+    pub limits: Limits,
     /// Every queue by name; always holds [`DEFAULT_QUEUE`].
     pub queues: BTreeMap<String, QueueSpec>,
     pub adapter: AdapterSpec,
@@ -42,6 +47,7 @@ impl Default for EngineConfig {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             max_payload_bytes: 1024 * 1024,
             shutdown_grace_ms: 30_000,
+            limits: Limits::default(),
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
             adapter: AdapterSpec::Memory,
             warnings: Vec::new(),
@@ -94,6 +100,8 @@ pub struct QueueSpec {
     pub timeout_ms: u64,
     pub max_backoff_ms: Option<u64>,
     pub jitter: bool,
+    /// Jobs waiting (ready or delayed) before enqueues are refused (`QUEUE_FULL`).
+    pub max_ready: u64,
 }
 
 impl QueueSpec {
@@ -108,6 +116,7 @@ impl QueueSpec {
             timeout_ms: 300_000,
             max_backoff_ms: None,
             jitter: false,
+            max_ready: DEFAULT_MAX_READY,
         }
     }
 

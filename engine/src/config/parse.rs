@@ -6,8 +6,10 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
 
+mod limits;
+
 const TOP_KEYS: &[&str] =
-    &["listen", "max_payload_bytes", "shutdown_grace_ms", "queue_configs", "adapter", "workers", "modules"];
+    &["listen", "max_payload_bytes", "shutdown_grace_ms", "limits", "queue_configs", "adapter", "workers", "modules"];
 const QUEUE_KEYS: &[&str] = &[
     "max_retries",
     "backoff_ms",
@@ -17,6 +19,7 @@ const QUEUE_KEYS: &[&str] = &[
     "timeout_ms",
     "max_backoff_ms",
     "jitter",
+    "max_ready",
 ];
 
 pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
@@ -148,6 +151,9 @@ impl Walker {
         {
             config.shutdown_grace_ms = v;
         }
+        if let Some(n) = map.get_node("limits") {
+            self.limits("limits", n, &mut config.limits);
+        }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.
         let mut blocks: Vec<(String, &MarkedMappingNode)> = Vec::new();
@@ -252,6 +258,13 @@ impl Walker {
         }
         if let Some(n) = field("max_backoff_ms") {
             spec.max_backoff_ms = self.uint(&join(path, "max_backoff_ms"), n, u64::MAX);
+        }
+        if let Some(n) = field("max_ready") {
+            match self.uint(&join(path, "max_ready"), n, u64::MAX) {
+                Some(0) => self.problem(&join(path, "max_ready"), n, "must be at least 1"),
+                Some(v) => spec.max_ready = v,
+                None => {}
+            }
         }
         if let Some(n) = field("jitter") {
             spec.jitter = self.boolean(&join(path, "jitter"), n).unwrap_or(false);
