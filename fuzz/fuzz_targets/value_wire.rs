@@ -1,6 +1,10 @@
-//! `value_wire::check_value` on any bytes: it never panics, and whatever prost decodes as a
-//! `google.protobuf.Value` it accepts too (prost's own nesting bound is the stricter one).
-//! A lowered depth bound only ever refuses more, and then for depth.
+//! `value_wire::check_value` on any bytes: it never panics, and whatever it accepts prost
+//! decodes as a `google.protobuf.Value` too (unless prost's own, stricter, nesting bound
+//! stops it). A lowered depth bound only ever refuses more, and then for depth.
+//!
+//! Not claimed the other way: prost skips an unknown field written with the proto2 group
+//! wire types (3/4), which `value_wire` refuses ("unsupported wire type"; found by this
+//! target, input `5b 5c`) — no proto3 encoder writes groups, so the stricter reading stays.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,8 +13,10 @@ use switchyard_proto::value_wire::{check_value, check_value_within};
 
 fuzz_target!(|data: &[u8]| {
     let ours = check_value(data);
-    if prost_types::Value::decode(data).is_ok() {
-        assert!(ours.is_ok(), "prost decodes it, value_wire refused it: {ours:?}");
+    if ours.is_ok()
+        && let Err(e) = prost_types::Value::decode(data)
+    {
+        assert!(e.to_string().contains("recursion limit"), "value_wire accepted what prost refuses: {e}");
     }
     let shallow = check_value_within(data, 3);
     match (&ours, &shallow) {

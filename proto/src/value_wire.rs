@@ -234,6 +234,9 @@ impl<'a> Reader<'a> {
         for shift in (0..64).step_by(7) {
             let (&byte, rest) = self.buf.split_first().ok_or(DecodeError("truncated"))?;
             self.buf = rest;
+            if shift == 63 && byte > 1 {
+                break; // past 64 bits, as prost refuses it (found by fuzzing)
+            }
             value |= u64::from(byte & 0x7f) << shift;
             if byte < 0x80 {
                 return Ok(value);
@@ -244,6 +247,9 @@ impl<'a> Reader<'a> {
 
     /// Skips the value of a field with `key` (tag and wire type).
     fn skip(&mut self, key: u64) -> Result<(), DecodeError> {
+        if key > u64::from(u32::MAX) {
+            return Err(DecodeError("a key past 32 bits")); // as prost refuses it (found by fuzzing)
+        }
         if key >> 3 == 0 {
             return Err(DecodeError("field 0"));
         }
@@ -283,6 +289,8 @@ mod tests {
             (&[0x32, 0x02, 0x08, 0x01], "a list whose value is a varint"),
             (&[0x0f], "wire type 7"),
             (&[0x80], "unterminated varint"),
+            (&[0x80, 0x80, 0x80, 0x80, 0x10, 0x00], "a key past 32 bits"),
+            (&[0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02], "a varint past 64 bits"),
         ];
         for (bytes, what) in cases {
             let prost = prost_types::Value::decode(*bytes).is_ok();
