@@ -8,6 +8,8 @@
 //! - [`server`] — `run(listener, config, clock, shutdown)`: the whole engine as a function.
 //! - [`api`] — thin gRPC services: validate, convert, call. [`api::error`] is the one
 //!   mapping from failures to gRPC statuses.
+//! - [`limits`] — resource bounds per client: worker streams, calls per connection,
+//!   queue backpressure (`max_ready`), the handshake timeout.
 //! - [`dispatch`] — workers, leases, per-queue concurrency, invocation timeouts.
 //! - [`store`] — the seam every store implements (atomic job transitions), the stores,
 //!   and the conformance suite they all pass.
@@ -31,6 +33,7 @@ pub mod console;
 pub mod ctl;
 pub mod dispatch;
 pub mod http;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod queue;

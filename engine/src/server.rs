@@ -22,7 +22,6 @@ use switchyard_proto::wire::engine_server::EngineServer;
 use switchyard_proto::wire::queues_server::QueuesServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 
 /// How long connections may stay open after the drain before they are dropped.
@@ -109,8 +108,15 @@ pub async fn serve_with(
     }
     let dispatcher = Dispatcher::new(config.clone(), store.clone(), clock.clone(), Recorder::new(metrics.clone()));
     let closing = CancellationToken::new();
-    let shared =
-        Shared { config: config.clone(), store, dispatcher: dispatcher.clone(), clock, closing: closing.clone() };
+    let guards = Arc::new(crate::limits::Guards::new(&config.limits));
+    let shared = Shared {
+        config: config.clone(),
+        store,
+        dispatcher: dispatcher.clone(),
+        clock,
+        guards,
+        closing: closing.clone(),
+    };
 
     let stop = CancellationToken::new();
     let pump = tokio::spawn(dispatcher.run(stop.clone()));
@@ -159,17 +165,29 @@ pub async fn serve_with(
         closing.cancel();
         let _ = drained_tx.send(());
     };
+    let limits = &config.limits;
+    // The accept loop ends with this function, whichever way it returns.
+    let stop_accepting = CancellationToken::new();
+    let _stop_accepting = stop_accepting.clone().drop_guard();
+    let incoming = crate::limits::incoming::incoming(
+        listener,
+        Duration::from_millis(limits.handshake_timeout_ms),
+        stop_accepting.clone(),
+    );
     let server = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(15)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_keepalive_interval(Some(Duration::from_millis(limits.http2_keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(limits.http2_keepalive_timeout_ms)))
+        // Above the per-connection call limit, so a client past it gets TOO_MANY_CALLS
+        // rather than HTTP/2 holding its calls back (room for its worker stream and Queues calls).
+        .max_concurrent_streams(Some((limits.max_calls_per_connection + 64).min(u32::MAX as usize) as u32))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(engine)
         .add_service(queues)
-        // Accepted sockets need TCP_NODELAY themselves (the builder's setting only applies
+        // Accepted sockets get TCP_NODELAY in `incoming` (the builder's setting only applies
         // to listeners tonic binds): without it small responses stall on delayed ACKs.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
+        .serve_with_incoming_shutdown(incoming, signal);
     // Once drained, connections get a short while to close by themselves; a peer that
     // holds one open does not keep the engine from stopping.
     tokio::select! {

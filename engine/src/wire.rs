@@ -10,7 +10,7 @@ use crate::clock::Millis;
 use crate::queue::{JobError, Payload};
 use bytes::Bytes;
 use prost::Message;
-use switchyard_proto::value_wire::check_value;
+use switchyard_proto::value_wire::{DecodeError, MAX_DEPTH, check_value_within};
 use switchyard_proto::wire::FunctionError;
 
 /// JSON `null`, encoded.
@@ -21,10 +21,16 @@ pub fn null_bytes() -> Bytes {
 /// A payload from the wire: empty (not sent) is `null`; anything else must be a
 /// well-formed `google.protobuf.Value`.
 pub fn payload_from_wire(bytes: Bytes) -> Result<Payload, String> {
+    payload_within(bytes, MAX_DEPTH).map_err(|e| e.to_string())
+}
+
+/// As [`payload_from_wire`], nesting bounded at `max_depth` `Value` levels; the error says
+/// whether the depth alone was the problem ([`DecodeError::is_too_deep`]).
+pub fn payload_within(bytes: Bytes, max_depth: u32) -> Result<Payload, DecodeError> {
     if bytes.is_empty() {
         return Ok(Payload(null_bytes()));
     }
-    check_value(&bytes).map_err(|e| e.to_string())?;
+    check_value_within(&bytes, max_depth)?;
     // An exact-size copy: a slice would pin the whole receive buffer it came in for as
     // long as the job lives.
     Ok(Payload(Bytes::copy_from_slice(&bytes)))

@@ -19,10 +19,25 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+const TOO_DEEP: &str = "nested too deeply";
+
+impl DecodeError {
+    /// Whether the bytes were refused for their nesting alone.
+    pub fn is_too_deep(&self) -> bool {
+        self.0 == TOO_DEEP
+    }
+}
+
 /// Checks that `buf` is a `google.protobuf.Value` (see the module invariant) without
 /// building anything. Empty bytes are `null`.
 pub fn check_value(buf: &[u8]) -> Result<(), DecodeError> {
     check(buf, 1)
+}
+
+/// As [`check_value`], nesting bounded at `max_depth` `Value` levels (at most
+/// [`MAX_DEPTH`]): the check starts that much nearer the bound.
+pub fn check_value_within(buf: &[u8], max_depth: u32) -> Result<(), DecodeError> {
+    check(buf, MAX_DEPTH - max_depth.clamp(1, MAX_DEPTH) + 1)
 }
 
 /// `Value` messages nested deeper than this are refused (a JSON value nested 100 deep): a
@@ -48,7 +63,7 @@ pub enum WireKind<'a> {
 /// replaces is still checked, as prost still parses it.
 pub fn kind(buf: &[u8], depth: u32) -> Result<WireKind<'_>, DecodeError> {
     if depth > MAX_DEPTH {
-        return Err(DecodeError("nested too deeply"));
+        return Err(DecodeError(TOO_DEEP));
     }
     let mut r = Reader { buf };
     let mut out = WireKind::Null;
@@ -219,6 +234,9 @@ impl<'a> Reader<'a> {
         for shift in (0..64).step_by(7) {
             let (&byte, rest) = self.buf.split_first().ok_or(DecodeError("truncated"))?;
             self.buf = rest;
+            if shift == 63 && byte > 1 {
+                break; // past 64 bits, as prost refuses it (found by fuzzing)
+            }
             value |= u64::from(byte & 0x7f) << shift;
             if byte < 0x80 {
                 return Ok(value);
@@ -229,6 +247,9 @@ impl<'a> Reader<'a> {
 
     /// Skips the value of a field with `key` (tag and wire type).
     fn skip(&mut self, key: u64) -> Result<(), DecodeError> {
+        if key > u64::from(u32::MAX) {
+            return Err(DecodeError("a key past 32 bits")); // as prost refuses it (found by fuzzing)
+        }
         if key >> 3 == 0 {
             return Err(DecodeError("field 0"));
         }
@@ -268,6 +289,8 @@ mod tests {
             (&[0x32, 0x02, 0x08, 0x01], "a list whose value is a varint"),
             (&[0x0f], "wire type 7"),
             (&[0x80], "unterminated varint"),
+            (&[0x80, 0x80, 0x80, 0x80, 0x10, 0x00], "a key past 32 bits"),
+            (&[0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02], "a varint past 64 bits"),
         ];
         for (bytes, what) in cases {
             let prost = prost_types::Value::decode(*bytes).is_ok();
@@ -291,6 +314,11 @@ mod tests {
             v
         };
         assert!(check_value(&nest(MAX_DEPTH as usize - 1)).is_ok());
-        assert!(check_value(&nest(MAX_DEPTH as usize)).is_err());
+        assert!(check_value(&nest(MAX_DEPTH as usize)).unwrap_err().is_too_deep());
+        // `levels` lists around a null are `levels + 1` Value levels
+        assert!(check_value_within(&nest(4), 5).is_ok());
+        assert!(check_value_within(&nest(5), 5).unwrap_err().is_too_deep());
+        assert!(check_value_within(&nest(0), 1).is_ok());
+        assert!(!check_value_within(&[0x1a, 0x05, b'a'], 5).unwrap_err().is_too_deep(), "truncated, not deep");
     }
 }

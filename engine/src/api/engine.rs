@@ -4,10 +4,11 @@ use super::Shared;
 use super::error::ApiError;
 use crate::config::QueueKind;
 use crate::dispatch::{CallError, CallRejected};
+use crate::limits::slots::ConnectionGuard;
 use crate::logging::jobs::Enqueued;
 use crate::queue::group::group_of;
 use crate::queue::{NewJob, Payload};
-use crate::wire::{decode_payload, payload_from_wire};
+use crate::wire::{decode_payload, payload_within};
 use bytes::Bytes;
 use futures::Stream;
 use std::pin::Pin;
@@ -34,13 +35,35 @@ impl EngineService {
         Self { shared }
     }
 
-    /// The payload as it came, checked: within `max_payload_bytes`, a well-formed value.
+    /// The payload as it came, checked: within `max_payload_bytes` and
+    /// `limits.max_payload_depth`, a well-formed value.
     fn payload(&self, bytes: Bytes) -> Result<Payload, ApiError> {
         let max = self.shared.config.max_payload_bytes;
         if bytes.len() > max {
             return Err(ApiError::PayloadTooLarge { size: bytes.len(), max });
         }
-        payload_from_wire(bytes).map_err(ApiError::InvalidArgument)
+        let depth = self.shared.config.limits.max_payload_depth;
+        payload_within(bytes, depth).map_err(|e| match e.is_too_deep() {
+            true => ApiError::PayloadTooDeep { max: depth },
+            false => ApiError::InvalidArgument(e.to_string()),
+        })
+    }
+
+    /// Refuses a job for a queue holding `max_ready` jobs waiting (`QUEUE_FULL`).
+    async fn admit(&self, queue: &str) -> Result<(), ApiError> {
+        let s = &self.shared;
+        let max = s.queue(queue)?.max_ready;
+        match s.guards.ready.admit(s.store.as_ref(), queue, max, s.clock.now()).await? {
+            Ok(()) => Ok(()),
+            Err(full) => Err(ApiError::QueueFull { queue: queue.to_string(), waiting: full.waiting, max }),
+        }
+    }
+
+    /// A slot for one call on the caller's connection (`TOO_MANY_CALLS` when it has none).
+    fn call_slot<T>(&self, request: &Request<T>) -> Result<Option<ConnectionGuard>, ApiError> {
+        let Some(peer) = request.remote_addr() else { return Ok(None) }; // not over TCP: not counted
+        let calls = &self.shared.guards.calls;
+        calls.try_take(peer).map(Some).ok_or(ApiError::TooManyCalls { max: calls.limit() })
     }
 
     /// Validates one enqueue (queue, payload size, FIFO group) into a job to store.
@@ -75,7 +98,11 @@ impl EngineService {
         let mut jobs = Vec::with_capacity(req.items.len());
         let mut results = Vec::with_capacity(req.items.len());
         for item in req.items {
-            let outcome = match self.new_job(&item.function_id, item.payload, item.queue) {
+            let job = match self.new_job(&item.function_id, item.payload, item.queue) {
+                Ok(job) => self.admit(&job.queue).await.map(|()| job),
+                Err(e) => Err(e),
+            };
+            let outcome = match job {
                 Ok(job) => {
                     let receipt = EnqueueReceipt { message_receipt_id: job.id.clone() };
                     jobs.push(job);
@@ -107,6 +134,7 @@ impl EngineService {
         let outcome = match req.action {
             Some(trigger_request::Action::Enqueue(enqueue)) => {
                 let job = self.new_job(function_id, req.payload, enqueue.queue)?;
+                self.admit(&job.queue).await?;
                 let id = job.id.clone();
                 let jobs = vec![job];
                 let noted = Enqueued::note(&jobs);
@@ -164,6 +192,7 @@ type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineMessage, Status>> + S
 #[tonic::async_trait]
 impl Engine for EngineService {
     async fn trigger(&self, request: Request<TriggerRequest>) -> Result<Response<TriggerResponse>, Status> {
+        let _slot = self.call_slot(&request)?;
         Ok(Response::new(self.trigger(request.into_inner()).await?))
     }
 
@@ -171,6 +200,7 @@ impl Engine for EngineService {
         &self,
         request: Request<EnqueueBatchRequest>,
     ) -> Result<Response<EnqueueBatchResponse>, Status> {
+        let _slot = self.call_slot(&request)?;
         Ok(Response::new(self.enqueue_batch(request.into_inner()).await?))
     }
 
@@ -183,6 +213,8 @@ impl Engine for EngineService {
         if !dispatcher.is_accepting() {
             return Err(ApiError::shutting_down().into());
         }
+        let streams = &self.shared.guards.worker_streams;
+        let slot = streams.try_take().ok_or(ApiError::TooManyWorkerStreams { max: streams.limit() })?;
         let inbound = request.into_inner();
         let (worker, outbound) = dispatcher.connect_worker();
         let closing = self.shared.closing.clone();
@@ -224,6 +256,7 @@ impl Engine for EngineService {
             }
             finish_all(&dispatcher, worker, &mut results).await;
             dispatcher.worker_gone(worker).await;
+            drop(slot);
         });
         let stream = UnboundedReceiverStream::new(outbound).map(Ok::<_, Status>);
         Ok(Response::new(Box::pin(stream)))

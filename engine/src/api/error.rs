@@ -27,6 +27,14 @@ pub enum ApiError {
     Timeout { function: String, timeout_ms: u64 },
     #[error("payload is {size} bytes; the limit is {max} bytes (max_payload_bytes)")]
     PayloadTooLarge { size: usize, max: usize },
+    #[error("payload nests deeper than {max} levels (limits.max_payload_depth)")]
+    PayloadTooDeep { max: u32 },
+    #[error("queue '{queue}' has {waiting} jobs waiting; the limit is {max} (max_ready): retry later")]
+    QueueFull { queue: String, waiting: u64, max: u64 },
+    #[error("{max} worker streams are open, the most this engine takes (limits.max_worker_streams)")]
+    TooManyWorkerStreams { max: usize },
+    #[error("this connection has {max} calls in flight, the most it may (limits.max_calls_per_connection)")]
+    TooManyCalls { max: usize },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -61,6 +69,10 @@ impl ApiError {
             ApiError::FunctionFailed { .. } => "FUNCTION_FAILED",
             ApiError::Timeout { .. } => "TIMEOUT",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::PayloadTooDeep { .. } => "PAYLOAD_TOO_DEEP",
+            ApiError::QueueFull { .. } => "QUEUE_FULL",
+            ApiError::TooManyWorkerStreams { .. } => "TOO_MANY_WORKER_STREAMS",
+            ApiError::TooManyCalls { .. } => "TOO_MANY_CALLS",
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
             ApiError::Unavailable(_) => "UNAVAILABLE",
         }
@@ -72,7 +84,11 @@ impl ApiError {
             ApiError::MissingGroupField { .. } | ApiError::InvalidArgument(_) => Code::InvalidArgument,
             ApiError::FunctionFailed { .. } => Code::Unknown,
             ApiError::Timeout { .. } => Code::DeadlineExceeded,
-            ApiError::PayloadTooLarge { .. } => Code::ResourceExhausted,
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::PayloadTooDeep { .. }
+            | ApiError::QueueFull { .. }
+            | ApiError::TooManyWorkerStreams { .. }
+            | ApiError::TooManyCalls { .. } => Code::ResourceExhausted,
             ApiError::Unavailable(_) => Code::Unavailable,
         }
     }
@@ -100,6 +116,11 @@ impl ApiError {
             ApiError::PayloadTooLarge { size, max } => {
                 vec![("size", size.to_string()), ("max", max.to_string())]
             }
+            ApiError::PayloadTooDeep { max } => vec![("max", max.to_string())],
+            ApiError::QueueFull { queue, waiting, max } => {
+                vec![("queue", queue.clone()), ("waiting", waiting.to_string()), ("max", max.to_string())]
+            }
+            ApiError::TooManyWorkerStreams { max } | ApiError::TooManyCalls { max } => vec![("max", max.to_string())],
             ApiError::InvalidArgument(_) | ApiError::Unavailable(_) => vec![],
         };
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

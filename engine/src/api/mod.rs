@@ -18,6 +18,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub dispatcher: Arc<Dispatcher>,
     pub clock: Arc<dyn Clock>,
+    /// The resource bounds' counters.
+    pub guards: Arc<crate::limits::Guards>,
     /// Cancelled once the dispatcher has drained at shutdown: worker streams still open
     /// are then closed from our side, so the server can stop.
     pub closing: tokio_util::sync::CancellationToken,

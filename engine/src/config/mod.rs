@@ -12,7 +12,10 @@
 
 mod env;
 mod iii;
+mod limits;
 mod parse;
+
+pub use limits::{DEFAULT_MAX_READY, Limits};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +41,8 @@ pub struct EngineConfig {
     pub metrics_listen: Option<SideListen>,
     /// The web console; `None` when `console_listen` is empty.
     pub console_listen: Option<SideListen>,
+    /// Resource bounds (the `limits` block).
+    pub limits: Limits,
     /// Every queue by name; always holds [`DEFAULT_QUEUE`].
     pub queues: BTreeMap<String, QueueSpec>,
     pub adapter: AdapterSpec,
@@ -56,6 +61,7 @@ impl Default for EngineConfig {
             shutdown_grace_ms: 30_000,
             metrics_listen: Some(SideListen::implicit(DEFAULT_METRICS_LISTEN)),
             console_listen: Some(SideListen::implicit(DEFAULT_CONSOLE_LISTEN)),
+            limits: Limits::default(),
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
             adapter: AdapterSpec::Memory,
             log_format: LogFormat::Text,
@@ -135,6 +141,8 @@ pub struct QueueSpec {
     pub timeout_ms: u64,
     pub max_backoff_ms: Option<u64>,
     pub jitter: bool,
+    /// Jobs waiting (ready or delayed) before enqueues are refused (`QUEUE_FULL`).
+    pub max_ready: u64,
 }
 
 impl QueueSpec {
@@ -149,6 +157,7 @@ impl QueueSpec {
             timeout_ms: 300_000,
             max_backoff_ms: None,
             jitter: false,
+            max_ready: DEFAULT_MAX_READY,
         }
     }
 

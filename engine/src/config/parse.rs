@@ -8,10 +8,13 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
 
+mod limits;
+
 const TOP_KEYS: &[&str] = &[
     "listen",
     "max_payload_bytes",
     "shutdown_grace_ms",
+    "limits",
     "log_format",
     "metrics_listen",
     "console_listen",
@@ -30,6 +33,7 @@ const QUEUE_KEYS: &[&str] = &[
     "timeout_ms",
     "max_backoff_ms",
     "jitter",
+    "max_ready",
 ];
 
 pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
@@ -240,6 +244,9 @@ impl Walker {
                 *field = self.side_listen(key, n, &s);
             }
         }
+        if let Some(n) = map.get_node("limits") {
+            self.limits("limits", n, &mut config.limits);
+        }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.
         let mut blocks: Vec<Block> = Vec::new();
@@ -345,6 +352,13 @@ impl Walker {
         }
         if let Some(n) = field("max_backoff_ms") {
             spec.max_backoff_ms = self.uint(&join(path, "max_backoff_ms"), n, u64::MAX);
+        }
+        if let Some(n) = field("max_ready") {
+            match self.uint(&join(path, "max_ready"), n, u64::MAX) {
+                Some(0) => self.problem(&join(path, "max_ready"), n, "must be at least 1"),
+                Some(v) => spec.max_ready = v,
+                None => {}
+            }
         }
         if let Some(n) = field("jitter") {
             spec.jitter = self.boolean(&join(path, "jitter"), n).unwrap_or(false);

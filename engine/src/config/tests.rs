@@ -308,3 +308,42 @@ fn a_bad_metrics_listen_is_a_problem_with_its_line() {
         "metrics_listen: expected host:port with an IP address, or empty for off, got 'localhost:9464' (line 2)"
     );
 }
+
+#[test]
+fn limits_and_max_ready_load_with_defaults_for_what_is_not_set() {
+    let c = EngineConfig::parse(
+        "limits: {max_worker_streams: 8, handshake_timeout_ms: 500}\nqueue_configs: {q: {max_ready: 10}}",
+    )
+    .unwrap();
+    assert_eq!(c.limits.max_worker_streams, 8);
+    assert_eq!(c.limits.handshake_timeout_ms, 500);
+    assert_eq!(c.limits.max_calls_per_connection, Limits::default().max_calls_per_connection);
+    assert_eq!(c.queues["q"].max_ready, 10);
+    assert_eq!(c.queues["default"].max_ready, DEFAULT_MAX_READY);
+    assert_eq!(EngineConfig::parse("").unwrap().limits, Limits::default());
+}
+
+#[test]
+fn limits_out_of_range_or_unknown_are_problems_with_their_lines() {
+    let text = "\
+limits:
+  max_worker_streams: 0
+  max_payload_depth: 101
+  http2_keepalive_interval_ms: 50
+  max_connections: 5
+queue_configs:
+  q: {max_ready: 0}
+";
+    let problems: Vec<String> = EngineConfig::parse(text).unwrap_err().problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        vec![
+            "limits.max_connections: unknown key (expected one of: max_worker_streams, max_calls_per_connection, \
+             max_payload_depth, http2_keepalive_interval_ms, http2_keepalive_timeout_ms, handshake_timeout_ms) (line 5)",
+            "limits.max_worker_streams: must be at least 1 (line 2)",
+            "limits.max_payload_depth: must be at most 100 (line 3)",
+            "limits.http2_keepalive_interval_ms: must be at least 100 (line 4)",
+            "queue_configs.q.max_ready: must be at least 1 (line 7)",
+        ]
+    );
+}

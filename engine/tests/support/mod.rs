@@ -121,6 +121,15 @@ impl RawWorker {
 
     /// As [`RawWorker::connect`], saying whether it takes `invokes` batches.
     pub async fn connect_with(engine: &TestEngine, max_in_flight: u32, functions: &[&str], batches: bool) -> Self {
+        Self::open(&engine.url, max_in_flight, functions, batches).await
+    }
+
+    /// As [`RawWorker::connect`], to the engine at `url` (e.g. through a proxy).
+    pub async fn connect_url(url: &str, max_in_flight: u32, functions: &[&str]) -> Self {
+        Self::open(url, max_in_flight, functions, false).await
+    }
+
+    async fn open(url: &str, max_in_flight: u32, functions: &[&str], batches: bool) -> Self {
         let (tx, out) = mpsc::unbounded_channel();
         for f in functions {
             let register = RegisterFunction { function_id: f.to_string(), description: String::new() };
@@ -134,7 +143,8 @@ impl RawWorker {
             batches,
         };
         tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
-        let mut client = EngineClient::new(engine.channel().await);
+        let channel = Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap();
+        let mut client = EngineClient::new(channel);
         let rx = client.connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await.unwrap().into_inner();
         let mut me = Self { tx, rx };
         match me.next().await.kind {

@@ -1,0 +1,223 @@
+//! The processes a chaos run starts — engines, a private `redis-server`, worker processes —
+//! each killed with SIGKILL when its handle drops, so a failing run leaves nothing behind.
+//!
+//! Invariant: a handle returned by a `start` is ready: an engine has printed its
+//! `switchyard listening on …` line, Redis answers `PING` (its AOF loaded), a worker's
+//! stdout is being read into the [`Recorder`].
+
+use crate::check::Run;
+use crate::events::Line;
+use anyhow::{Context as _, bail};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound and released; the child binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Resident set size of `pid` in bytes (`VmRSS`), 0 if it is gone.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Bytes of every file under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn log_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("open {}", path.display()))
+}
+
+/// An engine process.
+pub struct Engine {
+    child: Child,
+}
+
+impl Engine {
+    pub fn start(bin: &Path, config: &Path, port: u16, env: &[(&str, String)], log: &Path) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--config"]).arg(config).args(["--listen", &format!("127.0.0.1:{port}")]);
+        cmd.env("SWITCHYARD_LOG", "warn").stdout(Stdio::piped()).stderr(log_file(log)?);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("start {}", bin.display()))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+        let want = format!("switchyard listening on 127.0.0.1:{port}");
+        if line.trim() != want {
+            let _ = child.kill();
+            bail!("engine did not start (first line {line:?}); see {}", log.display());
+        }
+        Ok(Self { child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+/// A private `redis-server` with every write fsync'd to its AOF before it answers.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Redis {
+    pub fn start(port: u16, dir: &Path) -> anyhow::Result<Self> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(dir)
+            .args(["--logfile", "redis.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start redis-server (is it installed?)")?;
+        let me = Self { child, port, dir: dir.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !me.pong() {
+            if Instant::now() > deadline {
+                bail!("redis-server on port {port} did not answer PING; see {}/redis.log", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(me)
+    }
+
+    /// Whether Redis answers `+PONG` (not `-LOADING`).
+    fn pong(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 16];
+        s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every run every worker process recorded.
+#[derive(Default)]
+pub struct Recorder {
+    runs: parking_lot::Mutex<Vec<Run>>,
+}
+
+impl Recorder {
+    pub fn runs(&self) -> Vec<Run> {
+        self.runs.lock().clone()
+    }
+
+    /// Runs of `worker` started and not ended.
+    pub fn open_on(&self, worker: usize) -> usize {
+        self.runs.lock().iter().filter(|r| r.worker == worker && r.end.is_none()).count()
+    }
+
+    /// Reads a worker process's lines until its stdout closes. The runs of a killed process
+    /// that never wrote their end keep `end: None`, which the checks read as "ended when the
+    /// worker was severed".
+    fn read(&self, worker: usize, engine: usize, stdout: impl Read) {
+        let mut open: HashMap<(String, u32), usize> = HashMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            match Line::parse(&line) {
+                Some(Line::Start { at, receipt, queue, group, seq, attempt }) => {
+                    let mut runs = self.runs.lock();
+                    open.insert((receipt.clone(), attempt), runs.len());
+                    runs.push(Run { worker, engine, receipt, queue, group, seq, start: at, end: None, ok: false });
+                }
+                Some(Line::End { at, receipt, attempt, ok }) => {
+                    if let Some(i) = open.remove(&(receipt, attempt)) {
+                        let run = &mut self.runs.lock()[i];
+                        run.end = Some(at);
+                        run.ok = ok;
+                    }
+                }
+                None => eprintln!("chaos: worker {worker} wrote an unknown line: {line:?}"),
+            }
+        }
+    }
+}
+
+/// A worker process in a slot; the harness replaces it when it kills it.
+pub struct WorkerProc {
+    child: Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerProc {
+    pub fn start(
+        args: &[String],
+        slot: usize,
+        engine: usize,
+        recorder: Arc<Recorder>,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("worker")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log_file(log)?)
+            .spawn()
+            .context("start a worker process")?;
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || recorder.read(slot, engine, stdout));
+        Ok(Self { child, reader: Some(reader) })
+    }
+
+    /// SIGKILL, then waits until every line it wrote has been read.
+    pub fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
