@@ -352,9 +352,12 @@ impl Walker {
             }
             "rabbitmq" => {
                 if let Some(c) = cfg {
-                    self.unknown_keys(&cpath, c, &["amqp_url"]);
+                    self.unknown_keys(&cpath, c, &["amqp_url", "key_prefix"]);
                 }
-                Some(AdapterSpec::RabbitMq { url: text(self, "amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f") })
+                Some(AdapterSpec::RabbitMq {
+                    url: text(self, "amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                    key_prefix: text(self, "key_prefix", "switchyard"),
+                })
             }
             other => {
                 let n = map.get_node("name").unwrap_or(node);

@@ -157,6 +157,6 @@ fn invalid_yaml_is_one_clear_problem() {
 fn adapter_descriptions_hide_credentials() {
     let a = AdapterSpec::Redis { url: "redis://:secret@127.0.0.1:6379".into(), key_prefix: "sy".into() };
     assert_eq!(a.describe(), "redis (redis://***@127.0.0.1:6379, prefix sy)");
-    let a = AdapterSpec::RabbitMq { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() };
+    let a = AdapterSpec::RabbitMq { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), key_prefix: "sy".into() };
     assert!(!a.describe().contains("guest"));
 }
