@@ -282,13 +282,7 @@ async fn sync_call_whose_worker_answers_bytes_that_are_not_a_value_fails_with_in
     let (tx, out) = mpsc::unbounded_channel();
     let register = RegisterFunction { function_id: "bad::result".into(), description: String::new() };
     tx.send(WorkerMessage { kind: Some(worker_message::Kind::RegisterFunction(register)) }).unwrap();
-    let hello = Hello {
-        worker_name: "raw".into(),
-        sdk_name: "test".into(),
-        sdk_version: "0".into(),
-        max_in_flight: 1,
-        batches: false,
-    };
+    let hello = Hello { worker_name: "raw".into(), sdk_name: "test".into(), sdk_version: "0".into(), max_in_flight: 1, batches: false };
     tx.send(WorkerMessage { kind: Some(worker_message::Kind::Hello(hello)) }).unwrap();
     let mut stream = EngineClient::new(engine.channel().await)
         .connect(tokio_stream::wrappers::UnboundedReceiverStream::new(out))
