@@ -77,6 +77,7 @@
 
 mod codec;
 mod dead;
+mod presence;
 mod session;
 mod shard;
 mod topology;
@@ -247,7 +248,8 @@ async fn supervise(inner: Weak<Inner>, mut current: Arc<Session>) {
             let failed = watched.failed_notify.notified();
             tokio::pin!(failed);
             failed.as_mut().enable();
-            let mut tick = tokio::time::interval(shard::COUNTERS_EVERY);
+            let mut tick = tokio::time::interval(presence::EVERY);
+            let mut last_counters = std::time::Instant::now();
             while !watched.is_failed() {
                 tokio::select! {
                     _ = &mut failed => break,
@@ -256,7 +258,11 @@ async fn supervise(inner: Weak<Inner>, mut current: Arc<Session>) {
                             watched.close().await;
                             return;
                         }
-                        write_counters(&watched).await;
+                        presence::tick(&watched).await;
+                        if last_counters.elapsed() >= shard::COUNTERS_EVERY {
+                            last_counters = std::time::Instant::now();
+                            write_counters(&watched).await;
+                        }
                     }
                 }
             }
@@ -314,7 +320,7 @@ async fn write_counters(session: &Arc<Session>) {
     for queue in session.known_queues() {
         let Some(shards) = session.known(&queue) else { continue };
         for shard in shards.iter() {
-            if let Some(msg) = shard.counters_due().await {
+            if let Some(msg) = shard.counters_due() {
                 if let Err(e) = session.publish(&shard.name, &msg).await {
                     tracing::warn!(queue = %shard.name, error = %e, "could not write counters");
                 }
@@ -365,7 +371,7 @@ impl Store for RabbitStore {
         let (session, shards) = self.shards(&request.queue, false).await?;
         let mut got: Vec<(Arc<Shard>, Lease)> = Vec::new();
         let mut contributing = 0;
-        for shard in shards.iter().filter(|s| s.is_active()) {
+        for shard in shards.iter().filter(|s| s.leases()) {
             let leases = shard.mirror.lease(request.clone()).await?;
             contributing += usize::from(!leases.is_empty());
             got.extend(leases.into_iter().map(|l| (shard.clone(), l)));
@@ -460,8 +466,12 @@ impl Store for RabbitStore {
     async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
         let session = self.session()?;
         let mut total = QueueStats::default();
-        for shard in session.known(queue).iter().flat_map(|s| s.iter()) {
-            let s = shard.mirror.stats(queue).await?;
+        for (index, shard) in session.known(queue).iter().flat_map(|s| s.iter().enumerate()) {
+            // A shard another engine owns: what its owner last announced.
+            let s = match shard.is_active() {
+                true => shard.mirror_stats(),
+                false => session.presence.remote(&session.id, queue, index).unwrap_or_default(),
+            };
             total.ready += s.ready;
             total.delayed += s.delayed;
             total.in_flight += s.in_flight;

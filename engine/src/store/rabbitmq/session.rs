@@ -11,6 +11,7 @@
 //! answers with a channel error when it fails, gets a fresh channel.
 
 use super::codec::{self, Msg};
+use super::presence::{self, Presence};
 use super::shard::{self, Shard};
 use super::topology::{self, Names, SHARDS};
 use super::unavailable;
@@ -44,6 +45,7 @@ pub struct Session {
     failed: Mutex<Option<String>>,
     pub failed_notify: Notify,
     pub dead_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub presence: Presence,
 }
 
 impl Session {
@@ -66,7 +68,9 @@ impl Session {
             failed: Mutex::new(None),
             failed_notify: Notify::new(),
             dead_locks: Mutex::new(HashMap::default()),
+            presence: Presence::default(),
         });
+        presence::listen(&session).await?;
         let mut events = session.conn.events_listener();
         let weak = Arc::downgrade(&session);
         tokio::spawn(async move {
@@ -149,6 +153,36 @@ impl Session {
         }
     }
 
+    /// Publishes `body` to `exchange` (presence: not confirmed, not persistent).
+    pub async fn broadcast(&self, exchange: &str, body: &[u8], props: BasicProperties) -> Result<(), StoreError> {
+        self.publish
+            .basic_publish(exchange.into(), "".into(), BasicPublishOptions::default(), body, props)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    /// Hands `queue`'s shard `index` over: closes its channel, and subscribes again (now
+    /// behind the other engines' consumers) on a new one with an empty mirror.
+    pub async fn retire(self: &Arc<Self>, queue: &str, index: usize) -> Result<(), StoreError> {
+        let Some(shards) = self.known(queue) else { return Ok(()) };
+        shards[index].retire().await;
+        let shard = self.subscribe(queue, index).await?;
+        let mut replaced: Vec<Arc<Shard>> = shards.iter().cloned().collect();
+        replaced[index] = shard;
+        self.queues.lock().insert(queue.to_string(), Arc::new(replaced));
+        Ok(())
+    }
+
+    async fn subscribe(self: &Arc<Self>, queue: &str, index: usize) -> Result<Arc<Shard>, StoreError> {
+        let channel = self.channel().await?;
+        let shard = Arc::new(Shard::new(queue, self.names.shard(queue, index), channel, &self.id));
+        let (consumer, marker) = shard.subscribe(self.nonce()).await.map_err(unavailable)?;
+        tokio::spawn(shard::consume(shard.clone(), consumer, self.clone()));
+        self.publish(&shard.name, &marker).await?;
+        Ok(shard)
+    }
+
     /// The shards of `queue` this session knows, if any (never declares).
     pub fn known(&self, queue: &str) -> Option<Shards> {
         self.queues.lock().get(queue).cloned()
@@ -176,12 +210,7 @@ impl Session {
         declared?;
         let mut shards = Vec::with_capacity(SHARDS);
         for index in 0..SHARDS {
-            let channel = self.channel().await?;
-            let shard = Arc::new(Shard::new(queue, self.names.shard(queue, index), channel, &self.id));
-            let (consumer, marker) = shard.subscribe(self.nonce()).await.map_err(unavailable)?;
-            tokio::spawn(shard::consume(shard.clone(), consumer, self.clone()));
-            self.publish(&shard.name, &marker).await?;
-            shards.push(shard);
+            shards.push(self.subscribe(queue, index).await?);
         }
         let shards: Shards = Arc::new(shards);
         self.queues.lock().insert(queue.to_string(), shards.clone());

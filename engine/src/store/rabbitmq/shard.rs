@@ -30,9 +30,9 @@
 //! 5. Every [`COUNTERS_EVERY`] a changed shard publishes its counters and acks the previous
 //!    counters message once the new one is back.
 //!
-//! Not done: the shard never gives its jobs back while its channel lives (no rebalancing
-//! between live engines); an engine that loses its connection loses every shard, and its
-//! mirrors are dropped.
+//! A shard leaves its owner only by closing its channel: when it is handed to another engine
+//! (`presence`, only with nothing in flight) or when the connection is lost (every shard,
+//! mirrors dropped).
 
 use super::codec::{self, JobMsg, Msg};
 use super::topology::Names;
@@ -41,12 +41,13 @@ use crate::queue::{Job, JobId, JobState, NewJob};
 use crate::store::memory::{Change, MemoryStore, Restored};
 use crate::store::{QueueStats, Store, StoreError};
 use foldhash::HashMap;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, oneshot};
 
@@ -65,6 +66,10 @@ pub struct Shard {
     state: Mutex<State>,
     /// Notified when the shard is caught up.
     pub caught_up: Notify,
+    /// Leases nothing more: being handed to another engine (see `presence`).
+    draining: AtomicBool,
+    /// Its channel was closed on purpose; its consumer's end is no failure.
+    retired: AtomicBool,
 }
 
 #[derive(Default)]
@@ -116,7 +121,33 @@ impl Shard {
             engine: engine.to_string(),
             state: Mutex::new(State::default()),
             caught_up: Notify::new(),
+            draining: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Closes the consumer's channel: the broker takes every message back.
+    pub async fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        let _ = self.channel.close(200, "shard handed over".into()).await;
+    }
+
+    /// Leases may come from here: owned, caught up, not being handed over.
+    pub fn leases(&self) -> bool {
+        self.is_active() && !self.is_draining()
+    }
+
+    /// The mirror's stats of this shard (the mirror answers at once).
+    pub fn mirror_stats(&self) -> QueueStats {
+        self.mirror.stats(&self.queue).now_or_never().and_then(Result::ok).unwrap_or_default()
     }
 
     pub fn is_active(&self) -> bool {
@@ -322,11 +353,11 @@ impl Shard {
     }
 
     /// The counters message to write, if they changed since the last one (step 5).
-    pub async fn counters_due(&self) -> Option<Msg> {
+    pub fn counters_due(&self) -> Option<Msg> {
         if !self.is_active() {
             return None;
         }
-        let stats = self.mirror.stats(&self.queue).await.ok()?;
+        let stats = self.mirror_stats();
         let counters = QueueStats {
             enqueued: stats.enqueued,
             completed: stats.completed,
@@ -439,6 +470,9 @@ pub async fn consume(shard: Arc<Shard>, mut consumer: Consumer, session: Arc<sup
             }
         };
         let Some(Ok(delivery)) = delivery else { break };
+        if shard.retired.load(Ordering::Relaxed) {
+            return;
+        }
         let tag = delivery.delivery_tag;
         let msg = match codec::decode(&delivery.data) {
             Ok(msg) => msg,
@@ -459,7 +493,9 @@ pub async fn consume(shard: Arc<Shard>, mut consumer: Consumer, session: Arc<sup
             session.notify();
         }
     }
-    session.fail("a shard consumer ended");
+    if !shard.retired.load(Ordering::Relaxed) {
+        session.fail("a shard consumer ended");
+    }
 }
 
 fn spawn_publish(session: &Arc<super::session::Session>, to: &str, marker: Msg) {

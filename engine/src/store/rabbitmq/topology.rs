@@ -11,8 +11,10 @@
 //! - `P.Q.dead` — quorum queue: the dead letters.
 //! - `P.Q.dead-lock` — exclusive, auto-deleted: held by the one engine reading the DLQ.
 //!
-//! Not done: policies (none are needed: every argument is set at declaration) and exchanges
-//! of our own (the default exchange routes by queue name).
+//! And per prefix the durable fanout exchange `P.presence` (see `presence`), with one
+//! exclusive, auto-deleted, server-named queue per engine bound to it.
+//!
+//! Not done: policies (none are needed: every argument is set at declaration).
 
 use super::unavailable;
 use crate::store::StoreError;
@@ -37,6 +39,10 @@ impl Names {
 
     pub fn dead(&self, queue: &str) -> String {
         format!("{}.{queue}.dead", self.prefix)
+    }
+
+    pub fn presence(&self) -> String {
+        format!("{}.presence", self.prefix)
     }
 
     pub fn dead_lock(&self, queue: &str) -> String {
