@@ -156,8 +156,9 @@ impl RabbitStore {
         self.inner.changed.notify_one();
     }
 
-    /// Deletes every queue of `queues` under this store's prefix (tests clean up with it).
-    pub async fn delete_queues(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
+    /// Deletes `queues`' broker queues under `key_prefix`, and the prefix's presence
+    /// exchange (tests clean up with it).
+    pub async fn delete_prefix(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
         let conn =
             lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
         let names = Names { prefix: key_prefix.to_string() };
@@ -169,6 +170,8 @@ impl RabbitStore {
                 let _ = ch.queue_delete(name.as_str().into(), Default::default()).await;
             }
         }
+        let ch = conn.create_channel().await.map_err(unavailable)?;
+        let _ = ch.exchange_delete(names.presence().as_str().into(), Default::default()).await;
         let _ = conn.close(200, "cleaned up".into()).await;
         Ok(())
     }

@@ -166,6 +166,10 @@ impl Session {
     /// behind the other engines' consumers) on a new one with an empty mirror.
     pub async fn retire(self: &Arc<Self>, queue: &str, index: usize) -> Result<(), StoreError> {
         let Some(shards) = self.known(queue) else { return Ok(()) };
+        // The next owner starts from the newest counters: write them first.
+        if let Some(counters) = shards[index].counters_due() {
+            self.publish(&shards[index].name, &counters).await?;
+        }
         shards[index].retire().await;
         let shard = self.subscribe(queue, index).await?;
         let mut replaced: Vec<Arc<Shard>> = shards.iter().cloned().collect();

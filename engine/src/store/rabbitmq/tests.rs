@@ -28,7 +28,7 @@ impl Drop for Cleanup {
         let prefix = self.prefix.clone();
         let done = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(RabbitStore::delete_queues(&url(), &prefix, &queues))
+            rt.block_on(RabbitStore::delete_prefix(&url(), &prefix, &queues))
         })
         .join();
         if let Ok(Err(e)) = done {
