@@ -160,3 +160,18 @@ fn adapter_descriptions_hide_credentials() {
     let a = AdapterSpec::RabbitMq { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), key_prefix: "sy".into() };
     assert!(!a.describe().contains("guest"));
 }
+
+#[test]
+fn rabbitmq_adapter_takes_its_url_from_the_environment_and_a_key_prefix() {
+    let text =
+        "adapter:\n  name: rabbitmq\n  config: {amqp_url: \"${AMQP_URL:amqp://guest:guest@127.0.0.1:5672/%2f}\"}\n";
+    let env = |n: &str| (n == "AMQP_URL").then(|| "amqp://u:secret@10.1.1.1:5672/%2f".to_string());
+    let c = EngineConfig::parse_with_env(text, env).unwrap();
+    let want =
+        AdapterSpec::RabbitMq { url: "amqp://u:secret@10.1.1.1:5672/%2f".into(), key_prefix: "switchyard".into() };
+    assert_eq!(c.adapter, want);
+    let text = "adapter:\n  name: rabbitmq\n  config: {key_prefix: team-a, exchange: x}\n";
+    let err = EngineConfig::parse_with_env(text, |_| None).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+    assert!(err.problems[0].path.ends_with("exchange"), "{:?}", err.problems);
+}

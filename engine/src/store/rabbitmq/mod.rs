@@ -56,15 +56,14 @@
 //!
 //! - Groups map onto shards by a fixed hash, and a shard has one owner: FIFO holds across
 //!   engines because one engine decides for a group at a time. Parallelism across engines
-//!   is per shard: **the engine that subscribes first owns all shards** and the others are
-//!   hot standbys that take over when it dies (there is no rebalancing between live
-//!   engines). Every engine accepts enqueues and Queues calls; a worker must be connected
-//!   to the owning engine to get its jobs — connect workers to every engine.
+//!   is per shard: live engines take the shards in turn ([`presence`]); an owner hands a
+//!   shard over only with nothing of it in flight. Every engine accepts enqueues and Queues
+//!   calls; a job runs on the engine owning its shard — connect workers to every engine.
 //! - The owner holds every message of its shards unacked (the broker keeps them in its
 //!   memory as well as on disk) and a mirror record per job (~100 bytes plus payload).
 //! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
-//! - `ListQueues` counts the jobs of the shards this engine owns (exact there) plus the
-//!   DLQ's ready messages; the counters (`enqueued`, `completed`, `failed`,
+//! - `ListQueues` counts the jobs of the shards this engine owns (exact there), the other
+//!   owners' last announcement for the rest, and the DLQ's ready messages; the counters (`enqueued`, `completed`, `failed`,
 //!   `dead_lettered`) are the owner's, written to the shard every second: a killed owner
 //!   loses up to a second of counts, never a job.
 //!
