@@ -16,12 +16,10 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::ledger::{Ledger, Load, Route, fast_reconnect};
+use support::logged::EngineProcess;
 use switchyard::RegisterFunction;
 use tokio::sync::watch;
 
@@ -67,49 +65,6 @@ adapter:
 ",
         prefix.0
     )
-}
-
-/// The engine binary on port 0; killed on drop.
-struct EngineProcess {
-    child: Child,
-    url: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl EngineProcess {
-    fn start(config: &Path, log: &Path) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("SWITCHYARD_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("engine binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("switchyard listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Self { child, url: format!("http://{addr}"), _stdout: stdout }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL: no shutdown path runs
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for EngineProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -163,7 +118,7 @@ async fn two_engines_share_queues_and_keep_fifo_order_under_retries() {
     let config_path = dir.path().join("iii-config.yaml");
     std::fs::write(&config_path, config(&prefix, &amqp_url())).unwrap();
     let log = dir.path().join("engines.log");
-    let engines = [EngineProcess::start(&config_path, &log), EngineProcess::start(&config_path, &log)];
+    let engines = [EngineProcess::start(&config_path, &log, &[]), EngineProcess::start(&config_path, &log, &[])];
     let ledger = Arc::new(Ledger::default());
     let mut workers = Vec::new();
     for (i, engine) in engines.iter().enumerate() {
@@ -231,7 +186,7 @@ async fn killed_engine_loses_nothing_and_its_interrupted_attempts_are_not_counte
     let config_path = dir.path().join("iii-config.yaml");
     std::fs::write(&config_path, config(&prefix, &amqp_url())).unwrap();
     let log = dir.path().join("engines.log");
-    let mut engines = [EngineProcess::start(&config_path, &log), EngineProcess::start(&config_path, &log)];
+    let mut engines = [EngineProcess::start(&config_path, &log, &[]), EngineProcess::start(&config_path, &log, &[])];
     let ledger = Arc::new(Ledger::default());
 
     // The worker on engine 0 never finishes a job: what engine 0 runs stays in flight until
@@ -338,7 +293,7 @@ async fn broker_outage_is_unavailable_and_the_engine_reconnects_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("iii-config.yaml");
     std::fs::write(&config_path, config(&prefix, &url)).unwrap();
-    let engine = EngineProcess::start(&config_path, &dir.path().join("engine.log"));
+    let engine = EngineProcess::start(&config_path, &dir.path().join("engine.log"), &[]);
     let client = switchyard::register_worker(&engine.url, fast_reconnect(1)).await.unwrap();
     let enqueue = |n: u64| {
         let client = client.clone();

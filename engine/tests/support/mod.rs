@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ledger;
+pub mod logged;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! properties are not used: the body is read once and copied nowhere else.
 
 use crate::clock::Millis;
-use crate::queue::{JobError, JobId, Payload};
+use crate::queue::{Job, JobError, JobId, JobState, Payload};
 use crate::store::QueueStats;
 use bytes::{Buf, BufMut, Bytes};
 
@@ -41,6 +41,31 @@ pub struct JobMsg {
     pub last_error: Option<JobError>,
     /// Set in the dead-letter queue: when, and its place in the DLQ's order.
     pub dead: Option<(Millis, u64)>,
+}
+
+impl JobMsg {
+    /// The job this version describes: dead in the DLQ, else delayed while it has a due
+    /// time, else ready.
+    pub fn into_job(self) -> Job {
+        let state = match (self.dead, self.due_at) {
+            (Some(_), _) => JobState::Dead,
+            (None, Some(_)) => JobState::Delayed,
+            (None, None) => JobState::Ready,
+        };
+        Job {
+            state,
+            due_at: self.due_at.unwrap_or(self.order_at),
+            dead_lettered_at: self.dead.map(|(at, _)| at),
+            id: self.id,
+            queue: self.queue,
+            function_id: self.function_id,
+            payload: self.payload,
+            group: self.group,
+            attempts: self.attempts,
+            enqueued_at: self.enqueued_at,
+            last_error: self.last_error,
+        }
+    }
 }
 
 /// A message on a Switchyard queue.

@@ -24,7 +24,7 @@ use super::session::Session;
 use super::topology::{self, Names};
 use super::unavailable;
 use crate::clock::Millis;
-use crate::queue::{Job, JobId, JobState};
+use crate::queue::JobId;
 use crate::store::{DeadLetterPage, StoreError};
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
@@ -44,7 +44,7 @@ pub async fn list(session: &Arc<Session>, queue: &str, after: u64, limit: usize)
         let mut rest = letters.into_iter().map(|(_, j)| j).filter(|j| seq_of(j) > after);
         for j in rest.by_ref().take(limit) {
             page.next_cursor = Some(seq_of(&j).to_string());
-            page.entries.push(to_dead_job(j));
+            page.entries.push(j.into_job());
         }
         if rest.next().is_none() {
             page.next_cursor = None;
@@ -167,20 +167,4 @@ where
 
 fn seq_of(j: &JobMsg) -> u64 {
     j.dead.map_or(0, |(_, seq)| seq)
-}
-
-fn to_dead_job(j: JobMsg) -> Job {
-    Job {
-        dead_lettered_at: j.dead.map(|(at, _)| at),
-        state: JobState::Dead,
-        due_at: j.enqueued_at,
-        id: j.id,
-        queue: j.queue,
-        function_id: j.function_id,
-        payload: j.payload,
-        group: j.group,
-        attempts: j.attempts,
-        enqueued_at: j.enqueued_at,
-        last_error: j.last_error,
-    }
 }

@@ -253,7 +253,7 @@ impl Shard {
         let mut restored = Vec::with_capacity(jobs.len());
         for (i, (tag, j)) in jobs.into_iter().enumerate() {
             st.held.insert(j.id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
-            restored.push(Restored { job: to_job(j), seq: i as u64 + 1 });
+            restored.push(Restored { job: j.into_job(), seq: i as u64 + 1 });
         }
         let floor = restored.len() as u64 + 1;
         let stats = counters.map(|(version, tag, stats)| {
@@ -311,7 +311,7 @@ impl Shard {
                     self.mirror.enqueue_with(vec![new], &mut |_| {});
                 } else {
                     // A job with history arriving late (a copy left by a crashed owner): as restored.
-                    self.mirror.restore(vec![Restored { job: to_job(j), seq: u64::MAX / 2 }], Vec::new(), 0);
+                    self.mirror.restore(vec![Restored { job: j.into_job(), seq: u64::MAX / 2 }], Vec::new(), 0);
                 }
                 if let Some(tx) = st.waiters.remove(&id) {
                     let _ = tx.send(());
@@ -436,23 +436,6 @@ fn job_msg(job: Job, version: u32, dead: Option<(Millis, u64)>) -> JobMsg {
         attempts: job.attempts,
         last_error: job.last_error,
         dead,
-    }
-}
-
-/// A shard message as the mirror restores it: delayed while it has a due time.
-fn to_job(j: JobMsg) -> Job {
-    Job {
-        state: if j.due_at.is_some() { JobState::Delayed } else { JobState::Ready },
-        due_at: j.due_at.unwrap_or(j.order_at),
-        id: j.id,
-        queue: j.queue,
-        function_id: j.function_id,
-        payload: j.payload,
-        group: j.group,
-        attempts: j.attempts,
-        enqueued_at: j.enqueued_at,
-        last_error: j.last_error,
-        dead_lettered_at: None,
     }
 }
 
