@@ -220,7 +220,7 @@ impl RabbitStore {
             match effect {
                 Effect::Ack(tag) => acks.push(tag),
                 Effect::Publish { to, msg, then_ack } => publishes.push(async move {
-                    session.publish(&to, &Msg::Job(msg)).await?;
+                    session.publish(&to, &Msg::Job(*msg)).await?;
                     if let Some(tag) = then_ack {
                         shard.ack(&[tag]).await?;
                     }
@@ -322,10 +322,10 @@ async fn write_counters(session: &Arc<Session>) {
     for queue in session.known_queues() {
         let Some(shards) = session.known(&queue) else { continue };
         for shard in shards.iter() {
-            if let Some(msg) = shard.counters_due() {
-                if let Err(e) = session.publish(&shard.name, &msg).await {
-                    tracing::warn!(queue = %shard.name, error = %e, "could not write counters");
-                }
+            if let Some(msg) = shard.counters_due()
+                && let Err(e) = session.publish(&shard.name, &msg).await
+            {
+                tracing::warn!(queue = %shard.name, error = %e, "could not write counters");
             }
         }
     }

@@ -181,10 +181,10 @@ pub async fn tick(session: &Arc<Session>) {
             ]));
             // Draining since an earlier tick, so these stats already count every lease.
             if shard.is_draining() {
-                if s.in_flight == 0 {
-                    if let Err(e) = session.retire(queue, index).await {
-                        tracing::warn!(queue = %shard.name, error = %e, "could not hand the shard over");
-                    }
+                if s.in_flight == 0
+                    && let Err(e) = session.retire(queue, index).await
+                {
+                    tracing::warn!(queue = %shard.name, error = %e, "could not hand the shard over");
                 }
             } else if session.presence.preferred(&session.id, queue, index) != session.id {
                 tracing::debug!(queue = %shard.name, "handing the shard to its engine");

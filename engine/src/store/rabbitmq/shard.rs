@@ -108,7 +108,7 @@ struct Held {
 /// A broker side effect of a finished attempt (see the module doc, step 4).
 pub enum Effect {
     Ack(u64),
-    Publish { to: String, msg: JobMsg, then_ack: Option<u64> },
+    Publish { to: String, msg: Box<JobMsg>, then_ack: Option<u64> },
 }
 
 impl Shard {
@@ -338,14 +338,14 @@ impl Shard {
                     held.version += 1;
                     let then_ack = held.tag.take();
                     let msg = job_msg(job, held.version, None);
-                    effects.push(Effect::Publish { to: self.name.clone(), msg, then_ack });
+                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
                 }
                 ChangeOwned::DeadLettered(job) => {
                     let version = st.held.get(&job.id).map_or(0, |h| h.version) + 1;
                     let then_ack = finish_held(&mut st, &job.id);
                     let dead = Some((job.dead_lettered_at.unwrap_or_default(), dead_seq()));
                     let to = names.dead(&job.queue);
-                    effects.push(Effect::Publish { to, msg: job_msg(job, version, dead), then_ack });
+                    effects.push(Effect::Publish { to, msg: Box::new(job_msg(job, version, dead)), then_ack });
                 }
             }
         }
