@@ -6,12 +6,26 @@
 # BULK_BACKOFF_MS=100 so its retries take ~3 s instead of minutes. Needs the engine binary
 # ($SWITCHYARD_BIN, else target/debug/switchyard), and per language: the Rust examples
 # built, .venv with the Python SDK, npm ci in examples/node.
+# SWITCHYARD_STORE=rabbitmq runs them on the local RabbitMQ instead of in memory: each engine
+# on a fresh key prefix in a vhost of this run's own (made with rabbitmqctl, deleted at the end).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=${SWITCHYARD_BIN:-$ROOT/target/debug/switchyard}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 LOGS=$(mktemp -d)
+CONFIG=examples/scenarios.yaml
+STORE=${SWITCHYARD_STORE:-in_memory}
+case $STORE in
+  in_memory) ;;
+  rabbitmq)
+    VHOST="sycheck-$$-$RANDOM"
+    rabbitmqctl -q add_vhost "$VHOST" >/dev/null && rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null \
+      || { echo "cannot make a RabbitMQ vhost (is RabbitMQ running? scripts/services.sh starts it)"; exit 1; }
+    trap 'rabbitmqctl -q delete_vhost "$VHOST" >/dev/null' EXIT
+    CONFIG=$LOGS/scenarios.yaml ;;
+  *) echo "SWITCHYARD_STORE must be in_memory or rabbitmq, not $STORE"; exit 1 ;;
+esac
 export BULK_BACKOFF_MS=${BULK_BACKOFF_MS:-100}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-120}
 
@@ -27,7 +41,12 @@ command_for() { # language scenario
 start_engine() {
   local out=$LOGS/engine.out
   : >"$out"
-  "$BIN" serve --config examples/scenarios.yaml --listen 127.0.0.1:0 >"$out" 2>>"$LOGS/engine.err" &
+  if [ "$STORE" = rabbitmq ]; then # the scenarios' queues, on a fresh prefix
+    sed '/^adapter:/,$d' examples/scenarios.yaml >"$CONFIG"
+    printf 'adapter:\n  name: rabbitmq\n  config: {amqp_url: "amqp://guest:guest@127.0.0.1:5672/%s", key_prefix: "run%s"}\n' \
+      "$VHOST" "$RANDOM$RANDOM" >>"$CONFIG"
+  fi
+  "$BIN" serve --config "$CONFIG" --listen 127.0.0.1:0 >"$out" 2>>"$LOGS/engine.err" &
   ENGINE_PID=$!
   for _ in $(seq 100); do
     local line
@@ -74,4 +93,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "failed scenarios: ${failed[*]}"
   exit 1
 fi
-echo "all scenarios passed: $*"
+echo "all scenarios passed on $STORE: $*"

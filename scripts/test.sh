@@ -58,6 +58,7 @@ run "node conformance" bash conformance/node/run.sh
 run "scenarios (rust)" bash examples/check.sh rust
 run "scenarios (python)" bash examples/check.sh python
 run "scenarios (node)" bash examples/check.sh node
+run "scenarios on rabbitmq (rust, python, node)" env SWITCHYARD_STORE=rabbitmq bash examples/check.sh rust python node
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then

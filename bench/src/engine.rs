@@ -16,6 +16,7 @@ pub enum StoreKind {
     InMemoryMetrics,
     FileBased,
     Redis,
+    Rabbitmq,
 }
 
 impl StoreKind {
@@ -25,6 +26,7 @@ impl StoreKind {
             StoreKind::InMemoryMetrics => "in_memory+metrics",
             StoreKind::FileBased => "file_based",
             StoreKind::Redis => "redis",
+            StoreKind::Rabbitmq => "rabbitmq",
         }
     }
 }
@@ -39,6 +41,8 @@ pub struct EngineProcess {
     /// The Redis URL and key prefix of a `redis` engine: its keys are deleted when it stops,
     /// so runs do not pile jobs up in a shared Redis.
     redis: Option<(String, String)>,
+    /// The AMQP URL and key prefix of a `rabbitmq` engine: its queues are deleted when it stops.
+    rabbitmq: Option<(String, String)>,
 }
 
 impl EngineProcess {
@@ -47,6 +51,7 @@ impl EngineProcess {
         let dir = std::env::temp_dir().join(format!("switchyard-bench-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir_all(&dir)?;
         let mut redis = None;
+        let mut rabbitmq = None;
         let adapter = match store {
             StoreKind::InMemory | StoreKind::InMemoryMetrics => {
                 "adapter: {name: builtin, config: {store_method: in_memory}}".to_string()
@@ -61,6 +66,14 @@ impl EngineProcess {
                 let adapter =
                     format!("adapter: {{name: redis, config: {{redis_url: \"{url}\", key_prefix: {prefix}}}}}");
                 redis = Some((url, prefix));
+                adapter
+            }
+            StoreKind::Rabbitmq => {
+                let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+                let prefix = format!("bench-{}", nanos());
+                let adapter =
+                    format!("adapter: {{name: rabbitmq, config: {{amqp_url: \"{url}\", key_prefix: {prefix}}}}}");
+                rabbitmq = Some((url, prefix));
                 adapter
             }
         };
@@ -89,7 +102,7 @@ impl EngineProcess {
             let _ = child.kill();
             bail!("engine on {} did not start (first line: {line:?})", store.name());
         };
-        Ok(Self { url: format!("http://{addr}"), child, dir, redis })
+        Ok(Self { url: format!("http://{addr}"), child, dir, redis, rabbitmq })
     }
 
     /// CPU seconds (user + system) the engine has used so far.
@@ -117,6 +130,22 @@ impl Drop for EngineProcess {
             && let Err(e) = switchyard_engine::store::redis::delete_all_keys(url, prefix)
         {
             eprintln!("could not delete the bench's Redis keys under {prefix}: {e}");
+        }
+        if let Some((url, prefix)) = &self.rabbitmq {
+            let queues = vec!["default".to_string(), QUEUE.to_string(), FIFO_QUEUE.to_string()];
+            let deleted =
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                        Some(rt.block_on(switchyard_engine::store::rabbitmq::RabbitStore::delete_prefix(
+                            url, prefix, &queues,
+                        )))
+                    })
+                    .join()
+                });
+            if let Ok(Some(Err(e))) = deleted {
+                eprintln!("could not delete the bench's RabbitMQ queues under {prefix}: {e}");
+            }
         }
     }
 }

@@ -148,6 +148,11 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> i32 {
             return 2;
         }
     };
+    let queues: Vec<String> = config.queue_names().into_iter().map(String::from).collect();
+    if let Err(e) = store.declare(&queues).await {
+        eprintln!("switchyard: refusing to start\n  - adapter: {e}");
+        return 2;
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {

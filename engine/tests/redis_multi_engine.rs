@@ -14,13 +14,11 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::TestEngine;
 use support::ledger::{Ledger, Load, Route, fast_reconnect, serve};
+use support::logged::EngineProcess;
 use switchyard_sdk::RegisterFunction;
 
 const STANDARD: Route = Route { queue: "work", function: "mt::work" };
@@ -138,50 +136,6 @@ async fn three_engines_share_queues_and_keep_fifo_order() {
     }
 }
 
-/// The engine binary on port 0 with a short lease TTL; killed on drop.
-struct EngineProcess {
-    child: Child,
-    url: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl EngineProcess {
-    fn start(config: &Path, log: &Path) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("SWITCHYARD_REDIS_LEASE_TTL_MS", "1000")
-            .env("SWITCHYARD_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("engine binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("switchyard listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Self { child, url: format!("http://{addr}"), _stdout: stdout }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL: no shutdown path runs
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for EngineProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     let started = Instant::now();
@@ -190,7 +144,9 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     let config_path = dir.path().join("iii-config.yaml");
     std::fs::write(&config_path, config(&prefix)).unwrap();
     let engine_log = dir.path().join("engines.log");
-    let mut engines: Vec<EngineProcess> = (0..3).map(|_| EngineProcess::start(&config_path, &engine_log)).collect();
+    let mut engines: Vec<EngineProcess> = (0..3)
+        .map(|_| EngineProcess::start(&config_path, &engine_log, &[("SWITCHYARD_REDIS_LEASE_TTL_MS", "1000")]))
+        .collect();
     let ledger = Arc::new(Ledger::default());
 
     // The worker on engine 0 never finishes a job: whatever engine 0 leases stays in flight

@@ -225,7 +225,7 @@ pub enum AdapterSpec {
     /// `redis`: shared by several engines.
     Redis { url: String, key_prefix: String },
     /// `rabbitmq`: shared by several engines.
-    RabbitMq { url: String },
+    RabbitMq { url: String, key_prefix: String },
 }
 
 impl AdapterSpec {
@@ -234,7 +234,9 @@ impl AdapterSpec {
             AdapterSpec::Memory => "builtin/in_memory".into(),
             AdapterSpec::File { path } => format!("builtin/file_based ({})", path.display()),
             AdapterSpec::Redis { url, key_prefix } => format!("redis ({}, prefix {key_prefix})", redact_url(url)),
-            AdapterSpec::RabbitMq { url } => format!("rabbitmq ({})", redact_url(url)),
+            AdapterSpec::RabbitMq { url, key_prefix } => {
+                format!("rabbitmq ({}, prefix {key_prefix})", redact_url(url))
+            }
         }
     }
 }

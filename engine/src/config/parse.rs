@@ -484,9 +484,12 @@ impl Walker {
             }
             _ => {
                 if let Some(c) = cfg {
-                    self.keys(&cpath, c, &["amqp_url"], iii::RABBITMQ);
+                    self.keys(&cpath, c, &["amqp_url", "key_prefix"], iii::RABBITMQ);
                 }
-                Some(AdapterSpec::RabbitMq { url: text(self, "amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f") })
+                Some(AdapterSpec::RabbitMq {
+                    url: text(self, "amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                    key_prefix: text(self, "key_prefix", "switchyard"),
+                })
             }
         }
     }

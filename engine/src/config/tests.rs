@@ -157,7 +157,7 @@ fn invalid_yaml_is_one_clear_problem() {
 fn adapter_descriptions_hide_credentials() {
     let a = AdapterSpec::Redis { url: "redis://:secret@127.0.0.1:6379".into(), key_prefix: "sy".into() };
     assert_eq!(a.describe(), "redis (redis://***@127.0.0.1:6379, prefix sy)");
-    let a = AdapterSpec::RabbitMq { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() };
+    let a = AdapterSpec::RabbitMq { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), key_prefix: "sy".into() };
     assert!(!a.describe().contains("guest"));
 }
 
@@ -346,4 +346,19 @@ queue_configs:
             "queue_configs.q.max_ready: must be at least 1 (line 7)",
         ]
     );
+}
+
+#[test]
+fn rabbitmq_adapter_takes_its_url_from_the_environment_and_a_key_prefix() {
+    let text =
+        "adapter:\n  name: rabbitmq\n  config: {amqp_url: \"${AMQP_URL:amqp://guest:guest@127.0.0.1:5672/%2f}\"}\n";
+    let env = |n: &str| (n == "AMQP_URL").then(|| "amqp://u:secret@10.1.1.1:5672/%2f".to_string());
+    let c = EngineConfig::parse_with_env(text, env).unwrap();
+    let want =
+        AdapterSpec::RabbitMq { url: "amqp://u:secret@10.1.1.1:5672/%2f".into(), key_prefix: "switchyard".into() };
+    assert_eq!(c.adapter, want);
+    let text = "adapter:\n  name: rabbitmq\n  config: {key_prefix: team-a, exchange: x}\n";
+    let err = EngineConfig::parse_with_env(text, |_| None).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+    assert!(err.problems[0].path.ends_with("exchange"), "{:?}", err.problems);
 }

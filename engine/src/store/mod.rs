@@ -21,6 +21,7 @@
 pub mod conformance;
 pub mod file;
 pub mod memory;
+pub mod rabbitmq;
 pub mod redis;
 
 use crate::clock::Millis;
@@ -161,6 +162,13 @@ pub trait Store: Send + Sync + 'static {
     /// interrupted attempt not counted. Returns how many.
     async fn recover(&self) -> Result<u64, StoreError>;
 
+    /// Start-up: the queues the config names. A store that keeps objects per queue in a
+    /// shared broker declares them here, so a conflicting one stops start-up with a clear
+    /// error rather than failing the first enqueue; the others need nothing.
+    async fn declare(&self, _queues: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Notified whenever jobs may have become ready (enqueue, finish, redrive, …).
     fn changed(&self) -> Arc<Notify>;
 
@@ -183,11 +191,13 @@ pub trait Store: Send + Sync + 'static {
 /// start-up (and by `check-config`) with a clear message — never accepted and ignored.
 pub fn check(adapter: &AdapterSpec) -> Result<(), StoreError> {
     match adapter {
-        AdapterSpec::Memory | AdapterSpec::File { .. } | AdapterSpec::Redis { .. } => Ok(()),
-        other => Err(StoreError::Unavailable(format!(
-            "{} is not available in this build yet (use builtin/in_memory, builtin/file_based or redis)",
-            other.describe()
+        AdapterSpec::RabbitMq { url, .. } if url.starts_with("amqps://") => Err(StoreError::Unavailable(format!(
+            "{}: amqps:// (TLS) is not supported by this build; use amqp:// to a local broker or a TLS-terminating proxy",
+            adapter.describe()
         ))),
+        AdapterSpec::Memory | AdapterSpec::File { .. } | AdapterSpec::Redis { .. } | AdapterSpec::RabbitMq { .. } => {
+            Ok(())
+        }
     }
 }
 
@@ -207,8 +217,8 @@ pub async fn open(adapter: &AdapterSpec) -> Result<Arc<dyn Store>, StoreError> {
             let options = self::redis::RedisOptions::from_env()?;
             Ok(Arc::new(self::redis::RedisStore::connect(url, key_prefix, options).await?))
         }
-        AdapterSpec::RabbitMq { .. } => {
-            Err(StoreError::Unavailable(format!("{} is not available in this build yet", adapter.describe())))
+        AdapterSpec::RabbitMq { url, key_prefix } => {
+            Ok(Arc::new(rabbitmq::RabbitStore::connect(url, key_prefix).await?))
         }
     }
 }

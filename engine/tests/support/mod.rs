@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ledger;
+pub mod logged;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,8 @@ impl TestEngine {
     async fn start_on(yaml: &str, clock: Arc<dyn Clock>, listener: tokio::net::TcpListener) -> Self {
         let config = EngineConfig::parse(yaml).expect("test config is valid");
         let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
+        let queues: Vec<String> = config.queue_names().into_iter().map(String::from).collect();
+        store.declare(&queues).await.unwrap();
         Self::serve(yaml, clock, listener, store)
     }
 

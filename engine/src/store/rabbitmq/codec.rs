@@ -1,0 +1,272 @@
+//! What a message on a Switchyard queue carries: one job version, a catch-up marker, or a
+//! shard's counters — in the body, in a small binary layout of our own.
+//!
+//! Invariant: `decode(encode(m)) == m` for every message, and a body that is not ours (no
+//! magic, an unknown kind, a short field) is an error, never a guessed job. A job message
+//! holds everything the store keeps about the job (attempts, last error, due time), so the
+//! broker alone can rebuild a shard after any engine dies; `version` tells copies of one job
+//! apart (each retry publishes the next version, see `shard`).
+//!
+//! Layout: `SY1` then a kind byte, then fields: integers little-endian, strings and bytes
+//! as a `u32` length and the bytes, options as a `0`/`1` byte first. Headers and
+//! properties are not used: the body is read once and copied nowhere else.
+
+use crate::clock::Millis;
+use crate::queue::{Job, JobError, JobId, JobState, Payload};
+use crate::store::QueueStats;
+use bytes::{Buf, BufMut, Bytes};
+
+const MAGIC: &[u8; 3] = b"SY1";
+const KIND_JOB: u8 = 1;
+const KIND_MARKER: u8 = 2;
+const KIND_COUNTERS: u8 = 3;
+
+/// One version of a job, as published to a shard queue or to the dead-letter queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobMsg {
+    pub id: JobId,
+    pub queue: String,
+    pub function_id: String,
+    pub payload: Payload,
+    pub group: Option<String>,
+    pub enqueued_at: Millis,
+    /// Where the job stands in its shard: its enqueue time, or its redrive time.
+    pub order_at: Millis,
+    /// Bumped by every copy (retry, dead-letter, redrive); the highest is the job.
+    pub version: u32,
+    /// Attempts made so far (failed ones: an interrupted attempt is never written).
+    pub attempts: u32,
+    /// Set while the job waits for a retry.
+    pub due_at: Option<Millis>,
+    pub last_error: Option<JobError>,
+    /// Set in the dead-letter queue: when, and its place in the DLQ's order.
+    pub dead: Option<(Millis, u64)>,
+}
+
+impl JobMsg {
+    /// The job this version describes: dead in the DLQ, else delayed while it has a due
+    /// time, else ready.
+    pub fn into_job(self) -> Job {
+        let state = match (self.dead, self.due_at) {
+            (Some(_), _) => JobState::Dead,
+            (None, Some(_)) => JobState::Delayed,
+            (None, None) => JobState::Ready,
+        };
+        Job {
+            state,
+            due_at: self.due_at.unwrap_or(self.order_at),
+            dead_lettered_at: self.dead.map(|(at, _)| at),
+            id: self.id,
+            queue: self.queue,
+            function_id: self.function_id,
+            payload: self.payload,
+            group: self.group,
+            attempts: self.attempts,
+            enqueued_at: self.enqueued_at,
+            last_error: self.last_error,
+        }
+    }
+}
+
+/// A message on a Switchyard queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    Job(JobMsg),
+    /// Published by an engine that became a shard's consumer; it has seen the whole shard
+    /// once its own marker comes back.
+    Marker {
+        engine: String,
+        nonce: u64,
+    },
+    /// A shard's counters; the highest `version` is current.
+    Counters {
+        version: u64,
+        stats: QueueStats,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a Switchyard message: {0}")]
+pub struct DecodeError(&'static str);
+
+pub fn encode(msg: &Msg) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.put_slice(MAGIC);
+    match msg {
+        Msg::Job(j) => {
+            out.put_u8(KIND_JOB);
+            put_str(&mut out, &j.id);
+            put_str(&mut out, &j.queue);
+            put_str(&mut out, &j.function_id);
+            put_bytes(&mut out, &j.payload.0);
+            put_opt(&mut out, j.group.as_ref(), |o, g| put_str(o, g));
+            out.put_u64_le(j.enqueued_at);
+            out.put_u64_le(j.order_at);
+            out.put_u32_le(j.version);
+            out.put_u32_le(j.attempts);
+            put_opt(&mut out, j.due_at.as_ref(), |o, d| o.put_u64_le(*d));
+            put_opt(&mut out, j.last_error.as_ref(), |o, e| {
+                put_str(o, &e.message);
+                put_str(o, &e.code);
+                put_str(o, &e.stack);
+            });
+            put_opt(&mut out, j.dead.as_ref(), |o, (at, seq)| {
+                o.put_u64_le(*at);
+                o.put_u64_le(*seq);
+            });
+        }
+        Msg::Marker { engine, nonce } => {
+            out.put_u8(KIND_MARKER);
+            put_str(&mut out, engine);
+            out.put_u64_le(*nonce);
+        }
+        Msg::Counters { version, stats } => {
+            out.put_u8(KIND_COUNTERS);
+            out.put_u64_le(*version);
+            for n in [stats.enqueued, stats.completed, stats.failed, stats.dead_lettered] {
+                out.put_u64_le(n);
+            }
+        }
+    }
+    out
+}
+
+pub fn decode(body: &[u8]) -> Result<Msg, DecodeError> {
+    let mut b = body;
+    if b.len() < 4 || &b[..3] != MAGIC {
+        return Err(DecodeError("no SY1 magic"));
+    }
+    b.advance(3);
+    let kind = b.get_u8();
+    let msg = match kind {
+        KIND_JOB => Msg::Job(JobMsg {
+            id: get_str(&mut b)?,
+            queue: get_str(&mut b)?,
+            function_id: get_str(&mut b)?,
+            payload: Payload(Bytes::from(get_bytes(&mut b)?)),
+            group: get_opt(&mut b, get_str)?,
+            enqueued_at: get_u64(&mut b)?,
+            order_at: get_u64(&mut b)?,
+            version: get_u32(&mut b)?,
+            attempts: get_u32(&mut b)?,
+            due_at: get_opt(&mut b, get_u64)?,
+            last_error: get_opt(&mut b, |b| {
+                Ok(JobError { message: get_str(b)?, code: get_str(b)?, stack: get_str(b)? })
+            })?,
+            dead: get_opt(&mut b, |b| Ok((get_u64(b)?, get_u64(b)?)))?,
+        }),
+        KIND_MARKER => Msg::Marker { engine: get_str(&mut b)?, nonce: get_u64(&mut b)? },
+        KIND_COUNTERS => {
+            let version = get_u64(&mut b)?;
+            let mut n = [0u64; 4];
+            for slot in &mut n {
+                *slot = get_u64(&mut b)?;
+            }
+            let [enqueued, completed, failed, dead_lettered] = n;
+            Msg::Counters {
+                version,
+                stats: QueueStats { enqueued, completed, failed, dead_lettered, ..Default::default() },
+            }
+        }
+        _ => return Err(DecodeError("unknown kind")),
+    };
+    if !b.is_empty() {
+        return Err(DecodeError("trailing bytes"));
+    }
+    Ok(msg)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.put_u32_le(b.len() as u32);
+    out.put_slice(b);
+}
+
+fn put_opt<T>(out: &mut Vec<u8>, v: Option<&T>, put: impl FnOnce(&mut Vec<u8>, &T)) {
+    match v {
+        None => out.put_u8(0),
+        Some(v) => {
+            out.put_u8(1);
+            put(out, v);
+        }
+    }
+}
+
+fn get_u32(b: &mut &[u8]) -> Result<u32, DecodeError> {
+    if b.len() < 4 {
+        return Err(DecodeError("short u32"));
+    }
+    Ok(b.get_u32_le())
+}
+
+fn get_u64(b: &mut &[u8]) -> Result<u64, DecodeError> {
+    if b.len() < 8 {
+        return Err(DecodeError("short u64"));
+    }
+    Ok(b.get_u64_le())
+}
+
+fn get_bytes(b: &mut &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let n = get_u32(b)? as usize;
+    if b.len() < n {
+        return Err(DecodeError("short field"));
+    }
+    let v = b[..n].to_vec();
+    b.advance(n);
+    Ok(v)
+}
+
+fn get_str(b: &mut &[u8]) -> Result<String, DecodeError> {
+    String::from_utf8(get_bytes(b)?).map_err(|_| DecodeError("text is not UTF-8"))
+}
+
+fn get_opt<T>(b: &mut &[u8], get: impl FnOnce(&mut &[u8]) -> Result<T, DecodeError>) -> Result<Option<T>, DecodeError> {
+    if b.is_empty() {
+        return Err(DecodeError("short option"));
+    }
+    match b.get_u8() {
+        0 => Ok(None),
+        1 => get(b).map(Some),
+        _ => Err(DecodeError("bad option tag")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_and_foreign_bodies_are_refused() {
+        let job = JobMsg {
+            id: "j1".into(),
+            queue: "q".into(),
+            function_id: "f".into(),
+            payload: Payload(Bytes::from_static(b"\x00\x01raw")),
+            group: Some("G".into()),
+            enqueued_at: 1,
+            order_at: 2,
+            version: 3,
+            attempts: 4,
+            due_at: Some(5),
+            last_error: Some(JobError { message: "m".into(), code: "c".into(), stack: "s".into() }),
+            dead: Some((6, 7)),
+        };
+        let stats = QueueStats { enqueued: 1, completed: 2, failed: 3, dead_lettered: 4, ..Default::default() };
+        for msg in [
+            Msg::Job(job.clone()),
+            Msg::Job(JobMsg { group: None, due_at: None, last_error: None, dead: None, ..job }),
+            Msg::Marker { engine: "e".into(), nonce: 9 },
+            Msg::Counters { version: 8, stats },
+        ] {
+            assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+        }
+        assert!(decode(b"hello").is_err());
+        let mut long = encode(&Msg::Marker { engine: "e".into(), nonce: 1 });
+        long.push(0);
+        assert!(decode(&long).is_err(), "trailing bytes are refused");
+        assert!(decode(&long[..long.len() - 3]).is_err(), "a cut message is refused");
+    }
+}

@@ -1,0 +1,562 @@
+//! `rabbitmq`: several engines share one RabbitMQ, with publisher confirms and the full
+//! named-queue semantics (retries on the exact backoff table, FIFO groups, DLQ, stats).
+//!
+//! **Invariant: every job the store acknowledged is a persistent, confirmed message in a
+//! durable quorum queue until it completes or is discarded, and the message carries the
+//! job's whole state (attempts, last error, due time).** Each queue is split into
+//! [`topology::SHARDS`] shard queues with `x-single-active-consumer`: the broker lets one
+//! engine at a time consume a shard, and that engine (the shard's *owner*) holds all the
+//! shard's messages unacked and mirrors them in a [`crate::store::memory::MemoryStore`],
+//! which decides leases, FIFO gates, due times and stats exactly as the in-memory store
+//! does (see [`shard`]). A push broker has no random access, no shared counters and no
+//! "list the DLQ", so those live with the owner: the broker is the durable log, the
+//! owner's mirror the index.
+//!
+//! # Enabling it
+//!
+//! ```yaml
+//! adapter:
+//!   name: rabbitmq
+//!   config:
+//!     amqp_url: "${AMQP_URL:amqp://guest:guest@127.0.0.1:5672/%2f}"
+//!     key_prefix: switchyard      # default; engines sharing jobs use the same prefix
+//! ```
+//!
+//! Needs RabbitMQ 3.10 or later (quorum queues with single active consumer); no plugin,
+//! policy or broker setting. Topology ([`topology`]) is declared by every engine on start
+//! for the queues of its config, idempotently; an object of the same name declared
+//! otherwise stops start-up with a clear error.
+//!
+//! # How the promises map onto the broker
+//!
+//! 1. **Enqueue** publishes one message per job (`mandatory`, persistent) to the shard of
+//!    its group (or of its id) and answers once the broker confirms every one. A broker
+//!    that is down, refuses or has no such queue is `UNAVAILABLE`, never a receipt. When
+//!    this engine owns that shard, the enqueue also waits until its own consumer has the
+//!    job, so the engine's next lease sees it.
+//! 2. **Lease** asks the mirrors of the shards this engine owns; `concurrency` is the
+//!    dispatcher's, per engine. Jobs of shards another engine owns run there.
+//! 3. **Retry** (exact due time from the dispatcher's backoff table, cap and jitter
+//!    included): the owner publishes the job's next version with its attempts, error and
+//!    due time, and acks the previous one once that is confirmed; the mirror holds it
+//!    until due. A FIFO head waiting for its retry keeps its place (its order key is its
+//!    enqueue time, not its place in the queue), so its group's later jobs wait behind it
+//!    while other groups run. Attempts survive redelivery and restarts because they are in
+//!    the message; an interrupted attempt was never written, so it is not counted.
+//! 4. **Dead-letter**: the next version goes to `P.Q.dead` (confirmed), then the live one
+//!    is acked. Inspection, redrive and discard: [`dead`].
+//! 5. **An engine dies** (`kill -9`, lost network): the broker returns its unacked
+//!    messages and activates another engine's consumer, which catches up (see [`shard`])
+//!    and runs them; the interrupted attempts are not counted.
+//! 6. **Outage**: the session ([`session`]) fails on the first connection error; calls
+//!    answer `UNAVAILABLE` and health is NOT_SERVING until the store has reconnected (it
+//!    retries with a backoff up to 2 s), redeclared and resubscribed by itself.
+//!
+//! # Costs
+//!
+//! - Groups map onto shards by a fixed hash, and a shard has one owner: FIFO holds across
+//!   engines because one engine decides for a group at a time. Parallelism across engines
+//!   is per shard: live engines take the shards in turn ([`presence`]); an owner hands a
+//!   shard over only with nothing of it in flight. Every engine accepts enqueues and Queues
+//!   calls; a job runs on the engine owning its shard — connect workers to every engine.
+//! - The owner holds every message of its shards unacked (the broker keeps them in its
+//!   memory as well as on disk) and a mirror record per job (~100 bytes plus payload).
+//! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
+//! - `ListQueues` counts the jobs of the shards this engine owns (exact there), the other
+//!   owners' last announcement for the rest, and the DLQ's ready messages; the counters (`enqueued`, `completed`, `failed`,
+//!   `dead_lettered`) are the owner's, written to the shard every second: a killed owner
+//!   loses up to a second of counts, never a job.
+//!
+//! # Why lapin
+//!
+//! `lapin` is the maintained AMQP 0-9-1 client for Rust (publisher confirms, consumers as
+//! streams, `basic.get`, connection events) and runs on tokio through its `tokio`
+//! feature; it is built without TLS features (loopback brokers and TLS-terminating
+//! proxies are what we run against; `store::check` refuses `amqps://`).
+
+mod codec;
+mod dead;
+mod presence;
+mod session;
+mod shard;
+mod topology;
+
+use crate::clock::Millis;
+use crate::queue::{JobId, NewJob};
+use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use async_trait::async_trait;
+use codec::{JobMsg, Msg};
+use parking_lot::RwLock;
+use session::Session;
+use shard::{ChangeOwned, Effect, Shard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::sync::Notify;
+use topology::Names;
+
+/// Longest wait between reconnection attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// The RabbitMQ store. See the module doc.
+pub struct RabbitStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    names: Names,
+    session: RwLock<Option<Arc<Session>>>,
+    changed: Arc<Notify>,
+    /// Queues to declare again after a reconnect.
+    queues: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    last_dead_seq: AtomicU64,
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("RabbitMQ: {e}"))
+}
+
+impl RabbitStore {
+    /// Connects (failing at once if the broker cannot be reached) and keeps reconnecting
+    /// in the background after that.
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let names = Names { prefix: key_prefix.to_string() };
+        let changed = Arc::new(Notify::new());
+        let first = Session::connect(url, names.clone(), changed.clone()).await?;
+        let inner = Arc::new(Inner {
+            url: url.to_string(),
+            names,
+            session: RwLock::new(Some(first.clone())),
+            changed,
+            queues: parking_lot::Mutex::new(Default::default()),
+            last_dead_seq: AtomicU64::new(0),
+        });
+        tokio::spawn(supervise(Arc::downgrade(&inner), first));
+        Ok(Self { inner })
+    }
+
+    fn session(&self) -> Result<Arc<Session>, StoreError> {
+        match &*self.inner.session.read() {
+            Some(s) if !s.is_failed() => Ok(s.clone()),
+            _ => Err(StoreError::Unavailable("RabbitMQ: not connected (reconnecting)".into())),
+        }
+    }
+
+    async fn shards(&self, queue: &str, wait: bool) -> Result<(Arc<Session>, session::Shards), StoreError> {
+        let session = self.session()?;
+        self.inner.queues.lock().insert(queue.to_string());
+        let shards = session.ensure(queue, wait).await?;
+        Ok((session, shards))
+    }
+
+    fn notify(&self) {
+        self.inner.changed.notify_waiters();
+        self.inner.changed.notify_one();
+    }
+
+    /// Deletes `queues`' broker queues under `key_prefix`, and the prefix's presence
+    /// exchange (tests clean up with it).
+    pub async fn delete_prefix(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
+        let conn =
+            lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
+        let names = Names { prefix: key_prefix.to_string() };
+        for q in queues {
+            let mut all: Vec<String> = (0..topology::SHARDS).map(|i| names.shard(q, i)).collect();
+            all.push(names.dead(q));
+            for name in all {
+                let ch = conn.create_channel().await.map_err(unavailable)?;
+                let _ = ch.queue_delete(name.as_str().into(), Default::default()).await;
+            }
+        }
+        let ch = conn.create_channel().await.map_err(unavailable)?;
+        let _ = ch.exchange_delete(names.presence().as_str().into(), Default::default()).await;
+        let _ = conn.close(200, "cleaned up".into()).await;
+        Ok(())
+    }
+
+    /// The queues this store has declared (tests clean up with it).
+    pub fn declared_queues(&self) -> Vec<String> {
+        self.inner.queues.lock().iter().cloned().collect()
+    }
+
+    fn dead_seq(&self) -> u64 {
+        // Microseconds, strictly increasing within the process: the DLQ's order.
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+        let mut last = self.inner.last_dead_seq.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.inner.last_dead_seq.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// Ends attempts on one shard: the mirror first, then the broker (see [`shard`]).
+    async fn finish_on(
+        &self,
+        session: &Session,
+        shard: &Arc<Shard>,
+        ends: Vec<(LeaseToken, Finish)>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut changes = Vec::new();
+        let answers = shard.mirror.finish_many_with(ends, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+        let dead: Vec<JobId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                ChangeOwned::DeadLettered(job) => Some(job.id.clone()),
+                _ => None,
+            })
+            .collect();
+        if !dead.is_empty() {
+            shard.mirror.discard_with(&shard.queue, &dead, &mut |_| {});
+        }
+        let effects = shard.effects(changes, &session.names, || self.dead_seq());
+        let mut acks = Vec::new();
+        let mut publishes = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Ack(tag) => acks.push(tag),
+                Effect::Publish { to, msg, then_ack } => publishes.push(async move {
+                    session.publish(&to, &Msg::Job(*msg)).await?;
+                    if let Some(tag) = then_ack {
+                        shard.ack(&[tag]).await?;
+                    }
+                    Ok::<_, StoreError>(())
+                }),
+            }
+        }
+        let published = futures::future::join_all(publishes).await;
+        let acked = shard.ack(&acks).await;
+        for r in published.into_iter().chain(std::iter::once(acked)) {
+            if let Err(e) = r {
+                // The mirror is ahead of the broker now: start over from the broker.
+                session.fail(&format!("finishing attempts failed: {e}"));
+                return Err(e);
+            }
+        }
+        Ok(answers)
+    }
+}
+
+/// Keeps a session: writes counters while it lives, and replaces it when it fails.
+async fn supervise(inner: Weak<Inner>, mut current: Arc<Session>) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        {
+            let watched = current.clone();
+            let failed = watched.failed_notify.notified();
+            tokio::pin!(failed);
+            failed.as_mut().enable();
+            let mut tick = tokio::time::interval(presence::EVERY);
+            let mut last_counters = std::time::Instant::now();
+            while !watched.is_failed() {
+                tokio::select! {
+                    _ = &mut failed => break,
+                    _ = tick.tick() => {
+                        if inner.strong_count() == 0 {
+                            watched.close().await;
+                            return;
+                        }
+                        presence::tick(&watched).await;
+                        if last_counters.elapsed() >= shard::COUNTERS_EVERY {
+                            last_counters = std::time::Instant::now();
+                            write_counters(&watched).await;
+                        }
+                    }
+                }
+            }
+        }
+        let Some(strong) = inner.upgrade() else { return };
+        *strong.session.write() = None;
+        current.close().await;
+        drop(strong);
+        loop {
+            tokio::time::sleep(wait).await;
+            let Some(strong) = inner.upgrade() else { return };
+            let (url, names, changed) = (strong.url.clone(), strong.names.clone(), strong.changed.clone());
+            let queues: Vec<String> = strong.queues.lock().iter().cloned().collect();
+            drop(strong);
+            match reconnect(&url, names, changed, &queues).await {
+                Ok(session) => {
+                    let Some(strong) = inner.upgrade() else {
+                        session.close().await;
+                        return;
+                    };
+                    tracing::info!("RabbitMQ session restored");
+                    *strong.session.write() = Some(session.clone());
+                    strong.changed.notify_waiters();
+                    strong.changed.notify_one();
+                    current = session;
+                    wait = Duration::from_millis(100);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "RabbitMQ reconnect failed");
+                    wait = (wait * 2).min(RECONNECT_MAX);
+                }
+            }
+        }
+    }
+}
+
+async fn reconnect(
+    url: &str,
+    names: Names,
+    changed: Arc<Notify>,
+    queues: &[String],
+) -> Result<Arc<Session>, StoreError> {
+    let session = Session::connect(url, names, changed).await?;
+    for q in queues {
+        if let Err(e) = session.ensure(q, false).await {
+            session.close().await;
+            return Err(e);
+        }
+    }
+    Ok(session)
+}
+
+async fn write_counters(session: &Arc<Session>) {
+    for queue in session.known_queues() {
+        let Some(shards) = session.known(&queue) else { continue };
+        for shard in shards.iter() {
+            if let Some(msg) = shard.counters_due()
+                && let Err(e) = session.publish(&shard.name, &msg).await
+            {
+                tracing::warn!(queue = %shard.name, error = %e, "could not write counters");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RabbitStore {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        let mut arrivals = Vec::new();
+        let mut publishes = Vec::with_capacity(jobs.len());
+        let mut session = None;
+        for new in jobs {
+            let (s, shards) = self.shards(&new.queue, true).await?;
+            let shard = shards[Names::shard_of(new.group.as_deref(), &new.id)].clone();
+            arrivals.extend(shard.expect(&new.id));
+            let msg = JobMsg {
+                order_at: new.enqueued_at,
+                id: new.id,
+                queue: new.queue,
+                function_id: new.function_id,
+                payload: new.payload,
+                group: new.group,
+                enqueued_at: new.enqueued_at,
+                version: 0,
+                attempts: 0,
+                due_at: None,
+                last_error: None,
+                dead: None,
+            };
+            let s2 = s.clone();
+            publishes.push(async move { s2.publish(&shard.name, &Msg::Job(msg)).await });
+            session = Some(s);
+        }
+        for r in futures::future::join_all(publishes).await {
+            r?;
+        }
+        drop(session);
+        for arrival in arrivals {
+            let _ = tokio::time::timeout(Duration::from_secs(10), arrival).await;
+        }
+        Ok(())
+    }
+
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
+        let (session, shards) = self.shards(&request.queue, false).await?;
+        let mut got: Vec<(Arc<Shard>, Lease)> = Vec::new();
+        let mut contributing = 0;
+        for shard in shards.iter().filter(|s| s.leases()) {
+            let leases = shard.mirror.lease(request.clone()).await?;
+            contributing += usize::from(!leases.is_empty());
+            got.extend(leases.into_iter().map(|l| (shard.clone(), l)));
+        }
+        if contributing > 1 {
+            // Oldest first across shards, within the request's max and budgets.
+            got.sort_by(|a, b| (a.1.job.enqueued_at, &a.1.job.id).cmp(&(b.1.job.enqueued_at, &b.1.job.id)));
+        }
+        let mut budgets: std::collections::HashMap<&str, usize> =
+            request.functions.iter().map(|(f, b)| (f.as_str(), *b)).collect();
+        let mut out = Vec::new();
+        let mut leases = session.leases.lock();
+        for (shard, lease) in got {
+            let budget = budgets.get_mut(lease.job.function_id.as_str());
+            match budget {
+                Some(b) if *b > 0 && out.len() < request.max => {
+                    *b -= 1;
+                    let id = session.nonce();
+                    leases.insert(id, (shard, lease.token));
+                    out.push(Lease {
+                        token: LeaseToken { job_id: lease.job.id.clone(), lease_id: id },
+                        job: lease.job,
+                    });
+                }
+                _ => {
+                    shard.mirror.finish_with(&lease.token, Finish::Release, &mut |_| {});
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn finish(&self, token: &LeaseToken, finish: Finish) -> Result<bool, StoreError> {
+        self.finish_many(vec![(token.clone(), finish)]).await.remove(0)
+    }
+
+    async fn finish_many(&self, ends: Vec<(LeaseToken, Finish)>) -> Vec<Result<bool, StoreError>> {
+        let n = ends.len();
+        let Ok(session) = self.session() else {
+            // The session that leased these is gone: so are its leases.
+            return (0..n).map(|_| Ok(false)).collect();
+        };
+        let mut answers: Vec<Result<bool, StoreError>> = (0..n).map(|_| Ok(false)).collect();
+        // Per shard, in order: (answer slot, inner token, finish).
+        let mut per_shard: Vec<(Arc<Shard>, Vec<usize>, Vec<(LeaseToken, Finish)>)> = Vec::new();
+        {
+            let mut leases = session.leases.lock();
+            for (i, (token, finish)) in ends.into_iter().enumerate() {
+                let Some((shard, inner)) = leases.remove(&token.lease_id) else { continue };
+                if inner.job_id != token.job_id {
+                    leases.insert(token.lease_id, (shard, inner));
+                    continue;
+                }
+                match per_shard.iter_mut().find(|(s, _, _)| Arc::ptr_eq(s, &shard)) {
+                    Some((_, slots, ends)) => {
+                        slots.push(i);
+                        ends.push((inner, finish));
+                    }
+                    None => per_shard.push((shard, vec![i], vec![(inner, finish)])),
+                }
+            }
+        }
+        for (shard, slots, ends) in per_shard {
+            match self.finish_on(&session, &shard, ends).await {
+                Ok(done) => {
+                    for (slot, ok) in slots.into_iter().zip(done) {
+                        answers[slot] = Ok(ok);
+                    }
+                }
+                Err(e) => {
+                    for slot in slots {
+                        answers[slot] = Err(StoreError::Unavailable(e.to_string()));
+                    }
+                }
+            }
+        }
+        self.notify();
+        answers
+    }
+
+    async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        let (_, shards) = self.shards(queue, false).await?;
+        let mut next: Option<Millis> = None;
+        for shard in shards.iter() {
+            if let Some(due) = shard.mirror.next_due(queue).await? {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        Ok(next)
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        let session = self.session()?;
+        let mut total = QueueStats::default();
+        for (index, shard) in session.known(queue).iter().flat_map(|s| s.iter().enumerate()) {
+            // A shard another engine owns: what its owner last announced.
+            let s = match shard.is_active() {
+                true => shard.mirror_stats(),
+                false => session.presence.remote(&session.id, queue, index).unwrap_or_default().stats,
+            };
+            total.ready += s.ready;
+            total.delayed += s.delayed;
+            total.in_flight += s.in_flight;
+            total.enqueued += s.enqueued;
+            total.completed += s.completed;
+            total.failed += s.failed;
+            total.dead_lettered += s.dead_lettered;
+        }
+        let channel = session.channel().await?;
+        total.dead = topology::ready_count(&channel, &session.names.dead(queue)).await?;
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(total)
+    }
+
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        let session = self.session()?;
+        let known = session.known(queue);
+        let oldest = known.iter().flat_map(|s| s.iter().enumerate()).filter_map(|(index, shard)| {
+            match shard.is_active() {
+                true => shard.mirror_oldest_ready(),
+                // A shard another engine owns: what its owner last announced.
+                false => session.presence.remote(&session.id, queue, index).and_then(|r| r.oldest_ready),
+            }
+        });
+        let oldest = oldest.min();
+        Ok(oldest)
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
+        let after = crate::store::dead_letter_cursor(cursor)?;
+        let (session, _) = self.shards(queue, false).await?;
+        dead::list(&session, queue, after, limit).await
+    }
+
+    async fn redrive(&self, queue: &str, ids: &[JobId], now: Millis) -> Result<u64, StoreError> {
+        let (session, _) = self.shards(queue, false).await?;
+        let n = dead::redrive(&session, queue, ids, now).await?;
+        if n > 0 {
+            self.notify();
+        }
+        Ok(n)
+    }
+
+    async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError> {
+        let (session, _) = self.shards(queue, false).await?;
+        dead::discard(&session, queue, ids).await
+    }
+
+    async fn recover(&self) -> Result<u64, StoreError> {
+        let session = self.session()?;
+        session.leases.lock().clear();
+        let mut n = 0;
+        for queue in session.known_queues() {
+            for shard in session.known(&queue).iter().flat_map(|s| s.iter()) {
+                n += shard.mirror.recover().await?;
+            }
+        }
+        if n > 0 {
+            self.notify();
+        }
+        Ok(n)
+    }
+
+    async fn declare(&self, queues: &[String]) -> Result<(), StoreError> {
+        for q in queues {
+            self.shards(q, false).await?;
+        }
+        Ok(())
+    }
+
+    fn changed(&self) -> Arc<Notify> {
+        self.inner.changed.clone()
+    }
+
+    fn stall(&self) -> Option<String> {
+        self.session().err().map(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,495 @@
+//! One shard queue as its owner sees it: the broker's messages, mirrored in a
+//! [`MemoryStore`] that decides every lease, FIFO gate and stat.
+//!
+//! Invariant: **while this engine's consumer is the shard's single active consumer, it
+//! holds every message of the shard unacked, and the mirror holds exactly the jobs those
+//! messages describe** — one live job per id, from its highest version. A message is acked
+//! only once the job it describes is finished (completed, or moved to the DLQ), or once a
+//! newer version of it is confirmed by the broker. So whatever happens to this engine, the
+//! broker still has every job it acknowledged, with its attempts and last error.
+//!
+//! Protocol:
+//! 1. Subscribing publishes a *marker* (this engine, a fresh nonce) to the shard. Only the
+//!    active consumer receives messages, so receiving anything means this engine is the
+//!    owner; the shard is *caught up* once its own marker comes back, because everything
+//!    that was in the queue — including the unacked messages of an owner that died, which
+//!    the broker returns before it activates the next consumer — is delivered before it.
+//!    A delivery while not caught up with the last marker older than [`REMARK`] publishes a
+//!    new marker (the first one went to the previous owner while this engine waited).
+//! 2. Catching up sorts the jobs by `(order_at, id)` (their place in the shard, whatever
+//!    order the broker returned them in), keeps each id's highest version (acking the
+//!    others), and restores them into a fresh mirror with the newest counters message.
+//! 3. Once caught up, a new job message is enqueued in the mirror at its tail; a message
+//!    for a job the mirror holds is the next version the owner itself published (its tag
+//!    is recorded), or a stale copy (acked).
+//! 4. Finishing an attempt applies it to the mirror first, then to the broker: complete →
+//!    ack; retry → publish version n+1 with attempts, error and due time, and ack version
+//!    n once the broker confirms it; dead-letter → publish to the DLQ, confirmed, then ack.
+//!    A job finished before its newest copy came back is remembered and that copy is acked
+//!    when it arrives.
+//! 5. Every [`COUNTERS_EVERY`] a changed shard publishes its counters and acks the previous
+//!    counters message once the new one is back.
+//!
+//! A shard leaves its owner only by closing its channel: when it is handed to another engine
+//! (`presence`, only with nothing in flight) or when the connection is lost (every shard,
+//! mirrors dropped).
+
+use super::codec::{self, JobMsg, Msg};
+use super::topology::Names;
+use crate::clock::Millis;
+use crate::queue::{Job, JobId, JobState, NewJob};
+use crate::store::memory::{Change, MemoryStore, Restored};
+use crate::store::{QueueStats, Store, StoreError};
+use foldhash::HashMap;
+use futures::{FutureExt, StreamExt};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Consumer};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, oneshot};
+
+/// How long a marker may be away before a delivery asks for another.
+const REMARK: Duration = Duration::from_millis(500);
+/// How often a shard with changed counters writes them.
+pub const COUNTERS_EVERY: Duration = Duration::from_secs(1);
+
+/// A shard: its consumer channel (acks go there), its mirror, and what the consumer knows.
+pub struct Shard {
+    pub queue: String,
+    pub name: String,
+    pub mirror: MemoryStore,
+    channel: Channel,
+    engine: String,
+    state: Mutex<State>,
+    /// Notified when the shard is caught up.
+    pub caught_up: Notify,
+    /// Leases nothing more: being handed to another engine (see `presence`).
+    draining: AtomicBool,
+    /// Its channel was closed on purpose; its consumer's end is no failure.
+    retired: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    phase: Phase,
+    /// The current copy of every live job (and of finished jobs whose copy is in transit).
+    held: HashMap<JobId, Held>,
+    waiters: HashMap<JobId, oneshot::Sender<()>>,
+    /// The newest counters message: its version and tag.
+    counters: (u64, Option<u64>),
+    /// Counters written last, to skip unchanged ones.
+    written: QueueStats,
+}
+
+#[derive(Default)]
+enum Phase {
+    /// Subscribed, marker `nonce` sent `at`, nothing buffered: the owner, or a standby.
+    #[default]
+    Subscribed,
+    /// Receiving as the owner, not yet caught up: deliveries buffered until marker `nonce`.
+    CatchingUp {
+        nonce: u64,
+        at: Instant,
+        buffer: Vec<(u64, Msg)>,
+    },
+    Active,
+}
+
+struct Held {
+    version: u32,
+    tag: Option<u64>,
+    /// Finished in the mirror; ack the copy when it arrives.
+    finished: bool,
+}
+
+/// A broker side effect of a finished attempt (see the module doc, step 4).
+pub enum Effect {
+    Ack(u64),
+    Publish { to: String, msg: Box<JobMsg>, then_ack: Option<u64> },
+}
+
+impl Shard {
+    pub fn new(queue: &str, name: String, channel: Channel, engine: &str) -> Self {
+        Self {
+            queue: queue.to_string(),
+            name,
+            mirror: MemoryStore::new(),
+            channel,
+            engine: engine.to_string(),
+            state: Mutex::new(State::default()),
+            caught_up: Notify::new(),
+            draining: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Closes the consumer's channel: the broker takes every message back.
+    pub async fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        let _ = self.channel.close(200, "shard handed over".into()).await;
+    }
+
+    /// Leases may come from here: owned, caught up, not being handed over.
+    pub fn leases(&self) -> bool {
+        self.is_active() && !self.is_draining()
+    }
+
+    /// The mirror's stats of this shard (the mirror answers at once).
+    pub fn mirror_stats(&self) -> QueueStats {
+        self.mirror.stats(&self.queue).now_or_never().and_then(Result::ok).unwrap_or_default()
+    }
+
+    pub fn mirror_oldest_ready(&self) -> Option<Millis> {
+        self.mirror.oldest_ready(&self.queue).now_or_never().and_then(Result::ok).flatten()
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.state.lock().phase, Phase::Active)
+    }
+
+    /// Starts consuming; returns the consumer and the marker to publish.
+    pub async fn subscribe(&self, nonce: u64) -> Result<(Consumer, Msg), lapin::Error> {
+        let consumer = self
+            .channel
+            .basic_consume(self.name.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await?;
+        let mut st = self.state.lock();
+        st.phase = Phase::CatchingUp { nonce, at: Instant::now(), buffer: Vec::new() };
+        Ok((consumer, Msg::Marker { engine: self.engine.clone(), nonce }))
+    }
+
+    /// Registers a wait for `id`'s arrival in the mirror, if this engine owns the shard.
+    pub fn expect(&self, id: &JobId) -> Option<oneshot::Receiver<()>> {
+        let mut st = self.state.lock();
+        if !matches!(st.phase, Phase::Active) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        st.waiters.insert(id.clone(), tx);
+        Some(rx)
+    }
+
+    /// Handles one delivery. Returns the acks to send, whether the mirror may have new
+    /// ready jobs, and a marker to publish (step 1).
+    pub fn deliver(&self, tag: u64, msg: Msg, nonce: impl Fn() -> u64) -> Delivered {
+        let mut st = self.state.lock();
+        let mut out = Delivered::default();
+        if let Phase::Subscribed = st.phase {
+            st.phase = Phase::CatchingUp { nonce: nonce(), at: Instant::now(), buffer: Vec::new() };
+            if let Phase::CatchingUp { nonce, .. } = st.phase {
+                out.marker = Some(Msg::Marker { engine: self.engine.clone(), nonce });
+            }
+        }
+        match &mut st.phase {
+            Phase::CatchingUp { nonce: want, at, buffer } => {
+                let own = matches!(&msg, Msg::Marker { engine, .. } if *engine == self.engine);
+                if own {
+                    out.acks.push(tag);
+                    let buffer = std::mem::take(buffer);
+                    self.catch_up(&mut st, buffer, &mut out);
+                    out.woke = true;
+                } else {
+                    buffer.push((tag, msg));
+                    if at.elapsed() >= REMARK {
+                        *want = nonce();
+                        *at = Instant::now();
+                        out.marker = Some(Msg::Marker { engine: self.engine.clone(), nonce: *want });
+                    }
+                }
+            }
+            Phase::Active => self.steady(&mut st, tag, msg, &mut out),
+            Phase::Subscribed => unreachable!("left above"),
+        }
+        out
+    }
+
+    /// A marker to publish again: catching up with something buffered and the last marker
+    /// gone for [`REMARK`] (it went to the owner before this engine).
+    pub fn remark(&self) -> Option<Msg> {
+        let mut st = self.state.lock();
+        let Phase::CatchingUp { nonce, at, buffer } = &mut st.phase else { return None };
+        if buffer.is_empty() || at.elapsed() < REMARK {
+            return None;
+        }
+        *nonce += 1;
+        *at = Instant::now();
+        Some(Msg::Marker { engine: self.engine.clone(), nonce: *nonce })
+    }
+
+    /// Step 2: the whole shard is here; rebuild the mirror from it.
+    fn catch_up(&self, st: &mut State, buffer: Vec<(u64, Msg)>, out: &mut Delivered) {
+        let mut newest: HashMap<JobId, (u64, JobMsg)> = HashMap::default();
+        let mut counters: Option<(u64, u64, QueueStats)> = None;
+        for (tag, msg) in buffer {
+            match msg {
+                Msg::Job(j) => match newest.get(&j.id) {
+                    Some((_, have)) if have.version >= j.version => out.acks.push(tag),
+                    _ => {
+                        if let Some((old, _)) = newest.insert(j.id.clone(), (tag, j)) {
+                            out.acks.push(old);
+                        }
+                    }
+                },
+                Msg::Counters { version, stats } => match counters {
+                    Some((have, _, _)) if have >= version => out.acks.push(tag),
+                    _ => {
+                        if let Some((_, old, _)) = counters.replace((version, tag, stats)) {
+                            out.acks.push(old);
+                        }
+                    }
+                },
+                Msg::Marker { .. } => out.acks.push(tag),
+            }
+        }
+        let mut jobs: Vec<(u64, JobMsg)> = newest.into_values().collect();
+        jobs.sort_by(|a, b| (a.1.order_at, &a.1.id).cmp(&(b.1.order_at, &b.1.id)));
+        let mut restored = Vec::with_capacity(jobs.len());
+        for (i, (tag, j)) in jobs.into_iter().enumerate() {
+            st.held.insert(j.id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
+            restored.push(Restored { job: j.into_job(), seq: i as u64 + 1 });
+        }
+        let floor = restored.len() as u64 + 1;
+        let stats = counters.map(|(version, tag, stats)| {
+            st.counters = (version, Some(tag));
+            st.written = stats;
+            stats
+        });
+        self.mirror.restore(restored, stats.map(|s| vec![(self.queue.clone(), s)]).unwrap_or_default(), floor);
+        st.phase = Phase::Active;
+        self.caught_up.notify_waiters();
+        for (id, tx) in st.waiters.drain() {
+            let _ = (id, tx.send(()));
+        }
+    }
+
+    /// Step 3.
+    fn steady(&self, st: &mut State, tag: u64, msg: Msg, out: &mut Delivered) {
+        match msg {
+            Msg::Marker { .. } => out.acks.push(tag),
+            Msg::Counters { version, .. } => {
+                if version == st.counters.0 {
+                    if let Some(old) = st.counters.1.replace(tag) {
+                        out.acks.push(old);
+                    }
+                } else {
+                    out.acks.push(tag);
+                }
+            }
+            Msg::Job(j) => {
+                if let Some(held) = st.held.get_mut(&j.id) {
+                    if j.version == held.version && held.tag.is_none() {
+                        if held.finished {
+                            st.held.remove(&j.id);
+                            out.acks.push(tag);
+                        } else {
+                            held.tag = Some(tag);
+                        }
+                    } else {
+                        // An older copy, or a second copy of a live job: the mirror's is the job.
+                        out.acks.push(tag);
+                    }
+                    return;
+                }
+                let id = j.id.clone();
+                st.held.insert(id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
+                if j.attempts == 0 && j.due_at.is_none() {
+                    let new = NewJob {
+                        id: j.id,
+                        queue: j.queue,
+                        function_id: j.function_id,
+                        payload: j.payload,
+                        group: j.group,
+                        enqueued_at: j.enqueued_at,
+                    };
+                    self.mirror.enqueue_with(vec![new], &mut |_| {});
+                } else {
+                    // A job with history arriving late (a copy left by a crashed owner): as restored.
+                    self.mirror.restore(vec![Restored { job: j.into_job(), seq: u64::MAX / 2 }], Vec::new(), 0);
+                }
+                if let Some(tx) = st.waiters.remove(&id) {
+                    let _ = tx.send(());
+                }
+                out.woke = true;
+            }
+        }
+    }
+
+    /// Step 4: what the broker must do for the mirror's `changes`, in order. `dead_seq`
+    /// numbers each dead-lettering for the DLQ's order.
+    pub fn effects(&self, changes: Vec<ChangeOwned>, names: &Names, dead_seq: impl Fn() -> u64) -> Vec<Effect> {
+        let mut st = self.state.lock();
+        let mut effects = Vec::new();
+        for change in changes {
+            match change {
+                ChangeOwned::Completed(id) => {
+                    if let Some(tag) = finish_held(&mut st, &id) {
+                        effects.push(Effect::Ack(tag));
+                    }
+                }
+                ChangeOwned::Retried(job) => {
+                    let Some(held) = st.held.get_mut(&job.id) else { continue };
+                    held.version += 1;
+                    let then_ack = held.tag.take();
+                    let msg = job_msg(job, held.version, None);
+                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
+                }
+                ChangeOwned::DeadLettered(job) => {
+                    let version = st.held.get(&job.id).map_or(0, |h| h.version) + 1;
+                    let then_ack = finish_held(&mut st, &job.id);
+                    let dead = Some((job.dead_lettered_at.unwrap_or_default(), dead_seq()));
+                    let to = names.dead(&job.queue);
+                    effects.push(Effect::Publish { to, msg: Box::new(job_msg(job, version, dead)), then_ack });
+                }
+            }
+        }
+        effects
+    }
+
+    /// The counters message to write, if they changed since the last one (step 5).
+    pub fn counters_due(&self) -> Option<Msg> {
+        if !self.is_active() {
+            return None;
+        }
+        let stats = self.mirror_stats();
+        let counters = QueueStats {
+            enqueued: stats.enqueued,
+            completed: stats.completed,
+            failed: stats.failed,
+            dead_lettered: stats.dead_lettered,
+            ..Default::default()
+        };
+        let mut st = self.state.lock();
+        if counters == st.written {
+            return None;
+        }
+        st.written = counters;
+        st.counters.0 += 1;
+        Some(Msg::Counters { version: st.counters.0, stats: counters })
+    }
+
+    pub async fn ack(&self, tags: &[u64]) -> Result<(), StoreError> {
+        for tag in tags {
+            self.channel.basic_ack(*tag, BasicAckOptions::default()).await.map_err(super::unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+/// The mirror's changes, owned (the journal's borrow ends with the mirror's lock).
+pub enum ChangeOwned {
+    Completed(JobId),
+    Retried(Job),
+    DeadLettered(Job),
+}
+
+impl ChangeOwned {
+    pub fn from_change(change: Change<'_>) -> Option<Self> {
+        match change {
+            Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
+            Change::Retried { job, .. } => Some(Self::Retried(job)),
+            Change::DeadLettered { job, .. } => Some(Self::DeadLettered(job)),
+            Change::Enqueued { .. } | Change::Redriven { .. } | Change::Discarded { .. } => None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Delivered {
+    pub acks: Vec<u64>,
+    pub woke: bool,
+    pub marker: Option<Msg>,
+}
+
+/// The job is finished: its tag to ack now, or (copy in transit) ack it on arrival.
+fn finish_held(st: &mut State, id: &str) -> Option<u64> {
+    let held = st.held.get_mut(id)?;
+    match held.tag.take() {
+        Some(tag) => {
+            st.held.remove(id);
+            Some(tag)
+        }
+        None => {
+            held.finished = true;
+            None
+        }
+    }
+}
+
+fn job_msg(job: Job, version: u32, dead: Option<(Millis, u64)>) -> JobMsg {
+    JobMsg {
+        order_at: job.enqueued_at,
+        due_at: (job.state == JobState::Delayed).then_some(job.due_at),
+        id: job.id,
+        queue: job.queue,
+        function_id: job.function_id,
+        payload: job.payload,
+        group: job.group,
+        enqueued_at: job.enqueued_at,
+        version,
+        attempts: job.attempts,
+        last_error: job.last_error,
+        dead,
+    }
+}
+
+/// Runs a shard's consumer until it ends (the channel or connection closed).
+pub async fn consume(shard: Arc<Shard>, mut consumer: Consumer, session: Arc<super::session::Session>) {
+    let mut tick = tokio::time::interval(REMARK);
+    loop {
+        let delivery = tokio::select! {
+            d = consumer.next() => d,
+            _ = tick.tick() => {
+                if let Some(marker) = shard.remark() {
+                    spawn_publish(&session, &shard.name, marker);
+                }
+                continue;
+            }
+        };
+        let Some(Ok(delivery)) = delivery else { break };
+        if shard.retired.load(Ordering::Relaxed) {
+            return;
+        }
+        let tag = delivery.delivery_tag;
+        let msg = match codec::decode(&delivery.data) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!(queue = %shard.name, error = %e, "dropping a message that is not Switchyard's");
+                let _ = shard.ack(&[tag]).await;
+                continue;
+            }
+        };
+        let out = shard.deliver(tag, msg, || session.nonce());
+        if let Some(marker) = out.marker {
+            spawn_publish(&session, &shard.name, marker);
+        }
+        if shard.ack(&out.acks).await.is_err() {
+            break;
+        }
+        if out.woke {
+            session.notify();
+        }
+    }
+    if !shard.retired.load(Ordering::Relaxed) {
+        session.fail("a shard consumer ended");
+    }
+}
+
+fn spawn_publish(session: &Arc<super::session::Session>, to: &str, marker: Msg) {
+    let (session, to) = (session.clone(), to.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = session.publish(&to, &marker).await {
+            tracing::warn!(queue = %to, error = %e, "could not publish a catch-up marker");
+        }
+    });
+}

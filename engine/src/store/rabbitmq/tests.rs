@@ -1,0 +1,143 @@
+//! The RabbitMQ store against the broker on `SWITCHYARD_TEST_AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`; `scripts/services.sh` starts one). Every store
+//! here uses a fresh key prefix and deletes the queues it declared when dropped.
+
+use super::RabbitStore;
+use std::sync::Arc;
+
+pub fn url() -> String {
+    std::env::var("SWITCHYARD_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub fn fresh_prefix() -> String {
+    format!("sytest-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Deletes the queues of the stores it watches when dropped (after the stores).
+pub struct Cleanup {
+    prefix: String,
+    stores: Vec<Arc<RabbitStore>>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let mut queues: Vec<String> = self.stores.iter().flat_map(|s| s.declared_queues()).collect();
+        queues.sort();
+        queues.dedup();
+        self.stores.clear();
+        let prefix = self.prefix.clone();
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(RabbitStore::delete_prefix(&url(), &prefix, &queues))
+        })
+        .join();
+        if let Ok(Err(e)) = done {
+            eprintln!("could not clean up rabbitmq prefix {}: {e}", self.prefix);
+        }
+    }
+}
+
+pub async fn connect(prefix: &str) -> Arc<RabbitStore> {
+    Arc::new(
+        RabbitStore::connect(&url(), prefix)
+            .await
+            .unwrap_or_else(|e| panic!("these tests need RabbitMQ at {} (scripts/services.sh starts one): {e}", url())),
+    )
+}
+
+mod conformance {
+    crate::store_conformance_tests!(|| async {
+        let prefix = super::fresh_prefix();
+        let store = super::connect(&prefix).await;
+        let guard = super::Cleanup { prefix, stores: vec![store.clone()] };
+        crate::store::conformance::Fixture::with_guard(store, guard)
+    });
+}
+
+// ---- state that outlives its engine ------------------------------------------------------
+
+use crate::queue::{JobError, NewJob, Payload};
+use crate::store::{Finish, LeaseRequest, Store, StoreError};
+
+fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {
+    NewJob {
+        id: format!("job-{n}-{}", uuid::Uuid::now_v7().simple()),
+        queue: queue.into(),
+        function_id: "f".into(),
+        payload: Payload(bytes::Bytes::from(format!("payload-{n}"))),
+        group: group.map(Into::into),
+        enqueued_at: 1_000 + n as u64,
+    }
+}
+
+fn req(queue: &str, now: u64) -> LeaseRequest {
+    LeaseRequest { queue: queue.into(), functions: vec![("f".into(), 10)], max: 10, now }
+}
+
+/// Waits until `store` owns and has caught up every shard of `queue` (another store on
+/// the prefix has just closed its connection).
+async fn owns_all(store: &RabbitStore, queue: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let session = store.session().unwrap();
+        let shards = session.ensure(queue, false).await.unwrap();
+        if shards.iter().all(|s| s.is_active()) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the shards of {queue} did not come to the new owner");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_owner_keeps_attempts_errors_due_times_and_the_fifo_head() {
+    let prefix = fresh_prefix();
+    let first = connect(&prefix).await;
+    let mut cleanup = Cleanup { prefix: prefix.clone(), stores: vec![] };
+    let (a, b) = (job("q", Some("G"), 1), job("q", Some("G"), 2));
+    first.enqueue(vec![a.clone(), b.clone()]).await.unwrap();
+    let head = first.lease(req("q", 5_000)).await.unwrap().remove(0);
+    assert_eq!(head.job.id, a.id);
+    let boom = JobError { message: "boom".into(), code: "E".into(), stack: "at f".into() };
+    assert!(first.finish(&head.token, Finish::Retry { due_at: 9_000, error: boom.clone() }).await.unwrap());
+    // The first engine goes away; the second owns the shard from the broker alone.
+    let session = first.session().unwrap();
+    drop(first);
+    tokio::time::timeout(std::time::Duration::from_secs(5), session.close()).await.expect("connection closes");
+    drop(session);
+    let second = connect(&prefix).await;
+    cleanup.stores.push(second.clone());
+    owns_all(&second, "q").await;
+    let s = second.stats("q").await.unwrap();
+    assert_eq!((s.ready, s.delayed, s.in_flight), (1, 1, 0), "the head waits for its retry, its successor behind it");
+    assert_eq!(second.next_due("q").await.unwrap(), Some(9_000));
+    assert!(second.lease(req("q", 8_999)).await.unwrap().is_empty(), "the group waits for its head's retry");
+    let again = second.lease(req("q", 9_000)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].job.id.as_str(), again[0].job.attempts), (a.id.as_str(), 2), "attempt 2 of the head");
+    assert_eq!(again[0].job.last_error, Some(boom));
+    assert!(second.finish(&again[0].token, Finish::Complete).await.unwrap());
+    let next = second.lease(req("q", 9_000)).await.unwrap();
+    assert_eq!(next.iter().map(|l| l.job.id.as_str()).collect::<Vec<_>>(), [b.id.as_str()]);
+    drop(cleanup);
+}
+
+#[tokio::test]
+async fn a_conflicting_queue_stops_start_up_with_its_name() {
+    let prefix = fresh_prefix();
+    let store = connect(&prefix).await;
+    let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![store.clone()] };
+    // Someone declared a classic queue where shard 0 of `q` goes.
+    let conn = lapin::Connection::connect(&url(), Default::default()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let name = format!("{prefix}.q.0");
+    let durable = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
+    ch.queue_declare(name.as_str().into(), durable, Default::default()).await.unwrap();
+    store.inner.queues.lock().insert("q".into());
+    match store.declare(&["q".to_string()]).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains(&name) && m.contains("key_prefix"), "{m}"),
+        other => panic!("a conflicting queue must stop start-up: {other:?}"),
+    }
+    let _ = conn.close(200, "done".into()).await;
+    drop(cleanup);
+}
