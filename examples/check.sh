@@ -48,7 +48,9 @@ start_engine() {
   fi
   "$BIN" serve --config "$CONFIG" --listen 127.0.0.1:0 >"$out" 2>>"$LOGS/engine.err" &
   ENGINE_PID=$!
-  for _ in $(seq 100); do
+  # Up to 30 s: on rabbitmq a start declares every queue's quorum shard queues afresh
+  # (a new prefix each run), which takes seconds on a loaded machine.
+  for _ in $(seq 300); do
     local line
     line=$(head -n1 "$out")
     if [[ $line == "switchyard listening on "* ]]; then

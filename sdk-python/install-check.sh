@@ -24,7 +24,10 @@ trap cleanup EXIT
 echo "== sdk-python install: build the wheel"
 "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps "$SDK" -w "$TMP/dist"
 WHEEL=$(ls "$TMP"/dist/switchyard_sdk-*.whl)
-"$PY" -m zipfile -l "$WHEEL" | grep -q 'dist-info/licenses/LICENSE' || { echo "the wheel has no LICENSE"; exit 1; }
+# (Read in Python, not piped to `grep -q`: grep stops at the first match, and the lister's
+# broken pipe then fails the step under pipefail.)
+"$PY" -c 'import sys, zipfile; sys.exit(not any(n.endswith("dist-info/licenses/LICENSE") for n in zipfile.ZipFile(sys.argv[1]).namelist()))' "$WHEEL" \
+  || { echo "the wheel has no LICENSE"; exit 1; }
 
 # The engine on built-in defaults (no config file in $TMP), on a free port.
 (cd "$TMP" && exec "$BIN" serve --listen 127.0.0.1:0 >"$TMP/engine.out" 2>"$TMP/engine.err") &

@@ -1,29 +1,37 @@
 //! "Did you mean …?": the defined name closest to a mistyped one.
 //!
-//! Invariant: a suggestion is only made when one candidate is clearly close — within
-//! one edit per three characters (at least one; a swap of two neighbours is one edit) and
-//! closer than every other candidate — so a wrong name never gets a misleading hint.
+//! Invariant: a suggestion is only made when a candidate is close — within one edit per
+//! three characters (at least one; a swap of two neighbours is one edit) — and, among the
+//! close ones, more alike than every other (Jaro-Winkler, which weighs a shared start: a
+//! typo usually keeps the start of a name, so `max_retry` means `max_retries`, not
+//! `max_ready`, though the latter is fewer edits away). A tie suggests nothing, so a wrong
+//! name never gets a misleading hint.
 
 /// The candidate closest to `word`, if it is close enough and the only one that close.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_lowercase();
     let limit = (word.chars().count() / 3).max(1);
-    let mut best: Option<(usize, &str)> = None;
+    let mut best: Option<(f64, &str)> = None;
     let mut tied = false;
     for c in candidates {
-        if c == word {
+        let lower = c.to_lowercase();
+        if lower == word {
             return None;
         }
-        let d = strsim::osa_distance(&word.to_lowercase(), &c.to_lowercase());
+        if strsim::osa_distance(&word, &lower) > limit {
+            continue;
+        }
+        let alike = strsim::jaro_winkler(&word, &lower);
         match best {
-            Some((b, _)) if d > b => {}
-            Some((b, _)) if d == b => tied = true,
+            Some((b, _)) if alike < b => {}
+            Some((b, _)) if alike == b => tied = true,
             _ => {
-                best = Some((d, c));
+                best = Some((alike, c));
                 tied = false;
             }
         }
     }
-    best.filter(|(d, _)| *d <= limit && !tied).map(|(_, c)| c)
+    best.filter(|_| !tied).map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -35,6 +43,8 @@ mod tests {
         assert_eq!(closest("paymnet", ["default", "email", "payment"]), Some("payment"));
         assert_eq!(closest("emial", ["default", "email", "payment"]), Some("email"));
         assert_eq!(closest("max_retry", ["max_retries", "backoff_ms"]), Some("max_retries"));
+        // Fewer edits away, but a typo keeps the start of the name.
+        assert_eq!(closest("max_retry", ["max_ready", "max_retries"]), Some("max_retries"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::ledger::{Ledger, Load, Route, fast_reconnect};
+use support::ledger::{Ledger, Load, Route, fast_reconnect, wait_drained, wait_until};
 use support::logged::EngineProcess;
 use switchyard_sdk::RegisterFunction;
 use tokio::sync::watch;
@@ -65,33 +65,6 @@ adapter:
 ",
         prefix.0
     )
-}
-
-async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until neither queue holds a job in any state, as `client`'s engine sees it.
-async fn wait_drained(client: &switchyard_sdk::Worker) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut left = Vec::new();
-        for q in ["work", "ordered"] {
-            let s = client.queues().stats(q).await.unwrap();
-            if s.ready + s.delayed + s.in_flight + s.dead > 0 {
-                left.push((q, s));
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "queues did not drain: {left:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Serves `function`, logging each start as `index`; the first attempt of every job whose
@@ -158,8 +131,8 @@ async fn two_engines_share_queues_and_keep_fifo_order_under_retries() {
         switchyard_sdk::register_worker(&engines[0].url, fast_reconnect(1)).await.unwrap(),
         switchyard_sdk::register_worker(&engines[1].url, fast_reconnect(1)).await.unwrap(),
     ];
-    wait_drained(&clients[0]).await;
-    wait_drained(&clients[1]).await;
+    wait_drained(&clients[0], &["work", "ordered"]).await;
+    wait_drained(&clients[1], &["work", "ordered"]).await;
     let jobs = ledger.acked() as u64 / 2;
     for (q, fifo) in [("work", false), ("ordered", true)] {
         // Each job whose seq is a multiple of 4 failed its first attempt, once.
@@ -236,7 +209,7 @@ async fn killed_engine_loses_nothing_and_its_interrupted_attempts_are_not_counte
     assert_eq!(ledger.acked(), total);
     let client = switchyard_sdk::register_worker(&engines[1].url, fast_reconnect(1)).await.unwrap();
     ledger.assert_all_processed(Duration::from_secs(60), String::new).await;
-    wait_drained(&client).await;
+    wait_drained(&client, &["work", "ordered"]).await;
 
     let processed = ledger.processed();
     let done_by_1: HashSet<&str> = processed.iter().filter(|p| p.worker == 1).map(|p| p.receipt.as_str()).collect();

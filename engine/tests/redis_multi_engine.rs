@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::TestEngine;
-use support::ledger::{Ledger, Load, Route, fast_reconnect, serve};
+use support::ledger::{Ledger, Load, Route, fast_reconnect, serve, wait_drained, wait_until};
 use support::logged::EngineProcess;
 use switchyard_sdk::RegisterFunction;
 
@@ -59,33 +59,6 @@ adapter:
     )
 }
 
-async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until neither queue holds a job in any state (everything stored was completed).
-async fn wait_drained(client: &switchyard_sdk::Worker) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut left = Vec::new();
-        for q in ["work", "ordered"] {
-            let s = client.queues().stats(q).await.unwrap();
-            if s.ready + s.delayed + s.in_flight + s.dead > 0 {
-                left.push((q, s));
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "queues did not drain: {left:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_engines_share_queues_and_keep_fifo_order() {
     let prefix = Prefix::new();
@@ -117,7 +90,7 @@ async fn three_engines_share_queues_and_keep_fifo_order() {
     }
     ledger.assert_all_processed(Duration::from_secs(60), String::new).await;
     let client = engines[2].client().await;
-    wait_drained(&client).await;
+    wait_drained(&client, &["work", "ordered"]).await;
 
     assert!(ledger.assert_fifo_order("") > 0, "fifo jobs were processed");
     let work = client.queues().stats("work").await.unwrap();
@@ -202,7 +175,7 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
     }
     assert_eq!(ledger.acked(), total);
     let client = switchyard_sdk::register_worker(&engines[1].url, fast_reconnect(1)).await.unwrap();
-    wait_drained(&client).await;
+    wait_drained(&client, &["work", "ordered"]).await;
     let drained_after = killed_at.elapsed();
 
     // Every acknowledged job ran; the killed engine's jobs ran again on the others.

@@ -338,11 +338,11 @@ queue_configs:
     assert_eq!(
         problems,
         vec![
-            "limits.max_connections: unknown key (expected one of: max_worker_streams, max_calls_per_connection, \
-             max_payload_depth, http2_keepalive_interval_ms, http2_keepalive_timeout_ms, handshake_timeout_ms) (line 5)",
             "limits.max_worker_streams: must be at least 1 (line 2)",
             "limits.max_payload_depth: must be at most 100 (line 3)",
             "limits.http2_keepalive_interval_ms: must be at least 100 (line 4)",
+            "limits.max_connections: unknown key (expected one of: max_worker_streams, max_calls_per_connection, \
+             max_payload_depth, http2_keepalive_interval_ms, http2_keepalive_timeout_ms, handshake_timeout_ms) (line 5)",
             "queue_configs.q.max_ready: must be at least 1 (line 7)",
         ]
     );

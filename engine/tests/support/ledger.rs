@@ -178,3 +178,32 @@ pub fn serve(worker: &Worker, index: usize, function: &str, ledger: &Arc<Ledger>
         }
     }));
 }
+
+/// Polls `f` until it holds; fails the test naming `what` once `limit` has passed.
+pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (at most a minute) until none of `queues` holds a job in any state, as `client`'s
+/// engine sees it: everything stored was completed.
+pub async fn wait_drained(client: &Worker, queues: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut left = Vec::new();
+        for q in queues {
+            let s = client.queues().stats(q).await.unwrap();
+            if s.ready + s.delayed + s.in_flight + s.dead > 0 {
+                left.push((q, s));
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "queues did not drain: {left:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
