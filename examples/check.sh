@@ -59,7 +59,7 @@ start_engine() {
     fi
     sleep 0.1
   done
-  echo "engine did not start; log:"; tail -20 "$LOGS/engine.err"; return 1
+  echo "engine did not start; log:"; tail -20 "$LOGS/engine.err"; stop_engine; return 1
 }
 
 stop_engine() { kill "$ENGINE_PID" 2>/dev/null; wait "$ENGINE_PID" 2>/dev/null; }
