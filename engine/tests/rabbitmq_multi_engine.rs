@@ -18,14 +18,10 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::ledger::{Ledger, Load, Route, fast_reconnect, wait_drained, wait_until};
+use support::ledger::{FIFO, LOAD, Ledger, STANDARD, fast_reconnect, wait_drained, wait_until};
 use support::logged::EngineProcess;
 use switchyard_sdk::RegisterFunction;
 use tokio::sync::watch;
-
-const STANDARD: Route = Route { queue: "work", function: "mt::work" };
-const FIFO: Route = Route { queue: "ordered", function: "mt::ordered" };
-const LOAD: Load = Load { standard: STANDARD, fifo: FIFO, retry_pause: Duration::from_millis(10) };
 
 fn amqp_url() -> String {
     std::env::var("SWITCHYARD_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())

@@ -17,14 +17,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::TestEngine;
-use support::ledger::{Ledger, Load, Route, fast_reconnect, serve, wait_drained, wait_until};
+use support::ledger::{FIFO, LOAD, Ledger, STANDARD, fast_reconnect, serve, wait_drained, wait_until};
 use support::logged::EngineProcess;
 use switchyard_sdk::RegisterFunction;
-
-const STANDARD: Route = Route { queue: "work", function: "mt::work" };
-const FIFO: Route = Route { queue: "ordered", function: "mt::ordered" };
-/// Producers enqueue through their own engine first, and the next one when it fails.
-const LOAD: Load = Load { standard: STANDARD, fifo: FIFO, retry_pause: Duration::from_millis(10) };
 
 fn redis_url() -> String {
     std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

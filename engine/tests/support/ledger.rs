@@ -17,6 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_sdk::{InitOptions, RegisterFunction, Worker};
 
+/// The two queues every multi-engine test loads (its config defines `work` and `ordered`).
+pub const STANDARD: Route = Route { queue: "work", function: "mt::work" };
+pub const FIFO: Route = Route { queue: "ordered", function: "mt::ordered" };
+/// Producers enqueue through their own engine first, and the next one when it fails.
+pub const LOAD: Load = Load { standard: STANDARD, fifo: FIFO, retry_pause: Duration::from_millis(10) };
+
 /// FIFO groups each producer spreads its FIFO jobs over.
 pub const GROUPS_PER_PRODUCER: usize = 3;
 
