@@ -49,7 +49,7 @@ async fn raw_enqueue(engine: &TestEngine, function: &str) -> String {
     let request = TriggerRequest {
         function_id: function.into(),
         payload: Some(switchyard_sdk::json::to_proto(&json!({}))),
-        action: Some(trigger_request::Action::Enqueue(EnqueueAction { queue: "default".into() })),
+        action: Some(trigger_request::Action::Enqueue(EnqueueAction { queue: "default".into(), ..Default::default() })),
         timeout_ms: None,
     };
     let out = EngineClient::new(engine.channel().await).trigger(request).await.unwrap().into_inner();

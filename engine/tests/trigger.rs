@@ -250,6 +250,7 @@ async fn enqueue_batch_answers_each_item_on_its_own_and_stores_the_valid_ones() 
         function_id: "f".into(),
         payload: Some(switchyard_sdk::json::to_proto(&payload)),
         queue: queue.into(),
+        ..Default::default()
     };
     let items = vec![
         item("default", json!({"n": 1})),

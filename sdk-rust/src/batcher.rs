@@ -25,7 +25,7 @@ use tonic::transport::Channel;
 
 /// One enqueue, its payload already encoded to `google.protobuf.Value` wire bytes.
 pub(crate) fn item(queue: String, function_id: String, payload: Vec<u8>) -> EnqueueItem {
-    EnqueueItem { function_id, payload: payload.into(), queue }
+    EnqueueItem { function_id, payload: payload.into(), queue, ..Default::default() }
 }
 
 /// Two, not more: on a busy machine fewer, larger batches cost the client and the engine

@@ -79,7 +79,9 @@ async fn trigger_direct(
     timeout_ms: Option<u64>,
 ) -> Result<Answer, Error> {
     let action = action.map(|a| match a {
-        TriggerAction::Enqueue { queue } => trigger_request::Action::Enqueue(EnqueueAction { queue }),
+        TriggerAction::Enqueue { queue } => {
+            trigger_request::Action::Enqueue(EnqueueAction { queue, ..Default::default() })
+        }
         TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
     });
     let request = switchyard_proto::wire::TriggerRequest { function_id, payload: payload.into(), action, timeout_ms };
@@ -88,7 +90,9 @@ async fn trigger_direct(
     Ok(match response.outcome {
         Some(trigger_response::Outcome::Result(v)) => Answer::Value(v),
         Some(trigger_response::Outcome::Receipt(r)) => Answer::Receipt(r.message_receipt_id),
-        Some(trigger_response::Outcome::Accepted(_)) | None => Answer::Accepted,
+        Some(trigger_response::Outcome::Accepted(_) | trigger_response::Outcome::Published(_)) | None => {
+            Answer::Accepted
+        }
     })
 }
 

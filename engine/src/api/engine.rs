@@ -104,7 +104,7 @@ impl EngineService {
             };
             let outcome = match job {
                 Ok(job) => {
-                    let receipt = EnqueueReceipt { message_receipt_id: job.id.clone() };
+                    let receipt = EnqueueReceipt { message_receipt_id: job.id.clone(), duplicate: false };
                     jobs.push(job);
                     enqueue_result::Outcome::Receipt(receipt)
                 }
@@ -142,7 +142,11 @@ impl EngineService {
                 if let Some(noted) = noted {
                     noted.log();
                 }
-                trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id })
+                trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id, duplicate: false })
+            }
+            // Placeholder while topics land (issue 17): the action is refused, not dropped.
+            Some(trigger_request::Action::Publish(_)) => {
+                return Err(ApiError::InvalidArgument("publish: topics are not implemented yet".into()));
             }
             Some(trigger_request::Action::Void(_)) => {
                 let payload = self.payload(req.payload)?;

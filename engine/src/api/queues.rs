@@ -115,6 +115,7 @@ fn queue_config(spec: &QueueSpec) -> QueueConfig {
         timeout_ms: spec.timeout_ms,
         max_backoff_ms: spec.max_backoff_ms,
         jitter: spec.jitter,
+        ..Default::default()
     }
 }
 

@@ -208,7 +208,7 @@ async fn execute(command: OpsCommand) -> Result<String, CtlError> {
             let request = TriggerRequest {
                 function_id: function,
                 payload: crate::wire::json_to_wire(&value),
-                action: Some(trigger_request::Action::Enqueue(EnqueueAction { queue })),
+                action: Some(trigger_request::Action::Enqueue(EnqueueAction { queue, ..Default::default() })),
                 timeout_ms: None,
             };
             let r = EngineClient::new(channel).trigger(request).await.map_err(|s| CtlError::from_status(s, &addr))?;

@@ -48,6 +48,7 @@ impl Kind {
                     max_attempts,
                     enqueued_at: Some(timestamp(job.enqueued_at)),
                     group: job.group.clone().unwrap_or_default(),
+                    topic: String::new(),
                 };
                 (job.function_id.clone(), &job.payload, Some(delivery))
             }

@@ -17,7 +17,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from switchyard_sdk._proto.google_rpc import status_pb2 as switchyard_dot_vendor_dot_google__rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/engine.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)switchyard/vendor/google_rpc/status.proto\"\xdc\x01\n\x0eTriggerRequest\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x04void\x18\x03 \x01(\x0b\x32\x19.switchyard.v1.VoidActionH\x00\x12/\n\x07\x65nqueue\x18\x04 \x01(\x0b\x32\x1c.switchyard.v1.EnqueueActionH\x00\x12\x17\n\ntimeout_ms\x18\x05 \x01(\x04H\x01\x88\x01\x01\x42\x08\n\x06\x61\x63tionB\r\n\x0b_timeout_ms\"\x0c\n\nVoidAction\"\x1e\n\rEnqueueAction\x12\r\n\x05queue\x18\x01 \x01(\t\"\xa9\x01\n\x0fTriggerResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x30\n\x07receipt\x18\x02 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12/\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x0b\x32\x1b.switchyard.v1.VoidAcceptedH\x00\x42\t\n\x07outcome\",\n\x0e\x45nqueueReceipt\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\"\x0e\n\x0cVoidAccepted\"@\n\x13\x45nqueueBatchRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.switchyard.v1.EnqueueItem\"Z\n\x0b\x45nqueueItem\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05queue\x18\x03 \x01(\t\"E\n\x14\x45nqueueBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.switchyard.v1.EnqueueResult\"\x83\x01\n\rEnqueueResult\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12\x35\n\x05\x65rror\x18\x02 \x01(\x0b\x32$.switchyard.vendor.google_rpc.StatusH\x00\x42\t\n\x07outcome\"\xa0\x02\n\rWorkerMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.HelloH\x00\x12<\n\x11register_function\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.RegisterFunctionH\x00\x12@\n\x13unregister_function\x18\x03 \x01(\x0b\x32!.switchyard.v1.UnregisterFunctionH\x00\x12\x31\n\x06result\x18\x04 \x01(\x0b\x32\x1f.switchyard.v1.InvocationResultH\x00\x12-\n\x07results\x18\x05 \x01(\x0b\x32\x1a.switchyard.v1.ResultBatchH\x00\x42\x06\n\x04kind\"?\n\x0bResultBatch\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.switchyard.v1.InvocationResult\"k\n\x05Hello\x12\x13\n\x0bworker_name\x18\x01 \x01(\t\x12\x10\n\x08sdk_name\x18\x02 \x01(\t\x12\x13\n\x0bsdk_version\x18\x03 \x01(\t\x12\x15\n\rmax_in_flight\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x08\"<\n\x10RegisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\")\n\x12UnregisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"\x8c\x01\n\x10InvocationResult\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1c.switchyard.v1.FunctionErrorH\x00\x42\t\n\x07outcome\"=\n\rFunctionError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05stack\x18\x03 \x01(\t\"\xf4\x01\n\rEngineMessage\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.WelcomeH\x00\x12\'\n\x06invoke\x18\x02 \x01(\x0b\x32\x15.switchyard.v1.InvokeH\x00\x12\'\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x15.switchyard.v1.CancelH\x00\x12/\n\nregistered\x18\x04 \x01(\x0b\x32\x19.switchyard.v1.RegisteredH\x00\x12-\n\x07invokes\x18\x05 \x01(\x0b\x32\x1a.switchyard.v1.InvokeBatchH\x00\x42\x06\n\x04kind\"5\n\x0bInvokeBatch\x12&\n\x07invokes\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.Invoke\"3\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\r\"\x88\x01\n\x06Invoke\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\'\n\x07payload\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x17.switchyard.v1.Delivery\"\x9c\x01\n\x08\x44\x65livery\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\r\x12/\n\x0b\x65nqueued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05group\x18\x06 \x01(\t\"!\n\nRegistered\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"/\n\x06\x43\x61ncel\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t2\xf6\x01\n\x06\x45ngine\x12H\n\x07Trigger\x12\x1d.switchyard.v1.TriggerRequest\x1a\x1e.switchyard.v1.TriggerResponse\x12I\n\x07\x43onnect\x12\x1c.switchyard.v1.WorkerMessage\x1a\x1c.switchyard.v1.EngineMessage(\x01\x30\x01\x12W\n\x0c\x45nqueueBatch\x12\".switchyard.v1.EnqueueBatchRequest\x1a#.switchyard.v1.EnqueueBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/engine.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)switchyard/vendor/google_rpc/status.proto\"\x8d\x02\n\x0eTriggerRequest\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x04void\x18\x03 \x01(\x0b\x32\x19.switchyard.v1.VoidActionH\x00\x12/\n\x07\x65nqueue\x18\x04 \x01(\x0b\x32\x1c.switchyard.v1.EnqueueActionH\x00\x12/\n\x07publish\x18\x06 \x01(\x0b\x32\x1c.switchyard.v1.PublishActionH\x00\x12\x17\n\ntimeout_ms\x18\x05 \x01(\x04H\x01\x88\x01\x01\x42\x08\n\x06\x61\x63tionB\r\n\x0b_timeout_ms\"\x0c\n\nVoidAction\"\x8b\x01\n\rEnqueueAction\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x15\n\x08\x64\x65lay_ms\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12.\n\nnot_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\tB\x0b\n\t_delay_ms\"\x8b\x01\n\rPublishAction\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x15\n\x08\x64\x65lay_ms\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12.\n\nnot_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\tB\x0b\n\t_delay_ms\"\xdd\x01\n\x0fTriggerResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x30\n\x07receipt\x18\x02 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12/\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x0b\x32\x1b.switchyard.v1.VoidAcceptedH\x00\x12\x32\n\tpublished\x18\x04 \x01(\x0b\x32\x1d.switchyard.v1.PublishReceiptH\x00\x42\t\n\x07outcome\"?\n\x0e\x45nqueueReceipt\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x0e\n\x0cVoidAccepted\"D\n\x0ePublishReceipt\x12\x32\n\x08receipts\x18\x01 \x03(\x0b\x32 .switchyard.v1.SubscriberReceipt\"f\n\x11SubscriberReceipt\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\"@\n\x13\x45nqueueBatchRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.switchyard.v1.EnqueueItem\"\xc7\x01\n\x0b\x45nqueueItem\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\'\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05queue\x18\x03 \x01(\t\x12\x15\n\x08\x64\x65lay_ms\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12.\n\nnot_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\tB\x0b\n\t_delay_ms\"E\n\x14\x45nqueueBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.switchyard.v1.EnqueueResult\"\x83\x01\n\rEnqueueResult\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x1d.switchyard.v1.EnqueueReceiptH\x00\x12\x35\n\x05\x65rror\x18\x02 \x01(\x0b\x32$.switchyard.vendor.google_rpc.StatusH\x00\x42\t\n\x07outcome\"\xa0\x02\n\rWorkerMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.HelloH\x00\x12<\n\x11register_function\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.RegisterFunctionH\x00\x12@\n\x13unregister_function\x18\x03 \x01(\x0b\x32!.switchyard.v1.UnregisterFunctionH\x00\x12\x31\n\x06result\x18\x04 \x01(\x0b\x32\x1f.switchyard.v1.InvocationResultH\x00\x12-\n\x07results\x18\x05 \x01(\x0b\x32\x1a.switchyard.v1.ResultBatchH\x00\x42\x06\n\x04kind\"?\n\x0bResultBatch\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.switchyard.v1.InvocationResult\"k\n\x05Hello\x12\x13\n\x0bworker_name\x18\x01 \x01(\t\x12\x10\n\x08sdk_name\x18\x02 \x01(\t\x12\x13\n\x0bsdk_version\x18\x03 \x01(\t\x12\x15\n\rmax_in_flight\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x08\"<\n\x10RegisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\")\n\x12UnregisterFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"\x8c\x01\n\x10InvocationResult\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1c.switchyard.v1.FunctionErrorH\x00\x42\t\n\x07outcome\"=\n\rFunctionError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05stack\x18\x03 \x01(\t\"\xf4\x01\n\rEngineMessage\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.WelcomeH\x00\x12\'\n\x06invoke\x18\x02 \x01(\x0b\x32\x15.switchyard.v1.InvokeH\x00\x12\'\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x15.switchyard.v1.CancelH\x00\x12/\n\nregistered\x18\x04 \x01(\x0b\x32\x19.switchyard.v1.RegisteredH\x00\x12-\n\x07invokes\x18\x05 \x01(\x0b\x32\x1a.switchyard.v1.InvokeBatchH\x00\x42\x06\n\x04kind\"5\n\x0bInvokeBatch\x12&\n\x07invokes\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.Invoke\"3\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\r\"\x88\x01\n\x06Invoke\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\'\n\x07payload\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x17.switchyard.v1.Delivery\"\xab\x01\n\x08\x44\x65livery\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\r\x12/\n\x0b\x65nqueued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05group\x18\x06 \x01(\t\x12\r\n\x05topic\x18\x07 \x01(\t\"!\n\nRegistered\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\"/\n\x06\x43\x61ncel\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t2\xf6\x01\n\x06\x45ngine\x12H\n\x07Trigger\x12\x1d.switchyard.v1.TriggerRequest\x1a\x1e.switchyard.v1.TriggerResponse\x12I\n\x07\x43onnect\x12\x1c.switchyard.v1.WorkerMessage\x1a\x1c.switchyard.v1.EngineMessage(\x01\x30\x01\x12W\n\x0c\x45nqueueBatch\x12\".switchyard.v1.EnqueueBatchRequest\x1a#.switchyard.v1.EnqueueBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,53 +25,59 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchyard_sdk._proto.v1.en
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _globals['_TRIGGERREQUEST']._serialized_start=152
-  _globals['_TRIGGERREQUEST']._serialized_end=372
-  _globals['_VOIDACTION']._serialized_start=374
-  _globals['_VOIDACTION']._serialized_end=386
-  _globals['_ENQUEUEACTION']._serialized_start=388
-  _globals['_ENQUEUEACTION']._serialized_end=418
-  _globals['_TRIGGERRESPONSE']._serialized_start=421
-  _globals['_TRIGGERRESPONSE']._serialized_end=590
-  _globals['_ENQUEUERECEIPT']._serialized_start=592
-  _globals['_ENQUEUERECEIPT']._serialized_end=636
-  _globals['_VOIDACCEPTED']._serialized_start=638
-  _globals['_VOIDACCEPTED']._serialized_end=652
-  _globals['_ENQUEUEBATCHREQUEST']._serialized_start=654
-  _globals['_ENQUEUEBATCHREQUEST']._serialized_end=718
-  _globals['_ENQUEUEITEM']._serialized_start=720
-  _globals['_ENQUEUEITEM']._serialized_end=810
-  _globals['_ENQUEUEBATCHRESPONSE']._serialized_start=812
-  _globals['_ENQUEUEBATCHRESPONSE']._serialized_end=881
-  _globals['_ENQUEUERESULT']._serialized_start=884
-  _globals['_ENQUEUERESULT']._serialized_end=1015
-  _globals['_WORKERMESSAGE']._serialized_start=1018
-  _globals['_WORKERMESSAGE']._serialized_end=1306
-  _globals['_RESULTBATCH']._serialized_start=1308
-  _globals['_RESULTBATCH']._serialized_end=1371
-  _globals['_HELLO']._serialized_start=1373
-  _globals['_HELLO']._serialized_end=1480
-  _globals['_REGISTERFUNCTION']._serialized_start=1482
-  _globals['_REGISTERFUNCTION']._serialized_end=1542
-  _globals['_UNREGISTERFUNCTION']._serialized_start=1544
-  _globals['_UNREGISTERFUNCTION']._serialized_end=1585
-  _globals['_INVOCATIONRESULT']._serialized_start=1588
-  _globals['_INVOCATIONRESULT']._serialized_end=1728
-  _globals['_FUNCTIONERROR']._serialized_start=1730
-  _globals['_FUNCTIONERROR']._serialized_end=1791
-  _globals['_ENGINEMESSAGE']._serialized_start=1794
-  _globals['_ENGINEMESSAGE']._serialized_end=2038
-  _globals['_INVOKEBATCH']._serialized_start=2040
-  _globals['_INVOKEBATCH']._serialized_end=2093
-  _globals['_WELCOME']._serialized_start=2095
-  _globals['_WELCOME']._serialized_end=2146
-  _globals['_INVOKE']._serialized_start=2149
-  _globals['_INVOKE']._serialized_end=2285
-  _globals['_DELIVERY']._serialized_start=2288
-  _globals['_DELIVERY']._serialized_end=2444
-  _globals['_REGISTERED']._serialized_start=2446
-  _globals['_REGISTERED']._serialized_end=2479
-  _globals['_CANCEL']._serialized_start=2481
-  _globals['_CANCEL']._serialized_end=2528
-  _globals['_ENGINE']._serialized_start=2531
-  _globals['_ENGINE']._serialized_end=2777
+  _globals['_TRIGGERREQUEST']._serialized_end=421
+  _globals['_VOIDACTION']._serialized_start=423
+  _globals['_VOIDACTION']._serialized_end=435
+  _globals['_ENQUEUEACTION']._serialized_start=438
+  _globals['_ENQUEUEACTION']._serialized_end=577
+  _globals['_PUBLISHACTION']._serialized_start=580
+  _globals['_PUBLISHACTION']._serialized_end=719
+  _globals['_TRIGGERRESPONSE']._serialized_start=722
+  _globals['_TRIGGERRESPONSE']._serialized_end=943
+  _globals['_ENQUEUERECEIPT']._serialized_start=945
+  _globals['_ENQUEUERECEIPT']._serialized_end=1008
+  _globals['_VOIDACCEPTED']._serialized_start=1010
+  _globals['_VOIDACCEPTED']._serialized_end=1024
+  _globals['_PUBLISHRECEIPT']._serialized_start=1026
+  _globals['_PUBLISHRECEIPT']._serialized_end=1094
+  _globals['_SUBSCRIBERRECEIPT']._serialized_start=1096
+  _globals['_SUBSCRIBERRECEIPT']._serialized_end=1198
+  _globals['_ENQUEUEBATCHREQUEST']._serialized_start=1200
+  _globals['_ENQUEUEBATCHREQUEST']._serialized_end=1264
+  _globals['_ENQUEUEITEM']._serialized_start=1267
+  _globals['_ENQUEUEITEM']._serialized_end=1466
+  _globals['_ENQUEUEBATCHRESPONSE']._serialized_start=1468
+  _globals['_ENQUEUEBATCHRESPONSE']._serialized_end=1537
+  _globals['_ENQUEUERESULT']._serialized_start=1540
+  _globals['_ENQUEUERESULT']._serialized_end=1671
+  _globals['_WORKERMESSAGE']._serialized_start=1674
+  _globals['_WORKERMESSAGE']._serialized_end=1962
+  _globals['_RESULTBATCH']._serialized_start=1964
+  _globals['_RESULTBATCH']._serialized_end=2027
+  _globals['_HELLO']._serialized_start=2029
+  _globals['_HELLO']._serialized_end=2136
+  _globals['_REGISTERFUNCTION']._serialized_start=2138
+  _globals['_REGISTERFUNCTION']._serialized_end=2198
+  _globals['_UNREGISTERFUNCTION']._serialized_start=2200
+  _globals['_UNREGISTERFUNCTION']._serialized_end=2241
+  _globals['_INVOCATIONRESULT']._serialized_start=2244
+  _globals['_INVOCATIONRESULT']._serialized_end=2384
+  _globals['_FUNCTIONERROR']._serialized_start=2386
+  _globals['_FUNCTIONERROR']._serialized_end=2447
+  _globals['_ENGINEMESSAGE']._serialized_start=2450
+  _globals['_ENGINEMESSAGE']._serialized_end=2694
+  _globals['_INVOKEBATCH']._serialized_start=2696
+  _globals['_INVOKEBATCH']._serialized_end=2749
+  _globals['_WELCOME']._serialized_start=2751
+  _globals['_WELCOME']._serialized_end=2802
+  _globals['_INVOKE']._serialized_start=2805
+  _globals['_INVOKE']._serialized_end=2941
+  _globals['_DELIVERY']._serialized_start=2944
+  _globals['_DELIVERY']._serialized_end=3115
+  _globals['_REGISTERED']._serialized_start=3117
+  _globals['_REGISTERED']._serialized_end=3150
+  _globals['_CANCEL']._serialized_start=3152
+  _globals['_CANCEL']._serialized_end=3199
+  _globals['_ENGINE']._serialized_start=3202
+  _globals['_ENGINE']._serialized_end=3448
 # @@protoc_insertion_point(module_scope)

@@ -9,48 +9,90 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TriggerRequest(_message.Message):
-    __slots__ = ("function_id", "payload", "void", "enqueue", "timeout_ms")
+    __slots__ = ("function_id", "payload", "void", "enqueue", "publish", "timeout_ms")
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     VOID_FIELD_NUMBER: _ClassVar[int]
     ENQUEUE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     payload: _struct_pb2.Value
     void: VoidAction
     enqueue: EnqueueAction
+    publish: PublishAction
     timeout_ms: int
-    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., void: _Optional[_Union[VoidAction, _Mapping]] = ..., enqueue: _Optional[_Union[EnqueueAction, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., void: _Optional[_Union[VoidAction, _Mapping]] = ..., enqueue: _Optional[_Union[EnqueueAction, _Mapping]] = ..., publish: _Optional[_Union[PublishAction, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class VoidAction(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class EnqueueAction(_message.Message):
-    __slots__ = ("queue",)
+    __slots__ = ("queue", "delay_ms", "not_before", "idempotency_key")
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     queue: str
-    def __init__(self, queue: _Optional[str] = ...) -> None: ...
+    delay_ms: int
+    not_before: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, queue: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class PublishAction(_message.Message):
+    __slots__ = ("topic", "delay_ms", "not_before", "idempotency_key")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    delay_ms: int
+    not_before: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, topic: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class TriggerResponse(_message.Message):
-    __slots__ = ("result", "receipt", "accepted")
+    __slots__ = ("result", "receipt", "accepted", "published")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     result: _struct_pb2.Value
     receipt: EnqueueReceipt
     accepted: VoidAccepted
-    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., receipt: _Optional[_Union[EnqueueReceipt, _Mapping]] = ..., accepted: _Optional[_Union[VoidAccepted, _Mapping]] = ...) -> None: ...
+    published: PublishReceipt
+    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., receipt: _Optional[_Union[EnqueueReceipt, _Mapping]] = ..., accepted: _Optional[_Union[VoidAccepted, _Mapping]] = ..., published: _Optional[_Union[PublishReceipt, _Mapping]] = ...) -> None: ...
 
 class EnqueueReceipt(_message.Message):
-    __slots__ = ("message_receipt_id",)
+    __slots__ = ("message_receipt_id", "duplicate")
     MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     message_receipt_id: str
-    def __init__(self, message_receipt_id: _Optional[str] = ...) -> None: ...
+    duplicate: bool
+    def __init__(self, message_receipt_id: _Optional[str] = ..., duplicate: bool = ...) -> None: ...
 
 class VoidAccepted(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class PublishReceipt(_message.Message):
+    __slots__ = ("receipts",)
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[SubscriberReceipt]
+    def __init__(self, receipts: _Optional[_Iterable[_Union[SubscriberReceipt, _Mapping]]] = ...) -> None: ...
+
+class SubscriberReceipt(_message.Message):
+    __slots__ = ("function_id", "queue", "message_receipt_id", "duplicate")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    queue: str
+    message_receipt_id: str
+    duplicate: bool
+    def __init__(self, function_id: _Optional[str] = ..., queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ..., duplicate: bool = ...) -> None: ...
 
 class EnqueueBatchRequest(_message.Message):
     __slots__ = ("items",)
@@ -59,14 +101,20 @@ class EnqueueBatchRequest(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[EnqueueItem, _Mapping]]] = ...) -> None: ...
 
 class EnqueueItem(_message.Message):
-    __slots__ = ("function_id", "payload", "queue")
+    __slots__ = ("function_id", "payload", "queue", "delay_ms", "not_before", "idempotency_key")
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     payload: _struct_pb2.Value
     queue: str
-    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., queue: _Optional[str] = ...) -> None: ...
+    delay_ms: int
+    not_before: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., queue: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class EnqueueBatchResponse(_message.Message):
     __slots__ = ("results",)
@@ -191,20 +239,22 @@ class Invoke(_message.Message):
     def __init__(self, invocation_id: _Optional[str] = ..., function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("queue", "message_receipt_id", "attempt", "max_attempts", "enqueued_at", "group")
+    __slots__ = ("queue", "message_receipt_id", "attempt", "max_attempts", "enqueued_at", "group", "topic")
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
     queue: str
     message_receipt_id: str
     attempt: int
     max_attempts: int
     enqueued_at: _timestamp_pb2.Timestamp
     group: str
-    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., enqueued_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ...) -> None: ...
+    topic: str
+    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., enqueued_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ..., topic: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("function_id",)

@@ -29,7 +29,7 @@ class QueueInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[QueueConfig, _Mapping]] = ..., stats: _Optional[_Union[QueueStats, _Mapping]] = ...) -> None: ...
 
 class QueueConfig(_message.Message):
-    __slots__ = ("max_retries", "backoff_ms", "concurrency", "type", "message_group_field", "timeout_ms", "max_backoff_ms", "jitter")
+    __slots__ = ("max_retries", "backoff_ms", "concurrency", "type", "message_group_field", "timeout_ms", "max_backoff_ms", "jitter", "dedup_window_ms", "topic")
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,8 @@ class QueueConfig(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
     JITTER_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
     max_retries: int
     backoff_ms: int
     concurrency: int
@@ -46,7 +48,9 @@ class QueueConfig(_message.Message):
     timeout_ms: int
     max_backoff_ms: int
     jitter: bool
-    def __init__(self, max_retries: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., concurrency: _Optional[int] = ..., type: _Optional[str] = ..., message_group_field: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., max_backoff_ms: _Optional[int] = ..., jitter: bool = ...) -> None: ...
+    dedup_window_ms: int
+    topic: str
+    def __init__(self, max_retries: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., concurrency: _Optional[int] = ..., type: _Optional[str] = ..., message_group_field: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., max_backoff_ms: _Optional[int] = ..., jitter: bool = ..., dedup_window_ms: _Optional[int] = ..., topic: _Optional[str] = ...) -> None: ...
 
 class QueueStats(_message.Message):
     __slots__ = ("ready", "delayed", "in_flight", "dead", "enqueued", "completed", "failed", "dead_lettered")
