@@ -7,7 +7,7 @@
 # ($SWITCHYARD_BIN, else target/debug/switchyard), and per language: the Rust examples
 # built, .venv with the Python SDK, npm ci in examples/node.
 # SWITCHYARD_STORE=rabbitmq runs them on the local RabbitMQ instead of in memory: each engine
-# on a fresh key prefix in a vhost of this run's own (made with rabbitmqctl, deleted at the end).
+# on one key prefix in a vhost of this run's own (made with rabbitmqctl, deleted at the end).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -20,9 +20,13 @@ case $STORE in
   in_memory) ;;
   rabbitmq)
     VHOST="sycheck-$$-$RANDOM"
-    rabbitmqctl -q add_vhost "$VHOST" >/dev/null && rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null \
+    timeout 60 rabbitmqctl -q add_vhost "$VHOST" >/dev/null && timeout 60 rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null \
       || { echo "cannot make a RabbitMQ vhost (is RabbitMQ running? scripts/services.sh starts it)"; exit 1; }
-    trap 'rabbitmqctl -q delete_vhost "$VHOST" >/dev/null' EXIT
+    trap 'timeout 120 rabbitmqctl -q delete_vhost "$VHOST" >/dev/null' EXIT
+    # One key prefix for the whole run: every engine start declares the same quorum queues
+    # (idempotent) instead of 30 new ones — RabbitMQ 3.10 wedges under heavy quorum-queue
+    # churn. Each scenario drains its queues before it reports ok.
+    PREFIX="run$$$RANDOM"
     CONFIG=$LOGS/scenarios.yaml ;;
   *) echo "SWITCHYARD_STORE must be in_memory or rabbitmq, not $STORE"; exit 1 ;;
 esac
@@ -43,13 +47,13 @@ start_engine() {
   : >"$out"
   if [ "$STORE" = rabbitmq ]; then # the scenarios' queues, on a fresh prefix
     sed '/^adapter:/,$d' examples/scenarios.yaml >"$CONFIG"
-    printf 'adapter:\n  name: rabbitmq\n  config: {amqp_url: "amqp://guest:guest@127.0.0.1:5672/%s", key_prefix: "run%s"}\n' \
-      "$VHOST" "$RANDOM$RANDOM" >>"$CONFIG"
+    printf 'adapter:\n  name: rabbitmq\n  config: {amqp_url: "amqp://guest:guest@127.0.0.1:5672/%s", key_prefix: "%s"}\n' \
+      "$VHOST" "$PREFIX" >>"$CONFIG"
   fi
   "$BIN" serve --config "$CONFIG" --listen 127.0.0.1:0 >"$out" 2>>"$LOGS/engine.err" &
   ENGINE_PID=$!
-  # Up to 30 s: on rabbitmq a start declares every queue's quorum shard queues afresh
-  # (a new prefix each run), which takes seconds on a loaded machine.
+  # Up to 30 s: on rabbitmq the first start declares every queue's quorum shard queues,
+  # which takes seconds on a loaded machine.
   for _ in $(seq 300); do
     local line
     line=$(head -n1 "$out")

@@ -158,6 +158,10 @@ impl RabbitStore {
     /// Deletes `queues`' broker queues under `key_prefix`, and the prefix's presence
     /// exchange (tests clean up with it).
     pub async fn delete_prefix(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
+        session::answered("deleting a prefix's queues", Self::delete_queues(url, key_prefix, queues)).await
+    }
+
+    async fn delete_queues(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
         let conn =
             lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
         let names = Names { prefix: key_prefix.to_string() };

@@ -29,6 +29,25 @@ use tokio::sync::Notify;
 /// How long a first use of a queue waits for this engine's shards to catch up.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
+/// The longest the store waits for the broker to answer one step (connecting, declaring
+/// and subscribing a queue, confirming a publish). A broker that takes longer is treated
+/// as down: the step answers `UNAVAILABLE`, the session fails and the store reconnects —
+/// a call never hangs on a broker that stopped answering.
+pub const BROKER_ANSWER: Duration = Duration::from_secs(20);
+
+/// `step` within [`BROKER_ANSWER`], or `UNAVAILABLE` naming what the broker did not answer.
+pub async fn answered<T>(
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(BROKER_ANSWER, step).await {
+        Ok(result) => result,
+        Err(_) => {
+            Err(StoreError::Unavailable(format!("RabbitMQ did not answer in {} s ({what})", BROKER_ANSWER.as_secs())))
+        }
+    }
+}
+
 pub type Shards = Arc<Vec<Arc<Shard>>>;
 
 pub struct Session {
@@ -50,6 +69,10 @@ pub struct Session {
 
 impl Session {
     pub async fn connect(url: &str, names: Names, changed: Arc<Notify>) -> Result<Arc<Self>, StoreError> {
+        answered("connecting", Self::open(url, names, changed)).await
+    }
+
+    async fn open(url: &str, names: Names, changed: Arc<Notify>) -> Result<Arc<Self>, StoreError> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let props = ConnectionProperties::default().with_connection_name(format!("switchyard-{id}").into());
         let conn = Connection::connect(url, props).await.map_err(unavailable)?;
@@ -120,7 +143,8 @@ impl Session {
     }
 
     pub async fn close(&self) {
-        let _ = self.conn.close(200, "switchyard store closed".into()).await;
+        let closing = self.conn.close(200, "switchyard store closed".into());
+        let _ = tokio::time::timeout(BROKER_ANSWER, closing).await;
     }
 
     pub async fn channel(&self) -> Result<Channel, StoreError> {
@@ -135,9 +159,16 @@ impl Session {
         let body = codec::encode(msg);
         let props = BasicProperties::default().with_delivery_mode(2);
         let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
-        let confirm = match self.publish.basic_publish("".into(), to.into(), options, &body, props).await {
-            Ok(c) => c.await,
-            Err(e) => Err(e),
+        let confirmed = tokio::time::timeout(BROKER_ANSWER, async {
+            match self.publish.basic_publish("".into(), to.into(), options, &body, props).await {
+                Ok(c) => c.await,
+                Err(e) => Err(e),
+            }
+        });
+        let Ok(confirm) = confirmed.await else {
+            let reason = format!("no confirm for a publish to '{to}' in {} s", BROKER_ANSWER.as_secs());
+            self.fail(&reason);
+            return Err(StoreError::Unavailable(format!("RabbitMQ: {reason}")));
         };
         match confirm {
             Ok(Confirmation::Ack(None)) => Ok(()),
@@ -208,15 +239,27 @@ impl Session {
         if let Some(shards) = self.known(queue) {
             return Ok(shards);
         }
-        let declarer = self.channel().await?;
-        let declared = topology::declare(&declarer, &self.names, queue).await;
-        let _ = declarer.close(200, "declared".into()).await;
-        declared?;
-        let mut shards = Vec::with_capacity(SHARDS);
-        for index in 0..SHARDS {
-            shards.push(self.subscribe(queue, index).await?);
-        }
-        let shards: Shards = Arc::new(shards);
+        let declared = answered(&format!("declaring and subscribing queue '{queue}'"), async {
+            let declarer = self.channel().await?;
+            let declared = topology::declare(&declarer, &self.names, queue).await;
+            let _ = declarer.close(200, "declared".into()).await;
+            declared?;
+            let mut shards = Vec::with_capacity(SHARDS);
+            for index in 0..SHARDS {
+                shards.push(self.subscribe(queue, index).await?);
+            }
+            Ok(shards)
+        })
+        .await;
+        let shards: Shards = match declared {
+            Ok(shards) => Arc::new(shards),
+            Err(e @ StoreError::Unavailable(_)) => {
+                // Half-declared or half-subscribed: this session cannot be trusted any more.
+                self.fail(&e.to_string());
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.queues.lock().insert(queue.to_string(), shards.clone());
         if wait {
             let waits = shards.iter().map(|s| async move {

@@ -128,7 +128,12 @@ async fn a_conflicting_queue_stops_start_up_with_its_name() {
     let store = connect(&prefix).await;
     let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![store.clone()] };
     // Someone declared a classic queue where shard 0 of `q` goes.
-    let conn = lapin::Connection::connect(&url(), Default::default()).await.unwrap();
+    let url = url();
+    let connecting = lapin::Connection::connect(&url, Default::default());
+    let conn = tokio::time::timeout(std::time::Duration::from_secs(20), connecting)
+        .await
+        .expect("RabbitMQ answers a connection in 20 s")
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
     let name = format!("{prefix}.q.0");
     let durable = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
