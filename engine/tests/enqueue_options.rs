@@ -40,7 +40,7 @@ async fn a_delayed_job_runs_no_earlier_than_due() {
             Ok(Value::Null)
         }
     }));
-    assert!(worker.ready().await);
+    assert!(worker.ready(WAIT).await);
     let receipt = worker
         .enqueue_with("email", "emails::send", json!({}), EnqueueOptions::default().delay_ms(60_000))
         .await
@@ -106,7 +106,7 @@ async fn a_publish_fans_out_and_a_failing_subscriber_dead_letters_alone() {
     worker.register_function(RegisterFunction::new_async("billing::charge", move |_p, _ctx| async move {
         Err::<Value, _>(HandlerError { message: "card declined".into(), code: "Declined".into(), stack: String::new() })
     }));
-    assert!(worker.ready().await);
+    assert!(worker.ready(WAIT).await);
     let published = worker.publish("orders.placed", json!({"orderId": "ord_1"})).await.unwrap();
     let got: Vec<(&str, &str, bool)> =
         published.receipts.iter().map(|r| (r.function_id.as_str(), r.queue.as_str(), r.duplicate)).collect();
