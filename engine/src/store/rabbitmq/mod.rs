@@ -111,6 +111,8 @@ struct Inner {
     changed: Arc<Notify>,
     /// Queues to declare again after a reconnect.
     queues: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    /// The idempotency claim queues this store declared (tests clean up with them).
+    claims: parking_lot::Mutex<std::collections::BTreeSet<String>>,
     last_dead_seq: AtomicU64,
 }
 
@@ -131,6 +133,7 @@ impl RabbitStore {
             session: RwLock::new(Some(first.clone())),
             changed,
             queues: parking_lot::Mutex::new(Default::default()),
+            claims: parking_lot::Mutex::new(Default::default()),
             last_dead_seq: AtomicU64::new(0),
         });
         tokio::spawn(supervise(Arc::downgrade(&inner), first));
@@ -172,6 +175,24 @@ impl RabbitStore {
         }
         let ch = conn.create_channel().await.map_err(unavailable)?;
         let _ = ch.exchange_delete(names.presence().as_str().into(), Default::default()).await;
+        let _ = conn.close(200, "cleaned up".into()).await;
+        Ok(())
+    }
+
+    /// The idempotency claim queues this store has declared (tests delete them with
+    /// [`RabbitStore::delete_queues`]; otherwise the broker expires them).
+    pub fn claim_queues(&self) -> Vec<String> {
+        self.inner.claims.lock().iter().cloned().collect()
+    }
+
+    /// Deletes broker queues by name, best effort (tests clean up with it).
+    pub async fn delete_queues(url: &str, names: &[String]) -> Result<(), StoreError> {
+        let conn =
+            lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
+        for name in names {
+            let ch = conn.create_channel().await.map_err(unavailable)?;
+            let _ = ch.queue_delete(name.as_str().into(), Default::default()).await;
+        }
         let _ = conn.close(200, "cleaned up".into()).await;
         Ok(())
     }
@@ -352,6 +373,7 @@ impl Store for RabbitStore {
             if let (Some(d), Some(expires_at)) = (&new.dedup, new.dedup_expires_at()) {
                 // Claimed in order, before any publish: a batch's second use of a key finds
                 // the first's claim.
+                self.inner.claims.lock().insert(dedup::name(&s.names, &new.queue, &d.key, d.window_ms.max(1)));
                 match dedup::claim(&s, &new.queue, &d.key, &new.id, d.window_ms, new.enqueued_at, expires_at).await {
                     Ok(dedup::Claim::First) => claimed.push((new.queue.clone(), d.clone())),
                     Ok(dedup::Claim::Duplicate(first)) => {
