@@ -34,6 +34,11 @@
 //!    that is down, refuses or has no such queue is `UNAVAILABLE`, never a receipt. When
 //!    this engine owns that shard, the enqueue also waits until its own consumer has the
 //!    job, so the engine's next lease sees it.
+//!    A delayed enqueue's `not_before` travels in the message, so the owner's mirror holds
+//!    it as delayed (a FIFO one keeps its place in its group) and a new owner still does.
+//!    An enqueue with an idempotency key first claims the key on the broker ([`dedup`]:
+//!    one tiny classic queue per live key, `x-max-length: 1` with `reject-publish`, so the
+//!    broker's confirm decides which engine is first); a duplicate publishes nothing.
 //! 2. **Lease** asks the mirrors of the shards this engine owns; `concurrency` is the
 //!    dispatcher's, per engine. Jobs of shards another engine owns run there.
 //! 3. **Retry** (exact due time from the dispatcher's backoff table, cap and jitter
@@ -62,6 +67,9 @@
 //! - The owner holds every message of its shards unacked (the broker keeps them in its
 //!   memory as well as on disk) and a mirror record per job (~100 bytes plus payload).
 //! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
+//! - An idempotency key costs one classic queue on the broker while it lives (deleted by the
+//!   broker a minute after its window) and two round trips per keyed enqueue, three for a
+//!   duplicate ([`dedup`]).
 //! - `ListQueues` counts the jobs of the shards this engine owns (exact there), the other
 //!   owners' last announcement for the rest, and the DLQ's ready messages; the counters (`enqueued`, `completed`, `failed`,
 //!   `dead_lettered`) are the owner's, written to the shard every second: a killed owner
