@@ -254,15 +254,9 @@ impl EngineService {
 
     async fn trigger(&self, req: TriggerRequest) -> Result<TriggerResponse, ApiError> {
         let s = &self.shared;
-        if let Some(trigger_request::Action::Publish(publish)) = req.action {
-            if !s.dispatcher.is_accepting() {
-                return Err(ApiError::shutting_down());
-            }
-            let receipt = self.publish(&req.function_id, req.payload, publish).await?;
-            return Ok(TriggerResponse { outcome: Some(trigger_response::Outcome::Published(receipt)) });
-        }
         let function_id = req.function_id.trim();
-        if function_id.is_empty() {
+        let publishing = matches!(req.action, Some(trigger_request::Action::Publish(_)));
+        if function_id.is_empty() && !publishing {
             return Err(ApiError::InvalidArgument("function_id is required".into()));
         }
         if !s.dispatcher.is_accepting() {
@@ -283,7 +277,9 @@ impl EngineService {
                     duplicate: answer.duplicate,
                 })
             }
-            Some(trigger_request::Action::Publish(_)) => unreachable!("answered above"),
+            Some(trigger_request::Action::Publish(publish)) => {
+                trigger_response::Outcome::Published(self.publish(function_id, req.payload, publish).await?)
+            }
             Some(trigger_request::Action::Void(_)) => {
                 let payload = self.payload(req.payload)?;
                 let deadline = s.clock.now() + s.config.queues[crate::config::DEFAULT_QUEUE].timeout_ms;

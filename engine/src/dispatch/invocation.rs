@@ -18,6 +18,7 @@ pub(super) struct Invocation {
     pub kind: Kind,
 }
 
+#[allow(clippy::large_enum_variant)] // `Job` is most invocations: boxing it would cost an allocation each
 pub(super) enum Kind {
     Job(Lease),
     /// `reply` is `None` for a void call.

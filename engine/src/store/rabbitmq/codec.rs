@@ -74,6 +74,7 @@ impl JobMsg {
 
 /// A message on a Switchyard queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // `Job` is nearly every message: boxing it would cost an allocation each
 pub enum Msg {
     Job(JobMsg),
     /// Published by an engine that became a shard's consumer; it has seen the whole shard
