@@ -164,7 +164,7 @@ impl EngineService {
         let noted = Enqueued::note(&jobs);
         let answers = self.shared.store.enqueue(jobs).await?;
         if let Some(noted) = noted {
-            noted.log();
+            noted.log(&answers);
         }
         Ok(answers)
     }
