@@ -202,3 +202,25 @@ async fn killed_engine_hands_its_in_flight_jobs_to_the_others() {
         eprintln!("engine logs: {}", std::fs::read_to_string(&engine_log).unwrap_or_default());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_agree_on_an_idempotency_key_and_publish_to_shared_subscriber_queues() {
+    let prefix = Prefix::new();
+    let yaml = format!("{}topic_configs:\n  orders.placed:\n    subscribers: [billing::charge]\n", config(&prefix));
+    let engines = [TestEngine::start(&yaml).await, TestEngine::start(&yaml).await];
+    let (a, b) = (engines[0].client().await, engines[1].client().await);
+    let keyed = || switchyard_sdk::EnqueueOptions::default().idempotency_key("charge-ord_1");
+    let first = a.enqueue_with("work", "jobs::charge", serde_json::json!({"n": 1}), keyed()).await.unwrap();
+    let again = b.enqueue_with("work", "jobs::charge", serde_json::json!({"n": 2}), keyed()).await.unwrap();
+    assert!(!first.duplicate && again.duplicate, "the second engine sees the first's key");
+    assert_eq!(again.message_receipt_id, first.message_receipt_id);
+    let published = a.publish_with("orders.placed", serde_json::json!({}), keyed()).await.unwrap();
+    let republished = b.publish_with("orders.placed", serde_json::json!({}), keyed()).await.unwrap();
+    assert_eq!(republished.receipts[0].message_receipt_id, published.receipts[0].message_receipt_id);
+    assert!(republished.receipts[0].duplicate);
+    let stats = b.queues().stats("orders.placed/billing::charge").await.unwrap();
+    assert_eq!(stats.enqueued, 1, "one job on the shared subscriber queue");
+    for e in engines {
+        e.stop().await;
+    }
+}

@@ -124,9 +124,21 @@ impl Enqueued {
             .then(|| Self(jobs.iter().map(|j| (j.queue.clone(), j.function_id.clone(), j.id.clone())).collect()))
     }
 
-    /// The jobs are stored and acknowledged.
-    pub fn log(self) {
-        for (queue, function_id, id) in self.0 {
+    /// The jobs are stored and acknowledged (`answers`, in order: a duplicate stored
+    /// nothing and is logged as such, with the first job's id).
+    pub fn log(self, answers: &[crate::queue::Enqueued]) {
+        for ((queue, function_id, id), answer) in self.0.into_iter().zip(answers) {
+            if answer.duplicate {
+                tracing::debug!(
+                    target: TARGET,
+                    queue = %queue,
+                    function_id = %function_id,
+                    message_receipt_id = %answer.id,
+                    outcome = "duplicate",
+                    "enqueue matched an idempotency key: no job stored"
+                );
+                continue;
+            }
             tracing::debug!(
                 target: TARGET,
                 queue = %queue,

@@ -47,6 +47,8 @@ mod conformance {
 
 fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
+        not_before: None,
+        dedup: None,
         id: format!("job-{n}-{}", uuid::Uuid::now_v7().simple()),
         queue: queue.into(),
         function_id: "f".into(),
@@ -335,4 +337,22 @@ async fn an_outage_is_unavailable_and_the_store_resumes_after_it() {
     assert!(resumed, "the store reconnects once Redis is back");
     let s = store.stats("q").await.unwrap();
     assert_eq!((s.enqueued, s.ready), (2, 2), "the refused enqueue was not stored");
+}
+
+#[tokio::test]
+async fn two_engines_agree_on_an_idempotency_key() {
+    use crate::queue::{Dedup, Enqueued};
+    let prefix = fresh_prefix();
+    let _guard = PrefixGuard(prefix.clone());
+    let a = connect(&prefix, RedisOptions::default()).await;
+    let b = connect(&prefix, RedisOptions::default()).await;
+    let keyed = |n: u32| {
+        let mut j = job("q", None, n);
+        j.dedup = Some(Dedup { key: "charge-1".into(), window_ms: 60_000 });
+        j
+    };
+    let first = keyed(1);
+    assert_eq!(a.enqueue(vec![first.clone()]).await.unwrap(), vec![Enqueued::created(first.id.clone())]);
+    assert_eq!(b.enqueue(vec![keyed(2)]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+    assert_eq!(b.stats("q").await.unwrap().enqueued, 1, "the other engine stored nothing");
 }
