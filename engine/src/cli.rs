@@ -103,6 +103,9 @@ async fn check_config(path: &std::path::Path) -> i32 {
             for (name, q) in &config.queues {
                 println!("  {name}: {}", q.describe());
             }
+            for (name, t) in &config.topics {
+                println!("  topic {name}: subscribers [{}]", t.subscribers.join(", "));
+            }
             0
         }
         Err(e) => {

@@ -114,6 +114,7 @@ pub async fn serve_with(
         store,
         dispatcher: dispatcher.clone(),
         clock,
+        metrics: metrics.clone(),
         guards,
         closing: closing.clone(),
     };

@@ -1,13 +1,29 @@
 //! `switchyard.v1.Engine`: `Trigger` for callers, `Connect` for workers.
+//!
+//! Enqueue options (on `EnqueueAction`, `EnqueueItem` and `PublishAction`), validated here
+//! into the job the store is handed:
+//! - `delay_ms` (from the engine clock's now) or `not_before` (absolute; one in the past
+//!   runs at once) — both is `CONFLICTING_DELAY`; the job is `Delayed` until then;
+//! - `idempotency_key` (at most [`MAX_IDEMPOTENCY_KEY`] bytes, else
+//!   `INVALID_IDEMPOTENCY_KEY`): claimed on the queue for its `dedup_window_ms`; a
+//!   duplicate answers the first job's id with `duplicate = true`.
+//!
+//! Publish: one job per subscriber of the topic (config order), each on the subscriber's
+//! queue `<topic>/<function_id>`, stored in one `enqueue` (all or none); `function_id` must
+//! be empty; an unknown topic is `TOPIC_NOT_FOUND`; a topic with no subscribers answers an
+//! empty receipt list and is counted (`switchyard_topic_published_total`) like any publish.
+//! The idempotency key applies per subscriber queue.
 
 use super::Shared;
 use super::error::ApiError;
+use crate::clock::Millis;
 use crate::config::QueueKind;
+use crate::config::TopicSpec;
 use crate::dispatch::{CallError, CallRejected};
 use crate::limits::slots::ConnectionGuard;
 use crate::logging::jobs::Enqueued;
 use crate::queue::group::group_of;
-use crate::queue::{NewJob, Payload};
+use crate::queue::{Dedup, NewJob, Payload};
 use crate::wire::{decode_payload, payload_within};
 use bytes::Bytes;
 use futures::Stream;
@@ -15,8 +31,8 @@ use std::pin::Pin;
 use switchyard_proto::wire::engine_server::Engine;
 use switchyard_proto::wire::{
     EngineMessage, EnqueueBatchRequest, EnqueueBatchResponse, EnqueueReceipt, EnqueueResult, InvocationResult,
-    TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, enqueue_result, trigger_request, trigger_response,
-    worker_message,
+    PublishReceipt, SubscriberReceipt, TriggerRequest, TriggerResponse, VoidAccepted, WorkerMessage, enqueue_result,
+    trigger_request, trigger_response, worker_message,
 };
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
@@ -25,6 +41,42 @@ use tonic::{Request, Response, Status, Streaming};
 
 /// Sync-call timeout when the request sets none.
 pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 30_000;
+
+/// The longest `idempotency_key`, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+/// The enqueue options of one enqueue, as they came.
+#[derive(Default)]
+struct Options {
+    delay_ms: Option<u64>,
+    not_before: Option<prost_types::Timestamp>,
+    idempotency_key: String,
+}
+
+impl Options {
+    /// The due time of a delayed job, `None` for one due now; or `CONFLICTING_DELAY`.
+    fn not_before(&self, now: Millis) -> Result<Option<Millis>, ApiError> {
+        let at = match (self.delay_ms, &self.not_before) {
+            (Some(_), Some(_)) => return Err(ApiError::ConflictingDelay),
+            (Some(delay), None) => now.saturating_add(delay),
+            (None, Some(ts)) => {
+                let ms = ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos) / 1_000_000);
+                u64::try_from(ms).unwrap_or(0)
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok((at > now).then_some(at))
+    }
+
+    /// The key, checked; `None` when empty.
+    fn key(&self) -> Result<Option<&str>, ApiError> {
+        match self.idempotency_key.len() {
+            0 => Ok(None),
+            len if len > MAX_IDEMPOTENCY_KEY => Err(ApiError::InvalidIdempotencyKey { len, max: MAX_IDEMPOTENCY_KEY }),
+            _ => Ok(Some(&self.idempotency_key)),
+        }
+    }
+}
 
 pub struct EngineService {
     shared: Shared,
@@ -66,15 +118,29 @@ impl EngineService {
         calls.try_take(peer).map(Some).ok_or(ApiError::TooManyCalls { max: calls.limit() })
     }
 
-    /// Validates one enqueue (queue, payload size, FIFO group) into a job to store.
-    fn new_job(&self, function_id: &str, payload: Bytes, queue: String) -> Result<NewJob, ApiError> {
+    /// Validates one enqueue (queue, payload size, FIFO group, options) into a job to store.
+    fn new_job(&self, function_id: &str, payload: Bytes, queue: String, options: &Options) -> Result<NewJob, ApiError> {
+        let payload = self.payload(payload)?;
+        self.new_job_checked(function_id, payload, queue, options)
+    }
+
+    /// [`Self::new_job`] with the payload already checked.
+    fn new_job_checked(
+        &self,
+        function_id: &str,
+        payload: Payload,
+        queue: String,
+        options: &Options,
+    ) -> Result<NewJob, ApiError> {
         let function_id = function_id.trim();
         if function_id.is_empty() {
             return Err(ApiError::InvalidArgument("function_id is required".into()));
         }
         let s = &self.shared;
         let spec = s.queue(&queue)?;
-        let payload = self.payload(payload)?;
+        let now = s.clock.now();
+        let not_before = options.not_before(now)?;
+        let dedup = options.key()?.map(|key| Dedup { key: key.to_string(), window_ms: spec.dedup_window_ms });
         let group = match (spec.kind, &spec.message_group_field) {
             (QueueKind::Fifo, Some(field)) => Some(group_of(&decode_payload(&payload), field).map_err(|why| {
                 ApiError::MissingGroupField { queue: queue.clone(), field: field.clone(), why: why.to_string() }
@@ -87,8 +153,67 @@ impl EngineService {
             function_id: function_id.to_string(),
             payload,
             group,
-            enqueued_at: s.clock.now(),
+            enqueued_at: now,
+            not_before,
+            dedup,
         })
+    }
+
+    /// Stores `jobs` (admitted already), logging them; one answer per job.
+    async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<crate::queue::Enqueued>, ApiError> {
+        let noted = Enqueued::note(&jobs);
+        let answers = self.shared.store.enqueue(jobs).await?;
+        if let Some(noted) = noted {
+            noted.log();
+        }
+        Ok(answers)
+    }
+
+    /// `publish`: one job per subscriber of `topic`, stored together.
+    async fn publish(
+        &self,
+        function_id: &str,
+        payload: Bytes,
+        action: switchyard_proto::wire::PublishAction,
+    ) -> Result<PublishReceipt, ApiError> {
+        let s = &self.shared;
+        if !function_id.trim().is_empty() {
+            return Err(ApiError::InvalidArgument(
+                "function_id must be empty on publish: the topic's subscribers are the functions".into(),
+            ));
+        }
+        let topic = action.topic.trim();
+        let spec =
+            s.config.topics.get(topic).ok_or_else(|| ApiError::topic_not_found(topic, &s.config.topic_names()))?;
+        let options = Options {
+            delay_ms: action.delay_ms,
+            not_before: action.not_before,
+            idempotency_key: action.idempotency_key,
+        };
+        let payload = self.payload(payload)?;
+        let mut jobs = Vec::with_capacity(spec.subscribers.len());
+        for function in &spec.subscribers {
+            let job =
+                self.new_job_checked(function, payload.clone(), TopicSpec::queue_of(topic, function), &options)?;
+            self.admit(&job.queue).await?;
+            jobs.push(job);
+        }
+        let queues: Vec<(String, String)> = jobs.iter().map(|j| (j.function_id.clone(), j.queue.clone())).collect();
+        let answers = if jobs.is_empty() { Vec::new() } else { self.store(jobs).await? };
+        if let Some(m) = &s.metrics {
+            m.published(topic);
+        }
+        let receipts = queues
+            .into_iter()
+            .zip(answers)
+            .map(|((function_id, queue), a)| SubscriberReceipt {
+                function_id,
+                queue,
+                message_receipt_id: a.id,
+                duplicate: a.duplicate,
+            })
+            .collect();
+        Ok(PublishReceipt { receipts })
     }
 
     async fn enqueue_batch(&self, req: EnqueueBatchRequest) -> Result<EnqueueBatchResponse, ApiError> {
@@ -96,34 +221,46 @@ impl EngineService {
             return Err(ApiError::shutting_down());
         }
         let mut jobs = Vec::with_capacity(req.items.len());
-        let mut results = Vec::with_capacity(req.items.len());
+        // Per item: its job's index in `jobs`, or its error.
+        let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(req.items.len());
         for item in req.items {
-            let job = match self.new_job(&item.function_id, item.payload, item.queue) {
+            let options =
+                Options { delay_ms: item.delay_ms, not_before: item.not_before, idempotency_key: item.idempotency_key };
+            let job = match self.new_job(&item.function_id, item.payload, item.queue, &options) {
                 Ok(job) => self.admit(&job.queue).await.map(|()| job),
                 Err(e) => Err(e),
             };
-            let outcome = match job {
-                Ok(job) => {
-                    let receipt = EnqueueReceipt { message_receipt_id: job.id.clone(), duplicate: false };
-                    jobs.push(job);
-                    enqueue_result::Outcome::Receipt(receipt)
-                }
-                Err(e) => enqueue_result::Outcome::Error(e.to_rpc_status()),
-            };
-            results.push(EnqueueResult { outcome: Some(outcome) });
+            slots.push(job.map(|job| {
+                jobs.push(job);
+                jobs.len() - 1
+            }));
         }
-        if !jobs.is_empty() {
-            let noted = Enqueued::note(&jobs);
-            self.shared.store.enqueue(jobs).await?;
-            if let Some(noted) = noted {
-                noted.log();
-            }
-        }
+        let answers = if jobs.is_empty() { Vec::new() } else { self.store(jobs).await? };
+        let results = slots
+            .into_iter()
+            .map(|slot| {
+                let outcome = match slot {
+                    Ok(i) => enqueue_result::Outcome::Receipt(EnqueueReceipt {
+                        message_receipt_id: answers[i].id.clone(),
+                        duplicate: answers[i].duplicate,
+                    }),
+                    Err(e) => enqueue_result::Outcome::Error(e.to_rpc_status()),
+                };
+                EnqueueResult { outcome: Some(outcome) }
+            })
+            .collect();
         Ok(EnqueueBatchResponse { results })
     }
 
     async fn trigger(&self, req: TriggerRequest) -> Result<TriggerResponse, ApiError> {
         let s = &self.shared;
+        if let Some(trigger_request::Action::Publish(publish)) = req.action {
+            if !s.dispatcher.is_accepting() {
+                return Err(ApiError::shutting_down());
+            }
+            let receipt = self.publish(&req.function_id, req.payload, publish).await?;
+            return Ok(TriggerResponse { outcome: Some(trigger_response::Outcome::Published(receipt)) });
+        }
         let function_id = req.function_id.trim();
         if function_id.is_empty() {
             return Err(ApiError::InvalidArgument("function_id is required".into()));
@@ -133,21 +270,20 @@ impl EngineService {
         }
         let outcome = match req.action {
             Some(trigger_request::Action::Enqueue(enqueue)) => {
-                let job = self.new_job(function_id, req.payload, enqueue.queue)?;
+                let options = Options {
+                    delay_ms: enqueue.delay_ms,
+                    not_before: enqueue.not_before,
+                    idempotency_key: enqueue.idempotency_key,
+                };
+                let job = self.new_job(function_id, req.payload, enqueue.queue, &options)?;
                 self.admit(&job.queue).await?;
-                let id = job.id.clone();
-                let jobs = vec![job];
-                let noted = Enqueued::note(&jobs);
-                s.store.enqueue(jobs).await?;
-                if let Some(noted) = noted {
-                    noted.log();
-                }
-                trigger_response::Outcome::Receipt(EnqueueReceipt { message_receipt_id: id, duplicate: false })
+                let answer = self.store(vec![job]).await?.remove(0);
+                trigger_response::Outcome::Receipt(EnqueueReceipt {
+                    message_receipt_id: answer.id,
+                    duplicate: answer.duplicate,
+                })
             }
-            // Placeholder while topics land (issue 17): the action is refused, not dropped.
-            Some(trigger_request::Action::Publish(_)) => {
-                return Err(ApiError::InvalidArgument("publish: topics are not implemented yet".into()));
-            }
+            Some(trigger_request::Action::Publish(_)) => unreachable!("answered above"),
             Some(trigger_request::Action::Void(_)) => {
                 let payload = self.payload(req.payload)?;
                 let deadline = s.clock.now() + s.config.queues[crate::config::DEFAULT_QUEUE].timeout_ms;

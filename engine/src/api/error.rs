@@ -35,6 +35,12 @@ pub enum ApiError {
     TooManyWorkerStreams { max: usize },
     #[error("this connection has {max} calls in flight, the most it may (limits.max_calls_per_connection)")]
     TooManyCalls { max: usize },
+    #[error("topic '{topic}' is not defined (defined: {defined}){}", did_you_mean(suggestion))]
+    TopicNotFound { topic: String, defined: String, suggestion: Option<String> },
+    #[error("set delay_ms or not_before, not both")]
+    ConflictingDelay,
+    #[error("idempotency_key is {len} bytes; the limit is {max} bytes")]
+    InvalidIdempotencyKey { len: usize, max: usize },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -56,6 +62,15 @@ impl ApiError {
         }
     }
 
+    /// `TOPIC_NOT_FOUND` for `topic`, like [`ApiError::queue_not_found`].
+    pub fn topic_not_found(topic: &str, defined: &[&str]) -> Self {
+        ApiError::TopicNotFound {
+            topic: topic.to_string(),
+            defined: if defined.is_empty() { "none".into() } else { defined.join(", ") },
+            suggestion: crate::suggest::closest(topic, defined.iter().copied()).map(str::to_string),
+        }
+    }
+
     /// New work refused while the engine drains.
     pub fn shutting_down() -> Self {
         ApiError::Unavailable("the engine is shutting down".into())
@@ -73,6 +88,9 @@ impl ApiError {
             ApiError::QueueFull { .. } => "QUEUE_FULL",
             ApiError::TooManyWorkerStreams { .. } => "TOO_MANY_WORKER_STREAMS",
             ApiError::TooManyCalls { .. } => "TOO_MANY_CALLS",
+            ApiError::TopicNotFound { .. } => "TOPIC_NOT_FOUND",
+            ApiError::ConflictingDelay => "CONFLICTING_DELAY",
+            ApiError::InvalidIdempotencyKey { .. } => "INVALID_IDEMPOTENCY_KEY",
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
             ApiError::Unavailable(_) => "UNAVAILABLE",
         }
@@ -80,8 +98,13 @@ impl ApiError {
 
     pub fn code(&self) -> Code {
         match self {
-            ApiError::QueueNotFound { .. } | ApiError::FunctionNotFound(_) => Code::NotFound,
-            ApiError::MissingGroupField { .. } | ApiError::InvalidArgument(_) => Code::InvalidArgument,
+            ApiError::QueueNotFound { .. } | ApiError::TopicNotFound { .. } | ApiError::FunctionNotFound(_) => {
+                Code::NotFound
+            }
+            ApiError::MissingGroupField { .. }
+            | ApiError::ConflictingDelay
+            | ApiError::InvalidIdempotencyKey { .. }
+            | ApiError::InvalidArgument(_) => Code::InvalidArgument,
             ApiError::FunctionFailed { .. } => Code::Unknown,
             ApiError::Timeout { .. } => Code::DeadlineExceeded,
             ApiError::PayloadTooLarge { .. }
@@ -100,6 +123,13 @@ impl ApiError {
                 pairs.extend(suggestion.clone().map(|s| ("suggestion", s)));
                 pairs
             }
+            ApiError::TopicNotFound { topic, defined, suggestion } => {
+                let mut pairs = vec![("topic", topic.clone()), ("defined", defined.clone())];
+                pairs.extend(suggestion.clone().map(|s| ("suggestion", s)));
+                pairs
+            }
+            ApiError::InvalidIdempotencyKey { len, max } => vec![("length", len.to_string()), ("max", max.to_string())],
+            ApiError::ConflictingDelay => vec![],
             ApiError::MissingGroupField { queue, field, .. } => {
                 vec![("queue", queue.clone()), ("field", field.clone())]
             }

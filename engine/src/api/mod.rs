@@ -18,6 +18,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub dispatcher: Arc<Dispatcher>,
     pub clock: Arc<dyn Clock>,
+    /// `None` when `/metrics` is off (nothing is recorded).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// The resource bounds' counters.
     pub guards: Arc<crate::limits::Guards>,
     /// Cancelled once the dispatcher has drained at shutdown: worker streams still open

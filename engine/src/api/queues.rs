@@ -115,7 +115,8 @@ fn queue_config(spec: &QueueSpec) -> QueueConfig {
         timeout_ms: spec.timeout_ms,
         max_backoff_ms: spec.max_backoff_ms,
         jitter: spec.jitter,
-        ..Default::default()
+        dedup_window_ms: spec.dedup_window_ms,
+        topic: spec.topic.clone().unwrap_or_default(),
     }
 }
 

@@ -43,8 +43,11 @@ pub struct EngineConfig {
     pub console_listen: Option<SideListen>,
     /// Resource bounds (the `limits` block).
     pub limits: Limits,
-    /// Every queue by name; always holds [`DEFAULT_QUEUE`].
+    /// Every queue by name; always holds [`DEFAULT_QUEUE`], and one queue per topic
+    /// subscriber, named `<topic>/<function_id>` (its `topic` set).
     pub queues: BTreeMap<String, QueueSpec>,
+    /// `topic_configs`: each topic's subscribers, in config order.
+    pub topics: BTreeMap<String, TopicSpec>,
     pub adapter: AdapterSpec,
     /// How log lines on stderr are written (`SWITCHYARD_LOG_FORMAT` overrides it).
     pub log_format: LogFormat,
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             console_listen: Some(SideListen::implicit(DEFAULT_CONSOLE_LISTEN)),
             limits: Limits::default(),
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
+            topics: BTreeMap::new(),
             adapter: AdapterSpec::Memory,
             log_format: LogFormat::Text,
             warnings: Vec::new(),
@@ -108,7 +112,33 @@ impl EngineConfig {
     pub fn queue_names(&self) -> Vec<&str> {
         self.queues.keys().map(String::as_str).collect()
     }
+
+    /// Names of the defined topics, sorted, for error messages.
+    pub fn topic_names(&self) -> Vec<&str> {
+        self.topics.keys().map(String::as_str).collect()
+    }
 }
+
+/// A topic from `topic_configs`: a publish stores one job per subscriber, each on the
+/// subscriber's own queue [`TopicSpec::queue_of`] (own retries, concurrency, DLQ).
+/// Subscriptions come from the config only, so they are durable and the same on every
+/// engine; a subscriber's jobs wait for its worker like any queued job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Function ids, in config order (the order of a publish's receipts). May be empty: a
+    /// publish is then accepted, counted, and stores nothing.
+    pub subscribers: Vec<String>,
+}
+
+impl TopicSpec {
+    /// The queue of `function_id`'s subscription to `topic`.
+    pub fn queue_of(topic: &str, function_id: &str) -> String {
+        format!("{topic}/{function_id}")
+    }
+}
+
+/// The default `dedup_window_ms`: idempotency keys are remembered 5 minutes.
+pub const DEFAULT_DEDUP_WINDOW_MS: u64 = 300_000;
 
 /// The address of an HTTP listener beside the gRPC one (`metrics_listen`,
 /// `console_listen`). An address the config names must be bound or the engine does not
@@ -143,6 +173,10 @@ pub struct QueueSpec {
     pub jitter: bool,
     /// Jobs waiting (ready or delayed) before enqueues are refused (`QUEUE_FULL`).
     pub max_ready: u64,
+    /// How long an idempotency key is remembered after its first job's enqueue.
+    pub dedup_window_ms: u64,
+    /// For a topic subscriber's queue: its topic.
+    pub topic: Option<String>,
 }
 
 impl QueueSpec {
@@ -158,6 +192,8 @@ impl QueueSpec {
             max_backoff_ms: None,
             jitter: false,
             max_ready: DEFAULT_MAX_READY,
+            dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
+            topic: None,
         }
     }
 
@@ -177,6 +213,10 @@ impl QueueSpec {
         );
         if let Some(f) = &self.message_group_field {
             line.push_str(&format!(" message_group_field={f}"));
+        }
+        line.push_str(&format!(" dedup_window_ms={}", self.dedup_window_ms));
+        if let Some(t) = &self.topic {
+            line.push_str(&format!(" topic={t}"));
         }
         line
     }

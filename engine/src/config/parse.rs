@@ -3,7 +3,9 @@
 //! are recognised through [`super::iii`].
 
 use super::iii::{self, Foreign};
-use super::{AdapterSpec, DEFAULT_QUEUE, EngineConfig, LogFormat, Problem, QueueKind, QueueSpec, SideListen};
+use super::{
+    AdapterSpec, DEFAULT_QUEUE, EngineConfig, LogFormat, Problem, QueueKind, QueueSpec, SideListen, TopicSpec,
+};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ const TOP_KEYS: &[&str] = &[
     "metrics_listen",
     "console_listen",
     "queue_configs",
+    "topic_configs",
     "adapter",
     "workers",
     "modules",
@@ -34,6 +37,21 @@ const QUEUE_KEYS: &[&str] = &[
     "max_backoff_ms",
     "jitter",
     "max_ready",
+    "dedup_window_ms",
+];
+/// A topic's keys: its subscribers, and every queue field as the subscribers' defaults.
+const TOPIC_KEYS: &[&str] = &[
+    "subscribers",
+    "max_retries",
+    "backoff_ms",
+    "concurrency",
+    "type",
+    "message_group_field",
+    "timeout_ms",
+    "max_backoff_ms",
+    "jitter",
+    "max_ready",
+    "dedup_window_ms",
 ];
 
 pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
@@ -250,7 +268,10 @@ impl Walker {
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.
         let mut blocks: Vec<Block> = Vec::new();
-        if map.get_node("queue_configs").is_some() || map.get_node("adapter").is_some() {
+        if map.get_node("queue_configs").is_some()
+            || map.get_node("topic_configs").is_some()
+            || map.get_node("adapter").is_some()
+        {
             blocks.push(Block { path: String::new(), line: line_of(root), map: Some(map) });
         }
         for list_key in ["workers", "modules"] {
@@ -272,10 +293,13 @@ impl Walker {
         }
         if let Some(Block { path: prefix, map: Some(block), .. }) = blocks.first() {
             if !prefix.is_empty() {
-                self.unknown_keys(prefix, block, &["queue_configs", "adapter"]);
+                self.unknown_keys(prefix, block, &["queue_configs", "topic_configs", "adapter"]);
             }
             if let Some(n) = block.get_node("queue_configs") {
                 self.queues(&join(prefix, "queue_configs"), n, config);
+            }
+            if let Some(n) = block.get_node("topic_configs") {
+                self.topics(&join(prefix, "topic_configs"), n, config);
             }
             if let Some(n) = block.get_node("adapter")
                 && let Some(a) = self.adapter(&join(prefix, "adapter"), n)
@@ -327,20 +351,71 @@ impl Walker {
                 self.problem(&qpath, body, "a queue name must be non-empty and without spaces");
                 continue;
             }
-            if let Some(spec) = self.queue(&qpath, body) {
+            if name.contains('/') {
+                self.problem(
+                    &qpath,
+                    body,
+                    "'/' is reserved for topic subscribers' queues (<topic>/<function_id>, from topic_configs)",
+                );
+                continue;
+            }
+            if let Some(spec) = self.queue(&qpath, body, QUEUE_KEYS) {
                 config.queues.insert(name.as_str().to_string(), spec);
             }
         }
         config.queues.entry(DEFAULT_QUEUE.to_string()).or_insert_with(QueueSpec::default_queue);
     }
 
-    fn queue(&mut self, path: &str, node: &Node) -> Option<QueueSpec> {
+    /// `topic_configs`: each topic's subscribers become queues `<topic>/<function_id>` with
+    /// the topic's queue fields.
+    fn topics(&mut self, path: &str, node: &Node, config: &mut EngineConfig) {
+        let Some(map) = self.mapping(path, node) else {
+            return;
+        };
+        for (name, body) in map.iter() {
+            let tpath = join(path, name);
+            if name.is_empty() || name.chars().any(char::is_whitespace) || name.contains('/') {
+                self.problem(&tpath, body, "a topic name must be non-empty, without spaces and without '/'");
+                continue;
+            }
+            let Some(spec) = self.queue(&tpath, body, TOPIC_KEYS) else { continue };
+            let spath = join(&tpath, "subscribers");
+            let Some(list) = body.as_mapping().and_then(|m| m.get_node("subscribers")) else {
+                self.problem(&spath, body, "required: the function ids subscribed (a list; [] for none yet)");
+                continue;
+            };
+            let Some(seq) = list.as_sequence() else {
+                self.problem(&spath, list, "expected a list of function ids");
+                continue;
+            };
+            let mut subscribers: Vec<String> = Vec::new();
+            for (i, entry) in seq.iter().enumerate() {
+                let epath = format!("{spath}[{i}]");
+                let Some(f) = self.string(&epath, entry) else { continue };
+                let f = f.trim().to_string();
+                if f.is_empty() || f.chars().any(char::is_whitespace) {
+                    self.problem(&epath, entry, "a function id must be non-empty and without spaces");
+                } else if subscribers.contains(&f) {
+                    self.problem(&epath, entry, format!("'{f}' is listed twice"));
+                } else {
+                    subscribers.push(f);
+                }
+            }
+            for f in &subscribers {
+                let queue = TopicSpec::queue_of(name, f);
+                config.queues.insert(queue, QueueSpec { topic: Some(name.as_str().to_string()), ..spec.clone() });
+            }
+            config.topics.insert(name.as_str().to_string(), TopicSpec { subscribers });
+        }
+    }
+
+    fn queue(&mut self, path: &str, node: &Node, known: &[&str]) -> Option<QueueSpec> {
         let mut spec = QueueSpec::default_queue();
         let before = self.problems.len();
         let Some(map) = self.mapping(path, node) else {
             return Some(spec);
         };
-        self.keys(path, map, QUEUE_KEYS, iii::QUEUE);
+        self.keys(path, map, known, iii::QUEUE);
         let field = |k: &str| map.get_node(k);
         if let Some(n) = field("max_retries") {
             spec.max_retries =
@@ -357,6 +432,13 @@ impl Walker {
             match self.uint(&join(path, "max_ready"), n, u64::MAX) {
                 Some(0) => self.problem(&join(path, "max_ready"), n, "must be at least 1"),
                 Some(v) => spec.max_ready = v,
+                None => {}
+            }
+        }
+        if let Some(n) = field("dedup_window_ms") {
+            match self.uint(&join(path, "dedup_window_ms"), n, u32::MAX as u64 * 1000) {
+                Some(0) => self.problem(&join(path, "dedup_window_ms"), n, "must be at least 1"),
+                Some(v) => spec.dedup_window_ms = v,
                 None => {}
             }
         }

@@ -40,7 +40,8 @@ impl Kind {
         let (function_id, payload, delivery) = match self {
             Kind::Job(lease) => {
                 let job = &lease.job;
-                let max_attempts = config.queues.get(&job.queue).map_or(1, |q| q.max_attempts());
+                let spec = config.queues.get(&job.queue);
+                let max_attempts = spec.map_or(1, |q| q.max_attempts());
                 let delivery = Delivery {
                     queue: job.queue.clone(),
                     message_receipt_id: job.id.clone(),
@@ -48,7 +49,7 @@ impl Kind {
                     max_attempts,
                     enqueued_at: Some(timestamp(job.enqueued_at)),
                     group: job.group.clone().unwrap_or_default(),
-                    topic: String::new(),
+                    topic: spec.and_then(|q| q.topic.clone()).unwrap_or_default(),
                 };
                 (job.function_id.clone(), &job.payload, Some(delivery))
             }

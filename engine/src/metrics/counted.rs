@@ -8,7 +8,7 @@
 
 use super::Metrics;
 use crate::clock::Millis;
-use crate::queue::{JobId, NewJob};
+use crate::queue::{Enqueued, JobId, NewJob};
 use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -35,22 +35,27 @@ impl Counted {
 
 #[async_trait]
 impl Store for Counted {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-        // Counted before the move; most batches are one queue's, so runs are summed.
-        let mut runs: Vec<(String, u64)> = Vec::new();
-        for job in &jobs {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        // The queues taken before the move; a duplicate stored nothing, so it is not counted.
+        // Most batches are one queue's, so runs are summed.
+        let queues: Vec<String> = jobs.iter().map(|j| j.queue.clone()).collect();
+        let answers = self.check("enqueue", self.inner.enqueue(jobs).await)?;
+        let mut runs: Vec<(&str, u64)> = Vec::new();
+        for (queue, answer) in queues.iter().zip(&answers) {
+            if answer.duplicate {
+                continue;
+            }
             match runs.last_mut() {
-                Some((q, n)) if *q == job.queue => *n += 1,
-                _ => runs.push((job.queue.clone(), 1)),
+                Some((q, n)) if *q == queue.as_str() => *n += 1,
+                _ => runs.push((queue.as_str(), 1)),
             }
         }
-        self.check("enqueue", self.inner.enqueue(jobs).await)?;
         for (queue, n) in runs {
-            if let Some(q) = self.metrics.queue(&queue) {
+            if let Some(q) = self.metrics.queue(queue) {
                 q.enqueued.fetch_add(n, Relaxed);
             }
         }
-        Ok(())
+        Ok(answers)
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {

@@ -139,6 +139,16 @@ impl Collector for Exposition {
             let v = self.metrics.store_errors[op].load(Relaxed);
             m.encode_family(&[("operation", op)])?.encode_counter::<NoLabelSet, u64, f64>(&v, None)?;
         }
+        if !self.metrics.topics.is_empty() {
+            let help = "Publishes accepted per topic (also those to a topic without subscribers).";
+            let mut m = enc.encode_descriptor("switchyard_topic_published", help, None, MetricType::Counter)?;
+            let mut topics: Vec<_> = self.metrics.topics.iter().collect();
+            topics.sort_by(|a, b| a.0.cmp(b.0));
+            for (topic, v) in topics {
+                let v = v.load(Relaxed);
+                m.encode_family(&[("topic", topic.as_str())])?.encode_counter::<NoLabelSet, u64, f64>(&v, None)?;
+            }
+        }
         Ok(())
     }
 }

@@ -44,6 +44,9 @@ pub const BUCKETS: [f64; 20] = [
 pub struct Metrics {
     queues: HashMap<String, QueueMetrics>,
     store_errors: HashMap<&'static str, AtomicU64>,
+    /// Publishes accepted per configured topic (`switchyard_topic_published_total`),
+    /// counted also when the topic has no subscribers.
+    topics: HashMap<String, AtomicU64>,
 }
 
 /// One queue's counters (events this engine saw) and its (function → timings).
@@ -124,7 +127,15 @@ impl Metrics {
         Arc::new(Self {
             queues: config.queues.keys().map(|q| (q.clone(), QueueMetrics::default())).collect(),
             store_errors: STORE_OPERATIONS.iter().map(|op| (*op, AtomicU64::new(0))).collect(),
+            topics: config.topics.keys().map(|t| (t.clone(), AtomicU64::new(0))).collect(),
         })
+    }
+
+    /// One accepted publish to a configured topic.
+    pub fn published(&self, topic: &str) {
+        if let Some(c) = self.topics.get(topic) {
+            c.fetch_add(1, Relaxed);
+        }
     }
 
     /// The counters of a configured queue.

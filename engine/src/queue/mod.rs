@@ -37,7 +37,8 @@ pub enum JobState {
     /// Due now; may be leased. Entered on enqueue, when a delay expires, on release and
     /// on redrive.
     Ready,
-    /// A retry scheduled for `due_at`. Entered by a failed attempt with budget left.
+    /// Not due before `due_at`: a retry scheduled by a failed attempt with budget left, or
+    /// a delayed enqueue (`delay_ms` / `not_before`).
     Delayed,
     /// Leased to a worker. Entered by `lease`; left by `finish` or `release`.
     InFlight,
@@ -72,6 +73,51 @@ pub struct NewJob {
     /// behind the earlier jobs of its group.
     pub group: Option<String>,
     pub enqueued_at: Millis,
+    /// Delayed enqueue: the job is `Delayed` until this instant (`None`: ready at once). A
+    /// FIFO job keeps its place in its group (its order is still its enqueue), so a delayed
+    /// head holds its group until it has run.
+    pub not_before: Option<Millis>,
+    /// Idempotency: no job is created when the queue already has a live claim on the key.
+    pub dedup: Option<Dedup>,
+}
+
+/// An idempotency key claim: within `window_ms` of the first job's `enqueued_at`, a job with
+/// the same `key` on the same queue is a duplicate of the first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dedup {
+    pub key: String,
+    pub window_ms: u64,
+}
+
+impl NewJob {
+    /// When the job is due the first time.
+    pub fn due_at(&self) -> Millis {
+        self.not_before.unwrap_or(self.enqueued_at)
+    }
+
+    /// A job's claim on its key ends at this instant.
+    pub fn dedup_expires_at(&self) -> Option<Millis> {
+        self.dedup.as_ref().map(|d| self.enqueued_at.saturating_add(d.window_ms))
+    }
+}
+
+/// What `Store::enqueue` answers for one job: created, or a duplicate of the earlier job
+/// `id` (nothing stored). Grows with the per-job outcomes later issues add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The job's id, or, for a duplicate, the first job's.
+    pub id: JobId,
+    pub duplicate: bool,
+}
+
+impl Enqueued {
+    pub fn created(id: impl Into<JobId>) -> Self {
+        Self { id: id.into(), duplicate: false }
+    }
+
+    pub fn duplicate_of(id: impl Into<JobId>) -> Self {
+        Self { id: id.into(), duplicate: true }
+    }
 }
 
 /// A stored job as a store hands it out.
@@ -90,23 +136,27 @@ pub struct Job {
     pub due_at: Millis,
     pub last_error: Option<JobError>,
     pub dead_lettered_at: Option<Millis>,
+    /// A delayed enqueue's due time, kept until the job has first become ready (a FIFO job
+    /// waiting behind its group is delayed, not ready, when its turn comes before this).
+    pub not_before: Option<Millis>,
 }
 
 impl From<NewJob> for Job {
-    /// The job as first stored: ready, no attempt yet.
+    /// The job as first stored: ready (delayed with a `not_before`), no attempt yet.
     fn from(new: NewJob) -> Self {
         Job {
+            state: if new.not_before.is_some() { JobState::Delayed } else { JobState::Ready },
+            due_at: new.due_at(),
             id: new.id,
             queue: new.queue,
             function_id: new.function_id,
             payload: new.payload,
             group: new.group,
-            state: JobState::Ready,
             attempts: 0,
             enqueued_at: new.enqueued_at,
-            due_at: new.enqueued_at,
             last_error: None,
             dead_lettered_at: None,
+            not_before: new.not_before,
         }
     }
 }

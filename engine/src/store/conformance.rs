@@ -8,7 +8,7 @@
 //! no cleanup between cases. Cases take the time as an argument, never from a clock.
 
 use super::{Finish, Lease, LeaseRequest, Store};
-use crate::queue::{JobError, JobState, NewJob, Payload};
+use crate::queue::{Dedup, Enqueued, JobError, JobState, NewJob, Payload};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -53,7 +53,12 @@ macro_rules! store_conformance_tests {
             recover_makes_in_flight_ready,
             stats_track_every_state,
             oldest_ready_is_the_first_enqueue_of_the_next_lease,
-            enqueue_notifies_changed
+            enqueue_notifies_changed,
+            delayed_enqueue_runs_no_earlier_than_due,
+            fifo_delayed_head_holds_its_group,
+            fifo_member_whose_turn_comes_early_waits_for_its_delay,
+            dedup_within_the_window_answers_the_first_job,
+            dedup_key_expires_after_the_window
         );
     };
     (@cases $factory:expr; $($case:ident),+) => {
@@ -75,6 +80,8 @@ fn unique(prefix: &str) -> String {
 
 fn job(queue: &str, function: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
+        not_before: None,
+        dedup: None,
         id: unique("job"),
         queue: queue.into(),
         function_id: function.into(),
@@ -375,4 +382,107 @@ pub async fn enqueue_notifies_changed(store: Arc<dyn Store>) {
     let waiter = changed.notified();
     store.enqueue(vec![job(&q, "f", None, 1)]).await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.expect("changed is notified on enqueue");
+}
+
+fn delayed(mut j: NewJob, not_before: u64) -> NewJob {
+    j.not_before = Some(not_before);
+    j
+}
+
+fn keyed(mut j: NewJob, key: &str, window_ms: u64) -> NewJob {
+    j.dedup = Some(Dedup { key: key.into(), window_ms });
+    j
+}
+
+pub async fn delayed_enqueue_runs_no_earlier_than_due(store: Arc<dyn Store>) {
+    let q = unique("q");
+    let later = delayed(job(&q, "f", None, 1), 8_000);
+    let now = job(&q, "f", None, 2);
+    store.enqueue(vec![later.clone(), now.clone()]).await.unwrap();
+    let s = store.stats(&q).await.unwrap();
+    assert_eq!((s.ready, s.delayed, s.enqueued), (1, 1, 2), "the delayed job is listed as delayed");
+    assert_eq!(store.next_due(&q).await.unwrap(), Some(8_000));
+    let first = lease(&store, &q, "f", 10, 5_000).await;
+    assert_eq!(first.iter().map(|l| l.job.id.clone()).collect::<Vec<_>>(), vec![now.id.clone()]);
+    assert!(lease(&store, &q, "f", 10, 7_999).await.is_empty(), "not before its not_before");
+    let due = lease(&store, &q, "f", 10, 8_000).await;
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].job.id.clone(), due[0].job.attempts), (later.id.clone(), 1));
+    assert_eq!(due[0].job.enqueued_at, later.enqueued_at, "its enqueue time stays its own");
+}
+
+pub async fn fifo_delayed_head_holds_its_group(store: Arc<dyn Store>) {
+    let q = unique("q");
+    let a0 = delayed(job(&q, "f", Some("A"), 0), 8_000);
+    let a1 = job(&q, "f", Some("A"), 1);
+    let b0 = job(&q, "f", Some("B"), 2);
+    store.enqueue(vec![a0.clone(), a1.clone(), b0.clone()]).await.unwrap();
+    let first = lease(&store, &q, "f", 10, 5_000).await;
+    assert_eq!(first.iter().map(|l| l.job.id.clone()).collect::<Vec<_>>(), vec![b0.id.clone()], "A waits for its head");
+    let head = lease(&store, &q, "f", 10, 8_000).await;
+    assert_eq!(head.iter().map(|l| l.job.id.clone()).collect::<Vec<_>>(), vec![a0.id.clone()]);
+    store.finish(&head[0].token, Finish::Complete).await.unwrap();
+    let next = lease(&store, &q, "f", 10, 8_000).await;
+    assert_eq!(next.iter().map(|l| l.job.id.clone()).collect::<Vec<_>>(), vec![a1.id.clone()]);
+}
+
+pub async fn fifo_member_whose_turn_comes_early_waits_for_its_delay(store: Arc<dyn Store>) {
+    let q = unique("q");
+    let a0 = job(&q, "f", Some("A"), 0);
+    let a1 = delayed(job(&q, "f", Some("A"), 1), 9_000);
+    store.enqueue(vec![a0.clone(), a1.clone()]).await.unwrap();
+    let head = lease(&store, &q, "f", 10, 5_000).await;
+    assert_eq!(head.len(), 1);
+    store.finish(&head[0].token, Finish::Complete).await.unwrap();
+    assert!(lease(&store, &q, "f", 10, 5_000).await.is_empty(), "its turn, but not its time");
+    assert_eq!(store.stats(&q).await.unwrap().delayed, 1);
+    let due = lease(&store, &q, "f", 10, 9_000).await;
+    assert_eq!(due.iter().map(|l| l.job.id.clone()).collect::<Vec<_>>(), vec![a1.id.clone()]);
+}
+
+pub async fn dedup_within_the_window_answers_the_first_job(store: Arc<dyn Store>) {
+    let q = unique("q");
+    let other_q = unique("q");
+    let first = keyed(job(&q, "f", None, 1), "order-1", 60_000);
+    let again = keyed(job(&q, "f", None, 2), "order-1", 60_000);
+    let answers = store.enqueue(vec![first.clone()]).await.unwrap();
+    assert_eq!(answers, vec![Enqueued::created(first.id.clone())]);
+    assert_eq!(store.enqueue(vec![again.clone()]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+    // A batch with one key twice: the second is a duplicate of the first.
+    let (x, y) = (keyed(job(&q, "f", None, 3), "order-2", 60_000), keyed(job(&q, "f", None, 4), "order-2", 60_000));
+    let plain = job(&q, "f", None, 5);
+    let answers = store.enqueue(vec![x.clone(), y, plain.clone()]).await.unwrap();
+    let want = vec![
+        Enqueued::created(x.id.clone()),
+        Enqueued::duplicate_of(x.id.clone()),
+        Enqueued::created(plain.id.clone()),
+    ];
+    assert_eq!(answers, want);
+    // Keys are per queue.
+    let elsewhere = keyed(job(&other_q, "f", None, 6), "order-1", 60_000);
+    assert_eq!(store.enqueue(vec![elsewhere.clone()]).await.unwrap(), vec![Enqueued::created(elsewhere.id.clone())]);
+    let s = store.stats(&q).await.unwrap();
+    assert_eq!((s.ready, s.enqueued), (3, 3), "duplicates store and count nothing");
+    let leased: Vec<_> = lease(&store, &q, "f", 10, 5_000).await.into_iter().map(|l| l.job.id).collect();
+    assert_eq!(leased, vec![first.id.clone(), x.id.clone(), plain.id.clone()]);
+    // Completed, the first job still holds its key until the window ends.
+    let late = keyed(job(&q, "f", None, 7), "order-1", 60_000);
+    assert_eq!(store.enqueue(vec![late]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+}
+
+pub async fn dedup_key_expires_after_the_window(store: Arc<dyn Store>) {
+    let q = unique("q");
+    let first = keyed(job(&q, "f", None, 0), "k", 100); // enqueued at 1000: held until 1100
+    store.enqueue(vec![first.clone()]).await.unwrap();
+    let inside = keyed(job(&q, "f", None, 99), "k", 100);
+    assert_eq!(store.enqueue(vec![inside]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+    let after = keyed(job(&q, "f", None, 100), "k", 100);
+    assert_eq!(store.enqueue(vec![after.clone()]).await.unwrap(), vec![Enqueued::created(after.id.clone())]);
+    let again = keyed(job(&q, "f", None, 150), "k", 100);
+    assert_eq!(
+        store.enqueue(vec![again]).await.unwrap(),
+        vec![Enqueued::duplicate_of(after.id.clone())],
+        "the new job holds the key now"
+    );
+    assert_eq!(store.stats(&q).await.unwrap().enqueued, 2);
 }

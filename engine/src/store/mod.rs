@@ -11,7 +11,11 @@
 //! every earlier job of its group has completed or been dead-lettered.
 //!
 //! What a store is told, in order of a job's life:
-//! 1. `enqueue` — stored (durably, for a durable store) before this returns.
+//! 1. `enqueue` — stored (durably, for a durable store) before this returns; `Delayed`
+//!    until its `not_before` if it has one; not stored at all when its idempotency key has
+//!    a live claim on its queue (the answer names the first job). Claims are made in the
+//!    same atomic step as the insert, and expire `window_ms` after the first job's
+//!    `enqueued_at` (the engine's clock).
 //! 2. `lease` — up to `max` ready jobs of one queue whose functions have capacity.
 //! 3. `finish` — complete, retry at a due time, dead-letter, or release (not counted).
 //! 4. `redrive` / `discard` — operator moves out of the DLQ.
@@ -26,7 +30,7 @@ pub mod redis;
 
 use crate::clock::Millis;
 use crate::config::AdapterSpec;
-use crate::queue::{Job, JobError, JobId, NewJob};
+use crate::queue::{Enqueued, Job, JobError, JobId, NewJob};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -115,8 +119,12 @@ pub enum StoreError {
 /// The seam every store implements. See the module doc for the invariants.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores new jobs, all or none. Returns only once they are stored.
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError>;
+    /// Stores new jobs, all or none. Returns only once they are stored, with one answer
+    /// per job in order: created, or a duplicate (its `dedup` key has a live claim on its
+    /// queue: nothing stored, the first job's id answered). A job with a `not_before` is
+    /// `Delayed` until then. A batch with one key twice: the second is a duplicate of the
+    /// first.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError>;
 
     /// Moves ready jobs to `InFlight` (see [`LeaseRequest`]). Delayed jobs whose due time
     /// has come are ready.

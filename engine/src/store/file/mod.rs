@@ -20,7 +20,8 @@
 //! - **redrive, discard**: answered after the commit holding them (an operator is told).
 //! - **leases are not written**: a restart makes every job that was in flight ready again
 //!   anyway, with the interrupted attempt not counted, so a lease on disk would say
-//!   nothing. A retry's absolute due time, the DLQ, FIFO order per group (by enqueue
+//!   nothing. A retry's absolute due time, a delayed enqueue's `not_before`, the
+//!   idempotency claims (table `dedup`, in the transaction of their job's row), the DLQ, FIFO order per group (by enqueue
 //!   order) and the per-queue counters are all on disk.
 //!
 //! **A failed commit or fsync stops the store** (fail-stop, as databases do after a failed
@@ -72,7 +73,7 @@
 //! plus `counters` (enqueued / completed / failed / dead_lettered per queue). A job that
 //! is dead-lettered or redriven gets a new number, so its row moves.
 //! `PRAGMA application_id` marks the file as a Switchyard store and `PRAGMA user_version`
-//! is its schema version (4): an older file (version 1, the store before the write-behind
+//! is its schema version (5): an older file (version 1, the store before the write-behind
 //! journal; versions 2 and 3, the same table keyed by id) is migrated on open, in one
 //! transaction, with nothing lost; a file that is not SQLite, another program's database
 //! or a newer schema is refused at start-up ([`StoreError::Corrupt`]), never started empty.
@@ -111,7 +112,7 @@ mod tests;
 use super::memory::{Change, MemoryStore};
 use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
-use crate::queue::{JobId, NewJob};
+use crate::queue::{Enqueued, JobId, NewJob};
 use async_trait::async_trait;
 use pending::Pending;
 use std::fs::File;
@@ -160,10 +161,11 @@ impl FileStore {
         let lock = lock_dir(dir)?;
         let db = dir.join(DB_FILE);
         let conn = schema::open_writer(&db)?;
-        let (jobs, counters) = rows::load(&conn).map_err(|e| schema::classify(&db, e))?;
+        let (jobs, counters, claims) = rows::load(&conn).map_err(|e| schema::classify(&db, e))?;
         let loaded = jobs.len();
         let memory = MemoryStore::new();
         memory.restore(jobs, counters, seq_floor());
+        memory.restore_claims(claims);
         let wal = schema::open_wal(&db)?;
         let failed = Failed::default();
         let busy = Arc::new(Busy::default());
@@ -278,10 +280,11 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
 
 #[async_trait]
 impl Store for FileStore {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
         self.check()?;
-        self.memory.enqueue_with(jobs, &mut self.journal());
-        self.committed().await
+        let answers = self.memory.enqueue_with(jobs, &mut self.journal());
+        self.committed().await?;
+        Ok(answers)
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {

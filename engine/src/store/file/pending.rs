@@ -136,6 +136,7 @@ mod tests {
             .map(|w| match w {
                 Write::Delete { queue, .. } => queue.as_str(),
                 Write::Put { job, .. } => job.id.as_str(),
+                Write::Claim(c) => c.key.as_str(),
                 Write::Sync(_) => "sync",
             })
             .collect()

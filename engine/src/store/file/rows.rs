@@ -3,19 +3,28 @@
 //! Only three states reach the disk — pending, delayed and dead (`schema::state`). A
 //! pending row is a job that was ready, waiting behind its FIFO group, or in flight: all
 //! three are ready again after a restart (the memory store re-derives which FIFO member
-//! is its group's head from `seq`).
+//! is its group's head from `seq`). A delayed enqueue's `not_before` is kept in its own
+//! column until the job first becomes ready (a pending FIFO member with one is delayed
+//! when its turn comes). Idempotency claims are rows of `dedup`, written in the same
+//! transaction as their job's row.
 
 use super::schema::state;
 use crate::queue::{Job, JobError, JobState, Payload};
 use crate::store::QueueStats;
-use crate::store::memory::Restored;
+use crate::store::memory::{DedupClaim, Restored};
 use bytes::Bytes;
 use rusqlite::{Connection, Row, Statement, params};
 
 /// Inserts `job`'s row under its order `seq` (a new key: order numbers are never reused).
 pub const INSERT: &str = "INSERT INTO jobs (seq, id, queue, function_id, payload, grp, state, attempts, \
-     enqueued_at, due_at, error_message, error_code, error_stack, dead_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     enqueued_at, due_at, error_message, error_code, error_stack, dead_at, not_before) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+/// Records (or renews, once expired) an idempotency key's claim.
+pub const PUT_CLAIM: &str = "INSERT OR REPLACE INTO dedup (queue, key, job_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+
+/// Forgets the claims expired by `?1`.
+pub const EXPIRE_CLAIMS: &str = "DELETE FROM dedup WHERE expires_at <= ?1";
 
 /// Updates a retried job's row: its key, its order, stays.
 pub const RETRY: &str = "UPDATE jobs SET state = ?2, attempts = ?3, due_at = ?4, error_message = ?5, \
@@ -48,6 +57,7 @@ pub fn insert(stmt: &mut Statement<'_>, job: &Job, seq: u64) -> rusqlite::Result
         error.map(|e| &e.code),
         error.map(|e| &e.stack),
         job.dead_lettered_at,
+        job.not_before,
     ])?;
     Ok(())
 }
@@ -75,8 +85,8 @@ fn state_of(job: &Job) -> i64 {
     }
 }
 
-/// What start-up reads: every job, and each queue's counters.
-pub type Loaded = (Vec<Restored>, Vec<(String, QueueStats)>);
+/// What start-up reads: every job, each queue's counters, and the idempotency claims.
+pub type Loaded = (Vec<Restored>, Vec<(String, QueueStats)>, Vec<DedupClaim>);
 
 /// Every job and every queue's counters, as [`MemoryStore::restore`] takes them.
 ///
@@ -84,7 +94,7 @@ pub type Loaded = (Vec<Restored>, Vec<(String, QueueStats)>);
 pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     let mut stmt = conn.prepare(
         "SELECT id, queue, function_id, payload, grp, state, seq, attempts, enqueued_at, due_at, error_message, \
-         error_code, error_stack, dead_at FROM jobs",
+         error_code, error_stack, dead_at, not_before FROM jobs",
     )?;
     let jobs = stmt.query_map([], restored)?.collect::<rusqlite::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare("SELECT queue, enqueued, completed, failed, dead_lettered FROM counters")?;
@@ -100,7 +110,13 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
             Ok((r.get(0)?, stats))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((jobs, counters))
+    let mut stmt = conn.prepare("SELECT queue, key, job_id, expires_at FROM dedup")?;
+    let claims = stmt
+        .query_map([], |r| {
+            Ok(DedupClaim { queue: r.get(0)?, key: r.get(1)?, job_id: r.get(2)?, claimed_at: 0, expires_at: r.get(3)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((jobs, counters, claims))
 }
 
 fn restored(r: &Row<'_>) -> rusqlite::Result<Restored> {
@@ -133,6 +149,7 @@ fn restored(r: &Row<'_>) -> rusqlite::Result<Restored> {
             None => None,
         },
         dead_lettered_at: r.get(13)?,
+        not_before: r.get(14)?,
     };
     Ok(Restored { job, seq: r.get(6)? })
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x5377_5964;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Job states as stored in `jobs.state`. The numbers are part of the file format (version
 /// 1 also had 0 waiting and 3 in flight; both are pending in version 2).
@@ -43,7 +43,9 @@ pub mod state {
 /// Version 1 kept every state in SQL with an index per question; version 2 is a journal
 /// nothing reads while the engine runs, so it has no index but the primary key; version 3
 /// is version 2 with a state check SQLite evaluates without a temporary table; version 4
-/// keys the rows by their order number instead of their id.
+/// keys the rows by their order number instead of their id; version 5 adds a delayed
+/// enqueue's `not_before` and the idempotency claims (`dedup`, one row per live key of a
+/// queue, with its expiry).
 pub(super) const MIGRATIONS: &[&str] = &[
     // 0 → 1
     "CREATE TABLE jobs (
@@ -162,6 +164,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         FROM jobs;
     DROP TABLE jobs;
     ALTER TABLE jobs_v4 RENAME TO jobs;",
+    // 4 → 5
+    "ALTER TABLE jobs ADD COLUMN not_before INTEGER;  -- a delayed enqueue's due time, until first ready
+    CREATE TABLE dedup (
+        queue      TEXT    NOT NULL,
+        key        TEXT    NOT NULL,               -- the enqueue's idempotency_key
+        job_id     TEXT    NOT NULL,               -- the first job's message_receipt_id
+        expires_at INTEGER NOT NULL,               -- ms since the Unix epoch (engine clock)
+        PRIMARY KEY (queue, key)
+    );
+    CREATE INDEX dedup_expiry ON dedup (expires_at);",
 ];
 
 /// The file inside `file_path` that holds the store.
@@ -241,7 +253,7 @@ fn migrate(conn: &mut Connection, from: i32) -> rusqlite::Result<()> {
 
 /// The first table of the current schema that is missing, if any.
 fn check_tables(conn: &Connection) -> rusqlite::Result<Option<&'static str>> {
-    for table in ["jobs", "counters"] {
+    for table in ["jobs", "counters", "dedup"] {
         let n: i64 =
             conn.query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| {
                 r.get(0)

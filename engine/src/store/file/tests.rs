@@ -28,6 +28,8 @@ mod conformance {
 
 fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
+        not_before: None,
+        dedup: None,
         id: format!("{queue}-{}-{n}", group.unwrap_or("std")),
         queue: queue.into(),
         function_id: "f".into(),
@@ -397,6 +399,7 @@ fn a_batch_writes_one_net_row_per_job() {
     let wal = super::schema::open_wal(&dir.path().join(DB_FILE)).unwrap();
     let mut writer = Writer::new(conn, wal, Default::default(), Default::default());
     let row = |id: &str, state: JobState, attempts: u32| Job {
+        not_before: None,
         id: id.into(),
         queue: "q".into(),
         function_id: "f".into(),

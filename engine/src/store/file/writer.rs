@@ -34,7 +34,7 @@ use super::pending::Pending;
 use super::rows;
 use crate::queue::Job;
 use crate::store::StoreError;
-use crate::store::memory::Change;
+use crate::store::memory::{Change, DedupClaim};
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -57,6 +57,9 @@ pub enum Write {
     Put { job: Job, seq: u64, was: Option<u64>, counts: Counts },
     /// The job's row, keyed `seq`, is gone (completed, or discarded from the DLQ).
     Delete { seq: u64, queue: String, completed: bool },
+    /// An idempotency key's claim, written with the batch holding its job's row (and every
+    /// claim that expired by its `claimed_at` deleted).
+    Claim(DedupClaim),
     /// Answer once everything sent before is committed.
     Sync(Reply),
 }
@@ -75,6 +78,7 @@ impl From<Change<'_>> for Write {
             }
             Change::Redriven { job, seq, was } => Write::Put { job, seq, was: Some(was), counts: [0; 4] },
             Change::Discarded { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: false },
+            Change::Claimed(claim) => Write::Claim(claim),
         }
     }
 }
@@ -167,6 +171,7 @@ impl Writer {
         // `gone` the on-disk keys of rows to delete.
         let mut puts: BTreeMap<u64, Net<'_>> = BTreeMap::new();
         let mut gone: Vec<u64> = Vec::new();
+        let mut claims: Vec<&DedupClaim> = Vec::new();
         let mut counters: HashMap<&str, Counts> = HashMap::new();
         let mut count = |queue, counts: Counts| {
             for (c, n) in counters.entry(queue).or_default().iter_mut().zip(counts) {
@@ -185,6 +190,7 @@ impl Writer {
                     // A job enqueued and gone within the batch writes nothing.
                     gone.extend(puts.remove(seq).map_or(Some(*seq), |n| n.before));
                 }
+                Write::Claim(claim) => claims.push(claim),
                 Write::Sync(_) => {}
             }
         }
@@ -192,7 +198,9 @@ impl Writer {
         let conn = &self.conn;
         let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
         run("BEGIN").map_err(Failure::Commit)?;
-        let written = write_rows(conn, puts, gone, counters).and_then(|()| run("COMMIT"));
+        let written = write_rows(conn, puts, gone, counters)
+            .and_then(|()| write_claims(conn, &claims))
+            .and_then(|()| run("COMMIT"));
         if written.is_err() {
             let _ = conn.execute_batch("ROLLBACK"); // the store stops anyway; leave no open transaction
         }
@@ -228,6 +236,18 @@ fn write_rows(
     for (queue, c) in counters {
         add.execute(rusqlite::params![queue, c[0], c[1], c[2], c[3]])?;
     }
+    Ok(())
+}
+
+/// The batch's idempotency claims (a later claim on a key replaces an expired one), and
+/// the claims expired by the newest one's time forgotten.
+fn write_claims(conn: &Connection, claims: &[&DedupClaim]) -> rusqlite::Result<()> {
+    let Some(newest) = claims.iter().map(|c| c.claimed_at).max() else { return Ok(()) };
+    let mut put = conn.prepare_cached(rows::PUT_CLAIM)?;
+    for c in claims {
+        put.execute(rusqlite::params![c.queue, c.key, c.job_id, c.expires_at])?;
+    }
+    conn.prepare_cached(rows::EXPIRE_CLAIMS)?.execute([newest])?;
     Ok(())
 }
 

@@ -35,6 +35,21 @@ pub enum Change<'a> {
     Redriven { job: Job, seq: u64, was: u64 },
     /// Deleted from the DLQ, where its order was `seq`.
     Discarded { id: &'a str, queue: &'a str, seq: u64 },
+    /// The job just enqueued holds its queue's idempotency key until the claim expires
+    /// (reported right after its `Enqueued`; a duplicate reports nothing at all).
+    Claimed(DedupClaim),
+}
+
+/// A live idempotency key: jobs with `key` on `queue` enqueued before `expires_at` are
+/// duplicates of `job_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DedupClaim {
+    pub queue: String,
+    pub key: String,
+    pub job_id: String,
+    /// The first job's `enqueued_at`: claims that expired by then can be forgotten.
+    pub claimed_at: crate::clock::Millis,
+    pub expires_at: crate::clock::Millis,
 }
 
 /// Where a [`MemoryStore`] operation reports its [`Change`]s, in the order it made them,

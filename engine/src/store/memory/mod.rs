@@ -3,11 +3,18 @@
 //!
 //! Invariant: every live job is held in exactly one place, and the place is its state —
 //! `Ready` in its route's `ready` (ordered by enqueue sequence), `Delayed` in its queue's
-//! `delayed` (by due time), `InFlight` in the `in_flight` slab (found by its lease token,
+//! `delayed` (by due time: a retry's, or a delayed enqueue's `not_before`), `InFlight` in the `in_flight` slab (found by its lease token,
 //! never by a search), `Waiting` in its FIFO group's `waiting` list, `Dead` in its queue's
 //! `dead` (by dead-letter sequence). A FIFO group is `busy` while its head is ready, delayed
-//! or in flight; only then do later members wait. One mutex guards it all, so every
-//! operation is one atomic transition.
+//! or in flight; only then do later members wait — so a delayed FIFO head holds its group
+//! until it has run, and a member whose turn comes before its `not_before` is delayed, not
+//! ready. One mutex guards it all, so every operation is one atomic transition.
+//!
+//! Idempotency keys live per queue in `claims` (key → first job, expiry), with an expiry
+//! index to forget them: a job whose key has a live claim (expiry after the job's
+//! `enqueued_at`) is not stored and answers the first job's id; an expired claim is
+//! replaced. The check and the insert are under the same lock, so a batch with the same key
+//! twice stores the first only.
 //!
 //! Records are compact ([`record`]): an engine-issued job with a small payload costs about
 //! 80 bytes and no allocation of its own, so a million queued jobs fit in well under
@@ -18,11 +25,11 @@ mod index;
 mod journal;
 mod record;
 
-pub use journal::{Change, Journal, Restored};
+pub use journal::{Change, DedupClaim, Journal, Restored};
 
 use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
-use crate::queue::{Job, JobId, JobState, NewJob};
+use crate::queue::{Enqueued, Job, JobId, JobState, NewJob};
 use async_trait::async_trait;
 use foldhash::{HashMap, HashSet};
 use index::{Ready, Slab};
@@ -63,6 +70,10 @@ struct QueueIndex {
     delayed: BTreeMap<(Millis, u64), Record>,
     dead: BTreeMap<u64, Record>,
     groups: HashMap<Box<str>, Group>,
+    /// Live idempotency keys: the first job's id and when the claim expires.
+    claims: HashMap<Box<str>, (JobId, Millis)>,
+    /// The claims by expiry, to forget them once they are over.
+    claim_expiry: BTreeMap<(Millis, Box<str>), ()>,
     waiting: u64,
     in_flight: u64,
     counters: QueueStats,
@@ -133,11 +144,11 @@ impl Inner {
         &mut self.queues[queue as usize]
     }
 
-    /// Files a new (or redriven) record: ready, or waiting behind its busy FIFO group.
+    /// Files a new (or redriven) record: ready (delayed until its `not_before`), or waiting
+    /// behind its busy FIFO group.
     fn admit(&mut self, record: Record) -> JobState {
         let Some(group) = record.group() else {
-            self.make_ready(record);
-            return JobState::Ready;
+            return self.make_due(record);
         };
         let group: Box<str> = group.into();
         let q = self.queue_of(&record);
@@ -148,9 +159,46 @@ impl Inner {
             JobState::Waiting
         } else {
             g.busy = true;
-            self.make_ready(record);
-            JobState::Ready
+            self.make_due(record)
         }
+    }
+
+    /// Ready, or delayed while the record has a `not_before` (a due one is promoted by the
+    /// next lease).
+    fn make_due(&mut self, record: Record) -> JobState {
+        match record.not_before() {
+            Some(at) => {
+                let seq = record.seq;
+                self.queue_of(&record).delayed.insert((at, seq), record);
+                JobState::Delayed
+            }
+            None => {
+                self.make_ready(record);
+                JobState::Ready
+            }
+        }
+    }
+
+    /// The live claim on `key` in `queue` at `now`, forgetting the claims expired by then.
+    fn live_claim(&mut self, queue: u32, key: &str, now: Millis) -> Option<JobId> {
+        let q = &mut self.queues[queue as usize];
+        while let Some(((at, _), ())) = q.claim_expiry.first_key_value() {
+            if *at > now {
+                break;
+            }
+            let ((at, k), ()) = q.claim_expiry.pop_first().expect("non-empty");
+            if q.claims.get(&k).is_some_and(|(_, expires)| *expires == at) {
+                q.claims.remove(&k);
+            }
+        }
+        q.claims.get(key).filter(|(_, expires)| *expires > now).map(|(id, _)| id.clone())
+    }
+
+    fn claim(&mut self, queue: u32, key: &str, id: JobId, expires_at: Millis) {
+        let q = &mut self.queues[queue as usize];
+        let key: Box<str> = key.into();
+        q.claim_expiry.insert((expires_at, key.clone()), ());
+        q.claims.insert(key, (id, expires_at));
     }
 
     fn make_ready(&mut self, record: Record) {
@@ -167,7 +215,7 @@ impl Inner {
         match g.waiting.pop_front() {
             Some(next) => {
                 q.waiting -= 1;
-                self.make_ready(next);
+                self.make_due(next);
             }
             None => {
                 q.groups.remove(group);
@@ -182,7 +230,10 @@ impl Inner {
                 Some(((due, _), _)) if *due <= now => {}
                 _ => return,
             }
-            let (_, record) = q.delayed.pop_first().expect("non-empty");
+            let (_, mut record) = q.delayed.pop_first().expect("non-empty");
+            if let Some(extra) = record.extra.as_mut() {
+                extra.not_before = None; // delayed once: a later redrive runs at once
+            }
             self.make_ready(record);
         }
     }
@@ -232,6 +283,8 @@ impl MemoryStore {
                 payload: job.payload,
                 group: job.group,
                 enqueued_at: job.enqueued_at,
+                not_before: job.not_before,
+                dedup: None,
             };
             let mut record = Record::new(new, seq, route);
             record.attempts = attempts;
@@ -258,14 +311,24 @@ impl MemoryStore {
         }
     }
 
-    /// [`Store::enqueue`], reporting each job stored.
-    pub fn enqueue_with(&self, jobs: Vec<NewJob>, journal: Journal<'_>) {
-        self.enqueue_inner(jobs, Some(journal));
+    /// Loads the idempotency keys a persisting store kept (after [`MemoryStore::restore`]).
+    pub fn restore_claims(&self, claims: Vec<DedupClaim>) {
+        let mut inner = self.inner.lock();
+        for c in claims {
+            let q = inner.queue_id(&c.queue);
+            inner.claim(q, &c.key, c.job_id, c.expires_at);
+        }
     }
 
-    fn enqueue_inner(&self, jobs: Vec<NewJob>, mut journal: Option<Journal<'_>>) {
+    /// [`Store::enqueue`], reporting each job stored.
+    pub fn enqueue_with(&self, jobs: Vec<NewJob>, journal: Journal<'_>) -> Vec<Enqueued> {
+        self.enqueue_inner(jobs, Some(journal))
+    }
+
+    fn enqueue_inner(&self, jobs: Vec<NewJob>, mut journal: Option<Journal<'_>>) -> Vec<Enqueued> {
         let mut inner = self.inner.lock();
         let mut last: Option<(u32, u32)> = None;
+        let mut answers = Vec::with_capacity(jobs.len());
         for new in jobs {
             let (queue, route) = match last {
                 // A batch is usually one queue and function: look them up once.
@@ -281,17 +344,42 @@ impl MemoryStore {
                 }
             };
             last = Some((queue, route));
+            let claim = match (&new.dedup, new.dedup_expires_at()) {
+                (Some(d), Some(expires_at)) => {
+                    if let Some(first) = inner.live_claim(queue, &d.key, new.enqueued_at) {
+                        answers.push(Enqueued::duplicate_of(first));
+                        continue;
+                    }
+                    Some((d.key.clone(), expires_at))
+                }
+                _ => None,
+            };
             let seq = inner.seq();
             inner.queues[queue as usize].counters.enqueued += 1;
+            answers.push(Enqueued::created(new.id.clone()));
+            if let Some((key, expires_at)) = &claim {
+                inner.claim(queue, key, new.id.clone(), *expires_at);
+            }
+            let claimed = claim.map(|(key, expires_at)| DedupClaim {
+                queue: new.queue.clone(),
+                key,
+                job_id: new.id.clone(),
+                claimed_at: new.enqueued_at,
+                expires_at,
+            });
             // The journal's copy is the producer's job as it came (the payload shared, not copied).
             let job = journal.is_some().then(|| Job::from(new.clone()));
             let state = inner.admit(Record::new(new, seq, route));
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
                 journal(Change::Enqueued { job: Job { state, ..job }, seq });
+                if let Some(claimed) = claimed {
+                    journal(Change::Claimed(claimed));
+                }
             }
         }
         drop(inner);
         self.notify();
+        answers
     }
 
     /// [`Store::finish`], reporting the change (none for a release or a stale token).
@@ -440,9 +528,8 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-        self.enqueue_inner(jobs, None);
-        Ok(())
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        Ok(self.enqueue_inner(jobs, None))
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {

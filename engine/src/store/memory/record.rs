@@ -35,6 +35,8 @@ pub(super) struct Extra {
     pub group: Option<Box<str>>,
     pub last_error: Option<JobError>,
     pub dead_lettered_at: Option<Millis>,
+    /// A delayed enqueue's due time, until the job first becomes ready.
+    pub not_before: Option<Millis>,
 }
 
 /// Payloads of up to [`INLINE`] bytes are kept inside the record.
@@ -49,10 +51,11 @@ impl Record {
     pub fn new(job: NewJob, seq: u64, route: u32) -> Self {
         let uuid = compact_uuid(&job.id);
         let mut extra = None;
-        if uuid.is_none() || job.group.is_some() {
+        if uuid.is_none() || job.group.is_some() || job.not_before.is_some() {
             extra = Some(Box::new(Extra {
                 id: uuid.is_none().then(|| job.id.into_boxed_str()),
                 group: job.group.map(String::into_boxed_str),
+                not_before: job.not_before,
                 ..Extra::default()
             }));
         }
@@ -70,6 +73,10 @@ impl Record {
 
     pub fn group(&self) -> Option<&str> {
         self.extra.as_ref()?.group.as_deref()
+    }
+
+    pub fn not_before(&self) -> Option<Millis> {
+        self.extra.as_ref()?.not_before
     }
 
     pub fn extra_mut(&mut self) -> &mut Extra {
@@ -103,9 +110,10 @@ impl Record {
             state,
             attempts: self.attempts,
             enqueued_at: self.enqueued_at,
-            due_at: self.enqueued_at,
+            due_at: self.not_before().unwrap_or(self.enqueued_at),
             last_error: extra.and_then(|e| e.last_error.clone()),
             dead_lettered_at: extra.and_then(|e| e.dead_lettered_at),
+            not_before: self.not_before(),
         }
     }
 }
@@ -183,6 +191,8 @@ mod tests {
             payload: Payload(Bytes::copy_from_slice(payload)),
             group: None,
             enqueued_at: 7,
+            not_before: None,
+            dedup: None,
         }
     }
 

@@ -8,6 +8,8 @@ crate::store_conformance_tests!(|| async { std::sync::Arc::new(super::MemoryStor
 
 fn new_job(id: &str, group: Option<&str>) -> NewJob {
     NewJob {
+        not_before: None,
+        dedup: None,
         id: id.into(),
         queue: "q".into(),
         function_id: "f".into(),
@@ -40,6 +42,7 @@ impl Rows {
             Change::Completed { id, seq, .. } | Change::Discarded { id, seq, .. } => {
                 assert_eq!(self.0.remove(id).map(|(_, s)| s), Some(seq), "the order number it had");
             }
+            Change::Claimed(claim) => assert!(self.0.contains_key(&claim.job_id), "a claim follows its job"),
         }
     }
 }

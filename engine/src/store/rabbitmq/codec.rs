@@ -41,6 +41,9 @@ pub struct JobMsg {
     pub last_error: Option<JobError>,
     /// Set in the dead-letter queue: when, and its place in the DLQ's order.
     pub dead: Option<(Millis, u64)>,
+    /// A delayed enqueue's due time, until the job first becomes ready. The last field, so
+    /// a message written before it existed still decodes (as `None`).
+    pub not_before: Option<Millis>,
 }
 
 impl JobMsg {
@@ -64,6 +67,7 @@ impl JobMsg {
             attempts: self.attempts,
             enqueued_at: self.enqueued_at,
             last_error: self.last_error,
+            not_before: self.not_before,
         }
     }
 }
@@ -114,6 +118,7 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
                 o.put_u64_le(*at);
                 o.put_u64_le(*seq);
             });
+            put_opt(&mut out, j.not_before.as_ref(), |o, at| o.put_u64_le(*at));
         }
         Msg::Marker { engine, nonce } => {
             out.put_u8(KIND_MARKER);
@@ -154,6 +159,7 @@ pub fn decode(body: &[u8]) -> Result<Msg, DecodeError> {
                 Ok(JobError { message: get_str(b)?, code: get_str(b)?, stack: get_str(b)? })
             })?,
             dead: get_opt(&mut b, |b| Ok((get_u64(b)?, get_u64(b)?)))?,
+            not_before: if b.is_empty() { None } else { get_opt(&mut b, get_u64)? },
         }),
         KIND_MARKER => Msg::Marker { engine: get_str(&mut b)?, nonce: get_u64(&mut b)? },
         KIND_COUNTERS => {
@@ -253,6 +259,7 @@ mod tests {
             due_at: Some(5),
             last_error: Some(JobError { message: "m".into(), code: "c".into(), stack: "s".into() }),
             dead: Some((6, 7)),
+            not_before: Some(8),
         };
         let stats = QueueStats { enqueued: 1, completed: 2, failed: 3, dead_lettered: 4, ..Default::default() };
         for msg in [

@@ -76,13 +76,14 @@
 
 mod codec;
 mod dead;
+mod dedup;
 mod presence;
 mod session;
 mod shard;
 mod topology;
 
 use crate::clock::Millis;
-use crate::queue::{JobId, NewJob};
+use crate::queue::{Enqueued, JobId, NewJob};
 use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use async_trait::async_trait;
 use codec::{JobMsg, Msg};
@@ -302,6 +303,13 @@ async fn supervise(inner: Weak<Inner>, mut current: Arc<Session>) {
     }
 }
 
+/// Gives up the claims of an enqueue whose jobs were not all published.
+async fn release_claims(session: &Arc<Session>, claimed: &[(String, crate::queue::Dedup)]) {
+    for (queue, d) in claimed {
+        dedup::release(session, queue, &d.key, d.window_ms).await;
+    }
+}
+
 async fn reconnect(
     url: &str,
     names: Names,
@@ -333,12 +341,30 @@ async fn write_counters(session: &Arc<Session>) {
 
 #[async_trait]
 impl Store for RabbitStore {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
         let mut arrivals = Vec::new();
         let mut publishes = Vec::with_capacity(jobs.len());
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut claimed = Vec::new();
         let mut session = None;
         for new in jobs {
             let (s, shards) = self.shards(&new.queue, true).await?;
+            if let (Some(d), Some(expires_at)) = (&new.dedup, new.dedup_expires_at()) {
+                // Claimed in order, before any publish: a batch's second use of a key finds
+                // the first's claim.
+                match dedup::claim(&s, &new.queue, &d.key, &new.id, d.window_ms, new.enqueued_at, expires_at).await {
+                    Ok(dedup::Claim::First) => claimed.push((new.queue.clone(), d.clone())),
+                    Ok(dedup::Claim::Duplicate(first)) => {
+                        answers.push(Enqueued::duplicate_of(first));
+                        continue;
+                    }
+                    Err(e) => {
+                        release_claims(&s, &claimed).await;
+                        return Err(e);
+                    }
+                }
+            }
+            answers.push(Enqueued::created(new.id.clone()));
             let shard = shards[Names::shard_of(new.group.as_deref(), &new.id)].clone();
             arrivals.extend(shard.expect(&new.id));
             let msg = JobMsg {
@@ -354,19 +380,24 @@ impl Store for RabbitStore {
                 due_at: None,
                 last_error: None,
                 dead: None,
+                not_before: new.not_before,
             };
             let s2 = s.clone();
             publishes.push(async move { s2.publish(&shard.name, &Msg::Job(msg)).await });
             session = Some(s);
         }
-        for r in futures::future::join_all(publishes).await {
-            r?;
+        let published: Result<Vec<()>, StoreError> = futures::future::join_all(publishes).await.into_iter().collect();
+        if let Err(e) = published {
+            if let Some(s) = &session {
+                release_claims(s, &claimed).await;
+            }
+            return Err(e);
         }
         drop(session);
         for arrival in arrivals {
             let _ = tokio::time::timeout(Duration::from_secs(10), arrival).await;
         }
-        Ok(())
+        Ok(answers)
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {

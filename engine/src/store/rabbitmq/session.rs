@@ -153,6 +153,27 @@ impl Session {
         }
     }
 
+    /// Publishes `body` to queue `to` (persistent, confirmed): `Ok(false)` when the broker
+    /// refused it (a full `reject-publish` queue: see `dedup`).
+    pub async fn publish_raw(&self, to: &str, body: &[u8]) -> Result<bool, StoreError> {
+        let props = BasicProperties::default().with_delivery_mode(2);
+        let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+        let confirm = match self.publish.basic_publish("".into(), to.into(), options, body, props).await {
+            Ok(c) => c.await,
+            Err(e) => Err(e),
+        };
+        match confirm {
+            Ok(Confirmation::Ack(None)) => Ok(true),
+            Ok(Confirmation::Ack(Some(_))) => Err(StoreError::Unavailable(format!("RabbitMQ has no queue '{to}'"))),
+            Ok(Confirmation::Nack(_)) => Ok(false),
+            Ok(Confirmation::NotRequested) => unreachable!("the publish channel is in confirm mode"),
+            Err(e) => {
+                self.fail(&format!("publishing failed: {e}"));
+                Err(unavailable(e))
+            }
+        }
+    }
+
     /// Publishes `body` to `exchange` (presence: not confirmed, not persistent).
     pub async fn broadcast(&self, exchange: &str, body: &[u8], props: BasicProperties) -> Result<(), StoreError> {
         self.publish

@@ -311,6 +311,8 @@ impl Shard {
                         payload: j.payload,
                         group: j.group,
                         enqueued_at: j.enqueued_at,
+                        not_before: j.not_before,
+                        dedup: None, // claimed on the broker before the publish (see `dedup`)
                     };
                     self.mirror.enqueue_with(vec![new], &mut |_| {});
                 } else {
@@ -399,7 +401,7 @@ impl ChangeOwned {
             Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
             Change::Retried { job, .. } => Some(Self::Retried(job)),
             Change::DeadLettered { job, .. } => Some(Self::DeadLettered(job)),
-            Change::Enqueued { .. } | Change::Redriven { .. } | Change::Discarded { .. } => None,
+            Change::Enqueued { .. } | Change::Redriven { .. } | Change::Discarded { .. } | Change::Claimed(_) => None,
         }
     }
 }
@@ -440,6 +442,7 @@ fn job_msg(job: Job, version: u32, dead: Option<(Millis, u64)>) -> JobMsg {
         attempts: job.attempts,
         last_error: job.last_error,
         dead,
+        not_before: job.not_before,
     }
 }
 

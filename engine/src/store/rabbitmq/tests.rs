@@ -61,6 +61,8 @@ use crate::store::{Finish, LeaseRequest, Store, StoreError};
 
 fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
+        not_before: None,
+        dedup: None,
         id: format!("job-{n}-{}", uuid::Uuid::now_v7().simple()),
         queue: queue.into(),
         function_id: "f".into(),

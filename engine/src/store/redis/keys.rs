@@ -6,11 +6,12 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P:job:<id>` | HASH | one job: `id queue fn payload group? state attempts enq due seq lease owner? err? err_message err_code err_stack dead_at?` |
+//! | `P:job:<id>` | HASH | one job: `id queue fn payload group? state attempts enq due seq lease owner? nb? err? err_message err_code err_stack dead_at?` |
 //! | `P:q:<len>:<queue>:ready:<fn>` | ZSET | `Ready` jobs of one function, scored by enqueue sequence |
 //! | `P:q:<len>:<queue>:delayed` | ZSET | `Delayed` jobs, scored by due time (ms) |
 //! | `P:q:<len>:<queue>:group:<g>` | LIST | a FIFO group's members in order; the head is the only one not `Waiting` |
 //! | `P:q:<len>:<queue>:dead` | ZSET | `Dead` jobs, scored by dead-letter sequence (the page cursor) |
+//! | `P:q:<len>:<queue>:dedup:<key>` | STRING | an idempotency key's claim: `<expires_at>\|<first job id>`, PX = the queue's window |
 //! | `P:q:<len>:<queue>:fns` | SET | every function the queue has had jobs of (where `oldest_ready` looks) |
 //! | `P:q:<len>:<queue>:counts` | HASH | gauges `ready` (incl. waiting), `in_flight`; counters `enqueued completed failed dead_lettered` |
 //! | `P:leases` | ZSET | every `InFlight` job, scored by its lease deadline (Redis server time, ms) |

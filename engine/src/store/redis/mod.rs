@@ -80,7 +80,7 @@ mod tests;
 
 use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
-use crate::queue::{Job, JobError, JobId, JobState, NewJob, Payload};
+use crate::queue::{Enqueued, Job, JobError, JobId, JobState, NewJob, Payload};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, ScriptInvocation};
 use async_trait::async_trait;
@@ -323,6 +323,10 @@ fn decode(mut f: Fields) -> Result<(Job, u64), StoreError> {
         due_at: number(&mut f, "due")?,
         last_error,
         dead_lettered_at,
+        not_before: match f.contains_key("nb") {
+            true => Some(number(&mut f, "nb")?),
+            false => None,
+        },
     };
     let lease = number(&mut f, "lease")?;
     Ok((job, lease))
@@ -334,9 +338,9 @@ fn push_error(inv: &mut ScriptInvocation<'_>, error: &JobError) {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
         if jobs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let s = &self.shared;
         let mut inv = s.invocation(&s.scripts.enqueue);
@@ -348,10 +352,25 @@ impl Store for RedisStore {
                 None => inv.arg("0").arg(""),
             };
             inv.arg(j.enqueued_at);
+            match j.not_before {
+                Some(at) => inv.arg(at),
+                None => inv.arg(""),
+            };
+            match (&j.dedup, j.dedup_expires_at()) {
+                (Some(d), Some(expires_at)) => inv.arg(&d.key).arg(expires_at).arg(d.window_ms.max(1)),
+                _ => inv.arg("").arg(0).arg(0),
+            };
         }
-        let _: u64 = inv.invoke_async(&mut s.conn.clone()).await.map_err(unavailable("enqueue"))?;
+        let firsts: Vec<String> = inv.invoke_async(&mut s.conn.clone()).await.map_err(unavailable("enqueue"))?;
+        if firsts.len() != jobs.len() {
+            return Err(StoreError::Corrupt(format!("enqueue answered {} of {} jobs", firsts.len(), jobs.len())));
+        }
         s.notify();
-        Ok(())
+        Ok(jobs
+            .into_iter()
+            .zip(firsts)
+            .map(|(j, first)| if first.is_empty() { Enqueued::created(j.id) } else { Enqueued::duplicate_of(first) })
+            .collect())
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {

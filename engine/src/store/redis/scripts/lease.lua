@@ -12,6 +12,7 @@ local due = redis.call('ZRANGEBYSCORE', k_delayed(q), '-inf', now, 'LIMIT', 0, P
 for _, id in ipairs(due) do
   local j = redis.call('HMGET', k_job(id), 'fn', 'seq')
   redis.call('ZREM', k_delayed(q), id)
+  redis.call('HDEL', k_job(id), 'nb') -- a delayed enqueue is delayed once: a redrive runs at once
   redis.call('HINCRBY', k_counts(q), 'ready', 1)
   make_ready(id, q, j[1], j[2])
 end

@@ -9,6 +9,7 @@ local function k_group(q, g) return qk(q) .. ':group:' .. g end
 local function k_dead(q) return qk(q) .. ':dead' end
 local function k_counts(q) return qk(q) .. ':counts' end
 local function k_fns(q) return qk(q) .. ':fns' end
+local function k_dedup(q, key) return qk(q) .. ':dedup:' .. key end
 local K_SEQ = P .. ':seq'
 local K_LEASE_SEQ = P .. ':lease-seq'
 local K_LEASES = P .. ':leases'
@@ -26,13 +27,28 @@ local function make_ready(id, q, f, seq)
   redis.call('HSET', k_job(id), 'state', 'ready')
 end
 
--- Appends a FIFO job to its group: Ready if it is the head, Waiting behind it otherwise.
+-- Ready, or Delayed until its not_before (field nb, a delayed enqueue's) while it has one.
+-- Returns whether it is ready.
+local function make_due(id, q, f, seq)
+  local nb = redis.call('HGET', k_job(id), 'nb')
+  if nb then
+    redis.call('ZADD', k_delayed(q), nb, id)
+    redis.call('HSET', k_job(id), 'state', 'delayed')
+    return false
+  end
+  make_ready(id, q, f, seq)
+  return true
+end
+
+-- Appends a FIFO job to its group: due (ready or delayed) if it is the head, Waiting behind
+-- it otherwise. Returns the state it took.
 local function join_group(id, q, f, g, seq)
   if redis.call('RPUSH', k_group(q, g), id) == 1 then
-    make_ready(id, q, f, seq)
-  else
-    redis.call('HSET', k_job(id), 'state', 'waiting')
+    if make_due(id, q, f, seq) then return 'ready' end
+    return 'delayed'
   end
+  redis.call('HSET', k_job(id), 'state', 'waiting')
+  return 'waiting'
 end
 
 -- Removes a group's head (completed or dead-lettered) and makes the next member Ready.
@@ -44,7 +60,8 @@ local function leave_group(q, g, id)
   if nxt then
     local j = redis.call('HMGET', k_job(nxt), 'state', 'fn', 'seq')
     if j[1] == 'waiting' then
-      make_ready(nxt, q, j[2], j[3])
+      -- A successor delayed until its not_before leaves the ready count (waiting is in it).
+      if not make_due(nxt, q, j[2], j[3]) then redis.call('HINCRBY', k_counts(q), 'ready', -1) end
       return true
     end
   end
