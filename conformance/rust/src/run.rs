@@ -104,7 +104,15 @@ impl Run {
         }
     }
 
+    /// A case-local queue name; `TOPIC/FUNCTION` is that topic subscriber's queue.
     fn queue(&self, local: &Value) -> String {
+        match local.as_str().unwrap_or_default().split_once('/') {
+            Some((topic, function)) => format!("{}/{}", self.topic(&json!(topic)), self.function(&json!(function))),
+            None => format!("{}.{}", self.name, local.as_str().unwrap_or_default()),
+        }
+    }
+
+    fn topic(&self, local: &Value) -> String {
         format!("{}.{}", self.name, local.as_str().unwrap_or_default())
     }
 
