@@ -13,7 +13,7 @@ import pytest
 
 from _helpers import wait_until
 from conftest import DEFAULT_CONFIG
-from switchyard_sdk import (Context, InvalidArgumentError, SubscriberReceipt, TopicNotFoundError,
+from switchyard_sdk import (Context, Function, InvalidArgumentError, SubscriberReceipt, TopicNotFoundError,
                             TriggerAction, Worker)
 
 TOPIC = "orders.placed"
@@ -164,3 +164,12 @@ def test_a_failing_subscriber_dead_letters_alone(worker: Worker) -> None:
     assert dead.message_receipt_id == published.receipts[0].message_receipt_id and dead.function_id == BILLING
     assert worker.list_dead_letters(f"{TOPIC}/{EMAILS}").entries == []
     assert len(emails) == 1
+
+
+def test_a_typed_function_enqueues_with_the_options(worker: Worker) -> None:
+    run = Function[dict[str, int], bool]("jobs::run")
+    first = run.enqueue(worker, {"n": 1}, queue="q", idempotency_key="typed", delay_ms=60_000)
+    again = asyncio.run(run.enqueue_async(worker, {"n": 2}, queue="q", idempotency_key="typed"))
+    assert first["duplicate"] is False
+    assert again == {"messageReceiptId": first["messageReceiptId"], "duplicate": True}
+    assert _stats(worker, "q").delayed == 1
