@@ -1,9 +1,10 @@
 """Enqueue coalescing: concurrent enqueues share ``Engine.EnqueueBatch`` calls.
 
 Invariant: every enqueue gets exactly the answer a single ``Trigger`` enqueue would have
-given — its receipt (id and ``duplicate`` flag; the item carries its own enqueue options), or its own typed ``SwitchyardError`` (an item the engine refuses
-fails alone; a call that fails as a whole fails each of its items with that call's
-error). Batching changes the cost, not the result.
+given — its receipt (id and ``duplicate`` flag; each item carries its own enqueue
+options), or its own typed ``SwitchyardError`` (an item the engine refuses fails alone; a
+call that fails as a whole fails each of its items with that call's error). Batching
+changes the cost, not the result.
 
 Protocol (all on the Worker's private loop, see ``_loop``):
 

@@ -149,7 +149,8 @@ class Client:
 
     def trigger(self, request: TriggerRequest | Mapping[str, Any]) -> Any:
         """Call a function: sync (no action) returns its value, enqueue returns
-        ``{"messageReceiptId": …, "duplicate": …}`` (an ``EnqueueReceipt``), void returns None. Raises ``SwitchyardError``."""
+        ``{"messageReceiptId": …, "duplicate": …}`` (an ``EnqueueReceipt``), void returns
+        None. Raises ``SwitchyardError``."""
         req, deadline = build_request(request, self.default)
         return self._call(self._trigger(req, deadline))
 
