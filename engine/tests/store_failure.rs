@@ -6,7 +6,7 @@ mod support;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use support::{TestEngine, eventually};
-use switchyard_engine::queue::NewJob;
+use switchyard_engine::queue::{Enqueued, NewJob};
 use switchyard_engine::store::memory::MemoryStore;
 use switchyard_engine::store::{
     DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
@@ -58,7 +58,7 @@ struct Stalling {
 
 #[async_trait::async_trait]
 impl Store for Stalling {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
         self.inner.enqueue(jobs).await
     }
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {

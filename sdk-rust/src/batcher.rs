@@ -13,7 +13,7 @@
 //! (before [`item`]), and sent as is in the contract's wire view (`switchyard_proto::wire`, where
 //! payloads are bytes), so no prost `Value` tree is built, measured or dropped.
 
-use crate::caller::EnqueueReceipt;
+use crate::caller::{EnqueueOptions, EnqueueReceipt, timestamp};
 use crate::connection::Connection;
 use crate::{Error, Reason};
 use prost::Message;
@@ -24,8 +24,15 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
 
 /// One enqueue, its payload already encoded to `google.protobuf.Value` wire bytes.
-pub(crate) fn item(queue: String, function_id: String, payload: Vec<u8>) -> EnqueueItem {
-    EnqueueItem { function_id, payload: payload.into(), queue, ..Default::default() }
+pub(crate) fn item(queue: String, function_id: String, payload: Vec<u8>, options: &EnqueueOptions) -> EnqueueItem {
+    EnqueueItem {
+        function_id,
+        payload: payload.into(),
+        queue,
+        delay_ms: options.delay_ms,
+        not_before: options.not_before.map(timestamp),
+        idempotency_key: options.idempotency_key.clone().unwrap_or_default(),
+    }
 }
 
 /// Two, not more: on a busy machine fewer, larger batches cost the client and the engine
@@ -105,7 +112,7 @@ async fn send(conn: &Connection, batch: Vec<Pending>) {
             for reply in replies {
                 let answer = match results.next().and_then(|r| r.outcome) {
                     Some(enqueue_result::Outcome::Receipt(r)) => {
-                        Ok(EnqueueReceipt { message_receipt_id: r.message_receipt_id })
+                        Ok(EnqueueReceipt { message_receipt_id: r.message_receipt_id, duplicate: r.duplicate })
                     }
                     Some(enqueue_result::Outcome::Error(status)) => Err(Error::from_rpc_status(status)),
                     None => Err(Error::local(Reason::Unavailable, "the engine answered fewer results than items")),

@@ -23,6 +23,13 @@ pub enum Reason {
     Timeout,
     /// `PAYLOAD_TOO_LARGE`: a payload over the engine's `max_payload_bytes`.
     PayloadTooLarge,
+    /// `TOPIC_NOT_FOUND`: a publish to a topic not in `topic_configs` (details: `topic`,
+    /// `defined`).
+    TopicNotFound,
+    /// `CONFLICTING_DELAY`: an enqueue with both `delay_ms` and `not_before`.
+    ConflictingDelay,
+    /// `INVALID_IDEMPOTENCY_KEY`: an idempotency key over 256 bytes (details: `length`, `max`).
+    InvalidIdempotencyKey,
     /// `INVALID_ARGUMENT`: an empty function id, a malformed request, a payload that is not JSON.
     InvalidArgument,
     /// `INVALID_URL`: the engine URL is not one the SDK supports (details: `url`); refused
@@ -45,6 +52,9 @@ impl Reason {
             "FUNCTION_FAILED" => Reason::FunctionFailed,
             "TIMEOUT" => Reason::Timeout,
             "PAYLOAD_TOO_LARGE" => Reason::PayloadTooLarge,
+            "TOPIC_NOT_FOUND" => Reason::TopicNotFound,
+            "CONFLICTING_DELAY" => Reason::ConflictingDelay,
+            "INVALID_IDEMPOTENCY_KEY" => Reason::InvalidIdempotencyKey,
             "INVALID_ARGUMENT" => Reason::InvalidArgument,
             "INVALID_URL" => Reason::InvalidUrl,
             "UNAVAILABLE" => Reason::Unavailable,
@@ -61,6 +71,9 @@ impl Reason {
             Reason::FunctionFailed => "FUNCTION_FAILED",
             Reason::Timeout => "TIMEOUT",
             Reason::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Reason::TopicNotFound => "TOPIC_NOT_FOUND",
+            Reason::ConflictingDelay => "CONFLICTING_DELAY",
+            Reason::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InvalidUrl => "INVALID_URL",
             Reason::Unavailable => "UNAVAILABLE",

@@ -33,6 +33,9 @@ pub struct Context {
     pub queue: Option<String>,
     /// FIFO jobs only: the message group.
     pub group: Option<String>,
+    /// A topic subscriber's jobs only: the topic it was published to (its queue is
+    /// `<topic>/<function_id>`).
+    pub topic: Option<String>,
     /// Queued jobs only: when the producer enqueued it.
     pub enqueued_at: Option<SystemTime>,
     /// Cancelled when the engine gives up on this invocation (timeout, shutdown). The

@@ -48,7 +48,7 @@ pub mod url;
 mod wire_serde;
 mod worker;
 
-pub use caller::{EnqueueReceipt, TriggerAction, TriggerRequest};
+pub use caller::{EnqueueOptions, EnqueueReceipt, PublishReceipt, SubscriberReceipt, TriggerAction, TriggerRequest};
 pub use error::{Error, Reason};
 pub use handler::{Context, HandlerError, RegisterFunction};
 pub use queues::{DeadLetter, DeadLetterPage, QueueInfo, QueueStats, Queues};
@@ -174,7 +174,36 @@ impl Worker {
         function_id: &str,
         payload: impl Serialize,
     ) -> Result<EnqueueReceipt, Error> {
-        caller::enqueue(&self.shared.batcher, queue, function_id, payload).await
+        caller::enqueue(&self.shared.batcher, queue, function_id, payload, &EnqueueOptions::default()).await
+    }
+
+    /// Enqueues with options: delayed (`delay_ms` / `not_before`) or with an
+    /// `idempotency_key` (a duplicate answers the first job's receipt, `duplicate: true`).
+    pub async fn enqueue_with(
+        &self,
+        queue: &str,
+        function_id: &str,
+        payload: impl Serialize,
+        options: EnqueueOptions,
+    ) -> Result<EnqueueReceipt, Error> {
+        caller::enqueue(&self.shared.batcher, queue, function_id, payload, &options).await
+    }
+
+    /// Publishes `payload` to `topic`: one durable job per subscriber (`topic_configs`),
+    /// one receipt each, in config order.
+    pub async fn publish(&self, topic: &str, payload: impl Serialize) -> Result<PublishReceipt, Error> {
+        caller::publish(&self.shared.conn, topic, payload, &EnqueueOptions::default()).await
+    }
+
+    /// [`Worker::publish`] with options (applied to each subscriber's job; the key per
+    /// subscriber queue).
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Serialize,
+        options: EnqueueOptions,
+    ) -> Result<PublishReceipt, Error> {
+        caller::publish(&self.shared.conn, topic, payload, &options).await
     }
 
     /// Calls `function_id` synchronously and deserializes its value.

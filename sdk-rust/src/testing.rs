@@ -59,6 +59,7 @@ impl Delivery {
                 message_receipt_id: None,
                 queue: None,
                 group: None,
+                topic: None,
                 enqueued_at: None,
                 cancelled: CancellationToken::new(),
             },
@@ -92,6 +93,15 @@ impl Delivery {
     /// This receipt id.
     pub fn receipt(mut self, id: impl Into<String>) -> Self {
         self.ctx.message_receipt_id = Some(id.into());
+        self
+    }
+
+    /// A topic subscriber's job: published to `topic` (the queue becomes
+    /// `<topic>/<function_id>`).
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        let topic = topic.into();
+        self.ctx.queue = Some(format!("{topic}/{}", self.ctx.function_id));
+        self.ctx.topic = Some(topic);
         self
     }
 

@@ -421,6 +421,7 @@ impl Shared {
             message_receipt_id: has_delivery.then_some(delivery.message_receipt_id),
             queue: has_delivery.then_some(delivery.queue),
             group: (!delivery.group.is_empty()).then_some(delivery.group),
+            topic: (!delivery.topic.is_empty()).then_some(delivery.topic),
             enqueued_at: delivery.enqueued_at.map(|t| {
                 UNIX_EPOCH + Duration::from_secs(t.seconds.max(0) as u64) + Duration::from_nanos(t.nanos.max(0) as u64)
             }),

@@ -214,7 +214,9 @@ impl QueueSpec {
         if let Some(f) = &self.message_group_field {
             line.push_str(&format!(" message_group_field={f}"));
         }
-        line.push_str(&format!(" dedup_window_ms={}", self.dedup_window_ms));
+        if self.dedup_window_ms != DEFAULT_DEDUP_WINDOW_MS {
+            line.push_str(&format!(" dedup_window_ms={}", self.dedup_window_ms));
+        }
         if let Some(t) = &self.topic {
             line.push_str(&format!(" topic={t}"));
         }

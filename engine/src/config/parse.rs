@@ -378,7 +378,7 @@ impl Walker {
                 self.problem(&tpath, body, "a topic name must be non-empty, without spaces and without '/'");
                 continue;
             }
-            let Some(spec) = self.queue(&tpath, body, TOPIC_KEYS) else { continue };
+            let spec = self.queue(&tpath, body, TOPIC_KEYS);
             let spath = join(&tpath, "subscribers");
             let Some(list) = body.as_mapping().and_then(|m| m.get_node("subscribers")) else {
                 self.problem(&spath, body, "required: the function ids subscribed (a list; [] for none yet)");
@@ -401,6 +401,7 @@ impl Walker {
                     subscribers.push(f);
                 }
             }
+            let Some(spec) = spec else { continue };
             for f in &subscribers {
                 let queue = TopicSpec::queue_of(name, f);
                 config.queues.insert(queue, QueueSpec { topic: Some(name.as_str().to_string()), ..spec.clone() });

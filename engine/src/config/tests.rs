@@ -362,3 +362,64 @@ fn rabbitmq_adapter_takes_its_url_from_the_environment_and_a_key_prefix() {
     assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
     assert!(err.problems[0].path.ends_with("exchange"), "{:?}", err.problems);
 }
+
+#[test]
+fn topics_give_each_subscriber_a_queue_with_the_topics_fields() {
+    let text = "\
+queue_configs:
+  email: {dedup_window_ms: 60000}
+topic_configs:
+  orders.placed:
+    subscribers: [billing::charge, emails::receipt]
+    max_retries: 2
+    backoff_ms: 500
+  orders.quiet:
+    subscribers: []
+";
+    let c = EngineConfig::parse(text).unwrap();
+    assert_eq!(c.queues["email"].dedup_window_ms, 60_000);
+    assert_eq!(c.queues["default"].dedup_window_ms, DEFAULT_DEDUP_WINDOW_MS);
+    assert_eq!(c.topics["orders.placed"].subscribers, vec!["billing::charge", "emails::receipt"]);
+    assert!(c.topics["orders.quiet"].subscribers.is_empty(), "an empty list is allowed");
+    let billing = &c.queues["orders.placed/billing::charge"];
+    assert_eq!((billing.max_retries, billing.backoff_ms), (2, 500));
+    assert_eq!(billing.topic.as_deref(), Some("orders.placed"));
+    assert_eq!(c.queues["orders.placed/emails::receipt"].topic.as_deref(), Some("orders.placed"));
+    assert_eq!(c.topic_names(), vec!["orders.placed", "orders.quiet"]);
+}
+
+#[test]
+fn topic_and_dedup_problems_are_listed_with_path_and_line() {
+    let text = "\
+queue_configs:
+  a/b: {}
+  email: {dedup_window_ms: 0}
+topic_configs:
+  orders.placed:
+    max_retries: 2
+  orders.paid:
+    subscribers: [billing::charge, billing::charge]
+    max_retry: 1
+  orders.shipped:
+    subscribers: billing::charge
+";
+    let err = EngineConfig::parse(text).unwrap_err();
+    let lines: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+    let want = [
+        "queue_configs.a/b: '/' is reserved for topic subscribers' queues (<topic>/<function_id>, from topic_configs) (line 2)",
+        "queue_configs.email.dedup_window_ms: must be at least 1 (line 3)",
+        "topic_configs.orders.placed.subscribers: required: the function ids subscribed (a list; [] for none yet) (line 6)",
+        "topic_configs.orders.paid.subscribers[1]: 'billing::charge' is listed twice (line 8)",
+        "topic_configs.orders.shipped.subscribers: expected a list of function ids (line 11)",
+    ];
+    for w in want {
+        assert!(lines.contains(&w.to_string()), "{w}\n{lines:#?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("topic_configs.orders.paid.max_retry: unknown key; did you mean 'max_retries'?")),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+}

@@ -471,16 +471,21 @@ pub async fn dedup_within_the_window_answers_the_first_job(store: Arc<dyn Store>
 }
 
 pub async fn dedup_key_expires_after_the_window(store: Arc<dyn Store>) {
+    // A minute's window (on the engine's clock, which the jobs' enqueue times are): a
+    // broker whose own clean-up runs on real time keeps the claim that long, too.
     let q = unique("q");
-    let first = keyed(job(&q, "f", None, 0), "k", 100); // enqueued at 1000: held until 1100
+    let at = |n: u32, t: u64| {
+        let mut j = keyed(job(&q, "f", None, n), "k", 60_000);
+        j.enqueued_at = t;
+        j
+    };
+    let first = at(0, 1_000); // held until 61_000
     store.enqueue(vec![first.clone()]).await.unwrap();
-    let inside = keyed(job(&q, "f", None, 99), "k", 100);
-    assert_eq!(store.enqueue(vec![inside]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
-    let after = keyed(job(&q, "f", None, 100), "k", 100);
+    assert_eq!(store.enqueue(vec![at(1, 60_999)]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+    let after = at(2, 61_000);
     assert_eq!(store.enqueue(vec![after.clone()]).await.unwrap(), vec![Enqueued::created(after.id.clone())]);
-    let again = keyed(job(&q, "f", None, 150), "k", 100);
     assert_eq!(
-        store.enqueue(vec![again]).await.unwrap(),
+        store.enqueue(vec![at(3, 61_050)]).await.unwrap(),
         vec![Enqueued::duplicate_of(after.id.clone())],
         "the new job holds the key now"
     );

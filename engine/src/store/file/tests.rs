@@ -449,3 +449,49 @@ fn a_batch_writes_one_net_row_per_job() {
         .unwrap();
     assert_eq!(counters, (5, 2, 4, 1));
 }
+
+#[tokio::test]
+async fn restart_keeps_delayed_jobs_and_idempotency_keys() {
+    use crate::queue::{Dedup, Enqueued};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let delayed = |mut j: NewJob, at: u64| {
+        j.not_before = Some(at);
+        j
+    };
+    let keyed = |mut j: NewJob| {
+        j.dedup = Some(Dedup { key: "charge-1".into(), window_ms: 60_000 });
+        j
+    };
+    store.enqueue(vec![delayed(job("std", None, 0), 9_000)]).await.unwrap();
+    // FIFO: the head runs now, the next member is delayed until 9_500 (waiting meanwhile).
+    store.enqueue(vec![job("fifo", Some("A"), 0), delayed(job("fifo", Some("A"), 1), 9_500)]).await.unwrap();
+    let first = keyed(job("keyed", None, 0));
+    store.enqueue(vec![first.clone()]).await.unwrap();
+    assert_eq!(ids(&lease(&store, "fifo", 10, 5_000).await), vec!["fifo-A-0"]);
+    drop(store);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(store.stats("std").await.unwrap().delayed, 1, "still delayed after the restart");
+    assert_eq!(store.next_due("std").await.unwrap(), Some(9_000));
+    assert!(lease(&store, "std", 10, 8_999).await.is_empty());
+    assert_eq!(ids(&lease(&store, "std", 10, 9_000).await), vec!["std-std-0"]);
+    let head = lease(&store, "fifo", 10, 5_000).await;
+    assert_eq!(ids(&head), vec!["fifo-A-0"], "the interrupted head runs again");
+    assert!(store.finish(&head[0].token, Finish::Complete).await.unwrap());
+    assert!(lease(&store, "fifo", 10, 5_000).await.is_empty(), "its successor keeps its delay");
+    assert_eq!(ids(&lease(&store, "fifo", 10, 9_500).await), vec!["fifo-A-1"]);
+    let mut again = keyed(job("keyed", None, 1));
+    again.id = "keyed-again".into();
+    assert_eq!(store.enqueue(vec![again]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+    let mut later = keyed(job("keyed", None, 2));
+    later.id = "keyed-later".into();
+    later.enqueued_at = first.enqueued_at + 60_000;
+    assert_eq!(store.enqueue(vec![later]).await.unwrap(), vec![Enqueued::created("keyed-later")], "expired");
+    drop(store);
+    let store = FileStore::open(dir.path()).unwrap();
+    let mut third = keyed(job("keyed", None, 3));
+    third.id = "keyed-third".into();
+    third.enqueued_at = first.enqueued_at + 60_001;
+    assert_eq!(store.enqueue(vec![third]).await.unwrap(), vec![Enqueued::duplicate_of("keyed-later")]);
+}

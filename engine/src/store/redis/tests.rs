@@ -338,3 +338,21 @@ async fn an_outage_is_unavailable_and_the_store_resumes_after_it() {
     let s = store.stats("q").await.unwrap();
     assert_eq!((s.enqueued, s.ready), (2, 2), "the refused enqueue was not stored");
 }
+
+#[tokio::test]
+async fn two_engines_agree_on_an_idempotency_key() {
+    use crate::queue::{Dedup, Enqueued};
+    let prefix = fresh_prefix();
+    let _guard = PrefixGuard(prefix.clone());
+    let a = connect(&prefix, RedisOptions::default()).await;
+    let b = connect(&prefix, RedisOptions::default()).await;
+    let keyed = |n: u32| {
+        let mut j = job("q", None, n);
+        j.dedup = Some(Dedup { key: "charge-1".into(), window_ms: 60_000 });
+        j
+    };
+    let first = keyed(1);
+    assert_eq!(a.enqueue(vec![first.clone()]).await.unwrap(), vec![Enqueued::created(first.id.clone())]);
+    assert_eq!(b.enqueue(vec![keyed(2)]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
+    assert_eq!(b.stats("q").await.unwrap().enqueued, 1, "the other engine stored nothing");
+}
