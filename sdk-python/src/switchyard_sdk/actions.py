@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Union
 
 from google.protobuf import timestamp_pb2
@@ -48,11 +48,16 @@ def check_options(delay_ms: object, not_before: object, idempotency_key: object)
         raise TypeError(f"idempotency_key must be a str, got {type(idempotency_key).__name__}")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def datetime_to_timestamp(when: datetime) -> timestamp_pb2.Timestamp:
-    """An aware datetime as a protobuf Timestamp (microsecond precision, as datetime)."""
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(when)  # converts an aware datetime to UTC
-    return ts
+    """An aware datetime as a protobuf Timestamp (microsecond precision, as datetime),
+    computed here so that it does not depend on how a protobuf release's
+    ``Timestamp.FromDatetime`` treats time zones."""
+    delta = when - _EPOCH
+    return timestamp_pb2.Timestamp(seconds=delta.days * 86_400 + delta.seconds,
+                                   nanos=delta.microseconds * 1000)
 
 
 @dataclass(frozen=True, slots=True)
