@@ -95,3 +95,55 @@ fn grpcurl_shows_the_reason_and_its_details() {
         run(&["-plaintext", "-d", r#"{"queue":"nope"}"#, &engine.addr, "switchyard.v1.Queues/ListDeadLetters"]);
     assert!(!ok && out.contains("QUEUE_NOT_FOUND"), "{out}");
 }
+
+const OPTIONS_CONFIG: &str = "
+queue_configs:
+  email: {}
+topic_configs:
+  orders.placed:
+    subscribers: [billing::charge, emails::receipt]
+";
+
+fn trigger(addr: &str, body: &str) -> serde_json::Value {
+    let (ok, out) = run(&["-plaintext", "-d", body, addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(ok, "{body}: {out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn grpcurl_enqueues_delayed_and_keyed_jobs_and_publishes_to_a_topic() {
+    let engine = EngineProcess::start(OPTIONS_CONFIG);
+    let addr = engine.addr.as_str();
+
+    let delayed =
+        r#"{"function_id":"emails::send","payload":{"to":"a@b.c"},"enqueue":{"queue":"email","delay_ms":600000}}"#;
+    assert!(trigger(addr, delayed)["receipt"]["messageReceiptId"].as_str().is_some_and(|id| !id.is_empty()));
+    let (ok, out) = run(&["-plaintext", addr, "switchyard.v1.Queues/ListQueues"]);
+    assert!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let email = json["queues"].as_array().unwrap().iter().find(|q| q["name"] == "email").expect("email queue");
+    assert_eq!(email["stats"]["delayed"], "1", "listed as delayed: {out}");
+    let billing = json["queues"].as_array().unwrap().iter().find(|q| q["name"] == "orders.placed/billing::charge");
+    assert_eq!(billing.expect("subscriber queue listed")["config"]["topic"], "orders.placed");
+
+    let keyed =
+        r#"{"function_id":"emails::send","payload":{},"enqueue":{"queue":"email","idempotency_key":"welcome-u1"}}"#;
+    let first = trigger(addr, keyed);
+    let again = trigger(addr, keyed);
+    assert_eq!(again["receipt"]["messageReceiptId"], first["receipt"]["messageReceiptId"]);
+    assert_eq!(again["receipt"]["duplicate"], true, "{again}");
+    assert!(first["receipt"].get("duplicate").is_none(), "false is the default, not printed: {first}");
+
+    let both = r#"{"function_id":"f","payload":{},"enqueue":{"queue":"email","delay_ms":1,"not_before":"2030-01-01T00:00:00Z"}}"#;
+    let (ok, out) = run(&["-plaintext", "-d", both, addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(!ok && out.contains("InvalidArgument") && out.contains("CONFLICTING_DELAY: "), "{out}");
+
+    let publish = r#"{"payload":{"orderId":"ord_1"},"publish":{"topic":"orders.placed"}}"#;
+    let receipts = trigger(addr, publish)["published"]["receipts"].as_array().cloned().expect("receipts");
+    let queues: Vec<&str> = receipts.iter().map(|r| r["queue"].as_str().unwrap()).collect();
+    assert_eq!(queues, vec!["orders.placed/billing::charge", "orders.placed/emails::receipt"]);
+    let unknown = r#"{"payload":{},"publish":{"topic":"orders.placd"}}"#;
+    let (ok, out) = run(&["-plaintext", "-d", unknown, addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(!ok && out.contains("NotFound") && out.contains("TOPIC_NOT_FOUND: "), "{out}");
+    assert!(out.contains("did you mean 'orders.placed'?"), "{out}");
+}

@@ -189,3 +189,32 @@ async fn errors_name_their_reason_with_stable_exit_codes() {
     );
     engine.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_takes_a_delay_and_an_idempotency_key_and_publish_fans_out() {
+    let engine = TestEngine::start(
+        "queue_configs:\n  jobs: {}\ntopic_configs:\n  orders.placed:\n    subscribers: [billing::charge, emails::receipt]\n",
+    )
+    .await;
+    let delayed = ctl(&engine, &["enqueue", "jobs", "f", "{}", "--delay-ms", "600000"]).await;
+    assert_eq!(delayed.code, 0, "{}", delayed.stderr);
+    let keyed = ["enqueue", "jobs", "f", "{}", "--idempotency-key", "k1", "--json"];
+    let first = json_of(&ctl(&engine, &keyed).await);
+    let again = json_of(&ctl(&engine, &keyed).await);
+    assert_eq!(again["messageReceiptId"], first["messageReceiptId"]);
+    assert_eq!((first.get("duplicate"), &again["duplicate"]), (None, &Value::Bool(true)));
+    let stats = engine.client().await.queues().stats("jobs").await.unwrap();
+    assert_eq!((stats.delayed, stats.ready), (1, 1));
+
+    let published = ctl(&engine, &["publish", "orders.placed", r#"{"orderId":"ord_1"}"#]).await;
+    assert_eq!(published.code, 0, "{}", published.stderr);
+    let lines: Vec<&str> = published.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", published.stdout);
+    assert!(
+        lines[0].starts_with("orders.placed/billing::charge ")
+            && lines[1].starts_with("orders.placed/emails::receipt ")
+    );
+    let unknown = ctl(&engine, &["publish", "orders.shipped", "{}"]).await;
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.starts_with("error: TOPIC_NOT_FOUND: "), "{}", unknown.stderr);
+}

@@ -1,5 +1,5 @@
 //! The operator commands of the `switchyard` binary: `queues`, `dlq list|redrive|discard`,
-//! `enqueue`, `workers`. Each talks gRPC to a running engine (the `Queues` and `Engine`
+//! `enqueue` (with `--delay-ms`, `--idempotency-key`), `publish`, `workers`. Each talks gRPC to a running engine (the `Queues` and `Engine`
 //! services) and prints a table, or JSON with `--json`.
 //!
 //! Invariant: the exit code says what happened, so scripts can rely on it —
@@ -26,7 +26,7 @@ use switchyard_proto::wire::engine_client::EngineClient;
 use switchyard_proto::wire::queues_client::QueuesClient;
 use switchyard_proto::wire::{
     DiscardDeadLettersRequest, EnqueueAction, ListDeadLettersRequest, ListQueuesRequest, ListWorkersRequest,
-    RedriveDeadLettersRequest, TriggerRequest, trigger_request, trigger_response,
+    PublishAction, RedriveDeadLettersRequest, TriggerRequest, trigger_request, trigger_response,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
@@ -58,6 +58,18 @@ pub enum OpsCommand {
         function: String,
         /// The payload, as JSON (`'{"orderId":"ord_1"}'`).
         payload: String,
+        #[command(flatten)]
+        options: EnqueueFlags,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Publish to a topic (one job per subscriber): `switchyard publish TOPIC PAYLOAD_JSON`.
+    Publish {
+        topic: String,
+        /// The payload, as JSON.
+        payload: String,
+        #[command(flatten)]
+        options: EnqueueFlags,
         #[command(flatten)]
         target: Target,
     },
@@ -99,6 +111,17 @@ pub enum DlqCommand {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// The enqueue options of `enqueue` and `publish`.
+#[derive(Args, Debug)]
+pub struct EnqueueFlags {
+    /// Delay the job(s) by this many milliseconds.
+    #[arg(long)]
+    delay_ms: Option<u64>,
+    /// A second enqueue with this key within the queue's dedup_window_ms creates no job.
+    #[arg(long)]
+    idempotency_key: Option<String>,
 }
 
 /// Where the engine is, and how to print.
@@ -167,7 +190,10 @@ impl CtlError {
 /// Runs an operator command; returns the exit code.
 pub async fn run(command: OpsCommand) -> i32 {
     let json = match &command {
-        OpsCommand::Queues(t) | OpsCommand::Workers(t) | OpsCommand::Enqueue { target: t, .. } => t.json,
+        OpsCommand::Queues(t)
+        | OpsCommand::Workers(t)
+        | OpsCommand::Enqueue { target: t, .. }
+        | OpsCommand::Publish { target: t, .. } => t.json,
         OpsCommand::Dlq { command } => match command {
             DlqCommand::List { target, .. }
             | DlqCommand::Redrive { target, .. }
@@ -201,27 +227,57 @@ async fn execute(command: OpsCommand) -> Result<String, CtlError> {
             let r = q.list_workers(ListWorkersRequest {}).await.map_err(|s| CtlError::from_status(s, &addr))?;
             Ok(render::workers(&r.into_inner().workers, t.json))
         }
-        OpsCommand::Enqueue { queue, function, payload, target } => {
+        OpsCommand::Enqueue { queue, function, payload, options, target } => {
             let value: serde_json::Value = serde_json::from_str(&payload)
                 .map_err(|e| CtlError::Usage(format!("PAYLOAD_JSON is not JSON: {e}")))?;
             let (channel, addr) = connect(&target).await?;
+            let action = EnqueueAction {
+                queue,
+                delay_ms: options.delay_ms,
+                idempotency_key: options.idempotency_key.unwrap_or_default(),
+                ..Default::default()
+            };
             let request = TriggerRequest {
                 function_id: function,
                 payload: crate::wire::json_to_wire(&value),
-                action: Some(trigger_request::Action::Enqueue(EnqueueAction { queue, ..Default::default() })),
+                action: Some(trigger_request::Action::Enqueue(action)),
                 timeout_ms: None,
             };
             let r = EngineClient::new(channel).trigger(request).await.map_err(|s| CtlError::from_status(s, &addr))?;
-            let id = match r.into_inner().outcome {
-                Some(trigger_response::Outcome::Receipt(receipt)) => receipt.message_receipt_id,
-                other => {
-                    return Err(CtlError::Refused {
-                        reason: "UNEXPECTED_ANSWER".into(),
-                        message: format!("the engine answered an enqueue with {other:?}"),
-                    });
+            match r.into_inner().outcome {
+                Some(trigger_response::Outcome::Receipt(receipt)) => {
+                    Ok(render::receipt(&receipt.message_receipt_id, receipt.duplicate, target.json))
                 }
+                other => Err(CtlError::Refused {
+                    reason: "UNEXPECTED_ANSWER".into(),
+                    message: format!("the engine answered an enqueue with {other:?}"),
+                }),
+            }
+        }
+        OpsCommand::Publish { topic, payload, options, target } => {
+            let value: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| CtlError::Usage(format!("PAYLOAD_JSON is not JSON: {e}")))?;
+            let (channel, addr) = connect(&target).await?;
+            let action = PublishAction {
+                topic,
+                delay_ms: options.delay_ms,
+                idempotency_key: options.idempotency_key.unwrap_or_default(),
+                ..Default::default()
             };
-            Ok(render::receipt(&id, target.json))
+            let request = TriggerRequest {
+                function_id: String::new(),
+                payload: crate::wire::json_to_wire(&value),
+                action: Some(trigger_request::Action::Publish(action)),
+                timeout_ms: None,
+            };
+            let r = EngineClient::new(channel).trigger(request).await.map_err(|s| CtlError::from_status(s, &addr))?;
+            match r.into_inner().outcome {
+                Some(trigger_response::Outcome::Published(p)) => Ok(render::published(&p.receipts, target.json)),
+                other => Err(CtlError::Refused {
+                    reason: "UNEXPECTED_ANSWER".into(),
+                    message: format!("the engine answered a publish with {other:?}"),
+                }),
+            }
         }
         OpsCommand::Dlq { command } => dlq(command).await,
     }

@@ -176,8 +176,34 @@ pub fn workers(workers: &[WorkerInfo], as_json: bool) -> String {
     table(&["WORKER", "NAME", "SDK", "IN_FLIGHT", "FUNCTIONS"], rows, &[3])
 }
 
-pub fn receipt(id: &str, as_json: bool) -> String {
-    if as_json { pretty(&json!({"messageReceiptId": id})) } else { format!("{id}\n") }
+pub fn receipt(id: &str, duplicate: bool, as_json: bool) -> String {
+    match (as_json, duplicate) {
+        (true, false) => pretty(&json!({"messageReceiptId": id})),
+        (true, true) => pretty(&json!({"messageReceiptId": id, "duplicate": true})),
+        (false, false) => format!("{id}\n"),
+        (false, true) => format!("{id} (duplicate: the idempotency key's first job)\n"),
+    }
+}
+
+/// A publish's receipts: one line per subscriber (`queue id`), or JSON.
+pub fn published(receipts: &[switchyard_proto::wire::SubscriberReceipt], as_json: bool) -> String {
+    if as_json {
+        let list: Vec<_> = receipts
+            .iter()
+            .map(|r| {
+                json!({"functionId": r.function_id, "queue": r.queue, "messageReceiptId": r.message_receipt_id,
+                       "duplicate": r.duplicate})
+            })
+            .collect();
+        return pretty(&json!({"receipts": list}));
+    }
+    if receipts.is_empty() {
+        return "no subscribers: nothing stored\n".into();
+    }
+    receipts
+        .iter()
+        .map(|r| format!("{} {}{}\n", r.queue, r.message_receipt_id, if r.duplicate { " (duplicate)" } else { "" }))
+        .collect()
 }
 
 /// `redriven 2 dead letters of queue 'email'`.

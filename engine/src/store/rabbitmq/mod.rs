@@ -34,6 +34,11 @@
 //!    that is down, refuses or has no such queue is `UNAVAILABLE`, never a receipt. When
 //!    this engine owns that shard, the enqueue also waits until its own consumer has the
 //!    job, so the engine's next lease sees it.
+//!    A delayed enqueue's `not_before` travels in the message, so the owner's mirror holds
+//!    it as delayed (a FIFO one keeps its place in its group) and a new owner still does.
+//!    An enqueue with an idempotency key first claims the key on the broker ([`dedup`]:
+//!    one tiny classic queue per live key, `x-max-length: 1` with `reject-publish`, so the
+//!    broker's confirm decides which engine is first); a duplicate publishes nothing.
 //! 2. **Lease** asks the mirrors of the shards this engine owns; `concurrency` is the
 //!    dispatcher's, per engine. Jobs of shards another engine owns run there.
 //! 3. **Retry** (exact due time from the dispatcher's backoff table, cap and jitter
@@ -62,6 +67,9 @@
 //! - The owner holds every message of its shards unacked (the broker keeps them in its
 //!   memory as well as on disk) and a mirror record per job (~100 bytes plus payload).
 //! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
+//! - An idempotency key costs one classic queue on the broker while it lives (deleted by the
+//!   broker a minute after its window) and two round trips per keyed enqueue, three for a
+//!   duplicate ([`dedup`]).
 //! - `ListQueues` counts the jobs of the shards this engine owns (exact there), the other
 //!   owners' last announcement for the rest, and the DLQ's ready messages; the counters (`enqueued`, `completed`, `failed`,
 //!   `dead_lettered`) are the owner's, written to the shard every second: a killed owner
@@ -111,6 +119,8 @@ struct Inner {
     changed: Arc<Notify>,
     /// Queues to declare again after a reconnect.
     queues: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    /// The idempotency claim queues this store declared (tests clean up with them).
+    claims: parking_lot::Mutex<std::collections::BTreeSet<String>>,
     last_dead_seq: AtomicU64,
 }
 
@@ -131,6 +141,7 @@ impl RabbitStore {
             session: RwLock::new(Some(first.clone())),
             changed,
             queues: parking_lot::Mutex::new(Default::default()),
+            claims: parking_lot::Mutex::new(Default::default()),
             last_dead_seq: AtomicU64::new(0),
         });
         tokio::spawn(supervise(Arc::downgrade(&inner), first));
@@ -172,6 +183,24 @@ impl RabbitStore {
         }
         let ch = conn.create_channel().await.map_err(unavailable)?;
         let _ = ch.exchange_delete(names.presence().as_str().into(), Default::default()).await;
+        let _ = conn.close(200, "cleaned up".into()).await;
+        Ok(())
+    }
+
+    /// The idempotency claim queues this store has declared (tests delete them with
+    /// [`RabbitStore::delete_queues`]; otherwise the broker expires them).
+    pub fn claim_queues(&self) -> Vec<String> {
+        self.inner.claims.lock().iter().cloned().collect()
+    }
+
+    /// Deletes broker queues by name, best effort (tests clean up with it).
+    pub async fn delete_queues(url: &str, names: &[String]) -> Result<(), StoreError> {
+        let conn =
+            lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
+        for name in names {
+            let ch = conn.create_channel().await.map_err(unavailable)?;
+            let _ = ch.queue_delete(name.as_str().into(), Default::default()).await;
+        }
         let _ = conn.close(200, "cleaned up".into()).await;
         Ok(())
     }
@@ -352,6 +381,7 @@ impl Store for RabbitStore {
             if let (Some(d), Some(expires_at)) = (&new.dedup, new.dedup_expires_at()) {
                 // Claimed in order, before any publish: a batch's second use of a key finds
                 // the first's claim.
+                self.inner.claims.lock().insert(dedup::name(&s.names, &new.queue, &d.key, d.window_ms.max(1)));
                 match dedup::claim(&s, &new.queue, &d.key, &new.id, d.window_ms, new.enqueued_at, expires_at).await {
                     Ok(dedup::Claim::First) => claimed.push((new.queue.clone(), d.clone())),
                     Ok(dedup::Claim::Duplicate(first)) => {

@@ -24,11 +24,15 @@ impl Drop for Cleanup {
         let mut queues: Vec<String> = self.stores.iter().flat_map(|s| s.declared_queues()).collect();
         queues.sort();
         queues.dedup();
+        let claims: Vec<String> = self.stores.iter().flat_map(|s| s.claim_queues()).collect();
         self.stores.clear();
         let prefix = self.prefix.clone();
         let done = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(RabbitStore::delete_prefix(&url(), &prefix, &queues))
+            rt.block_on(async {
+                RabbitStore::delete_queues(&url(), &claims).await?;
+                RabbitStore::delete_prefix(&url(), &prefix, &queues).await
+            })
         })
         .join();
         if let Ok(Err(e)) = done {
@@ -141,5 +145,30 @@ async fn a_conflicting_queue_stops_start_up_with_its_name() {
         other => panic!("a conflicting queue must stop start-up: {other:?}"),
     }
     let _ = conn.close(200, "done".into()).await;
+    drop(cleanup);
+}
+
+#[tokio::test]
+async fn two_engines_agree_on_an_idempotency_key() {
+    use crate::queue::{Dedup, Enqueued};
+    let prefix = fresh_prefix();
+    let (a, b) = (connect(&prefix).await, connect(&prefix).await);
+    let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![a.clone(), b.clone()] };
+    let keyed = |n: u32| {
+        let mut j = job("q", None, n);
+        j.dedup = Some(Dedup { key: "charge-1".into(), window_ms: 60_000 });
+        j
+    };
+    let first = keyed(1);
+    // Both engines at once: exactly one stores its job, the other answers its id.
+    let (x, y) = tokio::join!(a.enqueue(vec![first.clone()]), b.enqueue(vec![keyed(2)]));
+    let (x, y) = (x.unwrap().remove(0), y.unwrap().remove(0));
+    assert_ne!(x.duplicate, y.duplicate, "one is first: {x:?} {y:?}");
+    let winner = if x.duplicate { y.id.clone() } else { x.id.clone() };
+    assert_eq!(if x.duplicate { &x.id } else { &y.id }, &winner, "the duplicate names the stored job");
+    // And later, from either engine.
+    assert_eq!(a.enqueue(vec![keyed(3)]).await.unwrap(), vec![Enqueued::duplicate_of(winner.clone())]);
+    assert_eq!(b.enqueue(vec![keyed(4)]).await.unwrap(), vec![Enqueued::duplicate_of(winner)]);
+    drop((a, b));
     drop(cleanup);
 }

@@ -26,6 +26,15 @@
 //! compatible server that runs Lua scripts); not Redis Cluster (the scripts compute their
 //! keys, see [`scripts`]).
 //!
+//! # Delays and idempotency keys
+//!
+//! A delayed enqueue is in the delayed set from the start (field `nb` keeps its
+//! `not_before` while it waits behind its FIFO group's head, so it is delayed, not ready,
+//! when its turn comes). An idempotency key is a string `P:q:…:dedup:<key>` set in the
+//! enqueue's script (so every engine agrees) to `<expires_at>|<first id>`, with PX = the
+//! window for clean-up; it is live while its `expires_at` (the engine clock) is after the
+//! new enqueue's time.
+//!
 //! # Leases across engines
 //!
 //! 1. Each store instance (one per engine process) has a random engine id.
