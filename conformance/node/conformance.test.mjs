@@ -31,8 +31,12 @@ before(async () => {
   await new Promise((resolve) => closed.close(resolve));
   const queues = {};
   for (const c of cases) for (const [q, cfg] of Object.entries(c.queues ?? {})) queues[`${c.name}.${q}`] = cfg;
+  const topics = {};
+  for (const c of cases) {
+    for (const [t, cfg] of Object.entries(c.topics ?? {})) topics[`${c.name}.${t}`] = { ...cfg, subscribers: cfg.subscribers.map((f) => `${c.name}::${f}`) };
+  }
   const config = join(mkdtempSync(join(tmpdir(), 'switchyard-conformance-')), 'conformance.yaml');
-  writeFileSync(config, JSON.stringify({ shutdown_grace_ms: 1000, queue_configs: queues })); // JSON is YAML
+  writeFileSync(config, JSON.stringify({ shutdown_grace_ms: 1000, queue_configs: queues, topic_configs: topics })); // JSON is YAML
   engine = spawn(engineBin, ['serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const line = await Promise.race([
     new Promise((resolve) => createInterface({ input: engine.stdout }).once('line', resolve)),
@@ -99,9 +103,16 @@ class Run {
     this.inFlight = new Map();
     this.maxInFlight = new Map();
     this.receipts = new Map();
+    /** Receipt name -> when its enqueue was sent (performance.now()). */
+    this.sent = new Map();
   }
 
-  queue(local) { return `${this.name}.${local}`; }
+  /** A local queue name; `TOPIC/FUNCTION` is that topic subscriber's queue. */
+  queue(local) {
+    const slash = local.indexOf('/');
+    return slash < 0 ? `${this.name}.${local}` : `${this.topic(local.slice(0, slash))}/${this.fn(local.slice(slash + 1))}`;
+  }
+  topic(local) { return `${this.name}.${local}`; }
   fn(local) { return local ? `${this.name}::${local}` : ''; }
   of(fn) { return this.calls.filter((c) => c.function === fn); }
 
@@ -110,7 +121,7 @@ class Run {
       const spec = this.specs.get(fn);
       const rec = {
         function: fn, attempt: ctx.attempt, max_attempts: ctx.maxAttempts, receipt: ctx.messageReceiptId ?? null,
-        queue: ctx.queue ?? null, group: ctx.group ?? null, payload, start: performance.now(), end: null, outcome: 'running',
+        queue: ctx.queue ?? null, group: ctx.group ?? null, topic: ctx.topic ?? null, payload, start: performance.now(), end: null, outcome: 'running',
       };
       this.calls.push(rec);
       this.inFlight.set(fn, (this.inFlight.get(fn) ?? 0) + 1);
@@ -157,12 +168,46 @@ class Run {
     await this.sy.ready(WAIT_MS);
   }
 
+  /** The enqueue options of an enqueue or publish step. */
+  options(a) {
+    const options = {};
+    if ('delay_ms' in a) options.delayMs = a.delay_ms;
+    if ('not_before_in_ms' in a) options.notBefore = new Date(Date.now() + a.not_before_in_ms);
+    if ('idempotency_key' in a) options.idempotencyKey = a.idempotency_key;
+    return options;
+  }
+
+  checkDuplicate(a, receiptId, duplicate, name) {
+    if ('duplicate_of' in a) {
+      assert.ok(duplicate, `receipt ${receiptId} is not a duplicate`);
+      assert.equal(receiptId, this.receipts.get(name), 'the duplicate answers the first receipt');
+    } else {
+      assert.equal(duplicate, false, `receipt ${receiptId} is a duplicate`);
+    }
+  }
+
   async enqueue(a) {
+    const sent = performance.now();
     const receipt = await this.sy.trigger({
-      function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Enqueue({ queue: this.queue(a.queue) }),
+      function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Enqueue({ queue: this.queue(a.queue), ...this.options(a) }),
     });
-    if (a.as) this.receipts.set(a.as, receipt.messageReceiptId);
+    this.checkDuplicate(a, receipt.messageReceiptId, receipt.duplicate, a.duplicate_of);
+    if (a.as) {
+      this.receipts.set(a.as, receipt.messageReceiptId);
+      this.sent.set(a.as, sent);
+    }
     return receipt;
+  }
+
+  async publish(a) {
+    const { receipts } = await this.sy.publish(this.topic(a.topic), a.payload, this.options(a));
+    return receipts.map((r) => {
+      const local = r.functionId.slice(`${this.name}::`.length);
+      assert.equal(r.queue, this.queue(`${a.topic}/${local}`), 'receipt queue');
+      this.checkDuplicate(a, r.messageReceiptId, r.duplicate, `${a.duplicate_of}.${local}`);
+      if (a.as) this.receipts.set(`${a.as}.${local}`, r.messageReceiptId);
+      return local;
+    });
   }
 
   /** A caller for `url` (no function: it opens no worker stream) that lists the engine's queues. */
@@ -273,7 +318,16 @@ class Run {
     if ('receipt' in a) expected.receipt = a.receipt === null ? null : this.receipts.get(a.receipt);
     if ('queue' in a) expected.queue = a.queue === null ? null : this.queue(a.queue);
     if ('group' in a) expected.group = a.group;
+    if ('topic' in a) expected.topic = a.topic === null ? null : this.topic(a.topic);
     for (const c of calls) for (const [k, v] of Object.entries(expected)) assert.equal(c[k], v, `invocation ${k}`);
+  }
+
+  expect_started_after(a) {
+    const receipt = this.receipts.get(a.receipt);
+    const first = this.calls.find((c) => c.receipt === receipt);
+    assert.ok(first, `job ${a.receipt} never started`);
+    const waited = first.start - this.sent.get(a.receipt);
+    assert.ok(waited >= a.ms - 1, `job ${a.receipt} started ${waited} ms after its enqueue, < ${a.ms} ms`);
   }
 
   expect_retry_schedule(a) {

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,11 @@ WAIT_MS = 10_000
 @pytest.fixture(scope="module")
 def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     queues = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
+    topics = {f"{c['name']}.{t}": {**cfg, "subscribers": [f"{c['name']}::{f}" for f in cfg["subscribers"]]}
+              for c in CASES for t, cfg in (c.get("topics") or {}).items()}
     config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
-    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": queues}))  # JSON is YAML
+    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": queues,  # JSON is YAML
+                                  "topic_configs": topics}))
     with EngineProcess(config, binary=ENGINE_BIN) as engine:
         yield engine.url
 
@@ -105,8 +109,15 @@ class Run:
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
         self.receipts: dict[str, str] = {}
+        self.sent: dict[str, float] = {}  # receipt name -> when its enqueue was sent
 
     def queue(self, local: str) -> str:
+        if "/" in local:  # a topic subscriber's queue: TOPIC/FUNCTION
+            topic, function = local.split("/", 1)
+            return f"{self.topic(topic)}/{self.function(function)}"
+        return f"{self.name}.{local}"
+
+    def topic(self, local: str) -> str:
         return f"{self.name}.{local}"
 
     def function(self, local: str) -> str:
@@ -122,6 +133,7 @@ class Run:
             spec = self.specs[function]
             rec = {"function": function, "attempt": ctx.attempt, "max_attempts": ctx.max_attempts,
                    "receipt": ctx.message_receipt_id, "queue": ctx.queue, "group": ctx.group,
+                   "topic": ctx.topic,
                    "payload": payload, "start": time.monotonic(), "end": None, "outcome": "running"}
             self.calls.append(rec)
             self.in_flight[function] = self.in_flight.get(function, 0) + 1
@@ -171,12 +183,42 @@ class Run:
         self.sy.register_function(function, self.handler(function))
         assert self.sy.wait_registered(function, 10), f"{function} never acknowledged"
 
+    def options(self, a: dict[str, Any]) -> dict[str, Any]:
+        """The enqueue options of an enqueue or publish step, as keyword arguments."""
+        options: dict[str, Any] = {k: a[k] for k in ("delay_ms", "idempotency_key") if k in a}
+        if "not_before_in_ms" in a:
+            options["not_before"] = datetime.now(timezone.utc) + timedelta(milliseconds=a["not_before_in_ms"])
+        return options
+
+    def check_duplicate(self, a: dict[str, Any], receipt_id: str, duplicate: bool, name: str) -> None:
+        if "duplicate_of" in a:
+            first = self.receipts[name]
+            assert duplicate and receipt_id == first, f"receipt {receipt_id} duplicate={duplicate}, expected {first}"
+        else:
+            assert not duplicate, f"receipt {receipt_id} is a duplicate"
+
     def enqueue(self, a: dict[str, Any]) -> Any:
+        sent = time.monotonic()
         receipt = self.sy.trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
-                                   "action": TriggerAction.Enqueue(queue=self.queue(a["queue"]))})
+                                   "action": TriggerAction.Enqueue(queue=self.queue(a["queue"]),
+                                                                   **self.options(a))})
+        self.check_duplicate(a, receipt["messageReceiptId"], receipt["duplicate"], a.get("duplicate_of", ""))
         if "as" in a:
             self.receipts[a["as"]] = receipt["messageReceiptId"]
+            self.sent[a["as"]] = sent
         return receipt
+
+    def publish(self, a: dict[str, Any]) -> list[str]:
+        published = self.sy.publish(self.topic(a["topic"]), a.get("payload"), **self.options(a))
+        functions = []
+        for r in published.receipts:
+            local = r.function_id.removeprefix(f"{self.name}::")
+            assert r.queue == self.queue(f"{a['topic']}/{local}"), f"receipt queue {r.queue}"
+            self.check_duplicate(a, r.message_receipt_id, r.duplicate, f"{a.get('duplicate_of')}.{local}")
+            if "as" in a:
+                self.receipts[f"{a['as']}.{local}"] = r.message_receipt_id
+            functions.append(local)
+        return functions
 
     def call(self, a: dict[str, Any]) -> Any:
         request: dict[str, Any] = {"function_id": self.function(a["function"]), "payload": a.get("payload")}
@@ -301,9 +343,18 @@ class Run:
             expected["queue"] = a["queue"] and self.queue(a["queue"])
         if "group" in a:
             expected["group"] = a["group"]
+        if "topic" in a:
+            expected["topic"] = a["topic"] and self.topic(a["topic"])
         for c in calls:
             for key, value in expected.items():
                 assert c[key] == value, f"invocation {key}: {c[key]!r}, expected {value!r}"
+
+    def expect_started_after(self, a: dict[str, Any]) -> None:
+        receipt = self.receipts[a["receipt"]]
+        starts = [c["start"] for c in self.calls if c["receipt"] == receipt]
+        assert starts, f"job {a['receipt']} never started"
+        waited_ms = (starts[0] - self.sent[a["receipt"]]) * 1000
+        assert waited_ms >= a["ms"] - 1, f"job {a['receipt']} started {waited_ms:.1f} ms after its enqueue, < {a['ms']} ms"
 
     def expect_retry_schedule(self, a: dict[str, Any]) -> None:
         jobs: dict[str, list[dict[str, Any]]] = {}

@@ -53,6 +53,7 @@ import * as grpc from '@grpc/grpc-js';
 import { errorForReason, fromRpcStatus, fromServiceError, shutDown, SwitchyardError } from './errors.js';
 import type { WireEnqueueBatchResponse, WireTriggerRequest } from './messages.js';
 import { encodeEnqueueItem, methods } from './proto.js';
+import { fromWireReceipt } from './trigger.js';
 import type { EnqueueReceipt } from './types.js';
 
 /**
@@ -101,11 +102,9 @@ export class EnqueueBatcher {
   enqueue(request: WireTriggerRequest, deadlineMs: number): Promise<EnqueueReceipt> {
     const deadline = Date.now() + deadlineMs;
     if (this.triggerOnly) return this.host.triggerEnqueue(request, deadline);
-    const bytes = encodeEnqueueItem({
-      function_id: request.function_id,
-      payload: request.payload,
-      queue: request.enqueue?.queue ?? '',
-    });
+    // The item carries the action's enqueue options as the same fields.
+    const { queue = '', ...options } = request.enqueue ?? {};
+    const bytes = encodeEnqueueItem({ function_id: request.function_id, payload: request.payload, queue, ...options });
     return new Promise((resolve, reject) => {
       this.queue.push({ bytes, trigger: request, deadline, resolve, reject });
       this.schedule();
@@ -176,7 +175,7 @@ export class EnqueueBatcher {
       const result = results[i];
       const outcome = result?.outcome ?? (result?.receipt ? 'receipt' : result?.error ? 'error' : undefined);
       if (outcome === 'receipt') {
-        item.resolve({ messageReceiptId: result?.receipt?.message_receipt_id ?? '' });
+        item.resolve(fromWireReceipt(result?.receipt));
       } else if (outcome === 'error') {
         item.reject(fromRpcStatus(result?.error ?? {}));
       } else {

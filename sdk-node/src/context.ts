@@ -18,6 +18,7 @@ export class InvocationContext implements Context {
   readonly messageReceiptId: string | undefined;
   readonly queue: string | undefined;
   readonly group: string | undefined;
+  readonly topic: string | undefined;
   #enqueuedAt: WireTimestamp | undefined;
   #controller: AbortController | undefined;
   #abortReason: Error | undefined;
@@ -31,6 +32,7 @@ export class InvocationContext implements Context {
     this.messageReceiptId = delivery?.message_receipt_id || undefined;
     this.queue = delivery?.queue || undefined;
     this.group = delivery?.group || undefined;
+    this.topic = delivery?.topic || undefined;
     this.#enqueuedAt = delivery?.enqueued_at ?? undefined;
   }
 
@@ -55,7 +57,7 @@ export class InvocationContext implements Context {
 
   /** What console.log and JSON.stringify show: every field, including the getters. */
   toJSON(): Omit<Context, 'signal'> & { aborted: boolean } {
-    const { invocationId, functionId, attempt, maxAttempts, messageReceiptId, queue, group, enqueuedAt } = this;
-    return { invocationId, functionId, attempt, maxAttempts, messageReceiptId, queue, group, enqueuedAt, aborted: this.#abortReason !== undefined };
+    const { invocationId, functionId, attempt, maxAttempts, messageReceiptId, queue, group, enqueuedAt, topic } = this;
+    return { invocationId, functionId, attempt, maxAttempts, messageReceiptId, queue, group, enqueuedAt, topic, aborted: this.#abortReason !== undefined };
   }
 }

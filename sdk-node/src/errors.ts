@@ -24,6 +24,9 @@ import { fromValueBytes, type JsonValue } from './value.js';
 /** The stable reasons of DESIGN §3; other strings may appear for transport failures. */
 export type ErrorReason =
   | 'QUEUE_NOT_FOUND'
+  | 'TOPIC_NOT_FOUND'
+  | 'CONFLICTING_DELAY'
+  | 'INVALID_IDEMPOTENCY_KEY'
   | 'MISSING_GROUP_FIELD'
   | 'FUNCTION_NOT_FOUND'
   | 'FUNCTION_FAILED'
@@ -54,6 +57,8 @@ export class SwitchyardError extends Error {
 
 /** Enqueue named a queue absent from queue_configs. */
 export class QueueNotFoundError extends SwitchyardError {}
+/** Publish named a topic absent from topic_configs. */
+export class TopicNotFoundError extends SwitchyardError {}
 /** A fifo payload lacks its message_group_field (or it is null / not a string or number). */
 export class MissingGroupFieldError extends SwitchyardError {}
 /** Sync or void call to a function that no connected worker registered. */
@@ -77,7 +82,10 @@ export class FunctionFailedError extends SwitchyardError {
 export class SwitchyardTimeoutError extends SwitchyardError {}
 /** Payload over the engine's max_payload_bytes. */
 export class PayloadTooLargeError extends SwitchyardError {}
-/** Empty function id or otherwise malformed request. */
+/**
+ * Empty function id or otherwise malformed request; also the enqueue options' reasons
+ * CONFLICTING_DELAY (delayMs with notBefore) and INVALID_IDEMPOTENCY_KEY (over 256 bytes).
+ */
 export class InvalidArgumentError extends SwitchyardError {}
 /** Engine unreachable, shutting down, or its store failed. */
 export class UnavailableError extends SwitchyardError {}
@@ -88,6 +96,7 @@ type ErrorClass = new (reason: ErrorReason, message: string, code?: number, deta
 
 const CLASS_BY_REASON: Record<string, ErrorClass> = {
   QUEUE_NOT_FOUND: QueueNotFoundError,
+  TOPIC_NOT_FOUND: TopicNotFoundError,
   MISSING_GROUP_FIELD: MissingGroupFieldError,
   FUNCTION_NOT_FOUND: FunctionNotFoundError,
   FUNCTION_FAILED: FunctionFailedError,
@@ -96,6 +105,8 @@ const CLASS_BY_REASON: Record<string, ErrorClass> = {
   PAYLOAD_TOO_LARGE: PayloadTooLargeError,
   RESOURCE_EXHAUSTED: PayloadTooLargeError,
   INVALID_ARGUMENT: InvalidArgumentError,
+  CONFLICTING_DELAY: InvalidArgumentError,
+  INVALID_IDEMPOTENCY_KEY: InvalidArgumentError,
   UNAVAILABLE: UnavailableError,
   INVALID_URL: InvalidUrlError,
 };

@@ -16,6 +16,7 @@ export { FunctionRef, functionRef } from './functions.js';
 export {
   SwitchyardError,
   QueueNotFoundError,
+  TopicNotFoundError,
   MissingGroupFieldError,
   FunctionNotFoundError,
   FunctionFailedError,

@@ -39,21 +39,47 @@ export interface WireTriggerRequest {
   function_id: string;
   payload: WireValueBytes;
   void?: Record<string, never>;
-  enqueue?: { queue: string };
+  enqueue?: WireEnqueueAction;
+  publish?: WirePublishAction;
   timeout_ms?: WireLong;
+}
+
+/** The enqueue options of EnqueueAction, EnqueueItem and PublishAction (unset: absent). */
+export interface WireEnqueueOptions {
+  delay_ms?: WireLong;
+  not_before?: WireTimestamp;
+  idempotency_key?: string;
+}
+
+export interface WireEnqueueAction extends WireEnqueueOptions {
+  queue: string;
+}
+
+export interface WirePublishAction extends WireEnqueueOptions {
+  topic: string;
+}
+
+export interface WireEnqueueReceipt {
+  message_receipt_id?: string;
+  duplicate?: boolean;
+}
+
+export interface WirePublishReceipt {
+  receipts?: { function_id?: string; queue?: string; message_receipt_id?: string; duplicate?: boolean }[] | null;
 }
 
 export interface WireTriggerResponse {
   result?: WireValueBytes;
-  receipt?: { message_receipt_id?: string };
+  receipt?: WireEnqueueReceipt;
   accepted?: Record<string, never>;
-  outcome?: 'result' | 'receipt' | 'accepted';
+  published?: WirePublishReceipt;
+  outcome?: 'result' | 'receipt' | 'accepted' | 'published';
 }
 
 // ---- Engine.EnqueueBatch ----------------------------------------------------------
 
 /** One EnqueueItem, as encoded (raw protobufjs) when the enqueue is made. */
-export interface WireEnqueueItem {
+export interface WireEnqueueItem extends WireEnqueueOptions {
   function_id: string;
   payload: WireValueBytes;
   queue: string;
@@ -74,7 +100,7 @@ export interface WireRpcStatus {
 
 /** One item's answer, in item order, as a protobufjs message instance. */
 export interface WireEnqueueResult {
-  receipt?: { message_receipt_id?: string } | null;
+  receipt?: WireEnqueueReceipt | null;
   error?: WireRpcStatus | null;
   outcome?: 'receipt' | 'error';
 }
@@ -114,6 +140,7 @@ export interface WireDelivery {
   max_attempts?: number;
   enqueued_at?: WireTimestamp | null;
   group?: string;
+  topic?: string;
 }
 
 export interface WireInvoke {
@@ -148,6 +175,8 @@ export interface WireQueueConfig {
   timeout_ms?: WireLong;
   max_backoff_ms?: WireLong;
   jitter?: boolean;
+  dedup_window_ms?: WireLong;
+  topic?: string;
 }
 
 export interface WireQueueStats {

@@ -2,7 +2,7 @@
  * Conversion of the Queues service's wire messages into the SDK's plain objects.
  *
  * Invariant: a field the engine left unset reads as its proto3 default (0, "", false),
- * except the fields whose absence means something — `messageGroupField`, `group`,
+ * except the fields whose absence means something — `messageGroupField`, `topic`, `group`,
  * `maxBackoffMs`, `lastError`, `nextPageToken`, timestamps — which read as undefined.
  */
 import { answerPayload } from './errors.js';
@@ -37,6 +37,8 @@ function fromWireConfig(config: WireQueueConfig): QueueConfig {
     timeoutMs: toNumber(config.timeout_ms),
     maxBackoffMs: config.max_backoff_ms === undefined || config.max_backoff_ms === null ? undefined : toNumber(config.max_backoff_ms),
     jitter: config.jitter ?? false,
+    dedupWindowMs: toNumber(config.dedup_window_ms),
+    topic: orUndefined(config.topic),
   };
 }
 

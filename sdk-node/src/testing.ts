@@ -42,6 +42,7 @@ export function createTestContext(fields: TestContextFields = {}): TestContext {
       attempt: fields.attempt ?? 1,
       max_attempts: fields.maxAttempts ?? fields.attempt ?? 1,
       group: fields.group ?? '',
+      topic: fields.topic ?? '',
       enqueued_at: enqueuedAt === undefined ? null : { seconds: Math.floor(enqueuedAt.getTime() / 1000), nanos: (enqueuedAt.getTime() % 1000) * 1e6 },
     },
   });

@@ -62,6 +62,8 @@ export interface Context {
   group: string | undefined;
   /** When the job was first enqueued; undefined outside queues. */
   enqueuedAt: Date | undefined;
+  /** For a topic subscriber's job: the topic it was published to; else undefined. */
+  topic: string | undefined;
   /** Fired when the engine cancels the invocation (timeout, shutdown) or the stream drops. */
   signal: AbortSignal;
 }
@@ -79,9 +81,31 @@ export interface RegisterOptions {
   description?: string;
 }
 
+/**
+ * Options of an enqueue, and of every subscriber's job of a publish. The SDK refuses
+ * malformed values itself (a negative or fractional `delayMs`, an invalid Date, a
+ * non-string key); what only the engine can judge it answers: `delayMs` with `notBefore`
+ * is `CONFLICTING_DELAY`, a key over 256 bytes `INVALID_IDEMPOTENCY_KEY` (both
+ * InvalidArgumentError).
+ */
+export interface EnqueueOptions {
+  /** The job is delayed until the engine's now + delayMs. */
+  delayMs?: number;
+  /** The job is delayed until this instant (one in the past runs now). */
+  notBefore?: Date;
+  /**
+   * A repeat with this key to the same queue within its dedup_window_ms (default 5
+   * minutes) creates no job and resolves to the first job's receipt with `duplicate: true`.
+   */
+  idempotencyKey?: string;
+}
+
 export interface EnqueueAction {
   readonly type: 'enqueue';
   readonly queue: string;
+  readonly delayMs?: number;
+  readonly notBefore?: Date;
+  readonly idempotencyKey?: string;
 }
 
 export interface VoidAction {
@@ -102,6 +126,21 @@ export interface TriggerRequest<P = unknown> {
 
 export interface EnqueueReceipt {
   messageReceiptId: string;
+  /** The idempotency key matched an earlier job: no job was created, the id is that job's. */
+  duplicate: boolean;
+}
+
+/** The job a publish stored for one subscriber, on its queue `<topic>/<functionId>`. */
+export interface SubscriberReceipt {
+  functionId: string;
+  queue: string;
+  messageReceiptId: string;
+  duplicate: boolean;
+}
+
+/** One receipt per subscriber, in topic_configs order; empty when nobody subscribes. */
+export interface PublishReceipt {
+  receipts: SubscriberReceipt[];
 }
 
 export interface QueueConfig {
@@ -115,6 +154,10 @@ export interface QueueConfig {
   timeoutMs: number;
   maxBackoffMs: number | undefined;
   jitter: boolean;
+  /** How long an idempotency key is remembered, in ms. */
+  dedupWindowMs: number;
+  /** Set for a topic subscriber's queue ("<topic>/<functionId>"): its topic. */
+  topic: string | undefined;
 }
 
 export interface QueueStats {

@@ -31,14 +31,23 @@ import { drainOnSignals, forgetOnSignals } from './signals.js';
 import type { WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
-import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger, TriggerAction } from './trigger.js';
+import {
+  DEFAULT_CALL_TIMEOUT_MS,
+  fromWirePublish,
+  fromWireTrigger,
+  toWirePublish,
+  toWireTrigger,
+  TriggerAction,
+} from './trigger.js';
 import type {
   CallOptions,
   DeadLetterPage,
   EnqueueAction,
+  EnqueueOptions,
   EnqueueReceipt,
   Handler,
   ListDeadLettersOptions,
+  PublishReceipt,
   QueueInfo,
   RegisterOptions,
   TriggerRequest,
@@ -259,11 +268,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.trigger({ function_id: idOf(fn), payload, timeout_ms: options.timeoutMs });
   }
 
-  /** Durable enqueue of a job for `fn` to `queue` (payload typed by a FunctionRef): resolves once the job is stored. */
-  enqueue<P>(queue: string, fn: FunctionRef<P, unknown>, payload: NoInfer<P>): Promise<EnqueueReceipt>;
-  enqueue(queue: string, functionId: string, payload?: unknown): Promise<EnqueueReceipt>;
-  enqueue(queue: string, fn: string | FunctionRef<any, any>, payload?: unknown): Promise<EnqueueReceipt> {
-    return this.trigger({ function_id: idOf(fn), payload, action: TriggerAction.Enqueue({ queue }) });
+  /**
+   * Durable enqueue of a job for `fn` to `queue` (payload typed by a FunctionRef), with
+   * optional `delayMs` / `notBefore` / `idempotencyKey`: resolves once the job is stored.
+   */
+  enqueue<P>(queue: string, fn: FunctionRef<P, unknown>, payload: NoInfer<P>, options?: EnqueueOptions): Promise<EnqueueReceipt>;
+  enqueue(queue: string, functionId: string, payload?: unknown, options?: EnqueueOptions): Promise<EnqueueReceipt>;
+  enqueue(queue: string, fn: string | FunctionRef<any, any>, payload?: unknown, options: EnqueueOptions = {}): Promise<EnqueueReceipt> {
+    return this.trigger({ function_id: idOf(fn), payload, action: TriggerAction.Enqueue({ queue, ...options }) });
+  }
+
+  /**
+   * Publishes to a topic from topic_configs: one durable job per subscriber, each on its
+   * own queue `<topic>/<functionId>` with its own retries and DLQ. The options apply to
+   * every subscriber's job. Resolves to one receipt per subscriber, in config order;
+   * rejects with TopicNotFoundError for a topic absent from the config.
+   */
+  async publish(topic: string, payload?: unknown, options: EnqueueOptions = {}): Promise<PublishReceipt> {
+    const wire = toWirePublish(topic, payload, options);
+    return fromWirePublish(await this.unary(methods.trigger, wire, UNARY_DEADLINE_MS));
   }
 
   /** Every queue with its effective config and stats. */

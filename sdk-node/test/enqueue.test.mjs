@@ -185,7 +185,7 @@ test('an_engine_without_enqueue_batch_gets_one_trigger_per_enqueue_from_then_on'
     assert.equal(triggers.length, 10, 'then one Trigger per enqueue');
     first.forEach(({ value, error }, n) => {
       if (n === 4) assert.ok(error instanceof QueueNotFoundError, `got ${error}`);
-      else assert.deepEqual(value, { messageReceiptId: `r-${n}` });
+      else assert.deepEqual(value, { messageReceiptId: `r-${n}`, duplicate: false });
     });
     const later = await Promise.all(Array.from({ length: 5 }, (_, n) => enqueue(worker, 'f', { n: 100 + n }, 'q')));
     assert.deepEqual(later.map((r) => r.messageReceiptId), ['r-100', 'r-101', 'r-102', 'r-103', 'r-104']);
@@ -243,7 +243,7 @@ test('batch_answers_are_matched_to_items_by_position', { timeout: 20_000 }, asyn
         assert.ok(error instanceof QueueNotFoundError, `item ${n}: got ${error}`);
         assert.equal(error.message, `QUEUE_NOT_FOUND: item ${n}`);
       } else {
-        assert.deepEqual(value, { messageReceiptId: `r${n}` });
+        assert.deepEqual(value, { messageReceiptId: `r${n}`, duplicate: false });
       }
     });
   } finally {
@@ -290,7 +290,7 @@ test('an_enqueue_whose_deadline_passes_while_it_waits_for_a_slot_fails_unsent', 
     assert.equal(error.reason, 'DEADLINE_EXCEEDED');
     assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED);
     held[1].resolve();
-    assert.deepEqual(await Promise.all([first, second]), [{ messageReceiptId: 'r0' }, { messageReceiptId: 'r0' }]);
+    assert.deepEqual(await Promise.all([first, second]), [{ messageReceiptId: 'r0', duplicate: false }, { messageReceiptId: 'r0', duplicate: false }]);
     assert.deepEqual(sent, [[1], [2]], 'the expired enqueue was never sent');
 
     // A batch call's deadline is the earliest of its items': both fail with it.

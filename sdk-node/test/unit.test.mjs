@@ -176,6 +176,7 @@ test('trigger_action_shapes_the_request_and_the_answer', () => {
 
   assert.deepEqual(fromWireTrigger(TriggerAction.Enqueue({ queue: 'q' }), { receipt: { message_receipt_id: 'm1' }, outcome: 'receipt' }), {
     messageReceiptId: 'm1',
+    duplicate: false,
   });
   assert.equal(fromWireTrigger(TriggerAction.Void(), { accepted: {}, outcome: 'accepted' }), undefined);
   assert.equal(fromWireTrigger(undefined, { result: toValueBytes(3), outcome: 'result' }), 3);

@@ -28,7 +28,8 @@ def test_enqueue_is_processed_with_delivery_context(worker: Worker) -> None:
     receipt = worker.trigger({"function_id": "orders::process-payment",
                               "payload": {"orderId": "ord_789", "amount": 42},
                               "action": TriggerAction.Enqueue(queue="default")})
-    assert set(receipt) == {"messageReceiptId"} and receipt["messageReceiptId"]
+    assert receipt == {"messageReceiptId": receipt["messageReceiptId"], "duplicate": False}
+    assert receipt["messageReceiptId"]
     assert done.wait(10), "the enqueued job was never delivered"
     payload, ctx = seen[0]
     assert payload == {"orderId": "ord_789", "amount": 42}

@@ -157,10 +157,10 @@ def test_a_producer_never_opens_a_worker_stream(counting_engine: tuple[_Counting
     servicer, url = counting_engine
     enqueue = {"function_id": "f", "payload": {}, "action": TriggerAction.Enqueue(queue="q")}
     with connect(url) as client:
-        assert client.trigger(enqueue) == {"messageReceiptId": "r"}
+        assert client.trigger(enqueue) == {"messageReceiptId": "r", "duplicate": False}
     producer = register_worker(url)  # the seed's producer idiom: a worker that serves nothing
     try:
-        assert producer.trigger(enqueue) == {"messageReceiptId": "r"}
+        assert producer.trigger(enqueue) == {"messageReceiptId": "r", "duplicate": False}
         assert servicer.connects == 0
         producer.register_function("f", lambda payload: None)  # now it is a worker
         assert producer.wait_connected(10)

@@ -96,6 +96,15 @@ class FakeEngine:
             receipt=engine_pb2.EnqueueReceipt(message_receipt_id=f"t{to_python(req.payload)['n']}"))
 
 
+def _id(answer: Any) -> Any:
+    """The receipt id of a batcher answer (an error stays what it is)."""
+    return answer.message_receipt_id if isinstance(answer, engine_pb2.EnqueueReceipt) else answer
+
+
+def _ids(answers: list[Any]) -> list[Any]:
+    return [_id(a) for a in answers]
+
+
 async def _turns(n: int = 5) -> None:
     """Let the loop run `n` turns (enough for an enqueue to be cut and sent)."""
     for _ in range(n):
@@ -117,7 +126,7 @@ def test_each_enqueue_gets_its_own_answer_in_order() -> None:
                 assert isinstance(answer, QueueNotFoundError), (n, answer)
                 assert answer.code == grpc.StatusCode.NOT_FOUND and answer.details == {"queue": "nope"}
             else:
-                assert answer == f"r{n}"
+                assert _id(answer) == f"r{n}"
         assert sum(len(items) for items, _ in fake.calls) == 50
         assert len(fake.calls) < 50
     asyncio.run(main())
@@ -137,8 +146,8 @@ def test_at_most_two_calls_in_flight_and_the_rest_ride_in_the_next_batch() -> No
         await _turns()
         assert [len(items) for items, _ in fake.calls] == [1, 1]  # both slots busy: they wait
         fake.release.set()
-        assert await asyncio.gather(*first) == ["r0", "r1"]
-        assert await rest == [f"r{n}" for n in range(2, 300)]
+        assert _ids(await asyncio.gather(*first)) == ["r0", "r1"]
+        assert _ids(await rest) == [f"r{n}" for n in range(2, 300)]
         assert fake.max_in_flight == MAX_IN_FLIGHT
         assert [len(items) for items, _ in fake.calls] == [1, 1, 298]
     asyncio.run(main())
@@ -175,11 +184,19 @@ def test_unimplemented_falls_back_to_one_trigger_each_and_is_remembered() -> Non
         answers = [*await asyncio.gather(*first), *await answers]
         assert len(fake.calls) == MAX_IN_FLIGHT
         assert isinstance(answers[3], QueueNotFoundError)
-        assert [a for n, a in enumerate(answers) if n != 3] == [f"t{n}" for n in range(10) if n != 3]
+        assert [_id(a) for n, a in enumerate(answers) if n != 3] == [f"t{n}" for n in range(10) if n != 3]
         calls = len(fake.calls)
-        assert await batcher.enqueue(_enqueue(42), 30) == "t42"
+        assert _id(await batcher.enqueue(_enqueue(42), 30)) == "t42"
         assert len(fake.calls) == calls  # not asked again
-        assert len(fake.triggers) == 11
+        # The fallback Trigger carries the item's enqueue options.
+        item = engine_pb2.EnqueueItem(function_id="f", queue="default", payload=to_value({"n": 43}),
+                                      delay_ms=0, idempotency_key="k")
+        item.not_before.seconds = 1_900_000_000
+        assert _id(await batcher.enqueue(Enqueue(item), 30)) == "t43"
+        sent = fake.triggers[-1].enqueue
+        assert sent.HasField("delay_ms") and sent.delay_ms == 0 and sent.idempotency_key == "k"
+        assert sent.not_before.seconds == 1_900_000_000
+        assert len(fake.triggers) == 12
     asyncio.run(main())
 
 
@@ -197,18 +214,18 @@ def test_a_batch_call_deadline_is_its_earliest_items_and_expired_items_are_not_s
         longer = asyncio.ensure_future(batcher.enqueue(_enqueue(11), 20))
         await asyncio.sleep(0.1)  # `short` expires while both slots are busy
         fake.release.set()
-        assert await asyncio.gather(*blockers) == ["r0", "r1"]
+        assert _ids(await asyncio.gather(*blockers)) == ["r0", "r1"]
         with pytest.raises(SwitchyardTimeoutError) as info:
             await short
         assert info.value.reason == "DEADLINE_EXCEEDED"
         assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert await longer == "r11"
+        assert _id(await longer) == "r11"
         items, timeout = fake.calls[-1]
         assert [to_python(i.payload)["n"] for i in items] == [11]
         assert 19 < timeout <= 20
 
         mixed = await _gather(batcher, [_enqueue(20), _enqueue(21)], timeout=5)
-        assert mixed == ["r20", "r21"] and 4 < fake.calls[-1][1] <= 5
+        assert _ids(mixed) == ["r20", "r21"] and 4 < fake.calls[-1][1] <= 5
     asyncio.run(main())
 
 

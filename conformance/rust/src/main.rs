@@ -5,7 +5,7 @@
 //! CONFORMANCE_CASES=enqueue_ack cargo run -p switchyard-conformance
 //! ```
 //! Starts the engine binary (`$SWITCHYARD_BIN`, else `target/debug/switchyard`) with every
-//! case's queues, runs the cases one after the other (one worker each), prints one line per
+//! case's queues and topics, runs the cases one after the other (one worker each), prints one line per
 //! case and exits 1 if any failed.
 
 mod check;
@@ -120,7 +120,22 @@ async fn main() -> anyhow::Result<()> {
             queues.insert(format!("{}.{q}", case["name"].as_str().unwrap_or_default()), cfg.clone());
         }
     }
-    let engine = Engine::start(&json!({"shutdown_grace_ms": 1000, "queue_configs": queues}))?;
+    let mut topics = Map::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap_or_default();
+        for (t, cfg) in case["topics"].as_object().into_iter().flatten() {
+            let mut cfg = cfg.clone();
+            let subscribers: Vec<Value> = cfg["subscribers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| json!(format!("{name}::{}", f.as_str().unwrap_or_default())))
+                .collect();
+            cfg["subscribers"] = json!(subscribers);
+            topics.insert(format!("{name}.{t}"), cfg);
+        }
+    }
+    let engine = Engine::start(&json!({"shutdown_grace_ms": 1000, "queue_configs": queues, "topic_configs": topics}))?;
     let closed_port = closed_port()?;
     let logs = Logs::install();
 

@@ -7,8 +7,10 @@ use anyhow::{anyhow, bail, ensure};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use switchyard_sdk::{Context, HandlerError, InitOptions, RegisterFunction, TriggerAction, TriggerRequest, Worker};
+use std::time::{Duration, Instant, SystemTime};
+use switchyard_sdk::{
+    Context, EnqueueOptions, HandlerError, InitOptions, RegisterFunction, TriggerAction, TriggerRequest, Worker,
+};
 
 pub const WAIT_MS: u64 = 10_000;
 
@@ -21,6 +23,7 @@ struct Call {
     receipt: Option<String>,
     queue: Option<String>,
     group: Option<String>,
+    topic: Option<String>,
     payload: Value,
     start: Instant,
     end: Option<Instant>,
@@ -41,6 +44,8 @@ pub struct Run {
     pub sy: Worker,
     record: Arc<Mutex<Record>>,
     receipts: HashMap<String, String>,
+    /// Receipt name -> when its enqueue was sent.
+    sent: HashMap<String, Instant>,
     /// The engine's `127.0.0.1:PORT` (`{engine}` in strings).
     engine: String,
     /// A local port nothing listens on (`{closed_port}`).
@@ -65,6 +70,7 @@ impl Run {
             sy: switchyard_sdk::register_worker(&format!("http://{engine}"), options()).await?,
             record: Default::default(),
             receipts: HashMap::new(),
+            sent: HashMap::new(),
             engine: engine.to_string(),
             closed_port,
             logs: logs.clone(),
@@ -104,7 +110,15 @@ impl Run {
         }
     }
 
+    /// A case-local queue name; `TOPIC/FUNCTION` is that topic subscriber's queue.
     fn queue(&self, local: &Value) -> String {
+        match local.as_str().unwrap_or_default().split_once('/') {
+            Some((topic, function)) => format!("{}/{}", self.topic(&json!(topic)), self.function(&json!(function))),
+            None => format!("{}.{}", self.name, local.as_str().unwrap_or_default()),
+        }
+    }
+
+    fn topic(&self, local: &Value) -> String {
         format!("{}.{}", self.name, local.as_str().unwrap_or_default())
     }
 
@@ -134,6 +148,7 @@ impl Run {
                         receipt: ctx.message_receipt_id.clone(),
                         queue: ctx.queue.clone(),
                         group: ctx.group.clone(),
+                        topic: ctx.topic.clone(),
                         payload: payload.clone(),
                         start: Instant::now(),
                         end: None,
@@ -215,18 +230,50 @@ impl Run {
                 ok(Value::Null)
             }
             "enqueue" => {
+                let sent = Instant::now();
                 let receipt = match self
                     .sy
-                    .enqueue(&self.queue(&a["queue"]), &self.function(&a["function"]), &a["payload"])
+                    .enqueue_with(
+                        &self.queue(&a["queue"]),
+                        &self.function(&a["function"]),
+                        &a["payload"],
+                        enqueue_options(a),
+                    )
                     .await
                 {
                     Ok(r) => r,
                     Err(e) => return Ok(Err(e)),
                 };
+                self.check_duplicate(a, &receipt.message_receipt_id, receipt.duplicate, &a["duplicate_of"])?;
                 if let Some(name) = a["as"].as_str() {
                     self.receipts.insert(name.into(), receipt.message_receipt_id.clone());
+                    self.sent.insert(name.into(), sent);
                 }
-                ok(json!({"messageReceiptId": receipt.message_receipt_id}))
+                ok(json!({"messageReceiptId": receipt.message_receipt_id, "duplicate": receipt.duplicate}))
+            }
+            "publish" => {
+                let published =
+                    match self.sy.publish_with(&self.topic(&a["topic"]), &a["payload"], enqueue_options(a)).await {
+                        Ok(p) => p,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                let prefix = format!("{}::", self.name);
+                let mut functions = Vec::new();
+                for r in &published.receipts {
+                    let local = r.function_id.strip_prefix(&prefix).unwrap_or(&r.function_id).to_string();
+                    let queue = self.queue(&json!(format!("{}/{local}", a["topic"].as_str().unwrap_or_default())));
+                    ensure!(r.queue == queue, "receipt queue {}, expected {queue}", r.queue);
+                    let first = match a["duplicate_of"].as_str() {
+                        Some(name) => json!(format!("{name}.{local}")),
+                        None => Value::Null,
+                    };
+                    self.check_duplicate(a, &r.message_receipt_id, r.duplicate, &first)?;
+                    if let Some(name) = a["as"].as_str() {
+                        self.receipts.insert(format!("{name}.{local}"), r.message_receipt_id.clone());
+                    }
+                    functions.push(json!(local));
+                }
+                ok(Value::Array(functions))
             }
             "call" | "void" => {
                 let request = TriggerRequest {
@@ -300,18 +347,38 @@ impl Run {
                 ensure!(json_eq(&json!(attempts), &a["attempts"]), "attempts {attempts:?}, expected {}", a["attempts"]);
                 let object = a.as_object().unwrap();
                 for c in &calls {
-                    let actual = json!({"max_attempts": c.max_attempts, "receipt": c.receipt, "queue": c.queue, "group": c.group});
-                    for key in ["max_attempts", "receipt", "queue", "group"] {
+                    let actual = json!({"max_attempts": c.max_attempts, "receipt": c.receipt, "queue": c.queue,
+                                        "group": c.group, "topic": c.topic});
+                    for key in ["max_attempts", "receipt", "queue", "group", "topic"] {
                         let Some(value) = object.get(key) else { continue };
                         let value = match (key, value) {
                             (_, Value::Null) => Value::Null,
                             ("receipt", v) => json!(self.receipt(v)),
                             ("queue", v) => json!(self.queue(v)),
+                            ("topic", v) => json!(self.topic(v)),
                             (_, v) => v.clone(),
                         };
                         ensure!(json_eq(&actual[key], &value), "invocation {key}: {}, expected {value}", actual[key]);
                     }
                 }
+                ok(Value::Null)
+            }
+            "expect_started_after" => {
+                let receipt = self.receipt(&a["receipt"]);
+                let name = a["receipt"].as_str().unwrap_or_default();
+                let start = self
+                    .record
+                    .lock()
+                    .unwrap()
+                    .calls
+                    .iter()
+                    .find(|c| c.receipt.as_deref() == Some(&receipt))
+                    .map(|c| c.start);
+                let start = start.ok_or_else(|| anyhow!("job {name} never started"))?;
+                let sent = *self.sent.get(name).ok_or_else(|| anyhow!("no enqueue named {name}"))?;
+                let waited = start - sent;
+                let want = Duration::from_millis(a["ms"].as_u64().unwrap_or(0).saturating_sub(1));
+                ensure!(waited >= want, "job {name} started {waited:?} after its enqueue, before {want:?}");
                 ok(Value::Null)
             }
             "expect_retry_schedule" => {
@@ -451,6 +518,20 @@ impl Run {
         }
     }
 
+    /// A receipt without `duplicate_of` must be new; with it, a duplicate of that receipt.
+    fn check_duplicate(&self, a: &Value, id: &str, duplicate: bool, first: &Value) -> anyhow::Result<()> {
+        if a.get("duplicate_of").is_some() {
+            let first_id = self.receipt(first);
+            ensure!(
+                duplicate && id == first_id,
+                "receipt {id} (duplicate: {duplicate}), expected a duplicate of {first_id}"
+            );
+        } else {
+            ensure!(!duplicate, "receipt {id} is a duplicate");
+        }
+        Ok(())
+    }
+
     fn receipt(&self, name: &Value) -> String {
         self.receipts.get(name.as_str().unwrap_or_default()).cloned().unwrap_or_default()
     }
@@ -478,5 +559,14 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+}
+
+/// The enqueue options of an `enqueue` or `publish` step (`not_before_in_ms`: from now).
+fn enqueue_options(a: &Value) -> EnqueueOptions {
+    EnqueueOptions {
+        delay_ms: a["delay_ms"].as_u64(),
+        not_before: a["not_before_in_ms"].as_u64().map(|ms| SystemTime::now() + Duration::from_millis(ms)),
+        idempotency_key: a["idempotency_key"].as_str().map(String::from),
     }
 }

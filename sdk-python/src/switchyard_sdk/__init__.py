@@ -16,7 +16,8 @@ Map of the package:
 - ``_loop``    — the loop that owns all gRPC objects: the app's, or a private thread
 - ``context``  — ``Context`` handed to handlers (attempt, queue, receipt id, …)
 - ``typed``    — ``Function[P, R]``: typed handlers and calls
-- ``actions``  — ``TriggerAction.Enqueue`` / ``TriggerAction.Void``
+- ``actions``  — ``TriggerAction.Enqueue`` (with its options) / ``TriggerAction.Void``
+- ``receipts`` — ``EnqueueReceipt`` / ``PublishReceipt``: what an enqueue and a publish answer
 - ``errors``   — ``SwitchyardError`` and one subclass per engine reason
 - ``queues``   — dataclasses for the Queues service answers
 - ``_json``    — JSON ⇄ ``google.protobuf.Value`` (exact or refused; ``default=`` encoders)
@@ -26,12 +27,13 @@ Map of the package:
 from ._version import __version__
 from ._json import Encoder, json_default
 from .actions import Action, EnqueueAction, TriggerAction, VoidAction
-from .client import Client, EnqueueReceipt, TriggerRequest, connect
+from .client import Client, TriggerRequest, connect
 from .context import Context
 from .errors import (FunctionFailedError, FunctionNotFoundError, InvalidArgumentError,
                      InvalidUrlError, MissingGroupFieldError, PayloadTooLargeError,
                      QueueNotFoundError, SwitchyardError, SwitchyardTimeoutError,
-                     UnavailableError)
+                     TopicNotFoundError, UnavailableError)
+from .receipts import EnqueueReceipt, PublishReceipt, SubscriberReceipt
 from .queues import (DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo,
                      QueueStats)
 from .typed import Function
@@ -40,11 +42,13 @@ from .worker import Hook, Worker, register_worker, register_worker_async
 __all__ = [
     "__version__",
     "register_worker", "register_worker_async", "Worker", "Hook",
-    "connect", "Client", "TriggerRequest", "EnqueueReceipt", "Function",
+    "connect", "Client", "TriggerRequest", "EnqueueReceipt", "PublishReceipt", "SubscriberReceipt",
+    "Function",
     "Encoder", "json_default",
     "TriggerAction", "Action", "EnqueueAction", "VoidAction",
     "Context",
-    "SwitchyardError", "QueueNotFoundError", "MissingGroupFieldError", "FunctionNotFoundError",
+    "SwitchyardError", "QueueNotFoundError", "TopicNotFoundError", "MissingGroupFieldError",
+    "FunctionNotFoundError",
     "FunctionFailedError", "SwitchyardTimeoutError", "PayloadTooLargeError",
     "InvalidArgumentError", "UnavailableError", "InvalidUrlError",
     "QueueInfo", "QueueConfig", "QueueStats", "DeadLetter", "DeadLetterPage", "FunctionErrorInfo",

@@ -1,9 +1,10 @@
 """Enqueue coalescing: concurrent enqueues share ``Engine.EnqueueBatch`` calls.
 
 Invariant: every enqueue gets exactly the answer a single ``Trigger`` enqueue would have
-given — its receipt, or its own typed ``SwitchyardError`` (an item the engine refuses
-fails alone; a call that fails as a whole fails each of its items with that call's
-error). Batching changes the cost, not the result.
+given — its receipt (id and ``duplicate`` flag; each item carries its own enqueue
+options), or its own typed ``SwitchyardError`` (an item the engine refuses fails alone; a
+call that fails as a whole fails each of its items with that call's error). Batching
+changes the cost, not the result.
 
 Protocol (all on the Worker's private loop, see ``_loop``):
 
@@ -75,7 +76,7 @@ class Enqueue:
 class _Pending:
     request: Enqueue
     deadline: float  # loop time
-    answer: asyncio.Future[str]  # the message_receipt_id
+    answer: asyncio.Future[engine_pb2.EnqueueReceipt]
 
 
 def _varint(n: int) -> bytes:
@@ -115,12 +116,12 @@ class EnqueueBatcher:
         self._batch_supported = True
         self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
-    async def enqueue(self, request: Enqueue, timeout: float) -> str:
-        """Enqueue; returns the receipt id, or raises the ``SwitchyardError`` a Trigger
+    async def enqueue(self, request: Enqueue, timeout: float) -> engine_pb2.EnqueueReceipt:
+        """Enqueue; returns the receipt (id and duplicate flag), or raises the ``SwitchyardError`` a Trigger
         enqueue would have raised. ``timeout`` is the call deadline in seconds."""
         if not self._batch_supported:
             return await self._trigger(request.item, timeout)
-        answer: asyncio.Future[str] = self._loop.create_future()
+        answer: asyncio.Future[engine_pb2.EnqueueReceipt] = self._loop.create_future()
         self._pending.append(_Pending(request, self._loop.time() + timeout, answer))
         self._schedule_cut()
         return await answer
@@ -197,7 +198,7 @@ class EnqueueBatcher:
                 continue
             result = results[i]
             if result.WhichOneof("outcome") == "receipt":
-                _settle(p.answer, receipt=result.receipt.message_receipt_id)
+                _settle(p.answer, receipt=result.receipt)
             else:
                 _settle(p.answer, error=from_rpc_status(result.error))
 
@@ -211,15 +212,22 @@ class EnqueueBatcher:
         else:
             _settle(p.answer, receipt=receipt)
 
-    async def _trigger(self, item: engine_pb2.EnqueueItem, timeout: float) -> str:
+    async def _trigger(self, item: engine_pb2.EnqueueItem, timeout: float) -> engine_pb2.EnqueueReceipt:
         req = engine_pb2.TriggerRequest(function_id=item.function_id)
         req.payload.CopyFrom(item.payload)
         req.enqueue.queue = item.queue
+        # The item's options, as the same fields of the action.
+        if item.HasField("delay_ms"):
+            req.enqueue.delay_ms = item.delay_ms
+        if item.HasField("not_before"):
+            req.enqueue.not_before.CopyFrom(item.not_before)
+        req.enqueue.idempotency_key = item.idempotency_key
         resp: engine_pb2.TriggerResponse = await self._engine.Trigger(req, timeout=timeout)
-        return resp.receipt.message_receipt_id
+        return resp.receipt
 
 
-def _settle(answer: asyncio.Future[str], *, receipt: str | None = None,
+def _settle(answer: asyncio.Future[engine_pb2.EnqueueReceipt], *,
+            receipt: engine_pb2.EnqueueReceipt | None = None,
             error: BaseException | None = None) -> None:
     if answer.done():  # the caller gave up (cancelled)
         return

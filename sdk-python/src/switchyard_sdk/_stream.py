@@ -487,6 +487,7 @@ class WorkerStream:
                 ctx.queue = d.queue
                 ctx.message_receipt_id = d.message_receipt_id
                 ctx.group = d.group or None
+                ctx.topic = d.topic or None
                 ctx.enqueued_at = timestamp_to_datetime(d.enqueued_at, d.HasField("enqueued_at"))
         job = _Job(inv, ctx)
         session.jobs[invocation_id] = job  # before the handler starts: it may finish at once

@@ -21,6 +21,7 @@ import functools
 import logging
 import weakref
 from collections.abc import Coroutine, Mapping
+from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 
 import grpc
@@ -30,10 +31,12 @@ from ._channel import call_error, open_channel, parse_url, resolve_url
 from ._json import Encoder, fill_value, to_python
 from ._loop import Host, host_for
 from ._proto.v1 import engine_pb2, engine_pb2_grpc, queues_pb2, queues_pb2_grpc
-from .actions import Action, EnqueueAction, VoidAction
+from .actions import Action, EnqueueAction, VoidAction, check_options, fill_options
 from .errors import InvalidArgumentError
 from .queues import (DeadLetterPage, QueueInfo, dead_letter_page_from_proto,
                      queue_info_from_proto)
+from .receipts import (EnqueueReceipt, PublishReceipt, enqueue_receipt_from_proto,
+                       publish_receipt_from_proto)
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +58,6 @@ class TriggerRequest(_TriggerRequired, total=False):
     payload: Any
     action: Action | None
     timeout_ms: int
-
-
-class EnqueueReceipt(TypedDict):
-    messageReceiptId: str
 
 
 def build_request(request: TriggerRequest | Mapping[str, Any], encoder: Encoder | None = None
@@ -85,6 +84,7 @@ def build_request(request: TriggerRequest | Mapping[str, Any], encoder: Encoder 
         # timeout_ms bounds sync calls only (the engine ignores it on an enqueue), so an
         # enqueue that sets it is coalesced like any other, as in the Rust and Node SDKs.
         item = engine_pb2.EnqueueItem(function_id=function_id, queue=action.queue)
+        action.fill(item)
         fill_value(item.payload, request.get("payload"), encoder)
         return Enqueue(item), _CALL_TIMEOUT_S
     req = engine_pb2.TriggerRequest(function_id=function_id)
@@ -97,6 +97,22 @@ def build_request(request: TriggerRequest | Mapping[str, Any], encoder: Encoder 
     if action is None:
         deadline = (timeout_ms or DEFAULT_SYNC_TIMEOUT_MS) / 1000 + _DEADLINE_SLACK_S
     return req, deadline
+
+
+def build_publish(topic: str, payload: Any, delay_ms: int | None, not_before: datetime | None,
+                  idempotency_key: str | None, encoder: Encoder | None = None
+                  ) -> engine_pb2.TriggerRequest:
+    """Validate and convert a publish: a ``Trigger`` with the ``publish`` action and no
+    function id (the topic's subscribers are the functions)."""
+    if not isinstance(topic, str) or not topic.strip():
+        raise InvalidArgumentError("INVALID_ARGUMENT", "INVALID_ARGUMENT: topic is required",
+                                   grpc.StatusCode.INVALID_ARGUMENT)
+    check_options(delay_ms, not_before, idempotency_key)
+    req = engine_pb2.TriggerRequest()
+    req.publish.topic = topic
+    fill_options(req.publish, delay_ms, not_before, idempotency_key)
+    fill_value(req.payload, payload, encoder)
+    return req
 
 
 class Client:
@@ -133,7 +149,8 @@ class Client:
 
     def trigger(self, request: TriggerRequest | Mapping[str, Any]) -> Any:
         """Call a function: sync (no action) returns its value, enqueue returns
-        ``{"messageReceiptId": …}``, void returns None. Raises ``SwitchyardError``."""
+        ``{"messageReceiptId": …, "duplicate": …}`` (an ``EnqueueReceipt``), void returns
+        None. Raises ``SwitchyardError``."""
         req, deadline = build_request(request, self.default)
         return self._call(self._trigger(req, deadline))
 
@@ -144,15 +161,35 @@ class Client:
 
     async def _trigger(self, req: engine_pb2.TriggerRequest | Enqueue, deadline: float) -> Any:
         if isinstance(req, Enqueue):
-            receipt_id = await self._batcher.enqueue(req, deadline)
-            return EnqueueReceipt(messageReceiptId=receipt_id)
+            return enqueue_receipt_from_proto(await self._batcher.enqueue(req, deadline))
         resp: engine_pb2.TriggerResponse = await self._engine.Trigger(req, timeout=deadline)
         outcome = resp.WhichOneof("outcome")
         if outcome == "receipt":
-            return EnqueueReceipt(messageReceiptId=resp.receipt.message_receipt_id)
+            return enqueue_receipt_from_proto(resp.receipt)
         if outcome == "result":
             return to_python(resp.result)
         return None
+
+    def publish(self, topic: str, payload: Any = None, *, delay_ms: int | None = None,
+                not_before: datetime | None = None, idempotency_key: str | None = None
+                ) -> PublishReceipt:
+        """Publish to a topic of ``topic_configs``: one durable job per subscriber, each on
+        its own queue ``<topic>/<function_id>`` with its own retries and DLQ. The options
+        apply to every subscriber's job (see ``TriggerAction.Enqueue``). Raises
+        ``TopicNotFoundError`` for a topic absent from the config."""
+        req = build_publish(topic, payload, delay_ms, not_before, idempotency_key, self.default)
+        return self._call(self._publish(req))
+
+    async def publish_async(self, topic: str, payload: Any = None, *, delay_ms: int | None = None,
+                            not_before: datetime | None = None,
+                            idempotency_key: str | None = None) -> PublishReceipt:
+        """``publish`` for asyncio code."""
+        req = build_publish(topic, payload, delay_ms, not_before, idempotency_key, self.default)
+        return await self._call_async(self._publish(req))
+
+    async def _publish(self, req: engine_pb2.TriggerRequest) -> PublishReceipt:
+        resp: engine_pb2.TriggerResponse = await self._engine.Trigger(req, timeout=_CALL_TIMEOUT_S)
+        return publish_receipt_from_proto(resp.published)
 
     def list_queues(self) -> list[QueueInfo]:
         """Every queue with its effective config and stats."""

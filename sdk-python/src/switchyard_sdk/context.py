@@ -2,7 +2,7 @@
 
 Invariant: a Context describes exactly one invocation and never changes, except that
 ``cancelled`` flips to True (once) when the engine sends ``cancel`` for it. Fields that
-only queued jobs have (queue, message_receipt_id, group, enqueued_at) are ``None`` for
+only queued jobs have (queue, message_receipt_id, group, enqueued_at, topic) are ``None`` for
 synchronous and void calls, whose attempt and max_attempts are both 1. Attempts are the
 engine's count: the SDK only reports what the delivery says.
 """
@@ -25,6 +25,8 @@ class Context:
     message_receipt_id: str | None = None
     group: str | None = None
     enqueued_at: datetime | None = None
+    # For a topic subscriber's job: the topic it was published to; else None.
+    topic: str | None = None
     worker_id: str = ""
     cancelled: bool = field(default=False, compare=False)
 

@@ -58,6 +58,10 @@ class QueueNotFoundError(SwitchyardError):
     """Enqueue or a Queues call named a queue absent from ``queue_configs``."""
 
 
+class TopicNotFoundError(SwitchyardError):
+    """A publish named a topic absent from ``topic_configs``."""
+
+
 class MissingGroupFieldError(SwitchyardError):
     """A fifo queue's payload lacks its ``message_group_field`` (or it is null / not scalar)."""
 
@@ -96,7 +100,9 @@ class PayloadTooLargeError(SwitchyardError):
 
 
 class InvalidArgumentError(SwitchyardError, ValueError):
-    """Malformed request, e.g. an empty function id.
+    """Malformed request, e.g. an empty function id; also the enqueue options' reasons
+    ``CONFLICTING_DELAY`` (both ``delay_ms`` and ``not_before``) and
+    ``INVALID_IDEMPOTENCY_KEY`` (a key over 256 bytes).
 
     Also a ``ValueError``: the SDK raises it itself, before any RPC, for requests it can
     already tell are malformed (an empty ``function_id``), with the engine's reason so that
@@ -115,6 +121,7 @@ class InvalidUrlError(SwitchyardError, ValueError):
 
 _BY_REASON: dict[str, type[SwitchyardError]] = {
     "QUEUE_NOT_FOUND": QueueNotFoundError,
+    "TOPIC_NOT_FOUND": TopicNotFoundError,
     "MISSING_GROUP_FIELD": MissingGroupFieldError,
     "FUNCTION_NOT_FOUND": FunctionNotFoundError,
     "FUNCTION_FAILED": FunctionFailedError,
@@ -122,6 +129,9 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     "DEADLINE_EXCEEDED": SwitchyardTimeoutError,  # client-side deadline, no reason sent
     "PAYLOAD_TOO_LARGE": PayloadTooLargeError,
     "INVALID_ARGUMENT": InvalidArgumentError,
+    # Malformed enqueue options: an InvalidArgumentError whose reason says which.
+    "CONFLICTING_DELAY": InvalidArgumentError,
+    "INVALID_IDEMPOTENCY_KEY": InvalidArgumentError,
     "UNAVAILABLE": UnavailableError,
     "INVALID_URL": InvalidUrlError,
 }

@@ -29,6 +29,10 @@ class QueueConfig:
     timeout_ms: int
     max_backoff_ms: int | None
     jitter: bool
+    # How long an idempotency key is remembered (the engine's default is 300000).
+    dedup_window_ms: int = 0
+    # Set for a topic subscriber's queue ("<topic>/<function_id>"): its topic; else None.
+    topic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +100,7 @@ def queue_info_from_proto(q: queues_pb2.QueueInfo) -> QueueInfo:
             max_retries=c.max_retries, backoff_ms=c.backoff_ms, concurrency=c.concurrency,
             type=c.type, message_group_field=c.message_group_field, timeout_ms=c.timeout_ms,
             max_backoff_ms=c.max_backoff_ms if c.HasField("max_backoff_ms") else None,
-            jitter=c.jitter,
+            jitter=c.jitter, dedup_window_ms=c.dedup_window_ms, topic=c.topic or None,
         ),
         stats=QueueStats(
             ready=s.ready, delayed=s.delayed, in_flight=s.in_flight, dead=s.dead,

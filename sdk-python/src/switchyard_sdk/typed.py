@@ -33,7 +33,10 @@ from .actions import Action, EnqueueAction, VoidAction
 from .context import Context
 
 if TYPE_CHECKING:
-    from .client import Client, EnqueueReceipt
+    from datetime import datetime
+
+    from .client import Client
+    from .receipts import EnqueueReceipt
 
 # A Function accepts what its handler accepts and gives what it returns.
 P = TypeVar("P", contravariant=True)
@@ -130,13 +133,19 @@ class Function(Generic[P, R]):
     async def call_async(self, client: Client, payload: P, *, timeout_ms: int | None = None) -> R:
         return self.decode_result(await client.trigger_async(self._request(payload, None, timeout_ms)))
 
-    def enqueue(self, client: Client, payload: P, *, queue: str) -> EnqueueReceipt:
-        """Durably enqueue a job of this function to `queue`."""
-        return cast("EnqueueReceipt", client.trigger(self._request(payload, EnqueueAction(queue), None)))
+    def enqueue(self, client: Client, payload: P, *, queue: str, delay_ms: int | None = None,
+                not_before: datetime | None = None, idempotency_key: str | None = None
+                ) -> EnqueueReceipt:
+        """Durably enqueue a job of this function to `queue`, with the enqueue options of
+        ``TriggerAction.Enqueue``."""
+        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key)
+        return cast("EnqueueReceipt", client.trigger(self._request(payload, action, None)))
 
-    async def enqueue_async(self, client: Client, payload: P, *, queue: str) -> EnqueueReceipt:
-        return cast("EnqueueReceipt",
-                    await client.trigger_async(self._request(payload, EnqueueAction(queue), None)))
+    async def enqueue_async(self, client: Client, payload: P, *, queue: str,
+                            delay_ms: int | None = None, not_before: datetime | None = None,
+                            idempotency_key: str | None = None) -> EnqueueReceipt:
+        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key)
+        return cast("EnqueueReceipt", await client.trigger_async(self._request(payload, action, None)))
 
     def void(self, client: Client, payload: P) -> None:
         """Fire and forget."""
