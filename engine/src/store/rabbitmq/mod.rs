@@ -170,25 +170,14 @@ impl RabbitStore {
     /// Deletes `queues`' broker queues under `key_prefix`, and the prefix's presence
     /// exchange (tests clean up with it).
     pub async fn delete_prefix(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
-        session::answered("deleting a prefix's queues", Self::delete_queues(url, key_prefix, queues)).await
-    }
-
-    async fn delete_queues(url: &str, key_prefix: &str, queues: &[String]) -> Result<(), StoreError> {
-        let conn =
-            lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
         let names = Names { prefix: key_prefix.to_string() };
+        let mut all = Vec::new();
         for q in queues {
-            let mut all: Vec<String> = (0..topology::SHARDS).map(|i| names.shard(q, i)).collect();
+            all.extend((0..topology::SHARDS).map(|i| names.shard(q, i)));
             all.push(names.dead(q));
-            for name in all {
-                let ch = conn.create_channel().await.map_err(unavailable)?;
-                let _ = ch.queue_delete(name.as_str().into(), Default::default()).await;
-            }
         }
-        let ch = conn.create_channel().await.map_err(unavailable)?;
-        let _ = ch.exchange_delete(names.presence().as_str().into(), Default::default()).await;
-        let _ = conn.close(200, "cleaned up".into()).await;
-        Ok(())
+        let deleting = Self::delete_objects(url, &all, Some(names.presence()));
+        session::answered("deleting a prefix's queues", deleting).await
     }
 
     /// The idempotency claim queues this store has declared (tests delete them with
@@ -199,11 +188,19 @@ impl RabbitStore {
 
     /// Deletes broker queues by name, best effort (tests clean up with it).
     pub async fn delete_queues(url: &str, names: &[String]) -> Result<(), StoreError> {
+        session::answered("deleting queues", Self::delete_objects(url, names, None)).await
+    }
+
+    async fn delete_objects(url: &str, queues: &[String], exchange: Option<String>) -> Result<(), StoreError> {
         let conn =
             lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.map_err(unavailable)?;
-        for name in names {
+        for name in queues {
             let ch = conn.create_channel().await.map_err(unavailable)?;
             let _ = ch.queue_delete(name.as_str().into(), Default::default()).await;
+        }
+        if let Some(exchange) = exchange {
+            let ch = conn.create_channel().await.map_err(unavailable)?;
+            let _ = ch.exchange_delete(exchange.as_str().into(), Default::default()).await;
         }
         let _ = conn.close(200, "cleaned up".into()).await;
         Ok(())
