@@ -506,3 +506,40 @@ async fn grpcurl_over_tls_with_a_bearer_token() {
     assert!(!ok, "plaintext to the TLS listener fails: {out}");
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn the_operator_cli_takes_a_token_and_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = certs(dir.path(), "a");
+    let engine = Engine::start(&config(dir.path(), Some((&a, false)))).await;
+    let addr = engine.https();
+    let ca = a.join("ca.pem").display().to_string();
+    let run = |args: Vec<String>| async move {
+        let cmd = move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .args(&args)
+                .env_remove("SWITCHYARD_TOKEN")
+                .env_remove("SWITCHYARD_CA_FILE")
+                .output()
+                .expect("switchyard runs")
+        };
+        let out = tokio::task::spawn_blocking(cmd).await.unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let base = |extra: &[&str]| {
+        let mut v: Vec<String> = vec!["queues".into(), "--json".into(), "--addr".into(), addr.clone()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let admin = secret("orders-admin");
+    let (code, out) = run(base(&["--ca-file", &ca, "--token", &admin])).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"orders-eu\"") && !out.contains("\"payments\""), "{out}");
+    let (code, out) = run(base(&["--ca-file", &ca])).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("TOKEN_MISSING"), "{out}");
+    let (code, out) = run(base(&["--token", &admin])).await;
+    assert_eq!(code, 2, "an https address without --ca-file is a usage error: {out}");
+    engine.stop().await;
+}
