@@ -41,6 +41,12 @@ pub enum ApiError {
     ConflictingDelay,
     #[error("idempotency_key is {len} bytes; the limit is {max} bytes")]
     InvalidIdempotencyKey { len: usize, max: usize },
+    #[error("no 'authorization: Bearer <token>' metadata: this engine requires a token")]
+    TokenMissing,
+    #[error("the bearer token is not one this engine knows")]
+    TokenInvalid,
+    #[error("{}", .0.message)]
+    PermissionDenied(crate::auth::Denied),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -91,6 +97,9 @@ impl ApiError {
             ApiError::TopicNotFound { .. } => "TOPIC_NOT_FOUND",
             ApiError::ConflictingDelay => "CONFLICTING_DELAY",
             ApiError::InvalidIdempotencyKey { .. } => "INVALID_IDEMPOTENCY_KEY",
+            ApiError::TokenMissing => "TOKEN_MISSING",
+            ApiError::TokenInvalid => "TOKEN_INVALID",
+            ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
             ApiError::Unavailable(_) => "UNAVAILABLE",
         }
@@ -113,6 +122,8 @@ impl ApiError {
             | ApiError::TooManyWorkerStreams { .. }
             | ApiError::TooManyCalls { .. } => Code::ResourceExhausted,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::TokenMissing | ApiError::TokenInvalid => Code::Unauthenticated,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
         }
     }
 
@@ -151,7 +162,13 @@ impl ApiError {
                 vec![("queue", queue.clone()), ("waiting", waiting.to_string()), ("max", max.to_string())]
             }
             ApiError::TooManyWorkerStreams { max } | ApiError::TooManyCalls { max } => vec![("max", max.to_string())],
-            ApiError::InvalidArgument(_) | ApiError::Unavailable(_) => vec![],
+            ApiError::PermissionDenied(d) => vec![("token", d.token.clone()), (d.what, d.value.clone())],
+            ApiError::InvalidArgument(_)
+            | ApiError::Unavailable(_)
+            | ApiError::TokenMissing
+            | ApiError::TokenInvalid => {
+                vec![]
+            }
         };
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
