@@ -11,6 +11,7 @@ Map of the package:
 - ``_stream``  — the ``Engine.Connect`` session: hello, register, invoke → result, reconnect
   with jitter (``_backoff``), connection and job logs
 - ``_channel`` — the URL grammar, the channel, transport-failure causes
+- ``_security`` — ``token`` and ``tls`` (``TlsOptions``): bearer header, TLS credentials
 - ``_batcher`` — coalesces concurrent enqueues into ``Engine.EnqueueBatch`` calls
 - ``_handler`` — adapts ``def``/``async def`` handlers with ``(payload)``/``(payload, ctx)``
 - ``_loop``    — the loop that owns all gRPC objects: the app's, or a private thread
@@ -30,8 +31,9 @@ from .client import Client, EnqueueReceipt, TriggerRequest, connect
 from .context import Context
 from .errors import (FunctionFailedError, FunctionNotFoundError, InvalidArgumentError,
                      InvalidUrlError, MissingGroupFieldError, PayloadTooLargeError,
-                     QueueNotFoundError, SwitchyardError, SwitchyardTimeoutError,
-                     UnavailableError)
+                     PermissionDeniedError, QueueNotFoundError, SwitchyardError,
+                     SwitchyardTimeoutError, UnauthenticatedError, UnavailableError)
+from ._security import TlsOptions
 from .queues import (DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo,
                      QueueStats)
 from .typed import Function
@@ -47,5 +49,6 @@ __all__ = [
     "SwitchyardError", "QueueNotFoundError", "MissingGroupFieldError", "FunctionNotFoundError",
     "FunctionFailedError", "SwitchyardTimeoutError", "PayloadTooLargeError",
     "InvalidArgumentError", "UnavailableError", "InvalidUrlError",
+    "UnauthenticatedError", "PermissionDeniedError", "TlsOptions",
     "QueueInfo", "QueueConfig", "QueueStats", "DeadLetter", "DeadLetterPage", "FunctionErrorInfo",
 ]

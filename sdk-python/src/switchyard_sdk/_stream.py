@@ -29,7 +29,10 @@ Protocol, per session:
    the URL, the cause (``_channel.classify``) and the delay, and reconnect after a delay
    with full jitter (``_backoff``; the count restarts once welcomed). A session not
    welcomed within ``WELCOME_TIMEOUT_S`` fails as ``timed_out``. With ``fail_fast`` the
-   first attempt's failure ends ``run`` instead (``first_attempt`` carries it).
+   first attempt's failure ends ``run`` instead (``first_attempt`` carries it: an
+   ``UnavailableError``, or the engine's ``UnauthenticatedError`` / ``PermissionDeniedError``
+   when it refused the token; a refused token is retried like any failure otherwise,
+   since the engine's config may change).
 
 Logging (``logging.getLogger("switchyard_sdk._stream")``, fields in ``extra=``): WARN per
 failed connection attempt (``url``, ``cause``, ``retry_in_ms``), INFO once connected; one
@@ -65,6 +68,7 @@ from ._joblog import log_job_end, log_job_start
 from ._json import Encoder, fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
+from .errors import SwitchyardError, from_rpc_error
 from ._version import __version__
 from .queues import timestamp_to_datetime
 
@@ -347,12 +351,15 @@ class WorkerStream:
         while not self._closing.is_set():
             session: _Session | None = None
             self._last_session = None
+            refused: SwitchyardError | None = None  # the engine's own "no" (token, rights)
             try:
                 session = await self._serve_once()
                 cause, text = self._ended(session)
             except grpc.aio.AioRpcError as err:
                 session = self._last_session
                 cause, text = self._failed(session, err)
+                if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    refused = from_rpc_error(err)
             except asyncio.TimeoutError:
                 session = self._last_session
                 cause, text = "timed_out", f"no welcome within {WELCOME_TIMEOUT_S:g} s"
@@ -367,7 +374,7 @@ class WorkerStream:
             welcomed = session is not None and session.welcomed
             failures = 1 if welcomed else failures + 1
             if not self.first_attempt.done():
-                self.first_attempt.set_result(unreachable(self._url, text))
+                self.first_attempt.set_result(refused or unreachable(self._url, text))
                 if self._fail_fast:
                     return
             wait = delay_ms(failures, self._rng)

@@ -37,6 +37,7 @@ from typing import Any, TypeVar, Union
 from ._handler import AdaptedHandler, Handler
 from ._json import Encoder
 from ._loop import AppLoop
+from ._security import Tls
 from ._stream import WorkerStream
 from .client import Client
 from .typed import Function
@@ -72,7 +73,8 @@ class Worker(Client):
                  worker_name: str | None = None, shutdown_grace: float = 30.0,
                  fail_fast: bool = False, on_startup: Hook | Iterable[Hook] | None = None,
                  on_shutdown: Hook | Iterable[Hook] | None = None,
-                 default: Encoder | None = None) -> None:
+                 default: Encoder | None = None, token: str | None = None,
+                 tls: Tls | None = None) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
         self.max_in_flight = max_in_flight
@@ -86,7 +88,8 @@ class Worker(Client):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_in_flight, thread_name_prefix="switchyard-handler")
         self._runner: asyncio.Task[None] | None = None
-        super().__init__(url, default=default, _name=f"switchyard-{self.worker_name}")
+        super().__init__(url, token=token, tls=tls, default=default,
+                         _name=f"switchyard-{self.worker_name}")
 
     def _open(self) -> None:
         super()._open()
@@ -303,9 +306,12 @@ def register_worker(url: str | None = None, *, max_in_flight: int = 64, worker_n
                     shutdown_grace: float = 30.0, fail_fast: bool = False,
                     on_startup: Hook | Iterable[Hook] | None = None,
                     on_shutdown: Hook | Iterable[Hook] | None = None,
-                    default: Encoder | None = None) -> Worker:
-    """A worker for the engine at `url` (``http://HOST:PORT`` or ``HOST:PORT``; None:
-    ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``).
+                    default: Encoder | None = None, token: str | None = None,
+                    tls: Tls | None = None) -> Worker:
+    """A worker for the engine at `url` (``http://HOST:PORT`` or ``HOST:PORT``, or
+    ``https://HOST:PORT`` for TLS; None: ``$SWITCHYARD_URL``, else
+    ``http://127.0.0.1:49134``). `token` (None: ``$SWITCHYARD_TOKEN``) and `tls`
+    (:class:`TlsOptions`) as for :func:`connect`.
 
     Returns at once; the connection is made (and remade after failures, each logged at
     WARN) in the background once there is something to serve. With `fail_fast` it
@@ -319,7 +325,7 @@ def register_worker(url: str | None = None, *, max_in_flight: int = 64, worker_n
                            "use await register_worker_async(..., fail_fast=True)")
     worker = Worker(url, max_in_flight=max_in_flight, worker_name=worker_name,
                     shutdown_grace=shutdown_grace, fail_fast=fail_fast, on_startup=on_startup,
-                    on_shutdown=on_shutdown, default=default)
+                    on_shutdown=on_shutdown, default=default, token=token, tls=tls)
     if fail_fast:
         worker._start()
         try:
@@ -335,14 +341,15 @@ async def register_worker_async(url: str | None = None, *, max_in_flight: int = 
                                 fail_fast: bool = False,
                                 on_startup: Hook | Iterable[Hook] | None = None,
                                 on_shutdown: Hook | Iterable[Hook] | None = None,
-                                default: Encoder | None = None) -> Worker:
+                                default: Encoder | None = None, token: str | None = None,
+                                tls: Tls | None = None) -> Worker:
     """``register_worker`` for asyncio programs: the worker lives on the running loop, so
     async handlers and hooks run there; with `fail_fast` it returns once connected, or
     raises ``UnavailableError``."""
     asyncio.get_running_loop()  # RuntimeError outside a running loop, as asyncio says
     worker = Worker(url, max_in_flight=max_in_flight, worker_name=worker_name,
                     shutdown_grace=shutdown_grace, fail_fast=fail_fast, on_startup=on_startup,
-                    on_shutdown=on_shutdown, default=default)
+                    on_shutdown=on_shutdown, default=default, token=token, tls=tls)
     if fail_fast:
         worker._start()
         try:
