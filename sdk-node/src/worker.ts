@@ -23,7 +23,7 @@ import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
 import { SDK_VERSION } from './contract.generated.js';
-import { fromServiceError, shutDown, UnavailableError } from './errors.js';
+import { fromServiceError, shutDown, UnavailableError, type SwitchyardError } from './errors.js';
 import { FunctionRef, functionRef, idOf } from './functions.js';
 import { InvocationRunner } from './invocations.js';
 import { Log } from './logger.js';
@@ -45,6 +45,7 @@ import type {
   VoidAction,
   WorkerOptions,
 } from './types.js';
+import { channelCredentials, resolveToken, tokenInterceptors } from './security.js';
 import { defaultUrl, parseEngineUrl } from './url.js';
 import type { JsonValue } from './value.js';
 
@@ -56,11 +57,11 @@ const CALL_DEADLINE_SLACK_MS = 5_000;
 /** Deadline of enqueue, void and Queues calls. */
 const UNARY_DEADLINE_MS = 30_000;
 
-type Resolved = Required<Omit<WorkerOptions, 'logger'>>;
+type Resolved = Required<Omit<WorkerOptions, 'logger' | 'token' | 'tls'>>;
 
 interface ReadyWaiter {
   resolve: () => void;
-  reject: (error: UnavailableError) => void;
+  reject: (error: SwitchyardError) => void;
 }
 
 export interface WorkerEvents {
@@ -75,7 +76,7 @@ export interface WorkerEvents {
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
-  /** The engine's URL in its canonical form, `http://HOST:PORT`. */
+  /** The engine's URL in its canonical form, `http://HOST:PORT` or `https://HOST:PORT`. */
   readonly url: string;
   private readonly options: Resolved;
   private readonly log: Log;
@@ -87,7 +88,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly batcher: EnqueueBatcher;
   private readyWaiters: ReadyWaiter[] = [];
   /** failFast: why the first connection failed; the worker is closed. */
-  private gaveUp: UnavailableError | undefined;
+  private gaveUp: SwitchyardError | undefined;
   /** Functions registered on the open stream after its handshake, not yet acknowledged. */
   private unacknowledged = new Set<string>();
   private closing = false;
@@ -99,8 +100,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** `url` as in registerWorker(); an InvalidUrlError is thrown before any I/O. */
   constructor(url?: string, options: WorkerOptions = {}) {
     super();
-    const address = parseEngineUrl(url ?? defaultUrl());
+    const given = url ?? defaultUrl();
+    const address = parseEngineUrl(given);
     this.url = address.url;
+    const credentials = channelCredentials(address, given, options.tls);
+    const interceptors = tokenInterceptors(resolveToken(options.token));
     this.options = {
       maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       workerName: options.workerName ?? `node-${process.pid}@${hostname()}`,
@@ -110,7 +114,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       handleSignals: options.handleSignals ?? true,
     };
     this.log = new Log(options.logger);
-    this.client = new grpc.Client(address.target, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(address.target, credentials, {
+      interceptors,
       // Match the worker's own reconnect policy instead of grpc-js's 1 s … 120 s.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': this.options.maxReconnectDelayMs,
@@ -357,7 +362,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  private rejectReadyWaiters(error: UnavailableError): void {
+  private rejectReadyWaiters(error: SwitchyardError): void {
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const waiter of waiters) waiter.reject(error);
@@ -374,7 +379,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /** failFast and the first connection failed: the worker is done; ready() and calls reject with `error`. */
-  private giveUp(error: UnavailableError): void {
+  private giveUp(error: SwitchyardError): void {
     this.gaveUp = error;
     this.closing = true;
     this.closed = true;
