@@ -104,7 +104,7 @@ class _RecordingEngine(engine_pb2_grpc.EngineServicer):
 
     def Trigger(self, request: Any, context: Any) -> Any:  # noqa: N802
         self._check("Trigger", context)
-        return engine_pb2.TriggerResponse()  # void: accepted
+        return engine_pb2.TriggerResponse(accepted=engine_pb2.VoidAccepted())
 
     def EnqueueBatch(self, request: Any, context: Any) -> Any:  # noqa: N802
         self._check("EnqueueBatch", context)
