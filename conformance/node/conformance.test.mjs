@@ -255,6 +255,11 @@ class Run {
     if (a.fail_fast) await second.ready(WAIT_MS);
   }
 
+  expect_registered(a) {
+    assert.ok(this.second, 'expect_registered needs start_worker first');
+    assert.deepEqual([...this.secondRegistered].sort(), a.functions.map((f) => this.fn(f)).sort(), 'acknowledged registrations');
+  }
+
   async await_registered(a) {
     assert.ok(this.second, 'await_registered needs start_worker first');
     const fn = this.fn(a.function);

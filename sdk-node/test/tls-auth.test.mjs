@@ -133,8 +133,11 @@ test('a_worker_registering_outside_its_functions_is_refused_for_that_function_al
   served.on('registered', (fn) => registered.push(fn));
   served.registerFunction('orders::charge', () => 'charged');
   served.registerFunction('emails::send', (payload) => seen.push(payload));
-  await registered.waitFor(1, 10_000, 'the registration of orders::charge');
-  assert.deepEqual(registered.items, ['orders::charge']);
+  served.registerFunction('orders::last', () => null);
+  // The engine applies a stream's messages in order: once the last registration is
+  // acknowledged, the refused one was decided — refused, so never acknowledged.
+  await registered.waitFor(2, 10_000, 'the registrations of orders::charge and orders::last');
+  assert.deepEqual(registered.items, ['orders::charge', 'orders::last']);
   const producer = worker(url, { token: secrets.producer, tls: ca() });
   assert.equal(await producer.call('orders::charge', {}), 'charged');
   // nobody serves emails::send: the registration was refused
