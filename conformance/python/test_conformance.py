@@ -305,7 +305,7 @@ class Run:
     def expect_registered(self, a: dict[str, Any]) -> None:
         assert self.second is not None, "expect_registered needs start_worker first"
         second = self.second
-        acknowledged = sorted(f for f in self.second_functions if second.wait_registered(f, 0))
+        acknowledged = sorted(f for f in self.second_functions if second.wait_registered(f, 1.0))
         assert acknowledged == sorted(self.function(f) for f in a["functions"]), f"acknowledged {acknowledged}"
 
     def stop_worker(self, a: dict[str, Any]) -> None:
