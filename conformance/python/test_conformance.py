@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 import switchyard_sdk
-from switchyard_sdk import Client, Context, SwitchyardError, TlsOptions, TriggerAction, Worker
+from switchyard_sdk import Client, Context, FunctionNotFoundError, SwitchyardError, TlsOptions, TriggerAction, Worker
 from switchyard_sdk.testing import EngineProcess
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -163,7 +163,6 @@ class Run:
         self.capture = capture
         self.seen_logs = len(capture.snapshot())  # await_log looks at this case's records only
         self.second: Worker | None = None
-        self.second_functions: list[str] = []
         self.sy: Worker = switchyard_sdk.register_worker(url, shutdown_grace=1.0)
         self.specs: dict[str, dict[str, Any]] = {}
         self.calls: list[dict[str, Any]] = []
@@ -292,21 +291,19 @@ class Run:
         self.stop_worker({})
         self.second = switchyard_sdk.register_worker(a["url"], fail_fast=a.get("fail_fast", False),
                                                      shutdown_grace=1.0, **self.security(a))
-        self.second_functions = [self.function(f) for f in a.get("functions") or ["second"]]
-        for f in self.second_functions:
-            self.second.register_function(f, lambda payload: None)
+        for f in a.get("functions") or ["second"]:
+            self.second.register_function(self.function(f), lambda payload: None)
 
     def await_registered(self, a: dict[str, Any]) -> None:
-        assert self.second is not None, "await_registered needs start_worker first"
-        function = self.function(a["function"])
-        assert self.second.wait_registered(function, a.get("timeout_ms", WAIT_MS) / 1000), \
-            f"{function} was never acknowledged"
+        request = {"function_id": self.function(a["function"]), "payload": None}
 
-    def expect_registered(self, a: dict[str, Any]) -> None:
-        assert self.second is not None, "expect_registered needs start_worker first"
-        second = self.second
-        acknowledged = sorted(f for f in self.second_functions if second.wait_registered(f, 1.0))
-        assert acknowledged == sorted(self.function(f) for f in a["functions"]), f"acknowledged {acknowledged}"
+        def served() -> bool:
+            try:
+                self.via(a).trigger(request)
+                return True
+            except FunctionNotFoundError:
+                return False
+        wait_until(served, a, f"a worker serving {request['function_id']}")
 
     def stop_worker(self, a: dict[str, Any]) -> None:
         if self.second is not None:
