@@ -41,6 +41,18 @@ pub enum Command {
         /// Config file to check.
         path: PathBuf,
     },
+    /// Write a fresh CA and the server and client certificates it signs (for local TLS
+    /// and tests; not for production): ca.pem ca-key.pem server.pem server-key.pem
+    /// client.pem client-key.pem.
+    DevCerts {
+        /// Directory to write into (created if missing; files in it are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Another name or IP address for the server certificate, beside localhost,
+        /// 127.0.0.1 and ::1 (repeatable).
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+    },
     /// The operator commands, talking gRPC to a running engine (`crate::ctl`).
     #[command(flatten)]
     Ops(crate::ctl::OpsCommand),
@@ -83,8 +95,24 @@ pub async fn main() -> i32 {
             match command {
                 Command::CheckConfig { path } => check_config(&path).await,
                 Command::Ops(command) => crate::ctl::run(command).await,
+                Command::DevCerts { out, hosts } => dev_certs(&out, &hosts),
                 Command::Serve { .. } => unreachable!("matched above"),
             }
+        }
+    }
+}
+
+fn dev_certs(out: &std::path::Path, hosts: &[String]) -> i32 {
+    match crate::tls::dev_certs::write(out, hosts) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("switchyard dev-certs: {e}");
+            1
         }
     }
 }
@@ -99,7 +127,25 @@ async fn check_config(path: &std::path::Path) -> i32 {
                 println!("{}: 1 problem\n  - adapter: {e}", path.display());
                 return 1;
             }
+            match config.plaintext_check(config.listen) {
+                Ok(Some(w)) => println!("warning: {w}"),
+                Ok(None) => {}
+                Err(e) => {
+                    println!("{}: 1 problem\n  - {e}", path.display());
+                    return 1;
+                }
+            }
             println!("{}: ok — listen {}, adapter {}", path.display(), config.listen, config.adapter.describe());
+            if let Some(tls) = &config.tls {
+                let mtls =
+                    tls.client_ca_file.as_ref().map(|p| format!(", client certificates signed by {}", p.display()));
+                println!("  tls: {}{}", tls.cert_file.display(), mtls.unwrap_or_default());
+            }
+            if let Some(auth) = &config.auth {
+                for t in &auth.tokens {
+                    println!("  {}", crate::auth::describe(t));
+                }
+            }
             for (name, q) in &config.queues {
                 println!("  {name}: {}", q.describe());
             }
@@ -140,6 +186,15 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> i32 {
     }
     if let Some(addr) = listen {
         config.listen = addr;
+    }
+    match config.plaintext_check(config.listen) {
+        Ok(Some(w)) => tracing::warn!("{w}"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!("refusing to start: {e}");
+            eprintln!("switchyard: refusing to start\n  - {e}");
+            return 2;
+        }
     }
     let store = match crate::store::open(&config.adapter).await {
         Ok(s) => s,

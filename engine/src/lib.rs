@@ -26,6 +26,7 @@
 //! - [`wire`] — conversions to and from the wire types.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -40,4 +41,5 @@ pub mod queue;
 pub mod server;
 pub mod store;
 pub mod suggest;
+pub mod tls;
 pub mod wire;

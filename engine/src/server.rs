@@ -22,6 +22,7 @@ use switchyard_proto::wire::engine_server::EngineServer;
 use switchyard_proto::wire::queues_server::QueuesServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::server::HealthReporter;
 
 /// How long connections may stay open after the drain before they are dropped.
@@ -35,6 +36,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The HTTP listeners beside the gRPC one, bound by the caller; each is served while the
@@ -108,6 +111,8 @@ pub async fn serve_with(
     }
     let dispatcher = Dispatcher::new(config.clone(), store.clone(), clock.clone(), Recorder::new(metrics.clone()));
     let closing = CancellationToken::new();
+    let tls = config.tls.as_ref().map(crate::tls::Reloadable::load).transpose()?.map(Arc::new);
+    let auth = config.auth.as_ref().map(|a| Arc::new(crate::auth::Auth::new(a)));
     let guards = Arc::new(crate::limits::Guards::new(&config.limits));
     let shared = Shared {
         config: config.clone(),
@@ -116,6 +121,7 @@ pub async fn serve_with(
         clock,
         guards,
         closing: closing.clone(),
+        auth: auth.clone(),
     };
 
     let stop = CancellationToken::new();
@@ -139,6 +145,8 @@ pub async fn serve_with(
     let engine = EngineServer::new(EngineService::new(shared.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
+    // Engine and Queues behind the token check; health and reflection stay open.
+    let engine = InterceptedService::new(engine, crate::auth::interceptor(auth.clone()));
     let http_stop = CancellationToken::new();
     let _stop_http = http_stop.clone().drop_guard();
     if let (Some(listener), Some(metrics)) = (side.metrics, metrics) {
@@ -151,7 +159,7 @@ pub async fn serve_with(
         let handler = move |req| crate::console::handle(console.clone(), req);
         tokio::spawn(crate::http::serve(listener, handler, http_stop.clone()));
     }
-    let queues = QueuesServer::new(QueuesService::new(shared));
+    let queues = InterceptedService::new(QueuesServer::new(QueuesService::new(shared)), crate::auth::interceptor(auth));
 
     let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -169,12 +177,8 @@ pub async fn serve_with(
     // The accept loop ends with this function, whichever way it returns.
     let stop_accepting = CancellationToken::new();
     let _stop_accepting = stop_accepting.clone().drop_guard();
-    let incoming = crate::limits::incoming::incoming(
-        listener,
-        Duration::from_millis(limits.handshake_timeout_ms),
-        stop_accepting.clone(),
-    );
-    let server = tonic::transport::Server::builder()
+    let handshake = Duration::from_millis(limits.handshake_timeout_ms);
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_millis(limits.http2_keepalive_interval_ms)))
         .http2_keepalive_timeout(Some(Duration::from_millis(limits.http2_keepalive_timeout_ms)))
         // Above the per-connection call limit, so a client past it gets TOO_MANY_CALLS
@@ -184,10 +188,20 @@ pub async fn serve_with(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(engine)
-        .add_service(queues)
-        // Accepted sockets get TCP_NODELAY in `incoming` (the builder's setting only applies
-        // to listeners tonic binds): without it small responses stall on delayed ACKs.
-        .serve_with_incoming_shutdown(incoming, signal);
+        .add_service(queues);
+    // Accepted sockets get TCP_NODELAY in `incoming` (the builder's setting only applies
+    // to listeners tonic binds): without it small responses stall on delayed ACKs.
+    let server: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+        Some(tls) => {
+            tokio::spawn(tls.clone().reload_on_hangup(stop_accepting.clone()));
+            let incoming = crate::limits::incoming::incoming_tls(listener, handshake, stop_accepting.clone(), tls);
+            Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+        }
+        None => {
+            let incoming = crate::limits::incoming::incoming(listener, handshake, stop_accepting.clone());
+            Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+        }
+    };
     // Once drained, connections get a short while to close by themselves; a peer that
     // holds one open does not keep the engine from stopping.
     tokio::select! {

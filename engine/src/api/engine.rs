@@ -2,6 +2,7 @@
 
 use super::Shared;
 use super::error::ApiError;
+use crate::auth::Action;
 use crate::config::QueueKind;
 use crate::dispatch::{CallError, CallRejected};
 use crate::limits::slots::ConnectionGuard;
@@ -91,14 +92,22 @@ impl EngineService {
         })
     }
 
-    async fn enqueue_batch(&self, req: EnqueueBatchRequest) -> Result<EnqueueBatchResponse, ApiError> {
+    /// `allowed` decides each item alone: an item outside the caller's rights fails with
+    /// `PERMISSION_DENIED` in its result, the others go on.
+    async fn enqueue_batch(
+        &self,
+        req: EnqueueBatchRequest,
+        allowed: impl Fn(&str, &str) -> Result<(), ApiError>,
+    ) -> Result<EnqueueBatchResponse, ApiError> {
         if !self.shared.dispatcher.is_accepting() {
             return Err(ApiError::shutting_down());
         }
         let mut jobs = Vec::with_capacity(req.items.len());
         let mut results = Vec::with_capacity(req.items.len());
         for item in req.items {
-            let job = match self.new_job(&item.function_id, item.payload, item.queue) {
+            let job = match allowed(item.function_id.trim(), &item.queue)
+                .and_then(|()| self.new_job(&item.function_id, item.payload, item.queue))
+            {
                 Ok(job) => self.admit(&job.queue).await.map(|()| job),
                 Err(e) => Err(e),
             };
@@ -122,12 +131,21 @@ impl EngineService {
         Ok(EnqueueBatchResponse { results })
     }
 
-    async fn trigger(&self, req: TriggerRequest) -> Result<TriggerResponse, ApiError> {
+    async fn trigger(&self, request: Request<TriggerRequest>) -> Result<TriggerResponse, ApiError> {
         let s = &self.shared;
-        let function_id = req.function_id.trim();
+        let function_id = request.get_ref().function_id.trim();
         if function_id.is_empty() {
             return Err(ApiError::InvalidArgument("function_id is required".into()));
         }
+        let action = match &request.get_ref().action {
+            Some(trigger_request::Action::Enqueue(e)) => Action::Enqueue { function: function_id, queue: &e.queue },
+            // Publish (issue 17) is refused below until topics land; then it is its own arm.
+            Some(trigger_request::Action::Publish(_)) => Action::Call { function: function_id },
+            Some(trigger_request::Action::Void(_)) | None => Action::Call { function: function_id },
+        };
+        s.authorize(&request, action)?;
+        let req = request.into_inner();
+        let function_id = req.function_id.trim();
         if !s.dispatcher.is_accepting() {
             return Err(ApiError::shutting_down());
         }
@@ -197,7 +215,7 @@ type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineMessage, Status>> + S
 impl Engine for EngineService {
     async fn trigger(&self, request: Request<TriggerRequest>) -> Result<Response<TriggerResponse>, Status> {
         let _slot = self.call_slot(&request)?;
-        Ok(Response::new(self.trigger(request.into_inner()).await?))
+        Ok(Response::new(self.trigger(request).await?))
     }
 
     async fn enqueue_batch(
@@ -205,7 +223,16 @@ impl Engine for EngineService {
         request: Request<EnqueueBatchRequest>,
     ) -> Result<Response<EnqueueBatchResponse>, Status> {
         let _slot = self.call_slot(&request)?;
-        Ok(Response::new(self.enqueue_batch(request.into_inner()).await?))
+        let auth = self.shared.auth.clone();
+        let (token, peer) = (crate::auth::principal(&request), request.remote_addr());
+        if auth.is_some() && token.is_none() {
+            return Err(ApiError::TokenMissing.into());
+        }
+        let allowed = |function: &str, queue: &str| match &token {
+            Some(t) => crate::auth::check_token(t, peer, Action::Enqueue { function, queue }),
+            None => Ok(()),
+        };
+        Ok(Response::new(self.enqueue_batch(request.into_inner(), allowed).await?))
     }
 
     type ConnectStream = EngineStream;
@@ -213,6 +240,8 @@ impl Engine for EngineService {
     /// One worker: its messages are applied in order; when its stream ends (or breaks),
     /// the dispatcher fails its in-flight invocations.
     async fn connect(&self, request: Request<Streaming<WorkerMessage>>) -> Result<Response<EngineStream>, Status> {
+        self.shared.authorize(&request, Action::Connect)?;
+        let (token, peer) = (crate::auth::principal(&request), request.remote_addr());
         let dispatcher = self.shared.dispatcher.clone();
         if !dispatcher.is_accepting() {
             return Err(ApiError::shutting_down().into());
@@ -248,7 +277,17 @@ impl Engine for EngineService {
                     match message.kind {
                         Some(worker_message::Kind::Hello(hello)) => dispatcher.hello(worker, hello),
                         Some(worker_message::Kind::RegisterFunction(r)) if !r.function_id.trim().is_empty() => {
-                            dispatcher.register(worker, r.function_id.trim())
+                            let function = r.function_id.trim();
+                            // Refused like an invalid registration: not registered, no
+                            // `registered` ack, logged; the stream and its other functions go on.
+                            let refused = token.as_ref().is_some_and(|t| {
+                                crate::auth::check_token(t, peer, Action::Register { function }).is_err()
+                            });
+                            if refused {
+                                tracing::warn!(worker, function, "registration refused (PERMISSION_DENIED)");
+                            } else {
+                                dispatcher.register(worker, function)
+                            }
                         }
                         Some(worker_message::Kind::UnregisterFunction(u)) => {
                             dispatcher.unregister(worker, u.function_id.trim()).await

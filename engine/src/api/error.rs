@@ -35,6 +35,12 @@ pub enum ApiError {
     TooManyWorkerStreams { max: usize },
     #[error("this connection has {max} calls in flight, the most it may (limits.max_calls_per_connection)")]
     TooManyCalls { max: usize },
+    #[error("no 'authorization: Bearer <token>' metadata: this engine requires a token")]
+    TokenMissing,
+    #[error("the bearer token is not one this engine knows")]
+    TokenInvalid,
+    #[error("{}", .0.message)]
+    PermissionDenied(crate::auth::Denied),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -73,6 +79,9 @@ impl ApiError {
             ApiError::QueueFull { .. } => "QUEUE_FULL",
             ApiError::TooManyWorkerStreams { .. } => "TOO_MANY_WORKER_STREAMS",
             ApiError::TooManyCalls { .. } => "TOO_MANY_CALLS",
+            ApiError::TokenMissing => "TOKEN_MISSING",
+            ApiError::TokenInvalid => "TOKEN_INVALID",
+            ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
             ApiError::Unavailable(_) => "UNAVAILABLE",
         }
@@ -90,6 +99,8 @@ impl ApiError {
             | ApiError::TooManyWorkerStreams { .. }
             | ApiError::TooManyCalls { .. } => Code::ResourceExhausted,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::TokenMissing | ApiError::TokenInvalid => Code::Unauthenticated,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
         }
     }
 
@@ -121,7 +132,13 @@ impl ApiError {
                 vec![("queue", queue.clone()), ("waiting", waiting.to_string()), ("max", max.to_string())]
             }
             ApiError::TooManyWorkerStreams { max } | ApiError::TooManyCalls { max } => vec![("max", max.to_string())],
-            ApiError::InvalidArgument(_) | ApiError::Unavailable(_) => vec![],
+            ApiError::PermissionDenied(d) => vec![("token", d.token.clone()), (d.what, d.value.clone())],
+            ApiError::InvalidArgument(_)
+            | ApiError::Unavailable(_)
+            | ApiError::TokenMissing
+            | ApiError::TokenInvalid => {
+                vec![]
+            }
         };
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }

@@ -23,9 +23,20 @@ pub struct Shared {
     /// Cancelled once the dispatcher has drained at shutdown: worker streams still open
     /// are then closed from our side, so the server can stop.
     pub closing: tokio_util::sync::CancellationToken,
+    /// The tokens (`auth`); `None` = no authentication.
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl Shared {
+    /// Whether the request's token may do `action` ([`crate::auth::check`]).
+    pub fn authorize<T>(
+        &self,
+        request: &tonic::Request<T>,
+        action: crate::auth::Action<'_>,
+    ) -> Result<(), error::ApiError> {
+        crate::auth::check(self.auth.as_deref(), request, action)
+    }
+
     /// The queue's spec, or `QUEUE_NOT_FOUND` listing the defined queues (and the one
     /// probably meant).
     pub fn queue(&self, name: &str) -> Result<&crate::config::QueueSpec, error::ApiError> {

@@ -6,6 +6,7 @@
 
 use super::Shared;
 use super::error::ApiError;
+use crate::auth::Action;
 use crate::config::QueueSpec;
 use crate::queue::Job;
 use crate::wire::{function_error, timestamp};
@@ -30,8 +31,13 @@ impl QueuesService {
     }
 
     pub async fn list_queues(&self) -> Result<ListQueuesResponse, ApiError> {
+        self.list_queues_where(|_| true).await
+    }
+
+    /// [`Self::list_queues`], only the queues `visible` lets through.
+    pub async fn list_queues_where(&self, visible: impl Fn(&str) -> bool) -> Result<ListQueuesResponse, ApiError> {
         let mut queues = Vec::with_capacity(self.shared.config.queues.len());
-        for (name, spec) in &self.shared.config.queues {
+        for (name, spec) in self.shared.config.queues.iter().filter(|(name, _)| visible(name)) {
             let s = self.shared.store.stats(name).await?;
             queues.push(QueueInfo {
                 name: name.clone(),
@@ -135,14 +141,18 @@ fn dead_letter(job: &Job) -> DeadLetter {
 
 #[tonic::async_trait]
 impl Queues for QueuesService {
-    async fn list_queues(&self, _: Request<ListQueuesRequest>) -> Result<Response<ListQueuesResponse>, Status> {
-        Ok(Response::new(self.list_queues().await?))
+    async fn list_queues(&self, request: Request<ListQueuesRequest>) -> Result<Response<ListQueuesResponse>, Status> {
+        self.shared.authorize(&request, Action::Admin { queue: None })?;
+        let token = crate::auth::principal(&request);
+        let visible = |queue: &str| token.as_ref().is_none_or(|t| crate::auth::sees_queue(t, queue));
+        Ok(Response::new(self.list_queues_where(visible).await?))
     }
 
     async fn list_dead_letters(
         &self,
         request: Request<ListDeadLettersRequest>,
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        self.shared.authorize(&request, Action::Admin { queue: Some(&request.get_ref().queue) })?;
         Ok(Response::new(self.list_dead_letters(request.into_inner()).await?))
     }
 
@@ -150,6 +160,7 @@ impl Queues for QueuesService {
         &self,
         request: Request<RedriveDeadLettersRequest>,
     ) -> Result<Response<RedriveDeadLettersResponse>, Status> {
+        self.shared.authorize(&request, Action::Admin { queue: Some(&request.get_ref().queue) })?;
         Ok(Response::new(self.redrive(request.into_inner()).await?))
     }
 
@@ -157,10 +168,16 @@ impl Queues for QueuesService {
         &self,
         request: Request<DiscardDeadLettersRequest>,
     ) -> Result<Response<DiscardDeadLettersResponse>, Status> {
+        self.shared.authorize(&request, Action::Admin { queue: Some(&request.get_ref().queue) })?;
         Ok(Response::new(self.discard(request.into_inner()).await?))
     }
 
-    async fn list_workers(&self, _: Request<ListWorkersRequest>) -> Result<Response<ListWorkersResponse>, Status> {
+    /// Workers are not per queue: any admin token sees them all.
+    async fn list_workers(
+        &self,
+        request: Request<ListWorkersRequest>,
+    ) -> Result<Response<ListWorkersResponse>, Status> {
+        self.shared.authorize(&request, Action::Admin { queue: None })?;
         Ok(Response::new(QueuesService::list_workers(self)))
     }
 }

@@ -14,8 +14,10 @@ mod env;
 mod iii;
 mod limits;
 mod parse;
+pub mod security;
 
 pub use limits::{DEFAULT_MAX_READY, Limits};
+pub use security::{AuthSpec, Role, Secret, TlsSpec, TokenSpec};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,6 +50,12 @@ pub struct EngineConfig {
     pub adapter: AdapterSpec,
     /// How log lines on stderr are written (`SWITCHYARD_LOG_FORMAT` overrides it).
     pub log_format: LogFormat,
+    /// TLS on the gRPC listener (`tls`); `None` = plaintext.
+    pub tls: Option<TlsSpec>,
+    /// Tokens and roles (`auth`); `None` = no authentication.
+    pub auth: Option<AuthSpec>,
+    /// `allow_plaintext: true`: serve tokens without TLS on a non-loopback address.
+    pub allow_plaintext: bool,
     /// Things that were ignored on purpose (foreign iii modules, iii keys with no meaning
     /// here, …), each with its path and line; logged at start-up.
     pub warnings: Vec<String>,
@@ -65,6 +73,9 @@ impl Default for EngineConfig {
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
             adapter: AdapterSpec::Memory,
             log_format: LogFormat::Text,
+            tls: None,
+            auth: None,
+            allow_plaintext: false,
             warnings: Vec::new(),
         }
     }
@@ -91,8 +102,8 @@ impl EngineConfig {
     /// Validates config text with an explicit environment (for tests).
     pub fn parse_with_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let wrap = |problems| ConfigError { source_name: "config".into(), problems };
-        let substituted = env::substitute(text, lookup).map_err(wrap)?;
-        parse::parse(&substituted).map_err(|mut problems| {
+        let substituted = env::substitute(text, &lookup).map_err(wrap)?;
+        parse::parse(&substituted, &lookup).map_err(|mut problems| {
             // Substitution keeps lines but not columns: on a line it changed, say only the line.
             for p in &mut problems {
                 let line = |t: &str| p.line.and_then(|l| t.lines().nth(l.saturating_sub(1)).map(str::to_string));
@@ -102,6 +113,12 @@ impl EngineConfig {
             }
             wrap(problems)
         })
+    }
+
+    /// The plaintext guard for serving on `listen` (the config's, or `--listen`'s):
+    /// `Err` refuses to start, `Ok(Some)` is a loud warning.
+    pub fn plaintext_check(&self, listen: SocketAddr) -> Result<Option<String>, String> {
+        security::plaintext_check(listen, self.tls.as_ref(), self.auth.as_ref(), self.allow_plaintext)
     }
 
     /// Names of the defined queues, sorted, for error messages.

@@ -9,6 +9,7 @@ use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
 
 mod limits;
+mod security;
 
 const TOP_KEYS: &[&str] = &[
     "listen",
@@ -23,6 +24,9 @@ const TOP_KEYS: &[&str] = &[
     "workers",
     "modules",
     "port",
+    "tls",
+    "auth",
+    "allow_plaintext",
 ];
 const QUEUE_KEYS: &[&str] = &[
     "max_retries",
@@ -36,8 +40,9 @@ const QUEUE_KEYS: &[&str] = &[
     "max_ready",
 ];
 
-pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
-    let mut w = Walker::default();
+/// `env` answers `auth.tokens[].secret_env` (the process environment, or a test's).
+pub(super) fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<EngineConfig, Vec<Problem>> {
+    let mut w = Walker { env: Some(env), ..Walker::default() };
     let root = if text.trim().is_empty() {
         None
     } else {
@@ -63,9 +68,10 @@ pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
 }
 
 #[derive(Default)]
-struct Walker {
+struct Walker<'e> {
     problems: Vec<Problem>,
     warnings: Vec<String>,
+    env: Option<&'e dyn Fn(&str) -> Option<String>>,
 }
 
 fn line_of(node: &Node) -> usize {
@@ -76,7 +82,7 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
-impl Walker {
+impl Walker<'_> {
     fn problem(&mut self, path: &str, node: &Node, message: impl Into<String>) {
         self.problems.push(Problem::at(path, line_of(node), message));
     }
@@ -246,6 +252,17 @@ impl Walker {
         }
         if let Some(n) = map.get_node("limits") {
             self.limits("limits", n, &mut config.limits);
+        }
+        if let Some(n) = map.get_node("allow_plaintext")
+            && let Some(v) = self.boolean("allow_plaintext", n)
+        {
+            config.allow_plaintext = v;
+        }
+        if let Some(n) = map.get_node("tls") {
+            config.tls = self.tls("tls", n);
+        }
+        if let Some(n) = map.get_node("auth") {
+            config.auth = self.auth("auth", n);
         }
 
         // The queue block: at the top level, or nested the way iii's queue module takes it.

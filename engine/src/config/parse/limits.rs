@@ -13,7 +13,7 @@ const KEYS: &[&str] = &[
     "handshake_timeout_ms",
 ];
 
-impl Walker {
+impl Walker<'_> {
     pub(super) fn limits(&mut self, path: &str, node: &Node, limits: &mut Limits) {
         let Some(map) = self.mapping(path, node) else {
             return;
