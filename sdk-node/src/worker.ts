@@ -326,9 +326,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     forgetOnSignals(this);
   }
 
-  /** Registrations first, then hello: the welcome then acknowledges all of them at once. */
+  /**
+   * Registrations first, then hello. Each registration the engine applies is acknowledged
+   * with `registered` (before the welcome); one it refuses (a worker token outside its
+   * `functions` globs) gets no answer, so the welcome alone acknowledges nothing.
+   */
   private handshake(): WireWorkerMessage[] {
-    this.unacknowledged = new Set();
+    this.unacknowledged = new Set(this.closing ? [] : this.functions.keys());
     const messages: WireWorkerMessage[] = [];
     if (!this.closing) {
       for (const [functionId, { description }] of this.functions) {
@@ -393,7 +397,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const message =
       failure !== undefined
         ? `cannot reach the Switchyard engine at ${this.url}: ${failure.text} (not ready after ${timeoutMs} ms, still retrying)`
-        : `not ready after ${timeoutMs} ms: the engine at ${this.url} has not welcomed this worker and acknowledged its functions`;
+        : this.connection.isConnected
+          ? `not ready after ${timeoutMs} ms: the engine at ${this.url} has not acknowledged ${[...this.unacknowledged].join(', ')} (a worker token outside its functions is refused without an answer: see the engine's log)`
+          : `not ready after ${timeoutMs} ms: the engine at ${this.url} has not welcomed this worker and acknowledged its functions`;
     return new UnavailableError('UNAVAILABLE', message, grpc.status.UNAVAILABLE, { url: this.url });
   }
 

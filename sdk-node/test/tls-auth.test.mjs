@@ -138,6 +138,8 @@ test('a_worker_registering_outside_its_functions_is_refused_for_that_function_al
   // acknowledged, the refused one was decided — refused, so never acknowledged.
   await registered.waitFor(2, 10_000, 'the registrations of orders::charge and orders::last');
   assert.deepEqual(registered.items, ['orders::charge', 'orders::last']);
+  // so the worker is never ready, and says which function is missing (decided already: a short wait)
+  await assert.rejects(served.ready(300), (error) => error instanceof UnavailableError && /has not acknowledged emails::send\b/.test(error.message));
   const producer = worker(url, { token: secrets.producer, tls: ca() });
   assert.equal(await producer.call('orders::charge', {}), 'charged');
   // nobody serves emails::send: the registration was refused

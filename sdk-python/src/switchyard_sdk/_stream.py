@@ -10,10 +10,11 @@ the building of their results) on the thread pool.
 Protocol, per session:
 1. Open ``Connect``; send one ``register_function`` per registered function, then
    ``hello`` (name, SDK, max_in_flight, ``batches=True``). The engine acknowledges each
-   registration with ``registered`` and answers the hello with ``welcome``;
-   registrations sent before the hello are live once the welcome arrives, so a welcomed
-   worker is fully registered. A function registered later is live once its
-   ``registered`` arrives.
+   registration it applies with ``registered`` and answers the hello with ``welcome``. A
+   function is live once its ``registered`` arrives — before the welcome for those sent
+   before the hello — and never when the engine refused it (a worker token outside its
+   ``functions`` globs: refused without an answer), so a welcome alone proves nothing
+   about registrations.
 2. For each ``invoke``, and for each invocation of an ``invokes`` batch alike: start the
    handler (async handlers as a task on this loop, eagerly on Python 3.12+; sync handlers
    straight on the thread pool, which hands the finished result back in bulk); when it
@@ -412,14 +413,13 @@ class WorkerStream:
         session.send(engine_pb2.WorkerMessage(hello=engine_pb2.Hello(
             worker_name=self._worker_name, sdk_name=SDK_NAME, sdk_version=__version__,
             max_in_flight=self._max_in_flight, batches=True)))
-        before_hello = list(self._functions)
         try:
-            await self._read_loop(session, before_hello)
+            await self._read_loop(session)
         finally:
             self._end_session(session)
         return session
 
-    async def _read_loop(self, session: _Session, before_hello: list[str]) -> None:
+    async def _read_loop(self, session: _Session) -> None:
         read = session.call.read
         writer = session.writer
         start = self._start_invocation
@@ -445,8 +445,6 @@ class WorkerStream:
             elif kind == "welcome":
                 session.welcomed = True
                 self.worker_id = msg.welcome.worker_id
-                for function_id in before_hello:
-                    self._mark_registered(session, function_id)
                 self.welcomed.set()
                 self._welcomed_async.set()
                 if not self.first_attempt.done():
