@@ -21,7 +21,6 @@ use std::sync::Arc;
 use switchyard_proto::wire::engine_client::EngineClient;
 use switchyard_proto::wire::{EnqueueBatchRequest, EnqueueItem, enqueue_result};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tonic::transport::Channel;
 
 /// One enqueue, its payload already encoded to `google.protobuf.Value` wire bytes.
 pub(crate) fn item(queue: String, function_id: String, payload: Vec<u8>) -> EnqueueItem {
@@ -98,7 +97,7 @@ async fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Pending>) {
 
 async fn send(conn: &Connection, batch: Vec<Pending>) {
     let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.item, p.reply)).unzip();
-    let mut client: EngineClient<Channel> = EngineClient::new(conn.channel.clone());
+    let mut client: EngineClient<crate::connection::Transport> = EngineClient::new(conn.channel.clone());
     match client.enqueue_batch(EnqueueBatchRequest { items }).await {
         Ok(response) => {
             let mut results = response.into_inner().results.into_iter();

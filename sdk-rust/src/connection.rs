@@ -19,7 +19,10 @@ use rand::Rng;
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::Channel;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// Why a connection to the engine failed (the `cause` field of the WARN line and of an
 /// `UNAVAILABLE` error's details).
@@ -152,11 +155,93 @@ fn innermost(e: &(dyn StdError + 'static)) -> String {
     last.to_string()
 }
 
-/// The channel to the engine and the URL it goes to (`http://HOST:PORT`).
+/// What every call goes through: the channel, with the bearer token added.
+pub(crate) type Transport = InterceptedService<Channel, BearerToken>;
+
+/// Adds `authorization: Bearer <token>` to every call when there is a token.
+#[derive(Clone)]
+pub(crate) struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The channel to the engine and the URL it goes to (`http://HOST:PORT` or
+/// `https://HOST:PORT`).
 #[derive(Clone)]
 pub(crate) struct Connection {
-    pub channel: Channel,
+    pub channel: Transport,
     pub url: Arc<str>,
+}
+
+/// A lazily connecting channel to `url` (already parsed by [`crate::url`]): TLS for
+/// `https://` (system roots unless `tls.ca_file`; `tls.cert_file` + `tls.key_file` as the
+/// client identity for mTLS), the token from the options, else `SWITCHYARD_TOKEN`.
+pub(crate) fn open(url: String, options: &crate::InitOptions) -> Result<Connection, Error> {
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| Error::local(Reason::InvalidUrl, format!("unsupported URL '{url}': {e}")))?
+        .tcp_nodelay(true)
+        .connect_timeout(options.connect_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    let https = url.starts_with("https://");
+    match (&options.tls, https) {
+        (Some(_), false) => {
+            return Err(Error::local(
+                Reason::InvalidArgument,
+                format!("tls options are set but '{url}' is plaintext: use https://HOST:PORT"),
+            ));
+        }
+        (tls, true) => {
+            let read = |what: &str, path: &std::path::Path| {
+                std::fs::read(path).map_err(|e| {
+                    Error::local(Reason::InvalidArgument, format!("tls.{what}: cannot read {}: {e}", path.display()))
+                })
+            };
+            let tls = tls.clone().unwrap_or_default();
+            let mut config = ClientTlsConfig::new();
+            config = match &tls.ca_file {
+                Some(ca) => config.ca_certificate(Certificate::from_pem(read("ca_file", ca)?)),
+                None => config.with_native_roots(),
+            };
+            config = match (&tls.cert_file, &tls.key_file) {
+                (Some(cert), Some(key)) => {
+                    config.identity(Identity::from_pem(read("cert_file", cert)?, read("key_file", key)?))
+                }
+                (None, None) => config,
+                _ => {
+                    return Err(Error::local(
+                        Reason::InvalidArgument,
+                        "tls: cert_file and key_file go together (the client identity for mTLS)",
+                    ));
+                }
+            };
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| Error::local(Reason::InvalidArgument, format!("tls: {}", innermost(&e))))?;
+        }
+        (None, false) => {}
+    }
+    let token = options
+        .token
+        .clone()
+        .or_else(|| std::env::var("SWITCHYARD_TOKEN").ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let header = match token {
+        Some(t) => Some(format!("Bearer {t}").parse::<MetadataValue<Ascii>>().map_err(|_| {
+            Error::local(Reason::InvalidArgument, "token: must be printable ASCII without line breaks")
+        })?),
+        None => None,
+    };
+    let channel = InterceptedService::new(endpoint.connect_lazy(), BearerToken(header));
+    Ok(Connection { channel, url: url.into() })
 }
 
 impl Connection {

@@ -31,6 +31,14 @@ pub enum Reason {
     /// `UNAVAILABLE`: the engine cannot be reached (details: `url`, `cause`), its store failed,
     /// or it is shutting down.
     Unavailable,
+    /// `TOKEN_MISSING`: the engine requires a token and none was sent (status
+    /// UNAUTHENTICATED): set [`crate::InitOptions::token`] or `SWITCHYARD_TOKEN`.
+    TokenMissing,
+    /// `TOKEN_INVALID`: the token sent is not one the engine knows (status UNAUTHENTICATED).
+    TokenInvalid,
+    /// `PERMISSION_DENIED`: the token is known but may not do this (details: `token` and the
+    /// `role`, `queue` or `function` refused).
+    PermissionDenied,
     /// A reason this SDK version does not know, or a status without one.
     Other(String),
 }
@@ -48,6 +56,9 @@ impl Reason {
             "INVALID_ARGUMENT" => Reason::InvalidArgument,
             "INVALID_URL" => Reason::InvalidUrl,
             "UNAVAILABLE" => Reason::Unavailable,
+            "TOKEN_MISSING" => Reason::TokenMissing,
+            "TOKEN_INVALID" => Reason::TokenInvalid,
+            "PERMISSION_DENIED" => Reason::PermissionDenied,
             other => Reason::Other(other.to_string()),
         }
     }
@@ -64,6 +75,9 @@ impl Reason {
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InvalidUrl => "INVALID_URL",
             Reason::Unavailable => "UNAVAILABLE",
+            Reason::TokenMissing => "TOKEN_MISSING",
+            Reason::TokenInvalid => "TOKEN_INVALID",
+            Reason::PermissionDenied => "PERMISSION_DENIED",
             Reason::Other(s) => s,
         }
     }
@@ -107,6 +121,18 @@ impl Error {
             _ => tonic::Code::Unavailable,
         };
         Self { message: format!("{reason}: {}", message.into()), reason, code, details: HashMap::new() }
+    }
+
+    /// The engine refused the caller for its token: none sent or unknown (`TOKEN_MISSING`,
+    /// `TOKEN_INVALID`; status UNAUTHENTICATED). The SDK's `Unauthenticated` kind.
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self.reason, Reason::TokenMissing | Reason::TokenInvalid) || self.code == tonic::Code::Unauthenticated
+    }
+
+    /// The engine knows the token but it may not do this (`PERMISSION_DENIED`). The SDK's
+    /// `PermissionDenied` kind.
+    pub fn is_permission_denied(&self) -> bool {
+        self.reason == Reason::PermissionDenied
     }
 
     /// For `FUNCTION_FAILED`: the handler's error as the worker reported it.

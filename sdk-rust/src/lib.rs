@@ -60,7 +60,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::Endpoint;
 
 /// Worker settings.
 #[derive(Clone, Debug)]
@@ -84,6 +83,23 @@ pub struct InitOptions {
     /// On SIGTERM, drain (as [`Worker::shutdown`]) and then let the signal end the process
     /// (true). Turn it off to handle signals yourself.
     pub drain_on_sigterm: bool,
+    /// Sent as `authorization: Bearer <token>` on every call; `None` reads
+    /// `SWITCHYARD_TOKEN` (unset or empty: no token).
+    pub token: Option<String>,
+    /// TLS settings for an `https://` URL (without them, `https://` checks the engine
+    /// against the system's roots); an error with an `http://` URL.
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS for an `https://` engine URL.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// PEM file of the CA that signed the engine's certificate, instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// With `key_file`: the client certificate presented to an engine that asks for one (mTLS).
+    pub cert_file: Option<std::path::PathBuf>,
+    /// The private key of `cert_file` (PEM).
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for InitOptions {
@@ -97,6 +113,8 @@ impl Default for InitOptions {
             connect_timeout: Duration::from_secs(5),
             fail_fast: false,
             drain_on_sigterm: true,
+            token: None,
+            tls: None,
         }
     }
 }
@@ -109,23 +127,16 @@ pub struct Worker {
 }
 
 /// Connects a worker to the engine at `url`: `http://HOST:PORT` or `HOST:PORT` (plaintext
-/// gRPC; the port defaults to 49134). Any other form, `https://` included until the SDK
-/// speaks TLS, is an `INVALID_URL` error before any I/O.
+/// gRPC), `https://HOST:PORT` (TLS, see [`InitOptions::tls`]); the port defaults to 49134.
+/// Any other form is an `INVALID_URL` error before any I/O. The token is
+/// [`InitOptions::token`], else `SWITCHYARD_TOKEN`.
 ///
 /// The stream is kept up in the background — started now, re-established after engine
 /// restarts, each failed attempt logged at WARN with the cause — so this returns at once,
 /// unless [`InitOptions::fail_fast`] is set: then it waits for the first attempt and
 /// returns its failure (`UNAVAILABLE: cannot reach the Switchyard engine at URL: …`).
 pub async fn register_worker(url: &str, options: InitOptions) -> Result<Worker, Error> {
-    let url = url::parse(url)?;
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| Error::local(Reason::InvalidUrl, format!("unsupported URL '{url}': {e}")))?
-        .tcp_nodelay(true)
-        .connect_timeout(options.connect_timeout)
-        .http2_keep_alive_interval(Duration::from_secs(15))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true);
-    let conn = connection::Connection { channel: endpoint.connect_lazy(), url: url.into() };
+    let conn = connection::open(url::parse(url)?, &options)?;
     let (fail_fast, drain_on_sigterm) = (options.fail_fast, options.drain_on_sigterm);
     let shared = worker::Shared::new(conn, options);
     let (first, connected) = match fail_fast {

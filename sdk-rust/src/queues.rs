@@ -9,7 +9,6 @@ use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchyard_proto::v1 as pb;
 use switchyard_proto::v1::queues_client::QueuesClient;
-use tonic::transport::Channel;
 
 /// A queue, its effective config and its stats.
 #[derive(Clone, Debug)]
@@ -78,7 +77,7 @@ pub struct DeadLetterPage {
 /// A client of the `Queues` service.
 #[derive(Clone)]
 pub struct Queues {
-    client: QueuesClient<Channel>,
+    client: QueuesClient<crate::connection::Transport>,
     conn: Connection,
 }
 

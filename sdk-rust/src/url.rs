@@ -1,14 +1,14 @@
 //! The engine URL grammar, the same in every Switchyard SDK.
 //!
 //! Invariant: a URL is accepted or refused here, when the worker is built, before any I/O;
-//! an accepted URL always means plaintext gRPC and is kept as `http://HOST:PORT`, the form
-//! every log line and error names.
+//! an accepted URL is kept as `http://HOST:PORT` (plaintext) or `https://HOST:PORT` (TLS),
+//! the form every log line and error names.
 //!
 //! 1. `http://HOST:PORT` and bare `HOST:PORT` are plaintext gRPC; a missing port is
 //!    [`DEFAULT_PORT`]; one trailing `/` is allowed. `HOST` is a name, an IPv4 address or a
 //!    bracketed IPv6 address.
-//! 2. `https://…` is refused (reason `INVALID_URL`) until the SDK speaks TLS: sending it in
-//!    plaintext would make the scheme lie.
+//! 2. `https://HOST:PORT` (same rules) is gRPC over TLS: the engine's certificate is checked
+//!    against the system's roots, or the CA of `tls.ca_file` when one is given.
 //! 3. Everything else is refused with `INVALID_URL` and a message naming the URL and the
 //!    supported forms: `ws://` and `wss://` (iii's form), other schemes, an empty string, no
 //!    host, a bad port, a path, a query, user info.
@@ -30,19 +30,16 @@ pub fn url_from_env() -> String {
     std::env::var("SWITCHYARD_URL").unwrap_or_else(|_| DEFAULT_URL.to_string())
 }
 
-/// `url` checked against the grammar (module doc), as `http://HOST:PORT`.
+/// `url` checked against the grammar (module doc), as `http://HOST:PORT` or
+/// `https://HOST:PORT`.
 pub(crate) fn parse(url: &str) -> Result<String, Error> {
-    let unsupported = || invalid(url, format!("unsupported URL '{url}': use http://HOST:PORT or HOST:PORT"));
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-            return Err(invalid(
-                url,
-                format!("'{url}' needs TLS, which this SDK does not support yet: use http://HOST:PORT"),
-            ));
-        }
+    let unsupported =
+        || invalid(url, format!("unsupported URL '{url}': use http://HOST:PORT, https://HOST:PORT or HOST:PORT"));
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => ("http", rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => ("https", rest),
         Some(_) => return Err(unsupported()),
-        None => url,
+        None => ("http", url),
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
@@ -77,7 +74,7 @@ pub(crate) fn parse(url: &str) -> Result<String, Error> {
         },
         Some(_) => return Err(unsupported()),
     };
-    Ok(format!("http://{host}:{port}"))
+    Ok(format!("{scheme}://{host}:{port}"))
 }
 
 fn invalid(url: &str, message: String) -> Error {
@@ -102,6 +99,9 @@ mod tests {
             ("http://my-engine", "http://my-engine:49134"),
             ("[::1]:49300", "http://[::1]:49300"),
             ("http://[::1]", "http://[::1]:49134"),
+            ("https://engine.internal", "https://engine.internal:49134"),
+            ("HTTPS://127.0.0.1:49300/", "https://127.0.0.1:49300"),
+            ("https://[::1]:1", "https://[::1]:1"),
         ] {
             assert_eq!(parse(url).unwrap(), want, "{url}");
         }
@@ -130,25 +130,17 @@ mod tests {
             "[::1",
             "[zz]:1",
             "[::1]x",
+            "https://",
+            "https://host:1/path",
         ] {
             let e = parse(url).unwrap_err();
             assert_eq!(e.reason, Reason::InvalidUrl, "{url}");
             assert_eq!(
                 e.message,
-                format!("INVALID_URL: unsupported URL '{url}': use http://HOST:PORT or HOST:PORT"),
+                format!("INVALID_URL: unsupported URL '{url}': use http://HOST:PORT, https://HOST:PORT or HOST:PORT"),
                 "{url}"
             );
             assert_eq!(e.details["url"], url);
         }
-    }
-
-    #[test]
-    fn https_is_refused_until_the_sdk_speaks_tls() {
-        let e = parse("https://127.0.0.1:49134").unwrap_err();
-        assert_eq!(e.reason, Reason::InvalidUrl);
-        assert_eq!(
-            e.message,
-            "INVALID_URL: 'https://127.0.0.1:49134' needs TLS, which this SDK does not support yet: use http://HOST:PORT"
-        );
     }
 }

@@ -143,6 +143,8 @@ enum Ended {
     NotConnected(Unreachable),
     /// The stream was up and is gone.
     Lost(Unreachable),
+    /// The engine refused the stream for its token (UNAUTHENTICATED, PERMISSION_DENIED).
+    Refused(Error),
 }
 
 pub(crate) struct Shared {
@@ -256,6 +258,24 @@ impl Shared {
             self.set_stream_state(false);
             let failure = match ended {
                 Ended::Stopped => return,
+                Ended::Refused(e) => {
+                    failures += 1;
+                    if let Some(first) = first.take() {
+                        let _ = first.send(Err(e));
+                        self.stop.cancel();
+                        return;
+                    }
+                    let delay =
+                        reconnect_delay(failures, self.options.reconnect_initial, self.options.reconnect_max, &mut rng);
+                    let retry_in_ms = delay.as_millis() as u64;
+                    tracing::warn!(url = %self.conn.url, reason = %e.reason, retry_in_ms, "the engine refused this worker: {e}; retrying in {retry_in_ms} ms");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.stop.cancelled() => return,
+                        _ = self.closing.cancelled() => return,
+                    }
+                    continue;
+                }
                 Ended::NotConnected(u) => {
                     failures += 1;
                     u
@@ -325,6 +345,10 @@ impl Shared {
         let mut inbound = tokio::select! {
             r = client.connect(outbound) => match r {
                 Ok(response) => response.into_inner(),
+                // The engine's own refusal of the token: typed, not "cannot reach".
+                Err(status) if matches!(status.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+                    return Ended::Refused(self.conn.error(status));
+                }
                 Err(status) => return Ended::NotConnected(Unreachable::of_status(&status)),
             },
             _ = tokio::time::sleep_until(deadline) => return no_welcome(),
@@ -363,6 +387,12 @@ impl Shared {
                 }
                 Err(status) if welcomed => {
                     return Ended::Lost(Unreachable::new(Cause::ConnectionLost, Unreachable::of_status(&status).text));
+                }
+                // The engine's own refusal of the token: typed, not "cannot reach".
+                Err(status)
+                    if matches!(status.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) =>
+                {
+                    return Ended::Refused(self.conn.error(status));
                 }
                 Err(status) => return Ended::NotConnected(Unreachable::of_status(&status)),
             };

@@ -223,6 +223,7 @@ impl Engine for EngineService {
         request: Request<EnqueueBatchRequest>,
     ) -> Result<Response<EnqueueBatchResponse>, Status> {
         let _slot = self.call_slot(&request)?;
+        self.shared.authorize(&request, Action::EnqueueBatch)?;
         let auth = self.shared.auth.clone();
         let (token, peer) = (crate::auth::principal(&request), request.remote_addr());
         if auth.is_some() && token.is_none() {

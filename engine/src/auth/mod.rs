@@ -29,6 +29,8 @@ pub enum Action<'a> {
     Call { function: &'a str },
     /// An enqueue, by `Trigger` or one `EnqueueBatch` item (producer).
     Enqueue { function: &'a str, queue: &'a str },
+    /// An `EnqueueBatch` call as a whole (producer); each item is then an [`Action::Enqueue`].
+    EnqueueBatch,
     /// Opening a worker stream (worker).
     Connect,
     /// Registering a function on a worker stream (worker).
@@ -51,7 +53,7 @@ pub struct Denied {
 pub fn authorize(token: &TokenSpec, action: Action<'_>) -> Result<(), Denied> {
     let (role, doing) = match action {
         Action::Call { .. } => (Role::Producer, "call functions"),
-        Action::Enqueue { .. } => (Role::Producer, "enqueue jobs"),
+        Action::Enqueue { .. } | Action::EnqueueBatch => (Role::Producer, "enqueue jobs"),
         Action::Connect => (Role::Worker, "connect as a worker"),
         Action::Register { .. } => (Role::Worker, "register functions"),
         Action::Admin { .. } => (Role::Admin, "use the Queues service"),
@@ -72,7 +74,7 @@ pub fn authorize(token: &TokenSpec, action: Action<'_>) -> Result<(), Denied> {
     }
     let function = match action {
         Action::Call { function } | Action::Enqueue { function, .. } | Action::Register { function } => Some(function),
-        Action::Connect | Action::Admin { .. } => None,
+        Action::Connect | Action::Admin { .. } | Action::EnqueueBatch => None,
     };
     if let Some(function) = function
         && !glob::any(token.functions.as_deref(), function)
