@@ -49,8 +49,8 @@ export interface WorkerOptions {
    */
   token?: string;
   /**
-   * TLS settings; an `https://` URL turns TLS on with Node's default roots, and so do
-   * these options with a bare `HOST:PORT`. With an `http://` URL they are refused.
+   * TLS settings for an `https://` URL (which without them checks the engine against
+   * Node's default roots); with a plaintext URL they are refused.
    */
   tls?: TlsOptions;
 }

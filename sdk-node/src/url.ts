@@ -4,13 +4,12 @@
  * Invariant: a URL either names one gRPC endpoint `HOST:PORT` and says whether it is
  * TLS, or construction fails with InvalidUrlError (reason INVALID_URL) naming the URL and
  * what is supported. A scheme always means what it says: nothing that asks for TLS is
- * sent in plaintext, and `http://` with `tls` options is refused (security.ts).
+ * sent in plaintext, and `tls` options with a plaintext URL are refused (security.ts).
  *
  * Grammar:
  *   1. `http://HOST[:PORT][/]` and bare `HOST[:PORT]` mean plaintext gRPC; a missing port
  *      is 49134. HOST is a name, an IPv4 address or a bracketed IPv6 address.
- *   2. `https://HOST[:PORT][/]` means TLS, with the same HOST and PORT rules (a bare
- *      `HOST:PORT` given `tls` options is TLS too).
+ *   2. `https://HOST[:PORT][/]` means TLS, with the same HOST and PORT rules.
  *   3. Anything else — `ws://`, `wss://` (iii's form), other schemes, a path, credentials,
  *      an empty string, no host, a port outside 1…65535 — is refused.
  *   4. No URL at all: `SWITCHYARD_URL` when set and non-empty, else http://127.0.0.1:49134.
@@ -59,6 +58,6 @@ function unsupported(url: string): InvalidUrlError {
   return invalidUrl(`INVALID_URL: unsupported URL '${url}': use http://HOST:PORT, https://HOST:PORT or HOST:PORT`);
 }
 
-export function invalidUrl(message: string): InvalidUrlError {
+function invalidUrl(message: string): InvalidUrlError {
   return new InvalidUrlError('INVALID_URL', message, grpcStatus.INVALID_ARGUMENT);
 }

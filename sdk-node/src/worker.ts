@@ -100,10 +100,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** `url` as in registerWorker(); an InvalidUrlError is thrown before any I/O. */
   constructor(url?: string, options: WorkerOptions = {}) {
     super();
-    const given = url ?? defaultUrl();
-    const address = parseEngineUrl(given);
+    const address = parseEngineUrl(url ?? defaultUrl());
     this.url = address.url;
-    const credentials = channelCredentials(address, given, options.tls);
+    const credentials = channelCredentials(address, options.tls);
     const interceptors = tokenInterceptors(resolveToken(options.token));
     this.options = {
       maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { InvalidUrlError, PermissionDeniedError, registerWorker, TriggerAction, UnauthenticatedError } from '../dist/index.js';
+import { InvalidArgumentError, PermissionDeniedError, registerWorker, TriggerAction, UnauthenticatedError } from '../dist/index.js';
 import { fromServiceError } from '../dist/errors.js';
 import { encodeStatusWithErrorInfo, methods } from '../dist/proto.js';
 import { resolveToken } from '../dist/security.js';
@@ -80,18 +80,22 @@ test('the_token_is_the_option_else_switchyard_token_and_an_empty_one_sends_none'
   assert.equal(resolveToken('given', { SWITCHYARD_TOKEN: 'from-env' }), 'given');
   assert.equal(resolveToken('', { SWITCHYARD_TOKEN: 'from-env' }), undefined);
   for (const bad of ['has space', 'line\nbreak', 'é']) {
-    assert.throws(() => registerWorker('127.0.0.1:1', { token: bad, handleSignals: false }), /token must be printable ASCII/);
+    assert.throws(() => registerWorker('127.0.0.1:1', { token: bad, handleSignals: false }),
+      (error) => error instanceof InvalidArgumentError && /token must be printable ASCII/.test(error.message));
   }
 });
 
-test('https_or_tls_options_turn_tls_on_and_http_with_tls_options_is_refused', () => {
+test('https_turns_tls_on_and_tls_options_with_a_plaintext_url_are_refused', () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-node-tls-'));
   const ca = join(dir, 'ca.pem');
   writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
   assert.equal(worker('https://127.0.0.1:1').url, 'https://127.0.0.1:1');
-  assert.equal(worker('127.0.0.1:1', { tls: { caFile: ca } }).url, 'http://127.0.0.1:1');
-  assert.throws(() => registerWorker('http://127.0.0.1:1', { tls: { caFile: ca }, handleSignals: false }),
-    (error) => error instanceof InvalidUrlError && error.message === "INVALID_URL: 'http://127.0.0.1:1' is plaintext but tls options were given: use https://HOST:PORT");
+  assert.equal(worker('https://127.0.0.1:1', { tls: { caFile: ca } }).url, 'https://127.0.0.1:1');
+  for (const url of ['http://127.0.0.1:1', '127.0.0.1:1']) {
+    assert.throws(() => registerWorker(url, { tls: { caFile: ca }, handleSignals: false }),
+      (error) => error instanceof InvalidArgumentError &&
+        error.message === "INVALID_ARGUMENT: tls options are set but 'http://127.0.0.1:1' is plaintext: use https://HOST:PORT");
+  }
   const missing = join(dir, 'nope.pem');
   assert.throws(() => registerWorker('https://127.0.0.1:1', { tls: { caFile: missing }, handleSignals: false }), new RegExp(`tls.caFile: cannot read '${missing}'`));
   const notPem = join(dir, 'x.pem');

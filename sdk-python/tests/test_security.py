@@ -14,7 +14,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from switchyard_sdk import (InvalidUrlError, PermissionDeniedError, TlsOptions, TriggerAction,
+from switchyard_sdk import (InvalidArgumentError, PermissionDeniedError, TlsOptions, TriggerAction,
                             UnauthenticatedError, connect, register_worker)
 from switchyard_sdk._channel import channel_spec
 from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
@@ -40,22 +40,26 @@ def test_token_is_the_option_else_the_environment_and_never_shown(monkeypatch: p
 
 @pytest.mark.parametrize("token", ["has space", "line\nbreak", "tab\t", "é"])
 def test_a_token_that_cannot_be_a_header_is_refused_at_construction(token: str) -> None:
-    with pytest.raises(ValueError, match="token must be printable ASCII"):
+    with pytest.raises(InvalidArgumentError, match="token must be printable ASCII"):
         connect("127.0.0.1:1", token=token)
 
 
-def test_https_or_tls_options_turn_tls_on_and_http_with_tls_is_a_contradiction(tmp_path: Path) -> None:
+def test_https_turns_tls_on_and_tls_options_with_a_plaintext_url_are_refused(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_bytes(PEM)
     assert channel_spec("https://127.0.0.1:1").credentials is not None  # default roots
-    assert channel_spec("127.0.0.1:1", tls=TlsOptions(ca_file=ca)).credentials is not None
-    assert channel_spec("127.0.0.1:1", tls={"ca_file": str(ca)}).credentials is not None
+    assert channel_spec("https://127.0.0.1:1", tls=TlsOptions(ca_file=ca)).credentials is not None
+    assert channel_spec("https://127.0.0.1:1", tls={"ca_file": str(ca)}).credentials is not None
     assert channel_spec("http://127.0.0.1:1").credentials is None
-    with pytest.raises(InvalidUrlError, match="plaintext but tls options were given: use https://"):
-        connect("http://127.0.0.1:1", tls=TlsOptions(ca_file=ca))
+    for url in ("http://127.0.0.1:1", "127.0.0.1:1"):
+        with pytest.raises(InvalidArgumentError) as info:
+            connect(url, tls=TlsOptions(ca_file=ca))
+        assert str(info.value) == ("INVALID_ARGUMENT: tls options are set but 'http://127.0.0.1:1' is "
+                                   "plaintext: use https://HOST:PORT")
 
 
 def test_bad_tls_options_are_refused_at_construction_naming_option_and_file(tmp_path: Path) -> None:
+    # InvalidArgumentError is a ValueError too
     missing = tmp_path / "nope.pem"
     with pytest.raises(ValueError, match=f"tls.ca_file: cannot read '{missing}'"):
         connect("https://127.0.0.1:1", tls=TlsOptions(ca_file=missing))

@@ -108,8 +108,7 @@ def test_tls_worker_and_caller_that_trust_the_engines_ca_work_end_to_end(
         receipt = producer.trigger({"function_id": "orders::echo", "payload": {"n": 2},
                                     "action": TriggerAction.Enqueue(queue="orders")})
         assert receipt["messageReceiptId"]
-    # a bare HOST:PORT with TLS options is TLS too
-    with connect(eng.engine.address, token=eng.secret["admin"], tls=eng.tls()) as admin:
+    with connect(eng.url, token=eng.secret["admin"], tls=eng.tls()) as admin:
         assert {q.name for q in admin.list_queues()} >= {"orders", "billing"}
 
 

@@ -2,8 +2,8 @@
 
 Invariant: a URL is checked before any I/O, with the grammar all three SDKs share:
 ``http://HOST:PORT`` and bare ``HOST:PORT`` mean plaintext gRPC, ``https://HOST:PORT``
-means TLS (bare ``HOST:PORT`` too when ``tls`` options are given, see ``_security``), a
-missing port means 49134; ``ws://``, ``wss://``, any other scheme, an empty string, a
+means TLS (``tls`` options go with it only, see ``_security``), a missing port means
+49134; ``ws://``, ``wss://``, any other scheme, an empty string, a
 missing host, a bad port or a path are refused with
 ``InvalidUrlError`` (reason ``INVALID_URL``), whose message names the URL and what is
 supported. No URL at all means ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from ._security import (Tls, TlsOptions, channel_credentials, resolve_token, tls_options,
+from ._security import (Tls, TlsOptions, channel_credentials, invalid, resolve_token, tls_options,
                         token_interceptors)
 from .errors import InvalidUrlError, SwitchyardError, UnavailableError, from_rpc_error
 
@@ -74,13 +74,13 @@ def parse_endpoint(url: str) -> tuple[str, bool]:
 
 
 def check_url(url: str, tls: TlsOptions | None) -> bool:
-    """Whether the channel for `url` uses TLS; ``InvalidUrlError`` for a bad URL or an
-    ``http://`` URL given TLS options."""
-    _, https = parse_endpoint(url)
-    if tls is not None and not https and url.partition("://")[1]:
-        raise InvalidUrlError("INVALID_URL", f"'{url}' is plaintext but tls options were given: "
-                                             "use https://HOST:PORT")
-    return https or tls is not None
+    """Whether the channel for `url` uses TLS (``https://``); ``InvalidUrlError`` for a bad
+    URL, ``InvalidArgumentError`` for TLS options with a plaintext URL."""
+    target, https = parse_endpoint(url)
+    if tls is not None and not https:
+        plain = url if url.partition("://")[1] else f"http://{target}"
+        raise invalid(f"tls options are set but '{plain}' is plaintext: use https://HOST:PORT")
+    return https
 
 
 @dataclass(frozen=True)

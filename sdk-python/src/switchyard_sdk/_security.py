@@ -1,8 +1,9 @@
 """Token and TLS options: what a channel presents to the engine.
 
 Invariant: a secret and the files are read and checked when the client or worker is built,
-before any I/O to the engine; a bad option raises ``ValueError`` naming the option (and the
-file), never a half-configured channel. A token, once given, goes out on every call as
+before any I/O to the engine; a bad option raises ``InvalidArgumentError`` (reason
+``INVALID_ARGUMENT``, also a ``ValueError``) naming the option (and the file), never a
+half-configured channel. A token, once given, goes out on every call as
 ``authorization: Bearer <token>`` (a client interceptor, so the same code works on a
 plaintext channel, where grpcio refuses call credentials, and on a TLS one). The token is
 never logged and never part of ``repr``.
@@ -10,9 +11,8 @@ never logged and never part of ``repr``.
 Rules (shared with the Rust and Node SDKs):
 1. ``token=None`` reads ``$SWITCHYARD_TOKEN`` (unset or empty: no token); ``token=""``
    sends none. A token with whitespace or control characters is refused.
-2. TLS is on for an ``https://`` URL, or a bare ``HOST:PORT`` given ``tls`` options; an
-   ``http://`` URL with ``tls`` options is refused (``InvalidUrlError``): a scheme means
-   what it says.
+2. TLS is on for an ``https://`` URL, and only then: ``tls`` options with a plaintext URL
+   (``http://`` or a bare ``HOST:PORT``) are refused — the URL says what is spoken.
 3. ``tls.ca_file`` is the PEM bundle the engine's certificate must chain to; without it
    grpcio's default roots are used (its bundled Mozilla roots, or the file named by
    ``$GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``). ``cert_file`` and ``key_file`` (both or
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import grpc
+
+from .errors import InvalidArgumentError
 
 TOKEN_ENV = "SWITCHYARD_TOKEN"
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+\Z")
@@ -49,6 +51,11 @@ Tls = Union[TlsOptions, Mapping[str, Any]]
 _TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
+def invalid(message: str) -> InvalidArgumentError:
+    """A bad option, raised before any I/O (as the Rust and Node SDKs do)."""
+    return InvalidArgumentError("INVALID_ARGUMENT", message, grpc.StatusCode.INVALID_ARGUMENT)
+
+
 def tls_options(tls: Tls | None) -> TlsOptions | None:
     """`tls` as ``TlsOptions`` (None stays None); unknown keys raise ``ValueError``."""
     if tls is None or isinstance(tls, TlsOptions):
@@ -57,8 +64,8 @@ def tls_options(tls: Tls | None) -> TlsOptions | None:
         raise TypeError("tls must be TlsOptions(...) or a mapping with ca_file, cert_file, key_file")
     unknown = set(tls) - set(_TLS_KEYS)
     if unknown:
-        raise ValueError(f"unknown tls options: {', '.join(sorted(map(str, unknown)))} "
-                         f"(known: {', '.join(_TLS_KEYS)})")
+        raise invalid(f"unknown tls options: {', '.join(sorted(map(str, unknown)))} "
+                      f"(known: {', '.join(_TLS_KEYS)})")
     return TlsOptions(**{k: tls.get(k) for k in _TLS_KEYS})
 
 
@@ -72,8 +79,7 @@ def resolve_token(token: str | None) -> str | None:
     if token == "":
         return None
     if not _TOKEN_CHARS.match(token):
-        raise ValueError(f"{source} must be printable ASCII with no spaces (an 'authorization' "
-                         "header value)")
+        raise invalid(f"{source} must be printable ASCII with no spaces (an 'authorization' header value)")
     return token
 
 
@@ -84,16 +90,16 @@ def _read(option: str, path: str | os.PathLike[str] | None) -> bytes | None:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as err:
-        raise ValueError(f"tls.{option}: cannot read '{os.fspath(path)}': {err.strerror or err}") from None
+        raise invalid(f"tls.{option}: cannot read '{os.fspath(path)}': {err.strerror or err}") from None
     if b"-----BEGIN " not in data:
-        raise ValueError(f"tls.{option}: '{os.fspath(path)}' is not a PEM file")
+        raise invalid(f"tls.{option}: '{os.fspath(path)}' is not a PEM file")
     return data
 
 
 def channel_credentials(tls: TlsOptions) -> grpc.ChannelCredentials:
     """The TLS credentials for `tls` (files read now)."""
     if (tls.cert_file is None) != (tls.key_file is None):
-        raise ValueError("tls.cert_file and tls.key_file go together (the client identity for mTLS)")
+        raise invalid("tls.cert_file and tls.key_file go together (the client identity for mTLS)")
     return grpc.ssl_channel_credentials(root_certificates=_read("ca_file", tls.ca_file),
                                         private_key=_read("key_file", tls.key_file),
                                         certificate_chain=_read("cert_file", tls.cert_file))

@@ -107,8 +107,8 @@ class Client:
     default port 49134; None reads ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``.
     Anything else raises ``InvalidUrlError`` here, before any I/O. `token`: sent as
     ``authorization: Bearer <token>`` on every call; None reads ``$SWITCHYARD_TOKEN``.
-    `tls`: :class:`TlsOptions` (``ca_file``, and ``cert_file`` + ``key_file`` for mTLS);
-    with a bare ``HOST:PORT`` it turns TLS on. `default`: called for a payload value that
+    `tls`: :class:`TlsOptions` (``ca_file``, and ``cert_file`` + ``key_file`` for mTLS),
+    for an ``https://`` URL only. `default`: called for a payload value that
     is not JSON (as ``json.dumps(default=…)``), e.g. :func:`switchyard_sdk.json_default`.
     """
 
