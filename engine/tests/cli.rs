@@ -88,3 +88,46 @@ fn a_bad_listen_address_names_where_it_came_from() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--listen: expected IP:PORT or HOST:PORT"), "{out}");
 }
+
+#[test]
+fn dev_certs_writes_six_files_and_check_config_takes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let (code, text) = switchyard(&["dev-certs", "--out", out.to_str().unwrap(), "--host", "engine.internal"]);
+    assert_eq!(code, 0, "{text}");
+    for f in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"] {
+        assert!(out.join(f).exists(), "{f}: {text}");
+    }
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let o = out.display();
+    let yaml = format!(
+        "listen: 0.0.0.0:0\ntls:\n  cert_file: {o}/server.pem\n  key_file: {o}/server-key.pem\n  client_ca_file: {o}/ca.pem\nauth:\n  tokens:\n    - name: ops\n      secret_file: {}\n      roles: [admin]\n",
+        secret.display()
+    );
+    let path = process::temp_config(&yaml);
+    let (code, text) = switchyard(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("token ops: roles=admin queues=* functions=*"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[test]
+fn auth_on_a_public_address_without_tls_refuses_to_start_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let auth =
+        format!("auth:\n  tokens:\n    - name: ops\n      secret_file: {}\n      roles: [admin]\n", secret.display());
+    let path = process::temp_config(&format!("listen: 0.0.0.0:0\n{auth}"));
+    let (code, text) = switchyard(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("set allow_plaintext: true"), "{text}");
+    let (code, text) = switchyard(&["serve", "--config", path.to_str().unwrap(), "--listen", "0.0.0.0:0"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("refusing to start") && text.contains("no tls block"), "{text}");
+    let allowed = process::temp_config(&format!("listen: 0.0.0.0:0\nallow_plaintext: true\n{auth}"));
+    let (code, text) = switchyard(&["check-config", allowed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("warning: listening on 0.0.0.0:0 without TLS"), "{text}");
+}
