@@ -67,11 +67,14 @@ pub(super) fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<
     }
 }
 
+/// Answers an environment variable's value (the process environment, or a test's).
+type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
+
 #[derive(Default)]
 struct Walker<'e> {
     problems: Vec<Problem>,
     warnings: Vec<String>,
-    env: Option<&'e dyn Fn(&str) -> Option<String>>,
+    env: Option<Env<'e>>,
 }
 
 fn line_of(node: &Node) -> usize {
