@@ -179,7 +179,8 @@ def test_a_producer_outside_its_queues_or_roles_is_permission_denied(
 
 
 def test_a_worker_registering_outside_its_functions_is_refused_for_that_function_alone(
-        start_engine: Callable[..., SecureEngine], workers: list[Worker]) -> None:
+        start_engine: Callable[..., SecureEngine], workers: list[Worker],
+        caplog: pytest.LogCaptureFixture) -> None:
     eng = start_engine()
     seen: list[Any] = []
     worker = register_worker(eng.url, token=eng.secret["worker"], tls=eng.tls(), shutdown_grace=1.0)
@@ -187,13 +188,36 @@ def test_a_worker_registering_outside_its_functions_is_refused_for_that_function
     worker.register_function("orders::charge", lambda payload: "charged")
     worker.register_function("emails::send", lambda payload: seen.append(payload))
     worker.register_function("orders::last", lambda payload: None)
-    # The engine applies a stream's messages in order: once the last registration is
-    # acknowledged, the refused one was decided — refused, so never acknowledged.
+    # The engine answers the refused registration with its typed refusal; the others go on.
+    with pytest.raises(PermissionDeniedError) as refused:
+        worker.wait_registered("emails::send", 10)
+    assert refused.value.reason == "PERMISSION_DENIED"
+    assert refused.value.details["function"] == "emails::send"
+    assert "may not register function 'emails::send'" in str(refused.value)
     assert worker.wait_registered("orders::last", 10)
-    assert worker.wait_registered("orders::charge", 1.0)
-    assert not worker.wait_registered("emails::send", 1.0)  # bounded: it is decided already
+    assert worker.wait_registered("orders::charge", 10)
     with connect(eng.url, token=eng.secret["producer"], tls=eng.tls()) as producer:
         assert producer.trigger({"function_id": "orders::charge", "payload": {}}) == "charged"
         with pytest.raises(FunctionNotFoundError):  # nobody serves it: the registration was refused
             producer.trigger({"function_id": "emails::send", "payload": {}, "action": TriggerAction.Void()})
     assert seen == []
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "refused to register" in r.getMessage()]
+    assert [getattr(r, "function_id", None) for r in errors] == ["emails::send"], errors
+
+
+def test_with_fail_fast_a_refused_registration_stops_the_worker_and_run_raises_it(
+        start_engine: Callable[..., SecureEngine], workers: list[Worker]) -> None:
+    import threading
+    eng = start_engine()
+    worker = register_worker(eng.url, token=eng.secret["worker"], tls=eng.tls(), shutdown_grace=1.0,
+                             fail_fast=True)
+    workers.append(worker)
+    worker.register_function("orders::charge", lambda payload: "charged")
+    worker.register_function("emails::send", lambda payload: None)
+    bound = threading.Timer(20.0, worker.shutdown)  # bounds run() if the refusal never came
+    bound.start()
+    try:
+        with pytest.raises(PermissionDeniedError, match="emails::send"):
+            worker.run()
+    finally:
+        bound.cancel()

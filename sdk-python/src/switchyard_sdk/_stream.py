@@ -69,7 +69,7 @@ from ._joblog import log_job_end, log_job_start
 from ._json import Encoder, fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
-from .errors import SwitchyardError, from_rpc_error
+from .errors import SwitchyardError, from_rpc_error, from_rpc_status
 from ._version import __version__
 from .queues import timestamp_to_datetime
 
@@ -181,6 +181,8 @@ class _Session:
         self.live = True
         self.welcomed = False
         self.registered: set[str] = set()  # acknowledged by the engine on this session
+        # refused by the engine on this session (``refused``), with the typed error
+        self.refused: dict[str, SwitchyardError] = {}
         self.writer = self.loop.create_task(self._write_loop())
 
     def send(self, msg: Outgoing) -> None:
@@ -298,12 +300,15 @@ class WorkerStream:
         self.welcomed = threading.Event()  # set while a welcomed session is live
         self._welcomed_async = asyncio.Event()
         self._registered_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # the first registration the engine refused (with ``fail_fast``, ``run`` raises it)
+        self.refusal: SwitchyardError | None = None
 
     # ---- registration (loop thread) -------------------------------------------------
 
     def register(self, function_id: str, handler: AdaptedHandler, description: str) -> None:
         self._functions[function_id] = (handler, description)
         if self._session is not None:
+            self._session.refused.pop(function_id, None)
             self._session.send(self._register_msg(function_id, description))
 
     def unregister(self, function_id: str) -> None:
@@ -322,10 +327,13 @@ class WorkerStream:
         await self._welcomed_async.wait()
 
     async def wait_registered(self, function_id: str) -> None:
-        """Return once the engine has applied `function_id`'s registration."""
+        """Return once the engine has applied `function_id`'s registration; raise its
+        refusal (the typed error of its reason, e.g. ``PermissionDeniedError``)."""
         session = self._session
         if session is not None and function_id in session.registered:
             return
+        if session is not None and function_id in session.refused:
+            raise session.refused[function_id]
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._registered_waiters.setdefault(function_id, []).append(fut)
         try:
@@ -338,10 +346,29 @@ class WorkerStream:
     def _mark_registered(self, session: _Session, function_id: str) -> None:
         if function_id not in self._functions:
             return  # unregistered meanwhile
+        session.refused.pop(function_id, None)
         session.registered.add(function_id)
         for fut in self._registered_waiters.pop(function_id, []):
             if not fut.done():
                 fut.set_result(None)
+
+    def _mark_refused(self, session: _Session, refused: engine_pb2.RegistrationRefused) -> None:
+        """The engine did not register a function: no work for it arrives here; logged at
+        ERROR; its waiters get the typed error."""
+        function_id = refused.function_id
+        error = from_rpc_status(refused.status)
+        error.details.setdefault("function_id", function_id)
+        log.error("the engine refused to register function %r: %s", function_id, error,
+                  extra={"function_id": function_id, "reason": error.reason})
+        if function_id not in self._functions:
+            return  # unregistered meanwhile
+        session.registered.discard(function_id)
+        session.refused[function_id] = error
+        if self.refusal is None:
+            self.refusal = error
+        for fut in self._registered_waiters.pop(function_id, []):
+            if not fut.done():
+                fut.set_exception(error)
 
     # ---- connection loop -------------------------------------------------------------
 
@@ -442,6 +469,8 @@ class WorkerStream:
                 self._cancel_invocation(session, msg.cancel)
             elif kind == "registered":
                 self._mark_registered(session, msg.registered.function_id)
+            elif kind == "refused":
+                self._mark_refused(session, msg.refused)
             elif kind == "welcome":
                 session.welcomed = True
                 self.worker_id = msg.welcome.worker_id

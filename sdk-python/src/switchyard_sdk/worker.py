@@ -192,7 +192,9 @@ class Worker(Client):
 
     def wait_registered(self, function_id: str, timeout: float | None = None) -> bool:
         """Block until the engine has applied `function_id`'s registration (callers can
-        reach it and invocations may arrive); False on timeout."""
+        reach it and invocations may arrive); False on timeout. If the engine refused it,
+        raise the refusal: ``PermissionDeniedError`` for a function outside the token's
+        ``functions`` (the message names the function), else the typed error of its reason."""
         try:
             self._loop.run(asyncio.wait_for(self._stream.wait_registered(function_id), timeout))
             return True
@@ -200,6 +202,7 @@ class Worker(Client):
             return False
 
     async def wait_registered_async(self, function_id: str, timeout: float | None = None) -> bool:
+        """``wait_registered`` for asyncio programs (raises the refusal likewise)."""
         try:
             await self._loop.run_async(asyncio.wait_for(self._stream.wait_registered(function_id), timeout))
             return True
@@ -210,7 +213,9 @@ class Worker(Client):
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then drain in-flight work and close. Raises a
-        startup hook's exception (the worker then never connected)."""
+        startup hook's exception (the worker then never connected). With ``fail_fast``, a
+        registration the engine refuses stops the worker and is raised
+        (``PermissionDeniedError`` naming the function, or the typed error of its reason)."""
         if isinstance(self._loop, AppLoop) and self._loop.in_loop_thread:
             raise RuntimeError("this worker lives on the running event loop: use await run_async()")
         self._start()
@@ -220,7 +225,8 @@ class Worker(Client):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
         try:
-            while not stop.wait(0.25) and not self._closed and not self._startup_failed():
+            while not stop.wait(0.25) and not self._closed and not self._startup_failed() \
+                    and not self._refused():
                 pass
         finally:
             for signum, handler in previous.items():
@@ -242,7 +248,8 @@ class Worker(Client):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
         try:
-            while not stop.is_set() and not self._closed and not self._startup_failed():
+            while not stop.is_set() and not self._closed and not self._startup_failed() \
+                    and not self._refused():
                 try:
                     await asyncio.wait_for(stop.wait(), 0.25)
                 except asyncio.TimeoutError:
@@ -257,9 +264,14 @@ class Worker(Client):
         first = self._stream.first_attempt
         return first.done() and isinstance(first.result(), Exception) and not self._started_up
 
+    def _refused(self) -> bool:
+        return self.fail_fast and self._stream.refusal is not None
+
     def _raise_startup_failure(self) -> None:
         if self._startup_failed():
             raise self._stream.first_attempt.result()  # type: ignore[misc]
+        if self._refused():
+            raise self._stream.refusal  # type: ignore[misc]
 
     def shutdown(self, grace: float | None = None) -> None:
         """Drain and close: unregister every function, let in-flight handlers finish (up
