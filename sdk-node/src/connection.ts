@@ -32,7 +32,7 @@ import { status as grpcStatus, type Client, type ClientDuplexStream, type Status
 import { reconnectDelayMs } from './backoff.js';
 import { fromServiceError, UnavailableError, type SwitchyardError } from './errors.js';
 import type { Log } from './logger.js';
-import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
+import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireRpcStatus, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { cannotReach, classify, unreachable, type Unreachable } from './reachability.js';
 
@@ -47,6 +47,8 @@ export interface ConnectionHandlers {
   onCancel(invocationId: string, reason: string): void;
   /** The engine applied a register_function sent on the current stream. */
   onRegistered(functionId: string): void;
+  /** The engine refused a register_function sent on the current stream (`status`: why). */
+  onRefused(functionId: string, status: WireRpcStatus): void;
   /** The stream of `generation` is gone; `status` says why. */
   onDisconnect(generation: number, status: StatusObject): void;
   /**
@@ -182,6 +184,8 @@ export class Connection {
       this.handlers.onCancel(message.cancel.invocation_id ?? '', message.cancel.reason ?? '');
     } else if (message.registered) {
       this.handlers.onRegistered(message.registered.function_id ?? '');
+    } else if (message.refused) {
+      this.handlers.onRefused(message.refused.function_id ?? '', message.refused.status ?? {});
     } else if (message.welcome) {
       clearTimeout(this.handshakeTimer);
       this.options.log.info(`connected to the Switchyard engine at ${this.options.url}`, { url: this.options.url });

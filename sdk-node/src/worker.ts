@@ -23,12 +23,12 @@ import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
 import { SDK_VERSION } from './contract.generated.js';
-import { fromServiceError, shutDown, UnavailableError, type SwitchyardError } from './errors.js';
+import { fromRpcStatus, fromServiceError, shutDown, UnavailableError, type SwitchyardError } from './errors.js';
 import { FunctionRef, functionRef, idOf } from './functions.js';
 import { InvocationRunner } from './invocations.js';
 import { Log } from './logger.js';
 import { drainOnSignals, forgetOnSignals } from './signals.js';
-import type { WireWorkerMessage } from './messages.js';
+import type { WireRpcStatus, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
 import { DEFAULT_CALL_TIMEOUT_MS, fromWireTrigger, toWireTrigger, TriggerAction } from './trigger.js';
@@ -71,6 +71,8 @@ export interface WorkerEvents {
   disconnected: [status: grpc.StatusObject];
   /** The engine applied a function registration (sent on the open stream). */
   registered: [functionId: string];
+  /** The engine refused a function registration (PermissionDeniedError, or the typed error of its reason). */
+  refused: [functionId: string, error: SwitchyardError];
   /** shutdown() has begun (called, or SIGTERM / SIGINT): no new work comes; running jobs may finish. */
   draining: [];
 }
@@ -91,6 +93,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private gaveUp: SwitchyardError | undefined;
   /** Functions registered on the open stream after its handshake, not yet acknowledged. */
   private unacknowledged = new Set<string>();
+  /** Functions the engine refused on the open stream, with the typed refusal. */
+  private refused = new Map<string, SwitchyardError>();
   private closing = false;
   private startScheduled = false;
   private closed = false;
@@ -146,6 +150,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.emit('registered', functionId);
           this.notifyIfReady();
         },
+        onRefused: (functionId, status) => this.refusedRegistration(functionId, status),
         onDisconnect: (generation, status) => {
           this.runner.disconnected(generation);
           this.emit('disconnected', status);
@@ -175,10 +180,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * Resolves once the engine has welcomed this worker and applied every function
    * registered so far (so callers can reach them). Rejects with UnavailableError after
    * timeoutMs, at once with failFast when the first connection fails, and after shutdown().
+   * Rejects with the engine's refusal when it refuses one of them (PermissionDeniedError
+   * for a function outside the token's `functions`; the message names the function).
    * Opens the worker stream if no function has done so yet.
    */
   ready(timeoutMs = 10_000): Promise<void> {
     if (this.gaveUp !== undefined) return Promise.reject(this.gaveUp);
+    const refusal = this.firstRefusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
     if (this.closing) return Promise.reject(shutDown());
     if (this.isReady) return Promise.resolve();
     this.start();
@@ -228,6 +237,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.functions.delete(functionId)) return;
     this.handlers.delete(functionId);
     this.unacknowledged.delete(functionId);
+    this.refused.delete(functionId);
     this.connection.send({ unregister_function: { function_id: functionId } });
     this.notifyIfReady();
   }
@@ -328,10 +338,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /**
    * Registrations first, then hello. Each registration the engine applies is acknowledged
    * with `registered` (before the welcome); one it refuses (a worker token outside its
-   * `functions` globs) gets no answer, so the welcome alone acknowledges nothing.
+   * `functions` globs, an invalid id) with `refused`.
    */
   private handshake(): WireWorkerMessage[] {
     this.unacknowledged = new Set(this.closing ? [] : this.functions.keys());
+    this.refused = new Map();
     const messages: WireWorkerMessage[] = [];
     if (!this.closing) {
       for (const [functionId, { description }] of this.functions) {
@@ -356,6 +367,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.runner.setLimit(maxInFlight);
     this.emit('connected', workerId);
     this.notifyIfReady();
+  }
+
+  /**
+   * The engine refused `functionId`: nothing of it arrives here. Logged at ERROR; ready()
+   * rejects with the typed error; with failFast the worker gives up and shuts down.
+   */
+  private refusedRegistration(functionId: string, status: WireRpcStatus): void {
+    const error = fromRpcStatus(status);
+    if (error.details.function_id === undefined) error.details.function_id = functionId;
+    this.log.error(`the engine refused to register function '${functionId}': ${error.message}`, {
+      function_id: functionId,
+      reason: error.reason,
+    });
+    if (!this.functions.has(functionId)) return; // unregistered meanwhile
+    this.unacknowledged.delete(functionId);
+    this.refused.set(functionId, error);
+    this.emit('refused', functionId, error);
+    this.rejectReadyWaiters(error);
+    if (this.options.failFast && this.gaveUp === undefined) {
+      this.gaveUp = error;
+      void this.shutdown();
+    }
+  }
+
+  private firstRefusal(): SwitchyardError | undefined {
+    return this.refused.values().next().value;
   }
 
   private notifyIfReady(): void {
@@ -397,13 +434,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
       failure !== undefined
         ? `cannot reach the Switchyard engine at ${this.url}: ${failure.text} (not ready after ${timeoutMs} ms, still retrying)`
         : this.connection.isConnected
-          ? `not ready after ${timeoutMs} ms: the engine at ${this.url} has not acknowledged ${[...this.unacknowledged].join(', ')} (a worker token outside its functions is refused without an answer: see the engine's log)`
+          ? `not ready after ${timeoutMs} ms: the engine at ${this.url} has not acknowledged ${[...this.unacknowledged].join(', ')}`
           : `not ready after ${timeoutMs} ms: the engine at ${this.url} has not welcomed this worker and acknowledged its functions`;
     return new UnavailableError('UNAVAILABLE', message, grpc.status.UNAVAILABLE, { url: this.url });
   }
 
   private unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, deadlineMs: number): Promise<Res> {
-    if (this.closed) return Promise.reject(this.gaveUp ?? shutDown());
+    if (this.closed || this.gaveUp !== undefined) return Promise.reject(this.gaveUp ?? shutDown());
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         method.path,

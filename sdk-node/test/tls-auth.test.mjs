@@ -128,20 +128,48 @@ test('a_worker_registering_outside_its_functions_is_refused_for_that_function_al
   const { url, secrets } = await secureEngine();
   const seen = [];
   const registered = new Collector();
-  const served = worker(url, { token: secrets.worker, tls: ca() });
+  const refused = new Collector();
+  const errors = [];
+  const logger = { error: (message, fields) => errors.push({ message, fields }) };
+  const served = worker(url, { token: secrets.worker, tls: ca(), logger });
   served.on('registered', (fn) => registered.push(fn));
+  served.on('refused', (fn, error) => refused.push([fn, error]));
   served.registerFunction('orders::charge', () => 'charged');
   served.registerFunction('emails::send', (payload) => seen.push(payload));
   served.registerFunction('orders::last', () => null);
-  // The engine applies a stream's messages in order: once the last registration is
-  // acknowledged, the refused one was decided — refused, so never acknowledged.
+  // ready() rejects with the engine's typed refusal, naming the function
+  await assert.rejects(
+    served.ready(10_000),
+    (error) =>
+      error instanceof PermissionDeniedError &&
+      error.reason === 'PERMISSION_DENIED' &&
+      error.details.function === 'emails::send' &&
+      /may not register function 'emails::send'/.test(error.message),
+  );
+  await refused.waitFor(1, 10_000, 'the refusal of emails::send');
+  assert.equal(refused.items[0][0], 'emails::send');
+  // the other registrations go on
   await registered.waitFor(2, 10_000, 'the registrations of orders::charge and orders::last');
   assert.deepEqual(registered.items, ['orders::charge', 'orders::last']);
-  // so the worker is never ready, and says which function is missing (decided already: a short wait)
-  await assert.rejects(served.ready(300), (error) => error instanceof UnavailableError && /has not acknowledged emails::send\b/.test(error.message));
+  assert.deepEqual(
+    errors.map((e) => [e.fields.function_id, e.fields.reason]),
+    [['emails::send', 'PERMISSION_DENIED']],
+  );
   const producer = worker(url, { token: secrets.producer, tls: ca() });
   assert.equal(await producer.call('orders::charge', {}), 'charged');
   // nobody serves emails::send: the registration was refused
   await assert.rejects(producer.trigger({ function_id: 'emails::send', payload: {}, action: TriggerAction.Void() }), FunctionNotFoundError);
   assert.deepEqual(seen, []);
+});
+
+test('with_failfast_a_refused_registration_rejects_ready_and_stops_the_worker', async () => {
+  const { url, secrets } = await secureEngine();
+  const served = worker(url, { token: secrets.worker, tls: ca(), failFast: true });
+  served.registerFunction('orders::charge', () => 'charged');
+  served.registerFunction('emails::send', () => null);
+  const isRefusal = (error) => error instanceof PermissionDeniedError && /'emails::send'/.test(error.message);
+  await assert.rejects(served.ready(10_000), isRefusal);
+  // the worker gave up: later calls reject with the same refusal
+  await assert.rejects(served.ready(10_000), isRefusal);
+  await assert.rejects(served.call('orders::charge', {}), isRefusal);
 });
