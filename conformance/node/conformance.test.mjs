@@ -208,6 +208,8 @@ class Run {
       assert.ok(error.message.includes(expected.message_contains ?? ''), `${action}: message ${error.message}`);
       assert.ok(error.message.startsWith(expected.message_starts_with ?? ''), `${action}: message ${error.message}`);
       for (const [k, v] of Object.entries(expected.details ?? {})) assert.equal(error.details[k], v, `${action}: details.${k}`);
+      // the SDK's typed error class, e.g. PermissionDeniedError
+      if (expected.kind !== undefined) assert.equal(error.constructor.name, `${expected.kind}Error`, `${action}: ${error.constructor.name}`);
       return;
     }
     assert.ok(!('expect_error' in step), `${action} succeeded, expected ${JSON.stringify(step.expect_error)}`);
@@ -249,6 +251,12 @@ class Run {
     this.second = second;
     for (const f of a.functions ?? ['second_worker']) second.registerFunction(this.fn(f), () => null);
     if (a.fail_fast) await second.ready(WAIT_MS);
+  }
+
+  /** The second worker's readiness: resolves once all its functions are live, or rejects with the engine's refusal. */
+  async await_registration(a) {
+    assert.ok(this.second, 'await_registration needs start_worker');
+    await this.second.ready(a.timeout_ms ?? WAIT_MS);
   }
 
   async await_registered(a) {

@@ -242,6 +242,8 @@ class Run:
             assert str(err) == err.message, f"{action}: str(err) {str(err)!r} is not the message"
             for key, value in (expected.get("details") or {}).items():
                 assert err.details.get(key) == value, f"{action}: details {err.details}"
+            if "kind" in expected:  # the SDK's typed error class, e.g. PermissionDeniedError
+                assert type(err).__name__ == expected["kind"] + "Error", f"{action}: {type(err).__name__}"
             return
         assert "expect_error" not in step, f"{action} succeeded ({result!r}), expected {step['expect_error']}"
         if "expect" in step:
@@ -293,6 +295,12 @@ class Run:
                                                      shutdown_grace=1.0, **self.security(a))
         for f in a.get("functions") or ["second"]:
             self.second.register_function(self.function(f), lambda payload: None)
+
+    def await_registration(self, a: dict[str, Any]) -> None:
+        assert self.second is not None, "await_registration needs start_worker"
+        timeout = a.get("timeout_ms", WAIT_MS) / 1000
+        function_id = self.function(a["function"])
+        assert self.second.wait_registered(function_id, timeout), f"no answer for {function_id} in {timeout} s"
 
     def await_registered(self, a: dict[str, Any]) -> None:
         request = {"function_id": self.function(a["function"]), "payload": None}

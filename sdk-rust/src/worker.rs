@@ -448,7 +448,7 @@ impl Shared {
                 engine_message::Kind::Refused(r) => {
                     let e = self.refusal(&r);
                     tracing::error!(
-                        function = %r.function_id,
+                        function_id = %r.function_id,
                         reason = %e.reason,
                         "the engine refused to register function '{}': {e}",
                         r.function_id

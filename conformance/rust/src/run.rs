@@ -239,6 +239,17 @@ impl Run {
                         e.details
                     );
                 }
+                // The SDK's typed error kind.
+                match expected["kind"].as_str() {
+                    None => {}
+                    Some("PermissionDenied") => {
+                        ensure!(e.is_permission_denied(), "{action}: {e:?} is not PermissionDenied")
+                    }
+                    Some("Unauthenticated") => {
+                        ensure!(e.is_unauthenticated(), "{action}: {e:?} is not Unauthenticated")
+                    }
+                    Some(other) => bail!("{action}: unknown error kind {other}"),
+                }
             }
         }
         Ok(())
@@ -472,6 +483,11 @@ impl Run {
                 }
                 self.second = Some(worker);
                 ok(Value::Null)
+            }
+            "await_registration" => {
+                let worker = self.second.as_ref().ok_or_else(|| anyhow!("await_registration needs start_worker"))?;
+                let timeout = Duration::from_millis(a["timeout_ms"].as_u64().unwrap_or(WAIT_MS));
+                Ok(worker.wait_registered(&self.function(&a["function"]), timeout).await.map(|()| Value::Null))
             }
             "await_registered" => {
                 let function = self.function(&a["function"]);
