@@ -11,7 +11,9 @@
 //! The protocol of a command:
 //! 1. The address: `--addr` (or `$SWITCHYARD_ADDR`), else the `listen` of the config
 //!    (`--config`, `$SWITCHYARD_CONFIG`, `./iii-config.yaml`), else the default.
-//! 2. Connect (bounded: [`CONNECT_TIMEOUT`]), make the call(s), print ([`render`]).
+//! 2. Connect (bounded: [`CONNECT_TIMEOUT`]), make the call(s), print ([`render`]). An
+//!    `https://` address is TLS, checked against `--ca-file` (`$SWITCHYARD_CA_FILE`, needed
+//!    for https); `--token` (`$SWITCHYARD_TOKEN`) goes as `authorization: Bearer …`.
 //!
 //! Deliberately not done: no retries (a script decides), no colour.
 
@@ -113,7 +115,29 @@ pub struct Target {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The bearer token, for an engine with an `auth` block (needs the admin role for
+    /// queues/dlq/workers, producer for enqueue).
+    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The CA that signed the engine's certificate, for an https:// address.
+    #[arg(long, env = "SWITCHYARD_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
 /// Why a command did not do its job, and its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -281,19 +305,35 @@ fn confirm(question: &str) -> Result<(), CtlError> {
     }
 }
 
-async fn queues(target: &Target) -> Result<(QueuesClient<Channel>, String), CtlError> {
+async fn queues(target: &Target) -> Result<(QueuesClient<Conn>, String), CtlError> {
     let (channel, addr) = connect(target).await?;
     Ok((QueuesClient::new(channel), addr))
 }
 
-async fn connect(target: &Target) -> Result<(Channel, String), CtlError> {
+async fn connect(target: &Target) -> Result<(Conn, String), CtlError> {
     let addr = address(target)?;
-    let endpoint = Endpoint::from_shared(addr.clone())
+    let mut endpoint = Endpoint::from_shared(addr.clone())
         .map_err(|e| CtlError::Usage(format!("--addr '{addr}' is not an address: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT);
+    if addr.starts_with("https://") {
+        let Some(ca) = &target.ca_file else {
+            return Err(CtlError::Usage(format!(
+                "{addr} is TLS: give the engine's CA with --ca-file (or SWITCHYARD_CA_FILE)"
+            )));
+        };
+        let pem = std::fs::read(ca).map_err(|e| CtlError::Usage(format!("--ca-file {}: {e}", ca.display())))?;
+        let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        endpoint = endpoint.tls_config(tls).map_err(|e| CtlError::Usage(format!("--ca-file: {e}")))?;
+    }
+    let token = match target.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(
+            format!("Bearer {t}").parse().map_err(|_| CtlError::Usage("--token: must be printable ASCII".into()))?,
+        ),
+        None => None,
+    };
     match endpoint.connect().await {
-        Ok(channel) => Ok((channel, addr)),
+        Ok(channel) => Ok((tonic::service::interceptor::InterceptedService::new(channel, Bearer(token)), addr)),
         Err(e) => {
             let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
             Err(CtlError::Unreachable { addr, why })
