@@ -1,7 +1,10 @@
 // The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Node SDK.
-// One engine for the file, started with every case's queues; one worker per case.
+// One engine for the file, started with every case's queues, and one TLS + token engine
+// (`{secure_engine}`, README "TLS and tokens") with the same queues and every case's
+// tokens; one worker per case.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { registerWorker, SwitchyardError, TriggerAction } from '@switchyard/sdk';
+import { FunctionNotFoundError, registerWorker, SwitchyardError, TriggerAction } from '@switchyard/sdk';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const { cases } = parse(readFileSync(new URL('../cases.yaml', import.meta.url), 'utf8'));
@@ -21,43 +24,91 @@ const engineBin = process.env.SWITCHYARD_BIN ?? join(root, 'target', 'debug', 's
 const WAIT_MS = 10_000;
 
 let engine;
+let secureEngine;
 let url;
-/** `{engine}` and `{closed_port}` in case strings (README, "Connecting and logs"). */
+/** `{engine}`, `{secure_engine}` and `{closed_port}` in case strings (README, "Connecting and logs"). */
 const placeholders = {};
+/** The secure engine's CA files (`engine`, `other`) and each case token's secret, by engine name. */
+const secure = { ca: {}, secrets: new Map() };
+
+/** Starts `switchyard serve` on `config`; resolves to [process, "127.0.0.1:PORT"]. */
+async function serve(config) {
+  const child = spawn(engineBin, ['serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = await Promise.race([
+    new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve)),
+    sleep(20_000, '', { ref: false }),
+  ]);
+  const match = /^switchyard listening on (\S+)/.exec(line);
+  if (!match) child.kill('SIGKILL');
+  assert.ok(match, `engine did not start: ${JSON.stringify(line)}`);
+  return [child, match[1]];
+}
+
 before(async () => {
   const closed = createServer().listen(0, '127.0.0.1');
   await new Promise((resolve) => closed.once('listening', resolve));
   placeholders.closed_port = String(closed.address().port);
   await new Promise((resolve) => closed.close(resolve));
+  delete process.env.SWITCHYARD_TOKEN; // cases say which token they send
   const queues = {};
   for (const c of cases) for (const [q, cfg] of Object.entries(c.queues ?? {})) queues[`${c.name}.${q}`] = cfg;
   const topics = {};
   for (const c of cases) {
     for (const [t, cfg] of Object.entries(c.topics ?? {})) topics[`${c.name}.${t}`] = { ...cfg, subscribers: cfg.subscribers.map((f) => `${c.name}::${f}`) };
   }
-  const config = join(mkdtempSync(join(tmpdir(), 'switchyard-conformance-')), 'conformance.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-conformance-'));
+  const config = join(dir, 'conformance.yaml');
   writeFileSync(config, JSON.stringify({ shutdown_grace_ms: 1000, queue_configs: queues, topic_configs: topics })); // JSON is YAML
-  engine = spawn(engineBin, ['serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const line = await Promise.race([
-    new Promise((resolve) => createInterface({ input: engine.stdout }).once('line', resolve)),
-    sleep(20_000, '', { ref: false }),
-  ]);
-  const match = /^switchyard listening on (\S+)/.exec(line);
-  assert.ok(match, `engine did not start: ${JSON.stringify(line)}`);
-  url = `http://${match[1]}`;
-  placeholders.engine = match[1];
+  [engine, placeholders.engine] = await serve(config);
+  url = `http://${placeholders.engine}`;
+  secure.dir = dir;
+  secure.queues = queues;
 });
+
+/** Starts the secure engine the first time a case needs it (so plaintext cases need no dev-certs). */
+async function ensureSecure() {
+  if (secureEngine !== undefined) return;
+  const { dir, queues } = secure;
+  const certs = join(dir, 'certs');
+  const other = join(dir, 'other');
+  for (const out of [certs, other]) execFileSync(engineBin, ['dev-certs', '--out', out], { stdio: 'ignore', timeout: 60_000 });
+  secure.ca = { engine: join(certs, 'ca.pem'), other: join(other, 'ca.pem') };
+  const tokens = [];
+  for (const c of cases) {
+    for (const [local, spec] of Object.entries(c.tokens ?? {})) {
+      const name = `${c.name}.${local}`;
+      const secret = randomBytes(18).toString('base64url');
+      secure.secrets.set(name, secret);
+      const secretFile = join(dir, `${name}.secret`);
+      writeFileSync(secretFile, secret);
+      const token = { name, secret_file: secretFile, roles: spec.roles };
+      if (spec.queues) token.queues = spec.queues.map((g) => `${c.name}.${g}`);
+      if (spec.functions) token.functions = spec.functions.map((g) => `${c.name}::${g}`);
+      tokens.push(token);
+    }
+  }
+  const secureConfig = join(dir, 'secure.yaml');
+  writeFileSync(secureConfig, JSON.stringify({
+    shutdown_grace_ms: 1000, queue_configs: queues,
+    tls: { cert_file: join(certs, 'server.pem'), key_file: join(certs, 'server-key.pem') },
+    auth: { tokens },
+  }));
+  [secureEngine, placeholders.secure_engine] = await serve(secureConfig);
+}
 
 /** `value` with every `{engine}` / `{closed_port}` in its strings replaced. */
 function substitute(value) {
-  if (typeof value === 'string') return value.replace(/\{(engine|closed_port)\}/g, (_, name) => placeholders[name]);
+  if (typeof value === 'string') return value.replace(/\{(engine|secure_engine|closed_port)\}/g, (_, name) => placeholders[name]);
   if (Array.isArray(value)) return value.map(substitute);
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v)]));
   return value;
 }
 
 const LEVELS = ['debug', 'info', 'warn', 'error'];
-after(() => engine?.kill('SIGTERM'));
+after(() => {
+  engine?.kill('SIGTERM');
+  secureEngine?.kill('SIGTERM');
+});
 
 const matches = (pattern, payload) =>
   !pattern || (typeof payload === 'object' && payload !== null && Object.entries(pattern).every(([k, v]) => payload[k] === v));
@@ -98,6 +149,8 @@ class Run {
     this.logger = Object.fromEntries(LEVELS.map((level) => [level, record(level)]));
     this.sy = registerWorker(url, { shutdownGraceMs: 1000, logger: this.logger });
     this.second = undefined;
+    /** Callers built by `connect: {as: NAME}`. */
+    this.clients = new Map();
     this.specs = new Map();
     this.calls = [];
     this.inFlight = new Map();
@@ -115,6 +168,17 @@ class Run {
   topic(local) { return `${this.name}.${local}`; }
   fn(local) { return local ? `${this.name}::${local}` : ''; }
   of(fn) { return this.calls.filter((c) => c.function === fn); }
+  /** The worker a step runs through: `via` names a caller built by `connect`. */
+  via(a) { return a.via === undefined ? this.sy : this.clients.get(a.via); }
+
+  /** `token` / `tls` options for a step's `token`, `secret` and `ca` (README, "TLS and tokens"). */
+  security(a) {
+    const options = { token: '' }; // none unless the step says
+    if (a.token !== undefined) options.token = secure.secrets.get(`${this.name}.${a.token}`);
+    if (a.secret !== undefined) options.token = a.secret;
+    if (a.ca !== undefined) options.tls = { caFile: secure.ca[a.ca] };
+    return options;
+  }
 
   handler(fn) {
     return async (payload, ctx) => {
@@ -155,6 +219,8 @@ class Run {
       assert.ok(error.message.includes(expected.message_contains ?? ''), `${action}: message ${error.message}`);
       assert.ok(error.message.startsWith(expected.message_starts_with ?? ''), `${action}: message ${error.message}`);
       for (const [k, v] of Object.entries(expected.details ?? {})) assert.equal(error.details[k], v, `${action}: details.${k}`);
+      // the SDK's typed error class, e.g. PermissionDeniedError
+      if (expected.kind !== undefined) assert.equal(error.constructor.name, `${expected.kind}Error`, `${action}: ${error.constructor.name}`);
       return;
     }
     assert.ok(!('expect_error' in step), `${action} succeeded, expected ${JSON.stringify(step.expect_error)}`);
@@ -188,7 +254,7 @@ class Run {
 
   async enqueue(a) {
     const sent = performance.now();
-    const receipt = await this.sy.trigger({
+    const receipt = await this.via(a).trigger({
       function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Enqueue({ queue: this.queue(a.queue), ...this.options(a) }),
     });
     this.checkDuplicate(a, receipt.messageReceiptId, receipt.duplicate, a.duplicate_of);
@@ -210,9 +276,13 @@ class Run {
     });
   }
 
-  /** A caller for `url` (no function: it opens no worker stream) that lists the engine's queues. */
+  /** A caller for `url` (no function: it opens no worker stream) that lists the engine's queues, or is kept (`as`). */
   async connect(a) {
-    const caller = registerWorker(a.url, { logger: this.logger });
+    const caller = registerWorker(a.url, { logger: this.logger, handleSignals: false, ...this.security(a) });
+    if (a.as !== undefined) {
+      this.clients.set(a.as, caller);
+      return;
+    }
     try {
       await caller.listQueues();
     } finally {
@@ -222,9 +292,30 @@ class Run {
 
   async start_worker(a) {
     await this.stop_worker();
-    this.second = registerWorker(a.url, { failFast: a.fail_fast ?? false, shutdownGraceMs: 1000, logger: this.logger });
-    this.second.registerFunction(this.fn('second_worker'), () => true);
-    if (a.fail_fast) await this.second.ready(WAIT_MS);
+    const second = registerWorker(a.url, { failFast: a.fail_fast ?? false, shutdownGraceMs: 1000, logger: this.logger, ...this.security(a) });
+    this.second = second;
+    for (const f of a.functions ?? ['second_worker']) second.registerFunction(this.fn(f), () => null);
+    if (a.fail_fast) await second.ready(WAIT_MS);
+  }
+
+  /** The second worker's readiness: resolves once all its functions are live, or rejects with the engine's refusal. */
+  async await_registration(a) {
+    assert.ok(this.second, 'await_registration needs start_worker');
+    await this.second.ready(a.timeout_ms ?? WAIT_MS);
+  }
+
+  async await_registered(a) {
+    const fn = this.fn(a.function);
+    const served = async () => {
+      try {
+        await this.via(a).trigger({ function_id: fn, payload: null });
+        return true;
+      } catch (error) {
+        if (error instanceof FunctionNotFoundError) return false;
+        throw error;
+      }
+    };
+    await waitUntil(served, a, `a worker serving ${fn}`);
   }
 
   async stop_worker() {
@@ -254,9 +345,9 @@ class Run {
     await waitUntil(found, a, () => `a ${a.level} record with ${JSON.stringify(Object.fromEntries(want))} (logged: ${JSON.stringify(this.logs)})`);
   }
 
-  call(a) { return this.sy.trigger({ function_id: this.fn(a.function), payload: a.payload, timeout_ms: a.timeout_ms }); }
-  void(a) { return this.sy.trigger({ function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Void() }); }
-  async list_dlq(a) { return (await this.sy.listDeadLetters(this.queue(a.queue))).entries.length; }
+  call(a) { return this.via(a).trigger({ function_id: this.fn(a.function), payload: a.payload, timeout_ms: a.timeout_ms }); }
+  void(a) { return this.via(a).trigger({ function_id: this.fn(a.function), payload: a.payload, action: TriggerAction.Void() }); }
+  async list_dlq(a) { return (await this.via(a).listDeadLetters(this.queue(a.queue))).entries.length; }
   redrive(a) { return this.sy.redriveDeadLetters(this.queue(a.queue), (a.ids ?? []).map((n) => this.receipts.get(n))); }
   sleep_ms(ms) { return sleep(ms); }
 
@@ -374,11 +465,13 @@ class Run {
 
 for (const c of cases) {
   test(c.name, { skip: only.length > 0 && !only.includes(c.name), timeout: 60_000 }, async () => {
+    if (c.tokens !== undefined || JSON.stringify(c.steps).includes('{secure_engine}')) await ensureSecure();
     const run = new Run(c);
     try {
       for (const step of c.steps) await run.step(step);
     } finally {
       await run.stop_worker();
+      for (const caller of run.clients.values()) await caller.shutdown();
       await run.sy.shutdown();
     }
   });

@@ -1,6 +1,8 @@
 """The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Python SDK.
 
-One engine for the module, started with every case's queues; one worker per case.
+One engine for the module, started with every case's queues, and one TLS + token engine
+(``{secure_engine}``, README "TLS and tokens") with the same queues and every case's
+tokens; one worker per case.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import socket
+import subprocess
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -21,7 +25,7 @@ import pytest
 import yaml
 
 import switchyard_sdk
-from switchyard_sdk import Context, SwitchyardError, TriggerAction, Worker
+from switchyard_sdk import Client, Context, FunctionNotFoundError, SwitchyardError, TlsOptions, TriggerAction, Worker
 from switchyard_sdk.testing import EngineProcess
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -82,24 +86,84 @@ ENGINE_BIN = os.environ.get("SWITCHYARD_BIN") or str(ROOT / "target" / "debug" /
 WAIT_MS = 10_000
 
 
+QUEUES = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
+TOPICS = {f"{c['name']}.{t}": {**cfg, "subscribers": [f"{c['name']}::{f}" for f in cfg["subscribers"]]}
+          for c in CASES for t, cfg in (c.get("topics") or {}).items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_ambient_token() -> Iterator[None]:
+    """Cases say which token they send; one from the environment would blur that."""
+    saved = os.environ.pop("SWITCHYARD_TOKEN", None)
+    yield
+    if saved is not None:
+        os.environ["SWITCHYARD_TOKEN"] = saved
+
+
 @pytest.fixture(scope="module")
 def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    queues = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
-    topics = {f"{c['name']}.{t}": {**cfg, "subscribers": [f"{c['name']}::{f}" for f in cfg["subscribers"]]}
-              for c in CASES for t, cfg in (c.get("topics") or {}).items()}
     config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
-    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": queues,  # JSON is YAML
-                                  "topic_configs": topics}))
+    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": QUEUES,  # JSON is YAML
+                                  "topic_configs": TOPICS}))
     with EngineProcess(config, binary=ENGINE_BIN) as engine:
         yield engine.url
+
+
+class Secure:
+    """The TLS + token engine: its address, the two CAs and every case token's secret."""
+
+    def __init__(self, address: str, ca: dict[str, str], secrets_by_token: dict[str, str]) -> None:
+        self.address = address
+        self.ca = ca  # "engine" / "other" -> ca.pem path
+        self.secrets = secrets_by_token  # engine token name -> secret
+
+
+def dev_certs(out: Path) -> Path:
+    subprocess.run([ENGINE_BIN, "dev-certs", "--out", str(out)], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL)
+    return out
+
+
+def local_glob(case: str, kind: str, glob: str) -> str:
+    return f"{case}.{glob}" if kind == "queues" else f"{case}::{glob}"
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
+    root = tmp_path_factory.mktemp("secure")
+    certs, other = dev_certs(root / "certs"), dev_certs(root / "other")
+    tokens, secrets_by_token = [], {}
+    for case in CASES:
+        for local, spec in (case.get("tokens") or {}).items():
+            name = f"{case['name']}.{local}"
+            secrets_by_token[name] = secrets.token_urlsafe(24)
+            secret_file = root / f"{name}.secret"
+            secret_file.write_text(secrets_by_token[name])
+            token: dict[str, Any] = {"name": name, "secret_file": str(secret_file), "roles": spec["roles"]}
+            for kind in ("queues", "functions"):
+                if kind in spec:
+                    token[kind] = [local_glob(case["name"], kind, g) for g in spec[kind]]
+            tokens.append(token)
+    config = root / "secure.yaml"
+    config.write_text(json.dumps({
+        "shutdown_grace_ms": 1000, "queue_configs": QUEUES,
+        "tls": {"cert_file": str(certs / "server.pem"), "key_file": str(certs / "server-key.pem")},
+        "auth": {"tokens": tokens}}))
+    with EngineProcess(config, binary=ENGINE_BIN) as engine:
+        yield Secure(engine.address, {"engine": str(certs / "ca.pem"), "other": str(other / "ca.pem")},
+                     secrets_by_token)
 
 
 class Run:
     """One case: its worker, the record of every invocation, and the step interpreter."""
 
-    def __init__(self, case: dict[str, Any], url: str, capture: Capture) -> None:
+    def __init__(self, case: dict[str, Any], url: str, capture: Capture, secure: Secure | None) -> None:
         self.name = case["name"]
         self.names = {"engine": url.removeprefix("http://"), "closed_port": str(closed_port())}
+        self.secure = secure
+        if secure is not None:
+            self.names["secure_engine"] = secure.address
+        self.clients: dict[str, Client] = {}
         self.capture = capture
         self.seen_logs = len(capture.snapshot())  # await_log looks at this case's records only
         self.second: Worker | None = None
@@ -122,6 +186,24 @@ class Run:
 
     def function(self, local: str) -> str:
         return f"{self.name}::{local}" if local else ""
+
+    def via(self, a: dict[str, Any]) -> Client:
+        """The client a step runs through: ``via`` names one built by ``connect``."""
+        return self.clients[a["via"]] if "via" in a else self.sy
+
+    def security(self, a: dict[str, Any]) -> dict[str, Any]:
+        """``token`` / ``tls`` keyword arguments for a step's ``token``, ``secret`` and ``ca``."""
+        assert self.secure is not None or not {"token", "ca"} & set(a), "no secure engine"
+        kwargs: dict[str, Any] = {"token": ""}  # none unless the step says
+        if "token" in a:
+            assert self.secure is not None
+            kwargs["token"] = self.secure.secrets[f"{self.name}.{a['token']}"]
+        if "secret" in a:
+            kwargs["token"] = a["secret"]
+        if "ca" in a:
+            assert self.secure is not None
+            kwargs["tls"] = TlsOptions(ca_file=self.secure.ca[a["ca"]])
+        return kwargs
 
     def of(self, function: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["function"] == function]
@@ -172,6 +254,8 @@ class Run:
             assert str(err) == err.message, f"{action}: str(err) {str(err)!r} is not the message"
             for key, value in (expected.get("details") or {}).items():
                 assert err.details.get(key) == value, f"{action}: details {err.details}"
+            if "kind" in expected:  # the SDK's typed error class, e.g. PermissionDeniedError
+                assert type(err).__name__ == expected["kind"] + "Error", f"{action}: {type(err).__name__}"
             return
         assert "expect_error" not in step, f"{action} succeeded ({result!r}), expected {step['expect_error']}"
         if "expect" in step:
@@ -199,9 +283,9 @@ class Run:
 
     def enqueue(self, a: dict[str, Any]) -> Any:
         sent = time.monotonic()
-        receipt = self.sy.trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
-                                   "action": TriggerAction.Enqueue(queue=self.queue(a["queue"]),
-                                                                   **self.options(a))})
+        receipt = self.via(a).trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
+                                       "action": TriggerAction.Enqueue(queue=self.queue(a["queue"]),
+                                                                       **self.options(a))})
         self.check_duplicate(a, receipt["messageReceiptId"], receipt["duplicate"], a.get("duplicate_of", ""))
         if "as" in a:
             self.receipts[a["as"]] = receipt["messageReceiptId"]
@@ -224,21 +308,24 @@ class Run:
         request: dict[str, Any] = {"function_id": self.function(a["function"]), "payload": a.get("payload")}
         if "timeout_ms" in a:
             request["timeout_ms"] = a["timeout_ms"]
-        return self.sy.trigger(request)
+        return self.via(a).trigger(request)
 
     def void(self, a: dict[str, Any]) -> Any:
-        return self.sy.trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
-                                "action": TriggerAction.Void()})
+        return self.via(a).trigger({"function_id": self.function(a["function"]), "payload": a.get("payload"),
+                                    "action": TriggerAction.Void()})
 
     def list_dlq(self, a: dict[str, Any]) -> int:
-        return len(self.sy.list_dead_letters(self.queue(a["queue"])).entries)
+        return len(self.via(a).list_dead_letters(self.queue(a["queue"])).entries)
 
     def redrive(self, a: dict[str, Any]) -> int:
         ids = [self.receipts[n] for n in a.get("ids") or []]
         return self.sy.redrive_dead_letters(self.queue(a["queue"]), ids)
 
     def connect(self, a: dict[str, Any]) -> None:
-        client = switchyard_sdk.connect(a["url"])
+        client = switchyard_sdk.connect(a["url"], **self.security(a))
+        if "as" in a:
+            self.clients[a["as"]] = client
+            return
         try:
             client.list_queues()
         finally:
@@ -247,8 +334,26 @@ class Run:
     def start_worker(self, a: dict[str, Any]) -> None:
         self.stop_worker({})
         self.second = switchyard_sdk.register_worker(a["url"], fail_fast=a.get("fail_fast", False),
-                                                     shutdown_grace=1.0)
-        self.second.register_function(f"{self.name}::second", lambda payload: None)
+                                                     shutdown_grace=1.0, **self.security(a))
+        for f in a.get("functions") or ["second"]:
+            self.second.register_function(self.function(f), lambda payload: None)
+
+    def await_registration(self, a: dict[str, Any]) -> None:
+        assert self.second is not None, "await_registration needs start_worker"
+        timeout = a.get("timeout_ms", WAIT_MS) / 1000
+        function_id = self.function(a["function"])
+        assert self.second.wait_registered(function_id, timeout), f"no answer for {function_id} in {timeout} s"
+
+    def await_registered(self, a: dict[str, Any]) -> None:
+        request = {"function_id": self.function(a["function"]), "payload": None}
+
+        def served() -> bool:
+            try:
+                self.via(a).trigger(request)
+                return True
+            except FunctionNotFoundError:
+                return False
+        wait_until(served, a, f"a worker serving {request['function_id']}")
 
     def stop_worker(self, a: dict[str, Any]) -> None:
         if self.second is not None:
@@ -425,11 +530,14 @@ def wait_until(predicate: Callable[[], Any], a: Any, what: Any) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not ONLY or c["name"] in ONLY], ids=lambda c: c["name"])
-def test_case(case: dict[str, Any], engine_url: str, capture: Capture) -> None:
-    run = Run(case, engine_url, capture)
+def test_case(case: dict[str, Any], engine_url: str, capture: Capture, request: pytest.FixtureRequest) -> None:
+    uses_secure = "{secure_engine}" in json.dumps(case["steps"]) or "tokens" in case
+    run = Run(case, engine_url, capture, request.getfixturevalue("secure") if uses_secure else None)
     try:
         for step in case["steps"]:
             run.step(step)
     finally:
         run.stop_worker({})
+        for client in run.clients.values():
+            client.close()
         run.sy.shutdown(grace=1.0)

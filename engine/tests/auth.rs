@@ -336,6 +336,15 @@ async fn an_orders_worker_is_refused_emails_send_and_never_gets_an_emails_job() 
         let _ = done_tx.send(payload);
         async { Ok(json!({})) }
     }));
+    // The refusal is typed, names the function, and leaves the allowed function live.
+    let e = worker.wait_registered("emails::send", WAIT).await.unwrap_err();
+    assert!(e.is_permission_denied(), "{e:?}");
+    assert_eq!((e.code, e.details["function"].as_str()), (tonic::Code::PermissionDenied, "emails::send"));
+    assert!(e.message.starts_with("PERMISSION_DENIED: token 'orders-worker' may not register function 'emails::send'"));
+    worker.wait_registered("orders::pay", WAIT).await.unwrap();
+    let e = worker.wait_ready(WAIT).await.unwrap_err();
+    assert!(e.is_permission_denied() && e.message.contains("'emails::send'"), "{e:?}");
+    assert!(!worker.ready(WAIT).await, "a worker with a refused function is not ready");
     let root = switchyard_sdk::register_worker(&engine.http(), sdk_options(&secret("root"), None)).await.unwrap();
     // Registrations are applied in order: once orders::pay is live, emails::send was refused.
     let mut functions = Vec::new();
@@ -504,5 +513,58 @@ async fn grpcurl_over_tls_with_a_bearer_token() {
     assert!(!ok && out.contains("PermissionDenied") && out.contains("may not use the Queues service"), "{out}");
     let (ok, out) = run(vec!["-plaintext".into(), target.clone(), "list".into()]).await;
     assert!(!ok, "plaintext to the TLS listener fails: {out}");
+    engine.stop().await;
+}
+
+/// A refused registration is answered on the stream with `refused` (status, reason,
+/// ErrorInfo), for a function outside the token's globs and for an invalid one; the
+/// stream and the worker's allowed function go on.
+#[tokio::test]
+async fn a_refused_registration_is_answered_with_its_typed_status() {
+    use switchyard_proto::v1::{Hello, RegisterFunction as PbRegister, engine_message, worker_message};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(&config(dir.path(), None)).await;
+    let channel = Channel::from_shared(engine.http()).unwrap().connect().await.unwrap();
+    let mut client = EngineClient::new(channel);
+    let register = |f: &str| WorkerMessage {
+        kind: Some(worker_message::Kind::RegisterFunction(PbRegister { function_id: f.into(), ..Default::default() })),
+    };
+    let hello = WorkerMessage { kind: Some(worker_message::Kind::Hello(Hello::default())) };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for m in [register("emails::send"), register("  "), register("orders::pay"), hello] {
+        tx.send(m).unwrap();
+    }
+    let outbound = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+    let mut inbound = client.connect(with_token(outbound, Some(&secret("orders-worker")))).await.unwrap().into_inner();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let m = tokio::time::timeout(WAIT, inbound.message()).await.expect("an answer").unwrap().unwrap();
+        seen.push(m.kind.unwrap());
+    }
+    let refused: Vec<_> = seen
+        .iter()
+        .filter_map(|k| match k {
+            engine_message::Kind::Refused(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{seen:?}");
+    let status = |r: &switchyard_proto::v1::RegistrationRefused| {
+        use prost::Message;
+        let s = r.status.clone().unwrap();
+        Status::with_details(Code::from(s.code), s.message.clone(), s.encode_to_vec().into())
+    };
+    let denied = status(&refused[0]);
+    assert_eq!(refused[0].function_id, "emails::send");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(denied.message().starts_with("PERMISSION_DENIED: token 'orders-worker' may not register"), "{denied:?}");
+    assert_eq!(reason(&denied), "PERMISSION_DENIED");
+    assert_eq!(info(&denied)["function"], "emails::send");
+    let invalid = status(&refused[1]);
+    assert_eq!((refused[1].function_id.as_str(), invalid.code()), ("", Code::InvalidArgument));
+    assert_eq!(invalid.message(), "INVALID_ARGUMENT: register_function: function_id is required");
+    assert!(seen.iter().any(|k| matches!(k, engine_message::Kind::Registered(r) if r.function_id == "orders::pay")));
+    assert!(seen.iter().any(|k| matches!(k, engine_message::Kind::Welcome(_))));
+    drop(tx);
     engine.stop().await;
 }

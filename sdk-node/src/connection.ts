@@ -22,14 +22,17 @@
  *      and open again after N ms, N drawn with full jitter (backoff.ts). The next welcome
  *      logs INFO `connected to the Switchyard engine at URL` and resets the backoff.
  *   3a. With failFast, a failure before the first welcome ever is final: nothing is
- *      retried and onGiveUp gets UNAVAILABLE `cannot reach the Switchyard engine at URL: CAUSE`.
+ *      retried and onGiveUp gets UNAVAILABLE `cannot reach the Switchyard engine at URL: CAUSE`,
+ *      or the engine's typed refusal when it answered UNAUTHENTICATED / PERMISSION_DENIED
+ *      (without failFast a refused token is retried like any failure: the engine's config
+ *      may change).
  *   4. close(): stop reconnecting, half-close the stream and wait for the engine to end it.
  */
 import { status as grpcStatus, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { reconnectDelayMs } from './backoff.js';
-import { UnavailableError } from './errors.js';
+import { fromServiceError, UnavailableError, type SwitchyardError } from './errors.js';
 import type { Log } from './logger.js';
-import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireWorkerMessage } from './messages.js';
+import type { WireEngineMessage, WireInvocationResult, WireInvoke, WireRpcStatus, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { cannotReach, classify, unreachable, type Unreachable } from './reachability.js';
 
@@ -44,10 +47,15 @@ export interface ConnectionHandlers {
   onCancel(invocationId: string, reason: string): void;
   /** The engine applied a register_function sent on the current stream. */
   onRegistered(functionId: string): void;
+  /** The engine refused a register_function sent on the current stream (`status`: why). */
+  onRefused(functionId: string, status: WireRpcStatus): void;
   /** The stream of `generation` is gone; `status` says why. */
   onDisconnect(generation: number, status: StatusObject): void;
-  /** failFast: the first connection failed, and the connection has stopped for good. */
-  onGiveUp(error: UnavailableError): void;
+  /**
+   * failFast: the first connection failed, and the connection has stopped for good:
+   * UnavailableError, or the engine's own refusal (UnauthenticatedError, PermissionDeniedError).
+   */
+  onGiveUp(error: SwitchyardError): void;
 }
 
 export interface ConnectionOptions {
@@ -176,6 +184,8 @@ export class Connection {
       this.handlers.onCancel(message.cancel.invocation_id ?? '', message.cancel.reason ?? '');
     } else if (message.registered) {
       this.handlers.onRegistered(message.registered.function_id ?? '');
+    } else if (message.refused) {
+      this.handlers.onRefused(message.refused.function_id ?? '', message.refused.status ?? {});
     } else if (message.welcome) {
       clearTimeout(this.handshakeTimer);
       this.options.log.info(`connected to the Switchyard engine at ${this.options.url}`, { url: this.options.url });
@@ -207,6 +217,13 @@ export class Connection {
     this.failure = failure;
     if (this.options.failFast && !this.everConnected) {
       this.stopped = true;
+      if (status.code === grpcStatus.UNAUTHENTICATED || status.code === grpcStatus.PERMISSION_DENIED) {
+        // The engine answered: its "no" (a missing, unknown or too weak token) is the error.
+        const refused = fromServiceError(Object.assign(new Error(status.details), status), url);
+        this.options.log.error(`the Switchyard engine at ${url} refused this worker: ${refused.message}; not retrying (failFast)`, { url, cause: 'other' });
+        this.handlers.onGiveUp(refused);
+        return;
+      }
       this.options.log.error(`${cannotReach(url, failure)}; not retrying (failFast)`, { url, cause: failure.cause });
       this.handlers.onGiveUp(new UnavailableError('UNAVAILABLE', cannotReach(url, failure), grpcStatus.UNAVAILABLE, { url, cause: failure.cause }));
       return;

@@ -35,6 +35,9 @@ export type ErrorReason =
   | 'INVALID_ARGUMENT'
   | 'UNAVAILABLE'
   | 'INVALID_URL'
+  | 'TOKEN_MISSING'
+  | 'TOKEN_INVALID'
+  | 'PERMISSION_DENIED'
   | (string & {});
 
 export class SwitchyardError extends Error {
@@ -92,6 +95,18 @@ export class UnavailableError extends SwitchyardError {}
 /** The engine URL is outside the grammar (url.ts); raised at construction, before any I/O. */
 export class InvalidUrlError extends SwitchyardError {}
 
+/**
+ * The engine wants a token and got none (reason TOKEN_MISSING) or one it does not know
+ * (TOKEN_INVALID); gRPC status UNAUTHENTICATED. Pass `token` or set SWITCHYARD_TOKEN.
+ */
+export class UnauthenticatedError extends SwitchyardError {}
+/**
+ * The token is known but may not do this (reason PERMISSION_DENIED): a role it lacks, or a
+ * queue or function outside its globs. `details.token` is the token's name (never its
+ * secret); `details` also names what was refused (`role`, `queue` or `function`).
+ */
+export class PermissionDeniedError extends SwitchyardError {}
+
 type ErrorClass = new (reason: ErrorReason, message: string, code?: number, details?: Record<string, string>) => SwitchyardError;
 
 const CLASS_BY_REASON: Record<string, ErrorClass> = {
@@ -109,6 +124,10 @@ const CLASS_BY_REASON: Record<string, ErrorClass> = {
   INVALID_IDEMPOTENCY_KEY: InvalidArgumentError,
   UNAVAILABLE: UnavailableError,
   INVALID_URL: InvalidUrlError,
+  TOKEN_MISSING: UnauthenticatedError,
+  TOKEN_INVALID: UnauthenticatedError,
+  UNAUTHENTICATED: UnauthenticatedError,
+  PERMISSION_DENIED: PermissionDeniedError,
 };
 
 const REASON_PREFIX = /^([A-Z][A-Z0-9_]*): /;

@@ -5,7 +5,8 @@
  * `connection.ts` (the Connect stream and reconnects) and `invocations.ts` (running
  * handlers, reporting results) and `batcher.ts` (concurrent enqueues coalesced into
  * EnqueueBatch calls); `trigger.ts` and `queues.ts` convert requests and answers;
- * `errors.ts` types every failure; `value.ts` writes and reads payloads as the bytes of
+ * `errors.ts` types every failure; `security.ts` turns the `token` and `tls` options into
+ * the channel's credentials and bearer header; `value.ts` writes and reads payloads as the bytes of
  * protobuf Values; `proto.ts` loads the contract from proto/, whose wire shapes
  * `messages.ts` spells out.
  */
@@ -25,6 +26,8 @@ export {
   InvalidArgumentError,
   UnavailableError,
   InvalidUrlError,
+  UnauthenticatedError,
+  PermissionDeniedError,
 } from './errors.js';
 export type { ErrorReason } from './errors.js';
 export type * from './types.js';

@@ -161,7 +161,9 @@ export interface WireEngineMessage {
   registered?: { function_id?: string } | null;
   /** Several invocations in one message (only after a hello with `batches`). */
   invokes?: { invokes?: WireInvoke[] | null } | null;
-  kind?: 'welcome' | 'invoke' | 'cancel' | 'registered' | 'invokes';
+  /** A register_function the engine did not apply, with its status (as EnqueueResult.error). */
+  refused?: { function_id?: string; status?: WireRpcStatus | null } | null;
+  kind?: 'welcome' | 'invoke' | 'cancel' | 'registered' | 'invokes' | 'refused';
 }
 
 // ---- Queues -----------------------------------------------------------------------

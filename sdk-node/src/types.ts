@@ -26,8 +26,8 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /**
    * When the first connection fails, stop instead of retrying: ready() rejects with
-   * UnavailableError `UNAVAILABLE: cannot reach the Switchyard engine at URL: CAUSE`.
-   * Later losses of the stream are always retried. Default false.
+   * UnavailableError `UNAVAILABLE: cannot reach the Switchyard engine at URL: CAUSE`, or
+   * with the engine's refusal (UnauthenticatedError, PermissionDeniedError). Later losses of the stream are always retried. Default false.
    */
   failFast?: boolean;
   /**
@@ -42,6 +42,27 @@ export interface WorkerOptions {
    * e.g. `console`. Default: silent.
    */
   logger?: Logger;
+  /**
+   * Sent as `authorization: Bearer <token>` on every call and on the worker stream, for an
+   * engine with `auth` configured. Default: `SWITCHYARD_TOKEN` when set and non-empty;
+   * `''` sends none.
+   */
+  token?: string;
+  /**
+   * TLS settings for an `https://` URL (which without them checks the engine against
+   * Node's default roots); with a plaintext URL they are refused.
+   */
+  tls?: TlsOptions;
+}
+
+/** PEM files for TLS: the CA the engine's certificate must chain to, and for mTLS the client's identity. */
+export interface TlsOptions {
+  /** CA bundle to trust instead of Node's default roots. */
+  caFile?: string;
+  /** Client certificate chain (mTLS); needs keyFile. */
+  certFile?: string;
+  /** Client private key (mTLS); needs certFile. */
+  keyFile?: string;
 }
 
 /** What a handler learns about the invocation it is running. */

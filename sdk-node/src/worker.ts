@@ -23,12 +23,12 @@ import { DEFAULT_MAX_DELAY_MS } from './backoff.js';
 import { EnqueueBatcher } from './batcher.js';
 import { Connection } from './connection.js';
 import { SDK_VERSION } from './contract.generated.js';
-import { fromServiceError, shutDown, UnavailableError } from './errors.js';
+import { fromRpcStatus, fromServiceError, shutDown, UnavailableError, type SwitchyardError } from './errors.js';
 import { FunctionRef, functionRef, idOf } from './functions.js';
 import { InvocationRunner } from './invocations.js';
 import { Log } from './logger.js';
 import { drainOnSignals, forgetOnSignals } from './signals.js';
-import type { WireWorkerMessage } from './messages.js';
+import type { WireRpcStatus, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
 import {
@@ -54,6 +54,7 @@ import type {
   VoidAction,
   WorkerOptions,
 } from './types.js';
+import { channelCredentials, resolveToken, tokenInterceptors } from './security.js';
 import { defaultUrl, parseEngineUrl } from './url.js';
 import type { JsonValue } from './value.js';
 
@@ -65,11 +66,11 @@ const CALL_DEADLINE_SLACK_MS = 5_000;
 /** Deadline of enqueue, void and Queues calls. */
 const UNARY_DEADLINE_MS = 30_000;
 
-type Resolved = Required<Omit<WorkerOptions, 'logger'>>;
+type Resolved = Required<Omit<WorkerOptions, 'logger' | 'token' | 'tls'>>;
 
 interface ReadyWaiter {
   resolve: () => void;
-  reject: (error: UnavailableError) => void;
+  reject: (error: SwitchyardError) => void;
 }
 
 export interface WorkerEvents {
@@ -79,12 +80,14 @@ export interface WorkerEvents {
   disconnected: [status: grpc.StatusObject];
   /** The engine applied a function registration (sent on the open stream). */
   registered: [functionId: string];
+  /** The engine refused a function registration (PermissionDeniedError, or the typed error of its reason). */
+  refused: [functionId: string, error: SwitchyardError];
   /** shutdown() has begun (called, or SIGTERM / SIGINT): no new work comes; running jobs may finish. */
   draining: [];
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
-  /** The engine's URL in its canonical form, `http://HOST:PORT`. */
+  /** The engine's URL in its canonical form, `http://HOST:PORT` or `https://HOST:PORT`. */
   readonly url: string;
   private readonly options: Resolved;
   private readonly log: Log;
@@ -96,9 +99,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly batcher: EnqueueBatcher;
   private readyWaiters: ReadyWaiter[] = [];
   /** failFast: why the first connection failed; the worker is closed. */
-  private gaveUp: UnavailableError | undefined;
+  private gaveUp: SwitchyardError | undefined;
   /** Functions registered on the open stream after its handshake, not yet acknowledged. */
   private unacknowledged = new Set<string>();
+  /** Functions the engine refused on the open stream, with the typed refusal. */
+  private refused = new Map<string, SwitchyardError>();
   private closing = false;
   private startScheduled = false;
   private closed = false;
@@ -110,6 +115,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     super();
     const address = parseEngineUrl(url ?? defaultUrl());
     this.url = address.url;
+    const credentials = channelCredentials(address, options.tls);
+    const interceptors = tokenInterceptors(resolveToken(options.token));
     this.options = {
       maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       workerName: options.workerName ?? `node-${process.pid}@${hostname()}`,
@@ -119,7 +126,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       handleSignals: options.handleSignals ?? true,
     };
     this.log = new Log(options.logger);
-    this.client = new grpc.Client(address.target, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(address.target, credentials, {
+      interceptors,
       // Match the worker's own reconnect policy instead of grpc-js's 1 s … 120 s.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': this.options.maxReconnectDelayMs,
@@ -151,6 +159,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.emit('registered', functionId);
           this.notifyIfReady();
         },
+        onRefused: (functionId, status) => this.refusedRegistration(functionId, status),
         onDisconnect: (generation, status) => {
           this.runner.disconnected(generation);
           this.emit('disconnected', status);
@@ -180,10 +189,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * Resolves once the engine has welcomed this worker and applied every function
    * registered so far (so callers can reach them). Rejects with UnavailableError after
    * timeoutMs, at once with failFast when the first connection fails, and after shutdown().
+   * Rejects with the engine's refusal when it refuses one of them (PermissionDeniedError
+   * for a function outside the token's `functions`; the message names the function).
    * Opens the worker stream if no function has done so yet.
    */
   ready(timeoutMs = 10_000): Promise<void> {
     if (this.gaveUp !== undefined) return Promise.reject(this.gaveUp);
+    const refusal = this.firstRefusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
     if (this.closing) return Promise.reject(shutDown());
     if (this.isReady) return Promise.resolve();
     this.start();
@@ -233,6 +246,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.functions.delete(functionId)) return;
     this.handlers.delete(functionId);
     this.unacknowledged.delete(functionId);
+    this.refused.delete(functionId);
     this.connection.send({ unregister_function: { function_id: functionId } });
     this.notifyIfReady();
   }
@@ -344,9 +358,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     forgetOnSignals(this);
   }
 
-  /** Registrations first, then hello: the welcome then acknowledges all of them at once. */
+  /**
+   * Registrations first, then hello. Each registration the engine applies is acknowledged
+   * with `registered` (before the welcome); one it refuses (a worker token outside its
+   * `functions` globs, an invalid id) with `refused`.
+   */
   private handshake(): WireWorkerMessage[] {
-    this.unacknowledged = new Set();
+    this.unacknowledged = new Set(this.closing ? [] : this.functions.keys());
+    this.refused = new Map();
     const messages: WireWorkerMessage[] = [];
     if (!this.closing) {
       for (const [functionId, { description }] of this.functions) {
@@ -373,6 +392,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.notifyIfReady();
   }
 
+  /**
+   * The engine refused `functionId`: nothing of it arrives here. Logged at ERROR; ready()
+   * rejects with the typed error; with failFast the worker gives up and shuts down.
+   */
+  private refusedRegistration(functionId: string, status: WireRpcStatus): void {
+    const error = fromRpcStatus(status);
+    if (error.details.function_id === undefined) error.details.function_id = functionId;
+    this.log.error(`the engine refused to register function '${functionId}': ${error.message}`, {
+      function_id: functionId,
+      reason: error.reason,
+    });
+    if (!this.functions.has(functionId)) return; // unregistered meanwhile
+    this.unacknowledged.delete(functionId);
+    this.refused.set(functionId, error);
+    this.emit('refused', functionId, error);
+    this.rejectReadyWaiters(error);
+    if (this.options.failFast && this.gaveUp === undefined) {
+      this.gaveUp = error;
+      void this.shutdown();
+    }
+  }
+
+  private firstRefusal(): SwitchyardError | undefined {
+    return this.refused.values().next().value;
+  }
+
   private notifyIfReady(): void {
     if (!this.isReady || this.readyWaiters.length === 0) return;
     const waiters = this.readyWaiters;
@@ -380,7 +425,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  private rejectReadyWaiters(error: UnavailableError): void {
+  private rejectReadyWaiters(error: SwitchyardError): void {
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const waiter of waiters) waiter.reject(error);
@@ -397,7 +442,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /** failFast and the first connection failed: the worker is done; ready() and calls reject with `error`. */
-  private giveUp(error: UnavailableError): void {
+  private giveUp(error: SwitchyardError): void {
     this.gaveUp = error;
     this.closing = true;
     this.closed = true;
@@ -411,12 +456,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const message =
       failure !== undefined
         ? `cannot reach the Switchyard engine at ${this.url}: ${failure.text} (not ready after ${timeoutMs} ms, still retrying)`
-        : `not ready after ${timeoutMs} ms: the engine at ${this.url} has not welcomed this worker and acknowledged its functions`;
+        : this.connection.isConnected
+          ? `not ready after ${timeoutMs} ms: the engine at ${this.url} has not acknowledged ${[...this.unacknowledged].join(', ')}`
+          : `not ready after ${timeoutMs} ms: the engine at ${this.url} has not welcomed this worker and acknowledged its functions`;
     return new UnavailableError('UNAVAILABLE', message, grpc.status.UNAVAILABLE, { url: this.url });
   }
 
   private unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, deadlineMs: number): Promise<Res> {
-    if (this.closed) return Promise.reject(this.gaveUp ?? shutDown());
+    if (this.closed || this.gaveUp !== undefined) return Promise.reject(this.gaveUp ?? shutDown());
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         method.path,

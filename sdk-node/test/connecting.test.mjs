@@ -34,12 +34,18 @@ function worker(url, options) {
 }
 
 test('http_and_bare_host_port_urls_mean_plaintext_and_the_port_defaults_to_49134', () => {
-  assert.deepEqual(parseEngineUrl('http://127.0.0.1:7000'), { url: 'http://127.0.0.1:7000', target: '127.0.0.1:7000' });
-  assert.deepEqual(parseEngineUrl('http://engine.internal:7000/'), { url: 'http://engine.internal:7000', target: 'engine.internal:7000' });
-  assert.deepEqual(parseEngineUrl('127.0.0.1:7000'), { url: 'http://127.0.0.1:7000', target: '127.0.0.1:7000' });
-  assert.deepEqual(parseEngineUrl('HTTP://localhost'), { url: 'http://localhost:49134', target: 'localhost:49134' });
-  assert.deepEqual(parseEngineUrl('localhost'), { url: 'http://localhost:49134', target: 'localhost:49134' });
-  assert.deepEqual(parseEngineUrl('[::1]:80'), { url: 'http://[::1]:80', target: '[::1]:80' });
+  assert.deepEqual(parseEngineUrl('http://127.0.0.1:7000'), { url: 'http://127.0.0.1:7000', target: '127.0.0.1:7000', tls: false });
+  assert.deepEqual(parseEngineUrl('http://engine.internal:7000/'), { url: 'http://engine.internal:7000', target: 'engine.internal:7000', tls: false });
+  assert.deepEqual(parseEngineUrl('127.0.0.1:7000'), { url: 'http://127.0.0.1:7000', target: '127.0.0.1:7000', tls: false });
+  assert.deepEqual(parseEngineUrl('HTTP://localhost'), { url: 'http://localhost:49134', target: 'localhost:49134', tls: false });
+  assert.deepEqual(parseEngineUrl('localhost'), { url: 'http://localhost:49134', target: 'localhost:49134', tls: false });
+  assert.deepEqual(parseEngineUrl('[::1]:80'), { url: 'http://[::1]:80', target: '[::1]:80', tls: false });
+});
+
+test('https_urls_mean_tls_with_the_same_host_and_port_rules', () => {
+  assert.deepEqual(parseEngineUrl('https://engine.example:8443'), { url: 'https://engine.example:8443', target: 'engine.example:8443', tls: true });
+  assert.deepEqual(parseEngineUrl('HTTPS://localhost/'), { url: 'https://localhost:49134', target: 'localhost:49134', tls: true });
+  assert.throws(() => parseEngineUrl('https://h:5/api'), InvalidUrlError);
 });
 
 test('unsupported_urls_are_refused_with_invalid_url_naming_the_url_and_the_grammar', () => {
@@ -50,12 +56,11 @@ test('unsupported_urls_are_refused_with_invalid_url_naming_the_url_and_the_gramm
         error.code === grpc.status.INVALID_ARGUMENT && error.message === message,
       url,
     );
-  const grammar = (url) => `INVALID_URL: unsupported URL '${url}': use http://HOST:PORT or HOST:PORT`;
+  const grammar = (url) => `INVALID_URL: unsupported URL '${url}': use http://HOST:PORT, https://HOST:PORT or HOST:PORT`;
   for (const url of ['ws://127.0.0.1:49134', 'wss://127.0.0.1:49134', 'ftp://127.0.0.1:1', '', ' ', 'http://', 'http://:5',
     'http://h:5/api', 'http://user@h:5', 'http://h:5?x=1', 'h:0', 'h:65536', 'h:port', '::1']) {
     refused(url, grammar(url));
   }
-  refused('https://127.0.0.1:49134', "INVALID_URL: 'https://127.0.0.1:49134' needs TLS, which this SDK does not support yet: use http://HOST:PORT");
 });
 
 test('a_refused_url_throws_from_register_worker_before_any_connection', () => {

@@ -15,7 +15,7 @@ from switchyard_sdk import (FunctionFailedError, InvalidArgumentError, InvalidUr
                             QueueNotFoundError, SwitchyardError, SwitchyardTimeoutError,
                             TriggerAction, UnavailableError, connect, register_worker)
 from switchyard_sdk._batcher import Enqueue
-from switchyard_sdk._channel import parse_url
+from switchyard_sdk._channel import parse_endpoint, parse_url
 from switchyard_sdk._handler import AdaptedHandler
 from switchyard_sdk._json import json_default, to_python, to_value
 from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
@@ -119,14 +119,16 @@ def test_url_grammar_refuses_everything_else_naming_the_url(url: str) -> None:
     with pytest.raises(InvalidUrlError) as info:
         parse_url(url)
     assert info.value.reason == "INVALID_URL" and isinstance(info.value, ValueError)
-    assert str(info.value) == f"INVALID_URL: unsupported URL '{url}': use http://HOST:PORT or HOST:PORT"
+    assert str(info.value) == (f"INVALID_URL: unsupported URL '{url}': use http://HOST:PORT, "
+                               "https://HOST:PORT or HOST:PORT")
 
 
-def test_https_is_refused_until_the_sdk_speaks_tls() -> None:
-    with pytest.raises(InvalidUrlError) as info:
-        parse_url("https://engine.example:8443")
-    assert str(info.value) == ("INVALID_URL: 'https://engine.example:8443' needs TLS, which this "
-                               "SDK does not support yet: use http://HOST:PORT")
+def test_https_means_tls_with_the_same_host_port_grammar() -> None:
+    assert parse_endpoint("https://engine.example:8443") == ("engine.example:8443", True)
+    assert parse_endpoint("HTTPS://localhost/") == ("localhost:49134", True)
+    assert parse_endpoint("http://localhost:1") == ("localhost:1", False)
+    with pytest.raises(InvalidUrlError):
+        parse_endpoint("https://x:1/path")
 
 
 def test_a_bad_url_is_refused_at_construction_and_no_url_reads_the_environment(

@@ -233,9 +233,32 @@ impl Worker {
     }
 
     /// Waits until the worker stream is up and every registered function is live on the
-    /// engine (acknowledged), or `timeout` passes. Returns whether it is ready.
+    /// engine (acknowledged), or `timeout` passes. Returns whether it is ready: false at
+    /// once when the engine refused one of its functions (see [`Worker::wait_registered`]).
     pub async fn ready(&self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.shared.ready()).await.is_ok()
+        matches!(tokio::time::timeout(timeout, self.shared.ready()).await, Ok(Ok(())))
+    }
+
+    /// Waits until the engine has registered every function of this worker: `Ok`, or the
+    /// engine's refusal of one of them as its typed error (`PermissionDenied` for a
+    /// function outside the token's `functions`, `InvalidArgument` for an invalid id; the
+    /// message names the function), or `UNAVAILABLE` once `timeout` passes.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        tokio::time::timeout(timeout, self.shared.ready()).await.unwrap_or_else(|_| {
+            Err(Error::local(Reason::Unavailable, format!("the worker was not ready within {timeout:?}")))
+        })
+    }
+
+    /// Waits until the engine has registered `function_id` on this worker: `Ok`, or its
+    /// refusal as the typed error (`PermissionDenied`, `InvalidArgument`), or
+    /// `UNAVAILABLE` once `timeout` passes.
+    pub async fn wait_registered(&self, function_id: &str, timeout: Duration) -> Result<(), Error> {
+        tokio::time::timeout(timeout, self.shared.registered(function_id)).await.unwrap_or_else(|_| {
+            Err(Error::local(
+                Reason::Unavailable,
+                format!("function '{function_id}' was not registered within {timeout:?}"),
+            ))
+        })
     }
 
     /// The engine URL this worker talks to, as `http://HOST:PORT`.

@@ -170,6 +170,8 @@ pub(crate) struct Shared {
     welcomed: std::sync::atomic::AtomicBool,
     /// Functions the engine acknowledged on the current stream.
     acked: Mutex<std::collections::HashSet<String>>,
+    /// Functions the engine refused on the current stream, with its typed refusal.
+    refused: Mutex<HashMap<String, Error>>,
 }
 
 impl Shared {
@@ -189,6 +191,7 @@ impl Shared {
             readiness: watch::Sender::new(0),
             welcomed: false.into(),
             acked: Mutex::new(Default::default()),
+            refused: Mutex::new(HashMap::new()),
         })
     }
 
@@ -196,6 +199,7 @@ impl Shared {
         let message = register_message(&f);
         // One lock order (functions, then session) so a new stream cannot miss it.
         let mut functions = self.functions.lock();
+        self.refused.lock().remove(&f.id);
         functions.insert(f.id.clone(), f);
         if let Some(tx) = self.session.lock().as_ref() {
             let _ = tx.send(Outgoing::Message(message));
@@ -221,14 +225,42 @@ impl Shared {
         functions.keys().all(|f| acked.contains(f))
     }
 
-    pub async fn ready(&self) {
+    /// The engine's refusal of a registered function on the current stream, if any.
+    fn first_refusal(&self) -> Option<Error> {
+        let functions = self.functions.lock();
+        let refused = self.refused.lock();
+        functions.keys().find_map(|f| refused.get(f).cloned())
+    }
+
+    /// Waits until the worker is ready or one of its functions is refused (the refusal).
+    pub async fn ready(&self) -> Result<(), Error> {
         let mut rx = self.readiness.subscribe();
         loop {
+            if let Some(e) = self.first_refusal() {
+                return Err(e);
+            }
             if self.is_ready() {
-                return;
+                return Ok(());
             }
             if rx.changed().await.is_err() {
-                return;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits until the engine has acknowledged `id` on the current stream (`Ok`) or refused
+    /// it (its typed error, e.g. `PermissionDenied`).
+    pub async fn registered(&self, id: &str) -> Result<(), Error> {
+        let mut rx = self.readiness.subscribe();
+        loop {
+            if let Some(e) = self.refused.lock().get(id) {
+                return Err(e.clone());
+            }
+            if self.welcomed.load(Ordering::SeqCst) && self.acked.lock().contains(id) {
+                return Ok(());
+            }
+            if rx.changed().await.is_err() {
+                return Ok(());
             }
         }
     }
@@ -237,6 +269,7 @@ impl Shared {
         self.welcomed.store(welcomed, std::sync::atomic::Ordering::SeqCst);
         if !welcomed {
             self.acked.lock().clear();
+            self.refused.lock().clear();
         }
         self.readiness.send_modify(|v| *v += 1);
     }
@@ -406,7 +439,22 @@ impl Shared {
                     }
                 }
                 engine_message::Kind::Registered(r) => {
+                    self.refused.lock().remove(&r.function_id);
                     self.acked.lock().insert(r.function_id);
+                    self.readiness.send_modify(|v| *v += 1);
+                }
+                // Not registered: the function's callers get no work here. Said at ERROR
+                // (function and reason); `ready` and `wait_registered` answer it.
+                engine_message::Kind::Refused(r) => {
+                    let e = self.refusal(&r);
+                    tracing::error!(
+                        function_id = %r.function_id,
+                        reason = %e.reason,
+                        "the engine refused to register function '{}': {e}",
+                        r.function_id
+                    );
+                    self.acked.lock().remove(&r.function_id);
+                    self.refused.lock().insert(r.function_id, e);
                     self.readiness.send_modify(|v| *v += 1);
                 }
                 // While closing, nothing new starts: the engine fails what it sent meanwhile
@@ -431,6 +479,19 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// The typed error of a `refused` message: its status, as a call failing with it would.
+    fn refusal(&self, r: &switchyard_proto::wire::RegistrationRefused) -> Error {
+        let status = r.status.clone().unwrap_or_default();
+        let details = status.encode_to_vec();
+        let mut e = self.conn.error(tonic::Status::with_details(
+            tonic::Code::from(status.code),
+            status.message,
+            details.into(),
+        ));
+        e.details.entry("function_id".into()).or_insert_with(|| r.function_id.clone());
+        e
     }
 
     /// Runs one invocation in its own task and answers on the stream it came from.

@@ -5,18 +5,21 @@
 //! CONFORMANCE_CASES=enqueue_ack cargo run -p switchyard-conformance
 //! ```
 //! Starts the engine binary (`$SWITCHYARD_BIN`, else `target/debug/switchyard`) with every
-//! case's queues and topics, runs the cases one after the other (one worker each), prints one line per
-//! case and exits 1 if any failed.
+//! case's queues and topics (and, the first time a case needs it, the TLS + token engine of
+//! README "TLS and tokens"), runs the cases one after the other (one worker each), prints one
+//! line per case and exits 1 if any failed.
 
 mod check;
 mod logs;
 mod run;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, ensure};
 use logs::Logs;
 use run::Run;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,11 +57,16 @@ struct Engine {
     addr: String,
 }
 
+/// `$SWITCHYARD_BIN`, else the debug build of this repository.
+fn engine_bin() -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| format!("{root}/target/debug/switchyard"))
+}
+
 impl Engine {
-    fn start(config: &Value) -> anyhow::Result<Self> {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let bin = std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| format!("{root}/target/debug/switchyard"));
-        let path = std::env::temp_dir().join(format!("switchyard-conformance-{}.yaml", std::process::id()));
+    fn start(config: &Value, name: &str) -> anyhow::Result<Self> {
+        let bin = engine_bin();
+        let path = std::env::temp_dir().join(format!("switchyard-conformance-{}-{name}.yaml", std::process::id()));
         std::fs::write(&path, config.to_string())?; // JSON is YAML
         let mut child = Command::new(&bin)
             .args(["serve", "--config"])
@@ -83,8 +91,88 @@ impl Drop for Engine {
     }
 }
 
-async fn run_case(case: &Value, engine: &str, closed_port: u16, logs: &Logs) -> anyhow::Result<()> {
-    let mut run = Run::new(case, engine, closed_port, logs).await?;
+/// The TLS + token engine (README "TLS and tokens"): its address, CA files and secrets.
+pub struct Secure {
+    _engine: Engine,
+    /// `127.0.0.1:PORT` (`{secure_engine}`).
+    pub addr: String,
+    /// `engine` / `other` → that dev-certs run's `ca.pem`.
+    pub ca: HashMap<String, PathBuf>,
+    /// Engine token name (`case.local`) → its secret.
+    pub secrets: HashMap<String, String>,
+}
+
+impl Secure {
+    fn start(cases: &[Value], queues: &Map<String, Value>) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("switchyard-conformance-{}-secure", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut ca = HashMap::new();
+        for which in ["engine", "other"] {
+            let out = dir.join(which);
+            let status =
+                Command::new(engine_bin()).arg("dev-certs").arg("--out").arg(&out).stdout(Stdio::null()).status()?;
+            ensure!(status.success(), "switchyard dev-certs --out {} failed: {status}", out.display());
+            ca.insert(which.to_string(), out.join("ca.pem"));
+        }
+        let (mut tokens, mut secrets) = (Vec::new(), HashMap::new());
+        for (n, case) in cases.iter().enumerate() {
+            let case_name = case["name"].as_str().unwrap_or_default();
+            for (local, spec) in case["tokens"].as_object().into_iter().flatten() {
+                let name = format!("{case_name}.{local}");
+                let secret = random_secret(n, tokens.len());
+                let file = dir.join(format!("{name}.secret"));
+                std::fs::write(&file, &secret)?;
+                let mut token = json!({"name": name, "secret_file": file, "roles": spec["roles"]});
+                for (kind, prefix) in [("queues", format!("{case_name}.")), ("functions", format!("{case_name}::"))] {
+                    if let Some(globs) = spec[kind].as_array() {
+                        let globs: Vec<String> =
+                            globs.iter().map(|g| format!("{prefix}{}", g.as_str().unwrap_or_default())).collect();
+                        token[kind] = json!(globs);
+                    }
+                }
+                tokens.push(token);
+                secrets.insert(name, secret);
+            }
+        }
+        let certs = dir.join("engine");
+        let engine = Engine::start(
+            &json!({
+                "shutdown_grace_ms": 1000, "queue_configs": queues,
+                "tls": {"cert_file": certs.join("server.pem"), "key_file": certs.join("server-key.pem")},
+                "auth": {"tokens": tokens},
+            }),
+            "secure",
+        )?;
+        Ok(Self { addr: engine.addr.clone(), _engine: engine, ca, secrets })
+    }
+}
+
+/// A secret nobody guesses: std's per-process random hash keys (no extra dependency),
+/// made unique per token by its position.
+fn random_secret(case: usize, token: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = |salt: usize| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(salt);
+        h.finish()
+    };
+    format!("sy{:016x}{:016x}-{case}-{token}", word(case), word(token))
+}
+
+/// Whether a case talks to the secure engine.
+fn needs_secure(case: &Value) -> bool {
+    case.get("tokens").is_some() || case["steps"].to_string().contains("{secure_engine}")
+}
+
+async fn run_case(
+    case: &Value,
+    engine: &str,
+    secure: Option<&Secure>,
+    closed_port: u16,
+    logs: &Logs,
+) -> anyhow::Result<()> {
+    let mut run = Run::new(case, engine, secure, closed_port, logs).await?;
     let mut outcome = Ok(());
     for (i, step) in case["steps"].as_array().into_iter().flatten().enumerate() {
         let step = step.as_object().ok_or_else(|| anyhow!("step {i} is not a map"))?;
@@ -102,8 +190,15 @@ fn closed_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Cases say which token they send; one from the environment would blur that. Removed
+    // before any thread exists.
+    // SAFETY: single-threaded here: the runtime is built below.
+    unsafe { std::env::remove_var("SWITCHYARD_TOKEN") };
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run_all())
+}
+
+async fn run_all() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../cases.yaml"))?;
     let cases = to_json(&marked_yaml::parse_yaml(0, &text).map_err(|e| anyhow!("cases.yaml: {e}"))?)["cases"].clone();
     let cases = cases.as_array().cloned().unwrap_or_default();
@@ -135,7 +230,9 @@ async fn main() -> anyhow::Result<()> {
             topics.insert(format!("{name}.{t}"), cfg);
         }
     }
-    let engine = Engine::start(&json!({"shutdown_grace_ms": 1000, "queue_configs": queues, "topic_configs": topics}))?;
+    let engine =
+        Engine::start(&json!({"shutdown_grace_ms": 1000, "queue_configs": queues, "topic_configs": topics}), "plain")?;
+    let mut secure: Option<Secure> = None;
     let closed_port = closed_port()?;
     let logs = Logs::install();
 
@@ -147,12 +244,14 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let started = Instant::now();
-        let outcome =
-            match tokio::time::timeout(Duration::from_secs(60), run_case(case, &engine.addr, closed_port, &logs)).await
-            {
-                Ok(outcome) => outcome,
-                Err(_) => Err(anyhow!("case timed out after 60 s")),
-            };
+        if needs_secure(case) && secure.is_none() {
+            secure = Some(Secure::start(&cases, &queues).context("starting the secure engine")?);
+        }
+        let run = run_case(case, &engine.addr, secure.as_ref(), closed_port, &logs);
+        let outcome = match tokio::time::timeout(Duration::from_secs(60), run).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow!("case timed out after 60 s")),
+        };
         match outcome {
             Ok(()) => println!("ok    {name} ({:?})", started.elapsed()),
             Err(e) => {
@@ -162,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     drop(engine);
+    drop(secure);
     if !failed.is_empty() {
         println!("{} of {} conformance cases failed (rust): {}", failed.len(), cases.len(), failed.join(", "));
         std::process::exit(1);

@@ -55,6 +55,17 @@ pub struct Run {
     logs_from: usize,
     /// The worker of `start_worker`.
     second: Option<Worker>,
+    /// The secure engine's address (`{secure_engine}`), CA files and secrets, if started.
+    secure: Option<SecureInfo>,
+    /// Callers built by `connect: {as: NAME}`.
+    clients: HashMap<String, Worker>,
+}
+
+/// What a case needs to know of the secure engine.
+struct SecureInfo {
+    addr: String,
+    ca: HashMap<String, std::path::PathBuf>,
+    secrets: HashMap<String, String>,
 }
 
 /// Options for the workers a case makes: short drains, and signals left to the runner.
@@ -62,8 +73,20 @@ pub fn options() -> InitOptions {
     InitOptions { shutdown_grace: Duration::from_secs(1), drain_on_sigterm: false, ..Default::default() }
 }
 
+/// Which CA a step trusts, and which secret it sends (README "TLS and tokens").
+struct StepSecurity {
+    token: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
+}
+
 impl Run {
-    pub async fn new(case: &Value, engine: &str, closed_port: u16, logs: &Logs) -> anyhow::Result<Self> {
+    pub async fn new(
+        case: &Value,
+        engine: &str,
+        secure: Option<&crate::Secure>,
+        closed_port: u16,
+        logs: &Logs,
+    ) -> anyhow::Result<Self> {
         let logs_from = logs.len();
         Ok(Self {
             name: case["name"].as_str().unwrap_or_default().to_string(),
@@ -76,6 +99,8 @@ impl Run {
             logs: logs.clone(),
             logs_from,
             second: None,
+            secure: secure.map(|s| SecureInfo { addr: s.addr.clone(), ca: s.ca.clone(), secrets: s.secrets.clone() }),
+            clients: HashMap::new(),
         })
     }
 
@@ -84,14 +109,30 @@ impl Run {
         if let Some(w) = self.second.take() {
             w.shutdown().await;
         }
+        for (_, client) in self.clients.drain() {
+            client.shutdown().await;
+        }
         self.sy.shutdown().await;
+    }
+
+    /// The worker a step runs through: `via` names a caller built by `connect`.
+    fn via(&self, a: &Value) -> anyhow::Result<&Worker> {
+        match a["via"].as_str() {
+            None => Ok(&self.sy),
+            Some(name) => self.clients.get(name).ok_or_else(|| anyhow!("no caller '{name}' (connect with as: {name})")),
+        }
     }
 
     /// `{engine}` and `{closed_port}` replaced in every string of `v`.
     fn substitute(&self, v: &Value) -> Value {
         match v {
             Value::String(s) => {
-                json!(s.replace("{engine}", &self.engine).replace("{closed_port}", &self.closed_port.to_string()))
+                let secure = self.secure.as_ref().map(|s| s.addr.as_str()).unwrap_or("{secure_engine}");
+                json!(
+                    s.replace("{secure_engine}", secure)
+                        .replace("{engine}", &self.engine)
+                        .replace("{closed_port}", &self.closed_port.to_string())
+                )
             }
             Value::Array(a) => Value::Array(a.iter().map(|v| self.substitute(v)).collect()),
             Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), self.substitute(v))).collect()),
@@ -213,6 +254,17 @@ impl Run {
                         e.details
                     );
                 }
+                // The SDK's typed error kind.
+                match expected["kind"].as_str() {
+                    None => {}
+                    Some("PermissionDenied") => {
+                        ensure!(e.is_permission_denied(), "{action}: {e:?} is not PermissionDenied")
+                    }
+                    Some("Unauthenticated") => {
+                        ensure!(e.is_unauthenticated(), "{action}: {e:?} is not Unauthenticated")
+                    }
+                    Some(other) => bail!("{action}: unknown error kind {other}"),
+                }
             }
         }
         Ok(())
@@ -232,7 +284,7 @@ impl Run {
             "enqueue" => {
                 let sent = Instant::now();
                 let receipt = match self
-                    .sy
+                    .via(a)?
                     .enqueue_with(
                         &self.queue(&a["queue"]),
                         &self.function(&a["function"]),
@@ -282,9 +334,16 @@ impl Run {
                     action: (action == "void").then_some(TriggerAction::Void),
                     timeout_ms: a["timeout_ms"].as_u64(),
                 };
-                Ok(self.sy.trigger(request).await)
+                Ok(self.via(a)?.trigger(request).await)
             }
-            "list_dlq" => Ok(self.dead_letters(&a["queue"]).await.map(|d| json!(d.len()))),
+            "list_dlq" => {
+                let via = self.via(a)?;
+                Ok(via
+                    .queues()
+                    .list_dead_letters(&self.queue(&a["queue"]), 1000, None)
+                    .await
+                    .map(|d| json!(d.entries.len())))
+            }
             "redrive" => {
                 let ids: Vec<String> = a["ids"].as_array().into_iter().flatten().map(|n| self.receipt(n)).collect();
                 Ok(self.sy.queues().redrive_dead_letters(&self.queue(&a["queue"]), &ids).await.map(|n| json!(n)))
@@ -460,11 +519,15 @@ impl Run {
                 ok(Value::Null)
             }
             "connect" => {
-                let client =
-                    match switchyard_sdk::register_worker(a["url"].as_str().unwrap_or_default(), options()).await {
-                        Ok(client) => client,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                let url = a["url"].as_str().unwrap_or_default();
+                let client = match switchyard_sdk::register_worker(url, self.security(a)?).await {
+                    Ok(client) => client,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if let Some(name) = a["as"].as_str() {
+                    self.clients.insert(name.to_string(), client);
+                    return ok(Value::Null);
+                }
                 let listed = client.queues().list_queues().await.map(|q| json!(q.len()));
                 client.shutdown().await;
                 Ok(listed.map(|_| Value::Null))
@@ -474,15 +537,36 @@ impl Run {
                     w.shutdown().await;
                 }
                 let url = a["url"].as_str().unwrap_or_default();
-                let options = InitOptions { fail_fast: a["fail_fast"].as_bool().unwrap_or(false), ..options() };
+                let options = InitOptions { fail_fast: a["fail_fast"].as_bool().unwrap_or(false), ..self.security(a)? };
                 let worker = match switchyard_sdk::register_worker(url, options).await {
                     Ok(w) => w,
                     Err(e) => return Ok(Err(e)),
                 };
-                worker.register_function(RegisterFunction::new_async(self.function(&json!("dummy")), |_, _| async {
-                    Ok(json!(true))
-                }));
+                let functions = a["functions"].as_array().cloned().unwrap_or_else(|| vec![json!("dummy")]);
+                for f in &functions {
+                    worker.register_function(RegisterFunction::new_async(self.function(f), |_, _| async {
+                        Ok(Value::Null)
+                    }));
+                }
                 self.second = Some(worker);
+                ok(Value::Null)
+            }
+            "await_registration" => {
+                let worker = self.second.as_ref().ok_or_else(|| anyhow!("await_registration needs start_worker"))?;
+                let timeout = Duration::from_millis(a["timeout_ms"].as_u64().unwrap_or(WAIT_MS));
+                Ok(worker.wait_registered(&self.function(&a["function"]), timeout).await.map(|()| Value::Null))
+            }
+            "await_registered" => {
+                let function = self.function(&a["function"]);
+                self.wait(a, || async {
+                    let request = TriggerRequest { function_id: function.clone(), ..Default::default() };
+                    match self.via(a)?.trigger(request).await {
+                        Ok(_) => Ok(true),
+                        Err(e) if e.reason.as_str() == "FUNCTION_NOT_FOUND" => Ok(false),
+                        Err(e) => bail!("calling {function}: {e}"),
+                    }
+                })
+                .await?;
                 ok(Value::Null)
             }
             "stop_worker" => {
@@ -532,6 +616,23 @@ impl Run {
         Ok(())
     }
 
+    /// `options()` with the step's `token` / `secret` / `ca` (README "TLS and tokens").
+    fn security(&self, a: &Value) -> anyhow::Result<InitOptions> {
+        let secure = || self.secure.as_ref().ok_or_else(|| anyhow!("no secure engine for this case"));
+        let mut step = StepSecurity { token: None, ca_file: None };
+        if let Some(local) = a["token"].as_str() {
+            let name = format!("{}.{local}", self.name);
+            step.token = Some(secure()?.secrets.get(&name).cloned().ok_or_else(|| anyhow!("no token {name}"))?);
+        }
+        if let Some(secret) = a["secret"].as_str() {
+            step.token = Some(secret.to_string());
+        }
+        if let Some(which) = a["ca"].as_str() {
+            step.ca_file = Some(secure()?.ca.get(which).cloned().ok_or_else(|| anyhow!("no CA '{which}'"))?);
+        }
+        Ok(with_security(options(), step))
+    }
+
     fn receipt(&self, name: &Value) -> String {
         self.receipts.get(name.as_str().unwrap_or_default()).cloned().unwrap_or_default()
     }
@@ -568,5 +669,15 @@ fn enqueue_options(a: &Value) -> EnqueueOptions {
         delay_ms: a["delay_ms"].as_u64(),
         not_before: a["not_before_in_ms"].as_u64().map(|ms| SystemTime::now() + Duration::from_millis(ms)),
         idempotency_key: a["idempotency_key"].as_str().map(String::from),
+    }
+}
+
+/// The Rust SDK's spelling of a step's token and CA.
+fn with_security(options: InitOptions, step: StepSecurity) -> InitOptions {
+    InitOptions {
+        // An explicit empty token: none, whatever the environment says.
+        token: Some(step.token.unwrap_or_default()),
+        tls: step.ca_file.map(|ca_file| switchyard_sdk::TlsOptions { ca_file: Some(ca_file), ..Default::default() }),
+        ..options
     }
 }

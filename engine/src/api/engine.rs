@@ -340,6 +340,21 @@ async fn finish_all(
     }
 }
 
+/// Whether a worker may register `function`: a valid id, inside its token's `functions`.
+fn registration(
+    token: Option<&crate::config::TokenSpec>,
+    peer: Option<std::net::SocketAddr>,
+    function: &str,
+) -> Result<(), ApiError> {
+    if function.is_empty() {
+        return Err(ApiError::InvalidArgument("register_function: function_id is required".into()));
+    }
+    match token {
+        Some(t) => crate::auth::check_token(t, peer, Action::Register { function }),
+        None => Ok(()),
+    }
+}
+
 type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineMessage, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -408,17 +423,17 @@ impl Engine for EngineService {
                     finish_all(&dispatcher, worker, &mut results).await;
                     match message.kind {
                         Some(worker_message::Kind::Hello(hello)) => dispatcher.hello(worker, hello),
-                        Some(worker_message::Kind::RegisterFunction(r)) if !r.function_id.trim().is_empty() => {
+                        Some(worker_message::Kind::RegisterFunction(r)) => {
                             let function = r.function_id.trim();
-                            // Refused like an invalid registration: not registered, no
-                            // `registered` ack, logged; the stream and its other functions go on.
-                            let refused = token.as_ref().is_some_and(|t| {
-                                crate::auth::check_token(t, peer, Action::Register { function }).is_err()
-                            });
-                            if refused {
-                                tracing::warn!(worker, function, "registration refused (PERMISSION_DENIED)");
-                            } else {
-                                dispatcher.register(worker, function)
+                            // A refused registration is not applied and gets no `registered`
+                            // ack: the worker hears `refused` (reason, ErrorInfo); the WARN
+                            // log stays; the stream and its other functions go on.
+                            match registration(token.as_deref(), peer, function) {
+                                Ok(()) => dispatcher.register(worker, function),
+                                Err(e) => {
+                                    tracing::warn!(worker, function, reason = e.reason(), "registration refused: {e}");
+                                    dispatcher.refuse(worker, function, &e);
+                                }
                             }
                         }
                         Some(worker_message::Kind::UnregisterFunction(u)) => {

@@ -41,7 +41,8 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use switchyard_proto::wire::{
-    EngineMessage, Hello, InvocationResult, Invoke, InvokeBatch, Registered, Welcome, engine_message, invocation_result,
+    EngineMessage, Hello, InvocationResult, Invoke, InvokeBatch, Registered, RegistrationRefused, Welcome,
+    engine_message, invocation_result,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 use workers::{DEFAULT_MAX_IN_FLIGHT, WorkerId, Workers};
@@ -196,6 +197,16 @@ impl Dispatcher {
         self.serve(&mut st, function, now);
         drop(st);
         self.wake.notify_one();
+    }
+
+    /// Tells the worker its registration of `function` was refused, and why; nothing
+    /// about the worker's registrations changes.
+    pub fn refuse(&self, id: WorkerId, function: &str, why: &crate::api::error::ApiError) {
+        let st = self.state.lock();
+        if let Some(w) = st.workers.get(id) {
+            let refused = RegistrationRefused { function_id: function.to_string(), status: Some(why.to_rpc_status()) };
+            let _ = w.tx.send(EngineMessage { kind: Some(engine_message::Kind::Refused(refused)) });
+        }
     }
 
     pub async fn unregister(&self, id: WorkerId, function: &str) {

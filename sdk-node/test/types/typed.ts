@@ -40,3 +40,12 @@ async function callers() {
   await sy.trigger({ function_id: add, payload: { a: 1, b: 2 } });
 }
 void callers;
+
+// Token and TLS options (issue 16).
+registerWorker('https://engine.example:49134', {
+  handleSignals: false,
+  token: 'secret',
+  tls: { caFile: 'ca.pem', certFile: 'client.pem', keyFile: 'client-key.pem' },
+});
+// @ts-expect-error tls options are camelCase
+registerWorker('https://engine.example:49134', { handleSignals: false, tls: { ca_file: 'ca.pem' } });

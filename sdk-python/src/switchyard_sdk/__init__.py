@@ -11,6 +11,7 @@ Map of the package:
 - ``_stream``  — the ``Engine.Connect`` session: hello, register, invoke → result, reconnect
   with jitter (``_backoff``), connection and job logs
 - ``_channel`` — the URL grammar, the channel, transport-failure causes
+- ``_security`` — ``token`` and ``tls`` (``TlsOptions``): bearer header, TLS credentials
 - ``_batcher`` — coalesces concurrent enqueues into ``Engine.EnqueueBatch`` calls
 - ``_handler`` — adapts ``def``/``async def`` handlers with ``(payload)``/``(payload, ctx)``
 - ``_loop``    — the loop that owns all gRPC objects: the app's, or a private thread
@@ -31,8 +32,10 @@ from .client import Client, TriggerRequest, connect
 from .context import Context
 from .errors import (FunctionFailedError, FunctionNotFoundError, InvalidArgumentError,
                      InvalidUrlError, MissingGroupFieldError, PayloadTooLargeError,
-                     QueueNotFoundError, SwitchyardError, SwitchyardTimeoutError,
-                     TopicNotFoundError, UnavailableError)
+                     PermissionDeniedError, QueueNotFoundError, SwitchyardError,
+                     SwitchyardTimeoutError, TopicNotFoundError, UnauthenticatedError,
+                     UnavailableError)
+from ._security import TlsOptions
 from .receipts import EnqueueReceipt, PublishReceipt, SubscriberReceipt
 from .queues import (DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo,
                      QueueStats)
@@ -51,5 +54,6 @@ __all__ = [
     "FunctionNotFoundError",
     "FunctionFailedError", "SwitchyardTimeoutError", "PayloadTooLargeError",
     "InvalidArgumentError", "UnavailableError", "InvalidUrlError",
+    "UnauthenticatedError", "PermissionDeniedError", "TlsOptions",
     "QueueInfo", "QueueConfig", "QueueStats", "DeadLetter", "DeadLetterPage", "FunctionErrorInfo",
 ]

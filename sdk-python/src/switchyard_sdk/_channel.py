@@ -1,9 +1,10 @@
 """Turns a Switchyard URL into a grpc.aio channel, and names transport failures.
 
 Invariant: a URL is checked before any I/O, with the grammar all three SDKs share:
-``http://HOST:PORT`` and bare ``HOST:PORT`` mean plaintext gRPC, a missing port means
-49134; ``https://`` is refused until the SDK speaks TLS; ``ws://``, ``wss://``, any other
-scheme, an empty string, a missing host, a bad port or a path are refused with
+``http://HOST:PORT`` and bare ``HOST:PORT`` mean plaintext gRPC, ``https://HOST:PORT``
+means TLS (``tls`` options go with it only, see ``_security``), a missing port means
+49134; ``ws://``, ``wss://``, any other scheme, an empty string, a
+missing host, a bad port or a path are refused with
 ``InvalidUrlError`` (reason ``INVALID_URL``), whose message names the URL and what is
 supported. No URL at all means ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``.
 
@@ -20,9 +21,12 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 
 import grpc
 
+from ._security import (Tls, TlsOptions, channel_credentials, invalid, resolve_token, tls_options,
+                        token_interceptors)
 from .errors import InvalidUrlError, SwitchyardError, UnavailableError, from_rpc_error
 
 DEFAULT_PORT = 49134
@@ -49,23 +53,62 @@ def resolve_url(url: str | None) -> str:
 
 def parse_url(url: str) -> str:
     """Return the grpc target ``"host:port"`` for `url`, or raise ``InvalidUrlError``."""
+    return parse_endpoint(url)[0]
+
+
+def parse_endpoint(url: str) -> tuple[str, bool]:
+    """(grpc target ``"host:port"``, whether the URL asks for TLS) for `url`, or raise
+    ``InvalidUrlError``."""
     if not isinstance(url, str):
-        raise InvalidUrlError("INVALID_URL", f"unsupported URL {url!r}: use http://HOST:PORT or HOST:PORT")
+        raise InvalidUrlError("INVALID_URL", f"unsupported URL {url!r}: use http://HOST:PORT, "
+                                             "https://HOST:PORT or HOST:PORT")
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "http", url
-    if scheme.lower() == "https":
-        raise InvalidUrlError("INVALID_URL", f"'{url}' needs TLS, which this SDK does not support yet: "
-                                             "use http://HOST:PORT")
-    match = _AUTHORITY.match(rest) if scheme.lower() == "http" else None
+    match = _AUTHORITY.match(rest) if scheme.lower() in ("http", "https") else None
     port = int(match.group("port")) if match and match.group("port") else DEFAULT_PORT
     if match is None or not 0 < port < 65536:
-        raise InvalidUrlError("INVALID_URL", f"unsupported URL '{url}': use http://HOST:PORT or HOST:PORT")
-    return f"{match.group('host')}:{port}"
+        raise InvalidUrlError("INVALID_URL", f"unsupported URL '{url}': use http://HOST:PORT, "
+                                             "https://HOST:PORT or HOST:PORT")
+    return f"{match.group('host')}:{port}", scheme.lower() == "https"
 
 
-def open_channel(url: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(parse_url(url), options=CHANNEL_OPTIONS)
+def check_url(url: str, tls: TlsOptions | None) -> bool:
+    """Whether the channel for `url` uses TLS (``https://``); ``InvalidUrlError`` for a bad
+    URL, ``InvalidArgumentError`` for TLS options with a plaintext URL."""
+    target, https = parse_endpoint(url)
+    if tls is not None and not https:
+        plain = url if url.partition("://")[1] else f"http://{target}"
+        raise invalid(f"tls options are set but '{plain}' is plaintext: use https://HOST:PORT")
+    return https
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Everything a channel needs, checked and read before any I/O (``channel_spec``)."""
+
+    target: str
+    credentials: grpc.ChannelCredentials | None  # None: plaintext
+    token: str | None = field(repr=False)
+
+
+def channel_spec(url: str, *, token: str | None = None, tls: Tls | None = None) -> ChannelSpec:
+    """Check `url` and the options (token: ``$SWITCHYARD_TOKEN`` when None) and read the TLS
+    files; raises ``InvalidUrlError`` / ``ValueError`` before anything connects."""
+    options = tls_options(tls)
+    target, _ = parse_endpoint(url)
+    secure = check_url(url, options)
+    credentials = channel_credentials(options or TlsOptions()) if secure else None
+    return ChannelSpec(target, credentials, resolve_token(token))
+
+
+def open_channel(spec: ChannelSpec) -> grpc.aio.Channel:
+    """The channel for `spec`; call it on the loop that will use the channel."""
+    interceptors = token_interceptors(spec.token)
+    if spec.credentials is not None:
+        return grpc.aio.secure_channel(spec.target, spec.credentials, options=CHANNEL_OPTIONS,
+                                       interceptors=interceptors)
+    return grpc.aio.insecure_channel(spec.target, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 CAUSE_TEXT = {

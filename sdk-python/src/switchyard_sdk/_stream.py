@@ -10,10 +10,11 @@ the building of their results) on the thread pool.
 Protocol, per session:
 1. Open ``Connect``; send one ``register_function`` per registered function, then
    ``hello`` (name, SDK, max_in_flight, ``batches=True``). The engine acknowledges each
-   registration with ``registered`` and answers the hello with ``welcome``;
-   registrations sent before the hello are live once the welcome arrives, so a welcomed
-   worker is fully registered. A function registered later is live once its
-   ``registered`` arrives.
+   registration it applies with ``registered`` and answers the hello with ``welcome``. A
+   function is live once its ``registered`` arrives — before the welcome for those sent
+   before the hello — and never when the engine refused it (a worker token outside its
+   ``functions`` globs: refused without an answer), so a welcome alone proves nothing
+   about registrations.
 2. For each ``invoke``, and for each invocation of an ``invokes`` batch alike: start the
    handler (async handlers as a task on this loop, eagerly on Python 3.12+; sync handlers
    straight on the thread pool, which hands the finished result back in bulk); when it
@@ -29,7 +30,10 @@ Protocol, per session:
    the URL, the cause (``_channel.classify``) and the delay, and reconnect after a delay
    with full jitter (``_backoff``; the count restarts once welcomed). A session not
    welcomed within ``WELCOME_TIMEOUT_S`` fails as ``timed_out``. With ``fail_fast`` the
-   first attempt's failure ends ``run`` instead (``first_attempt`` carries it).
+   first attempt's failure ends ``run`` instead (``first_attempt`` carries it: an
+   ``UnavailableError``, or the engine's ``UnauthenticatedError`` / ``PermissionDeniedError``
+   when it refused the token; a refused token is retried like any failure otherwise,
+   since the engine's config may change).
 
 Logging (``logging.getLogger("switchyard_sdk._stream")``, fields in ``extra=``): WARN per
 failed connection attempt (``url``, ``cause``, ``retry_in_ms``), INFO once connected; one
@@ -65,6 +69,7 @@ from ._joblog import log_job_end, log_job_start
 from ._json import Encoder, fill_value, to_python
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
 from .context import Context
+from .errors import SwitchyardError, from_rpc_error, from_rpc_status
 from ._version import __version__
 from .queues import timestamp_to_datetime
 
@@ -176,6 +181,8 @@ class _Session:
         self.live = True
         self.welcomed = False
         self.registered: set[str] = set()  # acknowledged by the engine on this session
+        # refused by the engine on this session (``refused``), with the typed error
+        self.refused: dict[str, SwitchyardError] = {}
         self.writer = self.loop.create_task(self._write_loop())
 
     def send(self, msg: Outgoing) -> None:
@@ -293,12 +300,15 @@ class WorkerStream:
         self.welcomed = threading.Event()  # set while a welcomed session is live
         self._welcomed_async = asyncio.Event()
         self._registered_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # the first registration the engine refused (with ``fail_fast``, ``run`` raises it)
+        self.refusal: SwitchyardError | None = None
 
     # ---- registration (loop thread) -------------------------------------------------
 
     def register(self, function_id: str, handler: AdaptedHandler, description: str) -> None:
         self._functions[function_id] = (handler, description)
         if self._session is not None:
+            self._session.refused.pop(function_id, None)
             self._session.send(self._register_msg(function_id, description))
 
     def unregister(self, function_id: str) -> None:
@@ -317,10 +327,13 @@ class WorkerStream:
         await self._welcomed_async.wait()
 
     async def wait_registered(self, function_id: str) -> None:
-        """Return once the engine has applied `function_id`'s registration."""
+        """Return once the engine has applied `function_id`'s registration; raise its
+        refusal (the typed error of its reason, e.g. ``PermissionDeniedError``)."""
         session = self._session
         if session is not None and function_id in session.registered:
             return
+        if session is not None and function_id in session.refused:
+            raise session.refused[function_id]
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._registered_waiters.setdefault(function_id, []).append(fut)
         try:
@@ -333,10 +346,29 @@ class WorkerStream:
     def _mark_registered(self, session: _Session, function_id: str) -> None:
         if function_id not in self._functions:
             return  # unregistered meanwhile
+        session.refused.pop(function_id, None)
         session.registered.add(function_id)
         for fut in self._registered_waiters.pop(function_id, []):
             if not fut.done():
                 fut.set_result(None)
+
+    def _mark_refused(self, session: _Session, refused: engine_pb2.RegistrationRefused) -> None:
+        """The engine did not register a function: no work for it arrives here; logged at
+        ERROR; its waiters get the typed error."""
+        function_id = refused.function_id
+        error = from_rpc_status(refused.status)
+        error.details.setdefault("function_id", function_id)
+        log.error("the engine refused to register function %r: %s", function_id, error,
+                  extra={"function_id": function_id, "reason": error.reason})
+        if function_id not in self._functions:
+            return  # unregistered meanwhile
+        session.registered.discard(function_id)
+        session.refused[function_id] = error
+        if self.refusal is None:
+            self.refusal = error
+        for fut in self._registered_waiters.pop(function_id, []):
+            if not fut.done():
+                fut.set_exception(error)
 
     # ---- connection loop -------------------------------------------------------------
 
@@ -347,12 +379,15 @@ class WorkerStream:
         while not self._closing.is_set():
             session: _Session | None = None
             self._last_session = None
+            refused: SwitchyardError | None = None  # the engine's own "no" (token, rights)
             try:
                 session = await self._serve_once()
                 cause, text = self._ended(session)
             except grpc.aio.AioRpcError as err:
                 session = self._last_session
                 cause, text = self._failed(session, err)
+                if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    refused = from_rpc_error(err)
             except asyncio.TimeoutError:
                 session = self._last_session
                 cause, text = "timed_out", f"no welcome within {WELCOME_TIMEOUT_S:g} s"
@@ -367,7 +402,7 @@ class WorkerStream:
             welcomed = session is not None and session.welcomed
             failures = 1 if welcomed else failures + 1
             if not self.first_attempt.done():
-                self.first_attempt.set_result(unreachable(self._url, text))
+                self.first_attempt.set_result(refused or unreachable(self._url, text))
                 if self._fail_fast:
                     return
             wait = delay_ms(failures, self._rng)
@@ -405,14 +440,13 @@ class WorkerStream:
         session.send(engine_pb2.WorkerMessage(hello=engine_pb2.Hello(
             worker_name=self._worker_name, sdk_name=SDK_NAME, sdk_version=__version__,
             max_in_flight=self._max_in_flight, batches=True)))
-        before_hello = list(self._functions)
         try:
-            await self._read_loop(session, before_hello)
+            await self._read_loop(session)
         finally:
             self._end_session(session)
         return session
 
-    async def _read_loop(self, session: _Session, before_hello: list[str]) -> None:
+    async def _read_loop(self, session: _Session) -> None:
         read = session.call.read
         writer = session.writer
         start = self._start_invocation
@@ -435,11 +469,11 @@ class WorkerStream:
                 self._cancel_invocation(session, msg.cancel)
             elif kind == "registered":
                 self._mark_registered(session, msg.registered.function_id)
+            elif kind == "refused":
+                self._mark_refused(session, msg.refused)
             elif kind == "welcome":
                 session.welcomed = True
                 self.worker_id = msg.welcome.worker_id
-                for function_id in before_hello:
-                    self._mark_registered(session, function_id)
                 self.welcomed.set()
                 self._welcomed_async.set()
                 if not self.first_attempt.done():

@@ -7,9 +7,9 @@ the running loop of the code that made it, else a private loop thread. The block
 (``trigger``, ``list_queues``, …) submits to that loop and waits — from any thread but
 that loop's own; the ``*_async`` API awaits the same coroutines from any loop. Every
 failure is a ``SwitchyardError``; an engine nobody answers at is ``UnavailableError``
-naming the URL (``_channel.call_error``).
-
-Not done: TLS (``https://`` is refused by the URL check until the SDK speaks it).
+naming the URL (``_channel.call_error``). The token and TLS options are checked, and the
+TLS files read, in the constructor (``_channel.channel_spec``); the token then goes out on
+every call (``_security``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from typing import Any, TypedDict, TypeVar
 import grpc
 
 from ._batcher import Enqueue, EnqueueBatcher
-from ._channel import call_error, open_channel, parse_url, resolve_url
+from ._channel import call_error, channel_spec, open_channel, resolve_url
 from ._json import Encoder, fill_value, to_python
 from ._loop import Host, host_for
+from ._security import Tls
 from ._proto.v1 import engine_pb2, engine_pb2_grpc, queues_pb2, queues_pb2_grpc
 from .actions import Action, EnqueueAction, VoidAction, check_options, fill_options
 from .errors import InvalidArgumentError
@@ -118,16 +119,20 @@ def build_publish(topic: str, payload: Any, delay_ms: int | None, not_before: da
 class Client:
     """A caller of a Switchyard engine. Create it with :func:`connect`.
 
-    `url`: ``http://HOST:PORT`` or ``HOST:PORT`` (default port 49134); None reads
-    ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``. Anything else raises
-    ``InvalidUrlError`` here, before any I/O. `default`: called for a payload value that
+    `url`: ``http://HOST:PORT`` or ``HOST:PORT`` (plaintext), ``https://HOST:PORT`` (TLS);
+    default port 49134; None reads ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``.
+    Anything else raises ``InvalidUrlError`` here, before any I/O. `token`: sent as
+    ``authorization: Bearer <token>`` on every call; None reads ``$SWITCHYARD_TOKEN``.
+    `tls`: :class:`TlsOptions` (``ca_file``, and ``cert_file`` + ``key_file`` for mTLS),
+    for an ``https://`` URL only. `default`: called for a payload value that
     is not JSON (as ``json.dumps(default=…)``), e.g. :func:`switchyard_sdk.json_default`.
     """
 
-    def __init__(self, url: str | None = None, *, default: Encoder | None = None,
-                 _name: str = "switchyard-client") -> None:
+    def __init__(self, url: str | None = None, *, token: str | None = None, tls: Tls | None = None,
+                 default: Encoder | None = None, _name: str = "switchyard-client") -> None:
         self.url = resolve_url(url)
-        parse_url(self.url)  # refuse a bad URL before starting anything
+        # refuse a bad URL, token or TLS file before starting anything
+        self._spec = channel_spec(self.url, token=token, tls=tls)
         self.default = default
         self._closed = False
         self._loop: Host = host_for(_name)
@@ -136,7 +141,7 @@ class Client:
 
     def _open(self) -> None:
         """On the loop: the channel, stubs and batcher."""
-        self._channel = open_channel(self.url)
+        self._channel = open_channel(self._spec)
         self._engine: Any = engine_pb2_grpc.EngineStub(self._channel)
         self._queues: Any = queues_pb2_grpc.QueuesStub(self._channel)
         self._error_of = functools.partial(call_error, self.url)
@@ -329,9 +334,11 @@ class Client:
 C = TypeVar("C", bound=Client)
 
 
-def connect(url: str | None = None, *, default: Encoder | None = None) -> Client:
-    """A caller of the engine at `url` that never registers as a worker (see ``Client``)."""
-    return Client(url, default=default)
+def connect(url: str | None = None, *, token: str | None = None, tls: Tls | None = None,
+            default: Encoder | None = None) -> Client:
+    """A caller of the engine at `url` that never registers as a worker (see ``Client`` for
+    `token` and `tls`)."""
+    return Client(url, token=token, tls=tls, default=default)
 
 
 _live: weakref.WeakSet[Client] = weakref.WeakSet()

@@ -119,6 +119,19 @@ class InvalidUrlError(SwitchyardError, ValueError):
     Also a ``ValueError``."""
 
 
+class UnauthenticatedError(SwitchyardError):
+    """The engine wants a token and got none (reason ``TOKEN_MISSING``) or one it does not
+    know (``TOKEN_INVALID``); gRPC status ``UNAUTHENTICATED``. Pass ``token=`` or set
+    ``$SWITCHYARD_TOKEN``."""
+
+
+class PermissionDeniedError(SwitchyardError):
+    """The token is known but may not do this (reason ``PERMISSION_DENIED``): a role it
+    lacks, or a queue or function outside its globs. ``details["token"]`` is the token's
+    name (never its secret); ``details`` also names what was refused (``role``, ``queue``
+    or ``function``)."""
+
+
 _BY_REASON: dict[str, type[SwitchyardError]] = {
     "QUEUE_NOT_FOUND": QueueNotFoundError,
     "TOPIC_NOT_FOUND": TopicNotFoundError,
@@ -134,6 +147,10 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     "INVALID_IDEMPOTENCY_KEY": InvalidArgumentError,
     "UNAVAILABLE": UnavailableError,
     "INVALID_URL": InvalidUrlError,
+    "TOKEN_MISSING": UnauthenticatedError,
+    "TOKEN_INVALID": UnauthenticatedError,
+    "UNAUTHENTICATED": UnauthenticatedError,  # status code name, when no reason was sent
+    "PERMISSION_DENIED": PermissionDeniedError,
 }
 
 

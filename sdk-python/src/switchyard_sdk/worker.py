@@ -37,6 +37,7 @@ from typing import Any, TypeVar, Union
 from ._handler import AdaptedHandler, Handler
 from ._json import Encoder
 from ._loop import AppLoop
+from ._security import Tls
 from ._stream import WorkerStream
 from .client import Client
 from .typed import Function
@@ -72,7 +73,8 @@ class Worker(Client):
                  worker_name: str | None = None, shutdown_grace: float = 30.0,
                  fail_fast: bool = False, on_startup: Hook | Iterable[Hook] | None = None,
                  on_shutdown: Hook | Iterable[Hook] | None = None,
-                 default: Encoder | None = None) -> None:
+                 default: Encoder | None = None, token: str | None = None,
+                 tls: Tls | None = None) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
         self.max_in_flight = max_in_flight
@@ -86,7 +88,8 @@ class Worker(Client):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_in_flight, thread_name_prefix="switchyard-handler")
         self._runner: asyncio.Task[None] | None = None
-        super().__init__(url, default=default, _name=f"switchyard-{self.worker_name}")
+        super().__init__(url, token=token, tls=tls, default=default,
+                         _name=f"switchyard-{self.worker_name}")
 
     def _open(self) -> None:
         super()._open()
@@ -189,7 +192,9 @@ class Worker(Client):
 
     def wait_registered(self, function_id: str, timeout: float | None = None) -> bool:
         """Block until the engine has applied `function_id`'s registration (callers can
-        reach it and invocations may arrive); False on timeout."""
+        reach it and invocations may arrive); False on timeout. If the engine refused it,
+        raise the refusal: ``PermissionDeniedError`` for a function outside the token's
+        ``functions`` (the message names the function), else the typed error of its reason."""
         try:
             self._loop.run(asyncio.wait_for(self._stream.wait_registered(function_id), timeout))
             return True
@@ -197,6 +202,7 @@ class Worker(Client):
             return False
 
     async def wait_registered_async(self, function_id: str, timeout: float | None = None) -> bool:
+        """``wait_registered`` for asyncio programs (raises the refusal likewise)."""
         try:
             await self._loop.run_async(asyncio.wait_for(self._stream.wait_registered(function_id), timeout))
             return True
@@ -207,7 +213,9 @@ class Worker(Client):
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then drain in-flight work and close. Raises a
-        startup hook's exception (the worker then never connected)."""
+        startup hook's exception (the worker then never connected). With ``fail_fast``, a
+        registration the engine refuses stops the worker and is raised
+        (``PermissionDeniedError`` naming the function, or the typed error of its reason)."""
         if isinstance(self._loop, AppLoop) and self._loop.in_loop_thread:
             raise RuntimeError("this worker lives on the running event loop: use await run_async()")
         self._start()
@@ -217,7 +225,8 @@ class Worker(Client):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
         try:
-            while not stop.wait(0.25) and not self._closed and not self._startup_failed():
+            while not stop.wait(0.25) and not self._closed and not self._startup_failed() \
+                    and not self._refused():
                 pass
         finally:
             for signum, handler in previous.items():
@@ -239,7 +248,8 @@ class Worker(Client):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
         try:
-            while not stop.is_set() and not self._closed and not self._startup_failed():
+            while not stop.is_set() and not self._closed and not self._startup_failed() \
+                    and not self._refused():
                 try:
                     await asyncio.wait_for(stop.wait(), 0.25)
                 except asyncio.TimeoutError:
@@ -254,9 +264,14 @@ class Worker(Client):
         first = self._stream.first_attempt
         return first.done() and isinstance(first.result(), Exception) and not self._started_up
 
+    def _refused(self) -> bool:
+        return self.fail_fast and self._stream.refusal is not None
+
     def _raise_startup_failure(self) -> None:
         if self._startup_failed():
             raise self._stream.first_attempt.result()  # type: ignore[misc]
+        if self._refused():
+            raise self._stream.refusal  # type: ignore[misc]
 
     def shutdown(self, grace: float | None = None) -> None:
         """Drain and close: unregister every function, let in-flight handlers finish (up
@@ -303,9 +318,12 @@ def register_worker(url: str | None = None, *, max_in_flight: int = 64, worker_n
                     shutdown_grace: float = 30.0, fail_fast: bool = False,
                     on_startup: Hook | Iterable[Hook] | None = None,
                     on_shutdown: Hook | Iterable[Hook] | None = None,
-                    default: Encoder | None = None) -> Worker:
-    """A worker for the engine at `url` (``http://HOST:PORT`` or ``HOST:PORT``; None:
-    ``$SWITCHYARD_URL``, else ``http://127.0.0.1:49134``).
+                    default: Encoder | None = None, token: str | None = None,
+                    tls: Tls | None = None) -> Worker:
+    """A worker for the engine at `url` (``http://HOST:PORT`` or ``HOST:PORT``, or
+    ``https://HOST:PORT`` for TLS; None: ``$SWITCHYARD_URL``, else
+    ``http://127.0.0.1:49134``). `token` (None: ``$SWITCHYARD_TOKEN``) and `tls`
+    (:class:`TlsOptions`) as for :func:`connect`.
 
     Returns at once; the connection is made (and remade after failures, each logged at
     WARN) in the background once there is something to serve. With `fail_fast` it
@@ -319,7 +337,7 @@ def register_worker(url: str | None = None, *, max_in_flight: int = 64, worker_n
                            "use await register_worker_async(..., fail_fast=True)")
     worker = Worker(url, max_in_flight=max_in_flight, worker_name=worker_name,
                     shutdown_grace=shutdown_grace, fail_fast=fail_fast, on_startup=on_startup,
-                    on_shutdown=on_shutdown, default=default)
+                    on_shutdown=on_shutdown, default=default, token=token, tls=tls)
     if fail_fast:
         worker._start()
         try:
@@ -335,14 +353,15 @@ async def register_worker_async(url: str | None = None, *, max_in_flight: int = 
                                 fail_fast: bool = False,
                                 on_startup: Hook | Iterable[Hook] | None = None,
                                 on_shutdown: Hook | Iterable[Hook] | None = None,
-                                default: Encoder | None = None) -> Worker:
+                                default: Encoder | None = None, token: str | None = None,
+                                tls: Tls | None = None) -> Worker:
     """``register_worker`` for asyncio programs: the worker lives on the running loop, so
     async handlers and hooks run there; with `fail_fast` it returns once connected, or
     raises ``UnavailableError``."""
     asyncio.get_running_loop()  # RuntimeError outside a running loop, as asyncio says
     worker = Worker(url, max_in_flight=max_in_flight, worker_name=worker_name,
                     shutdown_grace=shutdown_grace, fail_fast=fail_fast, on_startup=on_startup,
-                    on_shutdown=on_shutdown, default=default)
+                    on_shutdown=on_shutdown, default=default, token=token, tls=tls)
     if fail_fast:
         worker._start()
         try:

@@ -199,18 +199,20 @@ class FunctionError(_message.Message):
     def __init__(self, message: _Optional[str] = ..., code: _Optional[str] = ..., stack: _Optional[str] = ...) -> None: ...
 
 class EngineMessage(_message.Message):
-    __slots__ = ("welcome", "invoke", "cancel", "registered", "invokes")
+    __slots__ = ("welcome", "invoke", "cancel", "registered", "invokes", "refused")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     INVOKE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     INVOKES_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     invoke: Invoke
     cancel: Cancel
     registered: Registered
     invokes: InvokeBatch
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., invoke: _Optional[_Union[Invoke, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., invokes: _Optional[_Union[InvokeBatch, _Mapping]] = ...) -> None: ...
+    refused: RegistrationRefused
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., invoke: _Optional[_Union[Invoke, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., invokes: _Optional[_Union[InvokeBatch, _Mapping]] = ..., refused: _Optional[_Union[RegistrationRefused, _Mapping]] = ...) -> None: ...
 
 class InvokeBatch(_message.Message):
     __slots__ = ("invokes",)
@@ -261,6 +263,14 @@ class Registered(_message.Message):
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     def __init__(self, function_id: _Optional[str] = ...) -> None: ...
+
+class RegistrationRefused(_message.Message):
+    __slots__ = ("function_id", "status")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    status: _status_pb2.Status
+    def __init__(self, function_id: _Optional[str] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class Cancel(_message.Message):
     __slots__ = ("invocation_id", "reason")
