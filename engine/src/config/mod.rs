@@ -143,6 +143,9 @@ pub struct QueueSpec {
     pub jitter: bool,
     /// Jobs waiting (ready or delayed) before enqueues are refused (`QUEUE_FULL`).
     pub max_ready: u64,
+    /// How long a dead letter is kept before the sweeper (`crate::retention`) discards it;
+    /// `None`: until it is redriven or discarded.
+    pub dlq_retention_ms: Option<u64>,
 }
 
 impl QueueSpec {
@@ -158,6 +161,7 @@ impl QueueSpec {
             max_backoff_ms: None,
             jitter: false,
             max_ready: DEFAULT_MAX_READY,
+            dlq_retention_ms: None,
         }
     }
 
@@ -177,6 +181,9 @@ impl QueueSpec {
         );
         if let Some(f) = &self.message_group_field {
             line.push_str(&format!(" message_group_field={f}"));
+        }
+        if let Some(ms) = self.dlq_retention_ms {
+            line.push_str(&format!(" dlq_retention_ms={ms}"));
         }
         line
     }

@@ -34,6 +34,7 @@ const QUEUE_KEYS: &[&str] = &[
     "max_backoff_ms",
     "jitter",
     "max_ready",
+    "dlq_retention_ms",
 ];
 
 pub(super) fn parse(text: &str) -> Result<EngineConfig, Vec<Problem>> {
@@ -357,6 +358,13 @@ impl Walker {
             match self.uint(&join(path, "max_ready"), n, u64::MAX) {
                 Some(0) => self.problem(&join(path, "max_ready"), n, "must be at least 1"),
                 Some(v) => spec.max_ready = v,
+                None => {}
+            }
+        }
+        if let Some(n) = field("dlq_retention_ms") {
+            match self.uint(&join(path, "dlq_retention_ms"), n, u64::MAX) {
+                Some(0) => self.problem(&join(path, "dlq_retention_ms"), n, "must be at least 1"),
+                Some(v) => spec.dlq_retention_ms = Some(v),
                 None => {}
             }
         }

@@ -362,3 +362,24 @@ fn rabbitmq_adapter_takes_its_url_from_the_environment_and_a_key_prefix() {
     assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
     assert!(err.problems[0].path.ends_with("exchange"), "{:?}", err.problems);
 }
+
+#[test]
+fn dlq_retention_ms_is_optional_and_at_least_1_with_its_line() {
+    let c = EngineConfig::parse("queue_configs: {q: {dlq_retention_ms: 86400000}, r: {}}").unwrap();
+    assert_eq!(c.queues["q"].dlq_retention_ms, Some(86_400_000));
+    assert_eq!(c.queues["r"].dlq_retention_ms, None, "absent: kept until redriven or discarded");
+    assert!(c.queues["q"].describe().ends_with(" dlq_retention_ms=86400000"), "{}", c.queues["q"].describe());
+    let text =
+        "queue_configs:\n  q:\n    dlq_retention_ms: 0\n  r:\n    dlq_retention: 5\n  s:\n    dlq_retention_ms: soon\n";
+    let problems: Vec<String> = EngineConfig::parse(text).unwrap_err().problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems[0], "queue_configs.q.dlq_retention_ms: must be at least 1 (line 3)");
+    assert!(
+        problems[1].starts_with("queue_configs.r.dlq_retention: unknown key; did you mean 'dlq_retention_ms'?"),
+        "{}",
+        problems[1]
+    );
+    assert!(problems[1].ends_with("(line 5)"), "{}", problems[1]);
+    assert!(problems[2].starts_with("queue_configs.s.dlq_retention_ms: "), "{}", problems[2]);
+    assert!(problems[2].ends_with("(line 7)"), "{}", problems[2]);
+}
