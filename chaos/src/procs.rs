@@ -199,13 +199,22 @@ impl Rabbit {
             .context("start rabbitmq-server (is RabbitMQ installed?)")?;
         let me = Self { child, port, dist_port, dir: dir.to_path_buf(), node, reaped: false };
         let deadline = Instant::now() + Duration::from_secs(90);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !me.speaks_amqp() {
             if Instant::now() > deadline {
                 bail!("RabbitMQ node on port {port} did not start; see {}/server.out", dir.display());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(me)
+    }
+
+    /// Whether the node answers an AMQP 0-9-1 protocol header with a frame (its
+    /// `connection.start`): a listener that merely accepts could be a dying node's.
+    fn speaks_amqp(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut frame = [0u8; 1];
+        s.write_all(b"AMQP\x00\x00\x09\x01").is_ok() && s.read_exact(&mut frame).is_ok() && frame[0] == 1
     }
 
     fn env(node: &str, port: u16, dist_port: u16, dir: &Path) -> Vec<(String, String)> {
@@ -237,11 +246,19 @@ impl Rabbit {
         if std::mem::replace(&mut self.reaped, true) {
             return;
         }
+        let group = -(self.child.id() as i32);
         // SAFETY: signalling a process group this handle started; no memory is involved.
         unsafe {
-            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+            libc::kill(group, libc::SIGKILL);
         }
         let _ = self.child.wait();
+        // The Erlang VM outlives the script by a moment (its listener still open): wait,
+        // bounded, until no process of the group is left.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // SAFETY: signal 0 only asks whether the group still has a process.
+        while unsafe { libc::kill(group, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A clean stop through `rabbitmqctl`, then the kill (for whatever is left).
