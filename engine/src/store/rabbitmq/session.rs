@@ -28,6 +28,12 @@ use tokio::sync::Notify;
 
 /// How long a first use of a queue waits for this engine's shards to catch up.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+/// How long opening a session (AMQP handshake, publish channel, presence) may take. A
+/// broker that accepts the TCP connection and then never completes the handshake — one
+/// still booting or just killed — would otherwise hang the engine's start-up (it never
+/// prints `switchyard listening`) or its reconnect loop for good; lapin's `connect` has no
+/// deadline of its own before heartbeats are negotiated.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type Shards = Arc<Vec<Arc<Shard>>>;
 
@@ -49,7 +55,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// Opens a session, or fails with `Unavailable` within [`CONNECT_TIMEOUT`].
     pub async fn connect(url: &str, names: Names, changed: Arc<Notify>) -> Result<Arc<Self>, StoreError> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, Self::open(url, names, changed)).await {
+            Ok(opened) => opened,
+            Err(_) => Err(unavailable(format!(
+                "the broker did not complete the connection within {CONNECT_TIMEOUT:?} (still starting?)"
+            ))),
+        }
+    }
+
+    async fn open(url: &str, names: Names, changed: Arc<Notify>) -> Result<Arc<Self>, StoreError> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let props = ConnectionProperties::default().with_connection_name(format!("switchyard-{id}").into());
         let conn = Connection::connect(url, props).await.map_err(unavailable)?;
