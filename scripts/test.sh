@@ -11,7 +11,8 @@
 #      engine binary, and the `npm pack` tarball installed into fresh CommonJS, ESM and
 #      tsc-commonjs projects (dependencies from the npm cache, else the registry).
 #      The web console in headless Chromium (installs Debian's chromium if missing).
-#   1b. The chaos harness (chaos/): a seeded minute of faults each on file_based and redis.
+#   1b. The chaos harness (chaos/): a seeded minute of faults each on file_based and redis,
+#       45 s on rabbitmq (a private node the harness kills and restarts).
 #   4. The conformance cases (conformance/cases.yaml) in Rust, Python and Node, and the
 #      four scenarios (examples/README.md) in each language.
 # Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -54,6 +55,8 @@ run "rust sdk package in a fresh project" bash sdk-rust/scripts/fresh_project.sh
 # Seeded fault runs against real engine processes (README: Chaos); a failure prints its seed.
 run "chaos (file_based)" cargo run -q -p switchyard-chaos --locked -- --store file-based --seconds 60
 run "chaos (redis)" cargo run -q -p switchyard-chaos --locked -- --store redis --seconds 60
+# A private RabbitMQ node (own ports and directories; the shared broker is never touched).
+run "chaos (rabbitmq)" cargo run -q -p switchyard-chaos --locked -- --store rabbitmq --seconds 45
 
 python_sdk() { (source .venv/bin/activate && bash sdk-python/check.sh); }
 export -f python_sdk

@@ -16,6 +16,7 @@ mod run;
 mod worker;
 
 use clap::{Parser, Subcommand};
+use run::mib;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -64,10 +65,6 @@ enum Command {
     Worker(worker::WorkerArgs),
 }
 
-fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -113,7 +110,8 @@ async fn main() -> anyhow::Result<()> {
         println!("  concurrency engine {engine} queue {queue}: at most {most} in flight (limit {limit})");
     }
     println!("  engine RSS: {} at start, {} peak, {} at end", mib(out.rss_start), mib(out.rss_peak), mib(out.rss_end));
-    println!("  store on disk: {} at start, {} at end", mib(out.store_start), mib(out.store_end));
+    println!("  store at start: {}", out.store_start);
+    println!("  store at end: {}", out.store_end);
     let problems: Vec<String> = r
         .lost
         .iter()

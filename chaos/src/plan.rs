@@ -29,6 +29,8 @@ pub enum Fault {
     /// `kill -9` of the private `redis-server` (AOF, `appendfsync always`), then a restart
     /// on the same port and directory.
     RedisRestart,
+    /// `kill -9` of the private RabbitMQ node, then a restart on the same ports and data.
+    BrokerRestart,
     /// `kill -9` of worker process `n` (it has jobs running), then a fresh one.
     WorkerKill(usize),
     /// The proxy in front of a worker drops every connection through it at once.
@@ -40,6 +42,7 @@ impl Fault {
         match self {
             Fault::EngineKill(_) => "engine kill -9",
             Fault::RedisRestart => "redis-server kill -9 + restart",
+            Fault::BrokerRestart => "RabbitMQ node kill -9 + restart",
             Fault::WorkerKill(_) => "worker kill -9 mid-job",
             Fault::StreamCut => "worker stream cut (proxy)",
         }
@@ -51,6 +54,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::EngineKill(n) => write!(f, "kill -9 engine {n}"),
             Fault::RedisRestart => write!(f, "kill -9 redis-server, restart"),
+            Fault::BrokerRestart => write!(f, "kill -9 the RabbitMQ node, restart"),
             Fault::WorkerKill(n) => write!(f, "kill -9 worker {n}"),
             Fault::StreamCut => write!(f, "cut the proxied worker stream"),
         }
@@ -62,6 +66,8 @@ pub struct Shape {
     pub engines: usize,
     pub workers: usize,
     pub redis: bool,
+    /// A private RabbitMQ node the harness may restart.
+    pub broker: bool,
     pub load: Duration,
     pub gap: (Duration, Duration),
     pub quiet: Duration,
@@ -77,6 +83,9 @@ pub fn faults(seed: u64, shape: &Shape) -> Vec<(Duration, Fault)> {
     ];
     if shape.redis {
         kinds.push(|_, _| Fault::RedisRestart);
+    }
+    if shape.broker {
+        kinds.push(|_, _| Fault::BrokerRestart);
     }
     let mut first: Vec<usize> = (0..kinds.len()).collect();
     first.shuffle(&mut rng);
@@ -127,6 +136,7 @@ mod tests {
             engines: 2,
             workers: 3,
             redis,
+            broker: false,
             load: Duration::from_secs(60),
             gap: (Duration::from_secs(3), Duration::from_secs(6)),
             quiet: Duration::from_secs(5),

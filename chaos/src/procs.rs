@@ -44,6 +44,11 @@ pub fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Bytes of the file at `path`, 0 if there is none.
+pub fn file_bytes(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
 fn log_file(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("open {}", path.display()))
 }
@@ -124,12 +129,153 @@ impl Redis {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// `used_memory` from `INFO memory`, in bytes; `None` if Redis does not answer.
+    pub fn used_memory(&self) -> Option<u64> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(b"INFO memory\r\n").ok()?;
+        let mut reply = BufReader::new(s);
+        let mut head = String::new();
+        reply.read_line(&mut head).ok()?;
+        let len: usize = head.trim().strip_prefix('$')?.parse().ok()?;
+        let mut body = vec![0u8; len];
+        reply.read_exact(&mut body).ok()?;
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Bytes of the append-only files (Redis 7 keeps them in `appendonlydir/`).
+    pub fn aof_bytes(&self) -> u64 {
+        dir_bytes(&self.dir.join("appendonlydir")) + file_bytes(&self.dir.join("appendonly.aof"))
+    }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A private RabbitMQ node (its own name, ports, data and log directories, no plugins), so
+/// killing it touches no other broker on the machine. Started from the package's unwrapped
+/// script (`/usr/lib/rabbitmq/bin`, which does not switch to the `rabbitmq` user) in its own
+/// process group, with `HOME` in its directory (its Erlang cookie stays there too).
+pub struct Rabbit {
+    child: Child,
+    pub port: u16,
+    pub dist_port: u16,
+    pub dir: PathBuf,
+    node: String,
+    reaped: bool,
+}
+
+/// Where the package keeps the scripts that run as the calling user.
+const RABBIT_BIN: &str = "/usr/lib/rabbitmq/bin";
+
+impl Rabbit {
+    /// Starts (or, on the same `dir`, restarts) the node and waits until it accepts AMQP
+    /// connections.
+    pub fn start(port: u16, dist_port: u16, dir: &Path) -> anyhow::Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        let node = format!("chaos-{port}@localhost");
+        for sub in ["home", "mnesia", "log"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        std::fs::write(dir.join("enabled_plugins"), "")?;
+        // Our own config file, so the machine's /etc/rabbitmq/rabbitmq.conf (its listener)
+        // is not read.
+        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.local = 127.0.0.1:{port}\n"))?;
+        let child = Command::new(Path::new(RABBIT_BIN).join("rabbitmq-server"))
+            .envs(Self::env(&node, port, dist_port, dir))
+            .current_dir(dir)
+            .stdout(log_file(&dir.join("server.out"))?)
+            .stderr(log_file(&dir.join("server.out"))?)
+            .process_group(0)
+            .spawn()
+            .context("start rabbitmq-server (is RabbitMQ installed?)")?;
+        let me = Self { child, port, dist_port, dir: dir.to_path_buf(), node, reaped: false };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !me.speaks_amqp() {
+            if Instant::now() > deadline {
+                bail!("RabbitMQ node on port {port} did not start; see {}/server.out", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(me)
+    }
+
+    /// Whether the node answers an AMQP 0-9-1 protocol header with a frame (its
+    /// `connection.start`): a listener that merely accepts could be a dying node's.
+    fn speaks_amqp(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut frame = [0u8; 1];
+        s.write_all(b"AMQP\x00\x00\x09\x01").is_ok() && s.read_exact(&mut frame).is_ok() && frame[0] == 1
+    }
+
+    fn env(node: &str, port: u16, dist_port: u16, dir: &Path) -> Vec<(String, String)> {
+        let d = |sub: &str| dir.join(sub).display().to_string();
+        vec![
+            ("HOME".into(), d("home")),
+            ("RABBITMQ_NODENAME".into(), node.into()),
+            ("RABBITMQ_NODE_IP_ADDRESS".into(), "127.0.0.1".into()),
+            ("RABBITMQ_NODE_PORT".into(), port.to_string()),
+            ("RABBITMQ_DIST_PORT".into(), dist_port.to_string()),
+            ("RABBITMQ_MNESIA_BASE".into(), d("mnesia")),
+            ("RABBITMQ_LOG_BASE".into(), d("log")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE".into(), d("enabled_plugins")),
+            ("RABBITMQ_CONFIG_FILE".into(), d("rabbitmq.conf")),
+        ]
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Bytes of the node's data directory (quorum queue logs and segments, its metadata).
+    pub fn data_bytes(&self) -> u64 {
+        dir_bytes(&self.dir.join("mnesia"))
+    }
+
+    /// `kill -9` of the node's whole process group (the script and the Erlang VM).
+    fn kill(&mut self) {
+        if std::mem::replace(&mut self.reaped, true) {
+            return;
+        }
+        let group = -(self.child.id() as i32);
+        // SAFETY: signalling a process group this handle started; no memory is involved.
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        // The Erlang VM outlives the script by a moment (its listener still open): wait,
+        // bounded, until no process of the group is left.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // SAFETY: signal 0 only asks whether the group still has a process.
+        while unsafe { libc::kill(group, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A clean stop through `rabbitmqctl`, then the kill (for whatever is left).
+    pub fn stop(mut self) {
+        let _ = Command::new(Path::new(RABBIT_BIN).join("rabbitmqctl"))
+            .args(["-n", &self.node, "stop"])
+            .envs(Self::env(&self.node, self.port, self.dist_port, &self.dir))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        self.kill();
+    }
+}
+
+impl Drop for Rabbit {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

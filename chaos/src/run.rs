@@ -1,4 +1,5 @@
-//! One chaos run: engines (and, on redis, a private `redis-server`), worker processes —
+//! One chaos run: engines (and, on redis, a private `redis-server`; on rabbitmq, a private
+//! RabbitMQ node), worker processes —
 //! one of them behind a cuttable proxy — and in-process producers, a seeded fault schedule
 //! played against them, then the drain and the checks.
 //!
@@ -13,6 +14,7 @@
 //! 2. Start the worker processes (three slots; the last through the proxy) and the
 //!    producers. A producer paces its enqueues, records each acknowledged receipt once,
 //!    and retries a failed enqueue with the same payload on the next engine.
+//!    (`file_based`: one engine; `redis` and `rabbitmq`: two, sharing the store.)
 //! 3. Play the faults at their offsets, recording when each worker's connection was severed.
 //! 4. Stop the producers, wait until no queue holds a ready, delayed or leased job, kill the
 //!    workers (so every line they wrote is read), list the DLQ, and check (`check`).
@@ -20,7 +22,7 @@
 use crate::check::{Acked, Inputs, Report, check};
 use crate::events::now_ns;
 use crate::plan::{Fault, Shape, faults};
-use crate::procs::{Engine, Recorder, Redis, WorkerProc, dir_bytes, free_port, rss_bytes};
+use crate::procs::{Engine, Rabbit, Recorder, Redis, WorkerProc, file_bytes, free_port, rss_bytes};
 use crate::proxy::Proxy;
 use crate::worker::{FIFO_FN, STANDARD_FN};
 use anyhow::{Context as _, bail};
@@ -37,15 +39,26 @@ const PRODUCERS: usize = 4;
 const GROUPS_PER_PRODUCER: u64 = 4;
 const DRAIN_LIMIT: Duration = Duration::from_secs(180);
 const ENQUEUE_LIMIT: Duration = Duration::from_secs(60);
+/// How long an engine gets to start (retries included).
+const ENGINE_START_LIMIT: Duration = Duration::from_secs(30);
+/// Queues count as drained once empty through every engine for this long.
+const DRAINED_APART: Duration = Duration::from_millis(1500);
 /// How long after a severing a worker may still start what its old connection delivered.
 const SETTLE: Duration = Duration::from_millis(500);
 /// The redis lease TTL the engines run with: a killed engine's jobs return after this.
 const REDIS_LEASE_TTL_MS: u64 = 3000;
+/// How often a run logs the engines' RSS and the store's size (a long run's growth curve).
+const SAMPLE_EVERY: Duration = Duration::from_secs(60);
+
+pub fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
     FileBased,
     Redis,
+    Rabbitmq,
 }
 
 impl std::fmt::Display for StoreKind {
@@ -53,6 +66,7 @@ impl std::fmt::Display for StoreKind {
         f.write_str(match self {
             StoreKind::FileBased => "file-based",
             StoreKind::Redis => "redis",
+            StoreKind::Rabbitmq => "rabbitmq",
         })
     }
 }
@@ -80,8 +94,19 @@ pub struct Outcome {
     pub rss_start: u64,
     pub rss_peak: u64,
     pub rss_end: u64,
-    pub store_start: u64,
-    pub store_end: u64,
+    pub store_start: StoreFigures,
+    pub store_end: StoreFigures,
+}
+
+/// The store's size, by part (`file_based`: the SQLite file and its WAL; `redis`: its
+/// `used_memory` and its AOF), in bytes.
+pub struct StoreFigures(pub Vec<(&'static str, u64)>);
+
+impl std::fmt::Display for StoreFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(what, b)| format!("{what} {}", mib(*b))).collect();
+        f.write_str(&parts.join(", "))
+    }
 }
 
 struct Slot {
@@ -92,15 +117,17 @@ struct Slot {
 
 struct World {
     s: Settings,
-    dir: tempfile::TempDir,
     config: PathBuf,
     redis: Option<Redis>,
+    rabbit: Option<Rabbit>,
     engines: Vec<Option<Engine>>,
     ports: Vec<u16>,
     proxy: Proxy,
     slots: Vec<Slot>,
     recorder: Arc<Recorder>,
     severed: HashMap<usize, Vec<u64>>,
+    /// Last, so it is removed after every process above is dead (fields drop in order).
+    dir: tempfile::TempDir,
 }
 
 pub async fn run(s: Settings) -> anyhow::Result<Outcome> {
@@ -110,6 +137,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Outcome> {
         engines: w.ports.len(),
         workers: w.slots.len(),
         redis: w.redis.is_some(),
+        broker: w.rabbit.is_some(),
         load: w.s.duration,
         gap: w.s.gap,
         quiet: Duration::from_secs(3),
@@ -136,11 +164,23 @@ pub async fn run(s: Settings) -> anyhow::Result<Outcome> {
         producers.push(tokio::spawn(produce(p, pace, load_end, clients.clone(), acked.clone())));
     }
 
+    eprintln!("chaos: at start: engine RSS {}, store {store_start}", mib(rss_start));
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut rss_peak = rss_start;
+    let mut sampled = Instant::now();
     for (at, fault) in plan {
         while Instant::now() < load_start + at {
             rss_peak = rss_peak.max(w.engine_rss());
+            if sampled.elapsed() >= SAMPLE_EVERY {
+                sampled = Instant::now();
+                eprintln!(
+                    "chaos: {:.0}s: engine RSS {}, store {} ({} acknowledged so far)",
+                    load_start.elapsed().as_secs_f64(),
+                    mib(w.engine_rss()),
+                    w.store_bytes(),
+                    acked.lock().len()
+                );
+            }
             tokio::time::sleep((load_start + at - Instant::now()).min(Duration::from_secs(1))).await;
         }
         eprintln!(
@@ -156,7 +196,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Outcome> {
     }
     eprintln!("chaos: load done, {} acknowledged; draining", acked.lock().len());
 
-    let drained = wait_drained(&clients[0]).await;
+    let drained = wait_drained(&clients).await;
     rss_peak = rss_peak.max(w.engine_rss());
     let (rss_end, store_end) = (w.engine_rss(), w.store_bytes());
     let dead = dead_letters(&clients[0]).await?;
@@ -180,6 +220,12 @@ pub async fn run(s: Settings) -> anyhow::Result<Outcome> {
     for c in clients {
         c.shutdown().await;
     }
+    for e in &mut w.engines {
+        drop(e.take());
+    }
+    if let Some(node) = w.rabbit.take() {
+        node.stop();
+    }
     Ok(Outcome {
         report,
         faults: counts,
@@ -196,6 +242,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Outcome> {
 impl World {
     async fn start(s: Settings) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("switchyard-chaos-").tempdir()?;
+        let mut rabbit = None;
         let (redis, adapter, engines) = match s.store {
             StoreKind::FileBased => {
                 let store = dir.path().join("store");
@@ -214,6 +261,12 @@ impl World {
                 let redis = Redis::start(free_port(), &rdir)?;
                 let adapter = format!("{{name: redis, config: {{redis_url: '{}', key_prefix: chaos}}}}", redis.url());
                 (Some(redis), adapter, 2)
+            }
+            StoreKind::Rabbitmq => {
+                let node = Rabbit::start(free_port(), free_port(), &dir.path().join("rabbitmq"))?;
+                let adapter = format!("{{name: rabbitmq, config: {{amqp_url: '{}', key_prefix: chaos}}}}", node.url());
+                rabbit = Some(node);
+                (None, adapter, 2)
             }
         };
         let yaml = format!(
@@ -246,6 +299,7 @@ adapter: {adapter}
             dir,
             config,
             redis,
+            rabbit,
             engines: started,
             ports,
             proxy,
@@ -327,6 +381,12 @@ adapter: {adapter}
                 tokio::time::sleep(Duration::from_millis(300)).await; // an outage the engines notice
                 self.redis = Some(Redis::start(port, &dir)?);
             }
+            Fault::BrokerRestart => {
+                let node = self.rabbit.take().context("broker restart without a broker")?;
+                let (port, dist, dir) = (node.port, node.dist_port, node.dir.clone());
+                drop(node); // SIGKILL of its process group
+                self.rabbit = Some(Rabbit::start(port, dist, &dir)?);
+            }
             Fault::WorkerKill(i) => {
                 // mid-job: wait (bounded) until it runs something
                 let deadline = Instant::now() + Duration::from_secs(5);
@@ -351,26 +411,41 @@ adapter: {adapter}
         self.engines.iter().flatten().map(|e| rss_bytes(e.pid())).sum()
     }
 
-    fn store_bytes(&self) -> u64 {
+    fn store_bytes(&self) -> StoreFigures {
+        if let Some(node) = &self.rabbit {
+            return StoreFigures(vec![("broker data dir", node.data_bytes())]);
+        }
         match &self.redis {
-            Some(r) => dir_bytes(&r.dir),
-            None => dir_bytes(&self.dir.path().join("store")),
+            Some(r) => StoreFigures(vec![("used_memory", r.used_memory().unwrap_or(0)), ("AOF", r.aof_bytes())]),
+            None => {
+                let db = self.dir.path().join("store").join("switchyard.sqlite3");
+                let wal = db.with_file_name("switchyard.sqlite3-wal");
+                StoreFigures(vec![("SQLite file", file_bytes(&db)), ("WAL", file_bytes(&wal))])
+            }
         }
     }
 }
 
-/// Starts an engine on `port`, retrying for a few seconds: after a kill the port may linger.
+/// Starts an engine on `port`, retrying for up to [`ENGINE_START_LIMIT`]: after a kill the
+/// port may linger, and after a broker restart the store may not open at once. A failure
+/// carries the end of the engine's log (the run's directory is removed on return).
 fn spawn_engine(bin: &Path, config: &Path, port: u16, log: &Path) -> anyhow::Result<Engine> {
     let env = [("SWITCHYARD_REDIS_LEASE_TTL_MS", REDIS_LEASE_TTL_MS.to_string())];
-    let mut last = None;
-    for _ in 0..50 {
+    let deadline = Instant::now() + ENGINE_START_LIMIT;
+    let mut tries = 0;
+    loop {
+        tries += 1;
         match Engine::start(bin, config, port, &env, log) {
             Ok(e) => return Ok(e),
-            Err(e) => last = Some(e),
+            Err(e) if Instant::now() > deadline => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                bail!("{e} (after {tries} tries in {ENGINE_START_LIMIT:?}); its log ends:\n{}", tail.join("\n"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    Err(last.expect("tried at least once"))
 }
 
 /// Producer `id`: one job per `pace` until `until`, alternating the standard queue and its
@@ -416,15 +491,27 @@ async fn produce(
     Ok(())
 }
 
-/// Waits until no queue holds a ready, delayed or leased job; false after [`DRAIN_LIMIT`].
-async fn wait_drained(client: &Worker) -> bool {
+/// Waits until, asked through every engine twice [`DRAINED_APART`] apart, no queue holds a
+/// ready, delayed or leased job (an engine's figures for jobs another owns may lag: on
+/// rabbitmq they are the owner's last announcement); false after [`DRAIN_LIMIT`].
+async fn wait_drained(clients: &[Worker]) -> bool {
     let deadline = Instant::now() + DRAIN_LIMIT;
+    let mut empty_since: Option<Instant> = None;
     while Instant::now() < deadline {
-        if let Ok(queues) = client.queues().list_queues().await {
-            let left: u64 = queues.iter().map(|q| q.stats.ready + q.stats.delayed + q.stats.in_flight).sum();
-            if left == 0 {
-                return true;
+        let mut left = 0u64;
+        for client in clients {
+            match client.queues().list_queues().await {
+                Ok(queues) => {
+                    left += queues.iter().map(|q| q.stats.ready + q.stats.delayed + q.stats.in_flight).sum::<u64>()
+                }
+                Err(_) => left += 1,
             }
+        }
+        match (left, empty_since) {
+            (0, Some(at)) if at.elapsed() >= DRAINED_APART => return true,
+            (0, None) => empty_since = Some(Instant::now()),
+            (0, Some(_)) => {}
+            _ => empty_since = None,
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

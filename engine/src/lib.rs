@@ -13,6 +13,7 @@
 //! - [`dispatch`] — workers, leases, per-queue concurrency, invocation timeouts.
 //! - [`store`] — the seam every store implements (atomic job transitions), the stores,
 //!   and the conformance suite they all pass.
+//! - [`retention`] — the dead-letter sweeper (`dlq_retention_ms`).
 //! - [`queue`] — jobs, their states, the retry policy and FIFO groups: pure data and rules.
 //! - [`config`] — `iii-config.yaml` → a validated [`config::EngineConfig`].
 //! - [`logging`] — stderr as text or JSON, colour only on a terminal; one line per job
@@ -38,6 +39,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod queue;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod suggest;

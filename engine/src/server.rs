@@ -132,6 +132,8 @@ pub async fn serve_with(
     health.set_serving::<EngineServer<EngineService>>().await;
     health.set_serving::<QueuesServer<QueuesService>>().await;
     let store_watch = tokio::spawn(report_store_failure(shared.store.clone(), health.clone(), stop.clone()));
+    let sweeper =
+        tokio::spawn(crate::retention::run(config.clone(), shared.store.clone(), shared.clock.clone(), stop.clone()));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
@@ -170,6 +172,7 @@ pub async fn serve_with(
         stop.cancel();
         let _ = pump.await;
         let _ = store_watch.await;
+        let _ = sweeper.await;
         set_serving(&health, false).await; // whatever the store watch did meanwhile
         closing.cancel();
         let _ = drained_tx.send(());

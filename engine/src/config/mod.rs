@@ -194,6 +194,9 @@ pub struct QueueSpec {
     pub dedup_window_ms: u64,
     /// For a topic subscriber's queue: its topic.
     pub topic: Option<String>,
+    /// How long a dead letter is kept before the sweeper (`crate::retention`) discards it;
+    /// `None`: until it is redriven or discarded.
+    pub dlq_retention_ms: Option<u64>,
 }
 
 impl QueueSpec {
@@ -211,6 +214,7 @@ impl QueueSpec {
             max_ready: DEFAULT_MAX_READY,
             dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
             topic: None,
+            dlq_retention_ms: None,
         }
     }
 
@@ -236,6 +240,9 @@ impl QueueSpec {
         }
         if let Some(t) = &self.topic {
             line.push_str(&format!(" topic={t}"));
+        }
+        if let Some(ms) = self.dlq_retention_ms {
+            line.push_str(&format!(" dlq_retention_ms={ms}"));
         }
         line
     }

@@ -42,6 +42,7 @@ const QUEUE_KEYS: &[&str] = &[
     "jitter",
     "max_ready",
     "dedup_window_ms",
+    "dlq_retention_ms",
 ];
 /// A topic's keys: its subscribers, and every queue field as the subscribers' defaults.
 const TOPIC_KEYS: &[&str] = &[
@@ -56,6 +57,7 @@ const TOPIC_KEYS: &[&str] = &[
     "jitter",
     "max_ready",
     "dedup_window_ms",
+    "dlq_retention_ms",
 ];
 
 /// `env` answers `auth.tokens[].secret_env` (the process environment, or a test's).
@@ -460,6 +462,13 @@ impl Walker<'_> {
             match self.uint(&join(path, "dedup_window_ms"), n, u32::MAX as u64 * 1000) {
                 Some(0) => self.problem(&join(path, "dedup_window_ms"), n, "must be at least 1"),
                 Some(v) => spec.dedup_window_ms = v,
+                None => {}
+            }
+        }
+        if let Some(n) = field("dlq_retention_ms") {
+            match self.uint(&join(path, "dlq_retention_ms"), n, u64::MAX) {
+                Some(0) => self.problem(&join(path, "dlq_retention_ms"), n, "must be at least 1"),
+                Some(v) => spec.dlq_retention_ms = Some(v),
                 None => {}
             }
         }

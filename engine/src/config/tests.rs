@@ -423,3 +423,24 @@ topic_configs:
     );
     assert_eq!(lines.len(), 6, "{lines:#?}");
 }
+
+#[test]
+fn dlq_retention_ms_is_optional_and_at_least_1_with_its_line() {
+    let c = EngineConfig::parse("queue_configs: {q: {dlq_retention_ms: 86400000}, r: {}}").unwrap();
+    assert_eq!(c.queues["q"].dlq_retention_ms, Some(86_400_000));
+    assert_eq!(c.queues["r"].dlq_retention_ms, None, "absent: kept until redriven or discarded");
+    assert!(c.queues["q"].describe().ends_with(" dlq_retention_ms=86400000"), "{}", c.queues["q"].describe());
+    let text =
+        "queue_configs:\n  q:\n    dlq_retention_ms: 0\n  r:\n    dlq_retention: 5\n  s:\n    dlq_retention_ms: soon\n";
+    let problems: Vec<String> = EngineConfig::parse(text).unwrap_err().problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems[0], "queue_configs.q.dlq_retention_ms: must be at least 1 (line 3)");
+    assert!(
+        problems[1].starts_with("queue_configs.r.dlq_retention: unknown key; did you mean 'dlq_retention_ms'?"),
+        "{}",
+        problems[1]
+    );
+    assert!(problems[1].ends_with("(line 5)"), "{}", problems[1]);
+    assert!(problems[2].starts_with("queue_configs.s.dlq_retention_ms: "), "{}", problems[2]);
+    assert!(problems[2].ends_with("(line 7)"), "{}", problems[2]);
+}

@@ -28,8 +28,14 @@ use tokio::sync::Notify;
 
 /// How long a first use of a queue waits for this engine's shards to catch up.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+/// How long opening a session (AMQP handshake, publish channel, presence) may take. A
+/// broker that accepts the TCP connection and then never completes the handshake — one
+/// still booting or just killed — would otherwise hang the engine's start-up (it never
+/// prints `switchyard listening`) or its reconnect loop for good; lapin's `connect` has no
+/// deadline of its own before heartbeats are negotiated.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The longest the store waits for the broker to answer one step (connecting, declaring
+/// The longest the store waits for the broker to answer one step (declaring
 /// and subscribing a queue, confirming a publish). A broker that takes longer is treated
 /// as down: the step answers `UNAVAILABLE`, the session fails and the store reconnects —
 /// a call never hangs on a broker that stopped answering.
@@ -68,8 +74,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// Opens a session, or fails with `Unavailable` within [`CONNECT_TIMEOUT`].
     pub async fn connect(url: &str, names: Names, changed: Arc<Notify>) -> Result<Arc<Self>, StoreError> {
-        answered("connecting", Self::open(url, names, changed)).await
+        match tokio::time::timeout(CONNECT_TIMEOUT, Self::open(url, names, changed)).await {
+            Ok(opened) => opened,
+            Err(_) => Err(unavailable(format!(
+                "the broker did not complete the connection within {CONNECT_TIMEOUT:?} (still starting?)"
+            ))),
+        }
     }
 
     async fn open(url: &str, names: Names, changed: Arc<Notify>) -> Result<Arc<Self>, StoreError> {

@@ -177,3 +177,30 @@ async fn two_engines_agree_on_an_idempotency_key() {
     drop((a, b));
     drop(cleanup);
 }
+
+/// A "broker" that accepts connections and never says a word (one still booting, or
+/// killed mid-handshake): opening the store fails `Unavailable` within the connect timeout
+/// instead of hanging the engine's start-up.
+#[tokio::test]
+async fn a_broker_that_accepts_and_never_answers_is_unavailable_not_a_hang() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            match listener.accept().await {
+                Ok((socket, _)) => held.push(socket),
+                Err(_) => return,
+            }
+        }
+    });
+    let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let limit = super::session::CONNECT_TIMEOUT + std::time::Duration::from_secs(20);
+    let opened = tokio::time::timeout(limit, RabbitStore::connect(&url, &fresh_prefix())).await;
+    match opened.expect("connect gave up on its own") {
+        Err(crate::store::StoreError::Unavailable(why)) => assert!(why.contains("did not complete"), "{why}"),
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("a silent peer is not a broker"),
+    }
+    silent.abort();
+}
