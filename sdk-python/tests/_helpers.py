@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from typing import Any
 
+import grpc
 import pytest
 
 from switchyard_sdk import Context, Worker
+
+
+@contextlib.contextmanager
+def fake_engine(servicer: Any, threads: int = 4) -> Iterator[int]:
+    """Serve `servicer` (an EngineServicer) on a free loopback port for the block; yields the port."""
+    from switchyard_sdk._proto.v1 import engine_pb2_grpc
+    server = grpc.server(futures.ThreadPoolExecutor(threads))
+    engine_pb2_grpc.add_EngineServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(0)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,

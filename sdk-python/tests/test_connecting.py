@@ -7,13 +7,12 @@ import logging
 import random
 import socket
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
 import pytest
 
-from _helpers import wait_until
+from _helpers import fake_engine, wait_until
 from conftest import Engine
 from switchyard_sdk import TriggerAction, UnavailableError, Worker, connect, register_worker
 from switchyard_sdk._backoff import ceiling_ms, delay_ms
@@ -145,12 +144,8 @@ class _CountingEngine(engine_pb2_grpc.EngineServicer):
 @pytest.fixture
 def counting_engine() -> Iterator[tuple[_CountingEngine, str]]:
     servicer = _CountingEngine()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    engine_pb2_grpc.add_EngineServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    server.stop(0)
+    with fake_engine(servicer) as port:
+        yield servicer, f"127.0.0.1:{port}"
 
 
 def test_a_producer_never_opens_a_worker_stream(counting_engine: tuple[_CountingEngine, str]) -> None:

@@ -18,7 +18,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from _helpers import collect_deliveries, wait_until
+from _helpers import collect_deliveries, fake_engine, wait_until
 from conftest import DEFAULT_CONFIG, Engine
 from switchyard_sdk import (MissingGroupFieldError, PayloadTooLargeError, QueueNotFoundError,
                         SwitchyardError, SwitchyardTimeoutError, TriggerAction, UnavailableError,
@@ -392,29 +392,25 @@ class _OldEngine(engine_pb2_grpc.EngineServicer):
 
 def test_an_engine_without_enqueue_batch_gets_one_trigger_per_enqueue() -> None:
     servicer = _OldEngine()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    engine_pb2_grpc.add_EngineServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    w = register_worker(f"http://127.0.0.1:{port}", shutdown_grace=1.0)
-    try:
-        sizes = _count_batches(w)
+    with fake_engine(servicer) as port:
+        w = register_worker(f"http://127.0.0.1:{port}", shutdown_grace=1.0)
+        try:
+            sizes = _count_batches(w)
 
-        async def burst() -> list[Any]:
-            return await asyncio.gather(*(
-                w.trigger_async({"function_id": "old::job", "payload": {"n": n},
-                                 "action": TriggerAction.Enqueue(queue="nope" if n == 7 else "default")})
-                for n in range(30)), return_exceptions=True)
+            async def burst() -> list[Any]:
+                return await asyncio.gather(*(
+                    w.trigger_async({"function_id": "old::job", "payload": {"n": n},
+                                     "action": TriggerAction.Enqueue(queue="nope" if n == 7 else "default")})
+                    for n in range(30)), return_exceptions=True)
 
-        answers = asyncio.run(burst())
-        assert isinstance(answers[7], QueueNotFoundError)
-        ok = [a["messageReceiptId"] for n, a in enumerate(answers) if n != 7]
-        assert len(set(ok)) == 29 and all(r.startswith("old-") for r in ok)
-        calls = len(sizes)
-        assert 1 <= calls <= MAX_IN_FLIGHT  # the batches already on the wire, then never again
-        assert w.trigger({"function_id": "old::job", "payload": {},
-                          "action": TriggerAction.Enqueue(queue="default")})["messageReceiptId"]
-        assert len(sizes) == calls and servicer.triggers == 31
-    finally:
-        w.shutdown(grace=1.0)
-        server.stop(0)
+            answers = asyncio.run(burst())
+            assert isinstance(answers[7], QueueNotFoundError)
+            ok = [a["messageReceiptId"] for n, a in enumerate(answers) if n != 7]
+            assert len(set(ok)) == 29 and all(r.startswith("old-") for r in ok)
+            calls = len(sizes)
+            assert 1 <= calls <= MAX_IN_FLIGHT  # the batches already on the wire, then never again
+            assert w.trigger({"function_id": "old::job", "payload": {},
+                              "action": TriggerAction.Enqueue(queue="default")})["messageReceiptId"]
+            assert len(sizes) == calls and servicer.triggers == 31
+        finally:
+            w.shutdown(grace=1.0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
+from _helpers import fake_engine
 from switchyard_sdk import (InvalidArgumentError, PermissionDeniedError, TlsOptions, TriggerAction,
                             UnauthenticatedError, connect, register_worker)
 from switchyard_sdk._channel import channel_spec
@@ -131,12 +131,8 @@ class _Status(grpc.Status):  # type: ignore[misc]
 @pytest.fixture
 def recording_engine() -> Iterator[tuple[_RecordingEngine, str]]:
     servicer = _RecordingEngine()
-    server = grpc.server(futures.ThreadPoolExecutor(8))
-    engine_pb2_grpc.add_EngineServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"http://127.0.0.1:{port}"
-    server.stop(0)
+    with fake_engine(servicer, threads=8) as port:
+        yield servicer, f"http://127.0.0.1:{port}"
 
 
 def test_every_call_and_the_worker_stream_carry_the_bearer_token(
