@@ -136,6 +136,7 @@ class _CountingEngine(engine_pb2_grpc.EngineServicer):
 
     def Connect(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802
         self.connects += 1
+        context.send_initial_metadata(())  # as the engine does: headers at once
         for msg in request_iterator:
             if msg.WhichOneof("kind") == "hello":
                 yield engine_pb2.EngineMessage(welcome=engine_pb2.Welcome(worker_id="w1"))

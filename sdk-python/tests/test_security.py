@@ -118,6 +118,7 @@ class _RecordingEngine(engine_pb2_grpc.EngineServicer):
 
     def Connect(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802
         self._check("Connect", context)
+        context.send_initial_metadata(())  # as the engine does: headers at once
         for msg in request_iterator:
             if msg.WhichOneof("kind") == "hello":
                 yield engine_pb2.EngineMessage(welcome=engine_pb2.Welcome(worker_id="w1"))

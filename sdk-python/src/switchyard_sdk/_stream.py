@@ -433,6 +433,15 @@ class WorkerStream:
 
     async def _serve_once(self) -> _Session:
         call = self._stub.Connect()
+        # Write nothing before the engine's response headers: an engine that refuses the
+        # stream (a missing or unknown token) answers trailers-only, and a write racing that
+        # answer makes grpcio replace the engine's status with "INTERNAL: Internal error from
+        # Core" (grpc/grpc#36066), so the refusal would read as an unreachable engine.
+        try:
+            await asyncio.wait_for(call.initial_metadata(), WELCOME_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            call.cancel()
+            raise
         session = _Session(call, self._default)
         self._session = self._last_session = session
         for function_id, (_, description) in self._functions.items():
