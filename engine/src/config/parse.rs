@@ -44,21 +44,6 @@ const QUEUE_KEYS: &[&str] = &[
     "dedup_window_ms",
     "dlq_retention_ms",
 ];
-/// A topic's keys: its subscribers, and every queue field as the subscribers' defaults.
-const TOPIC_KEYS: &[&str] = &[
-    "subscribers",
-    "max_retries",
-    "backoff_ms",
-    "concurrency",
-    "type",
-    "message_group_field",
-    "timeout_ms",
-    "max_backoff_ms",
-    "jitter",
-    "max_ready",
-    "dedup_window_ms",
-    "dlq_retention_ms",
-];
 
 /// `env` answers `auth.tokens[].secret_env` (the process environment, or a test's).
 pub(super) fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<EngineConfig, Vec<Problem>> {
@@ -400,7 +385,9 @@ impl Walker<'_> {
                 self.problem(&tpath, body, "a topic name must be non-empty, without spaces and without '/'");
                 continue;
             }
-            let spec = self.queue(&tpath, body, TOPIC_KEYS);
+            // A topic's keys: its subscribers, and every queue field as their defaults.
+            let known: Vec<&str> = std::iter::once("subscribers").chain(QUEUE_KEYS.iter().copied()).collect();
+            let spec = self.queue(&tpath, body, &known);
             let spath = join(&tpath, "subscribers");
             let Some(list) = body.as_mapping().and_then(|m| m.get_node("subscribers")) else {
                 self.problem(&spath, body, "required: the function ids subscribed (a list; [] for none yet)");
