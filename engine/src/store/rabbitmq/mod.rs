@@ -66,6 +66,10 @@
 //!   calls; a job runs on the engine owning its shard — connect workers to every engine.
 //! - The owner holds every message of its shards unacked (the broker keeps them in its
 //!   memory as well as on disk) and a mirror record per job (~100 bytes plus payload).
+//! - **Backlog limit:** "every message" up to [`shard::MIRRORED_PER_SHARD`] (65,535, AMQP's
+//!   largest prefetch) per shard. Beyond it the broker keeps the rest safely but the owner
+//!   sees only the oldest that many: stats count those, and an enqueue onto that shard waits
+//!   (up to 10 s) for an arrival that comes only as older jobs end.
 //! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
 //! - An idempotency key costs one classic queue on the broker while it lives (deleted by the
 //!   broker a minute after its window) and two round trips per keyed enqueue, three for a

@@ -204,3 +204,32 @@ async fn a_broker_that_accepts_and_never_answers_is_unavailable_not_a_hang() {
     }
     silent.abort();
 }
+
+/// A quorum queue gives a consumer without a prefetch only ~2,000 messages; the owner holds
+/// a shard's messages unacked, so without its own prefetch a longer backlog went unseen
+/// (stats short, each further enqueue waiting for an arrival that never came).
+#[tokio::test]
+async fn a_backlog_beyond_the_brokers_default_credit_is_mirrored_whole() {
+    let prefix = fresh_prefix();
+    let store = connect(&prefix).await;
+    let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![store.clone()] };
+    // One group: every job on one shard.
+    let jobs: Vec<NewJob> = (0..3_000).map(|n| job("q", Some("G"), n)).collect();
+    let enqueued = async {
+        for batch in jobs.chunks(500) {
+            store.enqueue(batch.to_vec()).await.unwrap();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), enqueued).await.expect("3000 enqueues answer");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ready = store.stats("q").await.unwrap().ready;
+        if ready == 3_000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the owner sees {ready} of 3000 waiting jobs");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(store);
+    drop(cleanup);
+}
