@@ -3,14 +3,13 @@
 //! are recognised through [`super::iii`].
 
 use super::iii::{self, Foreign};
-use super::{
-    AdapterSpec, DEFAULT_QUEUE, EngineConfig, LogFormat, Problem, QueueKind, QueueSpec, SideListen, TopicSpec,
-};
+use super::{AdapterSpec, EngineConfig, LogFormat, Problem, SideListen};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use std::path::PathBuf;
 
 mod limits;
+mod queues;
 mod security;
 
 const TOP_KEYS: &[&str] = &[
@@ -30,19 +29,6 @@ const TOP_KEYS: &[&str] = &[
     "tls",
     "auth",
     "allow_plaintext",
-];
-const QUEUE_KEYS: &[&str] = &[
-    "max_retries",
-    "backoff_ms",
-    "concurrency",
-    "type",
-    "message_group_field",
-    "timeout_ms",
-    "max_backoff_ms",
-    "jitter",
-    "max_ready",
-    "dedup_window_ms",
-    "dlq_retention_ms",
 ];
 
 /// `env` answers `auth.tokens[].secret_env` (the process environment, or a test's).
@@ -346,167 +332,6 @@ impl Walker<'_> {
             };
             blocks.push(Block { path: config_path, line: line_of(entry), map });
         }
-    }
-
-    fn queues(&mut self, path: &str, node: &Node, config: &mut EngineConfig) {
-        let Some(map) = self.mapping(path, node) else {
-            return;
-        };
-        for (name, body) in map.iter() {
-            let qpath = join(path, name);
-            if name.is_empty() || name.chars().any(char::is_whitespace) {
-                self.problem(&qpath, body, "a queue name must be non-empty and without spaces");
-                continue;
-            }
-            if name.contains('/') {
-                self.problem(
-                    &qpath,
-                    body,
-                    "'/' is reserved for topic subscribers' queues (<topic>/<function_id>, from topic_configs)",
-                );
-                continue;
-            }
-            if let Some(spec) = self.queue(&qpath, body, QUEUE_KEYS) {
-                config.queues.insert(name.as_str().to_string(), spec);
-            }
-        }
-        config.queues.entry(DEFAULT_QUEUE.to_string()).or_insert_with(QueueSpec::default_queue);
-    }
-
-    /// `topic_configs`: each topic's subscribers become queues `<topic>/<function_id>` with
-    /// the topic's queue fields.
-    fn topics(&mut self, path: &str, node: &Node, config: &mut EngineConfig) {
-        let Some(map) = self.mapping(path, node) else {
-            return;
-        };
-        for (name, body) in map.iter() {
-            let tpath = join(path, name);
-            if name.is_empty() || name.chars().any(char::is_whitespace) || name.contains('/') {
-                self.problem(&tpath, body, "a topic name must be non-empty, without spaces and without '/'");
-                continue;
-            }
-            // A topic's keys: its subscribers, and every queue field as their defaults.
-            let known: Vec<&str> = std::iter::once("subscribers").chain(QUEUE_KEYS.iter().copied()).collect();
-            let spec = self.queue(&tpath, body, &known);
-            let spath = join(&tpath, "subscribers");
-            let Some(list) = body.as_mapping().and_then(|m| m.get_node("subscribers")) else {
-                self.problem(&spath, body, "required: the function ids subscribed (a list; [] for none yet)");
-                continue;
-            };
-            let Some(seq) = list.as_sequence() else {
-                self.problem(&spath, list, "expected a list of function ids");
-                continue;
-            };
-            let mut subscribers: Vec<String> = Vec::new();
-            for (i, entry) in seq.iter().enumerate() {
-                let epath = format!("{spath}[{i}]");
-                let Some(f) = self.string(&epath, entry) else { continue };
-                let f = f.trim().to_string();
-                if f.is_empty() || f.chars().any(char::is_whitespace) {
-                    self.problem(&epath, entry, "a function id must be non-empty and without spaces");
-                } else if subscribers.contains(&f) {
-                    self.problem(&epath, entry, format!("'{f}' is listed twice"));
-                } else {
-                    subscribers.push(f);
-                }
-            }
-            let Some(spec) = spec else { continue };
-            for f in &subscribers {
-                let queue = TopicSpec::queue_of(name, f);
-                config.queues.insert(queue, QueueSpec { topic: Some(name.as_str().to_string()), ..spec.clone() });
-            }
-            config.topics.insert(name.as_str().to_string(), TopicSpec { subscribers });
-        }
-    }
-
-    fn queue(&mut self, path: &str, node: &Node, known: &[&str]) -> Option<QueueSpec> {
-        let mut spec = QueueSpec::default_queue();
-        let before = self.problems.len();
-        let Some(map) = self.mapping(path, node) else {
-            return Some(spec);
-        };
-        self.keys(path, map, known, iii::QUEUE);
-        let field = |k: &str| map.get_node(k);
-        if let Some(n) = field("max_retries") {
-            spec.max_retries =
-                self.uint(&join(path, "max_retries"), n, 1000).map(|v| v as u32).unwrap_or(spec.max_retries);
-        }
-        if let Some(n) = field("backoff_ms") {
-            spec.backoff_ms =
-                self.uint(&join(path, "backoff_ms"), n, u32::MAX as u64 * 1000).unwrap_or(spec.backoff_ms);
-        }
-        if let Some(n) = field("max_backoff_ms") {
-            spec.max_backoff_ms = self.uint(&join(path, "max_backoff_ms"), n, u64::MAX);
-        }
-        if let Some(n) = field("max_ready") {
-            match self.uint(&join(path, "max_ready"), n, u64::MAX) {
-                Some(0) => self.problem(&join(path, "max_ready"), n, "must be at least 1"),
-                Some(v) => spec.max_ready = v,
-                None => {}
-            }
-        }
-        if let Some(n) = field("dedup_window_ms") {
-            match self.uint(&join(path, "dedup_window_ms"), n, u32::MAX as u64 * 1000) {
-                Some(0) => self.problem(&join(path, "dedup_window_ms"), n, "must be at least 1"),
-                Some(v) => spec.dedup_window_ms = v,
-                None => {}
-            }
-        }
-        if let Some(n) = field("dlq_retention_ms") {
-            match self.uint(&join(path, "dlq_retention_ms"), n, u64::MAX) {
-                Some(0) => self.problem(&join(path, "dlq_retention_ms"), n, "must be at least 1"),
-                Some(v) => spec.dlq_retention_ms = Some(v),
-                None => {}
-            }
-        }
-        if let Some(n) = field("jitter") {
-            spec.jitter = self.boolean(&join(path, "jitter"), n).unwrap_or(false);
-        }
-        if let Some(n) = field("concurrency") {
-            match self.uint(&join(path, "concurrency"), n, 100_000) {
-                Some(0) => self.problem(&join(path, "concurrency"), n, "must be at least 1"),
-                Some(v) => spec.concurrency = v as u32,
-                None => {}
-            }
-        }
-        if let Some(n) = field("timeout_ms") {
-            match self.uint(&join(path, "timeout_ms"), n, u32::MAX as u64 * 1000) {
-                Some(0) => self.problem(&join(path, "timeout_ms"), n, "must be at least 1"),
-                Some(v) => spec.timeout_ms = v,
-                None => {}
-            }
-        }
-        if let Some(n) = field("type") {
-            match self.string(&join(path, "type"), n).as_deref() {
-                Some("standard") => spec.kind = QueueKind::Standard,
-                Some("fifo") => spec.kind = QueueKind::Fifo,
-                Some(other) => {
-                    self.problem(&join(path, "type"), n, format!("expected 'standard' or 'fifo', got '{other}'"))
-                }
-                None => {}
-            }
-        }
-        if let Some(n) = field("message_group_field") {
-            match self.string(&join(path, "message_group_field"), n) {
-                Some(s) if s.trim().is_empty() => {
-                    self.problem(&join(path, "message_group_field"), n, "must not be empty")
-                }
-                Some(s) => spec.message_group_field = Some(s),
-                None => {}
-            }
-        }
-        match (spec.kind, &spec.message_group_field) {
-            (QueueKind::Fifo, None) if field("message_group_field").is_none() => {
-                let line = field("type").map(line_of).unwrap_or_else(|| line_of(node));
-                self.problems.push(Problem::at(join(path, "message_group_field"), line, "required when type is fifo"));
-            }
-            (QueueKind::Standard, Some(_)) => {
-                self.warnings.push(format!("{path}.message_group_field: ignored on a standard queue"));
-                spec.message_group_field = None;
-            }
-            _ => {}
-        }
-        (self.problems.len() == before).then_some(spec)
     }
 
     fn adapter(&mut self, path: &str, node: &Node) -> Option<AdapterSpec> {
