@@ -141,7 +141,15 @@ async fn two_engines_share_queues_and_keep_fifo_order_under_retries() {
         let failing = failing.len() as u64;
         let runs = ledger.processed().iter().filter(|p| p.group.is_some() == fifo).count();
         eprintln!("{q}: {runs} runs, {failing} failing");
-        let s = clients[0].queues().stats(q).await.unwrap();
+        // The other owner's counters come from its announcements (every 0.5 s): await them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let s = loop {
+            let s = clients[0].queues().stats(q).await.unwrap();
+            if (s.completed, s.failed) == (jobs, failing) || Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!((s.completed, s.dead), (jobs, 0), "{q}: every job completed once: {s:?}");
         assert_eq!(s.failed, failing, "{q}: one failed attempt per 4th job: {s:?}");
     }
