@@ -22,6 +22,9 @@ const PASSTHROUGH: &[(&str, &str)] = &[
     ("Invoke", "payload"),
     ("InvocationResult", "value"),
     ("DeadLetter", "payload"),
+    ("JobInfo", "payload"),
+    ("JobInfo", "result"),
+    ("JobProgress", "detail"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,5 +1,6 @@
-//! The dead-letter sweeper: dead letters older than their queue's `dlq_retention_ms` are
-//! discarded.
+//! The sweepers: dead letters older than their queue's `dlq_retention_ms` are discarded,
+//! and finished jobs kept for `GetJob` (completed with `result_retention_ms`, cancelled) are
+//! forgotten once their `expires_at` has passed ([`expire`]).
 //!
 //! Invariant: a dead letter is discarded by the sweeper only once the injected clock says
 //! it has been dead for at least its queue's `dlq_retention_ms` (from its
@@ -105,6 +106,25 @@ pub async fn run(config: Arc<EngineConfig>, store: Arc<dyn Store>, clock: Arc<dy
     }
 }
 
+/// How often kept finished jobs past their time are deleted. `GetJob` never shows one
+/// past its `expires_at` in between: the stores check it when they read.
+pub const EXPIRE_EVERY_MS: Millis = 1_000;
+
+/// Forgets finished jobs past their `expires_at`, every [`EXPIRE_EVERY_MS`] until `stop`.
+pub async fn expire(store: Arc<dyn Store>, clock: Arc<dyn Clock>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = clock.sleep_until(clock.now() + EXPIRE_EVERY_MS) => {}
+        }
+        match store.expire_finished(clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(forgotten = n, "finished jobs past their retention forgotten"),
+            Err(e) => tracing::warn!(error = %e, "could not forget finished jobs past their retention; retrying"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +152,7 @@ mod tests {
                 enqueued_at: at,
                 not_before: None,
                 dedup: None,
+                priority: 0,
             };
             store.enqueue(vec![job]).await.unwrap();
             let req = LeaseRequest { queue: queue.to_string(), functions: vec![("f".into(), 1)], max: 1, now: at };

@@ -126,7 +126,10 @@ pub async fn serve_with(
     };
 
     let stop = CancellationToken::new();
-    let pump = tokio::spawn(dispatcher.run(stop.clone()));
+    let pump = tokio::spawn(dispatcher.clone().run(stop.clone()));
+    let watch = tokio::spawn(dispatcher.watch(stop.clone()));
+    let expiry =
+        tokio::spawn(crate::retention::expire(shared.store.clone(), shared.clock.clone(), stop.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<EngineServer<EngineService>>().await;
@@ -171,6 +174,8 @@ pub async fn serve_with(
         set_serving(&health, false).await;
         stop.cancel();
         let _ = pump.await;
+        let _ = watch.await;
+        let _ = expiry.await;
         let _ = store_watch.await;
         let _ = sweeper.await;
         set_serving(&health, false).await; // whatever the store watch did meanwhile

@@ -7,11 +7,11 @@
 //! them with), and passes them through untouched after that.
 
 use crate::clock::Millis;
-use crate::queue::{JobError, Payload};
+use crate::queue::{JobError, Payload, Progress};
 use bytes::Bytes;
 use prost::Message;
 use switchyard_proto::value_wire::{DecodeError, MAX_DEPTH, check_value_within};
-use switchyard_proto::wire::FunctionError;
+use switchyard_proto::wire::{FunctionError, JobProgress};
 
 /// JSON `null`, encoded.
 pub fn null_bytes() -> Bytes {
@@ -47,8 +47,13 @@ pub fn timestamp(ms: Millis) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: (ms / 1000) as i64, nanos: ((ms % 1000) * 1_000_000) as i32 }
 }
 
+/// A job's progress as GetJob shows it.
+pub fn job_progress(p: &Progress) -> JobProgress {
+    JobProgress { value: p.value, detail: p.detail.as_ref().map(|d| d.0.clone()).unwrap_or_default() }
+}
+
 pub fn function_error(e: &JobError) -> FunctionError {
-    FunctionError { message: e.message.clone(), code: e.code.clone(), stack: e.stack.clone() }
+    FunctionError { message: e.message.clone(), code: e.code.clone(), stack: e.stack.clone(), non_retryable: false }
 }
 
 /// `2026-12-03T10:17:00.123Z`: a time as operators read it (the CLI, the console).

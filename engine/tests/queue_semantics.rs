@@ -128,6 +128,7 @@ async fn retry_schedule_matches_the_formula_then_the_job_is_dead_lettered() {
                 message: format!("smtp 451 on attempt {}", ctx.attempt),
                 code: "SmtpError".into(),
                 stack: "send()".into(),
+                non_retryable: false,
             })
         }
     }));

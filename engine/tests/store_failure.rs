@@ -6,9 +6,11 @@ mod support;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use support::{TestEngine, eventually};
-use switchyard_engine::queue::{Enqueued, NewJob};
+use switchyard_engine::limits::rate::RateGate;
+use switchyard_engine::queue::{Enqueued, Job, NewJob, Progress};
 use switchyard_engine::store::memory::MemoryStore;
 use switchyard_engine::store::{
+    CancelOutcome,
     DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
 };
 use tokio::sync::Notify;
@@ -92,6 +94,24 @@ impl Store for Stalling {
     }
     async fn recover(&self) -> Result<u64, StoreError> {
         self.inner.recover().await
+    }
+    async fn get_job(&self, queue: &str, id: &str, now: u64) -> Result<Option<Job>, StoreError> {
+        self.inner.get_job(queue, id, now).await
+    }
+    async fn cancel(&self, queue: &str, id: &str, at: u64, until: u64) -> Result<CancelOutcome, StoreError> {
+        self.inner.cancel(queue, id, at, until).await
+    }
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {
+        self.inner.set_progress(token, progress).await
+    }
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        self.inner.cancel_requested(tokens).await
+    }
+    async fn expire_finished(&self, now: u64) -> Result<u64, StoreError> {
+        self.inner.expire_finished(now).await
+    }
+    fn rate_gate(&self) -> Arc<dyn RateGate> {
+        self.inner.rate_gate()
     }
     fn changed(&self) -> Arc<Notify> {
         self.inner.changed()

@@ -82,6 +82,7 @@ fn result(id: String, outcome: &Outcome) -> InvocationResult {
             message: "hostile".into(),
             code: "Hostile".into(),
             stack: String::new(),
+            non_retryable: false,
         })),
         Outcome::Missing => None,
     };

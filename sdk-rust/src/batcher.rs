@@ -31,6 +31,7 @@ pub(crate) fn item(queue: String, function_id: String, payload: Vec<u8>, options
         delay_ms: options.delay_ms,
         not_before: options.not_before.map(timestamp),
         idempotency_key: options.idempotency_key.clone().unwrap_or_default(),
+        priority: options.priority,
     }
 }
 

@@ -51,6 +51,9 @@ pub struct EnqueueOptions {
     /// creates no job and answers the first job's receipt, `duplicate: true`. At most 256
     /// bytes (`INVALID_IDEMPOTENCY_KEY`).
     pub idempotency_key: Option<String>,
+    /// 0 (default, lowest) to 9 (highest): a ready job of higher priority runs first.
+    /// Standard queues only (`PRIORITY_ON_FIFO_QUEUE`); above 9 is `INVALID_PRIORITY`.
+    pub priority: Option<u32>,
 }
 
 impl EnqueueOptions {
@@ -69,6 +72,12 @@ impl EnqueueOptions {
     /// With this idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// With this priority.
+    pub fn priority(mut self, priority: u32) -> Self {
+        self.priority = Some(priority);
         self
     }
 }
@@ -180,6 +189,7 @@ async fn trigger_direct(
             delay_ms: o.delay_ms,
             not_before: o.not_before.map(timestamp),
             idempotency_key: o.idempotency_key.clone().unwrap_or_default(),
+            priority: o.priority,
         }),
         TriggerAction::Void => trigger_request::Action::Void(VoidAction {}),
         TriggerAction::Publish { topic } => trigger_request::Action::Publish(PublishAction {

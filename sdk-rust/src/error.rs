@@ -154,6 +154,7 @@ impl Error {
             message: self.details.get("message").cloned().unwrap_or_default(),
             code: self.details.get("code").cloned().unwrap_or_default(),
             stack: self.details.get("stack").cloned().unwrap_or_default(),
+            non_retryable: false,
         })
     }
 }

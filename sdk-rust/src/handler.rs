@@ -52,12 +52,21 @@ pub struct HandlerError {
     pub code: String,
     /// Where it went wrong: the error's causes or a backtrace; may be empty.
     pub stack: String,
+    /// This will never succeed: the engine dead-letters the job at once, whatever retry
+    /// budget is left ([`HandlerError::permanent`]).
+    pub non_retryable: bool,
 }
 
 impl HandlerError {
     /// A failure with this message and the code `Error`.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: "Error".into(), stack: String::new() }
+        Self { message: message.into(), code: "Error".into(), stack: String::new(), non_retryable: false }
+    }
+
+    /// A failure that retrying cannot fix (bad input, a refused card): the job goes straight
+    /// to the dead-letter queue with this error. Code `NonRetryableError`.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { non_retryable: true, ..Self::new(message).with_code("NonRetryableError") }
     }
 
     /// The same failure with this code (what the DLQ and the logs show as `error_code`).
@@ -85,7 +94,7 @@ impl<E: Into<anyhow::Error>> From<E> for HandlerError {
         let full = std::any::type_name::<E>();
         let code = full.rsplit("::").next().unwrap_or(full).to_string();
         let e: anyhow::Error = e.into();
-        Self { message: format!("{e:#}"), code, stack: format!("{e:?}") }
+        Self { message: format!("{e:#}"), code, stack: format!("{e:?}"), non_retryable: false }
     }
 }
 

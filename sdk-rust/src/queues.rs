@@ -179,7 +179,7 @@ fn dead_letter(d: pb::DeadLetter) -> DeadLetter {
         payload: d.payload.as_ref().map(from_proto).unwrap_or_default(),
         group: (!d.group.is_empty()).then_some(d.group),
         attempts: d.attempts,
-        last_error: d.last_error.map(|e| HandlerError { message: e.message, code: e.code, stack: e.stack }),
+        last_error: d.last_error.map(|e| HandlerError { message: e.message, code: e.code, stack: e.stack, non_retryable: e.non_retryable }),
         enqueued_at: time(d.enqueued_at),
         dead_lettered_at: time(d.dead_lettered_at),
     }

@@ -554,6 +554,7 @@ impl Shared {
                     message: e.message,
                     code: e.code,
                     stack: e.stack,
+                    non_retryable: e.non_retryable,
                 }),
             };
             let result = InvocationResult { invocation_id: id, outcome: Some(outcome) };

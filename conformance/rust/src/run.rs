@@ -669,6 +669,7 @@ fn enqueue_options(a: &Value) -> EnqueueOptions {
         delay_ms: a["delay_ms"].as_u64(),
         not_before: a["not_before_in_ms"].as_u64().map(|ms| SystemTime::now() + Duration::from_millis(ms)),
         idempotency_key: a["idempotency_key"].as_str().map(String::from),
+        priority: a["priority"].as_u64().map(|p| p as u32),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::dispatch::{CallError, CallRejected};
 use crate::limits::slots::ConnectionGuard;
 use crate::logging::jobs::Enqueued;
 use crate::queue::group::group_of;
-use crate::queue::{Dedup, NewJob, Payload};
+use crate::queue::{Dedup, MAX_PRIORITY, NewJob, Payload};
 use crate::wire::{decode_payload, payload_within};
 use bytes::Bytes;
 use futures::Stream;
@@ -52,6 +52,7 @@ struct Options {
     delay_ms: Option<u64>,
     not_before: Option<prost_types::Timestamp>,
     idempotency_key: String,
+    priority: Option<u32>,
 }
 
 impl Options {
@@ -67,6 +68,16 @@ impl Options {
             (None, None) => return Ok(None),
         };
         Ok((at > now).then_some(at))
+    }
+
+    /// The priority, checked against the range and the queue's type.
+    fn priority(&self, queue: &str, kind: QueueKind) -> Result<u8, ApiError> {
+        match self.priority {
+            None => Ok(0),
+            Some(p) if p > u32::from(MAX_PRIORITY) => Err(ApiError::InvalidPriority { priority: p, max: MAX_PRIORITY }),
+            Some(_) if kind == QueueKind::Fifo => Err(ApiError::PriorityOnFifoQueue { queue: queue.to_string() }),
+            Some(p) => Ok(p as u8),
+        }
     }
 
     /// The key, checked; `None` when empty.
@@ -141,6 +152,7 @@ impl EngineService {
         let spec = s.queue(&queue)?;
         let now = s.clock.now();
         let not_before = options.not_before(now)?;
+        let priority = options.priority(&queue, spec.kind)?;
         let dedup = options.key()?.map(|key| Dedup { key: key.to_string(), window_ms: spec.dedup_window_ms });
         let group = match (spec.kind, &spec.message_group_field) {
             (QueueKind::Fifo, Some(field)) => Some(group_of(&decode_payload(&payload), field).map_err(|why| {
@@ -157,6 +169,7 @@ impl EngineService {
             enqueued_at: now,
             not_before,
             dedup,
+            priority,
         })
     }
 
@@ -190,6 +203,7 @@ impl EngineService {
             delay_ms: action.delay_ms,
             not_before: action.not_before,
             idempotency_key: action.idempotency_key,
+            priority: None,
         };
         let payload = self.payload(payload)?;
         let mut jobs = Vec::with_capacity(spec.subscribers.len());
@@ -231,8 +245,12 @@ impl EngineService {
         // Per item: its job's index in `jobs`, or its error.
         let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(req.items.len());
         for item in req.items {
-            let options =
-                Options { delay_ms: item.delay_ms, not_before: item.not_before, idempotency_key: item.idempotency_key };
+            let options = Options {
+                delay_ms: item.delay_ms,
+                not_before: item.not_before,
+                idempotency_key: item.idempotency_key,
+                priority: item.priority,
+            };
             let job = match allowed(item.function_id.trim(), &item.queue)
                 .and_then(|()| self.new_job(&item.function_id, item.payload, item.queue, &options))
             {
@@ -285,6 +303,7 @@ impl EngineService {
                     delay_ms: enqueue.delay_ms,
                     not_before: enqueue.not_before,
                     idempotency_key: enqueue.idempotency_key,
+                    priority: enqueue.priority,
                 };
                 let job = self.new_job(function_id, req.payload, enqueue.queue, &options)?;
                 self.admit(&job.queue).await?;
@@ -439,6 +458,7 @@ impl Engine for EngineService {
                         Some(worker_message::Kind::UnregisterFunction(u)) => {
                             dispatcher.unregister(worker, u.function_id.trim()).await
                         }
+                        Some(worker_message::Kind::Progress(p)) => dispatcher.on_progress(worker, p).await,
                         _ => tracing::warn!(worker, "ignored an empty or malformed worker message"),
                     }
                 }

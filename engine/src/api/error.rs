@@ -41,6 +41,14 @@ pub enum ApiError {
     ConflictingDelay,
     #[error("idempotency_key is {len} bytes; the limit is {max} bytes")]
     InvalidIdempotencyKey { len: usize, max: usize },
+    #[error("priority {priority} is out of range: 0 (default, lowest) to {max} (highest)")]
+    InvalidPriority { priority: u32, max: u8 },
+    #[error("queue '{queue}' is fifo: its jobs run in group order, so they take no priority")]
+    PriorityOnFifoQueue { queue: String },
+    #[error(
+        "queue '{queue}' has no job '{id}' (it never existed, or it completed or was cancelled and is no longer kept: see result_retention_ms)"
+    )]
+    JobNotFound { queue: String, id: String },
     #[error("no 'authorization: Bearer <token>' metadata: this engine requires a token")]
     TokenMissing,
     #[error("the bearer token is not one this engine knows")]
@@ -97,6 +105,9 @@ impl ApiError {
             ApiError::TopicNotFound { .. } => "TOPIC_NOT_FOUND",
             ApiError::ConflictingDelay => "CONFLICTING_DELAY",
             ApiError::InvalidIdempotencyKey { .. } => "INVALID_IDEMPOTENCY_KEY",
+            ApiError::InvalidPriority { .. } => "INVALID_PRIORITY",
+            ApiError::PriorityOnFifoQueue { .. } => "PRIORITY_ON_FIFO_QUEUE",
+            ApiError::JobNotFound { .. } => "JOB_NOT_FOUND",
             ApiError::TokenMissing => "TOKEN_MISSING",
             ApiError::TokenInvalid => "TOKEN_INVALID",
             ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
@@ -107,10 +118,13 @@ impl ApiError {
 
     pub fn code(&self) -> Code {
         match self {
-            ApiError::QueueNotFound { .. } | ApiError::TopicNotFound { .. } | ApiError::FunctionNotFound(_) => {
-                Code::NotFound
-            }
+            ApiError::QueueNotFound { .. }
+            | ApiError::TopicNotFound { .. }
+            | ApiError::FunctionNotFound(_)
+            | ApiError::JobNotFound { .. } => Code::NotFound,
             ApiError::MissingGroupField { .. }
+            | ApiError::InvalidPriority { .. }
+            | ApiError::PriorityOnFifoQueue { .. }
             | ApiError::ConflictingDelay
             | ApiError::InvalidIdempotencyKey { .. }
             | ApiError::InvalidArgument(_) => Code::InvalidArgument,
@@ -141,6 +155,11 @@ impl ApiError {
             }
             ApiError::InvalidIdempotencyKey { len, max } => vec![("length", len.to_string()), ("max", max.to_string())],
             ApiError::ConflictingDelay => vec![],
+            ApiError::InvalidPriority { priority, max } => {
+                vec![("priority", priority.to_string()), ("max", max.to_string())]
+            }
+            ApiError::PriorityOnFifoQueue { queue } => vec![("queue", queue.clone())],
+            ApiError::JobNotFound { queue, id } => vec![("queue", queue.clone()), ("message_receipt_id", id.clone())],
             ApiError::MissingGroupField { queue, field, .. } => {
                 vec![("queue", queue.clone()), ("field", field.clone())]
             }

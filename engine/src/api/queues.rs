@@ -8,13 +8,15 @@ use super::Shared;
 use super::error::ApiError;
 use crate::auth::Action;
 use crate::config::QueueSpec;
-use crate::queue::Job;
-use crate::wire::{function_error, timestamp};
+use crate::queue::{Job, JobState};
+use crate::store::CancelOutcome;
+use crate::wire::{function_error, job_progress, timestamp};
 use switchyard_proto::wire::queues_server::Queues;
 use switchyard_proto::wire::{
     DeadLetter, DiscardDeadLettersRequest, DiscardDeadLettersResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    ListQueuesRequest, ListQueuesResponse, ListWorkersRequest, ListWorkersResponse, QueueConfig, QueueInfo, QueueStats,
-    RedriveDeadLettersRequest, RedriveDeadLettersResponse, WorkerInfo,
+    CancelJobRequest, CancelJobResponse, GetJobRequest, GetJobResponse, JobInfo, ListQueuesRequest, ListQueuesResponse,
+    ListWorkersRequest, ListWorkersResponse, QueueConfig, QueueInfo, QueueStats, RateLimit, RedriveDeadLettersRequest,
+    RedriveDeadLettersResponse, WorkerInfo,
 };
 use tonic::{Request, Response, Status};
 
@@ -86,6 +88,41 @@ impl QueuesService {
         Ok(DiscardDeadLettersResponse { count })
     }
 
+    /// One job by its receipt, live or finished and still kept.
+    pub async fn get_job(&self, req: GetJobRequest) -> Result<GetJobResponse, ApiError> {
+        let spec = self.shared.queue(&req.queue)?;
+        let now = self.shared.clock.now();
+        let id = req.message_receipt_id.trim();
+        match self.shared.store.get_job(&req.queue, id, now).await? {
+            Some(job) => Ok(GetJobResponse { job: Some(job_info(&job, spec)) }),
+            None => Err(ApiError::JobNotFound { queue: req.queue, id: id.to_string() }),
+        }
+    }
+
+    /// Cancels a job: at once when it has not started; through its engine when in flight.
+    pub async fn cancel_job(&self, req: CancelJobRequest) -> Result<CancelJobResponse, ApiError> {
+        let s = &self.shared;
+        let spec = s.queue(&req.queue)?;
+        let id = req.message_receipt_id.trim();
+        let now = s.clock.now();
+        let (outcome, job) = match s.store.cancel(&req.queue, id, now, spec.cancelled_until(now)).await? {
+            CancelOutcome::NotFound => return Err(ApiError::JobNotFound { queue: req.queue, id: id.to_string() }),
+            CancelOutcome::Cancelled(job) => ("cancelled", job),
+            CancelOutcome::AlreadyCancelled(job) => ("already_cancelled", job),
+            CancelOutcome::AlreadyFinished(job) => ("already_finished", job),
+            CancelOutcome::Cancelling(job, token) => {
+                // This engine's lease: stop it now. Another engine's: it sees the request
+                // within a second (Dispatcher::cancel_requested) and stops it there.
+                let job = match s.dispatcher.cancel_lease(&token).await {
+                    true => s.store.get_job(&req.queue, id, s.clock.now()).await?.unwrap_or(job),
+                    false => job,
+                };
+                ("cancelling", job)
+            }
+        };
+        Ok(CancelJobResponse { outcome: outcome.to_string(), job: Some(job_info(&job, spec)) })
+    }
+
     /// The workers connected to this engine, in the order they connected.
     pub fn list_workers(&self) -> ListWorkersResponse {
         let workers = self
@@ -122,6 +159,47 @@ fn queue_config(spec: &QueueSpec) -> QueueConfig {
         max_backoff_ms: spec.max_backoff_ms,
         jitter: spec.jitter,
         dedup_window_ms: spec.dedup_window_ms,
+        topic: spec.topic.clone().unwrap_or_default(),
+        result_retention_ms: spec.result_retention_ms,
+        rate_limit: spec.rate_limit.map(|r| RateLimit { per_second: r.per_second(), burst: r.burst }),
+    }
+}
+
+/// A job's `state` word in GetJob (see queues.proto): a delayed job with a failed attempt
+/// behind it is "retrying".
+pub fn state_word(job: &Job) -> &'static str {
+    match job.state {
+        JobState::Ready => "ready",
+        JobState::Waiting => "waiting",
+        JobState::Delayed if job.attempts > 0 => "retrying",
+        JobState::Delayed => "delayed",
+        JobState::InFlight => "in_flight",
+        JobState::Completed => "completed",
+        JobState::Dead => "dead",
+        JobState::Cancelled => "cancelled",
+    }
+}
+
+fn job_info(job: &Job, spec: &QueueSpec) -> JobInfo {
+    let waits = matches!(job.state, JobState::Delayed);
+    JobInfo {
+        message_receipt_id: job.id.clone(),
+        queue: job.queue.clone(),
+        function_id: job.function_id.clone(),
+        state: state_word(job).to_string(),
+        attempts: Some(job.attempts),
+        max_attempts: spec.max_attempts(),
+        last_error: job.last_error.as_ref().map(function_error),
+        payload: job.payload.0.clone(),
+        group: job.group.clone().unwrap_or_default(),
+        priority: Some(u32::from(job.priority)),
+        enqueued_at: Some(timestamp(job.enqueued_at)),
+        due_at: waits.then(|| timestamp(job.due_at)),
+        finished_at: job.finished_at.or(job.dead_lettered_at).filter(|_| job.state.is_finished()).map(timestamp),
+        expires_at: job.expires_at.map(timestamp),
+        result: job.result.as_ref().map(|r| r.0.clone()).unwrap_or_default(),
+        progress: job.progress.as_ref().map(job_progress),
+        cancel_requested: job.cancel_requested,
         topic: spec.topic.clone().unwrap_or_default(),
     }
 }
@@ -171,6 +249,16 @@ impl Queues for QueuesService {
     ) -> Result<Response<DiscardDeadLettersResponse>, Status> {
         self.shared.authorize(&request, Action::Admin { queue: Some(&request.get_ref().queue) })?;
         Ok(Response::new(self.discard(request.into_inner()).await?))
+    }
+
+    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<GetJobResponse>, Status> {
+        self.shared.authorize(&request, Action::Job { queue: &request.get_ref().queue })?;
+        Ok(Response::new(QueuesService::get_job(self, request.into_inner()).await?))
+    }
+
+    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
+        self.shared.authorize(&request, Action::Job { queue: &request.get_ref().queue })?;
+        Ok(Response::new(QueuesService::cancel_job(self, request.into_inner()).await?))
     }
 
     /// Workers are not per queue: any admin token sees them all.

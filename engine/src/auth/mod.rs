@@ -39,6 +39,9 @@ pub enum Action<'a> {
     Register { function: &'a str },
     /// A `Queues` call; `queue` when it names one (admin).
     Admin { queue: Option<&'a str> },
+    /// `Queues/GetJob` or `Queues/CancelJob` on a job of `queue`: the producer that
+    /// enqueued it follows it, so producer or admin.
+    Job { queue: &'a str },
 }
 
 /// A known token asked for something outside its rights.
@@ -60,6 +63,8 @@ pub fn authorize(token: &TokenSpec, action: Action<'_>) -> Result<(), Denied> {
         Action::Connect => (Role::Worker, "connect as a worker"),
         Action::Register { .. } => (Role::Worker, "register functions"),
         Action::Admin { .. } => (Role::Admin, "use the Queues service"),
+        Action::Job { .. } if token.roles.contains(&Role::Producer) => (Role::Producer, "follow jobs"),
+        Action::Job { .. } => (Role::Admin, "follow jobs (producer or admin)"),
     };
     if !token.roles.contains(&role) {
         let roles: Vec<&str> = token.roles.iter().map(|r| r.as_str()).collect();
@@ -77,7 +82,9 @@ pub fn authorize(token: &TokenSpec, action: Action<'_>) -> Result<(), Denied> {
     }
     let function = match action {
         Action::Call { function } | Action::Enqueue { function, .. } | Action::Register { function } => Some(function),
-        Action::Connect | Action::Admin { .. } | Action::EnqueueBatch | Action::Publish { .. } => None,
+        Action::Connect | Action::Admin { .. } | Action::Job { .. } | Action::EnqueueBatch | Action::Publish { .. } => {
+            None
+        }
     };
     if let Some(function) = function
         && !glob::any(token.functions.as_deref(), function)
@@ -95,7 +102,7 @@ pub fn authorize(token: &TokenSpec, action: Action<'_>) -> Result<(), Denied> {
         return Err(denied(token, "topic", topic, "publish to", token.queues.as_deref()));
     }
     let queue = match action {
-        Action::Enqueue { queue, .. } | Action::Admin { queue: Some(queue) } => Some(queue),
+        Action::Enqueue { queue, .. } | Action::Admin { queue: Some(queue) } | Action::Job { queue } => Some(queue),
         _ => None,
     };
     if let Some(queue) = queue

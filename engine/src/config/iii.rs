@@ -29,8 +29,8 @@ pub const TOP: &[Foreign] = &[("registration_namespace_grace_ms", "Switchyard wo
 /// Per-queue keys (`queue_configs.<name>`).
 pub const QUEUE: &[Foreign] = &[
     ("poll_interval_ms", "the engine wakes on events, it does not poll"),
-    ("max_priority", "queues here have no message priorities"),
-    ("priority_field", "queues here have no message priorities"),
+    ("max_priority", "priorities are fixed at 0-9: give each enqueue its `priority`"),
+    ("priority_field", "a job's priority is the enqueue's `priority` option, not a payload field"),
 ];
 
 /// Keys of an iii module/worker list entry besides `name`/`class` and `config`.

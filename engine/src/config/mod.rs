@@ -19,6 +19,8 @@ pub mod security;
 pub use limits::{DEFAULT_MAX_READY, Limits};
 pub use security::{AuthSpec, Role, Secret, TlsSpec, TokenSpec};
 
+pub use crate::limits::rate::RateLimit;
+use crate::clock::Millis;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -157,6 +159,10 @@ impl TopicSpec {
 /// The default `dedup_window_ms`: idempotency keys are remembered 5 minutes.
 pub const DEFAULT_DEDUP_WINDOW_MS: u64 = 300_000;
 
+/// How long a cancelled job is kept on a queue without `result_retention_ms`, so that a
+/// repeated `CancelJob` and a `GetJob` right after still see it.
+pub const CANCELLED_RETENTION_MS: u64 = 60_000;
+
 /// The address of an HTTP listener beside the gRPC one (`metrics_listen`,
 /// `console_listen`). An address the config names must be bound or the engine does not
 /// start; the built-in default that is already taken (a second engine on the same host)
@@ -197,6 +203,12 @@ pub struct QueueSpec {
     /// How long a dead letter is kept before the sweeper (`crate::retention`) discards it;
     /// `None`: until it is redriven or discarded.
     pub dlq_retention_ms: Option<u64>,
+    /// How long completed jobs (with their results) and cancelled ones are kept for
+    /// `GetJob`; 0: completed jobs are deleted at once, cancelled ones kept
+    /// [`CANCELLED_RETENTION_MS`].
+    pub result_retention_ms: u64,
+    /// Attempts of this queue start at most this fast (see [`crate::limits::rate`]).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl QueueSpec {
@@ -215,7 +227,20 @@ impl QueueSpec {
             dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
             topic: None,
             dlq_retention_ms: None,
+            result_retention_ms: 0,
+            rate_limit: None,
         }
+    }
+
+    /// Until when a job of this queue that completed at `at` is kept, if it is.
+    pub fn completed_until(&self, at: Millis) -> Option<Millis> {
+        (self.result_retention_ms > 0).then(|| at.saturating_add(self.result_retention_ms))
+    }
+
+    /// Until when a job of this queue cancelled at `at` is kept.
+    pub fn cancelled_until(&self, at: Millis) -> Millis {
+        let keep = if self.result_retention_ms > 0 { self.result_retention_ms } else { CANCELLED_RETENTION_MS };
+        at.saturating_add(keep)
     }
 
     pub fn max_attempts(&self) -> u32 {

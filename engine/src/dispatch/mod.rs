@@ -25,6 +25,7 @@
 //! for a function no connected worker serves — such jobs wait in the store.
 
 mod invocation;
+mod lifecycle;
 mod pump;
 pub mod workers;
 
@@ -72,6 +73,15 @@ fn call_value(value: bytes::Bytes) -> Result<bytes::Bytes, JobError> {
     })
 }
 
+/// How a worker's attempt at a queued job ended.
+enum Attempt {
+    /// The encoded `google.protobuf.Value` it returned.
+    Succeeded(bytes::Bytes),
+    Failed(JobError),
+    /// The handler said it will never succeed.
+    FailedForGood(JobError),
+}
+
 /// Why a call was refused up front.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallRejected {
@@ -82,6 +92,8 @@ pub enum CallRejected {
 pub struct Dispatcher {
     config: Arc<EngineConfig>,
     store: Arc<dyn Store>,
+    /// The store's rate gate, taken once.
+    rate_gate: Arc<dyn crate::limits::rate::RateGate>,
     clock: Arc<dyn Clock>,
     metrics: Recorder,
     state: Mutex<State>,
@@ -99,6 +111,11 @@ struct State {
     backlog: HashMap<String, VecDeque<u64>>,
     /// Per queue: jobs this engine holds leased.
     leased: HashMap<String, u32>,
+    /// Per job invocation that reported progress: when it may be written next, and the
+    /// report held back until then ([`lifecycle`]).
+    progress: HashMap<u64, lifecycle::Throttle>,
+    /// Per rate-limited queue: no token before this instant.
+    rate_wait: HashMap<String, Millis>,
     accepting: bool,
     next_invocation: u64,
 }
@@ -109,6 +126,8 @@ struct State {
 struct Aftermath {
     failed_jobs: Vec<(Lease, JobError, Option<Millis>)>,
     released_jobs: Vec<(Lease, Option<Millis>)>,
+    /// Cancel-requested jobs whose attempt the engine stopped.
+    cancelled_jobs: Vec<(Lease, Option<Millis>)>,
     replies: Vec<(oneshot::Sender<CallResult>, CallResult)>,
 }
 
@@ -121,6 +140,7 @@ impl Dispatcher {
     ) -> Arc<Self> {
         Arc::new(Self {
             config,
+            rate_gate: store.rate_gate(),
             store,
             clock,
             metrics,
@@ -130,6 +150,8 @@ impl Dispatcher {
                 deadlines: BTreeSet::new(),
                 backlog: HashMap::default(),
                 leased: HashMap::default(),
+                progress: HashMap::default(),
+                rate_wait: HashMap::default(),
                 accepting: true,
                 next_invocation: 0,
             }),
@@ -305,17 +327,24 @@ impl Dispatcher {
                 }
                 let inv = Self::take(&mut st, inv_id).expect("checked above");
                 let sent_at = inv.sent_at;
+                let mut permanent = false;
                 let outcome = match result.outcome {
                     Some(invocation_result::Outcome::Value(v)) => Ok(v),
                     None => Ok(crate::wire::null_bytes()),
                     Some(invocation_result::Outcome::Error(e)) => {
+                        permanent = e.non_retryable;
                         Err(JobError { message: e.message, code: e.code, stack: e.stack })
                     }
                 };
                 match inv.kind {
                     Kind::Job(lease) => {
                         self.metrics.attempt_ended(&lease.job, sent_at, now);
-                        jobs.push((lease, outcome.map(|_| ()), sent_at))
+                        let outcome = match outcome {
+                            Ok(v) => Attempt::Succeeded(v),
+                            Err(e) if permanent => Attempt::FailedForGood(e),
+                            Err(e) => Attempt::Failed(e),
+                        };
+                        jobs.push((lease, outcome, sent_at))
                     }
                     Kind::Call { reply: Some(tx), .. } => {
                         let _ = tx.send(outcome.and_then(call_value).map_err(CallError::Failed));
@@ -354,6 +383,7 @@ impl Dispatcher {
     /// Removes an invocation from every index and frees its worker slot.
     fn take(st: &mut State, id: u64) -> Option<Invocation> {
         let inv = st.invocations.remove(&id)?;
+        st.progress.remove(&id);
         if let Some(d) = inv.deadline {
             st.deadlines.remove(&(d, id));
         }
@@ -460,18 +490,36 @@ impl Dispatcher {
             let _ = tx.send(result);
         }
         let failed = after.failed_jobs.into_iter().map(|(lease, error, sent_at)| {
-            let finish = self.finish_of(&lease.job, Err(error));
+            let finish = self.finish_of(&lease.job, Attempt::Failed(error));
             (lease, finish, sent_at)
         });
         let released = after.released_jobs.into_iter().map(|(lease, sent_at)| (lease, Finish::Release, sent_at));
-        self.end_leases(failed.chain(released).collect()).await;
+        let now = self.clock.now();
+        let cancelled = after.cancelled_jobs.into_iter().map(|(lease, sent_at)| {
+            let until = self.config.queues.get(&lease.job.queue).map_or(now, |q| q.cancelled_until(now));
+            (lease, Finish::Cancelled { at: now, until }, sent_at)
+        });
+        self.end_leases(failed.chain(released).chain(cancelled).collect()).await;
     }
 
-    /// How an attempt of a queued job ends: complete, or retry / dead-letter per the policy.
-    fn finish_of(&self, job: &Job, outcome: Result<(), JobError>) -> Finish {
-        let Err(error) = outcome else { return Finish::Complete };
+    /// How an attempt of a queued job ends: complete (kept with its result where the queue
+    /// retains results), or retry / dead-letter per the policy; a non-retryable failure
+    /// dead-letters whatever budget is left.
+    fn finish_of(&self, job: &Job, outcome: Attempt) -> Finish {
         let now = self.clock.now();
         let spec = self.config.queues.get(&job.queue).expect("leased only from configured queues");
+        let error = match outcome {
+            Attempt::Succeeded(value) => {
+                let Some(until) = spec.completed_until(now) else { return Finish::Complete };
+                let result = crate::wire::payload_from_wire(value).unwrap_or_else(|e| {
+                    tracing::warn!(job = %job.id, error = %e, "the result is not a google.protobuf.Value; kept as null");
+                    Payload(crate::wire::null_bytes())
+                });
+                return Finish::CompleteRetained { result, at: now, until };
+            }
+            Attempt::FailedForGood(error) => return Finish::DeadLetter { error, at: now },
+            Attempt::Failed(error) => error,
+        };
         match after_failure(spec, job.attempts, now, rand::random::<f64>()) {
             AfterFailure::RetryAt { due_at } => Finish::Retry { due_at, error },
             AfterFailure::DeadLetter => Finish::DeadLetter { error, at: now },

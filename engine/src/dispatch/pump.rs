@@ -6,7 +6,8 @@ use super::invocation::Kind;
 use super::{Aftermath, CallError, Dispatcher};
 use crate::clock::Millis;
 use crate::queue::JobError;
-use crate::store::LeaseRequest;
+use crate::config::QueueSpec;
+use crate::store::{LeaseRequest, StoreError};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,12 +49,14 @@ impl Dispatcher {
     }
 
     /// One round: expire deadlines, lease for every queue, and say when to wake next.
-    async fn pump_once(&self) -> Result<Option<Millis>, crate::store::StoreError> {
+    async fn pump_once(&self) -> Result<Option<Millis>, StoreError> {
         let now = self.clock.now();
         self.expire(now).await;
         let mut next: Option<Millis> = self.state.lock().deadlines.first().map(|d| d.0);
         for (name, spec) in &self.config.queues {
-            self.fill(name, spec.concurrency, now).await?;
+            if let Some(wait) = self.fill(name, spec, now).await? {
+                next = Some(next.map_or(wait, |n| n.min(wait)));
+            }
             if let Some(due) = self.store.next_due(name).await? {
                 // A due job not leased now waits for capacity, which wakes the pump itself.
                 if due > now {
@@ -64,14 +67,20 @@ impl Dispatcher {
         Ok(next)
     }
 
-    /// Leases what `queue` and the workers have room for and queues it for dispatch.
-    async fn fill(&self, queue: &str, concurrency: u32, now: Millis) -> Result<(), crate::store::StoreError> {
+    /// Leases what `queue` and the workers have room for (and its rate limit grants) and
+    /// queues it for dispatch. Answers when to come back for a queue its rate limit held.
+    async fn fill(&self, queue: &str, spec: &QueueSpec, now: Millis) -> Result<Option<Millis>, StoreError> {
         let (functions, free) = {
             let st = self.state.lock();
             if !st.accepting {
-                return Ok(());
+                return Ok(None);
             }
-            let free = concurrency.saturating_sub(st.leased.get(queue).copied().unwrap_or(0)) as usize;
+            if let Some(&wait) = st.rate_wait.get(queue)
+                && wait > now
+            {
+                return Ok(Some(wait));
+            }
+            let free = spec.concurrency.saturating_sub(st.leased.get(queue).copied().unwrap_or(0)) as usize;
             let functions: Vec<(String, usize)> = st
                 .workers
                 .capacities()
@@ -85,13 +94,37 @@ impl Dispatcher {
             (functions, free)
         };
         if free == 0 || functions.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        tracing::trace!(queue, ?functions, free, "leasing");
-        let leases = self.store.lease(LeaseRequest { queue: queue.to_string(), functions, max: free, now }).await?;
+        let wanted: usize = functions.iter().map(|(_, cap)| *cap).sum::<usize>().min(free);
+        let (max, mut wake) = match &spec.rate_limit {
+            None => (wanted, None),
+            Some(limit) => {
+                let grant = self.rate_gate.take(queue, limit, wanted as u32, now).await?;
+                // No token before `next_at`: until then no round asks the gate again.
+                let mut st = self.state.lock();
+                match grant.next_at {
+                    Some(at) => st.rate_wait.insert(queue.to_string(), at),
+                    None => st.rate_wait.remove(queue),
+                };
+                if grant.granted == 0 {
+                    return Ok(grant.next_at);
+                }
+                // Held back: come back when the next token is there.
+                (grant.granted as usize, grant.next_at.filter(|_| (grant.granted as usize) < wanted))
+            }
+        };
+        tracing::trace!(queue, ?functions, max, "leasing");
+        let leases = self.store.lease(LeaseRequest { queue: queue.to_string(), functions, max, now }).await?;
         tracing::trace!(queue, leased = leases.len(), "leased");
+        if let Some(limit) = &spec.rate_limit
+            && leases.len() < max
+        {
+            self.rate_gate.refund(queue, limit, (max - leases.len()) as u32, now).await?;
+            wake = None;
+        }
         if leases.is_empty() {
-            return Ok(());
+            return Ok(wake);
         }
         let after = {
             let mut st = self.state.lock();
@@ -111,7 +144,7 @@ impl Dispatcher {
             after
         };
         self.settle(after).await;
-        Ok(())
+        Ok(wake)
     }
 
     /// Ends every invocation whose deadline has passed.

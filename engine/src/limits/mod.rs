@@ -21,6 +21,7 @@
 //! that bound.
 
 pub mod incoming;
+pub mod rate;
 pub mod ready;
 pub mod slots;
 

@@ -29,6 +29,7 @@ pub enum Outcome {
     Retried,
     DeadLettered,
     Released,
+    Cancelled,
 }
 
 impl Outcome {
@@ -37,6 +38,7 @@ impl Outcome {
             Outcome::Completed => "completed",
             Outcome::Retried => "retried",
             Outcome::DeadLettered => "dead_lettered",
+            Outcome::Cancelled => "cancelled",
             Outcome::Released => "released",
         }
     }
@@ -54,7 +56,8 @@ impl Ended {
     /// `sent_at`: when the invoke went to a worker (`None` if it never did).
     pub fn of(finish: &Finish, sent_at: Option<Millis>) -> Self {
         let (outcome, error_code) = match finish {
-            Finish::Complete => (Outcome::Completed, None),
+            Finish::Complete | Finish::CompleteRetained { .. } => (Outcome::Completed, None),
+            Finish::Cancelled { .. } => (Outcome::Cancelled, None),
             Finish::Retry { error, .. } => (Outcome::Retried, Some(error.code.clone())),
             Finish::DeadLetter { error, .. } => (Outcome::DeadLettered, Some(error.code.clone())),
             Finish::Release => (Outcome::Released, None),

@@ -8,8 +8,11 @@
 
 use super::Metrics;
 use crate::clock::Millis;
-use crate::queue::{Enqueued, JobId, NewJob};
-use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use crate::limits::rate::RateGate;
+use crate::queue::{Enqueued, Job, JobId, NewJob, Progress};
+use crate::store::{
+    CancelOutcome, DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -110,6 +113,30 @@ impl Store for Counted {
 
     async fn recover(&self) -> Result<u64, StoreError> {
         self.check("recover", self.inner.recover().await)
+    }
+
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        self.check("get_job", self.inner.get_job(queue, id, now).await)
+    }
+
+    async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
+        self.check("cancel", self.inner.cancel(queue, id, at, until).await)
+    }
+
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {
+        self.check("set_progress", self.inner.set_progress(token, progress).await)
+    }
+
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        self.check("cancel_requested", self.inner.cancel_requested(tokens).await)
+    }
+
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError> {
+        self.check("expire_finished", self.inner.expire_finished(now).await)
+    }
+
+    fn rate_gate(&self) -> Arc<dyn RateGate> {
+        self.inner.rate_gate()
     }
 
     fn changed(&self) -> Arc<Notify> {

@@ -201,7 +201,7 @@ impl Recorder {
             Outcome::Completed => &[&q.completed],
             Outcome::Retried => &[&q.retried, &q.failed],
             Outcome::DeadLettered => &[&q.dead_lettered, &q.failed],
-            Outcome::Released => &[],
+            Outcome::Released | Outcome::Cancelled => &[],
         };
         for c in counters {
             c.fetch_add(1, Relaxed);

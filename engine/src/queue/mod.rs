@@ -13,6 +13,13 @@
 //!    ▼           │                                               └──discard──► (deleted)
 //!  Waiting ──────┘ (its group's head finished or was dead-lettered)
 //! ```
+//!
+//! A completed job is deleted at once unless its queue keeps results
+//! (`result_retention_ms`): then it stays `Completed`, with its result, until its
+//! `expires_at`. Cancelling ([`crate::store::Store::cancel`]) moves a `Ready`, `Waiting` or
+//! `Delayed` job to `Cancelled` at once; an `InFlight` one gets `cancel_requested` and ends
+//! `Cancelled` when its attempt stops (whatever the attempt's outcome but success). A
+//! `Cancelled` job is kept until its `expires_at`, then forgotten; it never runs again.
 
 pub mod group;
 pub mod retry;
@@ -29,22 +36,47 @@ pub type JobId = String;
 pub struct Payload(pub Bytes);
 
 /// The closed set of states a stored job can be in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum JobState {
     /// FIFO only: queued behind an earlier job of its group. Moved to `Ready` by the
     /// store when the group's head completes or is dead-lettered.
     Waiting,
     /// Due now; may be leased. Entered on enqueue, when a delay expires, on release and
     /// on redrive.
+    #[default]
     Ready,
     /// Not due before `due_at`: a retry scheduled by a failed attempt with budget left, or
     /// a delayed enqueue (`delay_ms` / `not_before`).
     Delayed,
     /// Leased to a worker. Entered by `lease`; left by `finish` or `release`.
     InFlight,
-    /// In the dead-letter queue. Entered by a failed attempt with no budget left; left by
-    /// redrive (back to `Ready`) or discard (deleted).
+    /// In the dead-letter queue. Entered by a failed attempt with no budget left (or a
+    /// non-retryable failure); left by redrive (back to `Ready`) or discard (deleted).
     Dead,
+    /// Succeeded, and kept with its result until `expires_at` (queues with
+    /// `result_retention_ms`); a queue without retention deletes completed jobs at once.
+    Completed,
+    /// Cancelled before or during a run; kept until `expires_at`, then forgotten.
+    Cancelled,
+}
+
+impl JobState {
+    /// Completed, dead or cancelled: no attempt of it will start again (but a dead one's
+    /// after a redrive).
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Completed | JobState::Dead | JobState::Cancelled)
+    }
+}
+
+/// Priorities run from 0 (the default, lowest) to this (highest).
+pub const MAX_PRIORITY: u8 = 9;
+
+/// A running job's latest progress report, as its handler sent it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Progress {
+    pub value: Option<f64>,
+    /// An encoded `google.protobuf.Value`, like a payload.
+    pub detail: Option<Payload>,
 }
 
 /// The last error of a failed attempt, as the worker reported it (or as the engine
@@ -79,6 +111,9 @@ pub struct NewJob {
     pub not_before: Option<Millis>,
     /// Idempotency: no job is created when the queue already has a live claim on the key.
     pub dedup: Option<Dedup>,
+    /// 0 (default) to [`MAX_PRIORITY`]: a ready job of higher priority is leased before any
+    /// of lower priority; equal priorities in enqueue order. Always 0 on FIFO queues.
+    pub priority: u8,
 }
 
 /// An idempotency key claim: within `window_ms` of the first job's `enqueued_at`, a job with
@@ -121,7 +156,7 @@ impl Enqueued {
 }
 
 /// A stored job as a store hands it out.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Job {
     pub id: JobId,
     pub queue: String,
@@ -139,6 +174,17 @@ pub struct Job {
     /// A delayed enqueue's due time, kept until the job has first become ready (a FIFO job
     /// waiting behind its group is delayed, not ready, when its turn comes before this).
     pub not_before: Option<Millis>,
+    pub priority: u8,
+    /// `InFlight` only: a cancel was requested; the attempt's end makes it `Cancelled`.
+    pub cancel_requested: bool,
+    /// The latest progress of the attempt in flight (cleared when a new attempt starts).
+    pub progress: Option<Progress>,
+    /// `Completed` / `Cancelled`: when it ended (`Dead`: see `dead_lettered_at`).
+    pub finished_at: Option<Millis>,
+    /// `Completed` / `Cancelled`: until when it is kept.
+    pub expires_at: Option<Millis>,
+    /// `Completed`: the handler's value (an encoded `google.protobuf.Value`).
+    pub result: Option<Payload>,
 }
 
 impl From<NewJob> for Job {
@@ -157,6 +203,8 @@ impl From<NewJob> for Job {
             last_error: None,
             dead_lettered_at: None,
             not_before: new.not_before,
+            priority: new.priority,
+            ..Job::default()
         }
     }
 }

@@ -90,6 +90,7 @@ fn job(queue: &str, function: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
         not_before: None,
         dedup: None,
+        priority: 0,
         id: unique("job"),
         queue: queue.into(),
         function_id: function.into(),

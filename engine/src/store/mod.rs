@@ -20,6 +20,24 @@
 //! 3. `finish` — complete, retry at a due time, dead-letter, or release (not counted).
 //! 4. `redrive` / `discard` — operator moves out of the DLQ.
 //!
+//! The job lifecycle for callers (see [`crate::queue`] for the states):
+//! - `get_job` — one job by id, live or finished-and-retained; a `Completed` or `Cancelled`
+//!   job whose `expires_at` is not after `now` is gone (`None`) even before
+//!   `expire_finished` has deleted it.
+//! - `cancel` — `Ready` / `Waiting` / `Delayed` → `Cancelled` at once (a FIFO group moves on
+//!   as when its head completes); `InFlight` → `cancel_requested`, and the attempt's end
+//!   then makes it `Cancelled`: a `Retry` or `DeadLetter` finish of a cancel-requested job is
+//!   applied as [`Finish::Cancelled`] by the store itself, a `Complete` stays a completion
+//!   (the work was done), a `Release` stays a release but the job is then `Cancelled`, not
+//!   ready. Cancelled jobs are not counted `failed` or `dead_lettered`.
+//! - `set_progress` — the latest report of a job in flight, under its lease token.
+//! - `cancel_requested` — which of an engine's leases have a cancel request (an engine
+//!   other than the one holding the lease may have taken it).
+//! - `expire_finished` — forgets retained jobs whose time is over.
+//! - priorities — `lease` takes ready jobs by priority (highest first), then enqueue order.
+//! - `rate_gate` — the token buckets of rate-limited queues: in the store's process for an
+//!   embedded store, shared by every engine for a shared one.
+//!
 //! Every store passes [`conformance`] unchanged.
 
 pub mod conformance;
@@ -30,7 +48,8 @@ pub mod redis;
 
 use crate::clock::Millis;
 use crate::config::AdapterSpec;
-use crate::queue::{Enqueued, Job, JobError, JobId, NewJob};
+use crate::limits::rate::RateGate;
+use crate::queue::{Enqueued, Job, JobError, JobId, NewJob, Payload, Progress};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -64,6 +83,12 @@ pub struct LeaseRequest {
 pub enum Finish {
     /// Success: the job is deleted and counted `completed`.
     Complete,
+    /// Success on a queue that keeps results: `Completed` with its `result` until `until`,
+    /// then forgotten; counted `completed`.
+    CompleteRetained { result: Payload, at: Millis, until: Millis },
+    /// The attempt of a cancel-requested job ended (the engine gave up on it, or it failed):
+    /// `Cancelled` until `until`. Not counted failed.
+    Cancelled { at: Millis, until: Millis },
     /// Failure with budget left: `Delayed` until `due_at`; counted `failed`.
     Retry { due_at: Millis, error: JobError },
     /// Failure with the budget spent: `Dead`; counted `failed` and `dead_lettered`.
@@ -103,6 +128,22 @@ pub fn dead_letter_cursor(cursor: Option<&str>) -> Result<u64, StoreError> {
         None | Some("") => Ok(0),
         Some(c) => c.parse::<u64>().map_err(|_| StoreError::BadCursor(c.to_string())),
     }
+}
+
+/// What `Store::cancel` did.
+#[derive(Clone, Debug)]
+pub enum CancelOutcome {
+    /// No such job in the queue (never was, or no longer kept).
+    NotFound,
+    /// It was ready, waiting or delayed: now `Cancelled`; it never runs.
+    Cancelled(Job),
+    /// It is in flight under `lease`: cancel is requested; the engine holding the lease
+    /// stops the attempt, and its end makes the job `Cancelled`.
+    Cancelling(Job, LeaseToken),
+    /// Cancelled (or cancel-requested) before.
+    AlreadyCancelled(Job),
+    /// Completed or dead: nothing changed.
+    AlreadyFinished(Job),
 }
 
 /// Why a store operation failed. Callers see these as `UNAVAILABLE`.
@@ -165,6 +206,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes dead letters (all when `ids` is empty). Returns how many.
     async fn discard(&self, queue: &str, ids: &[JobId]) -> Result<u64, StoreError>;
+
+    /// The job `id` of `queue` as it stands at `now`; `None` when unknown or no longer kept.
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError>;
+
+    /// Cancels the job `id` of `queue` (see the module doc); a `Cancelled` job is kept until
+    /// `until`. `at` is the engine's now.
+    async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError>;
+
+    /// Records the latest progress of the job `token` leases. `Ok(false)` when stale.
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError>;
+
+    /// Of `tokens` (leases this engine holds), those whose job has a cancel request.
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError>;
+
+    /// Forgets `Completed` and `Cancelled` jobs whose `expires_at` is at or before `now`.
+    /// Returns how many.
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError>;
+
+    /// The token buckets that rate-limited queues lease through.
+    fn rate_gate(&self) -> Arc<dyn RateGate>;
 
     /// Start-up: every job this engine had `InFlight` becomes `Ready` again, the
     /// interrupted attempt not counted. Returns how many.

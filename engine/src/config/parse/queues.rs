@@ -18,7 +18,12 @@ pub(super) const QUEUE_KEYS: &[&str] = &[
     "max_ready",
     "dedup_window_ms",
     "dlq_retention_ms",
+    "result_retention_ms",
+    "rate_limit",
 ];
+
+/// Results are kept at most a week: they count against the store's memory or disk.
+const MAX_RESULT_RETENTION_MS: u64 = 7 * 24 * 3_600_000;
 
 impl Walker<'_> {
     pub(super) fn queues(&mut self, path: &str, node: &Node, config: &mut EngineConfig) {
@@ -132,6 +137,14 @@ impl Walker<'_> {
                 None => {}
             }
         }
+        if let Some(n) = field("result_retention_ms") {
+            spec.result_retention_ms = self
+                .uint(&join(path, "result_retention_ms"), n, MAX_RESULT_RETENTION_MS)
+                .unwrap_or(spec.result_retention_ms);
+        }
+        if let Some(n) = field("rate_limit") {
+            spec.rate_limit = self.rate_limit(&join(path, "rate_limit"), n);
+        }
         if let Some(n) = field("jitter") {
             spec.jitter = self.boolean(&join(path, "jitter"), n).unwrap_or(false);
         }
@@ -180,5 +193,41 @@ impl Walker<'_> {
             _ => {}
         }
         (self.problems.len() == before).then_some(spec)
+    }
+
+    /// `rate_limit: {per_second: N | per_minute: N, burst: B}` (burst default 1).
+    fn rate_limit(&mut self, path: &str, node: &Node) -> Option<crate::config::RateLimit> {
+        let map = self.mapping(path, node)?;
+        self.keys(path, map, &["per_second", "per_minute", "burst"], &[]);
+        let count = |w: &mut Self, key: &str| {
+            let n = map.get_node(key)?;
+            match w.uint(&join(path, key), n, 1_000_000) {
+                Some(0) => {
+                    w.problem(&join(path, key), n, "must be at least 1");
+                    None
+                }
+                v => v,
+            }
+        };
+        let per_second = count(self, "per_second");
+        let per_minute = count(self, "per_minute");
+        let burst = match map.get_node("burst") {
+            Some(_) => count(self, "burst")? as u32,
+            None => 1,
+        };
+        let (count, window_ms) = match (per_second, per_minute, map.get_node("per_second"), map.get_node("per_minute")) {
+            (Some(s), None, _, None) => (s as u32, 1_000),
+            (None, Some(m), None, _) => (m as u32, 60_000),
+            (_, _, Some(_), Some(_)) => {
+                self.problem(path, node, "give one of per_second and per_minute, not both");
+                return None;
+            }
+            (None, None, None, None) => {
+                self.problem(path, node, "required: per_second or per_minute (how many attempts may start)");
+                return None;
+            }
+            _ => return None, // the field's own problem is recorded
+        };
+        Some(crate::config::RateLimit { count, window_ms, burst })
     }
 }

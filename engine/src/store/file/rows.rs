@@ -82,6 +82,8 @@ fn state_of(job: &Job) -> i64 {
         JobState::Delayed => state::DELAYED,
         JobState::Dead => state::DEAD,
         JobState::Ready | JobState::Waiting | JobState::InFlight => state::PENDING,
+        // LIFECYCLE-SEAM: finished-and-retained rows come with the file store's lifecycle.
+        JobState::Completed | JobState::Cancelled => state::PENDING,
     }
 }
 
@@ -150,6 +152,7 @@ fn restored(r: &Row<'_>) -> rusqlite::Result<Restored> {
         },
         dead_lettered_at: r.get(13)?,
         not_before: r.get(14)?,
+        ..Job::default()
     };
     Ok(Restored { job, seq: r.get(6)? })
 }

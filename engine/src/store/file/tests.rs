@@ -30,6 +30,7 @@ fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
         not_before: None,
         dedup: None,
+        priority: 0,
         id: format!("{queue}-{}-{n}", group.unwrap_or("std")),
         queue: queue.into(),
         function_id: "f".into(),
@@ -411,6 +412,7 @@ fn a_batch_writes_one_net_row_per_job() {
         due_at: 1,
         last_error: None,
         dead_lettered_at: None,
+        ..Job::default()
     };
     let put = |job: Job, seq: u64, was: Option<u64>, counts| Write::Put { job, seq, was, counts };
     let gone = |seq: u64| Write::Delete { seq, queue: "q".into(), completed: true };

@@ -114,6 +114,7 @@ impl Record {
             last_error: extra.and_then(|e| e.last_error.clone()),
             dead_lettered_at: extra.and_then(|e| e.dead_lettered_at),
             not_before: self.not_before(),
+            ..Job::default()
         }
     }
 }
@@ -193,6 +194,7 @@ mod tests {
             enqueued_at: 7,
             not_before: None,
             dedup: None,
+            priority: 0,
         }
     }
 

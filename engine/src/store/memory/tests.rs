@@ -10,6 +10,7 @@ fn new_job(id: &str, group: Option<&str>) -> NewJob {
     NewJob {
         not_before: None,
         dedup: None,
+        priority: 0,
         id: id.into(),
         queue: "q".into(),
         function_id: "f".into(),

@@ -68,6 +68,7 @@ impl JobMsg {
             enqueued_at: self.enqueued_at,
             last_error: self.last_error,
             not_before: self.not_before,
+            ..Job::default()
         }
     }
 }

@@ -572,6 +572,31 @@ impl Store for RabbitStore {
         Ok(())
     }
 
+    // LIFECYCLE-SEAM: placeholders until this store implements the job lifecycle (issue 22).
+    async fn get_job(&self, _queue: &str, _id: &str, _now: Millis) -> Result<Option<crate::queue::Job>, StoreError> {
+        Err(StoreError::Unavailable("get_job: not yet in this store".into()))
+    }
+
+    async fn cancel(&self, _queue: &str, _id: &str, _at: Millis, _until: Millis) -> Result<crate::store::CancelOutcome, StoreError> {
+        Err(StoreError::Unavailable("cancel: not yet in this store".into()))
+    }
+
+    async fn set_progress(&self, _token: &LeaseToken, _progress: crate::queue::Progress) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("set_progress: not yet in this store".into()))
+    }
+
+    async fn cancel_requested(&self, _tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn expire_finished(&self, _now: Millis) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn rate_gate(&self) -> Arc<dyn crate::limits::rate::RateGate> {
+        Arc::new(crate::limits::rate::LocalGate::new())
+    }
+
     fn changed(&self) -> Arc<Notify> {
         self.inner.changed.clone()
     }

@@ -322,6 +322,7 @@ impl Shard {
                         enqueued_at: j.enqueued_at,
                         not_before: j.not_before,
                         dedup: None, // claimed on the broker before the publish (see `dedup`)
+                        priority: 0,
                     };
                     self.mirror.enqueue_with(vec![new], &mut |_| {});
                 } else {

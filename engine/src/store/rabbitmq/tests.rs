@@ -67,6 +67,7 @@ fn job(queue: &str, group: Option<&str>, n: u32) -> NewJob {
     NewJob {
         not_before: None,
         dedup: None,
+        priority: 0,
         id: format!("job-{n}-{}", uuid::Uuid::now_v7().simple()),
         queue: queue.into(),
         function_id: "f".into(),
