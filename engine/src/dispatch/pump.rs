@@ -120,7 +120,9 @@ impl Dispatcher {
         if let Some(limit) = &spec.rate_limit
             && leases.len() < max
         {
+            // Tokens are back in the bucket: the next round may take them at once.
             self.rate_gate.refund(queue, limit, (max - leases.len()) as u32, now).await?;
+            self.state.lock().rate_wait.remove(queue);
             wake = None;
         }
         if leases.is_empty() {
