@@ -41,7 +41,7 @@ pub enum Variant {
     /// `result_retention_ms` on: every completed job is kept with its result (10 minutes,
     /// longer than any run) — the cost of retention, memory included.
     Retain,
-    /// A `rate_limit` far above the load (10 million per second, burst 100,000): the cost
+    /// A `rate_limit` far above the load (a million per second, burst 100,000): the cost
     /// of taking tokens on every lease.
     RateLimit,
 }
@@ -61,7 +61,7 @@ impl Variant {
         match self {
             Variant::Plain => "",
             Variant::Retain => ", result_retention_ms: 600000",
-            Variant::RateLimit => ", rate_limit: {per_second: 10000000, burst: 100000}",
+            Variant::RateLimit => ", rate_limit: {per_second: 1000000, burst: 100000}",
         }
     }
 }
