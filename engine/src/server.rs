@@ -128,8 +128,7 @@ pub async fn serve_with(
     let stop = CancellationToken::new();
     let pump = tokio::spawn(dispatcher.clone().run(stop.clone()));
     let watch = tokio::spawn(dispatcher.watch(stop.clone()));
-    let expiry =
-        tokio::spawn(crate::retention::expire(shared.store.clone(), shared.clock.clone(), stop.clone()));
+    let expiry = tokio::spawn(crate::retention::expire(shared.store.clone(), shared.clock.clone(), stop.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<EngineServer<EngineService>>().await;
@@ -137,6 +136,14 @@ pub async fn serve_with(
     let store_watch = tokio::spawn(report_store_failure(shared.store.clone(), health.clone(), stop.clone()));
     let sweeper =
         tokio::spawn(crate::retention::run(config.clone(), shared.store.clone(), shared.clock.clone(), stop.clone()));
+    let scheduler = Arc::new(crate::schedule::Scheduler::new(
+        config.clone(),
+        shared.store.clone(),
+        shared.clock.clone(),
+        shared.guards.clone(),
+        metrics.clone(),
+    ));
+    let schedules = tokio::spawn(crate::schedule::run(scheduler, stop.clone()));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
@@ -178,6 +185,7 @@ pub async fn serve_with(
         let _ = expiry.await;
         let _ = store_watch.await;
         let _ = sweeper.await;
+        let _ = schedules.await;
         set_serving(&health, false).await; // whatever the store watch did meanwhile
         closing.cancel();
         let _ = drained_tx.send(());

@@ -149,6 +149,21 @@ impl Collector for Exposition {
                 m.encode_family(&[("topic", topic.as_str())])?.encode_counter::<NoLabelSet, u64, f64>(&v, None)?;
             }
         }
+        if !self.metrics.schedules.is_empty() {
+            let help = "Schedule ticks this engine handled, by outcome: enqueued (it stored the job), duplicate (already stored), failed.";
+            let mut m = enc.encode_descriptor("switchyard_schedule_ticks", help, None, MetricType::Counter)?;
+            let mut schedules: Vec<_> = self.metrics.schedules.iter().collect();
+            schedules.sort_by(|a, b| a.0.cmp(b.0));
+            for (schedule, ticks) in schedules {
+                for (outcome, v) in
+                    [("enqueued", &ticks.enqueued), ("duplicate", &ticks.duplicate), ("failed", &ticks.failed)]
+                {
+                    let v = v.load(Relaxed);
+                    m.encode_family(&[("schedule", schedule.as_str()), ("outcome", outcome)])?
+                        .encode_counter::<NoLabelSet, u64, f64>(&v, None)?;
+                }
+            }
+        }
         Ok(())
     }
 }
