@@ -49,12 +49,13 @@ impl Timetable {
     /// Parses `expression` (5 fields: minute granularity; 6: with seconds first; 7: with a
     /// year last; or a nickname such as `@daily`) in the zone named `zone`.
     pub fn parse(expression: &str, zone: &str) -> Result<Self, TimetableError> {
+        // The zone first: an expression error then means the zone was fine.
+        let tz = jiff::tz::db().get(zone.trim()).map_err(|_| TimetableError::Zone(zone.trim().to_string()))?;
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
             .parse(expression.trim())
             .map_err(|e| TimetableError::Expression(e.to_string()))?;
-        let tz = jiff::tz::db().get(zone.trim()).map_err(|_| TimetableError::Zone(zone.trim().to_string()))?;
         let table =
             Self { cron, expression: expression.trim().to_string(), zone: tz, zone_name: zone.trim().to_string() };
         // A day-of-month no month has (`0 0 30 2 *`) never matches; ticks only in past

@@ -53,6 +53,10 @@ impl Walker<'_> {
                 Ok(t) => Some(t),
                 Err(e @ crate::schedule::TimetableError::Zone(_)) => {
                     self.problem(&join(path, "timezone"), zone_node, e.to_string());
+                    // The expression may be wrong too: say so in the same run.
+                    if let Err(e) = Timetable::parse(&cron, "UTC") {
+                        self.problem(&join(path, "cron"), cron_node, e.to_string());
+                    }
                     None
                 }
                 Err(e) => {
@@ -185,5 +189,134 @@ fn yaml_to_json(node: &Node) -> serde_json::Value {
                 None => Value::String(text.to_string()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{EngineConfig, Problem};
+    use crate::schedule::Missed;
+
+    const QUEUES: &str = "\
+queue_configs:
+  reports: {}
+  ledger: {type: fifo, message_group_field: account}
+";
+
+    fn problems(schedules: &str) -> Vec<Problem> {
+        EngineConfig::parse(&format!("{QUEUES}schedules:\n{schedules}")).expect_err("a bad config").problems
+    }
+
+    fn lines(problems: &[Problem]) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_brief_s_example_loads_with_its_payload_as_json() {
+        let c = EngineConfig::parse(&format!(
+            "{QUEUES}schedules:
+  nightly-report:
+    cron: \"0 30 2 * * *\"
+    timezone: Europe/Berlin
+    queue: reports
+    function_id: reports::nightly
+    payload: {{kind: nightly, limit: 10, ratio: 0.5, on: true, none: ~, quoted: '10'}}
+    missed: run_once
+"
+        ))
+        .unwrap();
+        let s = &c.schedules["nightly-report"];
+        assert_eq!(
+            (s.queue.as_str(), s.function_id.as_str(), s.missed),
+            ("reports", "reports::nightly", Missed::RunOnce)
+        );
+        assert_eq!((s.timetable.expression(), s.timetable.zone_name()), ("0 30 2 * * *", "Europe/Berlin"));
+        let payload = crate::wire::value_to_json(&crate::wire::decode_payload(&s.payload));
+        let expected =
+            serde_json::json!({"kind": "nightly", "limit": 10, "ratio": 0.5, "on": true, "none": null, "quoted": "10"});
+        assert_eq!(payload, expected);
+        assert_eq!((s.group.as_deref(), s.priority), (None, 0));
+    }
+
+    #[test]
+    fn defaults_are_utc_a_null_payload_and_run_once() {
+        let c = EngineConfig::parse(&format!(
+            "{QUEUES}schedules:\n  t: {{cron: '@hourly', queue: reports, function_id: f}}\n"
+        ))
+        .unwrap();
+        let s = &c.schedules["t"];
+        assert_eq!((s.timetable.zone_name(), s.missed), ("UTC", Missed::RunOnce));
+        assert_eq!(crate::wire::value_to_json(&crate::wire::decode_payload(&s.payload)), serde_json::Value::Null);
+        assert_eq!(s.describe(), "cron \"@hourly\" timezone=UTC queue=reports function_id=f missed=run_once");
+    }
+
+    #[test]
+    fn every_problem_of_a_schedule_has_its_path_and_line() {
+        let got = lines(&problems(
+            "  bad-cron: {cron: '61 * * * *', queue: reports, function_id: f}
+  bad-zone: {cron: '@daily', timezone: Europe/Berln, queue: reports, function_id: f}
+  both: {cron: '* * *', timezone: Mars/Olympus, queue: reports, function_id: f}
+  no-queue: {cron: '@daily', queue: reprots, function_id: f}
+  no-function: {cron: '@daily', queue: reports, function_id: ' '}
+  typo: {cron: '@daily', queue: reports, function_id: f, misssed: skip}
+  policy: {cron: '@daily', queue: reports, function_id: f, missed: always}
+  never: {cron: '0 0 30 2 *', queue: reports, function_id: f}
+  bare: {queue: reports}
+",
+        ));
+        let expected = [
+            "schedules.bad-cron.cron: not a cron expression: Component error: Number out of bounds. (the syntax: [second] minute hour day-of-month month day-of-week [year], or @hourly, @daily, …) (line 5)",
+            "schedules.bad-zone.timezone: unknown time zone 'Europe/Berln' (an IANA name such as UTC, Europe/Berlin or America/New_York) (line 6)",
+            "schedules.both.timezone: unknown time zone 'Mars/Olympus' (an IANA name such as UTC, Europe/Berlin or America/New_York) (line 7)",
+            "schedules.both.cron: not a cron expression: Invalid pattern: Pattern must have between 5 and 7 fields. (the syntax: [second] minute hour day-of-month month day-of-week [year], or @hourly, @daily, …) (line 7)",
+            "schedules.no-queue.queue: queue 'reprots' is not defined; did you mean 'reports'? (defined: default, ledger, reports) (line 8)",
+            "schedules.no-function.function_id: a function id must be non-empty and without spaces (line 9)",
+            "schedules.typo.misssed: unknown key; did you mean 'missed'? (expected one of: cron, timezone, queue, function_id, payload, priority, missed) (line 10)",
+            "schedules.policy.missed: expected 'run_once' or 'skip', got 'always' (line 11)",
+            "schedules.never.cron: never fires (no instant matches it) (line 12)",
+            "schedules.bare.cron: required: a cron expression, e.g. \"0 30 2 * * *\" (line 13)",
+            "schedules.bare.function_id: required: the function its jobs call (line 13)",
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_fifo_queue_needs_the_group_field_in_the_payload_and_takes_no_priority() {
+        let got = lines(&problems(
+            "  a: {cron: '@daily', queue: ledger, function_id: f, payload: {amount: 3}}
+  b: {cron: '@daily', queue: ledger, function_id: f, payload: {account: acct_1}, priority: 5}
+  c: {cron: '@daily', queue: reports, function_id: f, priority: 10}
+",
+        ));
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(
+            got[0].starts_with(
+                "schedules.a.payload: queue 'ledger' is fifo: the payload needs its group field 'account'"
+            ),
+            "{}",
+            got[0]
+        );
+        assert_eq!(got[1], "schedules.b.priority: a fifo queue runs its groups in order: no priority (line 6)");
+        assert_eq!(got[2], "schedules.c.priority: must be at most 9 (line 7)");
+        let c = EngineConfig::parse(&format!(
+            "{QUEUES}schedules:\n  d: {{cron: '@daily', queue: ledger, function_id: f, payload: {{account: 42}}}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.schedules["d"].group.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn names_and_payload_size_are_checked() {
+        let got = lines(&problems("  'two words': {cron: '@daily', queue: reports, function_id: f}\n"));
+        assert_eq!(
+            got,
+            ["schedules.two words: a schedule name must be non-empty: letters, digits, '_', '-', '.', ':' (line 5)"]
+        );
+        let big = "x".repeat(2000);
+        let err = EngineConfig::parse(&format!(
+            "max_payload_bytes: 1000\n{QUEUES}schedules:\n  s: {{cron: '@daily', queue: reports, function_id: f, payload: {{blob: {big}}}}}\n"
+        ))
+        .unwrap_err();
+        assert!(err.problems[0].to_string().starts_with("schedules.s.payload: 20"), "{err}");
     }
 }
