@@ -167,3 +167,30 @@ impl Collector for Exposition {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_ticks_are_counted_by_schedule_and_outcome() {
+        let config = crate::config::EngineConfig::parse(
+            "schedules: {nightly: {cron: '@daily', queue: default, function_id: f}}",
+        )
+        .unwrap();
+        let metrics = Metrics::new(&config);
+        metrics.schedule_tick("nightly", "enqueued");
+        metrics.schedule_tick("nightly", "duplicate");
+        metrics.schedule_tick("nightly", "duplicate");
+        metrics.schedule_tick("not-configured", "enqueued");
+        let text = encode(metrics, Snapshot::default()).unwrap();
+        for line in [
+            "switchyard_schedule_ticks_total{schedule=\"nightly\",outcome=\"enqueued\"} 1",
+            "switchyard_schedule_ticks_total{schedule=\"nightly\",outcome=\"duplicate\"} 2",
+            "switchyard_schedule_ticks_total{schedule=\"nightly\",outcome=\"failed\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        }
+        assert!(!text.contains("not-configured"));
+    }
+}

@@ -7,7 +7,7 @@ use crate::config::EngineConfig;
 use crate::limits::Guards;
 use crate::metrics::Metrics;
 use crate::store::memory::MemoryStore;
-use crate::store::{LeaseRequest, Store};
+use crate::store::{LeaseRequest, Store, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -254,4 +254,123 @@ fn the_claim_outlives_every_engine_that_may_still_fire_the_tick() {
     assert_eq!(catch_up(&table, Missed::RunOnce, last_fire - 1), Some(nine));
     assert_eq!(catch_up(&table, Missed::RunOnce, last_fire + 1), Some(last_fire), "then 17:00 is the latest");
     assert_eq!(tick_key("nightly-report", nine), format!("schedule:nightly-report:{nine}"));
+}
+
+/// A memory store whose enqueues fail while `failing` says so.
+struct Flaky {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Store for Flaky {
+    async fn enqueue(&self, jobs: Vec<crate::queue::NewJob>) -> Result<Vec<crate::queue::Enqueued>, StoreError> {
+        let left = self.failing.load(Relaxed);
+        if left > 0 {
+            self.failing.store(left - 1, Relaxed);
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.enqueue(jobs).await
+    }
+    async fn lease(&self, request: LeaseRequest) -> Result<Vec<crate::store::Lease>, StoreError> {
+        self.inner.lease(request).await
+    }
+    async fn finish(&self, token: &crate::store::LeaseToken, finish: crate::store::Finish) -> Result<bool, StoreError> {
+        self.inner.finish(token, finish).await
+    }
+    async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        self.inner.next_due(queue).await
+    }
+    async fn stats(&self, queue: &str) -> Result<crate::store::QueueStats, StoreError> {
+        self.inner.stats(queue).await
+    }
+    async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
+        self.inner.oldest_ready(queue).await
+    }
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::store::DeadLetterPage, StoreError> {
+        self.inner.dead_letters(queue, cursor, limit).await
+    }
+    async fn redrive(&self, queue: &str, ids: &[crate::queue::JobId], now: Millis) -> Result<u64, StoreError> {
+        self.inner.redrive(queue, ids, now).await
+    }
+    async fn discard(&self, queue: &str, ids: &[crate::queue::JobId]) -> Result<u64, StoreError> {
+        self.inner.discard(queue, ids).await
+    }
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<crate::queue::Job>, StoreError> {
+        self.inner.get_job(queue, id, now).await
+    }
+    async fn cancel(
+        &self,
+        queue: &str,
+        id: &str,
+        at: Millis,
+        until: Millis,
+    ) -> Result<crate::store::CancelOutcome, StoreError> {
+        self.inner.cancel(queue, id, at, until).await
+    }
+    async fn set_progress(
+        &self,
+        token: &crate::store::LeaseToken,
+        progress: crate::queue::Progress,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_progress(token, progress).await
+    }
+    async fn cancel_requested(
+        &self,
+        tokens: &[crate::store::LeaseToken],
+    ) -> Result<Vec<crate::store::LeaseToken>, StoreError> {
+        self.inner.cancel_requested(tokens).await
+    }
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError> {
+        self.inner.expire_finished(now).await
+    }
+    fn rate_gate(&self) -> Arc<dyn crate::limits::rate::RateGate> {
+        self.inner.rate_gate()
+    }
+    async fn recover(&self) -> Result<u64, StoreError> {
+        self.inner.recover().await
+    }
+    fn changed(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.changed()
+    }
+}
+
+fn flaky(failures: u64) -> Arc<dyn Store> {
+    Arc::new(Flaky { inner: MemoryStore::new(), failing: std::sync::atomic::AtomicU64::new(failures) })
+}
+
+#[tokio::test]
+async fn a_store_error_is_retried_every_second_within_the_late_limit() {
+    let c = config("{cron: '0 * * * * *', queue: jobs, function_id: f, missed: skip}");
+    let store = flaky(2);
+    let engine = Engine::start(&c, &store, T0 - MINUTE / 2);
+    for at in [T0, T0 + RETRY_MS, T0 + 2 * RETRY_MS] {
+        engine.sleeping_until(at).await;
+        assert_eq!(enqueued(&*store, "jobs").await, 0);
+        engine.clock.advance_to(at);
+    }
+    engine.sleeping_until(T0 + MINUTE).await;
+    assert_eq!(enqueued(&*store, "jobs").await, 1, "the third try stored it");
+    assert_eq!(engine.ticks(), (1, 0, 0));
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_tick_still_failing_at_its_late_limit_is_given_up_and_counted() {
+    let c = config("{cron: '* * * * * *', queue: jobs, function_id: f, missed: skip}");
+    let store = flaky(u64::MAX);
+    let engine = Engine::start(&c, &store, T0 - 500);
+    engine.sleeping_until(T0).await;
+    engine.clock.advance_to(T0); // tick T0 fails; its one retry is due with the next tick
+    engine.sleeping_until(T0 + 1000).await;
+    engine.clock.advance_to(T0 + 1000); // T0's retry fails: given up; T0 + 1 s fails
+    engine.sleeping_until(T0 + 2000).await;
+    assert_eq!(engine.ticks(), (0, 0, 1), "T0 given up, once");
+    assert_eq!(enqueued(&*store, "jobs").await, 0);
+    engine.stop().await;
 }
