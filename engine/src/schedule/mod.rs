@@ -78,14 +78,18 @@ pub struct ScheduleSpec {
 impl ScheduleSpec {
     /// One line of `check-config`.
     pub fn describe(&self) -> String {
-        format!(
+        let mut line = format!(
             "cron \"{}\" timezone={} queue={} function_id={} missed={}",
             self.timetable.expression(),
             self.timetable.zone_name(),
             self.queue,
             self.function_id,
             self.missed.as_str()
-        )
+        );
+        if self.priority > 0 {
+            line.push_str(&format!(" priority={}", self.priority));
+        }
+        line
     }
 }
 

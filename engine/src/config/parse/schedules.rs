@@ -7,6 +7,9 @@ use crate::config::{EngineConfig, QueueKind, ScheduleSpec};
 use crate::schedule::{Missed, Timetable};
 use marked_yaml::Node;
 
+/// A tick's key (`schedule:<name>:<ms>`) stays within the 256 bytes of an idempotency key.
+const MAX_NAME: usize = 200;
+
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "queue", "function_id", "payload", "priority", "missed"];
 
 impl Walker<'_> {
@@ -17,8 +20,12 @@ impl Walker<'_> {
         for (name, body) in map.iter() {
             let spath = join(path, name);
             // The name is part of each tick's idempotency key (`schedule:<name>:<tick>`).
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
-                self.problem(&spath, body, "a schedule name must be non-empty: letters, digits, '_', '-', '.', ':'");
+            if name.is_empty()
+                || name.len() > MAX_NAME
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+            {
+                let why = format!("a schedule name is 1 to {MAX_NAME} letters, digits, '_', '-', '.', ':'");
+                self.problem(&spath, body, why);
                 continue;
             }
             if let Some(spec) = self.schedule(&spath, body, config) {
@@ -310,7 +317,7 @@ queue_configs:
         let got = lines(&problems("  'two words': {cron: '@daily', queue: reports, function_id: f}\n"));
         assert_eq!(
             got,
-            ["schedules.two words: a schedule name must be non-empty: letters, digits, '_', '-', '.', ':' (line 5)"]
+            ["schedules.two words: a schedule name is 1 to 200 letters, digits, '_', '-', '.', ':' (line 5)"]
         );
         let big = "x".repeat(2000);
         let err = EngineConfig::parse(&format!(
