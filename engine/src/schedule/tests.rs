@@ -96,32 +96,62 @@ async fn each_tick_enqueues_one_job_with_the_schedule_s_function_and_payload() {
     engine.stop().await;
 }
 
-#[tokio::test]
-async fn two_engines_on_one_store_enqueue_each_tick_once() {
+/// Two engines' schedulers on `a` and `b` (one store, or two connections to one shared
+/// store), clocks stepped together a few ms apart, through 20 per-second ticks: each tick
+/// is stored once (one engine's fire answers `enqueued`) and seen once as a duplicate.
+async fn two_engines_enqueue_each_tick_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     let c = config("{cron: '* * * * * *', queue: jobs, function_id: f}");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let a = Engine::start(&c, &store, T0 + 500);
-    let b = Engine::start(&c, &store, T0 + 700);
+    let a = Engine::start(&c, &a, T0 + 500);
+    let b = Engine::start(&c, &b, T0 + 700);
     // Both fire the start-up tick T0 (missed by nobody: one of them stores it).
     for e in [&a, &b] {
         e.sleeping_until(T0 + 1000).await;
     }
-    assert_eq!(enqueued(&*store, "jobs").await, 1);
+    let stored = |a: &Engine, b: &Engine| (a.ticks().0 + b.ticks().0, a.ticks().1 + b.ticks().1);
+    assert_eq!(stored(&a, &b), (1, 1), "the start-up tick");
     for k in 1..=20u64 {
         let tick = T0 + k * 1000;
         // The engines' clocks disagree by a few ms; each fires when its own says so.
-        a.clock.advance_to(tick + 3);
-        b.clock.advance_to(tick + 11);
+        let (early, late) = if k % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        early.clock.advance_to(tick + 3);
+        late.clock.advance_to(tick + 11);
         for e in [&a, &b] {
             e.sleeping_until(tick + 1000).await;
         }
-        assert_eq!(enqueued(&*store, "jobs").await, k + 1, "tick {k}");
+        assert_eq!(stored(&a, &b), (k + 1, k + 1), "tick {k}: stored once, a duplicate once");
     }
-    let (ae, ad, af) = a.ticks();
-    let (be, bd, bf) = b.ticks();
-    assert_eq!((ae + be, ad + bd, af + bf), (21, 21, 0), "every tick once stored and once a duplicate");
+    assert_eq!((a.ticks().2, b.ticks().2), (0, 0), "no failures");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn two_engines_on_one_memory_store_enqueue_each_tick_once() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    two_engines_enqueue_each_tick_once(store.clone(), store.clone()).await;
+    assert_eq!(enqueued(&*store, "jobs").await, 21);
+}
+
+/// RabbitMQ at `SWITCHYARD_TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`),
+/// a fresh prefix; the queues and claim queues declared are deleted at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_rabbitmq_enqueue_each_tick_once() {
+    use crate::store::rabbitmq::RabbitStore;
+    let url =
+        std::env::var("SWITCHYARD_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let prefix = format!("sytest-sched-{}", uuid::Uuid::now_v7().simple());
+    let connect = || async {
+        let store = RabbitStore::connect(&url, &prefix).await.expect("RabbitMQ at SWITCHYARD_TEST_AMQP_URL");
+        store.declare(&["jobs".to_string()]).await.unwrap();
+        Arc::new(store)
+    };
+    let (a, b) = (connect().await, connect().await);
+    two_engines_enqueue_each_tick_once(a.clone(), b.clone()).await;
+    let queues: Vec<String> = a.declared_queues().into_iter().chain(b.declared_queues()).collect();
+    let claims: Vec<String> = a.claim_queues().into_iter().chain(b.claim_queues()).collect();
+    drop((a, b));
+    RabbitStore::delete_queues(&url, &claims).await.unwrap();
+    RabbitStore::delete_prefix(&url, &prefix, &queues).await.unwrap();
 }
 
 #[tokio::test]
