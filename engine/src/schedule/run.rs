@@ -39,6 +39,14 @@ async fn one(scheduler: Arc<Scheduler>, name: String, stop: CancellationToken) {
         Some(t) => t,
         None => return ended(&name),
     };
+    tracing::info!(
+        schedule = %name,
+        cron = %table.expression(),
+        timezone = %table.zone_name(),
+        queue = %spec.queue,
+        next = %rfc3339(expected),
+        "schedule armed"
+    );
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
