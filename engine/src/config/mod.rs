@@ -19,9 +19,9 @@ pub mod security;
 pub use limits::{DEFAULT_MAX_READY, Limits};
 pub use security::{AuthSpec, Role, Secret, TlsSpec, TokenSpec};
 
-use crate::clock::Millis;
 pub use crate::limits::rate::RateLimit;
 pub use crate::schedule::ScheduleSpec;
+use crate::clock::Millis;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;

@@ -5,8 +5,8 @@
 use super::invocation::Kind;
 use super::{Aftermath, CallError, Dispatcher};
 use crate::clock::Millis;
-use crate::config::QueueSpec;
 use crate::queue::JobError;
+use crate::config::QueueSpec;
 use crate::store::{LeaseRequest, StoreError};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
