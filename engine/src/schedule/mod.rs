@@ -21,7 +21,9 @@
 //!    this engine: if any engine (this one before a restart, or another) enqueued that
 //!    tick, its claim is live and the fire is a duplicate — nothing runs twice. Otherwise
 //!    the tick was missed while no engine ran, and its job runs now (late). Older missed
-//!    ticks never run: never a burst. `missed: skip` fires nothing at start-up.
+//!    ticks never run: never a burst. `missed: skip` fires nothing at start-up. (A first
+//!    start looks like a restart to the store: a schedule new to it also runs its latest
+//!    tick under `run_once`.)
 //! 2. Sleep on the injected clock until the next tick; fire it.
 //! 3. Woken late (the process was suspended, the host slept): fire only the latest tick
 //!    that has come, within its late limit; the ticks in between are passed over, logged.
