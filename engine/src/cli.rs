@@ -152,6 +152,9 @@ async fn check_config(path: &std::path::Path) -> i32 {
             for (name, t) in &config.topics {
                 println!("  topic {name}: subscribers [{}]", t.subscribers.join(", "));
             }
+            for (name, s) in &config.schedules {
+                println!("  schedule {name}: {}", s.describe());
+            }
             0
         }
         Err(e) => {

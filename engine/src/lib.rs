@@ -14,6 +14,7 @@
 //! - [`store`] — the seam every store implements (atomic job transitions), the stores,
 //!   and the conformance suite they all pass.
 //! - [`retention`] — the dead-letter sweeper (`dlq_retention_ms`).
+//! - [`schedule`] — `schedules:`: cron ticks in a time zone, each enqueued once per store.
 //! - [`queue`] — jobs, their states, the retry policy and FIFO groups: pure data and rules.
 //! - [`config`] — `iii-config.yaml` → a validated [`config::EngineConfig`].
 //! - [`logging`] — stderr as text or JSON, colour only on a terminal; one line per job
@@ -40,6 +41,7 @@ pub mod logging;
 pub mod metrics;
 pub mod queue;
 pub mod retention;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod suggest;

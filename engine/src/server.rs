@@ -136,6 +136,14 @@ pub async fn serve_with(
     let store_watch = tokio::spawn(report_store_failure(shared.store.clone(), health.clone(), stop.clone()));
     let sweeper =
         tokio::spawn(crate::retention::run(config.clone(), shared.store.clone(), shared.clock.clone(), stop.clone()));
+    let scheduler = Arc::new(crate::schedule::Scheduler::new(
+        config.clone(),
+        shared.store.clone(),
+        shared.clock.clone(),
+        shared.guards.clone(),
+        metrics.clone(),
+    ));
+    let schedules = tokio::spawn(crate::schedule::run(scheduler, stop.clone()));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
@@ -177,6 +185,7 @@ pub async fn serve_with(
         let _ = expiry.await;
         let _ = store_watch.await;
         let _ = sweeper.await;
+        let _ = schedules.await;
         set_serving(&health, false).await; // whatever the store watch did meanwhile
         closing.cancel();
         let _ = drained_tx.send(());

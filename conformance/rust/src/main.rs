@@ -6,8 +6,9 @@
 //! ```
 //! Starts the engine binary (`$SWITCHYARD_BIN`, else `target/debug/switchyard`) with every
 //! case's queues and topics (and, the first time a case needs it, the TLS + token engine of
-//! README "TLS and tokens"), runs the cases one after the other (one worker each), prints one
-//! line per case and exits 1 if any failed.
+//! README "TLS and tokens"; a case with `schedules` runs on an engine of its own, started
+//! for it), runs the cases one after the other (one worker each), prints one line per case
+//! and exits 1 if any failed.
 
 mod check;
 mod logs;
@@ -185,6 +186,27 @@ async fn run_case(
     outcome
 }
 
+/// The config of a case with `schedules`: its queues and its schedules, local names made
+/// engine names (queue `jobs` → `<case>.jobs`, function `f` → `function_id: <case>::f`,
+/// schedule `tick` → `<case>.tick`).
+fn own_config(case: &Value) -> Value {
+    let name = case["name"].as_str().unwrap_or_default();
+    let queues: Map<String, Value> =
+        case["queues"].as_object().into_iter().flatten().map(|(q, cfg)| (format!("{name}.{q}"), cfg.clone())).collect();
+    let mut schedules = Map::new();
+    for (local, spec) in case["schedules"].as_object().into_iter().flatten() {
+        let mut spec = spec.as_object().cloned().unwrap_or_default();
+        if let Some(q) = spec.get("queue").and_then(Value::as_str) {
+            spec.insert("queue".into(), json!(format!("{name}.{q}")));
+        }
+        if let Some(f) = spec.remove("function").as_ref().and_then(Value::as_str) {
+            spec.insert("function_id".into(), json!(format!("{name}::{f}")));
+        }
+        schedules.insert(format!("{name}.{local}"), Value::Object(spec));
+    }
+    json!({"shutdown_grace_ms": 1000, "queue_configs": queues, "schedules": schedules})
+}
+
 /// A local port nothing listens on: bound, then closed.
 fn closed_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -247,7 +269,17 @@ async fn run_all() -> anyhow::Result<()> {
         if needs_secure(case) && secure.is_none() {
             secure = Some(Secure::start(&cases, &queues).context("starting the secure engine")?);
         }
-        let run = run_case(case, &engine.addr, secure.as_ref(), closed_port, &logs);
+        // A case with schedules gets an engine of its own, started now: a schedule enqueues
+        // from its engine's start, and on the shared engine its jobs would pile up until
+        // the case's worker comes.
+        let own = match case.get("schedules") {
+            Some(_) => {
+                Some(Engine::start(&own_config(case), name).with_context(|| format!("starting {name}'s engine"))?)
+            }
+            None => None,
+        };
+        let addr = own.as_ref().map_or(engine.addr.as_str(), |e| e.addr.as_str());
+        let run = run_case(case, addr, secure.as_ref(), closed_port, &logs);
         let outcome = match tokio::time::timeout(Duration::from_secs(60), run).await {
             Ok(outcome) => outcome,
             Err(_) => Err(anyhow!("case timed out after 60 s")),

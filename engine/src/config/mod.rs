@@ -21,6 +21,7 @@ pub use security::{AuthSpec, Role, Secret, TlsSpec, TokenSpec};
 
 use crate::clock::Millis;
 pub use crate::limits::rate::RateLimit;
+pub use crate::schedule::ScheduleSpec;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub struct EngineConfig {
     pub queues: BTreeMap<String, QueueSpec>,
     /// `topic_configs`: each topic's subscribers, in config order.
     pub topics: BTreeMap<String, TopicSpec>,
+    /// `schedules`: cron ticks that enqueue a job each (see [`crate::schedule`]).
+    pub schedules: BTreeMap<String, ScheduleSpec>,
     pub adapter: AdapterSpec,
     /// How log lines on stderr are written (`SWITCHYARD_LOG_FORMAT` overrides it).
     pub log_format: LogFormat,
@@ -77,6 +80,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             queues: BTreeMap::from([(DEFAULT_QUEUE.to_string(), QueueSpec::default_queue())]),
             topics: BTreeMap::new(),
+            schedules: BTreeMap::new(),
             adapter: AdapterSpec::Memory,
             log_format: LogFormat::Text,
             tls: None,

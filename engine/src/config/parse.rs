@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 mod limits;
 mod queues;
+mod schedules;
 mod security;
 
 const TOP_KEYS: &[&str] = &[
@@ -22,6 +23,7 @@ const TOP_KEYS: &[&str] = &[
     "console_listen",
     "queue_configs",
     "topic_configs",
+    "schedules",
     "adapter",
     "workers",
     "modules",
@@ -299,6 +301,10 @@ impl Walker<'_> {
             {
                 config.adapter = a;
             }
+        }
+        // After the queues: a schedule names one of them.
+        if let Some(n) = map.get_node("schedules") {
+            self.schedules("schedules", n, config);
         }
     }
 

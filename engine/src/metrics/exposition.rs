@@ -150,6 +150,48 @@ impl Collector for Exposition {
                 m.encode_family(&[("topic", topic.as_str())])?.encode_counter::<NoLabelSet, u64, f64>(&v, None)?;
             }
         }
+        if !self.metrics.schedules.is_empty() {
+            let help = "Schedule ticks this engine handled, by outcome: enqueued (it stored the job), duplicate (already stored), failed.";
+            let mut m = enc.encode_descriptor("switchyard_schedule_ticks", help, None, MetricType::Counter)?;
+            let mut schedules: Vec<_> = self.metrics.schedules.iter().collect();
+            schedules.sort_by(|a, b| a.0.cmp(b.0));
+            for (schedule, ticks) in schedules {
+                for (outcome, v) in
+                    [("enqueued", &ticks.enqueued), ("duplicate", &ticks.duplicate), ("failed", &ticks.failed)]
+                {
+                    let v = v.load(Relaxed);
+                    m.encode_family(&[("schedule", schedule.as_str()), ("outcome", outcome)])?
+                        .encode_counter::<NoLabelSet, u64, f64>(&v, None)?;
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_ticks_are_counted_by_schedule_and_outcome() {
+        let config = crate::config::EngineConfig::parse(
+            "schedules: {nightly: {cron: '@daily', queue: default, function_id: f}}",
+        )
+        .unwrap();
+        let metrics = Metrics::new(&config);
+        metrics.schedule_tick("nightly", "enqueued");
+        metrics.schedule_tick("nightly", "duplicate");
+        metrics.schedule_tick("nightly", "duplicate");
+        metrics.schedule_tick("not-configured", "enqueued");
+        let text = encode(metrics, Snapshot::default()).unwrap();
+        for line in [
+            "switchyard_schedule_ticks_total{schedule=\"nightly\",outcome=\"enqueued\"} 1",
+            "switchyard_schedule_ticks_total{schedule=\"nightly\",outcome=\"duplicate\"} 2",
+            "switchyard_schedule_ticks_total{schedule=\"nightly\",outcome=\"failed\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        }
+        assert!(!text.contains("not-configured"));
     }
 }

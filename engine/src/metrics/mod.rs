@@ -47,6 +47,19 @@ pub struct Metrics {
     /// Publishes accepted per configured topic (`switchyard_topic_published_total`),
     /// counted also when the topic has no subscribers.
     topics: HashMap<String, AtomicU64>,
+    /// Per configured schedule, its ticks by outcome (`switchyard_schedule_ticks_total`).
+    schedules: HashMap<String, ScheduleTicks>,
+}
+
+/// One schedule's ticks as this engine saw them.
+#[derive(Default)]
+pub struct ScheduleTicks {
+    /// This engine stored the tick's job.
+    pub enqueued: AtomicU64,
+    /// The tick already had its job (another engine, or before a restart).
+    pub duplicate: AtomicU64,
+    /// The tick was given up on (store errors past its late limit, or a full queue).
+    pub failed: AtomicU64,
 }
 
 /// One queue's counters (events this engine saw) and its (function → timings).
@@ -131,7 +144,24 @@ impl Metrics {
             queues: config.queues.keys().map(|q| (q.clone(), QueueMetrics::default())).collect(),
             store_errors: STORE_OPERATIONS.iter().map(|op| (*op, AtomicU64::new(0))).collect(),
             topics: config.topics.keys().map(|t| (t.clone(), AtomicU64::new(0))).collect(),
+            schedules: config.schedules.keys().map(|s| (s.clone(), ScheduleTicks::default())).collect(),
         })
+    }
+
+    /// A tick of a configured schedule ended `outcome` (`enqueued`, `duplicate`, `failed`).
+    pub fn schedule_tick(&self, schedule: &str, outcome: &str) {
+        let Some(s) = self.schedules.get(schedule) else { return };
+        let counter = match outcome {
+            "enqueued" => &s.enqueued,
+            "duplicate" => &s.duplicate,
+            _ => &s.failed,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The tick counters of a configured schedule.
+    pub fn schedule(&self, name: &str) -> Option<&ScheduleTicks> {
+        self.schedules.get(name)
     }
 
     /// One accepted publish to a configured topic.
