@@ -55,7 +55,7 @@ pub const RABBITMQ: &[Foreign] = &[
     ("max_attempts", TOPIC_QUEUE_DEFAULTS),
     ("prefetch_count", "the engine leases what each queue's concurrency allows"),
     ("queue_mode", TOPIC_QUEUE_DEFAULTS),
-    ("priority_field", "queues here have no message priorities"),
+    ("priority_field", "a job's priority is the enqueue's `priority` option, not a payload field"),
 ];
 
 /// Is this list entry iii's queue module? `name` for `workers:` and newer `modules:`,
