@@ -41,11 +41,16 @@ impl Drop for Prefix {
 }
 
 fn config(prefix: &Prefix) -> String {
+    config_with(prefix, "")
+}
+
+/// The config with more queues (`queue_configs` entries, each line indented two spaces).
+fn config_with(prefix: &Prefix, queues: &str) -> String {
     format!(
         "queue_configs:
   work: {{concurrency: 16, max_retries: 20, backoff_ms: 20}}
   ordered: {{type: fifo, message_group_field: group, concurrency: 8, max_retries: 20, backoff_ms: 20}}
-adapter:
+{queues}adapter:
   name: redis
   config: {{redis_url: '{}', key_prefix: '{}'}}
 ",
@@ -223,4 +228,95 @@ async fn two_engines_agree_on_an_idempotency_key_and_publish_to_shared_subscribe
     for e in engines {
         e.stop().await;
     }
+}
+
+/// Starts of one function's attempts, as the handlers saw them: (engine, clock time).
+type Starts = Arc<parking_lot::Mutex<Vec<(usize, u64)>>>;
+
+fn record_starts(
+    w: &switchyard_sdk::Worker,
+    function: &'static str,
+    engine: usize,
+    clock: &switchyard_engine::clock::ManualClock,
+    starts: &Starts,
+    seen: &Arc<tokio::sync::watch::Sender<usize>>,
+) {
+    use switchyard_engine::clock::Clock;
+    let (clock, starts, seen) = (clock.clone(), starts.clone(), seen.clone());
+    w.register_function(RegisterFunction::new_async(function, move |_p: Value, _ctx| {
+        let (clock, starts, seen) = (clock.clone(), starts.clone(), seen.clone());
+        async move {
+            let n = {
+                let mut s = starts.lock();
+                s.push((engine, clock.now()));
+                s.len()
+            };
+            seen.send_replace(n);
+            Ok(Value::Null)
+        }
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_two_engines() {
+    use switchyard_engine::clock::ManualClock;
+    const RATE: usize = 4; // per second, and the burst
+    const WINDOWS: usize = 4;
+    let prefix = Prefix::new();
+    let yaml = config_with(
+        &prefix,
+        &format!("  limited: {{concurrency: 50, rate_limit: {{per_second: {RATE}, burst: {RATE}}}}}\n"),
+    );
+    let clock = ManualClock::new(1_000_000);
+    let engines = [
+        TestEngine::start_with_clock(&yaml, Arc::new(clock.clone())).await,
+        TestEngine::start_with_clock(&yaml, Arc::new(clock.clone())).await,
+    ];
+    // Each engine serves its own function, so both must take tokens to run their jobs; with
+    // a bucket per engine each would start RATE per second.
+    let starts: Starts = Arc::default();
+    let (seen, mut seen_rx) = tokio::sync::watch::channel(0usize);
+    let seen = Arc::new(seen);
+    let mut workers = Vec::new();
+    for (i, function) in ["rate::a", "rate::b"].into_iter().enumerate() {
+        let w = engines[i].worker().await;
+        record_starts(&w, function, i, &clock, &starts, &seen);
+        workers.push(w);
+    }
+    // More jobs of each function than the windows let start, so no engine runs out.
+    let client = engines[0].client().await;
+    for n in 0..RATE * WINDOWS {
+        for function in ["rate::a", "rate::b"] {
+            client.enqueue("limited", function, serde_json::json!({ "n": n })).await.unwrap();
+        }
+    }
+
+    let t0 = clock_now(&clock);
+    for window in 0..WINDOWS {
+        let due = RATE * (window + 1);
+        tokio::time::timeout(support::WAIT, seen_rx.wait_for(|n| *n >= due))
+            .await
+            .unwrap_or_else(|_| panic!("window {window}: {due} starts expected, saw {}", starts.lock().len()))
+            .unwrap();
+        let now = clock_now(&clock);
+        let so_far = starts.lock().iter().filter(|(_, at)| *at <= now).count();
+        assert!(so_far <= due, "window {window}: {so_far} attempts started by {} ms, at most {due}", now - t0);
+        clock.advance(1_000);
+    }
+    let stats = client.queues().stats("limited").await.unwrap();
+    let started = stats.completed + stats.in_flight;
+    assert!(started as usize <= RATE * (WINDOWS + 1), "{started} started in {} windows", WINDOWS + 1);
+    let by = |e: usize| starts.lock().iter().filter(|(engine, _)| *engine == e).count();
+    eprintln!("starts by engine: {} and {}", by(0), by(1));
+    for w in &workers {
+        w.shutdown().await;
+    }
+    for e in engines {
+        e.stop().await;
+    }
+}
+
+fn clock_now(clock: &switchyard_engine::clock::ManualClock) -> u64 {
+    use switchyard_engine::clock::Clock;
+    clock.now()
 }

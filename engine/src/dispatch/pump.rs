@@ -121,6 +121,9 @@ impl Dispatcher {
             && leases.len() < max
         {
             self.rate_gate.refund(queue, limit, (max - leases.len()) as u32, now).await?;
+            // The refunded tokens are there for the next round (a job enqueued now must not
+            // wait for `next_at`, up to a minute for `per_minute`).
+            self.state.lock().rate_wait.remove(queue);
             wake = None;
         }
         if leases.is_empty() {
