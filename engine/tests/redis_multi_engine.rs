@@ -8,7 +8,11 @@
 //! - per FIFO group, the *first* processing of each sequence number happens in increasing
 //!   order, whichever engine leases;
 //! - when an engine is killed (`kill -9`), the jobs it had in flight are completed by the
-//!   other engines once their lease expires, and no acknowledged job is lost.
+//!   other engines once their lease expires, and no acknowledged job is lost;
+//! - a queue's `rate_limit` holds across engines (one bucket in Redis): with an injected
+//!   clock, at most `burst + rate × seconds` attempts start in total;
+//! - a cancel answered by one engine reaches the attempt another engine leased: its worker
+//!   hears `cancel` and the job ends cancelled, not retried, not failed.
 
 mod support;
 
@@ -319,4 +323,47 @@ async fn a_rate_limit_holds_across_two_engines() {
 fn clock_now(clock: &switchyard_engine::clock::ManualClock) -> u64 {
     use switchyard_engine::clock::Clock;
     clock.now()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_through_one_engine_stops_the_attempt_the_other_engine_leased() {
+    use switchyard_proto::v1::queues_client::QueuesClient;
+    use switchyard_proto::v1::{CancelJobRequest, GetJobRequest, engine_message};
+    let prefix = Prefix::new();
+    let yaml = config(&prefix);
+    let (holder, other) = (TestEngine::start(&yaml).await, TestEngine::start(&yaml).await);
+    // Only the holder serves the function: the job runs there.
+    let mut worker = support::RawWorker::connect(&holder, 4, &["jobs::slow"]).await;
+    let producer = other.client().await;
+    let receipt = producer.enqueue("work", "jobs::slow", serde_json::json!({})).await.unwrap();
+    let invoke = worker.next_invoke().await;
+    assert_eq!(invoke.delivery.as_ref().unwrap().message_receipt_id, receipt.message_receipt_id);
+
+    let mut queues = QueuesClient::new(other.channel().await);
+    let id = receipt.message_receipt_id.clone();
+    let cancel = || CancelJobRequest { queue: "work".into(), message_receipt_id: id.clone() };
+    let answer = queues.cancel_job(cancel()).await.unwrap().into_inner();
+    assert_eq!(answer.outcome, "cancelling", "the other engine holds the lease");
+    assert!(answer.job.unwrap().cancel_requested);
+
+    // The holder's watch loop finds the request and tells its worker.
+    match worker.next().await.kind {
+        Some(engine_message::Kind::Cancel(c)) => assert_eq!(c.invocation_id, invoke.invocation_id),
+        other => panic!("expected cancel, got {other:?}"),
+    }
+    let get = || GetJobRequest { queue: "work".into(), message_receipt_id: id.clone() };
+    support::eventually("the job ends cancelled", || {
+        let (mut queues, get) = (queues.clone(), get());
+        async move { queues.get_job(get).await.unwrap().into_inner().job.unwrap().state == "cancelled" }
+    })
+    .await;
+    // A result after the cancel changes nothing; a second cancel says it was done.
+    worker.reply_ok(&invoke.invocation_id, serde_json::json!("late"));
+    assert_eq!(queues.cancel_job(cancel()).await.unwrap().into_inner().outcome, "already_cancelled");
+    let info = queues.get_job(get()).await.unwrap().into_inner().job.unwrap();
+    assert_eq!((info.state.as_str(), info.result), ("cancelled", None), "the late result is not kept");
+    let s = producer.queues().stats("work").await.unwrap();
+    assert_eq!((s.in_flight, s.ready, s.delayed, s.completed, s.failed, s.dead), (0, 0, 0, 0, 0, 0));
+    holder.stop().await;
+    other.stop().await;
 }
