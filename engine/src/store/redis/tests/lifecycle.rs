@@ -264,3 +264,29 @@ async fn leases_take_higher_priorities_first_then_enqueue_order() {
     let got = store.get_job("q", &jobs[1].id, 5_000).await.unwrap().unwrap();
     assert_eq!(got.priority, 5);
 }
+
+#[tokio::test]
+async fn a_retried_job_keeps_its_priority_and_a_dead_one_cannot_be_cancelled() {
+    let prefix = fresh_prefix();
+    let _guard = PrefixGuard(prefix.clone());
+    let store = connect(&prefix, RedisOptions::default()).await;
+    let mut urgent = job("q", None, 1);
+    urgent.priority = 9;
+    let (older, dies) = (job("q", None, 0), job("q", None, 2));
+    store.enqueue(vec![older.clone(), urgent.clone()]).await.unwrap();
+    let first = lease(&store, "q", 1).await.remove(0);
+    assert_eq!(first.job.id, urgent.id);
+    store.finish(&first.token, Finish::Retry { due_at: 5_000, error: JobError::new("E", "x") }).await.unwrap();
+    let again = lease(&store, "q", 1).await.remove(0);
+    assert_eq!((again.job.id.as_str(), again.job.attempts), (urgent.id.as_str(), 2), "still ahead of the older job");
+
+    store.enqueue(vec![dies.clone()]).await.unwrap();
+    let rest = lease(&store, "q", 2).await;
+    let l = rest.iter().find(|l| l.job.id == dies.id).unwrap();
+    store.finish(&l.token, Finish::DeadLetter { error: JobError::new("E", "x"), at: 5_000 }).await.unwrap();
+    match store.cancel("q", &dies.id, 6_000, 66_000).await.unwrap() {
+        CancelOutcome::AlreadyFinished(job) => assert_eq!(job.state, JobState::Dead),
+        other => panic!("expected AlreadyFinished, got {other:?}"),
+    }
+    assert_eq!(store.stats("q").await.unwrap().dead, 1, "still in the DLQ");
+}
