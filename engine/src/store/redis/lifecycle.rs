@@ -14,8 +14,10 @@
 //!
 //! A cancel of an in-flight job records `cancel` on the hash with the request's time and how
 //! long to keep the job; the attempt's end then makes it `Cancelled` whatever it was (but a
-//! success), including a lease reclaimed from a dead engine. Such an end that carries no time
-//! of its own (a retry, a release, a reclaim) is dated at the request.
+//! success), including a lease reclaimed from a dead engine; the failed attempt's error is
+//! not kept. It is dated at the end's own time (a dead-lettering's, never before the
+//! request), or at the request when the end carries none (a retry, a release, a reclaim),
+//! and kept as long after that as the request asked — as the memory store does.
 
 use super::decode::{Fields, decode};
 use super::{Shared, unavailable};

@@ -34,13 +34,10 @@ elseif kind == 'cancelled' then
   if group then woke = leave_group(q, group, id) end
   retain(id, 'cancelled', ARGV[5], ARGV[6])
 elseif cancel_requested and (kind == 'retry' or kind == 'dead' or kind == 'release') then
+  -- As Finish::Cancelled (the attempt's error is not kept, as for a cancel the engine made).
   local at = nil
-  if kind == 'release' then
-    redis.call('HINCRBY', key, 'attempts', -1)
-  else
-    record_error(6)
-    if kind == 'dead' then at = ARGV[5] end
-  end
+  if kind == 'release' then redis.call('HINCRBY', key, 'attempts', -1) end
+  if kind == 'dead' then at = ARGV[5] end
   woke = end_cancelled(id, q, group, at)
 elseif kind == 'retry' then
   redis.call('HINCRBY', k_counts(q), 'failed', 1)

@@ -98,15 +98,16 @@ local function retain(id, state, at, till)
 end
 
 -- The attempt of a cancel-requested job ended other than by success (failed, released,
--- reclaimed): Cancelled, leaving its FIFO group. Ended at `at` when the end carries a time,
--- else at the cancel request's; kept as long as the request said (field ckeep). Returns
--- whether a successor became ready.
+-- reclaimed): Cancelled, leaving its FIFO group. Ended at `at` when the end carries a time
+-- (never before the request), else at the cancel request's (field cat); kept as long after
+-- that as the request said (field ckeep). Returns whether a successor became ready.
 local function end_cancelled(id, q, group, at)
   local c = redis.call('HMGET', k_job(id), 'cat', 'ckeep')
-  at = at or c[1]
+  local requested = tonumber(c[1]) or 0
+  local ended = math.max(tonumber(at) or requested, requested)
   local woke = false
   if group then woke = leave_group(q, group, id) end
-  retain(id, 'cancelled', at, string.format('%.0f', tonumber(at) + (tonumber(c[2]) or 0)))
+  retain(id, 'cancelled', string.format('%.0f', ended), string.format('%.0f', ended + (tonumber(c[2]) or 0)))
   return woke
 end
 

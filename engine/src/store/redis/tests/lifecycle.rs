@@ -256,6 +256,8 @@ async fn leases_take_higher_priorities_first_then_enqueue_order() {
         jobs.push(j);
     }
     store.enqueue(jobs.clone()).await.unwrap();
+    let oldest = store.oldest_ready("q").await.unwrap();
+    assert_eq!(oldest, Some(jobs[0].enqueued_at), "the oldest ready job, whatever its priority");
     let req =
         LeaseRequest { queue: "q".into(), functions: vec![("f".into(), 10), ("g".into(), 10)], max: 10, now: 5_000 };
     let order: Vec<usize> =
