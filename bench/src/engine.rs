@@ -31,6 +31,41 @@ impl StoreKind {
     }
 }
 
+/// What the bench queue keeps on top of the plain config: each variant is one engine
+/// process, beside the plain one in the same run, so their figures compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// The queues as they are.
+    Plain,
+    /// `result_retention_ms` on: every completed job is kept with its result (10 minutes,
+    /// longer than any run) — the cost of retention, memory included.
+    Retain,
+    /// A `rate_limit` far above the load (a million per second, burst 100,000): the cost
+    /// of taking tokens on every lease.
+    RateLimit,
+}
+
+impl Variant {
+    /// The suffix of the store's name in the report (`in_memory+retain`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Variant::Plain => "",
+            Variant::Retain => "+retain",
+            Variant::RateLimit => "+rate_limit",
+        }
+    }
+
+    /// The bench queue's extra fields.
+    fn queue_fields(self) -> &'static str {
+        match self {
+            Variant::Plain => "",
+            Variant::Retain => ", result_retention_ms: 600000",
+            Variant::RateLimit => ", rate_limit: {per_second: 1000000, burst: 100000}",
+        }
+    }
+}
+
 pub const QUEUE: &str = "bench";
 pub const FIFO_QUEUE: &str = "bench-fifo";
 
@@ -46,8 +81,9 @@ pub struct EngineProcess {
 }
 
 impl EngineProcess {
-    /// Starts `bin` on `store`, with `threads` runtime threads if set.
-    pub fn start(bin: &Path, store: StoreKind, threads: Option<usize>) -> anyhow::Result<Self> {
+    /// Starts `bin` on `store` with the bench queue as `variant` says, with `threads`
+    /// runtime threads if set.
+    pub fn start(bin: &Path, store: StoreKind, variant: Variant, threads: Option<usize>) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("switchyard-bench-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir_all(&dir)?;
         let mut redis = None;
@@ -79,7 +115,8 @@ impl EngineProcess {
         };
         let metrics = if store == StoreKind::InMemoryMetrics { "127.0.0.1:0" } else { "\"\"" };
         let config = format!(
-            "metrics_listen: {metrics}\nconsole_listen: \"\"\nqueue_configs:\n  {QUEUE}: {{concurrency: 4096, max_retries: 3}}\n  {FIFO_QUEUE}: {{type: fifo, message_group_field: g, concurrency: 100}}\n{adapter}\n"
+            "metrics_listen: {metrics}\nconsole_listen: \"\"\nqueue_configs:\n  {QUEUE}: {{concurrency: 4096, max_retries: 3{}}}\n  {FIFO_QUEUE}: {{type: fifo, message_group_field: g, concurrency: 100}}\n{adapter}\n",
+            variant.queue_fields()
         );
         let path = dir.join("iii-config.yaml");
         std::fs::write(&path, config)?;

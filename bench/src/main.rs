@@ -15,7 +15,7 @@ mod report;
 mod scenarios;
 
 use clap::Parser;
-use engine::{EngineProcess, StoreKind};
+use engine::{EngineProcess, StoreKind, Variant};
 use scenarios::{Params, Scenario};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +26,11 @@ struct Args {
     /// Stores to run each scenario on (each gets a fresh engine process).
     #[arg(long, value_delimiter = ',', default_values = ["in-memory", "file-based"])]
     stores: Vec<StoreKind>,
+    /// Bench-queue variants to run on each store (`plain`, `retain`: result retention on,
+    /// `rate-limit`: a rate limit far above the load); each is its own engine, in the same
+    /// rounds, so the figures compare.
+    #[arg(long, value_delimiter = ',', default_values = ["plain"])]
+    variants: Vec<Variant>,
     /// Scenarios to run.
     #[arg(long, value_delimiter = ',', default_values = ["enqueue", "e2e", "drain", "latency", "fifo"])]
     scenarios: Vec<Scenario>,
@@ -122,9 +127,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             continue;
         }
-        for &store in &args.stores {
+        for (store, variant) in args.stores.iter().flat_map(|s| args.variants.iter().map(move |v| (*s, *v))) {
             for &scenario in &args.scenarios {
-                let engine = match EngineProcess::start(&bin, store, args.engine_threads) {
+                let engine = match EngineProcess::start(&bin, store, variant, args.engine_threads) {
                     Ok(e) => e,
                     Err(e) => {
                         eprintln!("skipping {} / {scenario:?}: {e:#}", store.name());
@@ -135,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let client_before = engine::cpu_seconds("self");
                 let outcome = scenarios::run(&engine.url, scenario, &params).await?;
                 runs.push(report::Row {
-                    store: store.name().into(),
+                    store: format!("{}{}", store.name(), variant.suffix()),
                     scenario,
                     outcome,
                     client_cpu_s: engine::cpu_seconds("self") - client_before,

@@ -128,8 +128,7 @@ pub async fn serve_with(
     let stop = CancellationToken::new();
     let pump = tokio::spawn(dispatcher.clone().run(stop.clone()));
     let watch = tokio::spawn(dispatcher.watch(stop.clone()));
-    let expiry =
-        tokio::spawn(crate::retention::expire(shared.store.clone(), shared.clock.clone(), stop.clone()));
+    let expiry = tokio::spawn(crate::retention::expire(shared.store.clone(), shared.clock.clone(), stop.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<EngineServer<EngineService>>().await;

@@ -104,7 +104,12 @@ async fn a_publish_fans_out_and_a_failing_subscriber_dead_letters_alone() {
         }
     }));
     worker.register_function(RegisterFunction::new_async("billing::charge", move |_p, _ctx| async move {
-        Err::<Value, _>(HandlerError { message: "card declined".into(), code: "Declined".into(), stack: String::new(), non_retryable: false })
+        Err::<Value, _>(HandlerError {
+            message: "card declined".into(),
+            code: "Declined".into(),
+            stack: String::new(),
+            non_retryable: false,
+        })
     }));
     assert!(worker.ready(WAIT).await);
     let published = worker.publish("orders.placed", json!({"orderId": "ord_1"})).await.unwrap();

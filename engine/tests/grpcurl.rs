@@ -134,3 +134,31 @@ fn grpcurl_enqueues_delayed_and_keyed_jobs_and_publishes_to_a_topic() {
     assert!(!ok && out.contains("NotFound") && out.contains("TOPIC_NOT_FOUND: "), "{out}");
     assert!(out.contains("did you mean 'orders.placed'?"), "{out}");
 }
+
+#[test]
+fn grpcurl_follows_a_job_by_its_receipt_and_cancels_it() {
+    let engine = EngineProcess::start(CONFIG);
+    let addr = engine.addr.as_str();
+    let urgent =
+        r#"{"function_id":"emails::send","payload":{"to":"ceo@x.y"},"enqueue":{"queue":"email","priority":9}}"#;
+    let id = trigger(addr, urgent)["receipt"]["messageReceiptId"].as_str().unwrap().to_string();
+    let which = format!(r#"{{"queue":"email","message_receipt_id":"{id}"}}"#);
+    let (ok, out) = run(&["-plaintext", "-d", &which, addr, "switchyard.v1.Queues/GetJob"]);
+    assert!(ok, "{out}");
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((job["job"]["state"].as_str(), job["job"]["priority"].as_u64()), (Some("ready"), Some(9)), "{out}");
+    assert_eq!(job["job"]["attempts"], 0, "zero attempts still print: {out}");
+    let (ok, out) = run(&["-plaintext", "-d", &which, addr, "switchyard.v1.Queues/CancelJob"]);
+    assert!(ok, "{out}");
+    let cancelled: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (cancelled["outcome"].as_str(), cancelled["job"]["state"].as_str()),
+        (Some("cancelled"), Some("cancelled"))
+    );
+    let unknown = r#"{"queue":"email","message_receipt_id":"nope"}"#;
+    let (ok, out) = run(&["-plaintext", "-d", unknown, addr, "switchyard.v1.Queues/GetJob"]);
+    assert!(!ok && out.contains("NotFound") && out.contains("JOB_NOT_FOUND: "), "{out}");
+    let fifo = r#"{"function_id":"f","payload":{"orderId":"o1"},"enqueue":{"queue":"payment","priority":1}}"#;
+    let (ok, out) = run(&["-plaintext", "-d", fifo, addr, "switchyard.v1.Engine/Trigger"]);
+    assert!(!ok && out.contains("InvalidArgument") && out.contains("PRIORITY_ON_FIFO_QUEUE: "), "{out}");
+}

@@ -218,3 +218,36 @@ async fn enqueue_takes_a_delay_and_an_idempotency_key_and_publish_fans_out() {
     assert_eq!(unknown.code, 1);
     assert!(unknown.stderr.starts_with("error: TOPIC_NOT_FOUND: "), "{}", unknown.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_get_and_cancel_follow_one_job_by_its_receipt() {
+    let engine = TestEngine::start(CONFIG).await;
+    let enqueued =
+        ctl(&engine, &["enqueue", "jobs", "jobs::later", r#"{"n":1}"#, "--delay-ms", "600000", "--priority", "7"])
+            .await;
+    assert_eq!(enqueued.code, 0, "{}", enqueued.stderr);
+    let id = enqueued.stdout.trim().to_string();
+    let got = ctl(&engine, &["job", "get", "jobs", &id, "--json"]).await;
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    let job = json_of(&got);
+    assert_eq!(
+        (job["state"].as_str(), job["priority"].as_u64(), job["payload"].clone()),
+        (Some("delayed"), Some(7), json!({"n": 1}))
+    );
+    let table = ctl(&engine, &["job", "get", "jobs", &id]).await;
+    assert!(table.stdout.lines().any(|l| l.starts_with("state") && l.ends_with("delayed")), "{}", table.stdout);
+    let cancelled = ctl(&engine, &["job", "cancel", "jobs", &id, "--json"]).await;
+    assert_eq!(json_of(&cancelled)["outcome"], "cancelled", "{}", cancelled.stdout);
+    let again = ctl(&engine, &["job", "cancel", "jobs", &id]).await;
+    assert!(
+        again.stdout.lines().any(|l| l.starts_with("outcome") && l.ends_with("already_cancelled")),
+        "{}",
+        again.stdout
+    );
+    let unknown = ctl(&engine, &["job", "get", "jobs", "nope"]).await;
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("JOB_NOT_FOUND: "), "{}", unknown.stderr);
+    let bad = ctl(&engine, &["enqueue", "fifo", "f", r#"{"k":"a"}"#, "--priority", "1"]).await;
+    assert!(bad.stderr.contains("PRIORITY_ON_FIFO_QUEUE: "), "{}", bad.stderr);
+    engine.stop().await;
+}

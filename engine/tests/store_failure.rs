@@ -10,8 +10,7 @@ use switchyard_engine::limits::rate::RateGate;
 use switchyard_engine::queue::{Enqueued, Job, NewJob, Progress};
 use switchyard_engine::store::memory::MemoryStore;
 use switchyard_engine::store::{
-    CancelOutcome,
-    DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
+    CancelOutcome, DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
 };
 use tokio::sync::Notify;
 use tonic_health::pb::HealthCheckRequest;

@@ -165,7 +165,12 @@ async fn sync_call_to_a_raising_handler_is_function_failed_with_the_workers_erro
     let handler_error = err.function_error().unwrap();
     assert_eq!(
         handler_error,
-        HandlerError { message: "card declined".into(), code: "PaymentError".into(), stack: "at charge()".into(), non_retryable: false }
+        HandlerError {
+            message: "card declined".into(),
+            code: "PaymentError".into(),
+            stack: "at charge()".into(),
+            non_retryable: false
+        }
     );
     engine.stop().await;
 }

@@ -46,6 +46,18 @@ pub enum Reason {
     /// `PERMISSION_DENIED`: the token is known but may not do this (details: `token` and the
     /// `role`, `queue` or `function` refused).
     PermissionDenied,
+    /// `JOB_NOT_FOUND`: `GetJob`/`CancelJob` of an id the queue does not have (any more)
+    /// (details: `queue`, `message_receipt_id`).
+    JobNotFound,
+    /// `INVALID_PRIORITY`: an enqueue priority above 9 (details: `priority`, `max`).
+    InvalidPriority,
+    /// `PRIORITY_ON_FIFO_QUEUE`: an enqueue priority on a fifo queue (details: `queue`).
+    PriorityOnFifoQueue,
+    /// `JOB_DEAD`: [`crate::Queues::wait_for_result`] of a job that was dead-lettered
+    /// (details: its last error's `message`, `code`).
+    JobDead,
+    /// `JOB_CANCELLED`: [`crate::Queues::wait_for_result`] of a cancelled job.
+    JobCancelled,
     /// A reason this SDK version does not know, or a status without one.
     Other(String),
 }
@@ -69,6 +81,11 @@ impl Reason {
             "TOKEN_MISSING" => Reason::TokenMissing,
             "TOKEN_INVALID" => Reason::TokenInvalid,
             "PERMISSION_DENIED" => Reason::PermissionDenied,
+            "JOB_NOT_FOUND" => Reason::JobNotFound,
+            "INVALID_PRIORITY" => Reason::InvalidPriority,
+            "PRIORITY_ON_FIFO_QUEUE" => Reason::PriorityOnFifoQueue,
+            "JOB_DEAD" => Reason::JobDead,
+            "JOB_CANCELLED" => Reason::JobCancelled,
             other => Reason::Other(other.to_string()),
         }
     }
@@ -91,6 +108,11 @@ impl Reason {
             Reason::TokenMissing => "TOKEN_MISSING",
             Reason::TokenInvalid => "TOKEN_INVALID",
             Reason::PermissionDenied => "PERMISSION_DENIED",
+            Reason::JobNotFound => "JOB_NOT_FOUND",
+            Reason::InvalidPriority => "INVALID_PRIORITY",
+            Reason::PriorityOnFifoQueue => "PRIORITY_ON_FIFO_QUEUE",
+            Reason::JobDead => "JOB_DEAD",
+            Reason::JobCancelled => "JOB_CANCELLED",
             Reason::Other(s) => s,
         }
     }
@@ -131,6 +153,8 @@ impl Error {
     pub(crate) fn local(reason: Reason, message: impl Into<String>) -> Self {
         let code = match reason {
             Reason::InvalidArgument | Reason::InvalidUrl => tonic::Code::InvalidArgument,
+            Reason::Timeout => tonic::Code::DeadlineExceeded,
+            Reason::JobDead | Reason::JobCancelled => tonic::Code::FailedPrecondition,
             _ => tonic::Code::Unavailable,
         };
         Self { message: format!("{reason}: {}", message.into()), reason, code, details: HashMap::new() }

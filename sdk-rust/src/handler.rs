@@ -38,9 +38,53 @@ pub struct Context {
     pub topic: Option<String>,
     /// Queued jobs only: when the producer enqueued it.
     pub enqueued_at: Option<SystemTime>,
-    /// Cancelled when the engine gives up on this invocation (timeout, shutdown). The
-    /// handler should stop soon after; it is dropped 2 s later, and its result is not sent.
+    /// Cancelled when the engine gives up on this invocation (timeout, shutdown, or the job
+    /// was cancelled with `CancelJob`). The handler should stop soon after; it is dropped 2 s
+    /// later, and its result is not sent.
     pub cancelled: CancellationToken,
+    /// Where [`Context::set_progress`] reports go (the worker's stream; a test's record).
+    pub(crate) progress: Reporter,
+}
+
+/// A progress report: the number and the small JSON value a handler sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// A number the handler chose (e.g. percent done).
+    pub value: Option<f64>,
+    /// A small JSON value (e.g. the current step).
+    pub detail: Option<Value>,
+}
+
+/// Sends a context's progress reports on.
+#[derive(Clone)]
+pub(crate) struct Reporter(Option<Arc<dyn Fn(Progress) + Send + Sync>>);
+
+impl Reporter {
+    pub(crate) fn none() -> Self {
+        Self(None)
+    }
+
+    pub(crate) fn to(f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Reporter(on)" } else { "Reporter(off)" })
+    }
+}
+
+impl Context {
+    /// Reports this job's progress: a number (e.g. percent done) and/or a small JSON value
+    /// (at most 4 KiB encoded). `GetJob` shows the latest report while the job runs; the
+    /// engine writes one per 500 ms per job to its store, so reporting often is cheap. A
+    /// direct (sync or void) call has no job: its reports go nowhere.
+    pub fn set_progress(&self, value: Option<f64>, detail: Option<Value>) {
+        if let Some(report) = &self.progress.0 {
+            report(Progress { value, detail });
+        }
+    }
 }
 
 /// A handler's failure, reported to the engine (and shown in the DLQ).

@@ -40,6 +40,7 @@ mod connection;
 pub mod error;
 pub mod handler;
 mod job_log;
+pub mod jobs;
 pub mod json;
 pub mod queues;
 mod signal;
@@ -50,7 +51,8 @@ mod worker;
 
 pub use caller::{EnqueueOptions, EnqueueReceipt, PublishReceipt, SubscriberReceipt, TriggerAction, TriggerRequest};
 pub use error::{Error, Reason};
-pub use handler::{Context, HandlerError, RegisterFunction};
+pub use handler::{Context, HandlerError, Progress, RegisterFunction};
+pub use jobs::{CancelOutcome, Job, JobState};
 pub use queues::{DeadLetter, DeadLetterPage, QueueInfo, QueueStats, Queues};
 pub use switchyard_proto::v1 as proto;
 pub use url::{DEFAULT_URL, url_from_env};

@@ -86,6 +86,14 @@ impl Queues {
         Self { client: QueuesClient::new(conn.channel.clone()), conn }
     }
 
+    pub(crate) fn client(&self) -> QueuesClient<crate::connection::Transport> {
+        self.client.clone()
+    }
+
+    pub(crate) fn error(&self, status: tonic::Status) -> Error {
+        self.conn.error(status)
+    }
+
     /// Every queue with its effective config and stats.
     pub async fn list_queues(&self) -> Result<Vec<QueueInfo>, Error> {
         let out = self
@@ -167,7 +175,7 @@ impl Queues {
     }
 }
 
-fn time(t: Option<prost_types::Timestamp>) -> Option<SystemTime> {
+pub(crate) fn time(t: Option<prost_types::Timestamp>) -> Option<SystemTime> {
     t.map(|t| UNIX_EPOCH + Duration::from_secs(t.seconds.max(0) as u64) + Duration::from_nanos(t.nanos.max(0) as u64))
 }
 
@@ -179,7 +187,12 @@ fn dead_letter(d: pb::DeadLetter) -> DeadLetter {
         payload: d.payload.as_ref().map(from_proto).unwrap_or_default(),
         group: (!d.group.is_empty()).then_some(d.group),
         attempts: d.attempts,
-        last_error: d.last_error.map(|e| HandlerError { message: e.message, code: e.code, stack: e.stack, non_retryable: e.non_retryable }),
+        last_error: d.last_error.map(|e| HandlerError {
+            message: e.message,
+            code: e.code,
+            stack: e.stack,
+            non_retryable: e.non_retryable,
+        }),
         enqueued_at: time(d.enqueued_at),
         dead_lettered_at: time(d.dead_lettered_at),
     }

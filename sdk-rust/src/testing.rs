@@ -29,11 +29,12 @@
 //! serve `switchyard_engine::server::serve` on `127.0.0.1:0` (see the SDK's README,
 //! "Testing"): retries, FIFO and the DLQ are the engine's, and a fake of them would lie.
 
-use crate::handler::{Context, HandlerError, RegisterFunction};
+use crate::handler::{Context, HandlerError, Progress, RegisterFunction};
 use crate::json::decode_value;
 use crate::wire_serde::to_wire;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Debug)]
 pub struct Delivery {
     ctx: Context,
+    progress: Arc<parking_lot::Mutex<Vec<Progress>>>,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -50,6 +52,7 @@ impl Delivery {
     /// A direct (sync or void) call of `function_id`: attempt 1 of 1, no queue fields.
     pub fn call(function_id: impl Into<String>) -> Self {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let progress = Arc::new(parking_lot::Mutex::new(Vec::new()));
         Self {
             ctx: Context {
                 invocation_id: format!("test-invocation-{n}"),
@@ -62,7 +65,12 @@ impl Delivery {
                 topic: None,
                 enqueued_at: None,
                 cancelled: CancellationToken::new(),
+                progress: {
+                    let seen = progress.clone();
+                    crate::handler::Reporter::to(move |p| seen.lock().push(p))
+                },
             },
+            progress,
         }
     }
 
@@ -114,6 +122,11 @@ impl Delivery {
     /// The token the handler sees as `ctx.cancelled`: cancel it to play the engine giving up.
     pub fn cancel_token(&self) -> CancellationToken {
         self.ctx.cancelled.clone()
+    }
+
+    /// The progress reports the handler made through its context, oldest first.
+    pub fn progress(&self) -> Vec<Progress> {
+        self.progress.lock().clone()
     }
 
     /// The context to pass to a handler (every call gives the same one).

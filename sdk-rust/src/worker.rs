@@ -517,6 +517,10 @@ impl Shared {
                 UNIX_EPOCH + Duration::from_secs(t.seconds.max(0) as u64) + Duration::from_nanos(t.nanos.max(0) as u64)
             }),
             cancelled: token.clone(),
+            progress: match has_delivery {
+                true => progress_reporter(id.clone(), tx.clone()),
+                false => crate::handler::Reporter::none(),
+            },
         };
         let payload = invoke.payload;
         let shared = self.clone();
@@ -612,4 +616,19 @@ fn unregister_message(id: &str) -> WorkerMessage {
     WorkerMessage {
         kind: Some(worker_message::Kind::UnregisterFunction(UnregisterFunction { function_id: id.into() })),
     }
+}
+
+/// Sends a job handler's progress reports on its stream, as `progress` messages.
+fn progress_reporter(invocation_id: String, tx: Outbox) -> crate::handler::Reporter {
+    crate::handler::Reporter::to(move |p: crate::handler::Progress| {
+        let detail = p.detail.as_ref().map(crate::json::value_bytes).unwrap_or_default();
+        let progress = switchyard_proto::wire::switchyard::v1::Progress {
+            invocation_id: invocation_id.clone(),
+            progress: Some(switchyard_proto::wire::switchyard::v1::JobProgress {
+                value: p.value,
+                detail: detail.into(),
+            }),
+        };
+        let _ = tx.send(Outgoing::Message(WorkerMessage { kind: Some(worker_message::Kind::Progress(progress)) }));
+    })
 }

@@ -12,6 +12,9 @@ pub fn behave(spec: &Value, payload: &Value, ctx: &Context) -> Result<Value, Han
     if behavior == "echo" {
         return Ok(payload.clone());
     }
+    if behavior == "fail_permanent" {
+        return Err(HandlerError::permanent(spec["error"]["message"].as_str().unwrap_or("conformance failure")));
+    }
     let until = behavior["fail_until_attempt"].as_u64();
     if behavior == "fail_always" || until.is_some_and(|n| u64::from(ctx.attempt) < n) {
         let message = spec["error"]["message"].as_str().unwrap_or("conformance failure");

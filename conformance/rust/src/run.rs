@@ -1,6 +1,8 @@
 //! One case's run: its worker, the record of every invocation its handlers saw, and the
 //! step interpreter (the vocabulary of `../../README.md`).
 
+mod lifecycle;
+
 use crate::check::{behave, json_eq, matches, stats_match};
 use crate::logs::Logs;
 use anyhow::{anyhow, bail, ensure};
@@ -204,6 +206,10 @@ impl Run {
                 };
                 let spec = record.lock().unwrap().specs[&function].clone();
                 let mut outcome = Ok(());
+                if let Some(p) = spec.get("progress") {
+                    let detail = p.get("detail").cloned();
+                    ctx.set_progress(p["value"].as_f64(), detail);
+                }
                 if let Some(ms) = spec["sleep_ms"].as_u64() {
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
@@ -598,7 +604,10 @@ impl Run {
                 self.wait(a, || async { Ok(found()) }).await?;
                 ok(Value::Null)
             }
-            other => bail!("unknown step '{other}'"),
+            other => match self.lifecycle(other, a).await {
+                Some(outcome) => outcome,
+                None => bail!("unknown step '{other}'"),
+            },
         }
     }
 

@@ -13,10 +13,10 @@ use crate::store::CancelOutcome;
 use crate::wire::{function_error, job_progress, timestamp};
 use switchyard_proto::wire::queues_server::Queues;
 use switchyard_proto::wire::{
-    DeadLetter, DiscardDeadLettersRequest, DiscardDeadLettersResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    CancelJobRequest, CancelJobResponse, GetJobRequest, GetJobResponse, JobInfo, ListQueuesRequest, ListQueuesResponse,
-    ListWorkersRequest, ListWorkersResponse, QueueConfig, QueueInfo, QueueStats, RateLimit, RedriveDeadLettersRequest,
-    RedriveDeadLettersResponse, WorkerInfo,
+    CancelJobRequest, CancelJobResponse, DeadLetter, DiscardDeadLettersRequest, DiscardDeadLettersResponse,
+    GetJobRequest, GetJobResponse, JobInfo, ListDeadLettersRequest, ListDeadLettersResponse, ListQueuesRequest,
+    ListQueuesResponse, ListWorkersRequest, ListWorkersResponse, QueueConfig, QueueInfo, QueueStats, RateLimit,
+    RedriveDeadLettersRequest, RedriveDeadLettersResponse, WorkerInfo,
 };
 use tonic::{Request, Response, Status};
 

@@ -19,8 +19,8 @@ pub mod security;
 pub use limits::{DEFAULT_MAX_READY, Limits};
 pub use security::{AuthSpec, Role, Secret, TlsSpec, TokenSpec};
 
-pub use crate::limits::rate::RateLimit;
 use crate::clock::Millis;
+pub use crate::limits::rate::RateLimit;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;

@@ -27,8 +27,9 @@ use std::time::Duration;
 use switchyard_proto::wire::engine_client::EngineClient;
 use switchyard_proto::wire::queues_client::QueuesClient;
 use switchyard_proto::wire::{
-    DiscardDeadLettersRequest, EnqueueAction, ListDeadLettersRequest, ListQueuesRequest, ListWorkersRequest,
-    PublishAction, RedriveDeadLettersRequest, TriggerRequest, trigger_request, trigger_response,
+    CancelJobRequest, DiscardDeadLettersRequest, EnqueueAction, GetJobRequest, ListDeadLettersRequest,
+    ListQueuesRequest, ListWorkersRequest, PublishAction, RedriveDeadLettersRequest, TriggerRequest, trigger_request,
+    trigger_response,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
@@ -77,6 +78,31 @@ pub enum OpsCommand {
     },
     /// The workers connected to the engine and the functions each serves.
     Workers(Target),
+    /// One job by its receipt: get its state and result, or cancel it.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// The job's state, attempts, last error, progress and (completed) result.
+    Get {
+        queue: String,
+        /// Its message_receipt_id.
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Cancel it: a job that has not started never runs; a running one is stopped.
+    Cancel {
+        queue: String,
+        /// Its message_receipt_id.
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,6 +150,9 @@ pub struct EnqueueFlags {
     /// A second enqueue with this key within the queue's dedup_window_ms creates no job.
     #[arg(long)]
     idempotency_key: Option<String>,
+    /// 0 (default, lowest) to 9: ready jobs of higher priority run first (standard queues).
+    #[arg(long)]
+    priority: Option<u32>,
 }
 
 /// Where the engine is, and how to print.
@@ -223,6 +252,7 @@ pub async fn run(command: OpsCommand) -> i32 {
             | DlqCommand::Redrive { target, .. }
             | DlqCommand::Discard { target, .. } => target.json,
         },
+        OpsCommand::Job { command: JobCommand::Get { target, .. } | JobCommand::Cancel { target, .. } } => target.json,
     };
     match execute(command).await {
         Ok(out) => {
@@ -259,6 +289,7 @@ async fn execute(command: OpsCommand) -> Result<String, CtlError> {
                 queue,
                 delay_ms: options.delay_ms,
                 idempotency_key: options.idempotency_key.unwrap_or_default(),
+                priority: options.priority,
                 ..Default::default()
             };
             let request = TriggerRequest {
@@ -304,6 +335,18 @@ async fn execute(command: OpsCommand) -> Result<String, CtlError> {
             }
         }
         OpsCommand::Dlq { command } => dlq(command).await,
+        OpsCommand::Job { command: JobCommand::Get { queue, id, target } } => {
+            let (mut q, addr) = queues(&target).await?;
+            let request = GetJobRequest { queue, message_receipt_id: id };
+            let r = q.get_job(request).await.map_err(|s| CtlError::from_status(s, &addr))?.into_inner();
+            Ok(render::job(&r.job.unwrap_or_default(), None, target.json))
+        }
+        OpsCommand::Job { command: JobCommand::Cancel { queue, id, target } } => {
+            let (mut q, addr) = queues(&target).await?;
+            let request = CancelJobRequest { queue, message_receipt_id: id };
+            let r = q.cancel_job(request).await.map_err(|s| CtlError::from_status(s, &addr))?.into_inner();
+            Ok(render::job(&r.job.unwrap_or_default(), Some(&r.outcome), target.json))
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::wire::{rfc3339, value_to_json};
 use prost::Message;
 use serde_json::{Value, json};
-use switchyard_proto::wire::{DeadLetter, QueueInfo, WorkerInfo};
+use switchyard_proto::wire::{DeadLetter, JobInfo, QueueInfo, WorkerInfo};
 
 /// Columns padded to their widest cell; numbers right-aligned.
 fn table(header: &[&str], rows: Vec<Vec<String>>, numeric: &[usize]) -> String {
@@ -224,4 +224,43 @@ mod tests {
         let t = table(&["NAME", "N"], vec![vec!["a".into(), "100".into()], vec!["long-name".into(), "7".into()]], &[1]);
         assert_eq!(t, "NAME         N\na          100\nlong-name    7\n");
     }
+}
+
+/// One job (`job get`), with a cancel's outcome first (`job cancel`): `key  value` lines
+/// for people, or JSON.
+pub fn job(j: &JobInfo, outcome: Option<&str>, as_json: bool) -> String {
+    let value = |bytes: &bytes::Bytes| {
+        (!bytes.is_empty()).then(|| prost_types::Value::decode(bytes.clone()).map(|v| value_to_json(&v)).ok()).flatten()
+    };
+    let error = j.last_error.clone().unwrap_or_default();
+    let progress = j.progress.as_ref().map(|p| json!({"value": p.value, "detail": value(&p.detail)}));
+    let when = |t: &Option<prost_types::Timestamp>| millis(t).map(rfc3339);
+    let fields = json!({
+        "messageReceiptId": j.message_receipt_id, "queue": j.queue, "functionId": j.function_id,
+        "state": j.state, "attempts": j.attempts.unwrap_or(0), "maxAttempts": j.max_attempts,
+        "priority": j.priority.unwrap_or(0), "group": j.group, "payload": value(&j.payload),
+        "lastError": j.last_error.as_ref().map(|_| json!({"code": error.code, "message": error.message})),
+        "enqueuedAt": when(&j.enqueued_at), "dueAt": when(&j.due_at), "finishedAt": when(&j.finished_at),
+        "expiresAt": when(&j.expires_at), "result": value(&j.result), "progress": progress,
+        "cancelRequested": j.cancel_requested,
+    });
+    if as_json {
+        return match outcome {
+            Some(o) => pretty(&json!({"outcome": o, "job": fields})),
+            None => pretty(&fields),
+        };
+    }
+    let mut rows = Vec::new();
+    if let Some(o) = outcome {
+        rows.push(vec!["outcome".to_string(), o.to_string()]);
+    }
+    for (key, v) in fields.as_object().expect("an object") {
+        match v {
+            Value::Null | Value::Bool(false) => {}
+            Value::String(s) if s.is_empty() => {}
+            Value::String(s) => rows.push(vec![key.clone(), s.clone()]),
+            other => rows.push(vec![key.clone(), other.to_string()]),
+        }
+    }
+    table(&["field", "value"], rows, &[])
 }

@@ -76,7 +76,12 @@ impl Dispatcher {
         let Ok(inv_id) = report.invocation_id.parse::<u64>() else { return };
         let reported = report.progress.unwrap_or_default();
         if reported.detail.len() > MAX_PROGRESS_DETAIL {
-            tracing::warn!(worker, bytes = reported.detail.len(), max = MAX_PROGRESS_DETAIL, "progress detail too large; dropped");
+            tracing::warn!(
+                worker,
+                bytes = reported.detail.len(),
+                max = MAX_PROGRESS_DETAIL,
+                "progress detail too large; dropped"
+            );
             return;
         }
         let detail = match reported.detail.is_empty() {
@@ -140,8 +145,12 @@ impl Dispatcher {
         let (due, tokens) = {
             let mut st = self.state.lock();
             let mut due = Vec::new();
-            let held: Vec<u64> =
-                st.progress.iter().filter(|(_, t)| t.held.is_some() && t.next_write <= now).map(|(id, _)| *id).collect();
+            let held: Vec<u64> = st
+                .progress
+                .iter()
+                .filter(|(_, t)| t.held.is_some() && t.next_write <= now)
+                .map(|(id, _)| *id)
+                .collect();
             for id in held {
                 let Some(Kind::Job(lease)) = st.invocations.get(&id).map(|inv| &inv.kind) else { continue };
                 let token = lease.token.clone();

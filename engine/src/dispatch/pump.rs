@@ -5,8 +5,8 @@
 use super::invocation::Kind;
 use super::{Aftermath, CallError, Dispatcher};
 use crate::clock::Millis;
-use crate::queue::JobError;
 use crate::config::QueueSpec;
+use crate::queue::JobError;
 use crate::store::{LeaseRequest, StoreError};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -120,9 +120,8 @@ impl Dispatcher {
         if let Some(limit) = &spec.rate_limit
             && leases.len() < max
         {
+            // Tokens are back in the bucket: the next round may take them at once.
             self.rate_gate.refund(queue, limit, (max - leases.len()) as u32, now).await?;
-            // The refunded tokens are there for the next round (a job enqueued now must not
-            // wait for `next_at`, up to a minute for `per_minute`).
             self.state.lock().rate_wait.remove(queue);
             wake = None;
         }

@@ -120,7 +120,12 @@ impl Store for Counted {
     }
 
     async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
-        self.check("cancel", self.inner.cancel(queue, id, at, until).await)
+        let outcome = self.check("cancel", self.inner.cancel(queue, id, at, until).await)?;
+        // One that was running is counted when its attempt stops (the dispatcher's `ended`).
+        if let (CancelOutcome::Cancelled(_), Some(q)) = (&outcome, self.metrics.queue(queue)) {
+            q.cancelled.fetch_add(1, Relaxed);
+        }
+        Ok(outcome)
     }
 
     async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {

@@ -47,7 +47,7 @@ impl fmt::Debug for Exposition {
 
 type QueueCounter = fn(&super::QueueMetrics) -> &AtomicU64;
 
-const QUEUE_COUNTERS: [(&str, &str, QueueCounter); 7] = [
+const QUEUE_COUNTERS: [(&str, &str, QueueCounter); 8] = [
     ("switchyard_jobs_enqueued", "Jobs enqueued through this engine.", |q| &q.enqueued),
     ("switchyard_jobs_completed", "Jobs whose attempt on this engine succeeded.", |q| &q.completed),
     ("switchyard_jobs_failed", "Failed attempts on this engine (each retry and each dead-lettering).", |q| &q.failed),
@@ -55,6 +55,7 @@ const QUEUE_COUNTERS: [(&str, &str, QueueCounter); 7] = [
     ("switchyard_jobs_dead_lettered", "Jobs this engine moved to the dead-letter queue.", |q| &q.dead_lettered),
     ("switchyard_jobs_redriven", "Dead letters redriven through this engine.", |q| &q.redriven),
     ("switchyard_jobs_discarded", "Dead letters discarded through this engine.", |q| &q.discarded),
+    ("switchyard_jobs_cancelled", "Jobs cancelled through this engine (before or during a run).", |q| &q.cancelled),
 ];
 
 type QueueGauge = fn(&QueueStats) -> u64;

@@ -60,6 +60,9 @@ pub struct QueueMetrics {
     pub dead_lettered: AtomicU64,
     pub redriven: AtomicU64,
     pub discarded: AtomicU64,
+    /// Jobs cancelled: before a run (by `CancelJob` here), or in flight (the attempt
+    /// stopped here).
+    pub cancelled: AtomicU64,
     functions: RwLock<std::collections::BTreeMap<String, Arc<Timings>>>,
 }
 
@@ -201,7 +204,8 @@ impl Recorder {
             Outcome::Completed => &[&q.completed],
             Outcome::Retried => &[&q.retried, &q.failed],
             Outcome::DeadLettered => &[&q.dead_lettered, &q.failed],
-            Outcome::Released | Outcome::Cancelled => &[],
+            Outcome::Cancelled => &[&q.cancelled],
+            Outcome::Released => &[],
         };
         for c in counters {
             c.fetch_add(1, Relaxed);

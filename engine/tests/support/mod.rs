@@ -193,7 +193,12 @@ impl RawWorker {
     }
 
     pub fn reply_err(&self, invocation_id: &str, message: &str) {
-        let e = FunctionError { message: message.into(), code: "RawError".into(), stack: "raw stack".into(), non_retryable: false };
+        let e = FunctionError {
+            message: message.into(),
+            code: "RawError".into(),
+            stack: "raw stack".into(),
+            non_retryable: false,
+        };
         self.reply(invocation_id, invocation_result::Outcome::Error(e));
     }
 

@@ -215,7 +215,8 @@ impl Walker<'_> {
             Some(_) => count(self, "burst")? as u32,
             None => 1,
         };
-        let (count, window_ms) = match (per_second, per_minute, map.get_node("per_second"), map.get_node("per_minute")) {
+        let (count, window_ms) = match (per_second, per_minute, map.get_node("per_second"), map.get_node("per_minute"))
+        {
             (Some(s), None, _, None) => (s as u32, 1_000),
             (None, Some(m), None, _) => (m as u32, 60_000),
             (_, _, Some(_), Some(_)) => {
