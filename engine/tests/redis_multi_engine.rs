@@ -12,7 +12,9 @@
 //! - a queue's `rate_limit` holds across engines (one bucket in Redis): with an injected
 //!   clock, at most `burst + rate × seconds` attempts start in total;
 //! - a cancel answered by one engine reaches the attempt another engine leased: its worker
-//!   hears `cancel` and the job ends cancelled, not retried, not failed.
+//!   hears `cancel` and the job ends cancelled, not retried, not failed;
+//! - a running job's progress and, on a queue that keeps results, its result are visible
+//!   through an engine other than the one that ran it.
 
 mod support;
 
@@ -366,4 +368,42 @@ async fn cancel_through_one_engine_stops_the_attempt_the_other_engine_leased() {
     assert_eq!((s.in_flight, s.ready, s.delayed, s.completed, s.failed, s.dead), (0, 0, 0, 0, 0, 0));
     holder.stop().await;
     other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_and_a_kept_result_are_seen_through_the_other_engine() {
+    use switchyard_sdk::JobState;
+    let prefix = Prefix::new();
+    let yaml = config_with(&prefix, "  reports: {result_retention_ms: 60000}\n");
+    let (runner, reader) = (TestEngine::start(&yaml).await, TestEngine::start(&yaml).await);
+    let worker = runner.worker().await;
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    worker.register_function(RegisterFunction::new_async("reports::build", move |_p: Value, ctx| {
+        let mut go = go_rx.clone();
+        async move {
+            ctx.set_progress(Some(0.5), Some(serde_json::json!({"step": "rows"})));
+            go.wait_for(|g| *g).await.unwrap();
+            Ok(serde_json::json!({"rows": 42}))
+        }
+    }));
+    let client = reader.client().await;
+    let id = client.enqueue("reports", "reports::build", serde_json::json!({})).await.unwrap().message_receipt_id;
+    let queues = client.queues();
+    support::eventually("the other engine shows the progress", || {
+        let (queues, id) = (queues.clone(), id.clone());
+        async move {
+            let job = queues.get_job("reports", &id).await.unwrap();
+            job.state == Some(JobState::InFlight) && job.progress.is_some_and(|p| p.value == Some(0.5))
+        }
+    })
+    .await;
+    go_tx.send_replace(true);
+    let result = queues.wait_for_result("reports", &id, support::WAIT).await.unwrap();
+    assert_eq!(result, serde_json::json!({"rows": 42}));
+    let job = queues.get_job("reports", &id).await.unwrap();
+    assert_eq!(job.state, Some(JobState::Completed));
+    assert!(job.finished_at.is_some() && job.expires_at > job.finished_at);
+    worker.shutdown().await;
+    runner.stop().await;
+    reader.stop().await;
 }
