@@ -8,7 +8,13 @@
 //! - per FIFO group, the *first* processing of each sequence number happens in increasing
 //!   order, whichever engine leases;
 //! - when an engine is killed (`kill -9`), the jobs it had in flight are completed by the
-//!   other engines once their lease expires, and no acknowledged job is lost.
+//!   other engines once their lease expires, and no acknowledged job is lost;
+//! - a queue's `rate_limit` holds across engines (one bucket in Redis): with an injected
+//!   clock, at most `burst + rate × seconds` attempts start in total;
+//! - a cancel answered by one engine reaches the attempt another engine leased: its worker
+//!   hears `cancel` and the job ends cancelled, not retried, not failed;
+//! - a running job's progress and, on a queue that keeps results, its result are visible
+//!   through an engine other than the one that ran it.
 
 mod support;
 
@@ -41,11 +47,16 @@ impl Drop for Prefix {
 }
 
 fn config(prefix: &Prefix) -> String {
+    config_with(prefix, "")
+}
+
+/// The config with more queues (`queue_configs` entries, each line indented two spaces).
+fn config_with(prefix: &Prefix, queues: &str) -> String {
     format!(
         "queue_configs:
   work: {{concurrency: 16, max_retries: 20, backoff_ms: 20}}
   ordered: {{type: fifo, message_group_field: group, concurrency: 8, max_retries: 20, backoff_ms: 20}}
-adapter:
+{queues}adapter:
   name: redis
   config: {{redis_url: '{}', key_prefix: '{}'}}
 ",
@@ -223,4 +234,176 @@ async fn two_engines_agree_on_an_idempotency_key_and_publish_to_shared_subscribe
     for e in engines {
         e.stop().await;
     }
+}
+
+/// Starts of one function's attempts, as the handlers saw them: (engine, clock time).
+type Starts = Arc<parking_lot::Mutex<Vec<(usize, u64)>>>;
+
+fn record_starts(
+    w: &switchyard_sdk::Worker,
+    function: &'static str,
+    engine: usize,
+    clock: &switchyard_engine::clock::ManualClock,
+    starts: &Starts,
+    seen: &Arc<tokio::sync::watch::Sender<usize>>,
+) {
+    use switchyard_engine::clock::Clock;
+    let (clock, starts, seen) = (clock.clone(), starts.clone(), seen.clone());
+    w.register_function(RegisterFunction::new_async(function, move |_p: Value, _ctx| {
+        let (clock, starts, seen) = (clock.clone(), starts.clone(), seen.clone());
+        async move {
+            let n = {
+                let mut s = starts.lock();
+                s.push((engine, clock.now()));
+                s.len()
+            };
+            seen.send_replace(n);
+            Ok(Value::Null)
+        }
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_two_engines() {
+    use switchyard_engine::clock::ManualClock;
+    const RATE: usize = 4; // per second, and the burst
+    const WINDOWS: usize = 4;
+    let prefix = Prefix::new();
+    let yaml = config_with(
+        &prefix,
+        &format!("  limited: {{concurrency: 50, rate_limit: {{per_second: {RATE}, burst: {RATE}}}}}\n"),
+    );
+    let clock = ManualClock::new(1_000_000);
+    let engines = [
+        TestEngine::start_with_clock(&yaml, Arc::new(clock.clone())).await,
+        TestEngine::start_with_clock(&yaml, Arc::new(clock.clone())).await,
+    ];
+    // Each engine serves its own function, so both must take tokens to run their jobs; with
+    // a bucket per engine each would start RATE per second.
+    let starts: Starts = Arc::default();
+    let (seen, mut seen_rx) = tokio::sync::watch::channel(0usize);
+    let seen = Arc::new(seen);
+    let mut workers = Vec::new();
+    for (i, function) in ["rate::a", "rate::b"].into_iter().enumerate() {
+        let w = engines[i].worker().await;
+        record_starts(&w, function, i, &clock, &starts, &seen);
+        workers.push(w);
+    }
+    // More jobs of each function than the windows let start, so no engine runs out.
+    let client = engines[0].client().await;
+    for n in 0..RATE * WINDOWS {
+        for function in ["rate::a", "rate::b"] {
+            client.enqueue("limited", function, serde_json::json!({ "n": n })).await.unwrap();
+        }
+    }
+
+    let t0 = clock_now(&clock);
+    for window in 0..WINDOWS {
+        let due = RATE * (window + 1);
+        tokio::time::timeout(support::WAIT, seen_rx.wait_for(|n| *n >= due))
+            .await
+            .unwrap_or_else(|_| panic!("window {window}: {due} starts expected, saw {}", starts.lock().len()))
+            .unwrap();
+        let now = clock_now(&clock);
+        let so_far = starts.lock().iter().filter(|(_, at)| *at <= now).count();
+        assert!(so_far <= due, "window {window}: {so_far} attempts started by {} ms, at most {due}", now - t0);
+        clock.advance(1_000);
+    }
+    let stats = client.queues().stats("limited").await.unwrap();
+    let started = stats.completed + stats.in_flight;
+    assert!(started as usize <= RATE * (WINDOWS + 1), "{started} started in {} windows", WINDOWS + 1);
+    let by = |e: usize| starts.lock().iter().filter(|(engine, _)| *engine == e).count();
+    eprintln!("starts by engine: {} and {}", by(0), by(1));
+    for w in &workers {
+        w.shutdown().await;
+    }
+    for e in engines {
+        e.stop().await;
+    }
+}
+
+fn clock_now(clock: &switchyard_engine::clock::ManualClock) -> u64 {
+    use switchyard_engine::clock::Clock;
+    clock.now()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_through_one_engine_stops_the_attempt_the_other_engine_leased() {
+    use switchyard_proto::v1::queues_client::QueuesClient;
+    use switchyard_proto::v1::{CancelJobRequest, GetJobRequest, engine_message};
+    let prefix = Prefix::new();
+    let yaml = config(&prefix);
+    let (holder, other) = (TestEngine::start(&yaml).await, TestEngine::start(&yaml).await);
+    // Only the holder serves the function: the job runs there.
+    let mut worker = support::RawWorker::connect(&holder, 4, &["jobs::slow"]).await;
+    let producer = other.client().await;
+    let receipt = producer.enqueue("work", "jobs::slow", serde_json::json!({})).await.unwrap();
+    let invoke = worker.next_invoke().await;
+    assert_eq!(invoke.delivery.as_ref().unwrap().message_receipt_id, receipt.message_receipt_id);
+
+    let mut queues = QueuesClient::new(other.channel().await);
+    let id = receipt.message_receipt_id.clone();
+    let cancel = || CancelJobRequest { queue: "work".into(), message_receipt_id: id.clone() };
+    let answer = queues.cancel_job(cancel()).await.unwrap().into_inner();
+    assert_eq!(answer.outcome, "cancelling", "the other engine holds the lease");
+    assert!(answer.job.unwrap().cancel_requested);
+
+    // The holder's watch loop finds the request and tells its worker.
+    match worker.next().await.kind {
+        Some(engine_message::Kind::Cancel(c)) => assert_eq!(c.invocation_id, invoke.invocation_id),
+        other => panic!("expected cancel, got {other:?}"),
+    }
+    let get = || GetJobRequest { queue: "work".into(), message_receipt_id: id.clone() };
+    support::eventually("the job ends cancelled", || {
+        let (mut queues, get) = (queues.clone(), get());
+        async move { queues.get_job(get).await.unwrap().into_inner().job.unwrap().state == "cancelled" }
+    })
+    .await;
+    // A result after the cancel changes nothing; a second cancel says it was done.
+    worker.reply_ok(&invoke.invocation_id, serde_json::json!("late"));
+    assert_eq!(queues.cancel_job(cancel()).await.unwrap().into_inner().outcome, "already_cancelled");
+    let info = queues.get_job(get()).await.unwrap().into_inner().job.unwrap();
+    assert_eq!((info.state.as_str(), info.result), ("cancelled", None), "the late result is not kept");
+    let s = producer.queues().stats("work").await.unwrap();
+    assert_eq!((s.in_flight, s.ready, s.delayed, s.completed, s.failed, s.dead), (0, 0, 0, 0, 0, 0));
+    holder.stop().await;
+    other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_and_a_kept_result_are_seen_through_the_other_engine() {
+    use switchyard_sdk::JobState;
+    let prefix = Prefix::new();
+    let yaml = config_with(&prefix, "  reports: {result_retention_ms: 60000}\n");
+    let (runner, reader) = (TestEngine::start(&yaml).await, TestEngine::start(&yaml).await);
+    let worker = runner.worker().await;
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    worker.register_function(RegisterFunction::new_async("reports::build", move |_p: Value, ctx| {
+        let mut go = go_rx.clone();
+        async move {
+            ctx.set_progress(Some(0.5), Some(serde_json::json!({"step": "rows"})));
+            go.wait_for(|g| *g).await.unwrap();
+            Ok(serde_json::json!({"rows": 42}))
+        }
+    }));
+    let client = reader.client().await;
+    let id = client.enqueue("reports", "reports::build", serde_json::json!({})).await.unwrap().message_receipt_id;
+    let queues = client.queues();
+    support::eventually("the other engine shows the progress", || {
+        let (queues, id) = (queues.clone(), id.clone());
+        async move {
+            let job = queues.get_job("reports", &id).await.unwrap();
+            job.state == Some(JobState::InFlight) && job.progress.is_some_and(|p| p.value == Some(0.5))
+        }
+    })
+    .await;
+    go_tx.send_replace(true);
+    let result = queues.wait_for_result("reports", &id, support::WAIT).await.unwrap();
+    assert_eq!(result, serde_json::json!({"rows": 42}));
+    let job = queues.get_job("reports", &id).await.unwrap();
+    assert_eq!(job.state, Some(JobState::Completed));
+    assert!(job.finished_at.is_some() && job.expires_at > job.finished_at);
+    worker.shutdown().await;
+    runner.stop().await;
+    reader.stop().await;
 }

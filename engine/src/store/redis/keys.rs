@@ -6,14 +6,16 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P:job:<id>` | HASH | one job: `id queue fn payload group? state attempts enq due seq lease owner? nb? err? err_message err_code err_stack dead_at?` |
-//! | `P:q:<len>:<queue>:ready:<fn>` | ZSET | `Ready` jobs of one function, scored by enqueue sequence |
+//! | `P:job:<id>` | HASH | one job: `id queue fn payload group? state attempts enq due seq lease owner? nb? prio? err? err_message err_code err_stack dead_at?`; in flight `cancel? cat? ckeep? prog? prog_v? prog_d?`; completed / cancelled `fin exp result?` |
+//! | `P:q:<len>:<queue>:ready:<fn>` | ZSET | `Ready` jobs of one function, scored by priority band then enqueue sequence: `(9 − prio) × 2^48 + seq` |
 //! | `P:q:<len>:<queue>:delayed` | ZSET | `Delayed` jobs, scored by due time (ms) |
 //! | `P:q:<len>:<queue>:group:<g>` | LIST | a FIFO group's members in order; the head is the only one not `Waiting` |
 //! | `P:q:<len>:<queue>:dead` | ZSET | `Dead` jobs, scored by dead-letter sequence (the page cursor) |
 //! | `P:q:<len>:<queue>:dedup:<key>` | STRING | an idempotency key's claim: `<expires_at>\|<first job id>`, PX = the queue's window |
 //! | `P:q:<len>:<queue>:fns` | SET | every function the queue has had jobs of (where `oldest_ready` looks) |
 //! | `P:q:<len>:<queue>:counts` | HASH | gauges `ready` (incl. waiting), `in_flight`; counters `enqueued completed failed dead_lettered` |
+//! | `P:q:<len>:<queue>:rate` | HASH | the queue's token bucket (`tokens at`), shared by every engine; expires once full again |
+//! | `P:retained` | ZSET | `Completed` and `Cancelled` jobs, scored by `expires_at` (engine clock, ms) |
 //! | `P:leases` | ZSET | every `InFlight` job, scored by its lease deadline (Redis server time, ms) |
 //! | `P:seq`, `P:lease-seq` | STRING | counters: enqueue / dead-letter order, lease ids |
 //! | `P:changed` | channel | published when jobs may have become ready (enqueue, retry, release, …) |
@@ -62,6 +64,14 @@ impl Keys {
 
     pub fn counts(&self, queue: &str) -> String {
         format!("{}:counts", self.queue(queue))
+    }
+
+    pub fn rate(&self, queue: &str) -> String {
+        format!("{}:rate", self.queue(queue))
+    }
+
+    pub fn retained(&self) -> String {
+        format!("{}:retained", self.prefix)
     }
 
     pub fn leases(&self) -> String {

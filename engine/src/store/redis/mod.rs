@@ -5,7 +5,8 @@
 //! one order for every engine.** A job's state is a field of its hash, and the job sits in
 //! exactly the one index that matches it ([`keys`] has the layout): `Ready` in its
 //! function's ready set, `Delayed` in the delayed set, `InFlight` in the lease set (scored
-//! by deadline), `Dead` in the DLQ; `Waiting` in none. A FIFO
+//! by deadline), `Dead` in the DLQ, `Completed` and `Cancelled` (kept for a while) in the
+//! retained index; `Waiting` in none. A FIFO
 //! job is also in its group's list until it completes or is dead-lettered, and only the
 //! list's head is ever `Ready`, `Delayed` or `InFlight` — so at most one job per group is
 //! in flight across all engines, and a group's order holds whichever engine leases.
@@ -34,6 +35,15 @@
 //! enqueue's script (so every engine agrees) to `<expires_at>|<first id>`, with PX = the
 //! window for clean-up; it is live while its `expires_at` (the engine clock) is after the
 //! new enqueue's time.
+//!
+//! # The job lifecycle
+//!
+//! Ready sets are scored by priority band, then enqueue order (`rank` in
+//! `scripts/prelude.lua`), so a lease takes the highest priority first. `get_job`, `cancel`,
+//! `set_progress`, `cancel_requested` and `expire_finished` are in [`lifecycle`]; the
+//! cluster-wide rate limit (one token bucket per queue that every engine takes from) in
+//! [`rate`]. A cancel of a job another engine leases is seen by that engine's watch loop
+//! (`cancel_requested`, one round trip for all its leases).
 //!
 //! # Leases across engines
 //!
@@ -81,19 +91,23 @@
 //! engine waits for its old leases to expire instead), and sharing `concurrency` across
 //! engines.
 
+mod decode;
 mod heartbeat;
 pub mod keys;
+mod lifecycle;
+mod rate;
 mod scripts;
 #[cfg(test)]
 mod tests;
 
-use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use super::{CancelOutcome, DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
-use crate::queue::{Enqueued, Job, JobError, JobId, JobState, NewJob, Payload};
+use crate::limits::rate::RateGate;
+use crate::queue::{Enqueued, Job, JobError, JobId, NewJob, Progress};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, ScriptInvocation};
 use async_trait::async_trait;
-use bytes::Bytes;
+use decode::{Fields, decode};
 use keys::Keys;
 use parking_lot::Mutex;
 use scripts::Scripts;
@@ -283,65 +297,6 @@ impl Shared {
     }
 }
 
-/// A job hash as `HGETALL` returns it.
-type Fields = HashMap<String, Vec<u8>>;
-
-fn text(f: &mut Fields, name: &str) -> Result<String, StoreError> {
-    let raw = f.remove(name).ok_or_else(|| StoreError::Corrupt(format!("job hash without '{name}'")))?;
-    String::from_utf8(raw).map_err(|_| StoreError::Corrupt(format!("job field '{name}' is not UTF-8")))
-}
-
-fn number(f: &mut Fields, name: &str) -> Result<u64, StoreError> {
-    let t = text(f, name)?;
-    // Lua writes integers; a negative count would mean a broken transition.
-    t.parse::<u64>().map_err(|_| StoreError::Corrupt(format!("job field '{name}' is not a count: '{t}'")))
-}
-
-fn optional_text(f: &mut Fields, name: &str) -> Option<String> {
-    f.remove(name).map(|v| String::from_utf8_lossy(&v).into_owned())
-}
-
-/// Decodes a job hash; returns the job and its current lease id.
-fn decode(mut f: Fields) -> Result<(Job, u64), StoreError> {
-    let state = match text(&mut f, "state")?.as_str() {
-        "waiting" => JobState::Waiting,
-        "ready" => JobState::Ready,
-        "delayed" => JobState::Delayed,
-        "inflight" => JobState::InFlight,
-        "dead" => JobState::Dead,
-        other => return Err(StoreError::Corrupt(format!("unknown job state '{other}'"))),
-    };
-    let last_error = f.remove("err").map(|_| JobError {
-        message: optional_text(&mut f, "err_message").unwrap_or_default(),
-        code: optional_text(&mut f, "err_code").unwrap_or_default(),
-        stack: optional_text(&mut f, "err_stack").unwrap_or_default(),
-    });
-    let dead_lettered_at = match f.contains_key("dead_at") {
-        true => Some(number(&mut f, "dead_at")?),
-        false => None,
-    };
-    let job = Job {
-        id: text(&mut f, "id")?,
-        queue: text(&mut f, "queue")?,
-        function_id: text(&mut f, "fn")?,
-        payload: Payload(Bytes::from(f.remove("payload").unwrap_or_default())),
-        group: optional_text(&mut f, "group"),
-        state,
-        attempts: number(&mut f, "attempts")? as u32,
-        enqueued_at: number(&mut f, "enq")?,
-        due_at: number(&mut f, "due")?,
-        last_error,
-        dead_lettered_at,
-        not_before: match f.contains_key("nb") {
-            true => Some(number(&mut f, "nb")?),
-            false => None,
-        },
-        ..Job::default()
-    };
-    let lease = number(&mut f, "lease")?;
-    Ok((job, lease))
-}
-
 fn push_error(inv: &mut ScriptInvocation<'_>, error: &JobError) {
     inv.arg(&error.message).arg(&error.code).arg(&error.stack);
 }
@@ -370,6 +325,7 @@ impl Store for RedisStore {
                 (Some(d), Some(expires_at)) => inv.arg(&d.key).arg(expires_at).arg(d.window_ms.max(1)),
                 _ => inv.arg("").arg(0).arg(0),
             };
+            inv.arg(j.priority.min(crate::queue::MAX_PRIORITY));
         }
         let firsts: Vec<String> = inv.invoke_async(&mut s.conn.clone()).await.map_err(unavailable("enqueue"))?;
         if firsts.len() != jobs.len() {
@@ -419,9 +375,14 @@ impl Store for RedisStore {
         let mut inv = s.invocation(&s.scripts.finish);
         inv.arg(&token.job_id).arg(token.lease_id);
         match &finish {
-            // LIFECYCLE-SEAM: retained completions and cancels come with the lifecycle.
-            Finish::Complete | Finish::CompleteRetained { .. } | Finish::Cancelled { .. } => {
+            Finish::Complete => {
                 inv.arg("complete");
+            }
+            Finish::CompleteRetained { result, at, until } => {
+                inv.arg("retain").arg(result.0.as_ref()).arg(*at).arg((*until).max(*at));
+            }
+            Finish::Cancelled { at, until } => {
+                inv.arg("cancelled").arg(*at).arg((*until).max(*at));
             }
             Finish::Retry { due_at, error } => {
                 inv.arg("retry").arg(*due_at);
@@ -553,35 +514,28 @@ impl Store for RedisStore {
         Ok(n)
     }
 
-    // LIFECYCLE-SEAM: placeholders until this store implements the job lifecycle (issue 22).
-    async fn get_job(&self, _queue: &str, _id: &str, _now: Millis) -> Result<Option<Job>, StoreError> {
-        Err(StoreError::Unavailable("get_job: not yet in this store".into()))
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        self.shared.get_job(queue, id, now).await
     }
 
-    async fn cancel(
-        &self,
-        _queue: &str,
-        _id: &str,
-        _at: Millis,
-        _until: Millis,
-    ) -> Result<crate::store::CancelOutcome, StoreError> {
-        Err(StoreError::Unavailable("cancel: not yet in this store".into()))
+    async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
+        self.shared.cancel(queue, id, at, until).await
     }
 
-    async fn set_progress(&self, _token: &LeaseToken, _progress: crate::queue::Progress) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("set_progress: not yet in this store".into()))
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {
+        self.shared.set_progress(token, progress).await
     }
 
-    async fn cancel_requested(&self, _tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
-        Ok(Vec::new())
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        self.shared.cancel_requested(tokens).await
     }
 
-    async fn expire_finished(&self, _now: Millis) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError> {
+        self.shared.expire_finished(now).await
     }
 
-    fn rate_gate(&self) -> Arc<dyn crate::limits::rate::RateGate> {
-        Arc::new(crate::limits::rate::LocalGate::new())
+    fn rate_gate(&self) -> Arc<dyn RateGate> {
+        Arc::new(rate::RedisGate { shared: self.shared.clone() })
     }
 
     fn changed(&self) -> Arc<Notify> {

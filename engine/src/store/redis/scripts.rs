@@ -26,6 +26,12 @@ pub struct Scripts {
     pub discard: Script,
     pub heartbeat: Script,
     pub recover: Script,
+    pub cancel: Script,
+    pub set_progress: Script,
+    pub cancel_requested: Script,
+    pub expire_finished: Script,
+    pub rate_take: Script,
+    pub rate_refund: Script,
 }
 
 impl Scripts {
@@ -41,10 +47,16 @@ impl Scripts {
             discard: script(include_str!("scripts/discard.lua")),
             heartbeat: script(include_str!("scripts/heartbeat.lua")),
             recover: script(include_str!("scripts/recover.lua")),
+            cancel: script(include_str!("scripts/cancel.lua")),
+            set_progress: script(include_str!("scripts/set_progress.lua")),
+            cancel_requested: script(include_str!("scripts/cancel_requested.lua")),
+            expire_finished: script(include_str!("scripts/expire_finished.lua")),
+            rate_take: script(include_str!("scripts/rate_take.lua")),
+            rate_refund: script(include_str!("scripts/rate_refund.lua")),
         }
     }
 
-    pub fn all(&self) -> [(&'static str, &Script); 10] {
+    pub fn all(&self) -> [(&'static str, &Script); 16] {
         [
             ("enqueue", &self.enqueue),
             ("lease", &self.lease),
@@ -56,6 +68,12 @@ impl Scripts {
             ("discard", &self.discard),
             ("heartbeat", &self.heartbeat),
             ("recover", &self.recover),
+            ("cancel", &self.cancel),
+            ("set_progress", &self.set_progress),
+            ("cancel_requested", &self.cancel_requested),
+            ("expire_finished", &self.expire_finished),
+            ("rate_take", &self.rate_take),
+            ("rate_refund", &self.rate_refund),
         ]
     }
 }

@@ -1,5 +1,6 @@
 -- ARGV: P, n, then per job: id queue fn payload has_group group enqueued_at not_before
---   dedup_key dedup_expires_at dedup_window_ms (not_before, dedup_key: '' for none).
+--   dedup_key dedup_expires_at dedup_window_ms priority (not_before, dedup_key: '' for
+--   none; priority 0-9, field prio only when above 0).
 -- Returns one entry per job: '' when stored, else the id of the earlier job holding its
 -- idempotency key (a duplicate: nothing stored). A claim is `P:q:..:dedup:<key>` holding
 -- '<expires_at>|<first id>', set with PX = window (clean-up); it is live while expires_at
@@ -10,10 +11,10 @@ local seen = {}
 local out = {}
 local stored = 0
 for _ = 1, n do
-  local id, q, f, payload, has_g, g, enq, nb, dkey, dexp, dwin =
+  local id, q, f, payload, has_g, g, enq, nb, dkey, dexp, dwin, prio =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
-    ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
-  i = i + 11
+    ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10], ARGV[i + 11]
+  i = i + 12
   local first = nil
   if dkey ~= '' then
     local held = redis.call('GET', k_dedup(q, dkey))
@@ -37,6 +38,7 @@ for _ = 1, n do
     redis.call('HSET', key, 'id', id, 'queue', q, 'fn', f, 'payload', payload, 'attempts', 0,
       'enq', enq, 'due', enq, 'seq', seq, 'lease', 0)
     if nb ~= '' then redis.call('HSET', key, 'nb', nb, 'due', nb) end
+    if prio ~= '0' then redis.call('HSET', key, 'prio', prio) end
     -- The functions a queue has had jobs of: oldest_ready looks at their ready sets.
     if not seen[#q .. ':' .. q .. f] then
       seen[#q .. ':' .. q .. f] = true

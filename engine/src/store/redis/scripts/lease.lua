@@ -1,5 +1,6 @@
 -- ARGV: P, queue, now, max, engine, ttl_ms, nfns, then per function: fn budget
--- Returns one HGETALL reply per leased job, oldest (enqueue order) first.
+-- Returns one HGETALL reply per leased job: highest priority first, then oldest (enqueue
+-- order) first.
 local q, now, max, engine, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local nf = tonumber(ARGV[7])
 
@@ -18,7 +19,8 @@ for _, id in ipairs(due) do
 end
 if #due == PROMOTE then redis.call('PUBLISH', K_CHANGED, 'promote') end
 
--- 3. Merge the oldest candidates of every function (at most its budget each) by sequence.
+-- 3. Merge the first candidates of every function (at most its budget each) by score:
+--    priority band, then enqueue sequence (see rank in the prelude).
 local lists = {}
 for x = 0, nf - 1 do
   local f, budget = ARGV[8 + 2 * x], tonumber(ARGV[9 + 2 * x])
@@ -53,6 +55,7 @@ if #picked > 0 then
     local lease = redis.call('INCR', K_LEASE_SEQ)
     redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'state', 'inflight', 'lease', lease, 'owner', engine)
+    redis.call('HDEL', key, 'prog', 'prog_v', 'prog_d') -- progress is the attempt's
     redis.call('ZADD', K_LEASES, deadline, p.id)
     table.insert(out, redis.call('HGETALL', key))
   end

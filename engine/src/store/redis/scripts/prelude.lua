@@ -10,10 +10,12 @@ local function k_dead(q) return qk(q) .. ':dead' end
 local function k_counts(q) return qk(q) .. ':counts' end
 local function k_fns(q) return qk(q) .. ':fns' end
 local function k_dedup(q, key) return qk(q) .. ':dedup:' .. key end
+local function k_rate(q) return qk(q) .. ':rate' end
 local K_SEQ = P .. ':seq'
 local K_LEASE_SEQ = P .. ':lease-seq'
 local K_LEASES = P .. ':leases'
 local K_CHANGED = P .. ':changed'
+local K_RETAINED = P .. ':retained'
 
 -- Lease deadlines use the Redis server's clock, so engines on hosts with skewed clocks agree.
 local function server_now()
@@ -21,9 +23,20 @@ local function server_now()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Puts a job into its function's ready set. It must be in no other index.
+-- A ready set's score: the priority band (priority 9 first), then the enqueue sequence,
+-- as (9 - prio) * 2^48 + seq. A double holds it exactly while seq < 2^48 (2.8e14 enqueues
+-- and dead-letterings per prefix). Sent as integer text, so no number formatting on the way
+-- (Lua's tostring keeps only 14 significant digits; these scores have 16) can round it.
+local BAND = 281474976710656
+local function rank(prio, seq)
+  return string.format('%.0f', (9 - (tonumber(prio) or 0)) * BAND + tonumber(seq))
+end
+
+-- Puts a job into its function's ready set, by priority then enqueue order. It must be in
+-- no other index.
 local function make_ready(id, q, f, seq)
-  redis.call('ZADD', k_ready(q, f), seq, id)
+  local prio = redis.call('HGET', k_job(id), 'prio')
+  redis.call('ZADD', k_ready(q, f), rank(prio, seq), id)
   redis.call('HSET', k_job(id), 'state', 'ready')
 end
 
@@ -68,14 +81,49 @@ local function leave_group(q, g, id)
   return false
 end
 
+-- How much longer than its retention a finished job's hash lives in Redis: the sweep
+-- (expire_finished, on the engines' clock) forgets it at its expires_at; the PEXPIRE is the
+-- backstop for a prefix no engine sweeps any more, late enough that a skewed engine clock
+-- never loses a job before its time.
+local RETAIN_GRACE_MS = 60000
+
+-- The job is Completed or Cancelled as of `at`, kept until `till` (engine clock): in the
+-- retained index (scored by till) and with its hash expiring in Redis after that.
+local function retain(id, state, at, till)
+  local key = k_job(id)
+  redis.call('HDEL', key, 'cancel', 'cat', 'ckeep', 'nb')
+  redis.call('HSET', key, 'state', state, 'fin', at, 'exp', till)
+  redis.call('ZADD', K_RETAINED, till, id)
+  redis.call('PEXPIRE', key, math.max(tonumber(till) - tonumber(at), 0) + RETAIN_GRACE_MS)
+end
+
+-- The attempt of a cancel-requested job ended other than by success (failed, released,
+-- reclaimed): Cancelled, leaving its FIFO group. Ended at `at` when the end carries a time
+-- (never before the request), else at the cancel request's (field cat); kept as long after
+-- that as the request said (field ckeep). Returns whether a successor became ready.
+local function end_cancelled(id, q, group, at)
+  local c = redis.call('HMGET', k_job(id), 'cat', 'ckeep')
+  local requested = tonumber(c[1]) or 0
+  local ended = math.max(tonumber(at) or requested, requested)
+  local woke = false
+  if group then woke = leave_group(q, group, id) end
+  retain(id, 'cancelled', string.format('%.0f', ended), string.format('%.0f', ended + (tonumber(c[2]) or 0)))
+  return woke
+end
+
 -- An attempt that did not happen (engine gone, recovered): InFlight -> Ready, the attempt
--- not counted. Returns whether the job was in flight.
+-- not counted; Cancelled instead when a cancel was requested. Returns whether the job was in
+-- flight.
 local function unlease(id)
   redis.call('ZREM', K_LEASES, id)
-  local j = redis.call('HMGET', k_job(id), 'state', 'queue', 'fn', 'seq')
+  local j = redis.call('HMGET', k_job(id), 'state', 'queue', 'fn', 'seq', 'cancel', 'group')
   if j[1] ~= 'inflight' then return false end
   redis.call('HINCRBY', k_job(id), 'attempts', -1)
   redis.call('HINCRBY', k_counts(j[2]), 'in_flight', -1)
+  if j[5] == '1' then
+    end_cancelled(id, j[2], j[6], nil)
+    return true
+  end
   redis.call('HINCRBY', k_counts(j[2]), 'ready', 1)
   make_ready(id, j[2], j[3], j[4])
   return true
@@ -94,3 +142,26 @@ local function reclaim_expired(limit)
 end
 
 local function count(x) return tonumber(x) or 0 end
+
+-- A token bucket (hash `tokens at` at k_rate(q)) as of `now`, refilled (never backwards in
+-- time), exactly as limits::rate::Bucket does: a bucket seen for the first time is full.
+-- Returns tokens, at, ms_per_token.
+local function bucket(q, count_, window, burst, now)
+  local ms_per_token = window / count_
+  local b = redis.call('HMGET', k_rate(q), 'tokens', 'at')
+  local tokens, at = tonumber(b[1]), tonumber(b[2])
+  if tokens == nil or at == nil then return burst, now, ms_per_token end
+  if now > at then
+    tokens = math.min(tokens + (now - at) / ms_per_token, burst)
+    at = now
+  end
+  return tokens, at, ms_per_token
+end
+
+-- Writes a bucket back. It expires once it would be full again anyway (plus a minute, so a
+-- test clock that runs behind Redis time does not see it refilled early): a missing bucket
+-- is a full one.
+local function store_bucket(q, tokens, at, burst, ms_per_token)
+  redis.call('HSET', k_rate(q), 'tokens', string.format('%.17g', tokens), 'at', string.format('%.0f', at))
+  redis.call('PEXPIRE', k_rate(q), math.ceil(burst * ms_per_token) + 60000)
+end

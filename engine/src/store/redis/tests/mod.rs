@@ -357,3 +357,6 @@ async fn two_engines_agree_on_an_idempotency_key() {
     assert_eq!(b.enqueue(vec![keyed(2)]).await.unwrap(), vec![Enqueued::duplicate_of(first.id.clone())]);
     assert_eq!(b.stats("q").await.unwrap().enqueued, 1, "the other engine stored nothing");
 }
+
+mod lifecycle;
+mod rate;
