@@ -269,16 +269,23 @@ impl Shared {
         let (reclaimed, lost): (u64, Vec<String>) =
             inv.invoke_async(&mut self.conn.clone()).await.map_err(unavailable("heartbeat"))?;
         if !lost.is_empty() {
-            tracing::warn!(
-                lost = lost.len(),
-                "leases of this engine expired and were taken back (Redis unreachable for longer than the lease TTL?)"
-            );
+            // A lease `finish` let go of meanwhile was ended, not lost: only those still held
+            // under the same lease id were taken back.
             let was: HashMap<_, _> = held.into_iter().collect();
             let mut now = self.held.lock();
+            let mut taken_back = 0;
             for id in lost {
-                if now.get(&id) == was.get(&id) {
+                if now.get(&id).is_some() && now.get(&id) == was.get(&id) {
                     now.remove(&id);
+                    taken_back += 1;
                 }
+            }
+            drop(now);
+            if taken_back > 0 {
+                tracing::warn!(
+                    lost = taken_back,
+                    "leases of this engine expired and were taken back (Redis unreachable for longer than the lease TTL?)"
+                );
             }
         }
         Ok(reclaimed)
@@ -396,9 +403,10 @@ impl Store for RedisStore {
                 inv.arg("release");
             }
         }
-        let applied: Result<u64, _> = inv.invoke_async(&mut s.conn.clone()).await;
+        // Let go first (whatever the script answers): a heartbeat running meanwhile then does
+        // not mistake the ended lease for one taken back.
         s.release_hold(token);
-        let applied = applied.map_err(unavailable("finish"))?;
+        let applied: u64 = inv.invoke_async(&mut s.conn.clone()).await.map_err(unavailable("finish"))?;
         if applied == 1 {
             s.notify();
         }

@@ -31,6 +31,6 @@ else
 end
 local woke = false
 if j[4] then woke = leave_group(q, j[4], id) end
-retain(id, 'cancelled', at, till)
+retain(id, 'cancelled', at, till, true)
 if woke then redis.call('PUBLISH', K_CHANGED, 'cancel') end
 return { 'cancelled', redis.call('HGETALL', key) }

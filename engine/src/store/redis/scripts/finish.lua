@@ -28,11 +28,10 @@ if kind == 'complete' then
 elseif kind == 'retain' then
   redis.call('HINCRBY', k_counts(q), 'completed', 1)
   if group then woke = leave_group(q, group, id) end
-  redis.call('HSET', key, 'result', ARGV[5])
-  retain(id, 'completed', ARGV[6], ARGV[7])
+  retain(id, 'completed', ARGV[6], ARGV[7], cancel_requested, ARGV[5])
 elseif kind == 'cancelled' then
   if group then woke = leave_group(q, group, id) end
-  retain(id, 'cancelled', ARGV[5], ARGV[6])
+  retain(id, 'cancelled', ARGV[5], ARGV[6], cancel_requested)
 elseif cancel_requested and (kind == 'retry' or kind == 'dead' or kind == 'release') then
   -- As Finish::Cancelled (the attempt's error is not kept, as for a cancel the engine made).
   local at = nil

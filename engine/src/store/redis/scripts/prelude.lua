@@ -87,12 +87,17 @@ end
 -- never loses a job before its time.
 local RETAIN_GRACE_MS = 60000
 
--- The job is Completed or Cancelled as of `at`, kept until `till` (engine clock): in the
--- retained index (scored by till) and with its hash expiring in Redis after that.
-local function retain(id, state, at, till)
+-- The job is Completed (with `result`) or Cancelled as of `at`, kept until `till` (engine
+-- clock): in the retained index (scored by till) and with its hash expiring in Redis after
+-- that. `clear`: it may still have a cancel request or a not_before to drop.
+local function retain(id, state, at, till, clear, result)
   local key = k_job(id)
-  redis.call('HDEL', key, 'cancel', 'cat', 'ckeep', 'nb')
-  redis.call('HSET', key, 'state', state, 'fin', at, 'exp', till)
+  if clear then redis.call('HDEL', key, 'cancel', 'cat', 'ckeep', 'nb') end
+  if result then
+    redis.call('HSET', key, 'state', state, 'fin', at, 'exp', till, 'result', result)
+  else
+    redis.call('HSET', key, 'state', state, 'fin', at, 'exp', till)
+  end
   redis.call('ZADD', K_RETAINED, till, id)
   redis.call('PEXPIRE', key, math.max(tonumber(till) - tonumber(at), 0) + RETAIN_GRACE_MS)
 end
@@ -107,7 +112,7 @@ local function end_cancelled(id, q, group, at)
   local ended = math.max(tonumber(at) or requested, requested)
   local woke = false
   if group then woke = leave_group(q, group, id) end
-  retain(id, 'cancelled', string.format('%.0f', ended), string.format('%.0f', ended + (tonumber(c[2]) or 0)))
+  retain(id, 'cancelled', string.format('%.0f', ended), string.format('%.0f', ended + (tonumber(c[2]) or 0)), true)
   return woke
 end
 
