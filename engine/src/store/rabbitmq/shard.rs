@@ -29,12 +29,19 @@
 //!    when it arrives.
 //! 5. Every [`COUNTERS_EVERY`] a changed shard publishes its counters and acks the previous
 //!    counters message once the new one is back.
+//! 6. A job kept after its end — completed on a queue with `result_retention_ms`, or
+//!    cancelled — is a message too: its end publishes version n+1 saying so (with the
+//!    result, and until when), version n is acked once that is confirmed, and the kept
+//!    version is acked once its time is over ([`Shard::expire`]). A completion without
+//!    retention stays one ack. A cancel request on a job in flight publishes version n+1 as
+//!    cancelled, so a new owner after a crash never runs it again; the attempt's end then
+//!    publishes what the job became (completed, or cancelled).
 //!
 //! A shard leaves its owner only by closing its channel: when it is handed to another engine
 //! (`presence`, only with nothing in flight) or when the connection is lost (every shard,
 //! mirrors dropped).
 
-use super::codec::{self, JobMsg, Msg};
+use super::codec::{self, End, JobMsg, Msg};
 use super::topology::Names;
 use crate::clock::Millis;
 use crate::queue::{Job, JobId, JobState, NewJob};
@@ -51,6 +58,7 @@ pub const MIRRORED_PER_SHARD: u16 = u16::MAX;
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use parking_lot::Mutex;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -87,6 +95,8 @@ struct State {
     counters: (u64, Option<u64>),
     /// Counters written last, to skip unchanged ones.
     written: QueueStats,
+    /// Kept jobs (completed with a result, cancelled) by the end of their keeping.
+    expiry: BTreeSet<(Millis, JobId)>,
 }
 
 #[derive(Default)]
@@ -108,6 +118,14 @@ struct Held {
     tag: Option<u64>,
     /// Finished in the mirror; ack the copy when it arrives.
     finished: bool,
+    /// A kept job (completed with a result, or cancelled): acked once this has passed.
+    kept_until: Option<Millis>,
+}
+
+impl Held {
+    fn new(version: u32, tag: u64, kept_until: Option<Millis>) -> Self {
+        Self { version, tag: Some(tag), finished: false, kept_until }
+    }
 }
 
 /// A broker side effect of a finished attempt (see the module doc, step 4).
@@ -265,7 +283,11 @@ impl Shard {
         jobs.sort_by(|a, b| (a.1.order_at, &a.1.id).cmp(&(b.1.order_at, &b.1.id)));
         let mut restored = Vec::with_capacity(jobs.len());
         for (i, (tag, j)) in jobs.into_iter().enumerate() {
-            st.held.insert(j.id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
+            let kept_until = kept_until(&j);
+            if let Some(until) = kept_until {
+                st.expiry.insert((until, j.id.clone()));
+            }
+            st.held.insert(j.id.clone(), Held::new(j.version, tag, kept_until));
             restored.push(Restored { job: j.into_job(), seq: i as u64 + 1 });
         }
         let floor = restored.len() as u64 + 1;
@@ -311,8 +333,12 @@ impl Shard {
                     return;
                 }
                 let id = j.id.clone();
-                st.held.insert(id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
-                if j.attempts == 0 && j.due_at.is_none() {
+                let kept_until = kept_until(&j);
+                if let Some(until) = kept_until {
+                    st.expiry.insert((until, id.clone()));
+                }
+                st.held.insert(id.clone(), Held::new(j.version, tag, kept_until));
+                if j.attempts == 0 && j.due_at.is_none() && j.end.is_none() {
                     let new = NewJob {
                         id: j.id,
                         queue: j.queue,
@@ -322,7 +348,7 @@ impl Shard {
                         enqueued_at: j.enqueued_at,
                         not_before: j.not_before,
                         dedup: None, // claimed on the broker before the publish (see `dedup`)
-                        priority: 0,
+                        priority: j.priority,
                     };
                     self.mirror.enqueue_with(vec![new], &mut |_| {});
                 } else {
@@ -356,6 +382,26 @@ impl Shard {
                     let msg = job_msg(job, held.version, None);
                     effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
                 }
+                ChangeOwned::Kept(job) => {
+                    let Some(held) = st.held.get_mut(&job.id) else { continue };
+                    held.version += 1;
+                    let then_ack = held.tag.take();
+                    held.kept_until = job.expires_at;
+                    let version = held.version;
+                    if let Some(until) = job.expires_at {
+                        st.expiry.insert((until, job.id.clone()));
+                    }
+                    let msg = job_msg(job, version, None);
+                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
+                }
+                ChangeOwned::CancelRequested { job, at, until } => {
+                    let Some(held) = st.held.get_mut(&job.id) else { continue };
+                    held.version += 1;
+                    let then_ack = held.tag.take();
+                    // What a new owner finds if this one dies mid-attempt: cancelled.
+                    let msg = JobMsg { end: Some(End::Cancelled { at, until }), ..job_msg(job, held.version, None) };
+                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
+                }
                 ChangeOwned::DeadLettered(job) => {
                     let version = st.held.get(&job.id).map_or(0, |h| h.version) + 1;
                     let then_ack = finish_held(&mut st, &job.id);
@@ -366,6 +412,24 @@ impl Shard {
             }
         }
         effects
+    }
+
+    /// The tags of kept jobs whose keeping ended at or before `now` (step 6): their
+    /// messages are acked; the mirror forgets them by its own `expire_finished`. A copy in
+    /// transit is acked when it arrives.
+    pub fn expire(&self, now: Millis) -> Vec<u64> {
+        let mut st = self.state.lock();
+        let mut tags = Vec::new();
+        while let Some((until, _)) = st.expiry.first() {
+            if *until > now {
+                break;
+            }
+            let (until, id) = st.expiry.pop_first().expect("non-empty");
+            if st.held.get(&id).is_some_and(|h| h.kept_until == Some(until)) {
+                tags.extend(finish_held(&mut st, &id));
+            }
+        }
+        tags
     }
 
     /// The counters message to write, if they changed since the last one (step 5).
@@ -403,9 +467,27 @@ pub enum ChangeOwned {
     Completed(JobId),
     Retried(Job),
     DeadLettered(Job),
+    /// Now kept after its end (completed with a result, or cancelled): its next version says so.
+    Kept(Job),
+    /// In flight with a cancel request made at `at`, kept until `until` once it ends.
+    CancelRequested {
+        job: Job,
+        at: Millis,
+        until: Millis,
+    },
 }
 
 impl ChangeOwned {
+    /// The job the change is about.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Completed(id) => id,
+            Self::Retried(job) | Self::DeadLettered(job) | Self::Kept(job) | Self::CancelRequested { job, .. } => {
+                &job.id
+            }
+        }
+    }
+
     pub fn from_change(change: Change<'_>) -> Option<Self> {
         match change {
             Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
@@ -438,8 +520,25 @@ fn finish_held(st: &mut State, id: &str) -> Option<u64> {
     }
 }
 
+/// How long a job's message is kept after the job ended, if it did.
+fn kept_until(j: &JobMsg) -> Option<Millis> {
+    match j.end {
+        Some(End::Completed { until, .. } | End::Cancelled { until, .. }) => Some(until),
+        None => None,
+    }
+}
+
 fn job_msg(job: Job, version: u32, dead: Option<(Millis, u64)>) -> JobMsg {
+    let end = match (job.state, job.finished_at, job.expires_at) {
+        (JobState::Completed, Some(at), Some(until)) => {
+            Some(End::Completed { at, until, result: job.result.clone().unwrap_or_default() })
+        }
+        (JobState::Cancelled, Some(at), Some(until)) => Some(End::Cancelled { at, until }),
+        _ => None,
+    };
     JobMsg {
+        priority: job.priority,
+        end,
         order_at: job.enqueued_at,
         due_at: (job.state == JobState::Delayed).then_some(job.due_at),
         id: job.id,
