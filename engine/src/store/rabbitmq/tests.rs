@@ -234,3 +234,57 @@ async fn a_backlog_beyond_the_brokers_default_credit_is_mirrored_whole() {
     drop(store);
     drop(cleanup);
 }
+
+// ---- requests to the owner of a shard ----------------------------------------------------
+
+/// Another engine's request reaches this engine's control queue and its answer comes back
+/// over direct reply-to, saying which shards it looked at.
+#[tokio::test]
+async fn a_request_to_the_owner_is_answered_over_direct_reply_to() {
+    use super::control::{Reply, Request};
+    let prefix = fresh_prefix();
+    let (owner, asker) = (connect(&prefix).await, connect(&prefix).await);
+    let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![owner.clone(), asker.clone()] };
+    // Only the owner consumes `q`: it owns every shard once caught up.
+    owns_all(&owner, "q").await;
+    let owner_id = owner.session().unwrap().id.clone();
+    let request = Request::Get { queue: "q".into(), id: "nobody".into(), now: 1 };
+    let wait = std::time::Duration::from_secs(10);
+    match asker.session().unwrap().ask(&owner_id, &request, wait).await.unwrap() {
+        Reply::Got { covered, job: None } => assert_eq!(covered, super::lifecycle::ALL, "every shard looked at"),
+        other => panic!("expected a not-found answer covering every shard: {other:?}"),
+    }
+    drop((owner, asker));
+    drop(cleanup);
+}
+
+/// An engine that has gone (no control queue) is refused at once; one whose queue exists
+/// but which never answers makes the request `Unavailable` at the bound, not a hang.
+#[tokio::test]
+async fn an_owner_that_is_gone_or_silent_is_unavailable_not_a_hang() {
+    use super::control::Request;
+    let prefix = fresh_prefix();
+    let asker = connect(&prefix).await;
+    let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![asker.clone()] };
+    let session = asker.session().unwrap();
+    let request = Request::Cancel { queue: "q".into(), id: "j".into(), at: 1, until: 2 };
+    let short = std::time::Duration::from_millis(300);
+    match session.ask("gone", &request, std::time::Duration::from_secs(10)).await {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("has gone"), "{why}"),
+        other => panic!("a request to an engine without a control queue: {other:?}"),
+    }
+    // A control queue nobody consumes: the request waits there, unanswered.
+    let conn = lapin::Connection::connect(&url(), Default::default()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let silent = session.names.control("silent");
+    let options = lapin::options::QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    ch.queue_declare(silent.as_str().into(), options, Default::default()).await.unwrap();
+    match session.ask("silent", &request, short).await {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("did not answer"), "{why}"),
+        other => panic!("a silent owner: {other:?}"),
+    }
+    let _ = conn.close(200, "done".into()).await;
+    drop(session);
+    drop(asker);
+    drop(cleanup);
+}
