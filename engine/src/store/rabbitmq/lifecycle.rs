@@ -10,7 +10,9 @@
 //! answered, so the cancel survives the owner.
 //!
 //! Protocol for `get_job` and `cancel`:
-//! 1. This engine's mirrors of the queue (the shards it owns, caught up).
+//! 1. This engine's mirrors of the queue (the shards it owns, caught up); on a miss, again
+//!    once each has seen every message confirmed before (`shard`, step 7), so a job just
+//!    enqueued through another engine is not reported unknown.
 //! 2. The other engines that announced owning the shards not looked at yet (`presence`),
 //!    asked at once, each answering for its own shards.
 //! 3. The queue's DLQ (a dead job is not in any mirror; see `dead`: one passive declare
@@ -36,20 +38,48 @@ use std::time::Duration;
 /// Every shard of a queue, as a mask (bit `k`: shard `k`).
 pub const ALL: u8 = ((1u16 << SHARDS) - 1) as u8;
 
-/// Step 1 of `get_job`: the shards looked at, and the job if one of them has it.
+/// How long a lookup that missed waits for its sync marker (`shard`, step 7).
+const SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// Step 1 of `get_job`: the shards looked at, and the job if one of them has it. A miss
+/// looks again once each shard has seen what was confirmed before (`shard`, step 7).
 pub async fn get_local(session: &Session, queue: &str, id: &str, now: Millis) -> Result<(u8, Option<Job>), StoreError> {
     let Some(shards) = session.known(queue) else { return Ok((0, None)) };
-    let mut covered = 0;
-    for (index, shard) in shards.iter().enumerate() {
-        if !shard.is_active() {
-            continue;
-        }
-        covered |= 1 << index;
+    for (_, shard) in active(&shards) {
         if let Some(job) = shard.mirror.get_job(queue, id, now).await? {
-            return Ok((covered, Some(job)));
+            return Ok((ALL, Some(job)));
+        }
+    }
+    let covered = synced(session, &shards).await;
+    for (_, shard) in active(&shards).filter(|(k, _)| covered & (1 << k) != 0) {
+        if let Some(job) = shard.mirror.get_job(queue, id, now).await? {
+            return Ok((ALL, Some(job)));
         }
     }
     Ok((covered, None))
+}
+
+fn active(shards: &[Arc<Shard>]) -> impl Iterator<Item = (usize, &Arc<Shard>)> {
+    shards.iter().enumerate().filter(|(_, s)| s.is_active())
+}
+
+/// The shards (a mask) that are this engine's and have seen every message confirmed
+/// before this call: each gets a marker, and those whose marker came back count.
+async fn synced(session: &Session, shards: &[Arc<Shard>]) -> u8 {
+    let syncs = active(shards).map(|(k, shard)| async move {
+        let nonce = session.nonce();
+        let (marker, back) = shard.sync_marker(nonce)?;
+        let came = async {
+            session.publish(&shard.name, &marker).await.ok()?;
+            back.await.ok()
+        };
+        let came = tokio::time::timeout(SYNC_WAIT, came).await.ok().flatten();
+        if came.is_none() {
+            shard.forget_sync(nonce);
+        }
+        came.map(|()| 1u8 << k)
+    });
+    futures::future::join_all(syncs).await.into_iter().flatten().fold(0, |m, b| m | b)
 }
 
 /// Step 1 of `cancel`: applied on the mirror that has the job, then on the broker.
@@ -61,12 +91,27 @@ pub async fn cancel_local(
     until: Millis,
 ) -> Result<(u8, CancelOutcome), StoreError> {
     let Some(shards) = session.known(queue) else { return Ok((0, CancelOutcome::NotFound)) };
-    let mut covered = 0;
-    for (index, shard) in shards.iter().enumerate() {
-        if !shard.is_active() {
-            continue;
-        }
-        covered |= 1 << index;
+    if let Some(outcome) = cancel_on(session, &shards, ALL, queue, id, at, until).await? {
+        return Ok((ALL, outcome));
+    }
+    let covered = synced(session, &shards).await;
+    match cancel_on(session, &shards, covered, queue, id, at, until).await? {
+        Some(outcome) => Ok((ALL, outcome)),
+        None => Ok((covered, CancelOutcome::NotFound)),
+    }
+}
+
+/// Cancels `id` on the first of the active shards in `mask` that has it.
+async fn cancel_on(
+    session: &Session,
+    shards: &[Arc<Shard>],
+    mask: u8,
+    queue: &str,
+    id: &str,
+    at: Millis,
+    until: Millis,
+) -> Result<Option<CancelOutcome>, StoreError> {
+    for (_, shard) in active(shards).filter(|(k, _)| mask & (1 << k) != 0) {
         let outcome = shard.mirror.cancel(queue, id, at, until).await?;
         let change = match &outcome {
             CancelOutcome::NotFound => continue,
@@ -91,9 +136,9 @@ pub async fn cancel_local(
             }
             other => other,
         };
-        return Ok((covered, outcome));
+        return Ok(Some(outcome));
     }
-    Ok((covered, CancelOutcome::NotFound))
+    Ok(None)
 }
 
 /// The store's token for the mirror's lease `inner` (lease id 0, which no lease has, when

@@ -36,6 +36,10 @@
 //!    retention stays one ack. A cancel request on a job in flight publishes version n+1 as
 //!    cancelled, so a new owner after a crash never runs it again; the attempt's end then
 //!    publishes what the job became (completed, or cancelled).
+//! 7. A lookup that misses (`get_job`, `cancel`) first makes sure the mirror has seen every
+//!    message confirmed before it: it publishes a marker and waits for it to come back (a
+//!    queue delivers in order), then looks again — so a job enqueued through another engine
+//!    a moment ago is found, not reported unknown.
 //!
 //! A shard leaves its owner only by closing its channel: when it is handed to another engine
 //! (`presence`, only with nothing in flight) or when the connection is lost (every shard,
@@ -91,6 +95,8 @@ struct State {
     /// The current copy of every live job (and of finished jobs whose copy is in transit).
     held: HashMap<JobId, Held>,
     waiters: HashMap<JobId, oneshot::Sender<()>>,
+    /// Sync markers on their way back (step 7), by nonce.
+    syncs: HashMap<u64, oneshot::Sender<()>>,
     /// The newest counters message: its version and tag.
     counters: (u64, Option<u64>),
     /// Counters written last, to skip unchanged ones.
@@ -307,7 +313,14 @@ impl Shard {
     /// Step 3.
     fn steady(&self, st: &mut State, tag: u64, msg: Msg, out: &mut Delivered) {
         match msg {
-            Msg::Marker { .. } => out.acks.push(tag),
+            Msg::Marker { engine, nonce } => {
+                out.acks.push(tag);
+                if engine == self.engine
+                    && let Some(tx) = st.syncs.remove(&nonce)
+                {
+                    let _ = tx.send(());
+                }
+            }
             Msg::Counters { version, .. } => {
                 if version == st.counters.0 {
                     if let Some(old) = st.counters.1.replace(tag) {
@@ -412,6 +425,22 @@ impl Shard {
             }
         }
         effects
+    }
+
+    /// Step 7: a marker to publish, and its arrival, if this engine owns the shard.
+    pub fn sync_marker(&self, nonce: u64) -> Option<(Msg, oneshot::Receiver<()>)> {
+        let mut st = self.state.lock();
+        if !matches!(st.phase, Phase::Active) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        st.syncs.insert(nonce, tx);
+        Some((Msg::Marker { engine: self.engine.clone(), nonce }, rx))
+    }
+
+    /// Forgets a sync marker that did not come back in time.
+    pub fn forget_sync(&self, nonce: u64) {
+        self.state.lock().syncs.remove(&nonce);
     }
 
     /// The tags of kept jobs whose keeping ended at or before `now` (step 6): their
