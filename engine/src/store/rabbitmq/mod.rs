@@ -56,6 +56,15 @@
 //! 6. **Outage**: the session ([`session`]) fails on the first connection error; calls
 //!    answer `UNAVAILABLE` and health is NOT_SERVING until the store has reconnected (it
 //!    retries with a backoff up to 2 s), redeclared and resubscribed by itself.
+//! 7. **The job lifecycle** ([`lifecycle`]): `get_job` and `cancel` are answered by the
+//!    owner of the job's shard, from its mirror — asked over the broker ([`control`]) when
+//!    it is another engine — or from the DLQ; never a guessed "not found" for a shard
+//!    without an owner right now (`UNAVAILABLE`). A kept job (a completion on a queue with
+//!    `result_retention_ms`, a cancel) is the job's next version, with its end and until
+//!    when, acked once that time is over; a cancel request on a job in flight is written
+//!    too, so a new owner never runs it again. Priorities travel in the message and the
+//!    mirror orders by them. Progress and cancel requests are read on the owner's mirror
+//!    (only the owner leases). Rate limits: [`rate`], each engine its share by shards owned.
 //!
 //! # Costs
 //!
@@ -70,7 +79,12 @@
 //!   largest prefetch) per shard. Beyond it the broker keeps the rest safely but the owner
 //!   sees only the oldest that many: stats count those, and an enqueue onto that shard waits
 //!   (up to 10 s) for an arrival that comes only as older jobs end.
-//! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
+//! - A retry or dead-lettering costs a confirmed publish; a completion one ack, or a
+//!   confirmed publish and an ack on a queue that keeps results (and one more ack at expiry);
+//!   a cancel one confirmed publish. Kept jobs count against the backlog limit above until
+//!   they expire. A `get_job` or `cancel` through an engine not owning the job's shard costs
+//!   a round trip to the owner; a miss costs a marker round trip per owned shard (see
+//!   [`shard`], step 7) and a look at the DLQ (one passive declare when it is empty).
 //! - An idempotency key costs one classic queue on the broker while it lives (deleted by the
 //!   broker a minute after its window) and two round trips per keyed enqueue, three for a
 //!   duplicate ([`dedup`]).
@@ -539,12 +553,13 @@ impl Store for RabbitStore {
     }
 
     async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
-        lifecycle::get_job(&self.session()?, queue, id, now).await
+        let (session, _) = self.shards(queue, false).await?;
+        lifecycle::get_job(&session, queue, id, now).await
     }
 
     async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
-        self.inner.queues.lock().insert(queue.to_string());
-        let outcome = lifecycle::cancel(&self.session()?, queue, id, at, until).await?;
+        let (session, _) = self.shards(queue, false).await?;
+        let outcome = lifecycle::cancel(&session, queue, id, at, until).await?;
         self.notify();
         Ok(outcome)
     }
