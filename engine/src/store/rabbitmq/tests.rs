@@ -288,3 +288,90 @@ async fn an_owner_that_is_gone_or_silent_is_unavailable_not_a_hang() {
     drop(asker);
     drop(cleanup);
 }
+
+// ---- kept jobs outlive their owner ---------------------------------------------------------
+
+/// Closes `store`'s connection, so the broker hands its shards to the next consumer.
+async fn go_away(store: Arc<RabbitStore>) {
+    let session = store.session().unwrap();
+    drop(store);
+    tokio::time::timeout(std::time::Duration::from_secs(5), session.close()).await.expect("connection closes");
+}
+
+#[tokio::test]
+async fn a_kept_result_and_cancels_survive_an_owner_change_and_expire() {
+    use crate::queue::JobState;
+    use crate::store::CancelOutcome;
+    let prefix = fresh_prefix();
+    let first = connect(&prefix).await;
+    let mut cleanup = Cleanup { prefix: prefix.clone(), stores: vec![] };
+    let (done, ready, running) = (job("q", None, 1), job("q", None, 2), job("q", None, 3));
+    first.enqueue(vec![done.clone()]).await.unwrap();
+    let lease = first.lease(req("q", 5_000)).await.unwrap().remove(0);
+    let result = Payload(bytes::Bytes::from_static(b"the result"));
+    let kept = Finish::CompleteRetained { result: result.clone(), at: 5_000, until: 65_000 };
+    assert!(first.finish(&lease.token, kept).await.unwrap());
+    first.enqueue(vec![ready.clone(), running.clone()]).await.unwrap();
+    match first.cancel("q", &ready.id, 5_100, 65_100).await.unwrap() {
+        CancelOutcome::Cancelled(j) => assert_eq!(j.id, ready.id),
+        other => panic!("a ready job is cancelled at once: {other:?}"),
+    }
+    let lease = first.lease(req("q", 5_200)).await.unwrap().remove(0);
+    assert_eq!(lease.job.id, running.id);
+    match first.cancel("q", &running.id, 5_300, 65_300).await.unwrap() {
+        CancelOutcome::Cancelling(j, token) => {
+            assert_eq!(j.id, running.id);
+            assert_eq!(token, lease.token, "the answer names this engine's lease, so the engine stops it at once");
+        }
+        other => panic!("a running job is cancel-requested: {other:?}"),
+    }
+    assert_eq!(first.cancel_requested(std::slice::from_ref(&lease.token)).await.unwrap(), vec![lease.token.clone()]);
+    // The owner dies with the cancelled job still in flight.
+    go_away(first).await;
+    let second = connect(&prefix).await;
+    cleanup.stores.push(second.clone());
+    owns_all(&second, "q").await;
+    let got = second.get_job("q", &done.id, 6_000).await.unwrap().expect("the kept result is there");
+    assert_eq!((got.state, got.result, got.expires_at), (JobState::Completed, Some(result), Some(65_000)));
+    let got = second.get_job("q", &ready.id, 6_000).await.unwrap().expect("the cancelled job is there");
+    assert_eq!((got.state, got.expires_at), (JobState::Cancelled, Some(65_100)));
+    let got = second.get_job("q", &running.id, 6_000).await.unwrap().expect("the cancel-requested job is there");
+    assert_eq!(got.state, JobState::Cancelled, "a new owner never runs a cancel-requested job again");
+    assert!(second.lease(req("q", 6_000)).await.unwrap().is_empty(), "nothing to run");
+    let s = second.stats("q").await.unwrap();
+    assert_eq!((s.ready, s.delayed, s.in_flight), (0, 0, 0), "kept jobs are in no gauge: {s:?}");
+    // Expiry forgets them, and acks their messages: a third owner finds nothing.
+    assert!(second.expire_finished(65_300).await.unwrap() >= 3);
+    assert!(second.get_job("q", &done.id, 65_300).await.unwrap().is_none());
+    go_away(second).await;
+    cleanup.stores.clear();
+    let third = connect(&prefix).await;
+    cleanup.stores.push(third.clone());
+    owns_all(&third, "q").await;
+    for id in [&done.id, &ready.id, &running.id] {
+        assert!(third.get_job("q", id, 1).await.unwrap().is_none(), "{id} was acked at expiry");
+    }
+    drop(cleanup);
+}
+
+#[tokio::test]
+async fn priority_travels_in_the_message_and_orders_leases_across_shards() {
+    let prefix = fresh_prefix();
+    let first = connect(&prefix).await;
+    let mut cleanup = Cleanup { prefix: prefix.clone(), stores: vec![] };
+    let mut jobs: Vec<NewJob> = (0..8).map(|n| job("q", None, n)).collect();
+    for (n, j) in jobs.iter_mut().enumerate() {
+        j.priority = (n % 3) as u8 * 4; // 0, 4, 8, 0, 4, 8, …
+    }
+    first.enqueue(jobs.clone()).await.unwrap();
+    go_away(first).await;
+    let second = connect(&prefix).await;
+    cleanup.stores.push(second.clone());
+    owns_all(&second, "q").await;
+    let leased = second.lease(req("q", 5_000)).await.unwrap();
+    let order: Vec<(u8, u64)> = leased.iter().map(|l| (l.job.priority, l.job.enqueued_at)).collect();
+    let mut want: Vec<(u8, u64)> = jobs.iter().map(|j| (j.priority, j.enqueued_at)).collect();
+    want.sort_by_key(|(p, at)| (std::cmp::Reverse(*p), *at));
+    assert_eq!(order, want, "highest priority first, then enqueue order, after an owner change");
+    drop(cleanup);
+}
