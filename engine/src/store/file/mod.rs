@@ -360,7 +360,13 @@ impl Store for FileStore {
         Err(StoreError::Unavailable("get_job: not yet in this store".into()))
     }
 
-    async fn cancel(&self, _queue: &str, _id: &str, _at: Millis, _until: Millis) -> Result<crate::store::CancelOutcome, StoreError> {
+    async fn cancel(
+        &self,
+        _queue: &str,
+        _id: &str,
+        _at: Millis,
+        _until: Millis,
+    ) -> Result<crate::store::CancelOutcome, StoreError> {
         Err(StoreError::Unavailable("cancel: not yet in this store".into()))
     }
 

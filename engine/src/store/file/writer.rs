@@ -62,6 +62,8 @@ pub enum Write {
     Claim(DedupClaim),
     /// Answer once everything sent before is committed.
     Sync(Reply),
+    /// Nothing to write.
+    Nothing,
 }
 
 /// Counter increments: enqueued, completed, failed, dead_lettered.
@@ -79,6 +81,14 @@ impl From<Change<'_>> for Write {
             Change::Redriven { job, seq, was } => Write::Put { job, seq, was: Some(was), counts: [0; 4] },
             Change::Discarded { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: false },
             Change::Claimed(claim) => Write::Claim(claim),
+            // LIFECYCLE-SEAM (file store, step 3): finished rows are not kept on disk yet;
+            // a retained completion is written as the completion it is, the rest as gone.
+            Change::Finished { job, seq } => {
+                let completed = job.state == crate::queue::JobState::Completed;
+                Write::Delete { seq, queue: job.queue, completed }
+            }
+            Change::Expired { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: false },
+            Change::CancelRequested { .. } => Write::Nothing,
         }
     }
 }
@@ -191,7 +201,7 @@ impl Writer {
                     gone.extend(puts.remove(seq).map_or(Some(*seq), |n| n.before));
                 }
                 Write::Claim(claim) => claims.push(claim),
-                Write::Sync(_) => {}
+                Write::Sync(_) | Write::Nothing => {}
             }
         }
         // BEGIN and COMMIT as cached statements, not parsed again for every batch.

@@ -1,12 +1,97 @@
 //! The containers a job sits in while it is ready or in flight.
 //!
 //! Invariant: a [`Ready`] hands out its jobs oldest first (by enqueue sequence) whatever
-//! order they came back in; a [`Slab`] gives an in-flight record back only to the lease
-//! token that names its slot, generation and job.
+//! order they came back in; [`ByPriority`] hands out the oldest of the highest priority
+//! that has ready jobs; a [`Slab`] gives an in-flight record back only to the lease
+//! token that names its slot, generation and job. Any job can also be found (and taken
+//! out) by its sequence number, for the id index.
 
 use super::record::Record;
 use crate::store::LeaseToken;
 use std::collections::{BTreeMap, VecDeque};
+
+/// A route's ready jobs by priority. Priority 0 (every job, unless producers set one) is
+/// `base`; a higher priority gets its own [`Ready`] only while it has jobs, so a store
+/// without priorities leases exactly as before, one branch more.
+#[derive(Default)]
+pub(super) struct ByPriority {
+    base: Ready,
+    /// Priorities above 0 with ready jobs, highest first.
+    high: Vec<(u8, Ready)>,
+}
+
+impl ByPriority {
+    pub fn len(&self) -> usize {
+        self.base.len() + self.high.iter().map(|(_, r)| r.len()).sum::<usize>()
+    }
+
+    pub fn push(&mut self, record: Record) {
+        if record.priority == 0 {
+            return self.base.push(record);
+        }
+        let p = record.priority;
+        let at = match self.high.iter().position(|(q, _)| *q <= p) {
+            Some(i) if self.high[i].0 == p => i,
+            Some(i) => {
+                self.high.insert(i, (p, Ready::default()));
+                i
+            }
+            None => {
+                self.high.push((p, Ready::default()));
+                self.high.len() - 1
+            }
+        };
+        self.high[at].1.push(record);
+    }
+
+    /// The priority and enqueue sequence of the job a lease takes next.
+    pub fn next(&self) -> Option<(u8, u64)> {
+        match self.high.first() {
+            Some((p, ready)) => ready.oldest().map(|seq| (*p, seq)),
+            None => self.base.oldest().map(|seq| (0, seq)),
+        }
+    }
+
+    pub fn pop_next(&mut self) -> Option<Record> {
+        if self.high.is_empty() {
+            return self.base.pop_oldest();
+        }
+        let record = self.high[0].1.pop_oldest();
+        if self.high[0].1.len() == 0 {
+            self.high.remove(0);
+        }
+        record
+    }
+
+    /// The oldest ready job of any priority (by enqueue sequence).
+    pub fn oldest_record(&self) -> Option<&Record> {
+        let all = std::iter::once(&self.base).chain(self.high.iter().map(|(_, r)| r));
+        all.filter_map(Ready::oldest_record).min_by_key(|r| r.seq)
+    }
+
+    fn of(&self, priority: u8) -> Option<&Ready> {
+        match priority {
+            0 => Some(&self.base),
+            p => self.high.iter().find(|(q, _)| *q == p).map(|(_, r)| r),
+        }
+    }
+
+    pub fn get(&self, priority: u8, seq: u64) -> Option<&Record> {
+        self.of(priority)?.get(seq)
+    }
+
+    pub fn remove(&mut self, priority: u8, seq: u64) -> Option<Record> {
+        if priority == 0 {
+            return self.base.remove(seq);
+        }
+        let i = self.high.iter().position(|(q, _)| *q == priority)?;
+        let record = self.high[i].1.remove(seq);
+        if self.high[i].1.len() == 0 {
+            self.high.remove(i);
+        }
+        record
+    }
+}
 
 /// Ready jobs in enqueue order: `fresh` takes jobs newer than any it holds (enqueues,
 /// redrives) in O(1); `returned` takes older ones coming back (releases, due retries,
@@ -47,6 +132,26 @@ impl Slab {
         }
         self.free.push(slot as u32);
         cell.take()
+    }
+
+    /// The record in `slot`, whatever its lease.
+    pub fn get(&self, slot: u32) -> Option<&Record> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Record> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The record `token` names, if the token is current.
+    pub fn leased(&self, token: &LeaseToken) -> Option<&Record> {
+        let (slot, lease) = ((token.lease_id >> 32) as u32, token.lease_id as u32);
+        self.get(slot).filter(|r| r.lease == lease && r.has_id(&token.job_id))
+    }
+
+    pub fn leased_mut(&mut self, token: &LeaseToken) -> Option<&mut Record> {
+        let (slot, lease) = ((token.lease_id >> 32) as u32, token.lease_id as u32);
+        self.get_mut(slot).filter(|r| r.lease == lease && r.has_id(&token.job_id))
     }
 
     pub fn drain(&mut self) -> Vec<Record> {
@@ -91,6 +196,40 @@ impl Ready {
         } else {
             self.returned.pop_first().map(|(_, r)| r)
         }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Record> {
+        self.returned.get(&seq).or_else(|| self.fresh.find(seq))
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<Record> {
+        self.returned.remove(&seq).or_else(|| self.fresh.remove(seq))
+    }
+}
+
+/// `fresh` holds records in increasing sequence: found by binary search.
+impl Chunked<Record> {
+    /// The chunk that would hold `seq`, and its place in it.
+    fn position(&self, seq: u64) -> Option<(usize, usize)> {
+        let c = self.chunks.partition_point(|chunk| chunk.back().is_some_and(|r| r.seq < seq));
+        let i = self.chunks.get(c)?.binary_search_by_key(&seq, |r| r.seq).ok()?;
+        Some((c, i))
+    }
+
+    fn find(&self, seq: u64) -> Option<&Record> {
+        let (c, i) = self.position(seq)?;
+        self.chunks[c].get(i)
+    }
+
+    /// Takes the record `seq` out of the middle (a cancel): O(chunk), chunks stay non-empty.
+    fn remove(&mut self, seq: u64) -> Option<Record> {
+        let (c, i) = self.position(seq)?;
+        let record = self.chunks[c].remove(i)?;
+        if self.chunks[c].is_empty() {
+            self.chunks.remove(c);
+        }
+        self.len -= 1;
+        Some(record)
     }
 }
 

@@ -5,13 +5,16 @@
 //! gives the jobs the memory store holds (up to what a restart re-derives anyway: leases,
 //! readiness of due retries, FIFO heads).
 
+use crate::clock::Millis;
 use crate::queue::Job;
 
 /// A change [`MemoryStore`] made that a store persisting it must write (the file store
 /// keeps its jobs in a `MemoryStore` and writes these behind it, see `store::file`).
-/// Leases, releases, recoveries, due retries becoming ready and FIFO promotions are not
-/// changes: a restart re-derives all of them (in-flight jobs are ready again, attempt not
-/// counted; a group's head is its oldest pending member). A change hands over the job as it
+/// Leases, releases, recoveries, due retries becoming ready, FIFO promotions and progress
+/// are not changes: a restart re-derives all of them (in-flight jobs are ready again,
+/// attempt not counted, or cancelled when a cancel was requested; a group's head is its
+/// oldest pending member) or need not keep them (progress). A release of a cancel-requested
+/// job is a change (`Finished`: it ends cancelled). A change hands over the job as it
 /// now is, built for the journal only (a store without one builds none).
 ///
 /// Every job has one order number at a time (`seq`: its enqueue order, or its dead-letter
@@ -38,6 +41,15 @@ pub enum Change<'a> {
     /// The job just enqueued holds its queue's idempotency key until the claim expires
     /// (reported right after its `Enqueued`; a duplicate reports nothing at all).
     Claimed(DedupClaim),
+    /// Ended and kept, with its order `seq`, until `job.expires_at`: `Completed` with
+    /// `job.result` (counts `completed`), or `Cancelled` (counts nothing) — cancelled before
+    /// it ran, or its cancel-requested attempt ended.
+    Finished { job: Job, seq: u64 },
+    /// In flight with a cancel request: should its attempt never report (the engine
+    /// stops), the job is `Cancelled` as `request` says, not ready again. Counts nothing.
+    CancelRequested { job: Job, seq: u64, request: CancelRequest },
+    /// A finished job (`Completed` or `Cancelled`) forgotten once kept long enough.
+    Expired { id: &'a str, queue: &'a str, seq: u64 },
 }
 
 /// A live idempotency key: jobs with `key` on `queue` enqueued before `expires_at` are
@@ -57,9 +69,31 @@ pub struct DedupClaim {
 pub type Journal<'j> = &'j mut dyn FnMut(Change<'_>);
 
 /// A job as a persisting store reloads it: `job.state` is `Ready` (pending: ready, waiting
-/// or in flight when the engine stopped), `Delayed` or `Dead`; `seq` is its enqueue order
-/// (dead-letter order for `Dead`).
+/// or in flight when the engine stopped), `Delayed`, `Dead`, or `Completed` / `Cancelled`
+/// (with `finished_at`, `expires_at` and, completed, its `result`); `seq` is its enqueue
+/// order (dead-letter order for `Dead`). A pending job with `cancel_requested` was in
+/// flight when a cancel was asked ([`Change::CancelRequested`]): it comes back
+/// `Cancelled`, not ready, its `finished_at` and `expires_at` the request's `at` and
+/// `until`.
 pub struct Restored {
     pub job: Job,
     pub seq: u64,
+}
+
+/// A cancel request of an in-flight job, made at `at`: once its attempt has ended, the job
+/// is kept `Cancelled` until `until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CancelRequest {
+    pub at: Millis,
+    pub until: Millis,
+}
+
+impl CancelRequest {
+    /// When the cancelled job ended and until when it is kept, its attempt having ended at
+    /// `ended` (pass the request's `at` when unknown): kept as long after its end as the
+    /// request asked for after the request.
+    pub fn ended_at(&self, ended: Millis) -> (Millis, Millis) {
+        let at = ended.max(self.at);
+        (at, self.until.saturating_add(at - self.at))
+    }
 }

@@ -1,14 +1,24 @@
 //! `builtin` / `in_memory`: the embedded store for development and tests, and the index
 //! the durable file store keeps its jobs in.
 //!
-//! Invariant: every live job is held in exactly one place, and the place is its state —
-//! `Ready` in its route's `ready` (ordered by enqueue sequence), `Delayed` in its queue's
-//! `delayed` (by due time: a retry's, or a delayed enqueue's `not_before`), `InFlight` in the `in_flight` slab (found by its lease token,
-//! never by a search), `Waiting` in its FIFO group's `waiting` list, `Dead` in its queue's
-//! `dead` (by dead-letter sequence). A FIFO group is `busy` while its head is ready, delayed
+//! Invariant: every job is held in exactly one place, and the place is its state —
+//! `Ready` in its route's `ready` (by priority, then enqueue sequence), `Delayed` in its
+//! queue's `delayed` (by due time: a retry's, or a delayed enqueue's `not_before`),
+//! `InFlight` in the `in_flight` slab (found by its lease token, never by a search),
+//! `Waiting` in its queue's `waiting` (its FIFO group lists it in order), `Dead` in its
+//! queue's `dead` (by dead-letter sequence), `Completed` (kept with its result) or
+//! `Cancelled` in `finished` (by expiry) — and the id index ([`ids`]) says which place,
+//! rewritten by every transition. A FIFO group is `busy` while its head is ready, delayed
 //! or in flight; only then do later members wait — so a delayed FIFO head holds its group
 //! until it has run, and a member whose turn comes before its `not_before` is delayed, not
 //! ready. One mutex guards it all, so every operation is one atomic transition.
+//!
+//! The job lifecycle ([`lifecycle`]): a cancelled job that has not started leaves its place
+//! for `finished` at once (a FIFO head's group moves on, a waiting member leaves its
+//! group's list); an in-flight one is marked, and the end of its attempt makes it
+//! `Cancelled` unless it succeeded. Finished jobs count in no gauge; `expire_finished`
+//! pops them from the front of `finished`. Progress lives in the in-flight record only.
+//! Rate limits are a [`LocalGate`] of this store: per engine, as the store is.
 //!
 //! Idempotency keys live per queue in `claims` (key → first job, expiry), with an expiry
 //! index to forget them: a job whose key has a live claim (expiry after the job's
@@ -21,18 +31,23 @@
 //! 100 MB. A route (queue, function) is interned once; routes are never forgotten, so a
 //! producer inventing function names without end grows the store by one small entry each.
 
+mod ids;
 mod index;
 mod journal;
+mod lifecycle;
 mod record;
+mod restore;
 
-pub use journal::{Change, DedupClaim, Journal, Restored};
+pub use journal::{CancelRequest, Change, DedupClaim, Journal, Restored};
 
-use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use super::{CancelOutcome, DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
-use crate::queue::{Enqueued, Job, JobId, JobState, NewJob};
+use crate::limits::rate::{LocalGate, RateGate};
+use crate::queue::{Enqueued, Job, JobId, JobState, MAX_PRIORITY, NewJob, Payload, Progress};
 use async_trait::async_trait;
 use foldhash::{HashMap, HashSet};
-use index::{Ready, Slab};
+use ids::{Ids, Place};
+use index::{ByPriority, Slab};
 use parking_lot::Mutex;
 use record::Record;
 use std::collections::{BTreeMap, VecDeque};
@@ -43,6 +58,7 @@ use tokio::sync::Notify;
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     changed: Arc<Notify>,
+    gate: Arc<LocalGate>,
 }
 
 #[derive(Default)]
@@ -51,6 +67,10 @@ struct Inner {
     queue_ids: HashMap<String, u32>,
     routes: Vec<Route>,
     in_flight: Slab,
+    /// Where each job is, by id.
+    ids: Ids,
+    /// `Completed` (kept) and `Cancelled` jobs of every queue, by `(expires_at, seq)`.
+    finished: BTreeMap<(Millis, u64), Record>,
     next_seq: u64,
     next_lease: u32,
 }
@@ -59,7 +79,7 @@ struct Inner {
 struct Route {
     queue: u32,
     function: String,
-    ready: Ready,
+    ready: ByPriority,
 }
 
 #[derive(Default)]
@@ -70,11 +90,12 @@ struct QueueIndex {
     delayed: BTreeMap<(Millis, u64), Record>,
     dead: BTreeMap<u64, Record>,
     groups: HashMap<Box<str>, Group>,
+    /// FIFO members behind their group's head, by enqueue sequence.
+    waiting: BTreeMap<u64, Record>,
     /// Live idempotency keys: the first job's id and when the claim expires.
     claims: HashMap<Box<str>, (JobId, Millis)>,
     /// The claims by expiry, to forget them once they are over.
     claim_expiry: BTreeMap<(Millis, Box<str>), ()>,
-    waiting: u64,
     in_flight: u64,
     counters: QueueStats,
 }
@@ -84,7 +105,8 @@ struct QueueIndex {
 struct Group {
     /// Its head is ready, delayed or in flight.
     busy: bool,
-    waiting: VecDeque<Record>,
+    /// The sequence numbers of its members in `waiting`, in order.
+    waiting: VecDeque<u64>,
 }
 
 impl Default for MemoryStore {
@@ -95,7 +117,7 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
-        Self { inner: Mutex::new(Inner::default()), changed: Arc::new(Notify::new()) }
+        Self { inner: Mutex::new(Inner::default()), changed: Arc::new(Notify::new()), gate: Arc::default() }
     }
 
     fn notify(&self) {
@@ -129,7 +151,7 @@ impl Inner {
             return *id;
         }
         let id = self.routes.len() as u32;
-        self.routes.push(Route { queue, function: function.to_string(), ready: Ready::default() });
+        self.routes.push(Route { queue, function: function.to_string(), ready: ByPriority::default() });
         self.queues[queue as usize].routes.insert(function.to_string(), id);
         id
     }
@@ -139,9 +161,8 @@ impl Inner {
         record.job(&self.queues[route.queue as usize].name, &route.function, state)
     }
 
-    fn queue_of(&mut self, record: &Record) -> &mut QueueIndex {
-        let queue = self.routes[record.route as usize].queue;
-        &mut self.queues[queue as usize]
+    fn queue_index(&self, record: &Record) -> u32 {
+        self.routes[record.route as usize].queue
     }
 
     /// Files a new (or redriven) record: ready (delayed until its `not_before`), or waiting
@@ -151,11 +172,13 @@ impl Inner {
             return self.make_due(record);
         };
         let group: Box<str> = group.into();
-        let q = self.queue_of(&record);
+        let queue = self.queue_index(&record);
+        let q = &mut self.queues[queue as usize];
         let g = q.groups.entry(group).or_default();
         if g.busy {
-            g.waiting.push_back(record);
-            q.waiting += 1;
+            g.waiting.push_back(record.seq);
+            self.ids.set(&record, Place::Waiting { queue, seq: record.seq });
+            q.waiting.insert(record.seq, record);
             JobState::Waiting
         } else {
             g.busy = true;
@@ -167,9 +190,8 @@ impl Inner {
     /// next lease).
     fn make_due(&mut self, record: Record) -> JobState {
         match record.not_before() {
-            Some(at) => {
-                let seq = record.seq;
-                self.queue_of(&record).delayed.insert((at, seq), record);
+            Some(due) => {
+                self.delay(record, due);
                 JobState::Delayed
             }
             None => {
@@ -177,6 +199,12 @@ impl Inner {
                 JobState::Ready
             }
         }
+    }
+
+    fn delay(&mut self, record: Record, due: Millis) {
+        let (queue, seq) = (self.queue_index(&record), record.seq);
+        self.ids.set(&record, Place::Delayed { queue, due, seq });
+        self.queues[queue as usize].delayed.insert((due, seq), record);
     }
 
     /// The live claim on `key` in `queue` at `now`, forgetting the claims expired by then.
@@ -202,25 +230,45 @@ impl Inner {
     }
 
     fn make_ready(&mut self, record: Record) {
+        let place = Place::Ready { route: record.route, priority: record.priority, seq: record.seq };
+        self.ids.set(&record, place);
         self.routes[record.route as usize].ready.push(record);
     }
 
-    /// The head of `group` is gone (completed or dead-lettered): the next member, if any,
-    /// becomes ready.
+    /// The head of `group` is gone (completed, dead-lettered or cancelled): the next
+    /// member, if any, becomes ready.
     fn advance_group(&mut self, queue: u32, group: &str) {
         let q = &mut self.queues[queue as usize];
         let Some(g) = q.groups.get_mut(group) else {
             return;
         };
         match g.waiting.pop_front() {
-            Some(next) => {
-                q.waiting -= 1;
+            Some(seq) => {
+                let next = q.waiting.remove(&seq).expect("a group's members are in their queue's waiting");
                 self.make_due(next);
             }
             None => {
                 q.groups.remove(group);
             }
         }
+    }
+
+    /// Files `record` in `finished` as `state` (`Completed` or `Cancelled`) from `at` until
+    /// `until`, reporting it. Its group, if any, has been advanced by the caller.
+    fn keep_finished(
+        &mut self,
+        mut record: Record,
+        (state, at, until): (JobState, Millis, Millis),
+        result: Option<Payload>,
+        journal: Option<Journal<'_>>,
+    ) {
+        record.end(state, at, until, result);
+        let seq = record.seq;
+        if let Some(journal) = journal {
+            journal(Change::Finished { job: self.job(&record, state), seq });
+        }
+        self.ids.set(&record, Place::Finished { expires_at: until, seq });
+        self.finished.insert((until, seq), record);
     }
 
     fn promote_due(&mut self, queue: u32, now: Millis) {
@@ -248,79 +296,27 @@ impl Inner {
         dead.iter().filter(|(_, r)| wanted.iter().any(|id| r.has_id(id))).map(|(s, _)| *s).collect()
     }
 
-    fn release(&mut self, mut record: Record) {
+    /// The attempt did not happen: ready again, the attempt not counted — or, when a
+    /// cancel was requested meanwhile, `Cancelled` as the request says.
+    fn release(&mut self, mut record: Record, journal: Option<Journal<'_>>) {
         record.attempts -= 1;
-        self.queue_of(&record).in_flight -= 1;
-        self.make_ready(record);
+        record.clear_progress();
+        let queue = self.queue_index(&record);
+        self.queues[queue as usize].in_flight -= 1;
+        match record.cancel_request() {
+            None => self.make_ready(record),
+            Some(request) => {
+                if let Some(group) = record.group() {
+                    self.advance_group(queue, group);
+                }
+                let (at, until) = request.ended_at(request.at);
+                self.keep_finished(record, (JobState::Cancelled, at, until), None, journal);
+            }
+        }
     }
 }
 
 impl MemoryStore {
-    /// Loads what a persisting store kept, into an empty store: `jobs` in any order (they
-    /// are placed by `seq`; FIFO groups are rebuilt, their oldest pending member the head),
-    /// and each queue's counters (`enqueued`, `completed`, `failed`, `dead_lettered`).
-    /// Every order number handed out afterwards exceeds each restored job's and
-    /// `seq_floor`, which the store sets above any number it may have handed out before
-    /// (a dead-letter cursor is one), though those jobs are gone.
-    pub fn restore(&self, mut jobs: Vec<Restored>, counters: Vec<(String, QueueStats)>, seq_floor: u64) {
-        jobs.sort_by_key(|r| r.seq);
-        let mut inner = self.inner.lock();
-        inner.next_seq = inner.next_seq.max(seq_floor);
-        for (queue, c) in counters {
-            let q = inner.queue_id(&queue);
-            inner.queues[q as usize].counters = c;
-        }
-        for Restored { job, seq } in jobs {
-            inner.next_seq = inner.next_seq.max(seq);
-            let queue = inner.queue_id(&job.queue);
-            let route = inner.route_id(queue, &job.function_id);
-            let (state, attempts, due_at) = (job.state, job.attempts, job.due_at);
-            let (last_error, dead_lettered_at) = (job.last_error.clone(), job.dead_lettered_at);
-            let new = NewJob {
-                id: job.id,
-                queue: job.queue,
-                function_id: job.function_id,
-                payload: job.payload,
-                group: job.group,
-                enqueued_at: job.enqueued_at,
-                not_before: job.not_before,
-                dedup: None,
-                priority: job.priority,
-            };
-            let mut record = Record::new(new, seq, route);
-            record.attempts = attempts;
-            if last_error.is_some() || dead_lettered_at.is_some() {
-                let extra = record.extra_mut();
-                extra.last_error = last_error;
-                extra.dead_lettered_at = dead_lettered_at;
-            }
-            let q = &mut inner.queues[queue as usize];
-            match state {
-                JobState::Dead => {
-                    q.dead.insert(seq, record);
-                }
-                JobState::Delayed => {
-                    if let Some(group) = record.group() {
-                        q.groups.entry(group.into()).or_default().busy = true;
-                    }
-                    q.delayed.insert((due_at, seq), record);
-                }
-                _ => {
-                    inner.admit(record);
-                }
-            }
-        }
-    }
-
-    /// Loads the idempotency keys a persisting store kept (after [`MemoryStore::restore`]).
-    pub fn restore_claims(&self, claims: Vec<DedupClaim>) {
-        let mut inner = self.inner.lock();
-        for c in claims {
-            let q = inner.queue_id(&c.queue);
-            inner.claim(q, &c.key, c.job_id, c.expires_at);
-        }
-    }
-
     /// [`Store::enqueue`], reporting each job stored.
     pub fn enqueue_with(&self, jobs: Vec<NewJob>, journal: Journal<'_>) -> Vec<Enqueued> {
         self.enqueue_inner(jobs, Some(journal))
@@ -419,28 +415,38 @@ impl MemoryStore {
         finished
     }
 
-    /// Ends one attempt on the locked store; `false` for a stale token.
-    fn finish_locked(inner: &mut Inner, token: &LeaseToken, finish: Finish, journal: Option<Journal<'_>>) -> bool {
+    /// Ends one attempt on the locked store; `false` for a stale token. The failure of a
+    /// cancel-requested job ends it `Cancelled` (see the store seam's doc).
+    fn finish_locked(inner: &mut Inner, token: &LeaseToken, finish: Finish, mut journal: Option<Journal<'_>>) -> bool {
         let Some(mut record) = inner.in_flight.take(token) else {
             return false;
         };
-        let queue = inner.routes[record.route as usize].queue;
-        match finish {
-            // LIFECYCLE-SEAM: retained completions and cancels come with the lifecycle.
-            Finish::Complete | Finish::CompleteRetained { .. } | Finish::Cancelled { .. } => {
-                let q = &mut inner.queues[queue as usize];
-                q.in_flight -= 1;
-                q.counters.completed += 1;
-                if let Some(group) = record.group() {
-                    inner.advance_group(queue, group);
-                }
-                if let Some(journal) = journal {
+        let queue = inner.queue_index(&record);
+        let finish = match (finish, record.cancel_request()) {
+            (Finish::Retry { .. }, Some(request)) => {
+                let (at, until) = request.ended_at(request.at);
+                Finish::Cancelled { at, until }
+            }
+            (Finish::DeadLetter { at, .. }, Some(request)) => {
+                let (at, until) = request.ended_at(at);
+                Finish::Cancelled { at, until }
+            }
+            (finish, _) => finish,
+        };
+        let (state, kept, result) = match finish {
+            Finish::Complete => {
+                inner.ids.remove(&record);
+                if let Some(journal) = journal.as_mut() {
                     let (id, queue, seq) = (&token.job_id, &inner.queues[queue as usize].name, record.seq);
                     journal(Change::Completed { id, queue, seq });
                 }
+                (JobState::Completed, None, None)
             }
+            Finish::CompleteRetained { result, at, until } => (JobState::Completed, Some((at, until)), Some(result)),
+            Finish::Cancelled { at, until } => (JobState::Cancelled, Some((at, until)), None),
             Finish::Retry { due_at, error } => {
                 record.extra_mut().last_error = Some(error);
+                record.clear_progress();
                 if let Some(journal) = journal {
                     journal(Change::Retried {
                         job: Job { due_at, ..inner.job(&record, JobState::Delayed) },
@@ -450,7 +456,8 @@ impl MemoryStore {
                 let q = &mut inner.queues[queue as usize];
                 q.in_flight -= 1;
                 q.counters.failed += 1;
-                q.delayed.insert((due_at, record.seq), record);
+                inner.delay(record, due_at);
+                return true;
             }
             Finish::DeadLetter { error, at } => {
                 let dead_seq = inner.seq();
@@ -468,9 +475,26 @@ impl MemoryStore {
                 q.in_flight -= 1;
                 q.counters.failed += 1;
                 q.counters.dead_lettered += 1;
-                q.dead.insert(dead_seq, record);
+                inner.ids.set(&record, Place::Dead { queue, seq: dead_seq });
+                inner.queues[queue as usize].dead.insert(dead_seq, record);
+                return true;
             }
-            Finish::Release => inner.release(record),
+            Finish::Release => {
+                inner.release(record, journal);
+                return true;
+            }
+        };
+        // Completed or cancelled: the attempt is over and the group moves on.
+        let q = &mut inner.queues[queue as usize];
+        q.in_flight -= 1;
+        if state == JobState::Completed {
+            q.counters.completed += 1;
+        }
+        if let Some(group) = record.group() {
+            inner.advance_group(queue, group);
+        }
+        if let Some((at, until)) = kept {
+            inner.keep_finished(record, (state, at, until), result, journal);
         }
         true
     }
@@ -491,6 +515,7 @@ impl MemoryStore {
             let seq = inner.seq();
             let was = std::mem::replace(&mut record.seq, seq);
             record.attempts = 0;
+            record.clear_progress();
             if let Some(extra) = record.extra.as_mut() {
                 extra.dead_lettered_at = None;
             }
@@ -520,6 +545,7 @@ impl MemoryStore {
         let chosen = inner.select_dead(q, ids);
         for dead_seq in &chosen {
             let record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
+            inner.ids.remove(&record);
             if let Some(journal) = journal.as_mut() {
                 journal(Change::Discarded { id: &record.id(), queue, seq: *dead_seq });
             }
@@ -535,7 +561,8 @@ impl Store for MemoryStore {
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
-        let mut inner = self.inner.lock();
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
         let Some(&queue) = inner.queue_ids.get(&request.queue) else {
             return Ok(Vec::new());
         };
@@ -549,21 +576,27 @@ impl Store for MemoryStore {
             .collect();
         let mut leases = Vec::new();
         while leases.len() < request.max {
-            // The oldest ready job among the functions that still have budget.
+            // The ready job of the highest priority, oldest first, among the functions that
+            // still have budget.
             let best = budgets
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, budget))| *budget > 0)
-                .filter_map(|(i, (route, _))| inner.routes[*route as usize].ready.oldest().map(|seq| (seq, i)))
+                .filter_map(|(i, (route, _))| {
+                    inner.routes[*route as usize].ready.next().map(|(priority, seq)| (MAX_PRIORITY - priority, seq, i))
+                })
                 .min();
-            let Some((_, i)) = best else { break };
+            let Some((_, _, i)) = best else { break };
             budgets[i].1 -= 1;
-            let mut record = inner.routes[budgets[i].0 as usize].ready.pop_oldest().expect("has an oldest");
+            let mut record = inner.routes[budgets[i].0 as usize].ready.pop_next().expect("has a next");
             inner.next_lease = inner.next_lease.wrapping_add(1);
             record.lease = inner.next_lease;
             record.attempts += 1;
+            record.clear_progress();
             let job = inner.job(&record, JobState::InFlight);
             let slot = inner.in_flight.insert(record);
+            let leased = inner.in_flight.get(slot).expect("just inserted");
+            inner.ids.set(leased, Place::InFlight { slot });
             inner.queues[queue as usize].in_flight += 1;
             let lease_id = (u64::from(slot) << 32) | u64::from(inner.next_lease);
             leases.push(Lease { token: LeaseToken { job_id: job.id.clone(), lease_id }, job });
@@ -600,7 +633,7 @@ impl Store for MemoryStore {
         };
         let ready: usize = q.routes.values().map(|r| inner.routes[*r as usize].ready.len()).sum();
         Ok(QueueStats {
-            ready: ready as u64 + q.waiting,
+            ready: (ready + q.waiting.len()) as u64,
             delayed: q.delayed.len() as u64,
             in_flight: q.in_flight,
             dead: q.dead.len() as u64,
@@ -642,7 +675,7 @@ impl Store for MemoryStore {
         let in_flight = inner.in_flight.drain();
         let n = in_flight.len() as u64;
         for record in in_flight {
-            inner.release(record);
+            inner.release(record, None);
         }
         drop(inner);
         if n > 0 {
@@ -651,29 +684,28 @@ impl Store for MemoryStore {
         Ok(n)
     }
 
-    // LIFECYCLE-SEAM: placeholders until this store implements the job lifecycle (issue 22).
-    async fn get_job(&self, _queue: &str, _id: &str, _now: Millis) -> Result<Option<Job>, StoreError> {
-        Err(StoreError::Unavailable("get_job: not yet in this store".into()))
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        Ok(self.get_job_at(queue, id, now))
     }
 
-    async fn cancel(&self, _queue: &str, _id: &str, _at: Millis, _until: Millis) -> Result<crate::store::CancelOutcome, StoreError> {
-        Err(StoreError::Unavailable("cancel: not yet in this store".into()))
+    async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
+        Ok(self.cancel_inner(queue, id, at, until, None))
     }
 
-    async fn set_progress(&self, _token: &LeaseToken, _progress: crate::queue::Progress) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("set_progress: not yet in this store".into()))
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {
+        Ok(self.progress(token, progress))
     }
 
-    async fn cancel_requested(&self, _tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
-        Ok(Vec::new())
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        Ok(self.cancel_requested_of(tokens))
     }
 
-    async fn expire_finished(&self, _now: Millis) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError> {
+        Ok(self.expire_inner(now, None))
     }
 
-    fn rate_gate(&self) -> Arc<dyn crate::limits::rate::RateGate> {
-        Arc::new(crate::limits::rate::LocalGate::new())
+    fn rate_gate(&self) -> Arc<dyn RateGate> {
+        self.gate.clone()
     }
 
     fn changed(&self) -> Arc<Notify> {

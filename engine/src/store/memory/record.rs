@@ -5,11 +5,15 @@
 //! is in) and a retry's due time (the key of the delayed index). Rare or variable-sized
 //! parts (a FIFO group, the last error, an id that is not an engine-issued UUID) live in
 //! one optional box, so the common job allocates nothing beyond its payload, and not even
-//! that when the payload is small.
+//! that when the payload is small; what only the job lifecycle needs (a cancel request,
+//! progress, how a finished job ended and its result) lives in a second box inside that
+//! one ([`Life`]), so a FIFO job that never uses it pays one pointer.
 
 use crate::clock::Millis;
-use crate::queue::{Job, JobError, JobState, NewJob, Payload, uuid_string};
+use crate::queue::{Job, JobError, JobState, NewJob, Payload, Progress, uuid_string};
 use bytes::Bytes;
+
+use super::journal::CancelRequest;
 
 /// One stored job.
 pub(super) struct Record {
@@ -24,6 +28,8 @@ pub(super) struct Record {
     pub lease: u32,
     /// Index of the (queue, function) route the job belongs to.
     pub route: u32,
+    /// 0 to [`crate::queue::MAX_PRIORITY`]; kept through releases, retries and redrives.
+    pub priority: u8,
     pub extra: Option<Box<Extra>>,
 }
 
@@ -37,6 +43,43 @@ pub(super) struct Extra {
     pub dead_lettered_at: Option<Millis>,
     /// A delayed enqueue's due time, until the job first becomes ready.
     pub not_before: Option<Millis>,
+    pub life: Option<Box<Life>>,
+}
+
+/// What the job lifecycle adds to a few jobs: those cancelled, reporting progress, or
+/// finished and kept.
+#[derive(Default)]
+pub(super) struct Life {
+    /// In flight, with a cancel request: what it becomes when its attempt ends.
+    pub cancel: Option<CancelRequest>,
+    /// The latest report of the attempt in flight (or of the last one, once finished).
+    pub progress: Option<Progress>,
+    /// `Completed` or `Cancelled`: how and when it ended, and until when it is kept.
+    pub ended: Option<Ended>,
+    /// `Completed` on a queue that keeps results: the handler's value.
+    pub result: Option<Payload>,
+}
+
+/// How a finished job ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Ended {
+    /// `Completed` or `Cancelled`.
+    pub state: JobState,
+    pub at: Millis,
+    pub until: Millis,
+}
+
+/// A job id as the id index keys it: the 16 bytes of an engine-issued UUID, or the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum IdKey<'a> {
+    Uuid([u8; 16]),
+    Text(&'a str),
+}
+
+impl<'a> IdKey<'a> {
+    pub fn of(id: &'a str) -> Self {
+        compact_uuid(id).map_or(IdKey::Text(id), IdKey::Uuid)
+    }
 }
 
 /// Payloads of up to [`INLINE`] bytes are kept inside the record.
@@ -67,8 +110,44 @@ impl Record {
             attempts: 0,
             lease: 0,
             route,
+            priority: job.priority,
             extra,
         }
+    }
+
+    /// The key the id index files this record under.
+    pub fn key(&self) -> IdKey<'_> {
+        match self.extra.as_ref().and_then(|e| e.id.as_deref()) {
+            Some(own) => IdKey::Text(own),
+            None => IdKey::Uuid(self.uuid),
+        }
+    }
+
+    pub fn life(&self) -> Option<&Life> {
+        self.extra.as_ref()?.life.as_deref()
+    }
+
+    pub fn life_mut(&mut self) -> &mut Life {
+        self.extra_mut().life.get_or_insert_with(Box::default)
+    }
+
+    pub fn cancel_request(&self) -> Option<CancelRequest> {
+        self.life()?.cancel
+    }
+
+    /// Forgets the progress of the last attempt (a new one starts, or the job is queued again).
+    pub fn clear_progress(&mut self) {
+        if let Some(life) = self.extra.as_mut().and_then(|e| e.life.as_mut()) {
+            life.progress = None;
+        }
+    }
+
+    /// `Completed` or `Cancelled` until `until`: the end of its lifecycle.
+    pub fn end(&mut self, state: JobState, at: Millis, until: Millis, result: Option<Payload>) {
+        let life = self.life_mut();
+        life.cancel = None;
+        life.ended = Some(Ended { state, at, until });
+        life.result = result;
     }
 
     pub fn group(&self) -> Option<&str> {
@@ -101,6 +180,8 @@ impl Record {
     /// The job as the store hands it out.
     pub fn job(&self, queue: &str, function: &str, state: JobState) -> Job {
         let extra = self.extra.as_deref();
+        let life = self.life();
+        let ended = life.and_then(|l| l.ended);
         Job {
             id: self.id(),
             queue: queue.to_string(),
@@ -114,7 +195,12 @@ impl Record {
             last_error: extra.and_then(|e| e.last_error.clone()),
             dead_lettered_at: extra.and_then(|e| e.dead_lettered_at),
             not_before: self.not_before(),
-            ..Job::default()
+            priority: self.priority,
+            cancel_requested: state == JobState::InFlight && life.is_some_and(|l| l.cancel.is_some()),
+            progress: life.and_then(|l| l.progress.clone()),
+            finished_at: ended.map(|e| e.at),
+            expires_at: ended.map(|e| e.until),
+            result: life.and_then(|l| l.result.clone()),
         }
     }
 }
@@ -123,7 +209,7 @@ impl Record {
 /// (hyphenated, lower case), so that it can be given back exactly. Read by hand: this runs
 /// for every enqueue and every finish, and parsing any form and then comparing the
 /// canonical rendering costs several times as much.
-fn compact_uuid(id: &str) -> Option<[u8; 16]> {
+pub(super) fn compact_uuid(id: &str) -> Option<[u8; 16]> {
     /// Where each byte's two hex digits start in `8-4-4-4-12`.
     const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     let text: &[u8; 36] = id.as_bytes().try_into().ok()?;

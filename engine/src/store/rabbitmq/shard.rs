@@ -522,7 +522,14 @@ impl ChangeOwned {
             Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
             Change::Retried { job, .. } => Some(Self::Retried(job)),
             Change::DeadLettered { job, .. } => Some(Self::DeadLettered(job)),
-            Change::Enqueued { .. } | Change::Redriven { .. } | Change::Discarded { .. } | Change::Claimed(_) => None,
+            // Completed and kept, or cancelled: done with, as a completion is.
+            Change::Finished { job, .. } => Some(Self::Completed(job.id)),
+            Change::Enqueued { .. }
+            | Change::Redriven { .. }
+            | Change::Discarded { .. }
+            | Change::Claimed(_)
+            | Change::CancelRequested { .. }
+            | Change::Expired { .. } => None,
         }
     }
 }
