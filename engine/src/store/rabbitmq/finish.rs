@@ -8,11 +8,11 @@
 use super::codec::Msg;
 use super::session::Session;
 use super::shard::{ChangeOwned, Effect, Shard};
-use crate::queue::{JobId, JobState};
-use crate::store::{Finish, LeaseToken, Store, StoreError};
+use crate::queue::JobId;
+use crate::store::{Finish, LeaseToken, StoreError};
 use std::sync::Arc;
 
-/// Ends attempts on `shard`; one answer per end, as [`Store::finish`] gives. `dead_seq`
+/// Ends attempts on `shard`; one answer per end, as `Store::finish` gives. `dead_seq`
 /// numbers each dead-lettering for the DLQ's order.
 pub async fn finish_on(
     session: &Session,
@@ -20,25 +20,8 @@ pub async fn finish_on(
     ends: Vec<(LeaseToken, Finish)>,
     dead_seq: impl Fn() -> u64,
 ) -> Result<Vec<bool>, StoreError> {
-    // Every end but a plain completion may leave the job kept (a completion with its
-    // result, a cancel, or a failure or release of a cancel-requested job): look after.
-    let maybe_kept: Vec<Option<JobId>> =
-        ends.iter().map(|(t, f)| (!matches!(f, Finish::Complete)).then(|| t.job_id.clone())).collect();
     let mut changes = Vec::new();
     let answers = shard.mirror.finish_many_with(ends, &mut |c| changes.extend(ChangeOwned::from_change(c)));
-    let mut kept = Vec::new();
-    for (id, took) in maybe_kept.into_iter().zip(&answers) {
-        let Some(id) = id.filter(|_| *took) else { continue };
-        if let Some(job) = shard.mirror.get_job(&shard.queue, &id, 0).await?
-            && matches!(job.state, JobState::Completed | JobState::Cancelled)
-        {
-            kept.push(job);
-        }
-    }
-    if !kept.is_empty() {
-        changes.retain(|c| !kept.iter().any(|k| k.id == c.id()));
-        changes.extend(kept.into_iter().map(ChangeOwned::Kept));
-    }
     let dead: Vec<JobId> = changes
         .iter()
         .filter_map(|c| match c {

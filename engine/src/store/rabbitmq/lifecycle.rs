@@ -30,7 +30,7 @@ use super::shard::{ChangeOwned, Shard};
 use super::topology::SHARDS;
 use super::{dead, finish};
 use crate::clock::Millis;
-use crate::queue::{Job, JobState, Progress};
+use crate::queue::{Job, Progress};
 use crate::store::{CancelOutcome, LeaseToken, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,20 +112,14 @@ async fn cancel_on(
     until: Millis,
 ) -> Result<Option<CancelOutcome>, StoreError> {
     for (_, shard) in active(shards).filter(|(k, _)| mask & (1 << k) != 0) {
-        let outcome = shard.mirror.cancel(queue, id, at, until).await?;
-        let change = match &outcome {
-            CancelOutcome::NotFound => continue,
-            CancelOutcome::Cancelled(job) => Some(ChangeOwned::Kept(Job {
-                state: JobState::Cancelled,
-                finished_at: Some(job.finished_at.unwrap_or(at)),
-                expires_at: Some(job.expires_at.unwrap_or(until)),
-                ..job.clone()
-            })),
-            CancelOutcome::Cancelling(job, _) => Some(ChangeOwned::CancelRequested { job: job.clone(), at, until }),
-            CancelOutcome::AlreadyCancelled(_) | CancelOutcome::AlreadyFinished(_) => None,
-        };
-        if let Some(change) = change {
-            let effects = shard.effects(vec![change], &session.names, || 0);
+        let mut changes = Vec::new();
+        let outcome =
+            shard.mirror.cancel_with(queue, id, at, until, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+        if matches!(outcome, CancelOutcome::NotFound) {
+            continue;
+        }
+        if !changes.is_empty() {
+            let effects = shard.effects(changes, &session.names, || 0);
             finish::apply(session, shard, effects).await?;
             session.notify(); // a FIFO group may move on
         }
@@ -283,11 +277,11 @@ pub async fn expire_finished(session: &Session, now: Millis) -> Result<u64, Stor
             if !shard.is_active() {
                 continue;
             }
-            n += shard.mirror.expire_finished(now).await?;
-            let tags = shard.expire(now);
-            if let Err(e) = shard.ack(&tags).await {
-                session.fail(&format!("acking expired jobs failed: {e}"));
-                return Err(e);
+            let mut changes = Vec::new();
+            n += shard.mirror.expire_finished_with(now, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+            if !changes.is_empty() {
+                let effects = shard.effects(changes, &session.names, || 0);
+                finish::apply(session, shard, effects).await?;
             }
         }
     }

@@ -32,7 +32,7 @@
 //! 6. A job kept after its end — completed on a queue with `result_retention_ms`, or
 //!    cancelled — is a message too: its end publishes version n+1 saying so (with the
 //!    result, and until when), version n is acked once that is confirmed, and the kept
-//!    version is acked once its time is over ([`Shard::expire`]). A completion without
+//!    version is acked once its time is over (the mirror's `expire_finished`). A completion without
 //!    retention stays one ack. A cancel request on a job in flight publishes version n+1 as
 //!    cancelled, so a new owner after a crash never runs it again; the attempt's end then
 //!    publishes what the job became (completed, or cancelled).
@@ -62,7 +62,6 @@ pub const MIRRORED_PER_SHARD: u16 = u16::MAX;
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use parking_lot::Mutex;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -101,8 +100,6 @@ struct State {
     counters: (u64, Option<u64>),
     /// Counters written last, to skip unchanged ones.
     written: QueueStats,
-    /// Kept jobs (completed with a result, cancelled) by the end of their keeping.
-    expiry: BTreeSet<(Millis, JobId)>,
 }
 
 #[derive(Default)]
@@ -124,13 +121,11 @@ struct Held {
     tag: Option<u64>,
     /// Finished in the mirror; ack the copy when it arrives.
     finished: bool,
-    /// A kept job (completed with a result, or cancelled): acked once this has passed.
-    kept_until: Option<Millis>,
 }
 
 impl Held {
-    fn new(version: u32, tag: u64, kept_until: Option<Millis>) -> Self {
-        Self { version, tag: Some(tag), finished: false, kept_until }
+    fn new(version: u32, tag: u64) -> Self {
+        Self { version, tag: Some(tag), finished: false }
     }
 }
 
@@ -289,11 +284,7 @@ impl Shard {
         jobs.sort_by(|a, b| (a.1.order_at, &a.1.id).cmp(&(b.1.order_at, &b.1.id)));
         let mut restored = Vec::with_capacity(jobs.len());
         for (i, (tag, j)) in jobs.into_iter().enumerate() {
-            let kept_until = kept_until(&j);
-            if let Some(until) = kept_until {
-                st.expiry.insert((until, j.id.clone()));
-            }
-            st.held.insert(j.id.clone(), Held::new(j.version, tag, kept_until));
+            st.held.insert(j.id.clone(), Held::new(j.version, tag));
             restored.push(Restored { job: j.into_job(), seq: i as u64 + 1 });
         }
         let floor = restored.len() as u64 + 1;
@@ -346,11 +337,7 @@ impl Shard {
                     return;
                 }
                 let id = j.id.clone();
-                let kept_until = kept_until(&j);
-                if let Some(until) = kept_until {
-                    st.expiry.insert((until, id.clone()));
-                }
-                st.held.insert(id.clone(), Held::new(j.version, tag, kept_until));
+                st.held.insert(id.clone(), Held::new(j.version, tag));
                 if j.attempts == 0 && j.due_at.is_none() && j.end.is_none() {
                     let new = NewJob {
                         id: j.id,
@@ -399,12 +386,7 @@ impl Shard {
                     let Some(held) = st.held.get_mut(&job.id) else { continue };
                     held.version += 1;
                     let then_ack = held.tag.take();
-                    held.kept_until = job.expires_at;
-                    let version = held.version;
-                    if let Some(until) = job.expires_at {
-                        st.expiry.insert((until, job.id.clone()));
-                    }
-                    let msg = job_msg(job, version, None);
+                    let msg = job_msg(job, held.version, None);
                     effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
                 }
                 ChangeOwned::CancelRequested { job, at, until } => {
@@ -441,24 +423,6 @@ impl Shard {
     /// Forgets a sync marker that did not come back in time.
     pub fn forget_sync(&self, nonce: u64) {
         self.state.lock().syncs.remove(&nonce);
-    }
-
-    /// The tags of kept jobs whose keeping ended at or before `now` (step 6): their
-    /// messages are acked; the mirror forgets them by its own `expire_finished`. A copy in
-    /// transit is acked when it arrives.
-    pub fn expire(&self, now: Millis) -> Vec<u64> {
-        let mut st = self.state.lock();
-        let mut tags = Vec::new();
-        while let Some((until, _)) = st.expiry.first() {
-            if *until > now {
-                break;
-            }
-            let (until, id) = st.expiry.pop_first().expect("non-empty");
-            if st.held.get(&id).is_some_and(|h| h.kept_until == Some(until)) {
-                tags.extend(finish_held(&mut st, &id));
-            }
-        }
-        tags
     }
 
     /// The counters message to write, if they changed since the last one (step 5).
@@ -507,29 +471,19 @@ pub enum ChangeOwned {
 }
 
 impl ChangeOwned {
-    /// The job the change is about.
-    pub fn id(&self) -> &str {
-        match self {
-            Self::Completed(id) => id,
-            Self::Retried(job) | Self::DeadLettered(job) | Self::Kept(job) | Self::CancelRequested { job, .. } => {
-                &job.id
-            }
-        }
-    }
-
     pub fn from_change(change: Change<'_>) -> Option<Self> {
         match change {
             Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
             Change::Retried { job, .. } => Some(Self::Retried(job)),
             Change::DeadLettered { job, .. } => Some(Self::DeadLettered(job)),
-            // Completed and kept, or cancelled: done with, as a completion is.
-            Change::Finished { job, .. } => Some(Self::Completed(job.id)),
-            Change::Enqueued { .. }
-            | Change::Redriven { .. }
-            | Change::Discarded { .. }
-            | Change::Claimed(_)
-            | Change::CancelRequested { .. }
-            | Change::Expired { .. } => None,
+            // Completed and kept, or cancelled: its next version says so (step 6).
+            Change::Finished { job, .. } => Some(Self::Kept(job)),
+            Change::CancelRequested { job, request, .. } => {
+                Some(Self::CancelRequested { job, at: request.at, until: request.until })
+            }
+            // Kept long enough: done with, as a completion is.
+            Change::Expired { id, .. } => Some(Self::Completed(id.to_string())),
+            Change::Enqueued { .. } | Change::Redriven { .. } | Change::Discarded { .. } | Change::Claimed(_) => None,
         }
     }
 }
@@ -553,14 +507,6 @@ fn finish_held(st: &mut State, id: &str) -> Option<u64> {
             held.finished = true;
             None
         }
-    }
-}
-
-/// How long a job's message is kept after the job ended, if it did.
-fn kept_until(j: &JobMsg) -> Option<Millis> {
-    match j.end {
-        Some(End::Completed { until, .. } | End::Cancelled { until, .. }) => Some(until),
-        None => None,
     }
 }
 
