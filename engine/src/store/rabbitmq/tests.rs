@@ -375,3 +375,41 @@ async fn priority_travels_in_the_message_and_orders_leases_across_shards() {
     assert_eq!(order, want, "highest priority first, then enqueue order, after an owner change");
     drop(cleanup);
 }
+
+// ---- the rate limit across engines -----------------------------------------------------
+
+/// Two engines that split a queue's shards each grant their share: over a stepped clock,
+/// the attempts both may start in any second stay within `burst + 1 + rate`, and the limit
+/// is used.
+#[tokio::test]
+async fn two_engines_splitting_the_shards_hold_the_rate_limit_between_them() {
+    use crate::limits::rate::RateLimit;
+    let prefix = fresh_prefix();
+    let (a, b) = (connect(&prefix).await, connect(&prefix).await);
+    let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![a.clone(), b.clone()] };
+    a.declare(&["q".to_string()]).await.unwrap();
+    b.declare(&["q".to_string()]).await.unwrap();
+    let owned =
+        |s: &RabbitStore| s.session().unwrap().known("q").map_or(0, |sh| sh.iter().filter(|s| s.leases()).count());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (owned(&a), owned(&b)) != (2, 2) {
+        assert!(std::time::Instant::now() < deadline, "the shards were not split: {} / {}", owned(&a), owned(&b));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let limit = RateLimit { count: 20, window_ms: 1000, burst: 2 };
+    let (ga, gb) = (a.rate_gate(), b.rate_gate());
+    let mut starts = Vec::new();
+    for now in (0..10_000u64).step_by(5) {
+        for gate in [&ga, &gb] {
+            let granted = gate.take("q", &limit, 50, now).await.unwrap().granted;
+            starts.extend(std::iter::repeat_n(now, granted as usize));
+        }
+    }
+    for (i, &from) in starts.iter().enumerate() {
+        let n = starts[i..].iter().take_while(|&&t| t < from + 1_000).count() as u32;
+        assert!(n <= limit.burst + 1 + limit.count, "{n} starts in the second from {from}");
+    }
+    assert!(starts.len() >= 190, "the limit is used, not starved: {} in 10 s", starts.len());
+    drop((a, b));
+    drop(cleanup);
+}
