@@ -6,6 +6,12 @@
 //! `… async { Fixture::with_guard(Arc::new(store), guard) }`.
 //! Each case uses its own random queue names, so stores shared between tests (Redis) need
 //! no cleanup between cases. Cases take the time as an argument, never from a clock.
+//! The job lifecycle's cases (status, results, cancel, progress, priorities, the rate
+//! gate) are in [`lifecycle`].
+
+mod lifecycle;
+
+pub use lifecycle::*;
 
 use super::{Finish, Lease, LeaseRequest, Store};
 use crate::queue::{Dedup, Enqueued, JobError, JobState, NewJob, Payload};
@@ -58,7 +64,19 @@ macro_rules! store_conformance_tests {
             fifo_delayed_head_holds_its_group,
             fifo_member_whose_turn_comes_early_waits_for_its_delay,
             dedup_within_the_window_answers_the_first_job,
-            dedup_key_expires_after_the_window
+            dedup_key_expires_after_the_window,
+            get_job_follows_a_job_from_ready_to_completed,
+            get_job_sees_waiting_delayed_and_dead_jobs,
+            a_kept_result_is_gone_at_its_expiry_and_expire_forgets_it,
+            cancel_before_start_never_runs_and_counts_nowhere,
+            cancel_of_fifo_members_lets_the_group_go_on,
+            cancel_during_a_run_requests_it_and_the_end_cancels,
+            a_failed_or_released_attempt_of_a_cancel_requested_job_ends_cancelled,
+            a_cancel_requested_job_that_succeeds_stays_completed,
+            progress_keeps_the_latest_report_of_the_current_attempt,
+            lease_takes_higher_priorities_first_then_enqueue_order,
+            priorities_leave_fifo_order_alone,
+            the_rate_gate_grants_at_most_burst_plus_rate_per_window
         );
     };
     (@cases $factory:expr; $($case:ident),+) => {
