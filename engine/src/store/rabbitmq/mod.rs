@@ -553,12 +553,13 @@ impl Store for RabbitStore {
     }
 
     async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
-        let (session, _) = self.shards(queue, false).await?;
+        // A first use waits for this engine's shards to catch up, as an enqueue does.
+        let (session, _) = self.shards(queue, true).await?;
         lifecycle::get_job(&session, queue, id, now).await
     }
 
     async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
-        let (session, _) = self.shards(queue, false).await?;
+        let (session, _) = self.shards(queue, true).await?;
         let outcome = lifecycle::cancel(&session, queue, id, at, until).await?;
         self.notify();
         Ok(outcome)

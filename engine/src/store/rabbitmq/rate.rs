@@ -46,11 +46,16 @@ impl ShareGate {
         Self { store, buckets: Mutex::new(HashMap::default()) }
     }
 
-    /// How many shards of `queue` this engine leases from now.
-    fn owned(&self, queue: &str) -> usize {
-        let Some(inner) = self.store.upgrade() else { return 0 };
+    /// How many shards of `queue` this engine leases from now. A queue not used yet is
+    /// declared and subscribed first (as a lease would), waiting for the shards this engine
+    /// gets to catch up.
+    async fn owned(&self, queue: &str) -> Result<usize, StoreError> {
+        let Some(inner) = self.store.upgrade() else { return Ok(0) };
         let session = inner.session.read().clone();
-        session.and_then(|s| s.known(queue)).map_or(0, |shards| shards.iter().filter(|s| s.leases()).count())
+        let Some(session) = session.filter(|s| !s.is_failed()) else { return Ok(0) };
+        inner.queues.lock().insert(queue.to_string());
+        let shards = session.ensure(queue, true).await?;
+        Ok(shards.iter().filter(|s| s.leases()).count())
     }
 }
 
@@ -70,7 +75,7 @@ pub fn share(limit: &RateLimit, owned: usize) -> Option<RateLimit> {
 #[async_trait]
 impl RateGate for ShareGate {
     async fn take(&self, queue: &str, limit: &RateLimit, want: u32, now: Millis) -> Result<Grant, StoreError> {
-        let Some(mine) = share(limit, self.owned(queue)) else {
+        let Some(mine) = share(limit, self.owned(queue).await?) else {
             return Ok(Grant { granted: 0, next_at: Some(now.saturating_add(NO_SHARE_RETRY_MS)) });
         };
         let mut buckets = self.buckets.lock();
@@ -79,7 +84,7 @@ impl RateGate for ShareGate {
     }
 
     async fn refund(&self, queue: &str, limit: &RateLimit, n: u32, now: Millis) -> Result<(), StoreError> {
-        let Some(mine) = share(limit, self.owned(queue)) else { return Ok(()) };
+        let Some(mine) = share(limit, self.owned(queue).await?) else { return Ok(()) };
         if let Some(bucket) = self.buckets.lock().get_mut(queue) {
             bucket.refund(&mine, n, now);
         }
