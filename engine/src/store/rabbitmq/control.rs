@@ -67,6 +67,8 @@ pub enum Reply {
 pub struct Asker {
     channel: Channel,
     pending: Arc<Mutex<HashMap<String, oneshot::Sender<Bytes>>>>,
+    /// The reply consumer has ended: no reply can come any more.
+    broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Asker {
@@ -81,6 +83,8 @@ impl Asker {
             .map_err(unavailable)?;
         let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Bytes>>>> = Arc::default();
         let routed = Arc::downgrade(&pending);
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ended = broken.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = replies.next().await {
                 let Some(pending) = routed.upgrade() else { return };
@@ -89,8 +93,15 @@ impl Asker {
                     let _ = tx.send(Bytes::from(delivery.data));
                 }
             }
+            ended.store(true, std::sync::atomic::Ordering::Relaxed);
         });
-        Ok(Self { channel, pending })
+        Ok(Self { channel, pending, broken })
+    }
+
+    /// The reply channel is gone (its consumer ended, or the channel closed): the session
+    /// must be replaced.
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(std::sync::atomic::Ordering::Relaxed) || !self.channel.status().connected()
     }
 
     /// Sends `request` to `engine` and waits for its reply (steps 2 and 4), at most `wait`.
@@ -160,6 +171,9 @@ pub async fn listen(session: &Arc<Session>) -> Result<(), StoreError> {
         let _channel = channel;
         while let Some(Ok(delivery)) = requests.next().await {
             let Some(session) = weak.upgrade() else { return };
+            if session.is_failed() {
+                return;
+            }
             let reply_to = delivery.properties.reply_to().as_ref().map(|r| r.to_string());
             let correlation = delivery.properties.correlation_id().clone();
             let (Some(reply_to), Some(correlation)) = (reply_to, correlation) else { continue };
@@ -173,6 +187,10 @@ pub async fn listen(session: &Arc<Session>) -> Result<(), StoreError> {
                     tracing::debug!(error = %e, "could not answer a control request");
                 }
             });
+        }
+        // Other engines' requests to this one would go unanswered: start over.
+        if let Some(session) = weak.upgrade() {
+            session.fail("the control queue's consumer ended");
         }
     });
     Ok(())

@@ -245,7 +245,8 @@ pub async fn set_progress(session: &Session, token: &LeaseToken, progress: Progr
 /// Of this engine's leases `tokens`, those whose job has a cancel request.
 pub async fn cancel_requested(session: &Session, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
     // Per shard: (outer, inner) pairs.
-    let mut per_shard: Vec<(Arc<Shard>, Vec<(LeaseToken, LeaseToken)>)> = Vec::new();
+    type Pairs = Vec<(LeaseToken, LeaseToken)>;
+    let mut per_shard: Vec<(Arc<Shard>, Pairs)> = Vec::new();
     {
         let leases = session.leases.lock();
         for token in tokens {

@@ -123,7 +123,7 @@ impl Presence {
                 (mask != 0).then(|| (s.last, id.clone(), mask))
             })
             .collect();
-        owners.sort_by(|a, b| b.0.cmp(&a.0));
+        owners.sort_by_key(|o| std::cmp::Reverse(o.0));
         owners.into_iter().map(|(_, id, mask)| (id, mask)).collect()
     }
 

@@ -240,6 +240,10 @@ impl Session {
         request: &control::Request,
         wait: Duration,
     ) -> Result<control::Reply, StoreError> {
+        if self.asker.is_broken() {
+            self.fail("the control reply channel closed");
+            return Err(unavailable("the control reply channel closed (reconnecting)"));
+        }
         self.asker.ask(&self.names, engine, self.nonce(), request, wait).await
     }
 
