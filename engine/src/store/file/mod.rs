@@ -6,9 +6,9 @@
 //! [`MemoryStore`](super::memory::MemoryStore), which answers every read and makes every
 //! choice (`lease`, `next_due`, `stats`, `dead_letters`, FIFO gating); SQLite is only
 //! written while the engine runs, and read once at start-up. Each change the memory store
-//! reports — enqueued, completed, retried, dead-lettered, redriven, discarded — is sent to
-//! the writer thread under the memory store's lock, so the journal's order is the order
-//! the changes happened in. What is durable when:
+//! reports — enqueued, completed, retried, dead-lettered, redriven, discarded, finished and
+//! kept, cancel-requested, expired — is sent to the writer thread under the memory store's
+//! lock, so the journal's order is the order the changes happened in. What is durable when:
 //! - **enqueue**: acknowledged after the transaction holding its jobs has committed and
 //!   the WAL holding it is fsynced. A job may be leased (even finished) before that
 //!   commit lands; delivery is at-least-once, and its later writes queue behind it.
@@ -17,12 +17,22 @@
 //!   not wait for it (nobody is acknowledged). A crash of the engine (`kill -9`) loses at
 //!   most the finishes not yet committed, a power loss the ones not yet flushed; either only
 //!   means those jobs run again.
-//! - **redrive, discard**: answered after the commit holding them (an operator is told).
+//! - **redrive, discard, cancel**: answered after the commit holding them (an operator or
+//!   a producer is told): a job cancelled before it ran stays cancelled across a crash,
+//!   and a job whose cancel was requested while in flight comes back `Cancelled` at the
+//!   next start-up, not ready (its attempt never reported).
+//! - **finished and kept** (a queue's `result_retention_ms`, and cancelled jobs): the row
+//!   stays, state completed (with its result) or cancelled, with `finished_at` and
+//!   `expires_at`, written like a completion; `GetJob` answers for it after a restart until
+//!   it expires, and `expire_finished` deletes the row in the next group commit.
+//! - **progress is not written**: it describes a running attempt, and a restart ends every
+//!   attempt; it lives in the memory store only.
 //! - **leases are not written**: a restart makes every job that was in flight ready again
 //!   anyway, with the interrupted attempt not counted, so a lease on disk would say
-//!   nothing. A retry's absolute due time, a delayed enqueue's `not_before`, the
-//!   idempotency claims (table `dedup`, in the transaction of their job's row), the DLQ, FIFO order per group (by enqueue
-//!   order) and the per-queue counters are all on disk.
+//!   nothing. A retry's absolute due time, a delayed enqueue's `not_before`, a job's
+//!   priority, the idempotency claims (table `dedup`, in the transaction of their job's
+//!   row), the DLQ, FIFO order per group (by enqueue order) and the per-queue counters are
+//!   all on disk.
 //!
 //! **A failed commit or fsync stops the store** (fail-stop, as databases do after a failed
 //! fsync: retrying one cannot be trusted). The waiters of that batch get
@@ -69,14 +79,15 @@
 //! The schema is one `jobs` table, a row per job keyed by its order number `seq` (the
 //! table's integer rowid: the enqueue order, or the DLQ order for a dead job; unique in the
 //! store, so new jobs append at the table's end; no other index: nothing queries it while
-//! the engine runs) with `state` 1 pending (ready, waiting or in flight), 2 delayed, 4 dead;
-//! plus `counters` (enqueued / completed / failed / dead_lettered per queue). A job that
-//! is dead-lettered or redriven gets a new number, so its row moves.
-//! `PRAGMA application_id` marks the file as a Switchyard store and `PRAGMA user_version`
-//! is its schema version (5): an older file (version 1, the store before the write-behind
-//! journal; versions 2 and 3, the same table keyed by id) is migrated on open, in one
-//! transaction, with nothing lost; a file that is not SQLite, another program's database
-//! or a newer schema is refused at start-up ([`StoreError::Corrupt`]), never started empty.
+//! the engine runs) with `state` 1 pending (ready, waiting or in flight), 2 delayed, 4 dead,
+//! 5 completed (kept with its `result`), 6 cancelled; plus `counters` (enqueued /
+//! completed / failed / dead_lettered per queue). A job that is dead-lettered or redriven
+//! gets a new number, so its row moves. `PRAGMA application_id` marks the file as a
+//! Switchyard store and `PRAGMA user_version` is its schema version (6): an older file
+//! (version 1, the store before the write-behind journal; versions 2 and 3, the same table
+//! keyed by id; 4 and 5, before the job lifecycle) is migrated on open, in one transaction,
+//! with nothing lost; a file that is not SQLite, another program's database or a newer
+//! schema is refused at start-up ([`StoreError::Corrupt`]), never started empty.
 //!
 //! # Inspecting it
 //!
@@ -85,7 +96,7 @@
 //!
 //! ```text
 //! sqlite3 -readonly data/queue_store/switchyard.sqlite3
-//! sqlite> SELECT queue, state, COUNT(*) FROM jobs GROUP BY 1, 2;   -- 1 pending 2 delayed 4 dead
+//! sqlite> SELECT queue, state, COUNT(*) FROM jobs GROUP BY 1, 2;   -- 1 pending 2 delayed 4 dead 5 completed 6 cancelled
 //! sqlite> SELECT * FROM counters;
 //! sqlite> SELECT id, grp, attempts, error_message FROM jobs WHERE state = 4 ORDER BY seq;
 //! ```
@@ -99,7 +110,9 @@
 //! - No compaction knob: SQLite reuses freed pages; `VACUUM` offline if the file must shrink.
 //! - Leases are not written (see above), and lease tokens do not outlive the process: after
 //!   a restart nothing holds one.
-//! - Every job is held in memory as well as on disk, as with `in_memory`.
+//! - Every job is held in memory as well as on disk, as with `in_memory` (kept results too:
+//!   `result_retention_ms` bounds them).
+//! - Rate limits are per engine (the memory store's `LocalGate`), as the store is.
 
 mod pending;
 mod rows;
@@ -107,12 +120,15 @@ mod schema;
 mod writer;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
 
 use super::memory::{Change, MemoryStore};
-use super::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use super::{CancelOutcome, DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
 use crate::clock::Millis;
-use crate::queue::{Enqueued, JobId, NewJob};
+use crate::limits::rate::RateGate;
+use crate::queue::{Enqueued, Job, JobId, NewJob, Progress};
 use async_trait::async_trait;
 use pending::Pending;
 use std::fs::File;
@@ -355,35 +371,41 @@ impl Store for FileStore {
         self.memory.recover().await
     }
 
-    // LIFECYCLE-SEAM: placeholders until this store implements the job lifecycle (issue 22).
-    async fn get_job(&self, _queue: &str, _id: &str, _now: Millis) -> Result<Option<crate::queue::Job>, StoreError> {
-        Err(StoreError::Unavailable("get_job: not yet in this store".into()))
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        self.check()?;
+        self.memory.get_job(queue, id, now).await
     }
 
-    async fn cancel(
-        &self,
-        _queue: &str,
-        _id: &str,
-        _at: Millis,
-        _until: Millis,
-    ) -> Result<crate::store::CancelOutcome, StoreError> {
-        Err(StoreError::Unavailable("cancel: not yet in this store".into()))
+    /// Answered once the change is on disk, as an operator's redrive is: a job cancelled
+    /// before it ran stays cancelled across a crash, and so does a cancel request.
+    async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
+        self.check()?;
+        let outcome = self.memory.cancel_with(queue, id, at, until, &mut self.journal());
+        if matches!(outcome, CancelOutcome::Cancelled(_) | CancelOutcome::Cancelling(..)) {
+            self.committed().await?;
+        }
+        Ok(outcome)
     }
 
-    async fn set_progress(&self, _token: &LeaseToken, _progress: crate::queue::Progress) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("set_progress: not yet in this store".into()))
+    /// Not written: progress describes a running attempt, which a restart ends anyway.
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {
+        self.check()?;
+        self.memory.set_progress(token, progress).await
     }
 
-    async fn cancel_requested(&self, _tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
-        Ok(Vec::new())
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        self.check()?;
+        self.memory.cancel_requested(tokens).await
     }
 
-    async fn expire_finished(&self, _now: Millis) -> Result<u64, StoreError> {
-        Ok(0)
+    /// The rows go in the next group commit (nobody waits on it).
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError> {
+        self.check()?;
+        Ok(self.memory.expire_finished_with(now, &mut self.journal()))
     }
 
-    fn rate_gate(&self) -> Arc<dyn crate::limits::rate::RateGate> {
-        Arc::new(crate::limits::rate::LocalGate::new())
+    fn rate_gate(&self) -> Arc<dyn RateGate> {
+        self.memory.rate_gate()
     }
 
     fn changed(&self) -> Arc<Notify> {

@@ -138,7 +138,6 @@ mod tests {
                 Write::Put { job, .. } => job.id.as_str(),
                 Write::Claim(c) => c.key.as_str(),
                 Write::Sync(_) => "sync",
-                Write::Nothing => "nothing",
             })
             .collect()
     }

@@ -26,7 +26,7 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x5377_5964;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Job states as stored in `jobs.state`. The numbers are part of the file format (version
 /// 1 also had 0 waiting and 3 in flight; both are pending in version 2).
@@ -35,6 +35,10 @@ pub mod state {
     pub const PENDING: i64 = 1;
     pub const DELAYED: i64 = 2;
     pub const DEAD: i64 = 4;
+    /// Succeeded on a queue that keeps results: kept with its result until `expires_at`.
+    pub const COMPLETED: i64 = 5;
+    /// Cancelled: kept until `expires_at`.
+    pub const CANCELLED: i64 = 6;
 }
 
 /// `MIGRATIONS[n]` moves a database from version `n` to `n + 1`. Version 0 is the empty
@@ -45,7 +49,10 @@ pub mod state {
 /// is version 2 with a state check SQLite evaluates without a temporary table; version 4
 /// keys the rows by their order number instead of their id; version 5 adds a delayed
 /// enqueue's `not_before` and the idempotency claims (`dedup`, one row per live key of a
-/// queue, with its expiry).
+/// queue, with its expiry); version 6 adds the job lifecycle — a job's `priority`, the
+/// finished states completed (5, with its `result`) and cancelled (6) with `finished_at`
+/// and `expires_at`, and `cancel_requested` of a job in flight (a table rebuild: the state
+/// check changes).
 pub(super) const MIGRATIONS: &[&str] = &[
     // 0 → 1
     "CREATE TABLE jobs (
@@ -174,6 +181,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (queue, key)
     );
     CREATE INDEX dedup_expiry ON dedup (expires_at);",
+    // 5 → 6: the job lifecycle. Existing rows keep everything; they have priority 0, no
+    // cancel request and no result.
+    "CREATE TABLE jobs_v6 (
+        seq              INTEGER PRIMARY KEY,       -- enqueue order; for dead jobs, dead-letter order
+        id               TEXT    NOT NULL,          -- message_receipt_id
+        queue            TEXT    NOT NULL,
+        function_id      TEXT    NOT NULL,
+        payload          BLOB    NOT NULL,          -- encoded google.protobuf.Value
+        grp              TEXT,                      -- FIFO message group; NULL on standard queues
+        state            INTEGER NOT NULL
+                         CHECK (state = 1 OR state = 2 OR state = 4 OR state = 5 OR state = 6),
+                                                    -- pending, delayed, dead, completed, cancelled
+        attempts         INTEGER NOT NULL,          -- attempts finished (retried or dead-lettered)
+        enqueued_at      INTEGER NOT NULL,          -- ms since the Unix epoch
+        due_at           INTEGER NOT NULL,          -- absolute: a restart keeps the schedule
+        error_message    TEXT,
+        error_code       TEXT,
+        error_stack      TEXT,
+        dead_at          INTEGER,
+        not_before       INTEGER,                   -- a delayed enqueue's due time, until first ready
+        priority         INTEGER NOT NULL DEFAULT 0, -- 0..9, higher first
+        cancel_requested INTEGER NOT NULL DEFAULT 0, -- pending (it was in flight) with a cancel request
+        finished_at      INTEGER,                   -- completed / cancelled: when it ended;
+                                                    -- cancel_requested: when the cancel was asked
+        expires_at       INTEGER,                   -- completed / cancelled: kept until then;
+                                                    -- cancel_requested: kept until then once cancelled
+        result           BLOB                       -- completed: the handler's value (google.protobuf.Value)
+    );
+    INSERT INTO jobs_v6 (seq, id, queue, function_id, payload, grp, state, attempts, enqueued_at, due_at,
+                         error_message, error_code, error_stack, dead_at, not_before)
+        SELECT seq, id, queue, function_id, payload, grp, state, attempts, enqueued_at, due_at,
+               error_message, error_code, error_stack, dead_at, not_before
+        FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v6 RENAME TO jobs;",
 ];
 
 /// The file inside `file_path` that holds the store.

@@ -55,15 +55,14 @@ pub enum Write {
     /// The job's row as it now is, keyed by its order `seq`; `was` is the key its row had
     /// before this change (`None`: the change created the job). Which counters it adds to.
     Put { job: Job, seq: u64, was: Option<u64>, counts: Counts },
-    /// The job's row, keyed `seq`, is gone (completed, or discarded from the DLQ).
+    /// The job's row, keyed `seq`, is gone (completed, discarded from the DLQ, or expired
+    /// after it was kept).
     Delete { seq: u64, queue: String, completed: bool },
     /// An idempotency key's claim, written with the batch holding its job's row (and every
     /// claim that expired by its `claimed_at` deleted).
     Claim(DedupClaim),
     /// Answer once everything sent before is committed.
     Sync(Reply),
-    /// Nothing to write.
-    Nothing,
 }
 
 /// Counter increments: enqueued, completed, failed, dead_lettered.
@@ -81,14 +80,16 @@ impl From<Change<'_>> for Write {
             Change::Redriven { job, seq, was } => Write::Put { job, seq, was: Some(was), counts: [0; 4] },
             Change::Discarded { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: false },
             Change::Claimed(claim) => Write::Claim(claim),
-            // LIFECYCLE-SEAM (file store, step 3): finished rows are not kept on disk yet;
-            // a retained completion is written as the completion it is, the rest as gone.
             Change::Finished { job, seq } => {
-                let completed = job.state == crate::queue::JobState::Completed;
-                Write::Delete { seq, queue: job.queue, completed }
+                let completed = u64::from(job.state == crate::queue::JobState::Completed);
+                Write::Put { job, seq, was: Some(seq), counts: [0, completed, 0, 0] }
+            }
+            Change::CancelRequested { job, seq, request } => {
+                // The row says what the job becomes should its attempt never report.
+                let job = Job { finished_at: Some(request.at), expires_at: Some(request.until), ..job };
+                Write::Put { job, seq, was: Some(seq), counts: [0; 4] }
             }
             Change::Expired { queue, seq, .. } => Write::Delete { seq, queue: queue.into(), completed: false },
-            Change::CancelRequested { .. } => Write::Nothing,
         }
     }
 }
@@ -201,7 +202,7 @@ impl Writer {
                     gone.extend(puts.remove(seq).map_or(Some(*seq), |n| n.before));
                 }
                 Write::Claim(claim) => claims.push(claim),
-                Write::Sync(_) | Write::Nothing => {}
+                Write::Sync(_) => {}
             }
         }
         // BEGIN and COMMIT as cached statements, not parsed again for every batch.
@@ -228,7 +229,7 @@ fn write_rows(
 ) -> rusqlite::Result<()> {
     let mut delete = conn.prepare_cached(rows::DELETE)?;
     let mut insert = conn.prepare_cached(rows::INSERT)?;
-    let mut retry = conn.prepare_cached(rows::RETRY)?;
+    let mut update = conn.prepare_cached(rows::UPDATE)?;
     gone.extend(puts.iter().filter_map(|(seq, n)| n.before.filter(|before| before != seq)));
     gone.sort_unstable();
     for seq in gone {
@@ -237,7 +238,7 @@ fn write_rows(
     for (seq, n) in puts {
         let Write::Put { job, .. } = n.last else { unreachable!("only puts are kept") };
         if n.before == Some(seq) {
-            rows::retry(&mut retry, job, seq)?; // only retries keep a job's key
+            rows::update(&mut update, job, seq)?; // the job keeps its key (retried, cancelled, kept)
         } else {
             rows::insert(&mut insert, job, seq)?;
         }
