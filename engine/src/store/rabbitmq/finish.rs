@@ -3,7 +3,10 @@
 //! Invariant: the broker never has less than the mirror says is stored — every change is
 //! applied to the mirror, then published (confirmed) or acked; if the broker side fails,
 //! the session fails and a new one starts over from the broker, which still has the job's
-//! previous version. See `shard` (steps 4 and 6) for what each end costs on the broker.
+//! previous version. Versions are numbered in the order the mirror changed: the mirror
+//! change and its effects are computed under the shard's `order` lock (a cancel may race a
+//! completion of the same job on another thread). See `shard` (steps 4 and 6) for what each
+//! end costs on the broker.
 
 use super::codec::Msg;
 use super::session::Session;
@@ -20,16 +23,19 @@ pub async fn finish_on(
     ends: Vec<(LeaseToken, Finish)>,
     dead_seq: impl Fn() -> u64,
 ) -> Result<Vec<bool>, StoreError> {
-    let mut changes = Vec::new();
-    let answers = shard.mirror.finish_many_with(ends, &mut |c| changes.extend(ChangeOwned::from_change(c)));
-    let dead: Vec<JobId> = changes
-        .iter()
-        .filter_map(|c| match c {
-            ChangeOwned::DeadLettered(job) => Some(job.id.clone()),
-            _ => None,
-        })
-        .collect();
-    let effects = shard.effects(changes, &session.names, dead_seq);
+    let (answers, dead, effects) = {
+        let _order = shard.order.lock();
+        let mut changes = Vec::new();
+        let answers = shard.mirror.finish_many_with(ends, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+        let dead: Vec<JobId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                ChangeOwned::DeadLettered(job) => Some(job.id.clone()),
+                _ => None,
+            })
+            .collect();
+        (answers, dead, shard.effects(changes, &session.names, dead_seq))
+    };
     apply(session, shard, effects).await?;
     if !dead.is_empty() {
         // In the DLQ now (confirmed): the mirror forgets them (`dead` reads the DLQ).

@@ -112,14 +112,17 @@ async fn cancel_on(
     until: Millis,
 ) -> Result<Option<CancelOutcome>, StoreError> {
     for (_, shard) in active(shards).filter(|(k, _)| mask & (1 << k) != 0) {
-        let mut changes = Vec::new();
-        let outcome =
-            shard.mirror.cancel_with(queue, id, at, until, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+        let (outcome, effects) = {
+            let _order = shard.order.lock();
+            let mut changes = Vec::new();
+            let outcome =
+                shard.mirror.cancel_with(queue, id, at, until, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+            (outcome, shard.effects(changes, &session.names, || 0))
+        };
         if matches!(outcome, CancelOutcome::NotFound) {
             continue;
         }
-        if !changes.is_empty() {
-            let effects = shard.effects(changes, &session.names, || 0);
+        if !effects.is_empty() {
             finish::apply(session, shard, effects).await?;
             session.notify(); // a FIFO group may move on
         }
@@ -278,10 +281,13 @@ pub async fn expire_finished(session: &Session, now: Millis) -> Result<u64, Stor
             if !shard.is_active() {
                 continue;
             }
-            let mut changes = Vec::new();
-            n += shard.mirror.expire_finished_with(now, &mut |c| changes.extend(ChangeOwned::from_change(c)));
-            if !changes.is_empty() {
-                let effects = shard.effects(changes, &session.names, || 0);
+            let effects = {
+                let _order = shard.order.lock();
+                let mut changes = Vec::new();
+                n += shard.mirror.expire_finished_with(now, &mut |c| changes.extend(ChangeOwned::from_change(c)));
+                shard.effects(changes, &session.names, || 0)
+            };
+            if !effects.is_empty() {
                 finish::apply(session, shard, effects).await?;
             }
         }

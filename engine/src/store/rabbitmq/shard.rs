@@ -86,6 +86,9 @@ pub struct Shard {
     draining: AtomicBool,
     /// Its channel was closed on purpose; its consumer's end is no failure.
     retired: AtomicBool,
+    /// Held from a mirror change to its [`Shard::effects`], so versions are numbered in the
+    /// order the mirror changed (a cancel racing a completion on another thread).
+    pub order: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -147,6 +150,7 @@ impl Shard {
             caught_up: Notify::new(),
             draining: AtomicBool::new(false),
             retired: AtomicBool::new(false),
+            order: Mutex::new(()),
         }
     }
 
