@@ -70,9 +70,18 @@ struct Inner {
     /// Where each job is, by id.
     ids: Ids,
     /// `Completed` (kept) and `Cancelled` jobs of every queue, by `(expires_at, seq)`.
-    finished: BTreeMap<(Millis, u64), Record>,
+    finished: BTreeMap<(Millis, u64), Finished>,
     next_seq: u64,
     next_lease: u32,
+}
+
+/// A job kept after its end: `Completed` (with its result, where the queue keeps results)
+/// or `Cancelled`, since `at`; until when is its key in `finished`.
+struct Finished {
+    record: Record,
+    state: JobState,
+    at: Millis,
+    result: Option<Payload>,
 }
 
 /// One (queue, function): the jobs of that function ready in that queue.
@@ -262,13 +271,19 @@ impl Inner {
         result: Option<Payload>,
         journal: Option<Journal<'_>>,
     ) {
-        record.end(state, at, until, result);
+        record.end();
         let seq = record.seq;
-        if let Some(journal) = journal {
-            journal(Change::Finished { job: self.job(&record, state), seq });
-        }
         self.ids.set(&record, Place::Finished { expires_at: until, seq });
-        self.finished.insert((until, seq), record);
+        let finished = Finished { record, state, at, result };
+        if let Some(journal) = journal {
+            journal(Change::Finished { job: self.finished_job(&finished, until), seq });
+        }
+        self.finished.insert((until, seq), finished);
+    }
+
+    fn finished_job(&self, f: &Finished, until: Millis) -> Job {
+        let job = self.job(&f.record, f.state);
+        Job { finished_at: Some(f.at), expires_at: Some(until), result: f.result.clone(), ..job }
     }
 
     fn promote_due(&mut self, queue: u32, now: Millis) {
