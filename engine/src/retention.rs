@@ -242,4 +242,49 @@ mod tests {
         stop.cancel();
         task.await.unwrap();
     }
+
+    /// Completes one job `id` of `queue` at `at`, its result kept until `until`.
+    async fn kept(store: &dyn Store, queue: &str, id: &str, at: Millis, until: Millis) {
+        let job = NewJob {
+            id: id.into(),
+            queue: queue.into(),
+            function_id: "f".into(),
+            payload: Payload(bytes::Bytes::from_static(b"{}")),
+            group: None,
+            enqueued_at: at,
+            not_before: None,
+            dedup: None,
+            priority: 0,
+        };
+        store.enqueue(vec![job]).await.unwrap();
+        let req = LeaseRequest { queue: queue.into(), functions: vec![("f".into(), 1)], max: 1, now: at };
+        let lease = store.lease(req).await.unwrap().pop().unwrap();
+        let result = Payload(bytes::Bytes::from_static(b"{}"));
+        assert!(store.finish(&lease.token, Finish::CompleteRetained { result, at, until }).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_expirer_forgets_kept_jobs_on_the_injected_clock() {
+        let clock = ManualClock::new(1_000);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        kept(&*store, "q", "short", 1_000, 2_500).await;
+        kept(&*store, "q", "long", 1_000, 60_000).await;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(expire(store.clone(), Arc::new(clock.clone()), stop.clone()));
+        // Asked with an earlier `now`, a job is there until a sweep has forgotten it.
+        let there = |id: &'static str| {
+            let store = store.clone();
+            async move { store.get_job("q", id, 1_500).await.unwrap().is_some() }
+        };
+        timer(&clock, 2_000).await;
+        clock.advance_to(2_000);
+        timer(&clock, 3_000).await; // the sweep at 2_000 is done
+        assert!(there("short").await, "not past its expiry at 2_000");
+        clock.advance_to(3_000);
+        timer(&clock, 4_000).await;
+        assert!(!there("short").await, "forgotten by the sweep at 3_000");
+        assert!(there("long").await);
+        stop.cancel();
+        task.await.unwrap();
+    }
 }

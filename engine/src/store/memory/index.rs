@@ -291,6 +291,57 @@ impl<T> Chunked<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::{NewJob, Payload};
+
+    fn record(seq: u64, priority: u8) -> Record {
+        let job = NewJob {
+            id: format!("j{seq}"),
+            queue: "q".into(),
+            function_id: "f".into(),
+            payload: Payload::default(),
+            group: None,
+            enqueued_at: seq,
+            not_before: None,
+            dedup: None,
+            priority,
+        };
+        Record::new(job, seq, 0)
+    }
+
+    #[test]
+    fn a_ready_record_is_found_and_taken_out_by_its_sequence_wherever_it_is() {
+        let mut ready = Ready::default();
+        let n = (MAX_CHUNK * 2 + 7) as u64;
+        (1..=n).for_each(|seq| ready.push(record(seq, 0)));
+        ready.push(record(0, 0)); // older than all: a released job, in `returned`
+        for seq in [0, 1, MAX_CHUNK as u64, MAX_CHUNK as u64 + 1, n] {
+            assert_eq!(ready.get(seq).map(|r| r.seq), Some(seq));
+            assert_eq!(ready.remove(seq).map(|r| r.seq), Some(seq));
+            assert!(ready.get(seq).is_none() && ready.remove(seq).is_none(), "{seq} is gone");
+        }
+        assert_eq!(ready.len(), n as usize - 4);
+        ready.push(record(n + 1, 0));
+        let order: Vec<u64> = std::iter::from_fn(|| ready.pop_oldest()).map(|r| r.seq).collect();
+        let mut want: Vec<u64> =
+            (2..=n + 1).filter(|s| ![MAX_CHUNK as u64, MAX_CHUNK as u64 + 1, n].contains(s)).collect();
+        want.sort_unstable();
+        assert_eq!(order, want, "what is left still comes out oldest first");
+    }
+
+    #[test]
+    fn by_priority_hands_out_the_highest_first_then_the_oldest() {
+        let mut ready = ByPriority::default();
+        for (seq, priority) in [(1, 0), (2, 5), (3, 9), (4, 5), (5, 0), (6, 1)] {
+            ready.push(record(seq, priority));
+        }
+        assert_eq!(ready.next(), Some((9, 3)));
+        assert_eq!(ready.oldest_record().map(|r| r.seq), Some(1), "the oldest of any priority");
+        assert_eq!(ready.remove(5, 4).map(|r| r.seq), Some(4));
+        assert!(ready.remove(7, 1).is_none(), "no such priority");
+        let order: Vec<(u8, u64)> = std::iter::from_fn(|| ready.pop_next()).map(|r| (r.priority, r.seq)).collect();
+        assert_eq!(order, [(9, 3), (5, 2), (1, 6), (0, 1), (0, 5)]);
+        assert!(ready.high.is_empty(), "no priority list is kept once empty");
+    }
 
     #[test]
     fn chunked_keeps_fifo_order_across_chunks() {

@@ -11,45 +11,38 @@
 
 use super::ids::Place;
 use super::record::Record;
-use super::{CancelRequest, Change, Inner, Journal, MemoryStore};
+use super::{CancelRequest, Change, Finished, Inner, Journal, MemoryStore};
 use crate::clock::Millis;
 use crate::queue::{Job, JobState, Progress};
 use crate::store::{CancelOutcome, LeaseToken};
 
 impl Inner {
-    /// The record at `place` and its state.
-    fn locate(&self, place: Place) -> Option<(&Record, JobState)> {
-        match place {
+    /// The record at `place`, and the job as a caller sees it.
+    fn locate(&self, place: Place) -> Option<(&Record, Job)> {
+        let (record, state) = match place {
             Place::Ready { route, priority, seq } => {
-                self.routes[route as usize].ready.get(priority, seq).map(|r| (r, JobState::Ready))
+                (self.routes[route as usize].ready.get(priority, seq)?, JobState::Ready)
             }
-            Place::Waiting { queue, seq } => {
-                self.queues[queue as usize].waiting.get(&seq).map(|r| (r, JobState::Waiting))
-            }
+            Place::Waiting { queue, seq } => (self.queues[queue as usize].waiting.get(&seq)?, JobState::Waiting),
             Place::Delayed { queue, due, seq } => {
-                self.queues[queue as usize].delayed.get(&(due, seq)).map(|r| (r, JobState::Delayed))
+                let record = self.queues[queue as usize].delayed.get(&(due, seq))?;
+                return Some((record, Job { due_at: due, ..self.job(record, JobState::Delayed) }));
             }
-            Place::InFlight { slot } => self.in_flight.get(slot).map(|r| (r, JobState::InFlight)),
-            Place::Dead { queue, seq } => self.queues[queue as usize].dead.get(&seq).map(|r| (r, JobState::Dead)),
-            Place::Finished { expires_at, seq } => self.finished.get(&(expires_at, seq)).map(|r| {
-                let state = r.life().and_then(|l| l.ended).map_or(JobState::Completed, |e| e.state);
-                (r, state)
-            }),
-        }
+            Place::InFlight { slot } => (self.in_flight.get(slot)?, JobState::InFlight),
+            Place::Dead { queue, seq } => (self.queues[queue as usize].dead.get(&seq)?, JobState::Dead),
+            Place::Finished { expires_at, seq } => {
+                let finished = self.finished.get(&(expires_at, seq))?;
+                return Some((&finished.record, self.finished_job(finished, expires_at)));
+            }
+        };
+        Some((record, self.job(record, state)))
     }
 
     /// The job `id` of `queue` as a caller sees it, with where it is.
     fn find(&self, queue: &str, id: &str) -> Option<(Job, Place)> {
         let place = self.ids.get(id)?;
-        let (record, state) = self.locate(place)?;
-        if self.queues[self.queue_index(record) as usize].name != queue {
-            return None;
-        }
-        let job = self.job(record, state);
-        Some(match place {
-            Place::Delayed { due, .. } => (Job { due_at: due, ..job }, place),
-            _ => (job, place),
-        })
+        let (record, job) = self.locate(place)?;
+        (self.queues[self.queue_index(record) as usize].name == queue).then_some((job, place))
     }
 
     /// Takes a job that has not started out of its place (`Ready`, `Waiting` or `Delayed`);
@@ -160,7 +153,7 @@ impl MemoryStore {
             if entry.key().0 > now {
                 break;
             }
-            let ((_, seq), record) = entry.remove_entry();
+            let ((_, seq), Finished { record, .. }) = entry.remove_entry();
             inner.ids.remove(&record);
             if let Some(journal) = journal.as_mut() {
                 let queue = &inner.queues[inner.routes[record.route as usize].queue as usize].name;

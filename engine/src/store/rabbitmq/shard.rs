@@ -29,12 +29,23 @@
 //!    when it arrives.
 //! 5. Every [`COUNTERS_EVERY`] a changed shard publishes its counters and acks the previous
 //!    counters message once the new one is back.
+//! 6. A job kept after its end — completed on a queue with `result_retention_ms`, or
+//!    cancelled — is a message too: its end publishes version n+1 saying so (with the
+//!    result, and until when), version n is acked once that is confirmed, and the kept
+//!    version is acked once its time is over (the mirror's `expire_finished`). A completion without
+//!    retention stays one ack. A cancel request on a job in flight publishes version n+1 as
+//!    cancelled, so a new owner after a crash never runs it again; the attempt's end then
+//!    publishes what the job became (completed, or cancelled).
+//! 7. A lookup that misses (`get_job`, `cancel`) first makes sure the mirror has seen every
+//!    message confirmed before it: it publishes a marker and waits for it to come back (a
+//!    queue delivers in order), then looks again — so a job enqueued through another engine
+//!    a moment ago is found, not reported unknown.
 //!
 //! A shard leaves its owner only by closing its channel: when it is handed to another engine
 //! (`presence`, only with nothing in flight) or when the connection is lost (every shard,
 //! mirrors dropped).
 
-use super::codec::{self, JobMsg, Msg};
+use super::codec::{self, End, JobMsg, Msg};
 use super::topology::Names;
 use crate::clock::Millis;
 use crate::queue::{Job, JobId, JobState, NewJob};
@@ -75,6 +86,9 @@ pub struct Shard {
     draining: AtomicBool,
     /// Its channel was closed on purpose; its consumer's end is no failure.
     retired: AtomicBool,
+    /// Held from a mirror change to its [`Shard::effects`], so versions are numbered in the
+    /// order the mirror changed (a cancel racing a completion on another thread).
+    pub order: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -83,6 +97,8 @@ struct State {
     /// The current copy of every live job (and of finished jobs whose copy is in transit).
     held: HashMap<JobId, Held>,
     waiters: HashMap<JobId, oneshot::Sender<()>>,
+    /// Sync markers on their way back (step 7), by nonce.
+    syncs: HashMap<u64, oneshot::Sender<()>>,
     /// The newest counters message: its version and tag.
     counters: (u64, Option<u64>),
     /// Counters written last, to skip unchanged ones.
@@ -110,6 +126,12 @@ struct Held {
     finished: bool,
 }
 
+impl Held {
+    fn new(version: u32, tag: u64) -> Self {
+        Self { version, tag: Some(tag), finished: false }
+    }
+}
+
 /// A broker side effect of a finished attempt (see the module doc, step 4).
 pub enum Effect {
     Ack(u64),
@@ -128,6 +150,7 @@ impl Shard {
             caught_up: Notify::new(),
             draining: AtomicBool::new(false),
             retired: AtomicBool::new(false),
+            order: Mutex::new(()),
         }
     }
 
@@ -265,7 +288,7 @@ impl Shard {
         jobs.sort_by(|a, b| (a.1.order_at, &a.1.id).cmp(&(b.1.order_at, &b.1.id)));
         let mut restored = Vec::with_capacity(jobs.len());
         for (i, (tag, j)) in jobs.into_iter().enumerate() {
-            st.held.insert(j.id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
+            st.held.insert(j.id.clone(), Held::new(j.version, tag));
             restored.push(Restored { job: j.into_job(), seq: i as u64 + 1 });
         }
         let floor = restored.len() as u64 + 1;
@@ -285,7 +308,14 @@ impl Shard {
     /// Step 3.
     fn steady(&self, st: &mut State, tag: u64, msg: Msg, out: &mut Delivered) {
         match msg {
-            Msg::Marker { .. } => out.acks.push(tag),
+            Msg::Marker { engine, nonce } => {
+                out.acks.push(tag);
+                if engine == self.engine
+                    && let Some(tx) = st.syncs.remove(&nonce)
+                {
+                    let _ = tx.send(());
+                }
+            }
             Msg::Counters { version, .. } => {
                 if version == st.counters.0 {
                     if let Some(old) = st.counters.1.replace(tag) {
@@ -311,8 +341,8 @@ impl Shard {
                     return;
                 }
                 let id = j.id.clone();
-                st.held.insert(id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
-                if j.attempts == 0 && j.due_at.is_none() {
+                st.held.insert(id.clone(), Held::new(j.version, tag));
+                if j.attempts == 0 && j.due_at.is_none() && j.end.is_none() {
                     let new = NewJob {
                         id: j.id,
                         queue: j.queue,
@@ -322,7 +352,7 @@ impl Shard {
                         enqueued_at: j.enqueued_at,
                         not_before: j.not_before,
                         dedup: None, // claimed on the broker before the publish (see `dedup`)
-                        priority: 0,
+                        priority: j.priority,
                     };
                     self.mirror.enqueue_with(vec![new], &mut |_| {});
                 } else {
@@ -356,6 +386,21 @@ impl Shard {
                     let msg = job_msg(job, held.version, None);
                     effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
                 }
+                ChangeOwned::Kept(job) => {
+                    let Some(held) = st.held.get_mut(&job.id) else { continue };
+                    held.version += 1;
+                    let then_ack = held.tag.take();
+                    let msg = job_msg(job, held.version, None);
+                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
+                }
+                ChangeOwned::CancelRequested { job, at, until } => {
+                    let Some(held) = st.held.get_mut(&job.id) else { continue };
+                    held.version += 1;
+                    let then_ack = held.tag.take();
+                    // What a new owner finds if this one dies mid-attempt: cancelled.
+                    let msg = JobMsg { end: Some(End::Cancelled { at, until }), ..job_msg(job, held.version, None) };
+                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
+                }
                 ChangeOwned::DeadLettered(job) => {
                     let version = st.held.get(&job.id).map_or(0, |h| h.version) + 1;
                     let then_ack = finish_held(&mut st, &job.id);
@@ -366,6 +411,22 @@ impl Shard {
             }
         }
         effects
+    }
+
+    /// Step 7: a marker to publish, and its arrival, if this engine owns the shard.
+    pub fn sync_marker(&self, nonce: u64) -> Option<(Msg, oneshot::Receiver<()>)> {
+        let mut st = self.state.lock();
+        if !matches!(st.phase, Phase::Active) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        st.syncs.insert(nonce, tx);
+        Some((Msg::Marker { engine: self.engine.clone(), nonce }, rx))
+    }
+
+    /// Forgets a sync marker that did not come back in time.
+    pub fn forget_sync(&self, nonce: u64) {
+        self.state.lock().syncs.remove(&nonce);
     }
 
     /// The counters message to write, if they changed since the last one (step 5).
@@ -403,6 +464,14 @@ pub enum ChangeOwned {
     Completed(JobId),
     Retried(Job),
     DeadLettered(Job),
+    /// Now kept after its end (completed with a result, or cancelled): its next version says so.
+    Kept(Job),
+    /// In flight with a cancel request made at `at`, kept until `until` once it ends.
+    CancelRequested {
+        job: Job,
+        at: Millis,
+        until: Millis,
+    },
 }
 
 impl ChangeOwned {
@@ -411,14 +480,14 @@ impl ChangeOwned {
             Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
             Change::Retried { job, .. } => Some(Self::Retried(job)),
             Change::DeadLettered { job, .. } => Some(Self::DeadLettered(job)),
-            // Completed and kept, or cancelled: done with, as a completion is.
-            Change::Finished { job, .. } => Some(Self::Completed(job.id)),
-            Change::Enqueued { .. }
-            | Change::Redriven { .. }
-            | Change::Discarded { .. }
-            | Change::Claimed(_)
-            | Change::CancelRequested { .. }
-            | Change::Expired { .. } => None,
+            // Completed and kept, or cancelled: its next version says so (step 6).
+            Change::Finished { job, .. } => Some(Self::Kept(job)),
+            Change::CancelRequested { job, request, .. } => {
+                Some(Self::CancelRequested { job, at: request.at, until: request.until })
+            }
+            // Kept long enough: done with, as a completion is.
+            Change::Expired { id, .. } => Some(Self::Completed(id.to_string())),
+            Change::Enqueued { .. } | Change::Redriven { .. } | Change::Discarded { .. } | Change::Claimed(_) => None,
         }
     }
 }
@@ -446,7 +515,16 @@ fn finish_held(st: &mut State, id: &str) -> Option<u64> {
 }
 
 fn job_msg(job: Job, version: u32, dead: Option<(Millis, u64)>) -> JobMsg {
+    let end = match (job.state, job.finished_at, job.expires_at) {
+        (JobState::Completed, Some(at), Some(until)) => {
+            Some(End::Completed { at, until, result: job.result.clone().unwrap_or_default() })
+        }
+        (JobState::Cancelled, Some(at), Some(until)) => Some(End::Cancelled { at, until }),
+        _ => None,
+    };
     JobMsg {
+        priority: job.priority,
+        end,
         order_at: job.enqueued_at,
         due_at: (job.state == JobState::Delayed).then_some(job.due_at),
         id: job.id,
