@@ -134,17 +134,18 @@ class Function(Generic[P, R]):
         return self.decode_result(await client.trigger_async(self._request(payload, None, timeout_ms)))
 
     def enqueue(self, client: Client, payload: P, *, queue: str, delay_ms: int | None = None,
-                not_before: datetime | None = None, idempotency_key: str | None = None
-                ) -> EnqueueReceipt:
+                not_before: datetime | None = None, idempotency_key: str | None = None,
+                priority: int | None = None) -> EnqueueReceipt:
         """Durably enqueue a job of this function to `queue`, with the enqueue options of
         ``TriggerAction.Enqueue``."""
-        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key)
+        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key, priority)
         return cast("EnqueueReceipt", client.trigger(self._request(payload, action, None)))
 
     async def enqueue_async(self, client: Client, payload: P, *, queue: str,
                             delay_ms: int | None = None, not_before: datetime | None = None,
-                            idempotency_key: str | None = None) -> EnqueueReceipt:
-        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key)
+                            idempotency_key: str | None = None,
+                            priority: int | None = None) -> EnqueueReceipt:
+        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key, priority)
         return cast("EnqueueReceipt", await client.trigger_async(self._request(payload, action, None)))
 
     def void(self, client: Client, payload: P) -> None:
