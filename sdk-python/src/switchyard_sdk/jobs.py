@@ -181,9 +181,9 @@ def _ids(job: Job) -> dict[str, str]:
 def _dead(job: Job) -> JobDeadError:
     error = job.last_error
     details = _ids(job)
-    text = f"JOB_DEAD: job '{job.message_receipt_id}' of queue '{job.queue}' was dead-lettered " \
-           f"after {job.attempts} attempt(s)"
+    # the same text as the Rust and Node SDKs'
+    text = f"JOB_DEAD: job '{job.message_receipt_id}' of queue '{job.queue}' was dead-lettered"
     if error is not None:
         details.update(message=error.message, code=error.code, stack=error.stack)
-        text += f": {error.code + ': ' if error.code else ''}{error.message}"
+        text += f" after {job.attempts} attempt(s): {error.code}: {error.message}"
     return JobDeadError("JOB_DEAD", text, grpc.StatusCode.FAILED_PRECONDITION, details, job)
