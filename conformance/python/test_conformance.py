@@ -2,15 +2,15 @@
 
 One engine for the module, started with every case's queues, and one TLS + token engine
 (``{secure_engine}``, README "TLS and tokens") with the same queues and every case's
-tokens; one worker per case. Cases with ``schedules:`` run on a third engine, started only
-when such a case runs, with the same queues and every case's schedules: so a schedule's
-jobs (one a second) never load the others' engine, and an engine that does not know the
-``schedules`` key fails those cases alone.
+tokens; one worker per case. A case with ``schedules:`` runs on an engine of its own,
+started for it with its queues and schedules: on the shared engine a schedule would pile
+jobs up before the case's worker arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -104,8 +104,6 @@ def schedule_entry(case: str, cfg: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-SCHEDULES = {f"{c['name']}.{n}": schedule_entry(c["name"], cfg)
-             for c in CASES for n, cfg in (c.get("schedules") or {}).items()}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -126,12 +124,15 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield engine.url
 
 
-@pytest.fixture(scope="module")
-def scheduled_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The engine of the cases with ``schedules`` (see the module doc)."""
-    config = tmp_path_factory.mktemp("scheduled") / "scheduled.yaml"
-    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": QUEUES,
-                                  "schedules": SCHEDULES}))
+@contextlib.contextmanager
+def own_engine(case: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """An engine for one case with ``schedules``: its queues and its schedules only."""
+    name = case["name"]
+    config = tmp_path / "scheduled.yaml"
+    config.write_text(json.dumps({
+        "shutdown_grace_ms": 1000,
+        "queue_configs": {f"{name}.{q}": cfg for q, cfg in (case.get("queues") or {}).items()},
+        "schedules": {f"{name}.{n}": schedule_entry(name, cfg) for n, cfg in case["schedules"].items()}}))
     with EngineProcess(config, binary=ENGINE_BIN) as engine:
         yield engine.url
 
@@ -621,15 +622,17 @@ def wait_until(predicate: Callable[[], Any], a: Any, what: Any) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not ONLY or c["name"] in ONLY], ids=lambda c: c["name"])
-def test_case(case: dict[str, Any], engine_url: str, capture: Capture, request: pytest.FixtureRequest) -> None:
+def test_case(case: dict[str, Any], engine_url: str, capture: Capture, request: pytest.FixtureRequest,
+              tmp_path: Path) -> None:
     uses_secure = "{secure_engine}" in json.dumps(case["steps"]) or "tokens" in case
-    url = request.getfixturevalue("scheduled_url") if case.get("schedules") else engine_url
-    run = Run(case, url, capture, request.getfixturevalue("secure") if uses_secure else None)
-    try:
-        for step in case["steps"]:
-            run.step(step)
-    finally:
-        run.stop_worker({})
-        for client in run.clients.values():
-            client.close()
-        run.sy.shutdown(grace=1.0)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(own_engine(case, tmp_path)) if case.get("schedules") else engine_url
+        run = Run(case, url, capture, request.getfixturevalue("secure") if uses_secure else None)
+        try:
+            for step in case["steps"]:
+                run.step(step)
+        finally:
+            run.stop_worker({})
+            for client in run.clients.values():
+                client.close()
+            run.sy.shutdown(grace=1.0)
