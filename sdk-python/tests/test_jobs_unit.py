@@ -91,6 +91,7 @@ class _Clock:
     def __init__(self) -> None:
         self.now = 1000.0
         self.sleeps: list[float] = []
+        self.look_timeouts: list[float] = []
 
     def __call__(self) -> float:
         return self.now
@@ -105,7 +106,8 @@ def _wait(states: list[Job | BaseException], timeout_ms: int) -> tuple[Any, _Clo
     looks = itertools.count()
     last = states[-1]
 
-    async def get_job() -> Job:
+    async def get_job(timeout: float) -> Job:
+        clock.look_timeouts.append(round(timeout, 6))
         n = next(looks)
         item = states[n] if n < len(states) else last
         if isinstance(item, BaseException):
@@ -128,6 +130,24 @@ def test_wait_for_result_polls_until_completed_and_returns_the_result() -> None:
     result, clock, looks = _wait(states, 10_000)
     assert result == {"total": 42}
     assert looks == 4 and clock.sleeps == [0.05, 0.1, 0.2]
+    # each look's own deadline: the time left plus 5 s
+    assert clock.look_timeouts == [15.0, 14.95, 14.85, 14.65]
+
+
+def test_a_look_never_gets_more_than_30_s_or_less_than_the_slack() -> None:
+    _, clock, _ = _wait([_job("completed")], 600_000)
+    assert clock.look_timeouts == [30.0]
+    clock = _Clock()
+
+    async def get_job(timeout: float) -> Job:
+        clock.look_timeouts.append(round(timeout, 6))
+        return _job("ready", attempts=0)
+
+    async def main() -> None:
+        await wait_for_result(get_job, "jobs", "r1", 100, clock=clock, sleep=clock.sleep)
+    with pytest.raises(SwitchyardTimeoutError):
+        asyncio.run(main())
+    assert clock.look_timeouts == [5.1, 5.05, 5.0]  # the last look, at the deadline: the slack
 
 
 def test_wait_for_result_of_a_dead_job_raises_job_dead_with_the_last_error() -> None:
@@ -169,7 +189,7 @@ def test_wait_for_result_times_out_with_timeout_after_a_last_look_at_the_deadlin
 def _sleeps_until_timeout(timeout_ms: int) -> list[float]:
     clock = _Clock()
 
-    async def get_job() -> Job:
+    async def get_job(timeout: float) -> Job:
         return _job("ready", attempts=0)
 
     async def main() -> None:

@@ -299,7 +299,7 @@ class Client:
 
     async def _wait_for_result(self, queue: str, message_receipt_id: str, timeout_ms: int) -> Any:
         loop = asyncio.get_running_loop()
-        return await wait_for_result(lambda: self._get_job(queue, message_receipt_id), queue,
+        return await wait_for_result(lambda timeout: self._get_job(queue, message_receipt_id, timeout), queue,
                                      message_receipt_id, timeout_ms, clock=loop.time, sleep=asyncio.sleep)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -12,7 +12,9 @@ The poll, step by step:
 1. ``GetJob``; a finished state ends the wait as above.
 2. Otherwise, if the deadline has passed, raise ``TIMEOUT``; else sleep the next delay of
    ``poll_delays()`` (50 ms, doubling, at most 1 s), cut short at the deadline, and go to 1.
-   So the last look is at the deadline, never after it by more than one ``GetJob``.
+   So the last look is at the deadline, never after it by more than one ``GetJob``, and
+   each ``GetJob`` gets the time left plus ``LOOK_SLACK_S`` (at most 30 s) as its own
+   deadline, so an engine that stops answering cannot hold the wait much past its timeout.
 
 Not done: server push. A result is only readable while the queue keeps it
 (``result_retention_ms``; the engine's default 0 deletes a completed job at once, so a
@@ -48,6 +50,8 @@ in flight, its worker is told and it ends cancelled; ``already_cancelled``: an e
 did it (or is doing it); ``already_finished``: it had completed or been dead-lettered."""
 
 DEFAULT_WAIT_TIMEOUT_MS = 30_000
+LOOK_SLACK_S = 5.0
+MAX_LOOK_S = 30.0
 FIRST_POLL_S = 0.05
 MAX_POLL_S = 1.0
 
@@ -148,15 +152,16 @@ def check_timeout_ms(timeout_ms: object) -> int:
     return timeout_ms
 
 
-async def wait_for_result(get_job: Callable[[], Awaitable[Job]], queue: str, message_receipt_id: str,
-                          timeout_ms: int, *, clock: Callable[[], float],
+async def wait_for_result(get_job: Callable[[float], Awaitable[Job]], queue: str,
+                          message_receipt_id: str, timeout_ms: int, *, clock: Callable[[], float],
                           sleep: Callable[[float], Awaitable[Any]]) -> Any:
-    """Poll `get_job` until the job finishes (see the module doc); `clock` (seconds,
-    monotonic) and `sleep` are the loop's, injected so that tests step time themselves."""
+    """Poll `get_job` (called with its call's deadline in seconds) until the job finishes
+    (see the module doc); `clock` (seconds, monotonic) and `sleep` are the loop's, injected
+    so that tests step time themselves."""
     deadline = clock() + timeout_ms / 1000
     delays = poll_delays()
     while True:
-        job = await get_job()
+        job = await get_job(min(max(deadline - clock(), 0.0) + LOOK_SLACK_S, MAX_LOOK_S))
         if job.state == "completed":
             return job.result
         if job.state == "dead":
