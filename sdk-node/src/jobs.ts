@@ -106,6 +106,25 @@ export const realTimers: Timers = {
     }),
 };
 
+/** `promise`, or the signal's reason as soon as it aborts (the call itself runs on, its answer unused). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 export interface WaitRequest {
   queue: string;
   messageReceiptId: string;
@@ -132,7 +151,7 @@ export async function waitForJob<R = JsonValue>(
     if (signal?.aborted) throw signal.reason;
     const left = deadline - timers.now();
     try {
-      last = await getJob(Math.max(MIN_CALL_MS, left));
+      last = await abortable(getJob(Math.max(MIN_CALL_MS, left)), signal);
     } catch (error) {
       if (error instanceof SwitchyardTimeoutError && timers.now() >= deadline) throw timedOut(request, last);
       throw error;

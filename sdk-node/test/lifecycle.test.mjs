@@ -155,6 +155,14 @@ test('wait_for_result_stops_when_its_signal_aborts', async () => {
   assert.equal(getJob.calls, 1);
 });
 
+test('wait_for_result_stops_at_once_when_its_signal_aborts_during_a_poll', async () => {
+  const controller = new AbortController();
+  const never = new Promise(() => {});
+  const waiting = waitForJob(() => never, { ...request, signal: controller.signal }, fakeTimers());
+  controller.abort(new Error('caller gave up'));
+  await assert.rejects(within(waiting, 5_000, 'the wait to stop'), /caller gave up/);
+});
+
 // ---- conversions ----------------------------------------------------------------------
 
 test('a_job_info_becomes_a_plain_job_with_dates_and_json_values', () => {
