@@ -7,8 +7,8 @@
  * `signal`, since most never do and it is the costliest part of an invocation.
  * `setProgress` checks its arguments whatever happens to the report (so a handler's bug
  * shows in a unit test too), then hands the report to the reporter the worker gave —
- * none for a direct call (no job to show it) or a test context, which keeps the last
- * report in `lastProgress` instead.
+ * none for a direct call (no job to show it); a test context (testing.ts) keeps every
+ * report in `progress` instead.
  */
 import type { WireInvoke, WireJobProgress, WireTimestamp } from './messages.js';
 import type { Context } from './types.js';
