@@ -60,10 +60,13 @@ function queuesOf(c) {
   return Object.fromEntries(Object.entries(c.queues ?? {}).map(([q, cfg]) => [`${c.name}.${q}`, cfg]));
 }
 
-/** A case's schedules as `schedules` entries: names, queues and functions as the engine knows them. */
+/**
+ * A case's schedules as `schedules` entries: names, queues and functions as the engine
+ * knows them. The case says `function` (its vocabulary); the engine's key is `function_id`.
+ */
 function schedulesOf(c) {
-  return Object.fromEntries(Object.entries(c.schedules ?? {}).map(([name, cfg]) => [
-    `${c.name}.${name}`, { ...cfg, queue: `${c.name}.${cfg.queue}`, function: `${c.name}::${cfg.function}` },
+  return Object.fromEntries(Object.entries(c.schedules ?? {}).map(([name, { function: fn, function_id, ...cfg }]) => [
+    `${c.name}.${name}`, { ...cfg, queue: `${c.name}.${cfg.queue}`, function_id: `${c.name}::${fn ?? function_id}` },
   ]));
 }
 
