@@ -268,7 +268,7 @@ mod tests {
         assert!(store.finish(&lease.token, Finish::CompleteRetained { result, at, until }).await.unwrap());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_expirer_forgets_kept_jobs_on_the_injected_clock() {
         let clock = ManualClock::new(1_000);
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -281,12 +281,13 @@ mod tests {
             let store = store.clone();
             async move { store.get_job("q", id, 1_500).await.unwrap().is_some() }
         };
-        timer(&clock, 2_000).await;
+        // The cadence is real (here tokio's paused) time; what is expired, the injected clock's.
+        let a_sweep_later = || tokio::time::sleep(std::time::Duration::from_millis(EXPIRE_EVERY_MS + 10));
         clock.advance_to(2_000);
-        timer(&clock, 3_000).await; // the sweep at 2_000 is done
+        a_sweep_later().await;
         assert!(there("short").await, "not past its expiry at 2_000");
         clock.advance_to(3_000);
-        timer(&clock, 4_000).await;
+        a_sweep_later().await;
         assert!(!there("short").await, "forgotten by the sweep at 3_000");
         assert!(there("long").await);
         stop.cancel();
