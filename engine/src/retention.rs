@@ -268,7 +268,7 @@ mod tests {
         assert!(store.finish(&lease.token, Finish::CompleteRetained { result, at, until }).await.unwrap());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_expirer_forgets_kept_jobs_on_the_injected_clock() {
         let clock = ManualClock::new(1_000);
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -281,14 +281,18 @@ mod tests {
             let store = store.clone();
             async move { store.get_job("q", id, 1_500).await.unwrap().is_some() }
         };
-        // The cadence is real (here tokio's paused) time; what is expired, the injected clock's.
-        let a_sweep_later = || tokio::time::sleep(std::time::Duration::from_millis(EXPIRE_EVERY_MS + 10));
+        // The cadence is real time (a sweep a second); what is expired, the injected clock's:
+        // standing at 2_000, sweeps forget nothing; at 3_000 the next sweep forgets "short".
         clock.advance_to(2_000);
-        a_sweep_later().await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let swept_at_2000 = tokio::time::Instant::now() + std::time::Duration::from_millis(2 * EXPIRE_EVERY_MS);
+        tokio::time::sleep_until(swept_at_2000).await;
         assert!(there("short").await, "not past its expiry at 2_000");
         clock.advance_to(3_000);
-        a_sweep_later().await;
-        assert!(!there("short").await, "forgotten by the sweep at 3_000");
+        while there("short").await {
+            assert!(tokio::time::Instant::now() < deadline, "a sweep forgets it within a second or so");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         assert!(there("long").await);
         stop.cancel();
         task.await.unwrap();
