@@ -413,3 +413,44 @@ async fn two_engines_splitting_the_shards_hold_the_rate_limit_between_them() {
     drop((a, b));
     drop(cleanup);
 }
+
+/// A job enqueued through an engine that does not own its shard is confirmed before its
+/// owner has received it: the owner's lookup syncs with the shard first, so it finds it.
+#[tokio::test]
+async fn the_owner_finds_a_job_enqueued_through_another_engine_a_moment_ago() {
+    let prefix = fresh_prefix();
+    let owner = connect(&prefix).await;
+    let cleanup_stores = vec![owner.clone()];
+    let mut cleanup = Cleanup { prefix: prefix.clone(), stores: cleanup_stores };
+    owns_all(&owner, "q").await;
+    // A producer on the prefix that does not consume `q` (it only publishes to it).
+    let producer = connect(&prefix).await;
+    cleanup.stores.push(producer.clone());
+    let session = producer.session().unwrap();
+    for n in 0..20 {
+        let j = job("q", None, n);
+        let shard = super::topology::Names::shard_of(None, &j.id);
+        let msg = super::codec::JobMsg {
+            order_at: j.enqueued_at,
+            id: j.id.clone(),
+            queue: j.queue.clone(),
+            function_id: j.function_id.clone(),
+            payload: j.payload.clone(),
+            group: None,
+            enqueued_at: j.enqueued_at,
+            version: 0,
+            attempts: 0,
+            due_at: None,
+            last_error: None,
+            dead: None,
+            not_before: None,
+            priority: 0,
+            end: None,
+        };
+        session.publish(&session.names.shard("q", shard), &super::codec::Msg::Job(msg)).await.unwrap();
+        let found = owner.get_job("q", &j.id, 5_000).await.unwrap();
+        assert!(found.is_some_and(|f| f.id == j.id), "job {n} enqueued a moment ago is found by its owner");
+    }
+    drop(session);
+    drop(cleanup);
+}
