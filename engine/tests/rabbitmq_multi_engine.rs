@@ -72,7 +72,7 @@ fn serve_failing_some(worker: &switchyard_sdk::Worker, index: usize, function: &
         async move {
             ledger.record(index, &ctx, &p);
             tokio::time::sleep(Duration::from_millis(rand::random_range(0..3))).await;
-            if p["seq"].as_u64().unwrap() % 4 == 0 && ctx.attempt == 1 {
+            if p["seq"].as_u64().unwrap().is_multiple_of(4) && ctx.attempt == 1 {
                 return Err(
                     switchyard_sdk::HandlerError::new("first attempts of every 4th job fail").with_code("FLAKY")
                 );

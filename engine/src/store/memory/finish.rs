@@ -7,7 +7,7 @@
 //! once. The attempt of a cancel-requested job that fails (retry, dead-letter) or does not
 //! happen (release) ends it `Cancelled`, counted in nothing; a success stays a success.
 
-use super::ids::Place;
+use super::ids::Part;
 use super::{Change, Inner, Journal, MemoryStore};
 use crate::queue::{Job, JobState};
 use crate::store::{Finish, LeaseToken};
@@ -113,7 +113,7 @@ impl MemoryStore {
                 q.in_flight -= 1;
                 q.counters.failed += 1;
                 q.counters.dead_lettered += 1;
-                inner.ids.set(&record, Place::Dead { queue, seq: dead_seq });
+                inner.ids.set(&record, Part::Dead);
                 inner.queues[queue as usize].dead.insert(dead_seq, record);
                 return true;
             }

@@ -7,8 +7,54 @@
 //! out) by its sequence number, for the id index.
 
 use super::record::Record;
+use crate::clock::Millis;
 use crate::store::LeaseToken;
+use foldhash::HashMap;
 use std::collections::{BTreeMap, VecDeque};
+
+/// A queue's delayed jobs by due time, and each one's due time by its sequence (so that the
+/// id index, which knows a job's sequence only, finds it).
+#[derive(Default)]
+pub(super) struct Delayed {
+    by_due: BTreeMap<(Millis, u64), Record>,
+    due_of: HashMap<u64, Millis>,
+}
+
+impl Delayed {
+    pub fn len(&self) -> usize {
+        self.by_due.len()
+    }
+
+    pub fn insert(&mut self, due: Millis, record: Record) {
+        self.due_of.insert(record.seq, due);
+        self.by_due.insert((due, record.seq), record);
+    }
+
+    pub fn next_due(&self) -> Option<Millis> {
+        self.by_due.first_key_value().map(|((due, _), _)| *due)
+    }
+
+    /// The earliest record due at or before `now`, taken out.
+    pub fn pop_due(&mut self, now: Millis) -> Option<Record> {
+        if self.next_due()? > now {
+            return None;
+        }
+        let ((_, seq), record) = self.by_due.pop_first()?;
+        self.due_of.remove(&seq);
+        Some(record)
+    }
+
+    /// The record `seq` and its due time.
+    pub fn get(&self, seq: u64) -> Option<(Millis, &Record)> {
+        let due = *self.due_of.get(&seq)?;
+        self.by_due.get(&(due, seq)).map(|r| (due, r))
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<Record> {
+        let due = self.due_of.remove(&seq)?;
+        self.by_due.remove(&(due, seq))
+    }
+}
 
 /// A route's ready jobs by priority. Priority 0 (every job, unless producers set one) is
 /// `base`; a higher priority gets its own [`Ready`] only while it has jobs, so a store
@@ -141,6 +187,12 @@ impl Slab {
 
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Record> {
         self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The slot of the in-flight record `seq`: a scan, as the slab holds no more than is in
+    /// flight at once.
+    pub fn find(&self, seq: u64) -> Option<u32> {
+        self.slots.iter().position(|r| r.as_ref().is_some_and(|r| r.seq == seq)).map(|slot| slot as u32)
     }
 
     /// The record `token` names, if the token is current.

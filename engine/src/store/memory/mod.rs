@@ -7,8 +7,9 @@
 //! `InFlight` in the `in_flight` slab (found by its lease token, never by a search),
 //! `Waiting` in its queue's `waiting` (its FIFO group lists it in order), `Dead` in its
 //! queue's `dead` (by dead-letter sequence), `Completed` (kept with its result) or
-//! `Cancelled` in `finished` (by expiry) — and the id index ([`ids`]) says which place,
-//! rewritten by every transition. A FIFO group is `busy` while its head is ready, delayed
+//! `Cancelled` in `finished` (with an expiry index) — and the id index ([`ids`]) says
+//! which part of the store (live, dead, finished) and which sequence, rewritten by every
+//! transition between those parts. A FIFO group is `busy` while its head is ready, delayed
 //! or in flight; only then do later members wait — so a delayed FIFO head holds its group
 //! until it has run, and a member whose turn comes before its `not_before` is delayed, not
 //! ready. One mutex guards it all, so every operation is one atomic transition.
@@ -47,8 +48,8 @@ use crate::limits::rate::{LocalGate, RateGate};
 use crate::queue::{Enqueued, Job, JobId, JobState, MAX_PRIORITY, NewJob, Payload, Progress};
 use async_trait::async_trait;
 use foldhash::{HashMap, HashSet};
-use ids::{Ids, Place};
-use index::{ByPriority, Slab};
+use ids::{Ids, Part};
+use index::{ByPriority, Delayed, Slab};
 use parking_lot::Mutex;
 use record::Record;
 use std::collections::{BTreeMap, VecDeque};
@@ -70,18 +71,21 @@ struct Inner {
     in_flight: Slab,
     /// Where each job is, by id.
     ids: Ids,
-    /// `Completed` (kept) and `Cancelled` jobs of every queue, by `(expires_at, seq)`.
-    finished: BTreeMap<(Millis, u64), Finished>,
+    /// `Completed` (kept) and `Cancelled` jobs of every queue, by sequence.
+    finished: BTreeMap<u64, Finished>,
+    /// The finished jobs by `(expires_at, seq)`, to forget them once their time is over.
+    expiry: BTreeMap<(Millis, u64), ()>,
     next_seq: u64,
     next_lease: u32,
 }
 
 /// A job kept after its end: `Completed` (with its result, where the queue keeps results)
-/// or `Cancelled`, since `at`; until when is its key in `finished`.
+/// or `Cancelled`, from `at` until `until`.
 struct Finished {
     record: Record,
     state: JobState,
     at: Millis,
+    until: Millis,
     result: Option<Payload>,
 }
 
@@ -97,7 +101,7 @@ struct QueueIndex {
     name: String,
     /// Route index by function name.
     routes: HashMap<String, u32>,
-    delayed: BTreeMap<(Millis, u64), Record>,
+    delayed: Delayed,
     dead: BTreeMap<u64, Record>,
     groups: HashMap<Box<str>, Group>,
     /// FIFO members behind their group's head, by enqueue sequence.
@@ -187,7 +191,6 @@ impl Inner {
         let g = q.groups.entry(group).or_default();
         if g.busy {
             g.waiting.push_back(record.seq);
-            self.ids.set(&record, Place::Waiting { queue, seq: record.seq });
             q.waiting.insert(record.seq, record);
             JobState::Waiting
         } else {
@@ -212,9 +215,8 @@ impl Inner {
     }
 
     fn delay(&mut self, record: Record, due: Millis) {
-        let (queue, seq) = (self.queue_index(&record), record.seq);
-        self.ids.set(&record, Place::Delayed { queue, due, seq });
-        self.queues[queue as usize].delayed.insert((due, seq), record);
+        let queue = self.queue_index(&record);
+        self.queues[queue as usize].delayed.insert(due, record);
     }
 
     /// The live claim on `key` in `queue` at `now`, forgetting the claims expired by then.
@@ -240,8 +242,6 @@ impl Inner {
     }
 
     fn make_ready(&mut self, record: Record) {
-        let place = Place::Ready { route: record.route, priority: record.priority, seq: record.seq };
-        self.ids.set(&record, place);
         self.routes[record.route as usize].ready.push(record);
     }
 
@@ -274,27 +274,22 @@ impl Inner {
     ) {
         record.end();
         let seq = record.seq;
-        self.ids.set(&record, Place::Finished { expires_at: until, seq });
-        let finished = Finished { record, state, at, result };
+        self.ids.set(&record, Part::Finished);
+        let finished = Finished { record, state, at, until, result };
         if let Some(journal) = journal {
-            journal(Change::Finished { job: self.finished_job(&finished, until), seq });
+            journal(Change::Finished { job: self.finished_job(&finished), seq });
         }
-        self.finished.insert((until, seq), finished);
+        self.finished.insert(seq, finished);
+        self.expiry.insert((until, seq), ());
     }
 
-    fn finished_job(&self, f: &Finished, until: Millis) -> Job {
+    fn finished_job(&self, f: &Finished) -> Job {
         let job = self.job(&f.record, f.state);
-        Job { finished_at: Some(f.at), expires_at: Some(until), result: f.result.clone(), ..job }
+        Job { finished_at: Some(f.at), expires_at: Some(f.until), result: f.result.clone(), ..job }
     }
 
     fn promote_due(&mut self, queue: u32, now: Millis) {
-        loop {
-            let q = &mut self.queues[queue as usize];
-            match q.delayed.first_key_value() {
-                Some(((due, _), _)) if *due <= now => {}
-                _ => return,
-            }
-            let (_, mut record) = q.delayed.pop_first().expect("non-empty");
+        while let Some(mut record) = self.queues[queue as usize].delayed.pop_due(now) {
             if let Some(extra) = record.extra.as_mut() {
                 extra.not_before = None; // delayed once: a later redrive runs at once
             }
@@ -382,7 +377,9 @@ impl MemoryStore {
             });
             // The journal's copy is the producer's job as it came (the payload shared, not copied).
             let job = journal.is_some().then(|| Job::from(new.clone()));
-            let state = inner.admit(Record::new(new, seq, route));
+            let record = Record::new(new, seq, route);
+            inner.ids.set(&record, Part::Live);
+            let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
                 journal(Change::Enqueued { job: Job { state, ..job }, seq });
                 if let Some(claimed) = claimed {
@@ -416,6 +413,7 @@ impl MemoryStore {
                 extra.dead_lettered_at = None;
             }
             let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
+            inner.ids.set(&record, Part::Live);
             let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
                 journal(Change::Redriven { job: Job { state, ..job }, seq, was });
@@ -457,8 +455,7 @@ impl Store for MemoryStore {
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
-        let mut guard = self.inner.lock();
-        let inner = &mut *guard;
+        let mut inner = self.inner.lock();
         let Some(&queue) = inner.queue_ids.get(&request.queue) else {
             return Ok(Vec::new());
         };
@@ -491,8 +488,6 @@ impl Store for MemoryStore {
             record.clear_progress();
             let job = inner.job(&record, JobState::InFlight);
             let slot = inner.in_flight.insert(record);
-            let leased = inner.in_flight.get(slot).expect("just inserted");
-            inner.ids.set(leased, Place::InFlight { slot });
             inner.queues[queue as usize].in_flight += 1;
             let lease_id = (u64::from(slot) << 32) | u64::from(inner.next_lease);
             leases.push(Lease { token: LeaseToken { job_id: job.id.clone(), lease_id }, job });
@@ -510,7 +505,7 @@ impl Store for MemoryStore {
 
     async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
         let inner = self.inner.lock();
-        Ok(inner.queue(queue).and_then(|q| q.delayed.first_key_value().map(|((due, _), _)| *due)))
+        Ok(inner.queue(queue).and_then(|q| q.delayed.next_due()))
     }
 
     async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {

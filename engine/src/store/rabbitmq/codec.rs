@@ -23,6 +23,7 @@ const MAGIC: &[u8; 3] = b"SY1";
 const KIND_JOB: u8 = 1;
 const KIND_MARKER: u8 = 2;
 const KIND_COUNTERS: u8 = 3;
+const KIND_KEPT: u8 = 4;
 const END_COMPLETED: u8 = 1;
 const END_CANCELLED: u8 = 2;
 
@@ -103,6 +104,65 @@ impl JobMsg {
     }
 }
 
+/// A job's fields (the body of a job message after its kind).
+fn put_job(out: &mut Vec<u8>, j: &JobMsg) {
+    put_str(out, &j.id);
+    put_str(out, &j.queue);
+    put_str(out, &j.function_id);
+    put_bytes(out, &j.payload.0);
+    put_opt(out, j.group.as_ref(), |o, g| put_str(o, g));
+    out.put_u64_le(j.enqueued_at);
+    out.put_u64_le(j.order_at);
+    out.put_u32_le(j.version);
+    out.put_u32_le(j.attempts);
+    put_opt(out, j.due_at.as_ref(), |o, d| o.put_u64_le(*d));
+    put_opt(out, j.last_error.as_ref(), |o, e| {
+        put_str(o, &e.message);
+        put_str(o, &e.code);
+        put_str(o, &e.stack);
+    });
+    put_opt(out, j.dead.as_ref(), |o, (at, seq)| {
+        o.put_u64_le(*at);
+        o.put_u64_le(*seq);
+    });
+    put_opt(out, j.not_before.as_ref(), |o, at| o.put_u64_le(*at));
+    out.put_u8(j.priority);
+    put_opt(out, j.end.as_ref(), |o, end| match end {
+        End::Completed { at, until, result } => {
+            o.put_u8(END_COMPLETED);
+            o.put_u64_le(*at);
+            o.put_u64_le(*until);
+            put_bytes(o, &result.0);
+        }
+        End::Cancelled { at, until } => {
+            o.put_u8(END_CANCELLED);
+            o.put_u64_le(*at);
+            o.put_u64_le(*until);
+        }
+    });
+}
+
+/// A job's fields (see [`put_job`]); the later fields may be absent at the end.
+fn get_job(b: &mut &[u8]) -> Result<JobMsg, DecodeError> {
+    Ok(JobMsg {
+        id: get_str(b)?,
+        queue: get_str(b)?,
+        function_id: get_str(b)?,
+        payload: Payload(Bytes::from(get_bytes(b)?)),
+        group: get_opt(b, get_str)?,
+        enqueued_at: get_u64(b)?,
+        order_at: get_u64(b)?,
+        version: get_u32(b)?,
+        attempts: get_u32(b)?,
+        due_at: get_opt(b, get_u64)?,
+        last_error: get_opt(b, |b| Ok(JobError { message: get_str(b)?, code: get_str(b)?, stack: get_str(b)? }))?,
+        dead: get_opt(b, |b| Ok((get_u64(b)?, get_u64(b)?)))?,
+        not_before: if b.is_empty() { None } else { get_opt(b, get_u64)? },
+        priority: if b.is_empty() { 0 } else { get_u8(b)? },
+        end: if b.is_empty() { None } else { get_opt(b, get_end)? },
+    })
+}
+
 /// A message on a Switchyard queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // `Job` is nearly every message: boxing it would cost an allocation each
@@ -114,6 +174,9 @@ pub enum Msg {
         engine: String,
         nonce: u64,
     },
+    /// Several jobs kept after their end (one finish's completions with results, or
+    /// cancels), in one message: acked once every one of them is done with (see `shard`).
+    Kept(Vec<JobMsg>),
     /// A shard's counters; the highest `version` is current.
     Counters {
         version: u64,
@@ -131,40 +194,16 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
     match msg {
         Msg::Job(j) => {
             out.put_u8(KIND_JOB);
-            put_str(&mut out, &j.id);
-            put_str(&mut out, &j.queue);
-            put_str(&mut out, &j.function_id);
-            put_bytes(&mut out, &j.payload.0);
-            put_opt(&mut out, j.group.as_ref(), |o, g| put_str(o, g));
-            out.put_u64_le(j.enqueued_at);
-            out.put_u64_le(j.order_at);
-            out.put_u32_le(j.version);
-            out.put_u32_le(j.attempts);
-            put_opt(&mut out, j.due_at.as_ref(), |o, d| o.put_u64_le(*d));
-            put_opt(&mut out, j.last_error.as_ref(), |o, e| {
-                put_str(o, &e.message);
-                put_str(o, &e.code);
-                put_str(o, &e.stack);
-            });
-            put_opt(&mut out, j.dead.as_ref(), |o, (at, seq)| {
-                o.put_u64_le(*at);
-                o.put_u64_le(*seq);
-            });
-            put_opt(&mut out, j.not_before.as_ref(), |o, at| o.put_u64_le(*at));
-            out.put_u8(j.priority);
-            put_opt(&mut out, j.end.as_ref(), |o, end| match end {
-                End::Completed { at, until, result } => {
-                    o.put_u8(END_COMPLETED);
-                    o.put_u64_le(*at);
-                    o.put_u64_le(*until);
-                    put_bytes(o, &result.0);
-                }
-                End::Cancelled { at, until } => {
-                    o.put_u8(END_CANCELLED);
-                    o.put_u64_le(*at);
-                    o.put_u64_le(*until);
-                }
-            });
+            put_job(&mut out, j);
+        }
+        Msg::Kept(jobs) => {
+            out.put_u8(KIND_KEPT);
+            out.put_u32_le(jobs.len() as u32);
+            for j in jobs {
+                let mut one = Vec::with_capacity(128);
+                put_job(&mut one, j);
+                put_bytes(&mut out, &one);
+            }
         }
         Msg::Marker { engine, nonce } => {
             out.put_u8(KIND_MARKER);
@@ -190,25 +229,20 @@ pub fn decode(body: &[u8]) -> Result<Msg, DecodeError> {
     b.advance(3);
     let kind = b.get_u8();
     let msg = match kind {
-        KIND_JOB => Msg::Job(JobMsg {
-            id: get_str(&mut b)?,
-            queue: get_str(&mut b)?,
-            function_id: get_str(&mut b)?,
-            payload: Payload(Bytes::from(get_bytes(&mut b)?)),
-            group: get_opt(&mut b, get_str)?,
-            enqueued_at: get_u64(&mut b)?,
-            order_at: get_u64(&mut b)?,
-            version: get_u32(&mut b)?,
-            attempts: get_u32(&mut b)?,
-            due_at: get_opt(&mut b, get_u64)?,
-            last_error: get_opt(&mut b, |b| {
-                Ok(JobError { message: get_str(b)?, code: get_str(b)?, stack: get_str(b)? })
-            })?,
-            dead: get_opt(&mut b, |b| Ok((get_u64(b)?, get_u64(b)?)))?,
-            not_before: if b.is_empty() { None } else { get_opt(&mut b, get_u64)? },
-            priority: if b.is_empty() { 0 } else { get_u8(&mut b)? },
-            end: if b.is_empty() { None } else { get_opt(&mut b, get_end)? },
-        }),
+        KIND_JOB => Msg::Job(get_job(&mut b)?),
+        KIND_KEPT => {
+            let n = get_u32(&mut b)? as usize;
+            let mut jobs = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let one = get_bytes(&mut b)?;
+                let mut slice = one.as_slice();
+                jobs.push(get_job(&mut slice)?);
+                if !slice.is_empty() {
+                    return Err(DecodeError("trailing bytes in a kept job"));
+                }
+            }
+            Msg::Kept(jobs)
+        }
         KIND_MARKER => Msg::Marker { engine: get_str(&mut b)?, nonce: get_u64(&mut b)? },
         KIND_COUNTERS => {
             let version = get_u64(&mut b)?;
@@ -335,9 +369,10 @@ mod tests {
         for msg in [
             Msg::Job(job.clone()),
             Msg::Job(JobMsg { end: Some(End::Cancelled { at: 1, until: 2 }), ..job.clone() }),
-            Msg::Job(JobMsg { group: None, due_at: None, last_error: None, dead: None, end: None, ..job }),
+            Msg::Job(JobMsg { group: None, due_at: None, last_error: None, dead: None, end: None, ..job.clone() }),
             Msg::Marker { engine: "e".into(), nonce: 9 },
             Msg::Counters { version: 8, stats },
+            Msg::Kept(vec![job.clone(), JobMsg { id: "j2".into(), priority: 0, end: None, ..job.clone() }]),
         ] {
             assert_eq!(decode(&encode(&msg)).unwrap(), msg);
         }

@@ -52,13 +52,18 @@ pub async fn apply(session: &Session, shard: &Arc<Shard>, effects: Vec<Effect>) 
     for effect in effects {
         match effect {
             Effect::Ack(tag) => acks.push(tag),
-            Effect::Publish { to, msg, then_ack } => publishes.push(async move {
+            Effect::Publish { to, msg, then_ack } => publishes.push(Box::pin(async move {
                 session.publish(&to, &Msg::Job(*msg)).await?;
                 if let Some(tag) = then_ack {
                     shard.ack(&[tag]).await?;
                 }
                 Ok::<_, StoreError>(())
-            }),
+            })
+                as futures::future::BoxFuture<'_, Result<(), StoreError>>),
+            Effect::PublishKept { to, msgs, then_ack } => publishes.push(Box::pin(async move {
+                session.publish(&to, &Msg::Kept(msgs)).await?;
+                shard.ack(&then_ack).await
+            })),
         }
     }
     let published = futures::future::join_all(publishes).await;

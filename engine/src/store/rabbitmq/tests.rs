@@ -413,3 +413,115 @@ async fn two_engines_splitting_the_shards_hold_the_rate_limit_between_them() {
     drop((a, b));
     drop(cleanup);
 }
+
+/// A job enqueued through an engine that does not own its shard is confirmed before its
+/// owner has received it: the owner's lookup syncs with the shard first, so it finds it.
+#[tokio::test]
+async fn the_owner_finds_a_job_enqueued_through_another_engine_a_moment_ago() {
+    let prefix = fresh_prefix();
+    let owner = connect(&prefix).await;
+    let cleanup_stores = vec![owner.clone()];
+    let mut cleanup = Cleanup { prefix: prefix.clone(), stores: cleanup_stores };
+    owns_all(&owner, "q").await;
+    // A producer on the prefix that does not consume `q` (it only publishes to it).
+    let producer = connect(&prefix).await;
+    cleanup.stores.push(producer.clone());
+    let session = producer.session().unwrap();
+    for n in 0..20 {
+        let j = job("q", None, n);
+        let shard = super::topology::Names::shard_of(None, &j.id);
+        let msg = super::codec::JobMsg {
+            order_at: j.enqueued_at,
+            id: j.id.clone(),
+            queue: j.queue.clone(),
+            function_id: j.function_id.clone(),
+            payload: j.payload.clone(),
+            group: None,
+            enqueued_at: j.enqueued_at,
+            version: 0,
+            attempts: 0,
+            due_at: None,
+            last_error: None,
+            dead: None,
+            not_before: None,
+            priority: 0,
+            end: None,
+        };
+        session.publish(&session.names.shard("q", shard), &super::codec::Msg::Job(msg)).await.unwrap();
+        let found = owner.get_job("q", &j.id, 5_000).await.unwrap();
+        assert!(found.is_some_and(|f| f.id == j.id), "job {n} enqueued a moment ago is found by its owner");
+    }
+    drop(session);
+    drop(cleanup);
+}
+
+/// One finish's kept completions go out as one message, which is acked only once its last
+/// job expired: a new owner finds what is still kept, and nothing after the last expiry.
+#[tokio::test]
+async fn kept_completions_batched_in_one_message_expire_one_by_one_across_owners() {
+    use super::topology::Names;
+    use crate::queue::JobState;
+    let prefix = fresh_prefix();
+    let mut cleanup = Cleanup { prefix: prefix.clone(), stores: vec![] };
+    let owner = connect(&prefix).await;
+    // Four standard jobs on shard 0, ended by one call: one kept batch.
+    let jobs: Vec<NewJob> =
+        (0..).map(|n| job("q", None, n)).filter(|j| Names::shard_of(None, &j.id) == 0).take(4).collect();
+    owner.enqueue(jobs.clone()).await.unwrap();
+    let leases = owner.lease(req("q", 5_000)).await.unwrap();
+    assert_eq!(leases.len(), 4);
+    let ends = leases
+        .into_iter()
+        .enumerate()
+        .map(|(n, l)| {
+            let until = if n < 2 { 20_000 } else { 40_000 };
+            (
+                l.token,
+                Finish::CompleteRetained { result: Payload(bytes::Bytes::from(format!("r{n}"))), at: 5_000, until },
+            )
+        })
+        .collect();
+    for r in owner.finish_many(ends).await {
+        assert!(r.unwrap());
+    }
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let check = |store: Arc<RabbitStore>, now: u64, want: usize| {
+        let ids = ids.clone();
+        async move {
+            let mut found = 0;
+            for id in &ids {
+                if let Some(j) = store.get_job("q", id, now).await.unwrap() {
+                    assert_eq!(j.state, JobState::Completed);
+                    assert!(j.result.is_some());
+                    found += 1;
+                }
+            }
+            assert_eq!(found, want, "kept jobs found at {now}");
+        }
+    };
+    check(owner.clone(), 6_000, 4).await;
+    go_away(owner).await;
+    // Nobody consumes now: the shard holds the batch (and perhaps a counters message).
+    let conn = lapin::Connection::connect(&url(), Default::default()).await.unwrap();
+    let waiting = super::topology::ready_count(&conn.create_channel().await.unwrap(), &format!("{prefix}.q.0")).await;
+    assert!(waiting.unwrap() <= 2, "four kept jobs, one message");
+    let _ = conn.close(200, "counted".into()).await;
+    let mut next = connect(&prefix).await;
+    cleanup.stores.push(next.clone());
+    owns_all(&next, "q").await;
+    check(next.clone(), 6_000, 4).await;
+    for (expire_at, left, forgotten) in [(20_000, 2, 2), (40_000, 0, 4)] {
+        // The second owner after the first expiry restored the expired pair from the batch
+        // too: it forgets them again with the other two.
+        assert_eq!(next.expire_finished(expire_at).await.unwrap(), forgotten);
+        go_away(next).await;
+        cleanup.stores.clear();
+        next = connect(&prefix).await;
+        cleanup.stores.push(next.clone());
+        owns_all(&next, "q").await;
+        // Restored from the batch until it is acked, but gone at its time (and forgotten
+        // by the next expiry).
+        check(next.clone(), expire_at, left).await;
+    }
+    drop(cleanup);
+}
