@@ -1,7 +1,10 @@
 // The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Node SDK.
 // One engine for the file, started with every case's queues, and one TLS + token engine
 // (`{secure_engine}`, README "TLS and tokens") with the same queues and every case's
-// tokens; one worker per case.
+// tokens; one worker per case. A case with `schedules` gets an engine of its own, started
+// when the case starts (its queues and schedules only) and stopped when it ends: a
+// schedule ticks from its engine's start, and on the shared engine the ticks of every
+// case run before it would pile up as jobs waiting for the case's worker.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,8 +17,9 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
-import { FunctionNotFoundError, registerWorker, SwitchyardError, TriggerAction } from '@switchyard/sdk';
+import { FunctionNotFoundError, JobNotFoundError, NonRetryableError, registerWorker, SwitchyardError, TriggerAction } from '@switchyard/sdk';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const { cases } = parse(readFileSync(new URL('../cases.yaml', import.meta.url), 'utf8'));
@@ -31,17 +35,47 @@ const placeholders = {};
 /** The secure engine's CA files (`engine`, `other`) and each case token's secret, by engine name. */
 const secure = { ca: {}, secrets: new Map() };
 
-/** Starts `switchyard serve` on `config`; resolves to [process, "127.0.0.1:PORT"]. */
+/** Starts `switchyard serve` on `config`; resolves to [process, "127.0.0.1:PORT"]. A refusal fails with the engine's words. */
 async function serve(config) {
-  const child = spawn(engineBin, ['serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(engineBin, ['serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  // 'close': the process has exited and its stderr is read to the end.
+  const exited = new Promise((resolve) => child.once('close', () => resolve('')));
   const line = await Promise.race([
     new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve)),
+    exited,
     sleep(20_000, '', { ref: false }),
   ]);
   const match = /^switchyard listening on (\S+)/.exec(line);
   if (!match) child.kill('SIGKILL');
-  assert.ok(match, `engine did not start: ${JSON.stringify(line)}`);
+  assert.ok(match, `engine did not start: ${JSON.stringify(line)}\n${stderr}`);
+  child.stderr.resume();
   return [child, match[1]];
+}
+
+/** A case's queues as queue_configs entries, under their engine names. */
+function queuesOf(c) {
+  return Object.fromEntries(Object.entries(c.queues ?? {}).map(([q, cfg]) => [`${c.name}.${q}`, cfg]));
+}
+
+/**
+ * A case's schedules as `schedules` entries: names, queues and functions as the engine
+ * knows them. The case says `function` (its vocabulary); the engine's key is `function_id`.
+ */
+function schedulesOf(c) {
+  return Object.fromEntries(Object.entries(c.schedules ?? {}).map(([name, { function: fn, function_id, ...cfg }]) => [
+    `${c.name}.${name}`, { ...cfg, queue: `${c.name}.${cfg.queue}`, function_id: `${c.name}::${fn ?? function_id}` },
+  ]));
+}
+
+/** The engine of a case with schedules (see the file's head); resolves to [process, url]. */
+async function serveCase(c) {
+  const config = join(secure.dir, `${c.name}.yaml`);
+  writeFileSync(config, JSON.stringify({ shutdown_grace_ms: 1000, queue_configs: queuesOf(c), schedules: schedulesOf(c) }));
+  const [child, address] = await serve(config);
+  return [child, `http://${address}`];
 }
 
 before(async () => {
@@ -51,7 +85,7 @@ before(async () => {
   await new Promise((resolve) => closed.close(resolve));
   delete process.env.SWITCHYARD_TOKEN; // cases say which token they send
   const queues = {};
-  for (const c of cases) for (const [q, cfg] of Object.entries(c.queues ?? {})) queues[`${c.name}.${q}`] = cfg;
+  for (const c of cases) Object.assign(queues, queuesOf(c));
   const topics = {};
   for (const c of cases) {
     for (const [t, cfg] of Object.entries(c.topics ?? {})) topics[`${c.name}.${t}`] = { ...cfg, subscribers: cfg.subscribers.map((f) => `${c.name}::${f}`) };
@@ -110,6 +144,13 @@ after(() => {
   secureEngine?.kill('SIGTERM');
 });
 
+/** A case's `error` as its handler raises it: an Error whose name is the code. */
+function failure(spec) {
+  const error = new Error(spec.error?.message ?? 'conformance failure');
+  error.name = spec.error?.code ?? 'ConformanceError';
+  return error;
+}
+
 const matches = (pattern, payload) =>
   !pattern || (typeof payload === 'object' && payload !== null && Object.entries(pattern).every(([k, v]) => payload[k] === v));
 
@@ -117,11 +158,8 @@ function behave(spec, payload, ctx) {
   const behavior = spec.behavior;
   if (!matches(spec.match, payload) || behavior === 'succeed') return true;
   if (behavior === 'echo') return payload;
-  if (behavior === 'fail_always' || ctx.attempt < behavior.fail_until_attempt) {
-    const error = new Error(spec.error?.message ?? 'conformance failure');
-    error.name = spec.error?.code ?? 'ConformanceError';
-    throw error;
-  }
+  if (behavior === 'fail_permanent') throw new NonRetryableError(spec.error?.message ?? 'conformance failure');
+  if (behavior === 'fail_always' || ctx.attempt < behavior.fail_until_attempt) throw failure(spec);
   return true;
 }
 
@@ -142,12 +180,13 @@ async function waitUntil(probe, args, what) {
 
 /** One case: its worker, the record of every invocation, and the step interpreter. */
 class Run {
-  constructor(c) {
+  /** `engineUrl`: the engine the case's worker uses (the shared one unless the case has its own). */
+  constructor(c, engineUrl = url) {
     this.name = c.name;
     this.logs = [];
     const record = (level) => (message, fields) => this.logs.push({ level, message, fields });
     this.logger = Object.fromEntries(LEVELS.map((level) => [level, record(level)]));
-    this.sy = registerWorker(url, { shutdownGraceMs: 1000, logger: this.logger });
+    this.sy = registerWorker(engineUrl, { shutdownGraceMs: 1000, logger: this.logger });
     this.second = undefined;
     /** Callers built by `connect: {as: NAME}`. */
     this.clients = new Map();
@@ -191,6 +230,7 @@ class Run {
       this.inFlight.set(fn, (this.inFlight.get(fn) ?? 0) + 1);
       this.maxInFlight.set(fn, Math.max(this.maxInFlight.get(fn) ?? 0, this.inFlight.get(fn)));
       try {
+        if (spec.progress) ctx.setProgress(spec.progress.value, spec.progress.detail);
         if (spec.sleep_ms) await sleep(spec.sleep_ms, undefined, { signal: ctx.signal });
         const result = behave(spec, payload, ctx);
         rec.outcome = 'ok';
@@ -240,6 +280,7 @@ class Run {
     if ('delay_ms' in a) options.delayMs = a.delay_ms;
     if ('not_before_in_ms' in a) options.notBefore = new Date(Date.now() + a.not_before_in_ms);
     if ('idempotency_key' in a) options.idempotencyKey = a.idempotency_key;
+    if ('priority' in a) options.priority = a.priority;
     return options;
   }
 
@@ -457,6 +498,71 @@ class Run {
     assert.ok(seen >= (a.reaches ?? 0), `only ${seen} in flight at once, expected ${a.reaches}`);
   }
 
+  // ---- the job lifecycle (README "The job lifecycle") ----
+
+  /** A step's job id: its receipt name's id, or a literal `id`. */
+  jobId(a) {
+    if ('id' in a) return a.id;
+    assert.ok(this.receipts.has(a.receipt), `no receipt named ${a.receipt}`);
+    return this.receipts.get(a.receipt);
+  }
+
+  get_job(a) { return this.sy.getJob(this.queue(a.queue), this.jobId(a)); }
+
+  async cancel_job(a) { return (await this.sy.cancelJob(this.queue(a.queue), this.jobId(a))).outcome; }
+
+  wait_for_result(a) { return this.sy.waitForResult(this.queue(a.queue), this.jobId(a), { timeoutMs: a.timeout_ms }); }
+
+  /** The listed fields of `expect_job` / `await_job` that `job` does not match (none: it matches). */
+  jobMismatches(job, want) {
+    const actual = {
+      state: job.state, attempts: job.attempts, result: job.result, error_code: job.lastError?.code ?? null, priority: job.priority,
+    };
+    const wrong = [];
+    for (const key of ['state', 'attempts', 'result', 'error_code', 'priority']) {
+      if (key in want && !isDeepStrictEqual(actual[key], want[key])) wrong.push(`${key} ${JSON.stringify(actual[key])} (want ${JSON.stringify(want[key])})`);
+    }
+    if ('progress' in want) {
+      for (const [key, value] of Object.entries(want.progress)) {
+        if (!isDeepStrictEqual(job.progress?.[key], value)) wrong.push(`progress.${key} ${JSON.stringify(job.progress?.[key])} (want ${JSON.stringify(value)})`);
+      }
+    }
+    return wrong;
+  }
+
+  async expect_job(a) {
+    const wrong = this.jobMismatches(await this.get_job(a), a);
+    assert.deepEqual(wrong, [], `job ${a.receipt}`);
+  }
+
+  async await_job(a) {
+    let last = 'no answer yet';
+    await waitUntil(async () => {
+      try {
+        const wrong = this.jobMismatches(await this.get_job(a), a);
+        last = wrong.join(', ');
+        return wrong.length === 0;
+      } catch (error) {
+        if (!(error instanceof JobNotFoundError)) throw error;
+        last = error.message; // not (or no longer) there: wait through it
+        return false;
+      }
+    }, a, () => `job ${a.receipt} of ${a.queue} to match ${JSON.stringify(a)} (last: ${last})`);
+  }
+
+  expect_start_order(a) {
+    const order = this.of(this.fn(a.function)).map((c) => c.payload?.[a.key]);
+    assert.deepEqual(order, a.order, 'start order');
+  }
+
+  expect_start_spacing(a) {
+    const calls = this.of(this.fn(a.function));
+    assert.ok(calls.length >= 2, `${calls.length} invocations: no spacing to measure`);
+    const span = calls[calls.length - 1].start - calls[0].start;
+    // 1 ms allowed for clock rounding, as for the retry schedule; no upper bound.
+    assert.ok(span >= a.min_span_ms - 1, `the invocations started over ${span} ms, < ${a.min_span_ms} ms`);
+  }
+
   expect_groups(a) {
     const seen = [...new Set(this.of(this.fn(a.function)).map((c) => c.group))].sort();
     assert.deepEqual(seen, [...a.groups].sort(), 'groups');
@@ -466,13 +572,15 @@ class Run {
 for (const c of cases) {
   test(c.name, { skip: only.length > 0 && !only.includes(c.name), timeout: 60_000 }, async () => {
     if (c.tokens !== undefined || JSON.stringify(c.steps).includes('{secure_engine}')) await ensureSecure();
-    const run = new Run(c);
+    const [ownEngine, ownUrl] = c.schedules === undefined ? [] : await serveCase(c);
+    const run = new Run(c, ownUrl);
     try {
       for (const step of c.steps) await run.step(step);
     } finally {
       await run.stop_worker();
       for (const caller of run.clients.values()) await caller.shutdown();
       await run.sy.shutdown();
+      ownEngine?.kill('SIGTERM');
     }
   });
 }

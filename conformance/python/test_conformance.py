@@ -2,12 +2,15 @@
 
 One engine for the module, started with every case's queues, and one TLS + token engine
 (``{secure_engine}``, README "TLS and tokens") with the same queues and every case's
-tokens; one worker per case.
+tokens; one worker per case. A case with ``schedules:`` runs on an engine of its own,
+started for it with its queues and schedules: on the shared engine a schedule would pile
+jobs up before the case's worker arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -25,7 +28,8 @@ import pytest
 import yaml
 
 import switchyard_sdk
-from switchyard_sdk import Client, Context, FunctionNotFoundError, SwitchyardError, TlsOptions, TriggerAction, Worker
+from switchyard_sdk import (Client, Context, FunctionNotFoundError, Job, JobNotFoundError, NonRetryableError,
+                            SwitchyardError, TlsOptions, TriggerAction, Worker)
 from switchyard_sdk.testing import EngineProcess
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -91,6 +95,17 @@ TOPICS = {f"{c['name']}.{t}": {**cfg, "subscribers": [f"{c['name']}::{f}" for f 
           for c in CASES for t, cfg in (c.get("topics") or {}).items()}
 
 
+def schedule_entry(case: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """A case's schedule as a ``schedules`` entry: its queue and function made engine names
+    (the case writes ``function``, the engine's key is ``function_id``)."""
+    entry = {k: v for k, v in cfg.items() if k not in ("function", "function_id")}
+    entry["queue"] = f"{case}.{cfg['queue']}"
+    entry["function_id"] = f"{case}::{cfg.get('function') or cfg['function_id']}"
+    return entry
+
+
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_ambient_token() -> Iterator[None]:
     """Cases say which token they send; one from the environment would blur that."""
@@ -105,6 +120,19 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
     config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": QUEUES,  # JSON is YAML
                                   "topic_configs": TOPICS}))
+    with EngineProcess(config, binary=ENGINE_BIN) as engine:
+        yield engine.url
+
+
+@contextlib.contextmanager
+def own_engine(case: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """An engine for one case with ``schedules``: its queues and its schedules only."""
+    name = case["name"]
+    config = tmp_path / "scheduled.yaml"
+    config.write_text(json.dumps({
+        "shutdown_grace_ms": 1000,
+        "queue_configs": {f"{name}.{q}": cfg for q, cfg in (case.get("queues") or {}).items()},
+        "schedules": {f"{name}.{n}": schedule_entry(name, cfg) for n, cfg in case["schedules"].items()}}))
     with EngineProcess(config, binary=ENGINE_BIN) as engine:
         yield engine.url
 
@@ -221,6 +249,8 @@ class Run:
             self.in_flight[function] = self.in_flight.get(function, 0) + 1
             self.max_in_flight[function] = max(self.max_in_flight.get(function, 0), self.in_flight[function])
             try:
+                if "progress" in spec:
+                    ctx.set_progress(spec["progress"].get("value"), spec["progress"].get("detail"))
                 if spec.get("sleep_ms"):
                     await asyncio.sleep(spec["sleep_ms"] / 1000)
                 result = behave(spec, payload, ctx)
@@ -269,7 +299,7 @@ class Run:
 
     def options(self, a: dict[str, Any]) -> dict[str, Any]:
         """The enqueue options of an enqueue or publish step, as keyword arguments."""
-        options: dict[str, Any] = {k: a[k] for k in ("delay_ms", "idempotency_key") if k in a}
+        options: dict[str, Any] = {k: a[k] for k in ("delay_ms", "idempotency_key", "priority") if k in a}
         if "not_before_in_ms" in a:
             options["not_before"] = datetime.now(timezone.utc) + timedelta(milliseconds=a["not_before_in_ms"])
         return options
@@ -383,6 +413,66 @@ class Run:
         if isinstance(v, dict) and "queue" in v:
             return self.queue(v["queue"])
         return v
+
+    # ---- the job lifecycle -------------------------------------------------------------
+
+    def job_id(self, a: dict[str, Any]) -> str:
+        return self.receipts[a["receipt"]] if "receipt" in a else str(a["id"])
+
+    def get_job(self, a: dict[str, Any]) -> Job:
+        return self.sy.get_job(self.queue(a["queue"]), self.job_id(a))
+
+    def job_mismatch(self, a: dict[str, Any], job: Job) -> list[str]:
+        """What of `a` (state, attempts, result, error_code, progress, priority) `job` does not match."""
+        actual: dict[str, Any] = {
+            "state": job.state, "attempts": job.attempts, "result": job.result, "priority": job.priority,
+            "error_code": job.last_error.code if job.last_error else None,
+            "progress": None if job.progress is None else
+            {"value": job.progress.value, "detail": job.progress.detail}}
+        wrong = []
+        for key in ("state", "attempts", "result", "error_code", "priority", "progress"):
+            if key not in a:
+                continue
+            want, got = a[key], actual[key]
+            if key == "progress" and want is not None and got is not None:
+                got = {k: got[k] for k in want}  # only the listed fields
+            if got != want:
+                wrong.append(f"{key} {got!r} (expected {want!r})")
+        return wrong
+
+    def expect_job(self, a: dict[str, Any]) -> None:
+        job = self.get_job(a)
+        wrong = self.job_mismatch(a, job)
+        assert not wrong, f"job {a['receipt']}: {', '.join(wrong)}"
+
+    def await_job(self, a: dict[str, Any]) -> None:
+        last: list[str] = []
+
+        def matches() -> bool:
+            nonlocal last
+            try:
+                last = self.job_mismatch(a, self.get_job(a))
+            except JobNotFoundError as err:  # waited through, as the README says
+                last = [str(err)]
+            return not last
+        wait_until(matches, a, lambda: f"job {a['receipt']} to match {a} (last: {', '.join(last)})")
+
+    def wait_for_result(self, a: dict[str, Any]) -> Any:
+        return self.sy.wait_for_result(self.queue(a["queue"]), self.job_id(a), timeout_ms=a["timeout_ms"])
+
+    def cancel_job(self, a: dict[str, Any]) -> str:
+        return self.sy.cancel_job(self.queue(a["queue"]), self.job_id(a)).outcome
+
+    def expect_start_order(self, a: dict[str, Any]) -> None:
+        calls = sorted(self.of(self.function(a["function"])), key=lambda c: c["start"])
+        order = [c["payload"].get(a["key"]) for c in calls]
+        assert order == a["order"], f"started in order {order}, expected {a['order']}"
+
+    def expect_start_spacing(self, a: dict[str, Any]) -> None:
+        starts = sorted(c["start"] for c in self.of(self.function(a["function"])))
+        assert len(starts) >= 2, f"{len(starts)} invocation(s): no spacing to measure"
+        span_ms = (starts[-1] - starts[0]) * 1000
+        assert span_ms >= a["min_span_ms"], f"first to last start {span_ms:.1f} ms < {a['min_span_ms']} ms"
 
     def sleep_ms(self, ms: int) -> None:
         time.sleep(ms / 1000)
@@ -509,6 +599,8 @@ def behave(spec: dict[str, Any], payload: Any, ctx: Context) -> Any:
         return True
     if behavior == "echo":
         return payload
+    if behavior == "fail_permanent":
+        raise NonRetryableError((spec.get("error") or {}).get("message", "conformance failure"))
     if behavior == "fail_always" or ctx.attempt < behavior["fail_until_attempt"]:
         error = spec.get("error") or {}
         raise type(error.get("code", "ConformanceError"), (Exception,), {})(
@@ -530,14 +622,17 @@ def wait_until(predicate: Callable[[], Any], a: Any, what: Any) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not ONLY or c["name"] in ONLY], ids=lambda c: c["name"])
-def test_case(case: dict[str, Any], engine_url: str, capture: Capture, request: pytest.FixtureRequest) -> None:
+def test_case(case: dict[str, Any], engine_url: str, capture: Capture, request: pytest.FixtureRequest,
+              tmp_path: Path) -> None:
     uses_secure = "{secure_engine}" in json.dumps(case["steps"]) or "tokens" in case
-    run = Run(case, engine_url, capture, request.getfixturevalue("secure") if uses_secure else None)
-    try:
-        for step in case["steps"]:
-            run.step(step)
-    finally:
-        run.stop_worker({})
-        for client in run.clients.values():
-            client.close()
-        run.sy.shutdown(grace=1.0)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(own_engine(case, tmp_path)) if case.get("schedules") else engine_url
+        run = Run(case, url, capture, request.getfixturevalue("secure") if uses_secure else None)
+        try:
+            for step in case["steps"]:
+                run.step(step)
+        finally:
+            run.stop_worker({})
+            for client in run.clients.values():
+                client.close()
+            run.sy.shutdown(grace=1.0)

@@ -6,16 +6,61 @@
 //! `BENCH_JOBS` jobs (default 200000) in batches of 64 from one task, then leases them 64
 //! at a time and completes each lease batch with one `finish_many`, like the dispatcher;
 //! then the same with a queue that keeps results (`CompleteRetained`) and expires them
-//! afterwards. Prints the median jobs/s of `BENCH_ROUNDS` rounds (default 5) per variant.
+//! afterwards. Prints the median jobs/s of `BENCH_ROUNDS` rounds (default 5) per variant,
+//! then what `BENCH_MEMORY_JOBS` queued jobs (default 1000000) hold in memory, per job
+//! (counted by this binary's allocator: records, containers and the id index).
 
 use bytes::Bytes;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 use switchyard_engine::queue::{NewJob, Payload, new_job_id};
 use switchyard_engine::store::memory::MemoryStore;
 use switchyard_engine::store::{Finish, LeaseRequest, Store};
 
 const BATCH: usize = 64;
+
+/// The system allocator, counting the bytes held.
+struct Counting;
+
+static HELD: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HELD.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Bytes per job held by a store with `jobs` ready jobs.
+async fn bytes_per_queued_job(jobs: u64) -> f64 {
+    let before = HELD.load(Ordering::Relaxed);
+    let store = MemoryStore::new();
+    let mut n = 0;
+    while n < jobs {
+        let batch: Vec<NewJob> = (n..(n + 1024).min(jobs)).map(|i| job("memory", i)).collect();
+        n += batch.len() as u64;
+        store.enqueue(batch).await.unwrap();
+    }
+    let held = HELD.load(Ordering::Relaxed) - before;
+    drop(store);
+    held as f64 / jobs as f64
+}
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -86,4 +131,6 @@ async fn main() {
         }
         println!("memory store, {jobs} jobs, {name}: {:.0} jobs/s (median of {rounds})", median(rates));
     }
+    let queued = env("BENCH_MEMORY_JOBS", 1_000_000);
+    println!("memory store, {queued} jobs queued: {:.1} bytes per job", bytes_per_queued_job(queued).await);
 }

@@ -110,12 +110,17 @@ pub async fn run(config: Arc<EngineConfig>, store: Arc<dyn Store>, clock: Arc<dy
 /// past its `expires_at` in between: the stores check it when they read.
 pub const EXPIRE_EVERY_MS: Millis = 1_000;
 
-/// Forgets finished jobs past their `expires_at`, every [`EXPIRE_EVERY_MS`] until `stop`.
+/// Forgets finished jobs past their `expires_at` (by the injected clock), every
+/// [`EXPIRE_EVERY_MS`] of real time until `stop`: the cadence is housekeeping, not a time any
+/// job waits for, so it stays off the clock's timers (a test stepping a manual clock to the
+/// engine's next timer never meets it).
 pub async fn expire(store: Arc<dyn Store>, clock: Arc<dyn Clock>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(EXPIRE_EVERY_MS));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = clock.sleep_until(clock.now() + EXPIRE_EVERY_MS) => {}
+            _ = every.tick() => {}
         }
         match store.expire_finished(clock.now()).await {
             Ok(0) => {}
@@ -239,6 +244,56 @@ mod tests {
         }
         timer(&clock, 11_000).await; // the sweep at 9_000 is done
         assert!(dlq(&*store, "q").await.is_empty());
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    /// Completes one job `id` of `queue` at `at`, its result kept until `until`.
+    async fn kept(store: &dyn Store, queue: &str, id: &str, at: Millis, until: Millis) {
+        let job = NewJob {
+            id: id.into(),
+            queue: queue.into(),
+            function_id: "f".into(),
+            payload: Payload(bytes::Bytes::from_static(b"{}")),
+            group: None,
+            enqueued_at: at,
+            not_before: None,
+            dedup: None,
+            priority: 0,
+        };
+        store.enqueue(vec![job]).await.unwrap();
+        let req = LeaseRequest { queue: queue.into(), functions: vec![("f".into(), 1)], max: 1, now: at };
+        let lease = store.lease(req).await.unwrap().pop().unwrap();
+        let result = Payload(bytes::Bytes::from_static(b"{}"));
+        assert!(store.finish(&lease.token, Finish::CompleteRetained { result, at, until }).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_expirer_forgets_kept_jobs_on_the_injected_clock() {
+        let clock = ManualClock::new(1_000);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        kept(&*store, "q", "short", 1_000, 2_500).await;
+        kept(&*store, "q", "long", 1_000, 60_000).await;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(expire(store.clone(), Arc::new(clock.clone()), stop.clone()));
+        // Asked with an earlier `now`, a job is there until a sweep has forgotten it.
+        let there = |id: &'static str| {
+            let store = store.clone();
+            async move { store.get_job("q", id, 1_500).await.unwrap().is_some() }
+        };
+        // The cadence is real time (a sweep a second); what is expired, the injected clock's:
+        // standing at 2_000, sweeps forget nothing; at 3_000 the next sweep forgets "short".
+        clock.advance_to(2_000);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let swept_at_2000 = tokio::time::Instant::now() + std::time::Duration::from_millis(2 * EXPIRE_EVERY_MS);
+        tokio::time::sleep_until(swept_at_2000).await;
+        assert!(there("short").await, "not past its expiry at 2_000");
+        clock.advance_to(3_000);
+        while there("short").await {
+            assert!(tokio::time::Instant::now() < deadline, "a sweep forgets it within a second or so");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(there("long").await);
         stop.cancel();
         task.await.unwrap();
     }

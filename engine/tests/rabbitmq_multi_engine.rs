@@ -72,7 +72,7 @@ fn serve_failing_some(worker: &switchyard_sdk::Worker, index: usize, function: &
         async move {
             ledger.record(index, &ctx, &p);
             tokio::time::sleep(Duration::from_millis(rand::random_range(0..3))).await;
-            if p["seq"].as_u64().unwrap() % 4 == 0 && ctx.attempt == 1 {
+            if p["seq"].as_u64().unwrap().is_multiple_of(4) && ctx.attempt == 1 {
                 return Err(
                     switchyard_sdk::HandlerError::new("first attempts of every 4th job fail").with_code("FLAKY")
                 );
@@ -322,4 +322,216 @@ async fn broker_outage_is_unavailable_and_the_engine_reconnects_by_itself() {
     })
     .await;
     worker.shutdown().await;
+}
+
+// ---- the job lifecycle through the engine that does not own the job's shard -----------
+
+/// The shard a job without a group lives on: `topology::Names::shard_of` re-derived (FNV-1a
+/// over the id as `str::hash` feeds it, 4 shards), so the test knows the job's owner.
+fn shard_of(id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 ^= u64::from(*b);
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    id.hash(&mut h);
+    (h.finish() % 4) as usize
+}
+
+type Queues = switchyard_proto::v1::queues_client::QueuesClient<tonic::transport::Channel>;
+
+async fn queues_client(url: &str) -> Queues {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string()).unwrap().connect().await;
+    Queues::new(channel.expect("the engine serves Queues"))
+}
+
+/// `GetJob` through `via`, retried while the store answers `UNAVAILABLE` (a shard changing
+/// hands), until `want` holds for its state.
+async fn job_state(
+    via: &mut Queues,
+    id: &str,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> switchyard_proto::v1::JobInfo {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let asked = via
+            .get_job(switchyard_proto::v1::GetJobRequest { queue: "work".into(), message_receipt_id: id.into() })
+            .await;
+        match asked {
+            Ok(r) => {
+                let job = r.into_inner().job.expect("GetJob answers a job");
+                if want(&job.state) {
+                    return job;
+                }
+                assert!(Instant::now() < deadline, "{what}: job {id} stays {}", job.state);
+            }
+            Err(s) => assert!(
+                s.code() == tonic::Code::Unavailable && Instant::now() < deadline,
+                "{what}: GetJob of {id}: {s:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn cancel_job(via: &mut Queues, id: &str) -> switchyard_proto::v1::CancelJobResponse {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let asked = via
+            .cancel_job(switchyard_proto::v1::CancelJobRequest { queue: "work".into(), message_receipt_id: id.into() })
+            .await;
+        match asked {
+            Ok(r) => return r.into_inner(),
+            Err(s) => {
+                assert!(s.code() == tonic::Code::Unavailable && Instant::now() < deadline, "CancelJob of {id}: {s:?}")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two engines share the shards of `work` (two each). GetJob and CancelJob go through the
+/// engine that does NOT own the job's shard: it asks the owner over the broker. A ready job
+/// is cancelled and never runs; an in-flight one's worker hears the cancel (the owner's watch
+/// loop finds the request) and the job ends cancelled; a kept result reads back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_and_cancel_through_the_engine_that_does_not_own_the_shard() {
+    let prefix = Prefix::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("iii-config.yaml");
+    let config = format!(
+        "queue_configs:
+  work: {{concurrency: 16, max_retries: 0, result_retention_ms: 600000}}
+adapter:
+  name: rabbitmq
+  config: {{amqp_url: '{}', key_prefix: '{}'}}
+",
+        amqp_url(),
+        prefix.0
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let log = dir.path().join("engines.log");
+    let engines = [EngineProcess::start(&config_path, &log, &[]), EngineProcess::start(&config_path, &log, &[])];
+    let mut via = [queues_client(&engines[0].url).await, queues_client(&engines[1].url).await];
+
+    // 1. Probes on both engines until each has run some: the shards are split. Then one
+    //    more round tells which engine owns which shard (a job runs on its shard's owner).
+    let ran: Arc<parking_lot::Mutex<Vec<(String, usize)>>> = Arc::default();
+    let mut workers = Vec::new();
+    for (index, engine) in engines.iter().enumerate() {
+        let w = switchyard_sdk::register_worker(&engine.url, fast_reconnect(16)).await.unwrap();
+        let ran = ran.clone();
+        w.register_function(RegisterFunction::new_async("mt::probe", move |p: Value, ctx| {
+            let ran = ran.clone();
+            async move {
+                ran.lock().push((ctx.message_receipt_id.clone().unwrap_or_default(), index));
+                Ok(json!({"echo": p["n"]}))
+            }
+        }));
+        assert!(w.ready(Duration::from_secs(20)).await, "worker {index} connects");
+        workers.push(w);
+    }
+    let producer = switchyard_sdk::register_worker(&engines[0].url, fast_reconnect(1)).await.unwrap();
+    let mut rounds = 0;
+    let mut both = false;
+    let owner = loop {
+        assert!(rounds < 60, "the shards of work were not split between the engines after {rounds} rounds");
+        rounds += 1;
+        ran.lock().clear();
+        let mut receipts = Vec::new();
+        for n in 0..40 {
+            receipts.push(producer.enqueue("work", "mt::probe", &json!({"n": n})).await.unwrap().message_receipt_id);
+        }
+        wait_until("the probes ran", Duration::from_secs(30), || ran.lock().len() >= receipts.len()).await;
+        let ran_now = ran.lock().clone();
+        let engines_seen: HashSet<usize> = ran_now.iter().map(|(_, e)| *e).collect();
+        if !both {
+            both = engines_seen.len() == 2;
+            continue; // one more round, after the hand-over, for the map
+        }
+        let mut owner = [None::<usize>; 4];
+        let mut consistent = true;
+        for (id, e) in &ran_now {
+            let k = shard_of(id);
+            consistent &= owner[k].is_none_or(|o| o == *e);
+            owner[k] = Some(*e);
+        }
+        if consistent && owner.iter().all(Option::is_some) && engines_seen.len() == 2 {
+            break owner;
+        }
+    };
+    let owner: Vec<usize> = owner.into_iter().map(Option::unwrap).collect();
+    eprintln!("shard owners after {rounds} rounds: {owner:?}");
+
+    // A kept result, read through the engine that does not own it.
+    let (probe, ran_on) = ran.lock()[0].clone();
+    let done = job_state(&mut via[1 - ran_on], &probe, "a completed probe", |s| s == "completed").await;
+    assert!(done.result.is_some(), "the result is kept: {done:?}");
+
+    // 2. A function only engine 0's worker serves, which holds each attempt until the
+    //    engine cancels it. Jobs on engine 1's shards stay ready (no worker there).
+    let started: Arc<parking_lot::Mutex<HashSet<String>>> = Arc::default();
+    let cancelled: Arc<parking_lot::Mutex<HashSet<String>>> = Arc::default();
+    let holder = switchyard_sdk::register_worker(&engines[0].url, fast_reconnect(16)).await.unwrap();
+    {
+        let (started, cancelled) = (started.clone(), cancelled.clone());
+        holder.register_function(RegisterFunction::new_async("mt::hold", move |_p: Value, ctx| {
+            let (started, cancelled) = (started.clone(), cancelled.clone());
+            async move {
+                let id = ctx.message_receipt_id.clone().unwrap_or_default();
+                started.lock().insert(id.clone());
+                ctx.cancelled.cancelled().await;
+                cancelled.lock().insert(id);
+                Err(switchyard_sdk::HandlerError::new("stopped by the engine's cancel"))
+            }
+        }));
+    }
+    assert!(holder.ready(Duration::from_secs(20)).await, "the holding worker connects");
+    let (mut on_0, mut on_1) = (None, None);
+    while on_0.is_none() || on_1.is_none() {
+        let id = producer.enqueue("work", "mt::hold", &json!({})).await.unwrap().message_receipt_id;
+        match owner[shard_of(&id)] {
+            0 => on_0 = on_0.or(Some(id)),
+            _ => on_1 = on_1.or(Some(id)),
+        }
+    }
+    let (in_flight, ready) = (on_0.unwrap(), on_1.unwrap());
+
+    // The ready job, through engine 0 (engine 1 owns it).
+    let job = job_state(&mut via[0], &ready, "a job no worker of its owner serves", |s| s == "ready").await;
+    assert_eq!(job.message_receipt_id, ready);
+    let answer = cancel_job(&mut via[0], &ready).await;
+    assert_eq!(answer.outcome, "cancelled", "{answer:?}");
+    job_state(&mut via[0], &ready, "the cancelled ready job", |s| s == "cancelled").await;
+    job_state(&mut via[1], &ready, "the cancelled ready job at its owner", |s| s == "cancelled").await;
+    assert_eq!(cancel_job(&mut via[0], &ready).await.outcome, "already_cancelled");
+
+    // The in-flight job, through engine 1 (engine 0 owns it and runs it).
+    wait_until("engine 0's worker runs its job", Duration::from_secs(20), || started.lock().contains(&in_flight)).await;
+    job_state(&mut via[1], &in_flight, "the running job", |s| s == "in_flight").await;
+    let answer = cancel_job(&mut via[1], &in_flight).await;
+    assert_eq!(answer.outcome, "cancelling", "{answer:?}");
+    wait_until("the worker hears the cancel", Duration::from_secs(20), || cancelled.lock().contains(&in_flight)).await;
+    let job = job_state(&mut via[1], &in_flight, "the cancelled running job", |s| s == "cancelled").await;
+    assert_eq!(job.attempts, Some(1), "cancelled, not retried: {job:?}");
+    assert!(!started.lock().contains(&ready), "the cancelled ready job never ran");
+    let unknown = via[1]
+        .get_job(switchyard_proto::v1::GetJobRequest { queue: "work".into(), message_receipt_id: "no-such-job".into() })
+        .await
+        .expect_err("an unknown id is not found");
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+    holder.shutdown().await;
+    for w in &workers {
+        w.shutdown().await;
+    }
 }

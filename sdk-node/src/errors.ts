@@ -19,6 +19,7 @@ import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { decodeErrorInfo, errorInfoOf } from './proto.js';
 import { cannotReach, classify } from './reachability.js';
 import type { WireErrorInfo, WireRpcStatus, WireValueBytes } from './messages.js';
+import type { FunctionErrorInfo, Job } from './types.js';
 import { fromValueBytes, type JsonValue } from './value.js';
 
 /** The stable reasons of DESIGN §3; other strings may appear for transport failures. */
@@ -27,6 +28,11 @@ export type ErrorReason =
   | 'TOPIC_NOT_FOUND'
   | 'CONFLICTING_DELAY'
   | 'INVALID_IDEMPOTENCY_KEY'
+  | 'INVALID_PRIORITY'
+  | 'PRIORITY_ON_FIFO_QUEUE'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_DEAD'
+  | 'JOB_CANCELLED'
   | 'MISSING_GROUP_FIELD'
   | 'FUNCTION_NOT_FOUND'
   | 'FUNCTION_FAILED'
@@ -87,9 +93,39 @@ export class SwitchyardTimeoutError extends SwitchyardError {}
 export class PayloadTooLargeError extends SwitchyardError {}
 /**
  * Empty function id or otherwise malformed request; also the enqueue options' reasons
- * CONFLICTING_DELAY (delayMs with notBefore) and INVALID_IDEMPOTENCY_KEY (over 256 bytes).
+ * CONFLICTING_DELAY (delayMs with notBefore), INVALID_IDEMPOTENCY_KEY (over 256 bytes),
+ * INVALID_PRIORITY (above 9; details `priority`, `max`) and PRIORITY_ON_FIFO_QUEUE (any
+ * priority on a fifo queue; details `queue`).
  */
 export class InvalidArgumentError extends SwitchyardError {}
+/**
+ * getJob / cancelJob / waitForResult: the queue has no job with this receipt — it never
+ * existed, or it completed or was cancelled and is no longer kept (the queue's
+ * result_retention_ms). `details.queue` and `details.message_receipt_id` name it.
+ */
+export class JobNotFoundError extends SwitchyardError {}
+
+/** Raised by waitForResult() (never by the engine): how the job ended, as getJob() last saw it. */
+abstract class JobEndedError extends SwitchyardError {
+  /** The job as the last getJob() answered it. */
+  job: Job | undefined;
+}
+
+/**
+ * waitForResult(): the job was dead-lettered (reason JOB_DEAD). `lastError` and `details`
+ * (`message`, `code`, `stack`, plus `queue`, `message_receipt_id`, `attempts`) carry its
+ * last error.
+ */
+export class JobDeadError extends JobEndedError {
+  /** The last attempt's error, as the engine stored it. */
+  get lastError(): FunctionErrorInfo | undefined {
+    return this.job?.lastError;
+  }
+}
+
+/** waitForResult(): the job was cancelled (reason JOB_CANCELLED). */
+export class JobCancelledError extends JobEndedError {}
+
 /** Engine unreachable, shutting down, or its store failed. */
 export class UnavailableError extends SwitchyardError {}
 /** The engine URL is outside the grammar (url.ts); raised at construction, before any I/O. */
@@ -122,6 +158,11 @@ const CLASS_BY_REASON: Record<string, ErrorClass> = {
   INVALID_ARGUMENT: InvalidArgumentError,
   CONFLICTING_DELAY: InvalidArgumentError,
   INVALID_IDEMPOTENCY_KEY: InvalidArgumentError,
+  INVALID_PRIORITY: InvalidArgumentError,
+  PRIORITY_ON_FIFO_QUEUE: InvalidArgumentError,
+  JOB_NOT_FOUND: JobNotFoundError,
+  JOB_DEAD: JobDeadError,
+  JOB_CANCELLED: JobCancelledError,
   UNAVAILABLE: UnavailableError,
   INVALID_URL: InvalidUrlError,
   TOKEN_MISSING: UnauthenticatedError,

@@ -14,20 +14,29 @@
  * turn ends (setImmediate), never by a timer — or less, when a drain is waiting for the
  * runner to go idle.
  *
+ * Progress (ctx.setProgress) of a running queued job is held the same way, the latest
+ * report per invocation replacing earlier ones of the turn, and written before the turn's
+ * results; a report whose invocation ends or is cancelled before it is written is dropped
+ * (its result says more), and direct calls have no reporter at all (no job shows it).
+ *
  * Logs (logger.ts), with the engine's field names and never the payload: DEBUG `job
  * started` and, at its end, DEBUG `job completed` / `job cancelled`; a failure — a throw,
  * a rejected promise, an unencodable result, or the engine's timeout cancel — is one WARN
  * `job failed` with `outcome: failed`, `error_code`, `error_message` and `error_stack`.
  */
-import type { WireFunctionError, WireInvocationResult, WireInvoke } from './messages.js';
+import type { WireFunctionError, WireInvocationResult, WireInvoke, WireJobProgress, WireProgress } from './messages.js';
 import { performance } from 'node:perf_hooks';
 import { InvocationContext } from './context.js';
+import { isNonRetryable } from './non-retryable.js';
 import type { LogFields, Log } from './logger.js';
 import type { Handler } from './types.js';
 import { fromValueBytes, toValueBytes } from './value.js';
 
 /** Writes results (in one message where the stream allows) on the stream of `generation`; false when it is gone. */
 export type ResultSink = (results: WireInvocationResult[], generation: number) => boolean;
+
+/** Writes one progress report on the stream of `generation`; false when it is gone. */
+export type ProgressSink = (progress: WireProgress, generation: number) => boolean;
 
 interface Running {
   context: InvocationContext;
@@ -52,6 +61,15 @@ export class InvocationRunner {
   /** Results not yet written, all for the stream of `pendingGeneration`. */
   private pending: WireInvocationResult[] = [];
   private pendingGeneration = 0;
+  /** Progress not yet written: the latest report per running invocation. */
+  private pendingProgress = new Map<string, { progress: WireJobProgress; generation: number }>();
+  /** Given to the contexts of queued invocations (one function for all of them). */
+  private readonly reportProgress = (invocationId: string, progress: WireJobProgress): void => {
+    const running = this.running.get(invocationId);
+    if (running === undefined || running.cancelled) return; // ended: nobody shows it any more
+    this.pendingProgress.set(invocationId, { progress, generation: running.generation });
+    this.scheduleFlush();
+  };
   private flushScheduled = false;
   private pumping = false;
   private readonly scheduledFlush = () => {
@@ -64,6 +82,7 @@ export class InvocationRunner {
     private readonly sink: ResultSink,
     private limit: number,
     private readonly log: Log,
+    private readonly progressSink: ProgressSink = () => false,
   ) {}
 
   /** Handlers running or waiting for a slot. */
@@ -85,8 +104,15 @@ export class InvocationRunner {
     }
   }
 
-  /** Hands every result collected so far to the sink, now (one call). */
+  /** Hands every progress report and then every result collected so far to the sinks, now (results in one call). */
   flush(): void {
+    if (this.pendingProgress.size > 0) {
+      const reports = this.pendingProgress;
+      this.pendingProgress = new Map();
+      for (const [invocationId, { progress, generation }] of reports) {
+        this.progressSink({ invocation_id: invocationId, progress }, generation);
+      }
+    }
     const results = this.pending;
     if (results.length === 0) return;
     this.pending = [];
@@ -152,7 +178,9 @@ export class InvocationRunner {
   private run(invoke: WireInvoke, generation: number): void {
     const invocationId = invoke.invocation_id ?? '';
     const functionId = invoke.function_id ?? '';
-    const state: Running = { context: new InvocationContext(invoke), generation, cancelled: false, startedAt: performance.now() };
+    // Only a queued job has somewhere to show progress: a direct call's context reports nowhere.
+    const reporter = invoke.delivery?.queue ? this.reportProgress : undefined;
+    const state: Running = { context: new InvocationContext(invoke, reporter), generation, cancelled: false, startedAt: performance.now() };
     this.running.set(invocationId, state);
     if (this.log.enabled('debug')) this.log.debug(`job started: ${functionId}`, jobFields(state));
     let returned: unknown;
@@ -184,6 +212,7 @@ export class InvocationRunner {
   private complete(invocationId: string, state: Running, outcome: WireInvocationResult): void {
     if (state.cancelled) return;
     this.running.delete(invocationId);
+    this.pendingProgress.delete(invocationId);
     if (outcome.error) this.logFailure(state, outcome.error);
     else if (this.log.enabled('debug')) this.log.debug(`job completed: ${state.context.functionId}`, jobFields(state, 'completed'));
     this.report(outcome, state.generation);
@@ -196,6 +225,10 @@ export class InvocationRunner {
     if (this.pending.length > 0 && this.pendingGeneration !== generation) this.flush();
     this.pendingGeneration = generation;
     this.pending.push(result);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.scheduledFlush);
@@ -210,6 +243,7 @@ export class InvocationRunner {
   private forget(invocationId: string, running: Running, reason: string, engineReason?: string): void {
     running.cancelled = true;
     this.running.delete(invocationId);
+    this.pendingProgress.delete(invocationId);
     running.context.abort(new Error(reason));
     if (engineReason === TIMEOUT_REASON) {
       this.logFailure(running, { code: 'TIMEOUT', message: 'the engine cancelled the attempt: it ran past its timeout (the queue\'s timeout_ms, or a sync call\'s timeout_ms)', stack: '' });
@@ -259,13 +293,16 @@ function jobFields(state: Running, outcome?: 'completed' | 'failed' | 'cancelled
 
 /**
  * A thrown value as the engine stores it: code is the error's type name (its `name`, or
- * its class name when a subclass left `name` as "Error"), message and the full stack.
+ * its class name when a subclass left `name` as "Error"), message and the full stack;
+ * a NonRetryableError is marked `non_retryable` (non-retryable.ts).
  */
 export function toFunctionError(error: unknown): WireFunctionError {
   if (error instanceof Error) {
     const className = error.constructor?.name;
     const code = error.name === 'Error' && className && className !== 'Error' ? className : error.name || 'Error';
-    return { message: error.message, code, stack: error.stack ?? '' };
+    const wire: WireFunctionError = { message: error.message, code, stack: error.stack ?? '' };
+    if (isNonRetryable(error)) wire.non_retryable = true;
+    return wire;
   }
   return { message: typeof error === 'string' ? error : safeJson(error), code: 'Error', stack: '' };
 }

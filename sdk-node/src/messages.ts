@@ -49,6 +49,8 @@ export interface WireEnqueueOptions {
   delay_ms?: WireLong;
   not_before?: WireTimestamp;
   idempotency_key?: string;
+  /** proto3 `optional`: present (even 0) only when the caller set it. */
+  priority?: number;
 }
 
 export interface WireEnqueueAction extends WireEnqueueOptions {
@@ -115,6 +117,8 @@ export interface WireFunctionError {
   message?: string;
   code?: string;
   stack?: string;
+  /** The handler threw NonRetryableError: a queued job goes straight to the DLQ. */
+  non_retryable?: boolean;
 }
 
 export interface WireInvocationResult {
@@ -131,6 +135,20 @@ export interface WireWorkerMessage {
   result?: WireInvocationResult;
   /** Several results in one message. */
   results?: { results: WireInvocationResult[] };
+  /** A running queued job's progress (the engine ignores it for direct calls and ended invocations). */
+  progress?: WireProgress;
+}
+
+/** JobProgress: both members optional; a report replaces the previous one whole. */
+export interface WireJobProgress {
+  value?: number | null;
+  /** Empty (unset) = no detail. */
+  detail?: WireValueBytes;
+}
+
+export interface WireProgress {
+  invocation_id: string;
+  progress: WireJobProgress;
 }
 
 export interface WireDelivery {
@@ -179,6 +197,8 @@ export interface WireQueueConfig {
   jitter?: boolean;
   dedup_window_ms?: WireLong;
   topic?: string;
+  result_retention_ms?: WireLong;
+  rate_limit?: { per_second?: number; burst?: number } | null;
 }
 
 export interface WireQueueStats {
@@ -228,6 +248,42 @@ export interface WireDeadLetterIdsRequest {
 /** RedriveDeadLettersResponse and DiscardDeadLettersResponse. */
 export interface WireCountResponse {
   count?: WireLong;
+}
+
+export interface WireJobRequest {
+  queue: string;
+  message_receipt_id: string;
+}
+
+/** JobInfo, as proto-loader decodes it (unset fields absent). */
+export interface WireJobInfo {
+  message_receipt_id?: string;
+  queue?: string;
+  function_id?: string;
+  state?: string;
+  attempts?: number;
+  max_attempts?: number;
+  last_error?: WireFunctionError | null;
+  payload?: WireValueBytes;
+  group?: string;
+  priority?: number;
+  enqueued_at?: WireTimestamp | null;
+  due_at?: WireTimestamp | null;
+  finished_at?: WireTimestamp | null;
+  expires_at?: WireTimestamp | null;
+  result?: WireValueBytes;
+  progress?: WireJobProgress | null;
+  cancel_requested?: boolean;
+  topic?: string;
+}
+
+export interface WireGetJobResponse {
+  job?: WireJobInfo | null;
+}
+
+export interface WireCancelJobResponse {
+  outcome?: string;
+  job?: WireJobInfo | null;
 }
 
 // ---- google.rpc -------------------------------------------------------------------

@@ -20,6 +20,7 @@ import protobuf from 'protobufjs';
 import { CONTRACT_JSON } from './contract.generated.js';
 import { varintLength } from './value.js';
 import type {
+  WireCancelJobResponse,
   WireCountResponse,
   WireDeadLetterIdsRequest,
   WireEnqueueBatchRequest,
@@ -27,6 +28,8 @@ import type {
   WireEnqueueItem,
   WireEngineMessage,
   WireErrorInfo,
+  WireGetJobResponse,
+  WireJobRequest,
   WireListDeadLettersRequest,
   WireListDeadLettersResponse,
   WireListQueuesResponse,
@@ -127,6 +130,8 @@ export const methods = {
   ),
   redriveDeadLetters: method<WireDeadLetterIdsRequest, WireCountResponse>('switchyard.v1.Queues', 'RedriveDeadLetters'),
   discardDeadLetters: method<WireDeadLetterIdsRequest, WireCountResponse>('switchyard.v1.Queues', 'DiscardDeadLetters'),
+  getJob: method<WireJobRequest, WireGetJobResponse>('switchyard.v1.Queues', 'GetJob'),
+  cancelJob: method<WireJobRequest, WireCancelJobResponse>('switchyard.v1.Queues', 'CancelJob'),
 };
 
 const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';

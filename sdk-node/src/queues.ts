@@ -3,7 +3,7 @@
  *
  * Invariant: a field the engine left unset reads as its proto3 default (0, "", false),
  * except the fields whose absence means something — `messageGroupField`, `topic`, `group`,
- * `maxBackoffMs`, `lastError`, `nextPageToken`, timestamps — which read as undefined.
+ * `maxBackoffMs`, `rateLimit`, `lastError`, `nextPageToken`, timestamps — which read as undefined.
  */
 import { answerPayload } from './errors.js';
 import type {
@@ -39,6 +39,11 @@ function fromWireConfig(config: WireQueueConfig): QueueConfig {
     jitter: config.jitter ?? false,
     dedupWindowMs: toNumber(config.dedup_window_ms),
     topic: orUndefined(config.topic),
+    resultRetentionMs: toNumber(config.result_retention_ms),
+    rateLimit:
+      config.rate_limit === null || config.rate_limit === undefined
+        ? undefined
+        : { perSecond: config.rate_limit.per_second ?? 0, burst: config.rate_limit.burst ?? 0 },
   };
 }
 

@@ -19,16 +19,21 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { InvocationContext } from './context.js';
 import { toFunctionError } from './invocations.js';
-import type { Context, FunctionErrorInfo, Handler } from './types.js';
+import type { WireJobProgress } from './messages.js';
+import type { Context, FunctionErrorInfo, Handler, JobProgress } from './types.js';
 import { fromValueBytes, toValueBytes } from './value.js';
 
-/** A Context for a unit test; `abort()` does what an engine cancel does to `signal`. */
+/**
+ * A Context for a unit test; `abort()` does what an engine cancel does to `signal`, and
+ * `progress` lists every `setProgress` report, in order, as getJob() would show it.
+ */
 export interface TestContext extends Context {
   abort(reason?: Error): void;
+  readonly progress: JobProgress[];
 }
 
 /** The Context fields a test may set; the rest default to a first attempt of a direct call. */
-export type TestContextFields = Partial<Omit<Context, 'signal'>>;
+export type TestContextFields = Partial<Omit<Context, 'signal' | 'setProgress'>>;
 
 /** A Context as a worker would build it: defaults to attempt 1 of 1 of a direct call (no queue). */
 export function createTestContext(fields: TestContextFields = {}): TestContext {
@@ -50,13 +55,25 @@ export function createTestContext(fields: TestContextFields = {}): TestContext {
 }
 
 class TestInvocationContext extends InvocationContext implements TestContext {
+  readonly progress: JobProgress[] = [];
+
   override abort(reason: Error = new Error('cancelled by the test')): void {
     super.abort(reason);
   }
+
+  protected override report(progress: WireJobProgress): void {
+    this.progress.push({
+      value: progress.value ?? undefined,
+      detail: progress.detail === undefined ? undefined : fromValueBytes(progress.detail),
+    });
+  }
 }
 
-/** What the engine would record for one invocation. */
-export type HandlerOutcome<R> = { ok: true; value: R | null } | { ok: false; error: FunctionErrorInfo };
+/**
+ * What the engine would record for one invocation; `nonRetryable` is true for a
+ * NonRetryableError (a queued job would go straight to the DLQ).
+ */
+export type HandlerOutcome<R> = { ok: true; value: R | null } | { ok: false; error: FunctionErrorInfo & { nonRetryable: boolean } };
 
 /**
  * Runs `handler` once the way a worker does and resolves to its outcome (never rejects
@@ -82,9 +99,9 @@ export async function runHandler<P, R>(
   }
 }
 
-function errorInfo(error: unknown): FunctionErrorInfo {
-  const { message = '', code = 'Error', stack = '' } = toFunctionError(error);
-  return { message, code, stack };
+function errorInfo(error: unknown): FunctionErrorInfo & { nonRetryable: boolean } {
+  const { message = '', code = 'Error', stack = '', non_retryable = false } = toFunctionError(error);
+  return { message, code, stack, nonRetryable: non_retryable };
 }
 
 export interface TestEngineOptions {

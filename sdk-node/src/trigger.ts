@@ -12,14 +12,23 @@
 import { answerPayload, SwitchyardError } from './errors.js';
 import { idOf } from './functions.js';
 import type { WireEnqueueOptions, WireEnqueueReceipt, WireTimestamp, WireTriggerRequest, WireTriggerResponse } from './messages.js';
-import type { Action, EnqueueAction, EnqueueOptions, EnqueueReceipt, PublishReceipt, TriggerRequest, VoidAction } from './types.js';
+import type {
+  Action,
+  EnqueueAction,
+  EnqueueOptions,
+  EnqueueReceipt,
+  PublishOptions,
+  PublishReceipt,
+  TriggerRequest,
+  VoidAction,
+} from './types.js';
 import { type JsonValue, toValueBytes } from './value.js';
 
 /** Builders for the `action` of a trigger request. */
 export const TriggerAction = {
   /**
    * Durable enqueue to a queue from queue_configs, with optional `delayMs` / `notBefore` /
-   * `idempotencyKey`; resolves to `{ messageReceiptId, duplicate }`.
+   * `idempotencyKey` / `priority`; resolves to `{ messageReceiptId, duplicate }`.
    */
   Enqueue({ queue, ...options }: { queue: string } & EnqueueOptions): EnqueueAction {
     if (typeof queue !== 'string' || queue === '') throw new TypeError('TriggerAction.Enqueue needs a queue name');
@@ -31,13 +40,20 @@ export const TriggerAction = {
   },
 } as const;
 
-const OPTION_NAMES = new Set(['delayMs', 'notBefore', 'idempotencyKey']);
+const PUBLISH_OPTION_NAMES = ['delayMs', 'notBefore', 'idempotencyKey'];
+const OPTION_NAMES = new Set([...PUBLISH_OPTION_NAMES, 'priority']);
+/** The largest value the wire's uint32 carries; the engine's own range is 0–9. */
+const MAX_WIRE_PRIORITY = 0xffff_ffff;
 
-/** The options, checked; throws TypeError/RangeError naming the bad one. Unset ones are left out. */
-export function checkOptions(options: EnqueueOptions): EnqueueOptions {
-  const unknown = Object.keys(options).filter((key) => !OPTION_NAMES.has(key));
-  if (unknown.length > 0) throw new TypeError(`unknown enqueue options: ${unknown.sort().join(', ')}`);
-  const { delayMs, notBefore, idempotencyKey } = options;
+/**
+ * The options, checked; throws TypeError/RangeError naming the bad one. Unset ones are
+ * left out. `publish` refuses `priority` (a publish takes no priority).
+ */
+export function checkOptions(options: EnqueueOptions, what: 'enqueue' | 'publish' = 'enqueue'): EnqueueOptions {
+  const allowed = what === 'enqueue' ? OPTION_NAMES : new Set(PUBLISH_OPTION_NAMES);
+  const unknown = Object.keys(options).filter((key) => !allowed.has(key));
+  if (unknown.length > 0) throw new TypeError(`unknown ${what} options: ${unknown.sort().join(', ')}`);
+  const { delayMs, notBefore, idempotencyKey, priority } = options;
   const checked: EnqueueOptions = {};
   if (delayMs !== undefined) {
     if (typeof delayMs !== 'number' || !Number.isSafeInteger(delayMs) || delayMs < 0) {
@@ -55,6 +71,13 @@ export function checkOptions(options: EnqueueOptions): EnqueueOptions {
     if (typeof idempotencyKey !== 'string') throw new TypeError(`idempotencyKey must be a string, got ${typeof idempotencyKey}`);
     checked.idempotencyKey = idempotencyKey;
   }
+  if (priority !== undefined) {
+    // Range (0–9) and queue kind are the engine's to judge: INVALID_PRIORITY, PRIORITY_ON_FIFO_QUEUE.
+    if (typeof priority !== 'number' || !Number.isSafeInteger(priority) || priority < 0 || priority > MAX_WIRE_PRIORITY) {
+      throw new RangeError(`priority must be a non-negative integer (0 to 9), got ${String(priority)}`);
+    }
+    checked.priority = priority;
+  }
   return checked;
 }
 
@@ -64,6 +87,8 @@ export function toWireOptions(options: EnqueueOptions): WireEnqueueOptions {
   if (options.delayMs !== undefined) wire.delay_ms = String(options.delayMs);
   if (options.notBefore !== undefined) wire.not_before = toTimestamp(options.notBefore);
   if (options.idempotencyKey) wire.idempotency_key = options.idempotencyKey;
+  // Sent only when set: any priority, even 0, is refused on a fifo queue.
+  if (options.priority !== undefined) wire.priority = options.priority;
   return wire;
 }
 
@@ -87,9 +112,9 @@ export function toWireTrigger(request: TriggerRequest): WireTriggerRequest {
 }
 
 /** A publish as a Trigger request: the publish action and no function (the subscribers are the functions). */
-export function toWirePublish(topic: string, payload: unknown, options: EnqueueOptions): WireTriggerRequest {
+export function toWirePublish(topic: string, payload: unknown, options: PublishOptions): WireTriggerRequest {
   if (typeof topic !== 'string' || topic.trim() === '') throw new TypeError('publish needs a topic name');
-  return { function_id: '', payload: toValueBytes(payload ?? null), publish: { topic, ...toWireOptions(checkOptions(options)) } };
+  return { function_id: '', payload: toValueBytes(payload ?? null), publish: { topic, ...toWireOptions(checkOptions(options, 'publish')) } };
 }
 
 export function fromWireReceipt(receipt: WireEnqueueReceipt | null | undefined): EnqueueReceipt {

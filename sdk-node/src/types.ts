@@ -85,8 +85,20 @@ export interface Context {
   enqueuedAt: Date | undefined;
   /** For a topic subscriber's job: the topic it was published to; else undefined. */
   topic: string | undefined;
-  /** Fired when the engine cancels the invocation (timeout, shutdown) or the stream drops. */
+  /**
+   * Fired when the engine cancels the invocation (timeout, shutdown, the job cancelled
+   * with cancelJob: reason "cancelled") or the stream drops.
+   */
   signal: AbortSignal;
+  /**
+   * Reports the queued job's progress — a number (e.g. percent done) and/or a small JSON
+   * `detail` (at most 4 KiB encoded) — which getJob() shows while the job runs. Each report
+   * replaces the previous one whole; reports made in one event-loop turn travel as the
+   * last of them, and the engine stores at most one per job every 500 ms. Ignored for
+   * synchronous and void calls and once the invocation has ended. Throws RangeError for
+   * a non-finite value or an oversized detail, TypeError for a detail JSON cannot carry.
+   */
+  setProgress(value?: number | null, detail?: unknown): void;
 }
 
 /** A function handler: its return value (JSON) is the result; a throw is a failed attempt. */
@@ -103,13 +115,24 @@ export interface RegisterOptions {
 }
 
 /**
- * Options of an enqueue, and of every subscriber's job of a publish. The SDK refuses
+ * Options of an enqueue (a publish takes them all but `priority`). The SDK refuses
  * malformed values itself (a negative or fractional `delayMs`, an invalid Date, a
- * non-string key); what only the engine can judge it answers: `delayMs` with `notBefore`
- * is `CONFLICTING_DELAY`, a key over 256 bytes `INVALID_IDEMPOTENCY_KEY` (both
- * InvalidArgumentError).
+ * non-string key, a negative or fractional priority); what only the engine can judge it
+ * answers: `delayMs` with `notBefore` is `CONFLICTING_DELAY`, a key over 256 bytes
+ * `INVALID_IDEMPOTENCY_KEY`, a priority above 9 `INVALID_PRIORITY` (all InvalidArgumentError).
  */
-export interface EnqueueOptions {
+export interface EnqueueOptions extends PublishOptions {
+  /**
+   * 0 (the default) to 9, standard queues only: a ready job of higher priority starts
+   * before any of lower priority; equal priorities start in enqueue order. The engine
+   * answers INVALID_PRIORITY above 9 and PRIORITY_ON_FIFO_QUEUE on a fifo queue (both
+   * InvalidArgumentError); a negative or fractional value is a RangeError here.
+   */
+  priority?: number;
+}
+
+/** The options of a publish, for every subscriber's job: an enqueue's but `priority` (subscriber queues may be fifo). */
+export interface PublishOptions {
   /** The job is delayed until the engine's now + delayMs. */
   delayMs?: number;
   /** The job is delayed until this instant (one in the past runs now). */
@@ -127,6 +150,7 @@ export interface EnqueueAction {
   readonly delayMs?: number;
   readonly notBefore?: Date;
   readonly idempotencyKey?: string;
+  readonly priority?: number;
 }
 
 export interface VoidAction {
@@ -179,6 +203,16 @@ export interface QueueConfig {
   dedupWindowMs: number;
   /** Set for a topic subscriber's queue ("<topic>/<functionId>"): its topic. */
   topic: string | undefined;
+  /** How long completed and cancelled jobs are kept for getJob(), in ms (0: completed jobs are deleted at once, cancelled ones kept 60 s). */
+  resultRetentionMs: number;
+  /** Set when the queue has a rate limit. */
+  rateLimit: RateLimit | undefined;
+}
+
+/** At most `perSecond` attempts start per second, with up to `burst` at once; jobs over it wait. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
 }
 
 export interface QueueStats {
@@ -228,4 +262,83 @@ export interface DeadLetterPage {
   entries: DeadLetter[];
   /** undefined when there are no more entries. */
   nextPageToken: string | undefined;
+}
+
+/**
+ * A job's state, as getJob() reports it: `ready` (due, waiting for a worker slot),
+ * `waiting` (fifo: behind an earlier job of its group), `delayed` (not yet due),
+ * `in_flight`, `retrying` (an attempt failed; the next is due at `dueAt`), and the
+ * finished ones `completed`, `dead` (in the DLQ) and `cancelled`.
+ */
+export type JobState =
+  | 'ready'
+  | 'waiting'
+  | 'delayed'
+  | 'in_flight'
+  | 'retrying'
+  | 'completed'
+  | 'dead'
+  | 'cancelled'
+  | (string & {});
+
+/** The latest progress a job's handler reported (ctx.setProgress). */
+export interface JobProgress {
+  /** undefined when the report had no number. */
+  value: number | undefined;
+  /** undefined when the report had no detail. */
+  detail: JsonValue | undefined;
+}
+
+/** One job, by its receipt (getJob, cancelJob). */
+export interface Job {
+  messageReceiptId: string;
+  queue: string;
+  functionId: string;
+  state: JobState;
+  /** Attempts started so far. */
+  attempts: number;
+  /** max_retries + 1 of its queue. */
+  maxAttempts: number;
+  /** The last failed attempt's error; undefined when none failed. */
+  lastError: FunctionErrorInfo | undefined;
+  payload: JsonValue;
+  /** The FIFO message group; undefined on standard queues. */
+  group: string | undefined;
+  /** 0 (default) to 9. */
+  priority: number;
+  enqueuedAt: Date | undefined;
+  /** delayed / retrying: when it is due. */
+  dueAt: Date | undefined;
+  /** completed / dead / cancelled: when it ended. */
+  finishedAt: Date | undefined;
+  /** Until when a completed or cancelled job is kept (then getJob rejects with JobNotFoundError). */
+  expiresAt: Date | undefined;
+  /** completed: the handler's return value; else undefined. */
+  result: JsonValue | undefined;
+  /** The latest progress its handler reported; undefined when none. */
+  progress: JobProgress | undefined;
+  /** in_flight: cancelJob() was called; the job ends cancelled when its attempt stops. */
+  cancelRequested: boolean;
+  /** Set for a topic subscriber's job. */
+  topic: string | undefined;
+}
+
+/**
+ * What cancelJob() did: `cancelled` (it had not started and never will), `cancelling`
+ * (in flight: its worker is told, and it ends cancelled), `already_cancelled`,
+ * `already_finished` (it had completed or been dead-lettered; nothing changed).
+ */
+export type CancelOutcome = 'cancelled' | 'cancelling' | 'already_cancelled' | 'already_finished' | (string & {});
+
+export interface CancelJobResult {
+  outcome: CancelOutcome;
+  /** The job after the call. */
+  job: Job;
+}
+
+export interface WaitForResultOptions {
+  /** How long to wait for the job to finish. Default 30000. */
+  timeoutMs?: number;
+  /** Stops the wait early: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }

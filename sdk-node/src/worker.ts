@@ -30,6 +30,7 @@ import { Log } from './logger.js';
 import { drainOnSignals, forgetOnSignals } from './signals.js';
 import type { WireRpcStatus, WireWorkerMessage } from './messages.js';
 import { methods } from './proto.js';
+import { DEFAULT_WAIT_MS, fromWireCancel, fromWireJob, waitForJob } from './jobs.js';
 import { fromWireDeadLetters, fromWireQueues } from './queues.js';
 import {
   DEFAULT_CALL_TIMEOUT_MS,
@@ -41,17 +42,21 @@ import {
 } from './trigger.js';
 import type {
   CallOptions,
+  CancelJobResult,
   DeadLetterPage,
   EnqueueAction,
   EnqueueOptions,
   EnqueueReceipt,
   Handler,
+  Job,
   ListDeadLettersOptions,
+  PublishOptions,
   PublishReceipt,
   QueueInfo,
   RegisterOptions,
   TriggerRequest,
   VoidAction,
+  WaitForResultOptions,
   WorkerOptions,
 } from './types.js';
 import { channelCredentials, resolveToken, tokenInterceptors } from './security.js';
@@ -146,6 +151,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       (results, generation) => this.connection.sendResults(results, generation),
       this.options.maxInFlight,
       this.log,
+      (progress, generation) => this.connection.send({ progress }, generation),
     );
     this.connection = new Connection(
       this.client,
@@ -298,7 +304,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * every subscriber's job. Resolves to one receipt per subscriber, in config order;
    * rejects with TopicNotFoundError for a topic absent from the config.
    */
-  async publish(topic: string, payload?: unknown, options: EnqueueOptions = {}): Promise<PublishReceipt> {
+  async publish(topic: string, payload?: unknown, options: PublishOptions = {}): Promise<PublishReceipt> {
     const wire = toWirePublish(topic, payload, options);
     return fromWirePublish(await this.unary(methods.trigger, wire, UNARY_DEADLINE_MS));
   }
@@ -324,6 +330,50 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async discardDeadLetters(queue: string, ids: string[] = []): Promise<number> {
     const response = await this.unary(methods.discardDeadLetters, { queue, ids }, UNARY_DEADLINE_MS);
     return Number(response.count ?? 0);
+  }
+
+  /**
+   * One job by its receipt: its state, attempts, last error, times, progress, and for a
+   * completed job its result. Live jobs are always found; completed and cancelled ones
+   * while the queue's result_retention_ms keeps them (completed: none by default;
+   * cancelled: 60 s) — after that, and for an id the queue never had, it rejects with
+   * JobNotFoundError (reason JOB_NOT_FOUND).
+   */
+  async getJob(queue: string, messageReceiptId: string): Promise<Job> {
+    return fromWireJob((await this.getJobWithin(queue, messageReceiptId, UNARY_DEADLINE_MS)).job);
+  }
+
+  /**
+   * Cancels a job: one that has not started (ready, waiting, delayed, retrying) never runs
+   * (`cancelled`); one in flight has its handler's signal aborted (reason "cancelled") and
+   * ends cancelled, not retried nor dead-lettered (`cancelling`). Idempotent: a second
+   * call answers `already_cancelled`, one for a completed or dead job `already_finished`
+   * (nothing changes). `job` is the job after the call. JobNotFoundError for an unknown id.
+   */
+  async cancelJob(queue: string, messageReceiptId: string): Promise<CancelJobResult> {
+    const request = { queue, message_receipt_id: messageReceiptId };
+    return fromWireCancel(await this.unary(methods.cancelJob, request, UNARY_DEADLINE_MS));
+  }
+
+  /**
+   * Waits for an enqueued job to finish, polling getJob() (every 50 ms at first, backing
+   * off to every 1 s), and resolves to its result once it completed. Rejects with
+   * JobDeadError (reason JOB_DEAD, the last error in `lastError` and `details`) when it was
+   * dead-lettered, JobCancelledError (JOB_CANCELLED) when it was cancelled,
+   * SwitchyardTimeoutError (TIMEOUT) when it has not finished within `timeoutMs` (default
+   * 30000; the job itself carries on), and JobNotFoundError when the engine does not know
+   * it — so the queue must keep results (`result_retention_ms`) for this to see them.
+   */
+  waitForResult<R = JsonValue>(queue: string, messageReceiptId: string, options: WaitForResultOptions = {}): Promise<R> {
+    const request = { queue, messageReceiptId, timeoutMs: options.timeoutMs ?? DEFAULT_WAIT_MS, signal: options.signal };
+    return waitForJob<R>(
+      async (deadlineMs) => fromWireJob((await this.getJobWithin(queue, messageReceiptId, deadlineMs)).job),
+      request,
+    );
+  }
+
+  private getJobWithin(queue: string, messageReceiptId: string, deadlineMs: number) {
+    return this.unary(methods.getJob, { queue, message_receipt_id: messageReceiptId }, deadlineMs);
   }
 
   /**

@@ -76,6 +76,28 @@ test('every_value_field_of_the_contract_travels_as_the_bytes_of_its_value', () =
       readAsWritten: (m) => m.entries[0].payload,
       readBySdk: (wire) => methods.listDeadLetters.responseDeserialize(wire).entries[0].payload,
     },
+    {
+      field: 'JobInfo.payload',
+      type: 'GetJobResponse',
+      wire: methods.getJob.responseSerialize({ job: { payload: bytes } }),
+      readAsWritten: (m) => m.job.payload,
+      readBySdk: (wire) => methods.getJob.responseDeserialize(wire).job.payload,
+    },
+    {
+      field: 'JobInfo.result',
+      type: 'CancelJobResponse',
+      wire: methods.cancelJob.responseSerialize({ job: { result: bytes } }),
+      readAsWritten: (m) => m.job.result,
+      readBySdk: (wire) => methods.cancelJob.responseDeserialize(wire).job.result,
+    },
+    {
+      // Sent by the worker (ctx.setProgress), read back by getJob.
+      field: 'JobProgress.detail',
+      type: 'WorkerMessage',
+      wire: methods.connect.requestSerialize({ progress: { invocation_id: 'i', progress: { value: 1, detail: bytes } } }),
+      readAsWritten: (m) => m.progress.progress.detail,
+      readBySdk: (wire) => methods.connect.requestDeserialize(wire).progress.progress.detail,
+    },
   ];
   assert.deepEqual(cases().map((c) => c.field).sort(), valueFields.sort(), 'a case for every Value field of the contract');
   // protobufjs's Struct drops a "__proto__" key: the as-written view gets a payload without one.

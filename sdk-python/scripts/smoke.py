@@ -8,7 +8,9 @@ is the wheel's); exits non-zero with the reason when something is off:
 2. A producer (``connect``: never a worker) enqueues ``smoke::double`` to ``default``; the
    worker must receive it with its receipt id. A sync call of ``smoke::shout`` returns its
    value; an enqueue to an undefined queue fails with the engine's message verbatim.
-3. Both shut down; the line ``smoke ok`` names the protobuf and grpcio versions used.
+3. The job lifecycle: a delayed job is cancelled (``cancel_job``: outcome and the ``Job``
+   decoded by this protobuf) and ``get_job`` then shows it cancelled.
+4. Both shut down; the line ``smoke ok`` names the protobuf and grpcio versions used.
 
 Usage: ``python smoke.py URL``
 """
@@ -58,6 +60,13 @@ def main(url: str) -> int:
         except QueueNotFoundError as err:
             if not err.message.startswith("QUEUE_NOT_FOUND: queue 'smoke-nope' is not defined"):
                 return fail(f"unexpected error text: {err.message!r}")
+        later = producer.trigger({"function_id": "smoke::double", "payload": {"n": 1},
+                                  "action": TriggerAction.Enqueue(queue="default", delay_ms=600_000)})
+        cancelled = producer.cancel_job("default", later["messageReceiptId"])
+        if cancelled.outcome != "cancelled" or cancelled.job.payload != {"n": 1}:
+            return fail(f"cancelling a delayed job answered {cancelled}")
+        if producer.get_job("default", later["messageReceiptId"]).state != "cancelled":
+            return fail("get_job does not show the cancelled job")
     finally:
         producer.close()
         worker.shutdown()

@@ -16,11 +16,15 @@ from switchyard_sdk import Context, Worker
 
 
 @contextlib.contextmanager
-def fake_engine(servicer: Any, threads: int = 4) -> Iterator[int]:
-    """Serve `servicer` (an EngineServicer) on a free loopback port for the block; yields the port."""
-    from switchyard_sdk._proto.v1 import engine_pb2_grpc
+def fake_engine(servicer: Any, threads: int = 4, queues: Any = None) -> Iterator[int]:
+    """Serve `servicer` (an EngineServicer) and `queues` (a QueuesServicer, if given) on a
+    free loopback port for the block; yields the port."""
+    from switchyard_sdk._proto.v1 import engine_pb2_grpc, queues_pb2_grpc
     server = grpc.server(futures.ThreadPoolExecutor(threads))
-    engine_pb2_grpc.add_EngineServicer_to_server(servicer, server)
+    if servicer is not None:
+        engine_pb2_grpc.add_EngineServicer_to_server(servicer, server)
+    if queues is not None:
+        queues_pb2_grpc.add_QueuesServicer_to_server(queues, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:

@@ -19,7 +19,8 @@ from conftest import DEFAULT_CONFIG
 from switchyard_sdk import Context, TriggerAction, Worker
 from switchyard_sdk._json import to_value
 from switchyard_sdk._proto.v1 import engine_pb2
-from switchyard_sdk._stream import _Session, coalesce
+from switchyard_sdk._results import coalesce
+from switchyard_sdk._stream import _Session
 
 
 def _result(n: int) -> engine_pb2.InvocationResult:
@@ -220,7 +221,7 @@ def test_a_backlog_arrives_in_batches_and_each_job_runs_once_with_its_ctx(
 
 def test_value_outcome_fills_the_result_and_rejects_non_json() -> None:
     from switchyard_sdk._json import to_python
-    from switchyard_sdk._stream import value_outcome
+    from switchyard_sdk._results import value_outcome
     r = value_outcome("inv-9", {"a": [1, "x", None], "b": 0.5})
     assert r.invocation_id == "inv-9" and r.WhichOneof("outcome") == "value"
     assert to_python(r.value) == {"a": [1, "x", None], "b": 0.5}

@@ -190,11 +190,13 @@ def test_unimplemented_falls_back_to_one_trigger_each_and_is_remembered() -> Non
         assert len(fake.calls) == calls  # not asked again
         # The fallback Trigger carries the item's enqueue options.
         item = engine_pb2.EnqueueItem(function_id="f", queue="default", payload=to_value({"n": 43}),
-                                      delay_ms=0, idempotency_key="k")
+                                      delay_ms=0, idempotency_key="k", priority=0)
         item.not_before.seconds = 1_900_000_000
         assert _id(await batcher.enqueue(Enqueue(item), 30)) == "t43"
         sent = fake.triggers[-1].enqueue
         assert sent.HasField("delay_ms") and sent.delay_ms == 0 and sent.idempotency_key == "k"
+        assert sent.HasField("priority") and sent.priority == 0
+        assert not fake.triggers[-2].enqueue.HasField("priority")  # none given, none sent
         assert sent.not_before.seconds == 1_900_000_000
         assert len(fake.triggers) == 12
     asyncio.run(main())

@@ -12,6 +12,7 @@ from switchyard_sdk import (InvalidArgumentError, SwitchyardError, TopicNotFound
                             TriggerAction)
 from switchyard_sdk._batcher import Enqueue
 from switchyard_sdk.client import build_publish, build_request
+from switchyard_sdk.typed import Function
 from switchyard_sdk.errors import from_status
 from switchyard_sdk.queues import queue_info_from_proto
 from switchyard_sdk._proto.v1 import queues_pb2
@@ -76,3 +77,51 @@ def test_queue_config_shows_dedup_window_and_topic() -> None:
     info = queue_info_from_proto(q)
     assert info.config.dedup_window_ms == 300_000 and info.config.topic == "orders.placed"
     assert queue_info_from_proto(queues_pb2.QueueInfo(name="q")).config.topic is None
+
+
+def test_priority_reaches_the_batch_item_and_is_absent_unless_given() -> None:
+    assert _item(TriggerAction.Enqueue(queue="q", priority=9)).priority == 9  # type: ignore[attr-defined]
+    zero = _item(TriggerAction.Enqueue({"queue": "q", "priority": 0}))
+    assert zero.HasField("priority") and zero.priority == 0  # type: ignore[attr-defined]
+    assert not _item(TriggerAction.Enqueue(queue="q")).HasField("priority")  # type: ignore[attr-defined]
+
+
+def test_priority_above_nine_is_left_to_the_engine_and_a_negative_one_is_refused_here() -> None:
+    assert _item(TriggerAction.Enqueue(queue="q", priority=10)).priority == 10  # type: ignore[attr-defined]
+    with pytest.raises(InvalidArgumentError) as info:
+        TriggerAction.Enqueue(queue="q", priority=-1)
+    assert info.value.reason == "INVALID_PRIORITY" and info.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.message.startswith("INVALID_PRIORITY: priority -1 is out of range")
+    with pytest.raises(TypeError, match="priority must be an int"):
+        TriggerAction.Enqueue(queue="q", priority=True)
+    with pytest.raises(TypeError, match="priority must be an int"):
+        TriggerAction.Enqueue(queue="q", priority=1.0)  # type: ignore[arg-type]
+
+
+def test_typed_enqueue_takes_a_priority() -> None:
+    captured: list[object] = []
+
+    class _Client:
+        def trigger(self, request: dict[str, object]) -> object:
+            captured.append(request["action"])
+            return {"messageReceiptId": "r", "duplicate": False}
+
+    Function[dict, None]("f").enqueue(_Client(), {}, queue="q", priority=4)  # type: ignore[arg-type]
+    assert captured == [TriggerAction.Enqueue(queue="q", priority=4)]
+
+
+def test_priority_reasons_map_to_invalid_argument() -> None:
+    for reason in ("INVALID_PRIORITY", "PRIORITY_ON_FIFO_QUEUE"):
+        err = from_status(grpc.StatusCode.INVALID_ARGUMENT, f"{reason}: no", None)
+        assert isinstance(err, InvalidArgumentError) and err.reason == reason
+
+
+def test_queue_config_shows_result_retention_and_rate_limit() -> None:
+    q = queues_pb2.QueueInfo(name="q")
+    q.config.result_retention_ms = 60_000
+    q.config.rate_limit.per_second = 10
+    q.config.rate_limit.burst = 2
+    config = queue_info_from_proto(q).config
+    assert config.result_retention_ms == 60_000
+    assert config.rate_limit is not None and (config.rate_limit.per_second, config.rate_limit.burst) == (10, 2)
+    assert queue_info_from_proto(queues_pb2.QueueInfo(name="q")).config.rate_limit is None

@@ -67,6 +67,22 @@ def test_typed_calls_carry_dataclasses_both_ways(worker: Worker) -> None:
     SHOUT.void(worker, {"text": "and forget"})
 
 
+@pytest.fixture
+def engine_config() -> str:
+    from conftest import DEFAULT_CONFIG
+    return DEFAULT_CONFIG + "  kept: {result_retention_ms: 60000}\n"
+
+
+def test_a_typed_wait_for_result_decodes_the_jobs_result(worker: Worker) -> None:
+    worker.serve(CHARGE)
+    assert worker.wait_registered(CHARGE.id, 10)
+    receipt = CHARGE.enqueue(worker, Charge("o4", Money(7, "EUR")), queue="kept", priority=3)
+    job_id = receipt["messageReceiptId"]
+    assert CHARGE.wait_for_result(worker, "kept", job_id, timeout_ms=10_000) == Receipt("o4", Money(7, "EUR"))
+    assert asyncio.run(CHARGE.wait_for_result_async(worker, "kept", job_id, timeout_ms=10_000)) == \
+        Receipt("o4", Money(7, "EUR"))
+
+
 def test_a_declared_function_cannot_be_served() -> None:
     with pytest.raises(TypeError, match="has no handler"):
         Function[Shout, str]("typed::shout").adapted()

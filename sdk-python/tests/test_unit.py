@@ -20,7 +20,7 @@ from switchyard_sdk._handler import AdaptedHandler
 from switchyard_sdk._json import json_default, to_python, to_value
 from switchyard_sdk._proto.google_rpc import error_details_pb2, status_pb2
 from switchyard_sdk._proto.v1 import engine_pb2
-from switchyard_sdk._stream import error_result
+from switchyard_sdk._results import error_result
 from switchyard_sdk.actions import EnqueueAction, VoidAction
 from switchyard_sdk.context import Context
 from switchyard_sdk.errors import from_status

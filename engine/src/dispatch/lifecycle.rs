@@ -128,11 +128,16 @@ impl Dispatcher {
 
     /// Until `shutdown`: every [`WATCH_EVERY_MS`], writes held progress that is due and
     /// stops the attempts whose jobs were cancelled through another engine.
+    ///
+    /// The cadence is real time, not the injected clock's: it is housekeeping, not a time
+    /// any job waits for, so a test stepping a manual clock to "the timer the engine waits
+    /// on" never meets it. What a round decides (is held progress due?) reads the clock.
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(WATCH_EVERY_MS));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let next = self.clock.now().saturating_add(WATCH_EVERY_MS);
             tokio::select! {
-                _ = self.clock.sleep_until(next) => {}
+                _ = every.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
             self.watch_once().await;

@@ -3,8 +3,9 @@
 // Invariant: it speaks only the wire contract (the package's own proto definitions) and
 // records every message a worker sends, per stream, in arrival order — as protobufjs
 // message instances (unset message fields are null, `kind` names the set member).
-// Unary Engine methods (Trigger, EnqueueBatch) are served only when the test passes a
-// handler for them; any other call is UNIMPLEMENTED, as on an engine that lacks it.
+// Unary methods (Engine: Trigger, EnqueueBatch; Queues: GetJob, CancelJob) are served only
+// when the test passes a handler for them; any other call is UNIMPLEMENTED, as on an
+// engine that lacks it.
 import * as grpc from '@grpc/grpc-js';
 import { methods } from '../../dist/proto.js';
 import { toValueBytes } from '../../dist/value.js';
@@ -18,7 +19,7 @@ export class FakeEngine {
   port = 0;
 
   /**
-   * `unary`: optional `{ Trigger, EnqueueBatch }` handlers, each `(request) => response`
+   * `unary`: optional `{ Trigger, EnqueueBatch, GetJob, CancelJob }` handlers, each `(request) => response`
    * (a plain object) or a thrown/returned `{ code, details }` status to fail the call with.
    */
   constructor(unary = {}) {
@@ -30,7 +31,13 @@ export class FakeEngine {
     this.#server = new grpc.Server();
     const definitions = { Connect: methods.connect };
     const handlers = { Connect: (call) => this.#accept(call) };
-    for (const [name, definition] of [['Trigger', methods.trigger], ['EnqueueBatch', methods.enqueueBatch]]) {
+    const unaryMethods = [
+      ['Trigger', methods.trigger],
+      ['EnqueueBatch', methods.enqueueBatch],
+      ['GetJob', methods.getJob],
+      ['CancelJob', methods.cancelJob],
+    ];
+    for (const [name, definition] of unaryMethods) {
       const handler = this.#unary[name];
       if (!handler) continue;
       definitions[name] = definition;

@@ -10,16 +10,21 @@ Map of the package:
   hooks, fail-fast)
 - ``_stream``  — the ``Engine.Connect`` session: hello, register, invoke → result, reconnect
   with jitter (``_backoff``), connection and job logs
+- ``_results`` — a handler's outcome as its ``InvocationResult`` (``NonRetryableError``
+  included), and results batching
+- ``_progress`` — ``ctx.set_progress`` reports on their way to the stream (latest wins)
 - ``_channel`` — the URL grammar, the channel, transport-failure causes
 - ``_security`` — ``token`` and ``tls`` (``TlsOptions``): bearer header, TLS credentials
 - ``_batcher`` — coalesces concurrent enqueues into ``Engine.EnqueueBatch`` calls
 - ``_handler`` — adapts ``def``/``async def`` handlers with ``(payload)``/``(payload, ctx)``
 - ``_loop``    — the loop that owns all gRPC objects: the app's, or a private thread
-- ``context``  — ``Context`` handed to handlers (attempt, queue, receipt id, …)
+- ``context``  — ``Context`` handed to handlers (attempt, queue, receipt id, …, ``set_progress``)
+- ``jobs``     — ``Job`` (``get_job``), ``CancelResult`` (``cancel_job``), the
+  ``wait_for_result`` poll
 - ``typed``    — ``Function[P, R]``: typed handlers and calls
 - ``actions``  — ``TriggerAction.Enqueue`` (with its options) / ``TriggerAction.Void``
 - ``receipts`` — ``EnqueueReceipt`` / ``PublishReceipt``: what an enqueue and a publish answer
-- ``errors``   — ``SwitchyardError`` and one subclass per engine reason
+- ``errors``   — ``SwitchyardError`` and one subclass per engine reason; ``NonRetryableError``
 - ``queues``   — dataclasses for the Queues service answers
 - ``_json``    — JSON ⇄ ``google.protobuf.Value`` (exact or refused; ``default=`` encoders)
 - ``_proto``   — generated stubs (``scripts/gen_stubs.py``), never edited by hand
@@ -31,14 +36,16 @@ from .actions import Action, EnqueueAction, TriggerAction, VoidAction
 from .client import Client, TriggerRequest, connect
 from .context import Context
 from .errors import (FunctionFailedError, FunctionNotFoundError, InvalidArgumentError,
-                     InvalidUrlError, MissingGroupFieldError, PayloadTooLargeError,
+                     InvalidUrlError, JobCancelledError, JobDeadError, JobNotFoundError,
+                     MissingGroupFieldError, NonRetryableError, PayloadTooLargeError,
                      PermissionDeniedError, QueueNotFoundError, SwitchyardError,
                      SwitchyardTimeoutError, TopicNotFoundError, UnauthenticatedError,
                      UnavailableError)
+from .jobs import CancelOutcome, CancelResult, Job, JobProgress, JobState
 from ._security import TlsOptions
 from .receipts import EnqueueReceipt, PublishReceipt, SubscriberReceipt
 from .queues import (DeadLetter, DeadLetterPage, FunctionErrorInfo, QueueConfig, QueueInfo,
-                     QueueStats)
+                     QueueStats, RateLimit)
 from .typed import Function
 from .worker import Hook, Worker, register_worker, register_worker_async
 
@@ -55,5 +62,8 @@ __all__ = [
     "FunctionFailedError", "SwitchyardTimeoutError", "PayloadTooLargeError",
     "InvalidArgumentError", "UnavailableError", "InvalidUrlError",
     "UnauthenticatedError", "PermissionDeniedError", "TlsOptions",
-    "QueueInfo", "QueueConfig", "QueueStats", "DeadLetter", "DeadLetterPage", "FunctionErrorInfo",
+    "JobNotFoundError", "JobDeadError", "JobCancelledError", "NonRetryableError",
+    "QueueInfo", "QueueConfig", "QueueStats", "RateLimit", "DeadLetter", "DeadLetterPage",
+    "FunctionErrorInfo",
+    "Job", "JobState", "JobProgress", "CancelResult", "CancelOutcome",
 ]

@@ -222,6 +222,8 @@ class EnqueueBatcher:
         if item.HasField("not_before"):
             req.enqueue.not_before.CopyFrom(item.not_before)
         req.enqueue.idempotency_key = item.idempotency_key
+        if item.HasField("priority"):
+            req.enqueue.priority = item.priority
         resp: engine_pb2.TriggerResponse = await self._engine.Trigger(req, timeout=timeout)
         return resp.receipt
 

@@ -18,7 +18,9 @@ Protocol, per session:
 2. For each ``invoke``, and for each invocation of an ``invokes`` batch alike: start the
    handler (async handlers as a task on this loop, eagerly on Python 3.12+; sync handlers
    straight on the thread pool, which hands the finished result back in bulk); when it
-   finishes queue exactly one result (value, or error {message, code, stack}).
+   finishes queue exactly one result (value, or error {message, code, stack,
+   non_retryable}: ``_results``). A queued job's ``ctx.set_progress`` queues ``progress``
+   messages meanwhile (the latest of a burst: ``_progress``).
 3. For each ``cancel``: mark the context cancelled, forget the invocation and cancel its
    task; no result is sent (a sync handler's late result is dropped).
 4. The writer sends queued messages in order. Results queued while a write is pending
@@ -55,10 +57,9 @@ import logging
 import random
 import threading
 import time
-import traceback
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
-from typing import Any, Union
+from typing import Any
 
 import grpc
 
@@ -66,8 +67,10 @@ from ._backoff import delay_ms
 from ._channel import CAUSE_TEXT, classify, unreachable
 from ._handler import AdaptedHandler
 from ._joblog import log_job_end, log_job_start
-from ._json import Encoder, fill_value, to_python
+from ._json import Encoder, to_python
+from ._progress import ProgressReporter
 from ._proto.v1 import engine_pb2, engine_pb2_grpc
+from ._results import Outgoing, coalesce, error_outcome, value_outcome
 from .context import Context
 from .errors import SwitchyardError, from_rpc_error, from_rpc_status
 from ._version import __version__
@@ -78,74 +81,12 @@ log = logging.getLogger(__name__)
 WELCOME_TIMEOUT_S = 10.0
 SDK_NAME = "switchyard-python"
 
-_WorkerMessage = engine_pb2.WorkerMessage
 _InvocationResult = engine_pb2.InvocationResult
 
 # Python 3.12+: run an invocation's first step inside its task at creation, so a handler
 # that never suspends finishes without a trip through the loop. Only our own invocation
 # tasks are eager; the loop's task factory (used by user code) is left alone.
 _eager_task: Callable[..., asyncio.Task[None]] | None = getattr(asyncio, "eager_task_factory", None)
-
-Outgoing = Union[engine_pb2.WorkerMessage, engine_pb2.InvocationResult, None]
-"""What the writer sends: a message, a result (batched with its neighbours), or None
-(half-close)."""
-
-
-def value_outcome(invocation_id: str, value: Any, default: Encoder | None = None
-                  ) -> engine_pb2.InvocationResult:
-    """The result for a handler that returned `value` (filled in place: no copies).
-    Raises TypeError for a value that is not JSON, InvalidArgumentError for a number
-    JSON cannot carry exactly."""
-    result = _InvocationResult(invocation_id=invocation_id)
-    fill_value(result.value, value, default)
-    return result
-
-
-def error_outcome(invocation_id: str, exc: BaseException) -> engine_pb2.InvocationResult:
-    """The result for a handler that raised: code = exception class name."""
-    return _InvocationResult(
-        invocation_id=invocation_id,
-        error=engine_pb2.FunctionError(
-            message=str(exc),
-            code=type(exc).__name__,
-            stack="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        ),
-    )
-
-
-def error_result(invocation_id: str, exc: BaseException) -> engine_pb2.WorkerMessage:
-    """The ``result`` message for a handler that raised."""
-    return _WorkerMessage(result=error_outcome(invocation_id, exc))
-
-
-def coalesce(items: Iterable[Outgoing], batch: bool = True) -> list[engine_pb2.WorkerMessage | None]:
-    """Turn queued items into the messages to write, in order: each run of consecutive
-    results becomes one ``results`` batch (a run of one stays a plain ``result``); with
-    `batch` False every result is a plain ``result``."""
-    out: list[engine_pb2.WorkerMessage | None] = []
-    run: list[engine_pb2.InvocationResult] = []
-    for item in items:
-        if type(item) is _InvocationResult:
-            if batch:
-                run.append(item)
-            else:
-                out.append(_WorkerMessage(result=item))
-            continue
-        if run:
-            out.append(_results_message(run))
-            run = []
-        out.append(item)  # type: ignore[arg-type]  # a WorkerMessage or None
-    if run:
-        out.append(_results_message(run))
-    return out
-
-
-def _results_message(run: list[engine_pb2.InvocationResult]) -> engine_pb2.WorkerMessage:
-    if len(run) == 1:
-        return _WorkerMessage(result=run[0])
-    msg = _WorkerMessage()
-    msg.results.results.extend(run)  # one copy (nesting constructors would copy twice)
-    return msg
 
 
 class _Job:
@@ -532,6 +473,8 @@ class WorkerStream:
                 ctx.group = d.group or None
                 ctx.topic = d.topic or None
                 ctx.enqueued_at = timestamp_to_datetime(d.enqueued_at, d.HasField("enqueued_at"))
+                # progress is kept per queued job: a sync or void call's would be ignored
+                ctx._reporter = ProgressReporter(session, invocation_id, session.default)
         job = _Job(inv, ctx)
         session.jobs[invocation_id] = job  # before the handler starts: it may finish at once
         log_job_start(inv)

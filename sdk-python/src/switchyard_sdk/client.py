@@ -34,6 +34,8 @@ from ._security import Tls
 from ._proto.v1 import engine_pb2, engine_pb2_grpc, queues_pb2, queues_pb2_grpc
 from .actions import Action, EnqueueAction, VoidAction, check_options, fill_options
 from .errors import InvalidArgumentError
+from .jobs import (DEFAULT_WAIT_TIMEOUT_MS, CancelResult, Job, cancel_result_from_proto,
+                   check_timeout_ms, job_from_proto, wait_for_result)
 from .queues import (DeadLetterPage, QueueInfo, dead_letter_page_from_proto,
                      queue_info_from_proto)
 from .receipts import (EnqueueReceipt, PublishReceipt, enqueue_receipt_from_proto,
@@ -246,6 +248,59 @@ class Client:
         resp: queues_pb2.DiscardDeadLettersResponse = await self._queues.DiscardDeadLetters(
             queues_pb2.DiscardDeadLettersRequest(queue=queue, ids=ids or []), timeout=_CALL_TIMEOUT_S)
         return resp.count
+
+    # ---- one job by its receipt --------------------------------------------------------
+
+    def get_job(self, queue: str, message_receipt_id: str) -> Job:
+        """The job `message_receipt_id` of `queue` (state, attempts, result, progress, …).
+        Live jobs are always found; completed and cancelled ones while the queue's
+        ``result_retention_ms`` keeps them. Raises ``JobNotFoundError`` otherwise."""
+        return self._call(self._get_job(queue, message_receipt_id))
+
+    async def get_job_async(self, queue: str, message_receipt_id: str) -> Job:
+        return await self._call_async(self._get_job(queue, message_receipt_id))
+
+    async def _get_job(self, queue: str, message_receipt_id: str, timeout: float = _CALL_TIMEOUT_S) -> Job:
+        resp: queues_pb2.GetJobResponse = await self._queues.GetJob(
+            queues_pb2.GetJobRequest(queue=queue, message_receipt_id=message_receipt_id), timeout=timeout)
+        return job_from_proto(resp.job)
+
+    def cancel_job(self, queue: str, message_receipt_id: str) -> CancelResult:
+        """Cancel a job: a ready, waiting or delayed one never runs (outcome
+        ``"cancelled"``); one in flight is cancelled on its worker and ends cancelled, not
+        retried (``"cancelling"``). Idempotent: ``"already_cancelled"``,
+        ``"already_finished"`` (completed or dead; nothing changed). Returns the outcome
+        and the job after the call."""
+        return self._call(self._cancel_job(queue, message_receipt_id))
+
+    async def cancel_job_async(self, queue: str, message_receipt_id: str) -> CancelResult:
+        return await self._call_async(self._cancel_job(queue, message_receipt_id))
+
+    async def _cancel_job(self, queue: str, message_receipt_id: str) -> CancelResult:
+        resp: queues_pb2.CancelJobResponse = await self._queues.CancelJob(
+            queues_pb2.CancelJobRequest(queue=queue, message_receipt_id=message_receipt_id),
+            timeout=_CALL_TIMEOUT_S)
+        return cancel_result_from_proto(resp)
+
+    def wait_for_result(self, queue: str, message_receipt_id: str, *,
+                        timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS) -> Any:
+        """Wait until an enqueued job completes and return its handler's value, polling
+        ``get_job`` (50 ms, doubling to 1 s). Raises ``JobDeadError`` (reason ``JOB_DEAD``,
+        with the last error) if it was dead-lettered, ``JobCancelledError``
+        (``JOB_CANCELLED``) if cancelled, ``SwitchyardTimeoutError`` (``TIMEOUT``) if not
+        finished within `timeout_ms`, and the engine's ``JobNotFoundError`` for a job the
+        queue does not keep (give the queue a ``result_retention_ms``)."""
+        return self._call(self._wait_for_result(queue, message_receipt_id, check_timeout_ms(timeout_ms)))
+
+    async def wait_for_result_async(self, queue: str, message_receipt_id: str, *,
+                                    timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS) -> Any:
+        return await self._call_async(
+            self._wait_for_result(queue, message_receipt_id, check_timeout_ms(timeout_ms)))
+
+    async def _wait_for_result(self, queue: str, message_receipt_id: str, timeout_ms: int) -> Any:
+        loop = asyncio.get_running_loop()
+        return await wait_for_result(lambda timeout: self._get_job(queue, message_receipt_id, timeout), queue,
+                                     message_receipt_id, timeout_ms, clock=loop.time, sleep=asyncio.sleep)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         self._check_open(coro)

@@ -11,17 +11,29 @@ Errors the SDK raises itself (``INVALID_URL``, ``INVALID_ARGUMENT``, ``UNAVAILAB
 unreachable engine) have the same form. The subclass is chosen from the reason alone. A
 ``google.rpc.Status`` carried in a response (an ``EnqueueBatch`` item's failure) maps the
 same way (``from_rpc_status``), so it raises what the same failure of a call would.
+
+``wait_for_result`` raises three errors of its own in the same form, with reasons no engine
+call answers: ``JOB_DEAD`` (``JobDeadError``: the job was dead-lettered; ``details`` and
+``last_error`` carry its last error), ``JOB_CANCELLED`` (``JobCancelledError``) and
+``TIMEOUT`` (``SwitchyardTimeoutError``: not finished in time); each carries the ``job`` as
+last seen.
+
+``NonRetryableError`` is the odd one out: not a failed call but what a *handler* raises to
+say its job will never succeed (the engine dead-letters it at once, whatever budget is left).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from ._proto.google_rpc import error_details_pb2, status_pb2
+
+if TYPE_CHECKING:
+    from .jobs import Job
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 _REASON_PREFIX = re.compile(r"^([A-Z][A-Z0-9_]*): ?(.*)\Z", re.S)
@@ -37,11 +49,13 @@ class SwitchyardError(Exception):
         details: the ErrorInfo metadata (for ``FUNCTION_FAILED``: ``message``, ``code``,
             ``stack`` of the worker's error); empty when the engine sent none.
 
-    A `message` given without its ``REASON:`` prefix gets it.
+    A `message` given without its ``REASON:`` prefix gets it. `job`: for the errors of
+    ``wait_for_result`` (``JOB_DEAD``, ``JOB_CANCELLED``, ``TIMEOUT``), the job as last seen;
+    else None.
     """
 
     def __init__(self, reason: str, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
-                 details: Mapping[str, str] | None = None) -> None:
+                 details: Mapping[str, str] | None = None, job: Job | None = None) -> None:
         if not message.startswith(f"{reason}:"):
             message = f"{reason}: {message}"
         super().__init__(message)
@@ -49,9 +63,10 @@ class SwitchyardError(Exception):
         self.message = message
         self.code = code
         self.details: dict[str, str] = dict(details or {})
+        self.job = job
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.reason, self.message, self.code, self.details))
+        return (type(self), (self.reason, self.message, self.code, self.details, self.job))
 
 
 class QueueNotFoundError(SwitchyardError):
@@ -70,10 +85,10 @@ class FunctionNotFoundError(SwitchyardError):
     """A sync or void call named a function no connected worker has registered."""
 
 
-class FunctionFailedError(SwitchyardError):
-    """A sync call's handler raised. ``message`` is the engine's
-    (``FUNCTION_FAILED: function 'f' failed: card declined``); ``error_message``,
-    ``error_code`` and ``stack`` are the worker's."""
+class _WorkerErrorDetails:
+    """``error_message`` / ``error_code`` / ``stack``: a worker's error, read from ``details``."""
+
+    details: dict[str, str]
 
     @property
     def error_message(self) -> str:
@@ -91,8 +106,34 @@ class FunctionFailedError(SwitchyardError):
         return self.details.get("stack", "")
 
 
+class FunctionFailedError(_WorkerErrorDetails, SwitchyardError):
+    """A sync call's handler raised. ``message`` is the engine's
+    (``FUNCTION_FAILED: function 'f' failed: card declined``); ``error_message``,
+    ``error_code`` and ``stack`` are the worker's."""
+
+
 class SwitchyardTimeoutError(SwitchyardError):
-    """A sync call was not answered within its timeout (reason ``TIMEOUT``)."""
+    """A sync call was not answered within its timeout (reason ``TIMEOUT``), or
+    ``wait_for_result``'s job had not finished by its ``timeout_ms`` (reason ``TIMEOUT``,
+    ``details`` ``queue``, ``message_receipt_id``, ``state``; ``job`` as last seen)."""
+
+
+class JobNotFoundError(SwitchyardError):
+    """``get_job`` / ``cancel_job`` / ``wait_for_result`` named a job the queue does not have
+    (reason ``JOB_NOT_FOUND``): it never existed, or it completed or was cancelled and is no
+    longer kept (the queue's ``result_retention_ms``). ``details``: ``queue``,
+    ``message_receipt_id``."""
+
+
+class JobDeadError(_WorkerErrorDetails, SwitchyardError):
+    """``wait_for_result``: the job was dead-lettered (reason ``JOB_DEAD``). ``details``:
+    ``queue``, ``message_receipt_id`` and its last error's ``message``, ``code``, ``stack``
+    (also as ``error_message``, ``error_code``, ``stack``); ``job`` is the dead job."""
+
+
+class JobCancelledError(SwitchyardError):
+    """``wait_for_result``: the job was cancelled (reason ``JOB_CANCELLED``). ``details``:
+    ``queue``, ``message_receipt_id``; ``job`` is the cancelled job."""
 
 
 class PayloadTooLargeError(SwitchyardError):
@@ -102,7 +143,8 @@ class PayloadTooLargeError(SwitchyardError):
 class InvalidArgumentError(SwitchyardError, ValueError):
     """Malformed request, e.g. an empty function id; also the enqueue options' reasons
     ``CONFLICTING_DELAY`` (both ``delay_ms`` and ``not_before``) and
-    ``INVALID_IDEMPOTENCY_KEY`` (a key over 256 bytes).
+    ``INVALID_IDEMPOTENCY_KEY`` (a key over 256 bytes), ``INVALID_PRIORITY`` (a priority
+    outside 0–9) and ``PRIORITY_ON_FIFO_QUEUE`` (a priority on a fifo queue).
 
     Also a ``ValueError``: the SDK raises it itself, before any RPC, for requests it can
     already tell are malformed (an empty ``function_id``), with the engine's reason so that
@@ -145,6 +187,12 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     # Malformed enqueue options: an InvalidArgumentError whose reason says which.
     "CONFLICTING_DELAY": InvalidArgumentError,
     "INVALID_IDEMPOTENCY_KEY": InvalidArgumentError,
+    "INVALID_PRIORITY": InvalidArgumentError,
+    "PRIORITY_ON_FIFO_QUEUE": InvalidArgumentError,
+    "JOB_NOT_FOUND": JobNotFoundError,
+    # wait_for_result's own outcomes (no engine call answers these)
+    "JOB_DEAD": JobDeadError,
+    "JOB_CANCELLED": JobCancelledError,
     "UNAVAILABLE": UnavailableError,
     "INVALID_URL": InvalidUrlError,
     "TOKEN_MISSING": UnauthenticatedError,
@@ -152,6 +200,27 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     "UNAUTHENTICATED": UnauthenticatedError,  # status code name, when no reason was sent
     "PERMISSION_DENIED": PermissionDeniedError,
 }
+
+
+class NonRetryableError(Exception):
+    """Raise it from a handler when its job can never succeed (a malformed card number, a
+    deleted account): the engine dead-letters the job at once with this error, whatever
+    retry budget is left (``FunctionError.non_retryable``). The error's code is the class
+    name — ``"NonRetryableError"``, or a subclass's own name — unless `code` is given.
+    A sync call's caller sees it as any failure (``FunctionFailedError``).
+
+    Not a ``SwitchyardError``: nothing failed in a call to the engine."""
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or type(self).__name__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_non_retryable, (type(self), str(self), self.code))
+
+
+def _rebuild_non_retryable(cls: type[NonRetryableError], message: str, code: str) -> NonRetryableError:
+    return cls(message, code=code)
 
 
 def error_class(reason: str) -> type[SwitchyardError]:

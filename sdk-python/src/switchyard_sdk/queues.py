@@ -33,6 +33,20 @@ class QueueConfig:
     dedup_window_ms: int = 0
     # Set for a topic subscriber's queue ("<topic>/<function_id>"): its topic; else None.
     topic: str | None = None
+    # How long completed and cancelled jobs are kept for get_job (0: completed jobs are
+    # deleted at once, cancelled ones kept 60 s).
+    result_retention_ms: int = 0
+    # The queue's rate limit, if it has one.
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `per_second` attempts start per second, up to `burst` at once (a
+    ``per_minute`` limit in the config reads as its ``per_second`` equivalent)."""
+
+    per_second: float
+    burst: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +72,13 @@ class QueueInfo:
 
 @dataclass(frozen=True, slots=True)
 class FunctionErrorInfo:
-    """A worker's error as the engine stored it: message, code (e.g. "ValueError"), stack."""
+    """A worker's error as the engine stored it: message, code (e.g. "ValueError"), stack;
+    `non_retryable`: the handler raised ``NonRetryableError`` (no retry was made)."""
 
     message: str
     code: str
     stack: str
+    non_retryable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +117,9 @@ def queue_info_from_proto(q: queues_pb2.QueueInfo) -> QueueInfo:
             type=c.type, message_group_field=c.message_group_field, timeout_ms=c.timeout_ms,
             max_backoff_ms=c.max_backoff_ms if c.HasField("max_backoff_ms") else None,
             jitter=c.jitter, dedup_window_ms=c.dedup_window_ms, topic=c.topic or None,
+            result_retention_ms=c.result_retention_ms,
+            rate_limit=RateLimit(per_second=c.rate_limit.per_second, burst=c.rate_limit.burst)
+            if c.HasField("rate_limit") else None,
         ),
         stats=QueueStats(
             ready=s.ready, delayed=s.delayed, in_flight=s.in_flight, dead=s.dead,
@@ -111,7 +130,8 @@ def queue_info_from_proto(q: queues_pb2.QueueInfo) -> QueueInfo:
 
 
 def function_error_from_proto(e: engine_pb2.FunctionError) -> FunctionErrorInfo:
-    return FunctionErrorInfo(message=e.message, code=e.code, stack=e.stack)
+    return FunctionErrorInfo(message=e.message, code=e.code, stack=e.stack,
+                             non_retryable=e.non_retryable)
 
 
 def dead_letter_from_proto(d: queues_pb2.DeadLetter) -> DeadLetter:

@@ -2,7 +2,8 @@
 
 Invariant: one ``Function`` object is what the worker serves (``worker.serve(CHARGE)``)
 and what callers call (``CHARGE.call(client, payload)``, ``CHARGE.enqueue(client, payload,
-queue=…)``, ``CHARGE.void(client, payload)`` and their ``_async`` twins), so a type checker
+queue=…)``, ``CHARGE.wait_for_result(client, queue, receipt_id)``, ``CHARGE.void(client,
+payload)`` and their ``_async`` twins), so a type checker
 sees the payload a caller sends and the result it gets back exactly as the handler
 declares them (``Function("payments::charge", charge)`` infers both from ``charge``;
 ``Function[ChargeIn, ChargeOut]("payments::charge")`` declares them where the handler's
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from .actions import Action, EnqueueAction, VoidAction
 from .context import Context
+from .jobs import DEFAULT_WAIT_TIMEOUT_MS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -134,18 +136,30 @@ class Function(Generic[P, R]):
         return self.decode_result(await client.trigger_async(self._request(payload, None, timeout_ms)))
 
     def enqueue(self, client: Client, payload: P, *, queue: str, delay_ms: int | None = None,
-                not_before: datetime | None = None, idempotency_key: str | None = None
-                ) -> EnqueueReceipt:
+                not_before: datetime | None = None, idempotency_key: str | None = None,
+                priority: int | None = None) -> EnqueueReceipt:
         """Durably enqueue a job of this function to `queue`, with the enqueue options of
         ``TriggerAction.Enqueue``."""
-        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key)
+        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key, priority)
         return cast("EnqueueReceipt", client.trigger(self._request(payload, action, None)))
 
     async def enqueue_async(self, client: Client, payload: P, *, queue: str,
                             delay_ms: int | None = None, not_before: datetime | None = None,
-                            idempotency_key: str | None = None) -> EnqueueReceipt:
-        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key)
+                            idempotency_key: str | None = None,
+                            priority: int | None = None) -> EnqueueReceipt:
+        action = EnqueueAction(queue, delay_ms, not_before, idempotency_key, priority)
         return cast("EnqueueReceipt", await client.trigger_async(self._request(payload, action, None)))
+
+    def wait_for_result(self, client: Client, queue: str, message_receipt_id: str, *,
+                        timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS) -> R:
+        """``client.wait_for_result`` for a job of this function: its result, as the declared
+        type (the same errors: ``JobDeadError``, ``JobCancelledError``, ``TIMEOUT``, …)."""
+        return self.decode_result(client.wait_for_result(queue, message_receipt_id, timeout_ms=timeout_ms))
+
+    async def wait_for_result_async(self, client: Client, queue: str, message_receipt_id: str, *,
+                                    timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS) -> R:
+        return self.decode_result(
+            await client.wait_for_result_async(queue, message_receipt_id, timeout_ms=timeout_ms))
 
     def void(self, client: Client, payload: P) -> None:
         """Fire and forget."""

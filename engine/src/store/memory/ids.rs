@@ -1,34 +1,46 @@
-//! The id index: where each job the store holds sits, by its id, so that `get_job` and
-//! `cancel` find it without a search.
+//! The id index: where each job the store holds is, by its id, so that `get_job` and
+//! `cancel` find it without a search of the whole store.
 //!
-//! Invariant: every record the store holds — ready, waiting, delayed, in flight, dead, or
-//! finished and kept — has exactly one entry, a [`Place`] naming the container it is in and
-//! its key there; every transition that moves a record rewrites its entry under the store's
-//! lock, and a record leaving the store (completed without retention, discarded, expired)
-//! takes its entry with it. Job ids are unique in the store (the engine issues UUIDs).
+//! Invariant: every record the store holds has exactly one entry, and the entry names its
+//! sequence number and which of three parts of the store it is in: live (ready, waiting,
+//! delayed or in flight — under its route and priority), dead, or finished and kept. An
+//! entry changes only when one of those does — enqueue, dead-letter, redrive (a new
+//! sequence), a job's end (finished and kept, or deleted: completed without retention,
+//! discarded, expired) — so the hot path (enqueue, lease, complete) pays one insert and
+//! one removal, and leases, retries, releases and FIFO promotions none. Within the live
+//! part the store finds a record by its sequence (see `lifecycle::locate`). Job ids are
+//! unique in the store (the engine issues UUIDs).
 //!
-//! Compact: an engine-issued id is keyed by its 16 bytes and a place is 24 bytes, so an
-//! entry costs 40 bytes plus the table's slack; other ids (rare) are keyed by their text.
+//! Compact: an engine-issued id is keyed by its 16 bytes and a place is 16 bytes, so an
+//! entry costs 32 bytes plus the table's slack; other ids (rare) are keyed by their text.
 
 use super::record::{IdKey, Record};
-use crate::clock::Millis;
 use foldhash::HashMap;
 
-/// Where a record is: enough to find it in its container in O(log n).
+/// Which part of the store a record is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Place {
-    /// In `routes[route]`'s ready jobs of `priority`.
-    Ready { route: u32, priority: u8, seq: u64 },
-    /// In `queues[queue].waiting` (a FIFO member behind its group's head).
-    Waiting { queue: u32, seq: u64 },
-    /// In `queues[queue].delayed` under `(due, seq)`.
-    Delayed { queue: u32, due: Millis, seq: u64 },
-    /// In the in-flight slab.
-    InFlight { slot: u32 },
-    /// In `queues[queue].dead` under its dead-letter sequence.
-    Dead { queue: u32, seq: u64 },
-    /// `Completed` or `Cancelled`, in `finished` under `(expires_at, seq)`.
-    Finished { expires_at: Millis, seq: u64 },
+pub(super) enum Part {
+    /// Ready (in `routes[route]` at `priority`), waiting, delayed or in flight.
+    Live,
+    /// In its queue's `dead`, under `seq` (its dead-letter sequence).
+    Dead,
+    /// In `finished`, under `seq`.
+    Finished,
+}
+
+/// Where a record is: its part of the store, its sequence there, and its route and priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Place {
+    pub seq: u64,
+    pub route: u32,
+    pub priority: u8,
+    pub part: Part,
+}
+
+impl Place {
+    pub fn of(record: &Record, part: Part) -> Self {
+        Place { seq: record.seq, route: record.route, priority: record.priority, part }
+    }
 }
 
 #[derive(Default)]
@@ -38,7 +50,9 @@ pub(super) struct Ids {
 }
 
 impl Ids {
-    pub fn set(&mut self, record: &Record, place: Place) {
+    /// Files `record` as being in `part` now.
+    pub fn set(&mut self, record: &Record, part: Part) {
+        let place = Place::of(record, part);
         match record.key() {
             IdKey::Uuid(key) => {
                 self.uuids.insert(key, place);
@@ -77,7 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_place_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Place>(), 24);
+    fn a_place_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<Place>(), 16);
     }
 }

@@ -7,8 +7,54 @@
 //! out) by its sequence number, for the id index.
 
 use super::record::Record;
+use crate::clock::Millis;
 use crate::store::LeaseToken;
+use foldhash::HashMap;
 use std::collections::{BTreeMap, VecDeque};
+
+/// A queue's delayed jobs by due time, and each one's due time by its sequence (so that the
+/// id index, which knows a job's sequence only, finds it).
+#[derive(Default)]
+pub(super) struct Delayed {
+    by_due: BTreeMap<(Millis, u64), Record>,
+    due_of: HashMap<u64, Millis>,
+}
+
+impl Delayed {
+    pub fn len(&self) -> usize {
+        self.by_due.len()
+    }
+
+    pub fn insert(&mut self, due: Millis, record: Record) {
+        self.due_of.insert(record.seq, due);
+        self.by_due.insert((due, record.seq), record);
+    }
+
+    pub fn next_due(&self) -> Option<Millis> {
+        self.by_due.first_key_value().map(|((due, _), _)| *due)
+    }
+
+    /// The earliest record due at or before `now`, taken out.
+    pub fn pop_due(&mut self, now: Millis) -> Option<Record> {
+        if self.next_due()? > now {
+            return None;
+        }
+        let ((_, seq), record) = self.by_due.pop_first()?;
+        self.due_of.remove(&seq);
+        Some(record)
+    }
+
+    /// The record `seq` and its due time.
+    pub fn get(&self, seq: u64) -> Option<(Millis, &Record)> {
+        let due = *self.due_of.get(&seq)?;
+        self.by_due.get(&(due, seq)).map(|r| (due, r))
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<Record> {
+        let due = self.due_of.remove(&seq)?;
+        self.by_due.remove(&(due, seq))
+    }
+}
 
 /// A route's ready jobs by priority. Priority 0 (every job, unless producers set one) is
 /// `base`; a higher priority gets its own [`Ready`] only while it has jobs, so a store
@@ -141,6 +187,12 @@ impl Slab {
 
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Record> {
         self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The slot of the in-flight record `seq`: a scan, as the slab holds no more than is in
+    /// flight at once.
+    pub fn find(&self, seq: u64) -> Option<u32> {
+        self.slots.iter().position(|r| r.as_ref().is_some_and(|r| r.seq == seq)).map(|slot| slot as u32)
     }
 
     /// The record `token` names, if the token is current.
@@ -291,6 +343,57 @@ impl<T> Chunked<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::{NewJob, Payload};
+
+    fn record(seq: u64, priority: u8) -> Record {
+        let job = NewJob {
+            id: format!("j{seq}"),
+            queue: "q".into(),
+            function_id: "f".into(),
+            payload: Payload::default(),
+            group: None,
+            enqueued_at: seq,
+            not_before: None,
+            dedup: None,
+            priority,
+        };
+        Record::new(job, seq, 0)
+    }
+
+    #[test]
+    fn a_ready_record_is_found_and_taken_out_by_its_sequence_wherever_it_is() {
+        let mut ready = Ready::default();
+        let n = (MAX_CHUNK * 2 + 7) as u64;
+        (1..=n).for_each(|seq| ready.push(record(seq, 0)));
+        ready.push(record(0, 0)); // older than all: a released job, in `returned`
+        for seq in [0, 1, MAX_CHUNK as u64, MAX_CHUNK as u64 + 1, n] {
+            assert_eq!(ready.get(seq).map(|r| r.seq), Some(seq));
+            assert_eq!(ready.remove(seq).map(|r| r.seq), Some(seq));
+            assert!(ready.get(seq).is_none() && ready.remove(seq).is_none(), "{seq} is gone");
+        }
+        assert_eq!(ready.len(), n as usize - 4);
+        ready.push(record(n + 1, 0));
+        let order: Vec<u64> = std::iter::from_fn(|| ready.pop_oldest()).map(|r| r.seq).collect();
+        let mut want: Vec<u64> =
+            (2..=n + 1).filter(|s| ![MAX_CHUNK as u64, MAX_CHUNK as u64 + 1, n].contains(s)).collect();
+        want.sort_unstable();
+        assert_eq!(order, want, "what is left still comes out oldest first");
+    }
+
+    #[test]
+    fn by_priority_hands_out_the_highest_first_then_the_oldest() {
+        let mut ready = ByPriority::default();
+        for (seq, priority) in [(1, 0), (2, 5), (3, 9), (4, 5), (5, 0), (6, 1)] {
+            ready.push(record(seq, priority));
+        }
+        assert_eq!(ready.next(), Some((9, 3)));
+        assert_eq!(ready.oldest_record().map(|r| r.seq), Some(1), "the oldest of any priority");
+        assert_eq!(ready.remove(5, 4).map(|r| r.seq), Some(4));
+        assert!(ready.remove(7, 1).is_none(), "no such priority");
+        let order: Vec<(u8, u64)> = std::iter::from_fn(|| ready.pop_next()).map(|r| (r.priority, r.seq)).collect();
+        assert_eq!(order, [(9, 3), (5, 2), (1, 6), (0, 1), (0, 5)]);
+        assert!(ready.high.is_empty(), "no priority list is kept once empty");
+    }
 
     #[test]
     fn chunked_keeps_fifo_order_across_chunks() {

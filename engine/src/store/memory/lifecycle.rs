@@ -9,68 +9,86 @@
 //! whose `expires_at` is not after `now` is answered as gone even before
 //! `expire_finished` has removed it.
 
-use super::ids::Place;
+use super::ids::{Part, Place};
 use super::record::Record;
-use super::{CancelRequest, Change, Inner, Journal, MemoryStore};
+use super::{CancelRequest, Change, Finished, Inner, Journal, MemoryStore};
 use crate::clock::Millis;
 use crate::queue::{Job, JobState, Progress};
 use crate::store::{CancelOutcome, LeaseToken};
 
+/// Where in the store a live record is, found from its [`Place`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spot {
+    Ready,
+    Waiting,
+    Delayed(Millis),
+    InFlight(u32),
+    Dead,
+    Finished,
+}
+
 impl Inner {
-    /// The record at `place` and its state.
-    fn locate(&self, place: Place) -> Option<(&Record, JobState)> {
-        match place {
-            Place::Ready { route, priority, seq } => {
-                self.routes[route as usize].ready.get(priority, seq).map(|r| (r, JobState::Ready))
-            }
-            Place::Waiting { queue, seq } => {
-                self.queues[queue as usize].waiting.get(&seq).map(|r| (r, JobState::Waiting))
-            }
-            Place::Delayed { queue, due, seq } => {
-                self.queues[queue as usize].delayed.get(&(due, seq)).map(|r| (r, JobState::Delayed))
-            }
-            Place::InFlight { slot } => self.in_flight.get(slot).map(|r| (r, JobState::InFlight)),
-            Place::Dead { queue, seq } => self.queues[queue as usize].dead.get(&seq).map(|r| (r, JobState::Dead)),
-            Place::Finished { expires_at, seq } => self.finished.get(&(expires_at, seq)).map(|r| {
-                let state = r.life().and_then(|l| l.ended).map_or(JobState::Completed, |e| e.state);
-                (r, state)
-            }),
+    /// Finds the record at `place`: a live one in its route's ready jobs, its queue's
+    /// waiting or delayed jobs (by sequence), or the in-flight slab (a scan of what is in
+    /// flight), in that order.
+    fn spot(&self, place: Place) -> Option<(&Record, Spot)> {
+        let queue = self.routes[place.route as usize].queue as usize;
+        let q = &self.queues[queue];
+        match place.part {
+            Part::Dead => return q.dead.get(&place.seq).map(|r| (r, Spot::Dead)),
+            Part::Finished => return self.finished.get(&place.seq).map(|f| (&f.record, Spot::Finished)),
+            Part::Live => {}
         }
+        if let Some(r) = self.routes[place.route as usize].ready.get(place.priority, place.seq) {
+            return Some((r, Spot::Ready));
+        }
+        if let Some(r) = q.waiting.get(&place.seq) {
+            return Some((r, Spot::Waiting));
+        }
+        if let Some((due, r)) = q.delayed.get(place.seq) {
+            return Some((r, Spot::Delayed(due)));
+        }
+        let slot = self.in_flight.find(place.seq)?;
+        self.in_flight.get(slot).map(|r| (r, Spot::InFlight(slot)))
     }
 
-    /// The job `id` of `queue` as a caller sees it, with where it is.
-    fn find(&self, queue: &str, id: &str) -> Option<(Job, Place)> {
+    /// The job `id` of `queue` as a caller sees it, and where it is.
+    fn find(&self, queue: &str, id: &str) -> Option<(Job, Spot)> {
         let place = self.ids.get(id)?;
-        let (record, state) = self.locate(place)?;
+        let (record, spot) = self.spot(place)?;
         if self.queues[self.queue_index(record) as usize].name != queue {
             return None;
         }
-        let job = self.job(record, state);
-        Some(match place {
-            Place::Delayed { due, .. } => (Job { due_at: due, ..job }, place),
-            _ => (job, place),
-        })
+        let job = match spot {
+            Spot::Ready => self.job(record, JobState::Ready),
+            Spot::Waiting => self.job(record, JobState::Waiting),
+            Spot::Delayed(due) => Job { due_at: due, ..self.job(record, JobState::Delayed) },
+            Spot::InFlight(_) => self.job(record, JobState::InFlight),
+            Spot::Dead => self.job(record, JobState::Dead),
+            Spot::Finished => self.finished_job(self.finished.get(&place.seq).expect("spotted")),
+        };
+        Some((job, spot))
     }
 
-    /// Takes a job that has not started out of its place (`Ready`, `Waiting` or `Delayed`);
+    /// Takes a job that has not started out of its spot (`Ready`, `Waiting` or `Delayed`);
     /// a FIFO head's group moves on, a waiting member leaves its group's list.
-    fn take_pending(&mut self, place: Place) -> Option<Record> {
-        let (record, head) = match place {
-            Place::Ready { route, priority, seq } => (self.routes[route as usize].ready.remove(priority, seq)?, true),
-            Place::Delayed { queue, due, seq } => (self.queues[queue as usize].delayed.remove(&(due, seq))?, true),
-            Place::Waiting { queue, seq } => {
-                let q = &mut self.queues[queue as usize];
-                let record = q.waiting.remove(&seq)?;
+    fn take_pending(&mut self, place: Place, spot: Spot) -> Option<Record> {
+        let queue = self.routes[place.route as usize].queue;
+        let q = &mut self.queues[queue as usize];
+        let (record, head) = match spot {
+            Spot::Ready => (self.routes[place.route as usize].ready.remove(place.priority, place.seq)?, true),
+            Spot::Delayed(_) => (q.delayed.remove(place.seq)?, true),
+            Spot::Waiting => {
+                let record = q.waiting.remove(&place.seq)?;
                 let group = record.group().expect("a waiting job has a group");
                 let members = &mut q.groups.get_mut(group).expect("a waiting job's group is live").waiting;
-                let at = members.iter().position(|s| *s == seq).expect("a group lists its waiting members");
+                let at = members.iter().position(|s| *s == place.seq).expect("a group lists its waiting members");
                 members.remove(at);
                 (record, false)
             }
-            Place::InFlight { .. } | Place::Dead { .. } | Place::Finished { .. } => return None,
+            Spot::InFlight(_) | Spot::Dead | Spot::Finished => return None,
         };
         if let (true, Some(group)) = (head, record.group()) {
-            let queue = self.queue_index(&record);
             self.advance_group(queue, group);
         }
         Some(record)
@@ -79,11 +97,9 @@ impl Inner {
 
 impl MemoryStore {
     pub(super) fn get_job_at(&self, queue: &str, id: &str, now: Millis) -> Option<Job> {
-        let (job, place) = self.inner.lock().find(queue, id)?;
-        match place {
-            Place::Finished { expires_at, .. } if expires_at <= now => None,
-            _ => Some(job),
-        }
+        let (job, _) = self.inner.lock().find(queue, id)?;
+        // A finished job past its time is gone, swept or not.
+        job.expires_at.is_none_or(|until| until > now).then_some(job)
     }
 
     /// [`crate::store::Store::cancel`], reporting the change.
@@ -101,30 +117,31 @@ impl MemoryStore {
     ) -> CancelOutcome {
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
-        let Some((job, place)) = inner.find(queue, id) else {
+        let Some((job, spot)) = inner.find(queue, id) else {
             return CancelOutcome::NotFound;
         };
-        match place {
-            Place::Finished { expires_at, .. } if expires_at <= at => CancelOutcome::NotFound,
-            Place::Finished { .. } if job.state == JobState::Cancelled => CancelOutcome::AlreadyCancelled(job),
-            Place::Finished { .. } | Place::Dead { .. } => CancelOutcome::AlreadyFinished(job),
-            Place::InFlight { slot } => {
-                let record = inner.in_flight.get_mut(slot).expect("located");
+        match spot {
+            Spot::Finished if job.expires_at.is_some_and(|until| until <= at) => CancelOutcome::NotFound,
+            Spot::Finished if job.state == JobState::Cancelled => CancelOutcome::AlreadyCancelled(job),
+            Spot::Finished | Spot::Dead => CancelOutcome::AlreadyFinished(job),
+            Spot::InFlight(slot) => {
+                let record = inner.in_flight.get_mut(slot).expect("spotted");
                 if record.cancel_request().is_some() {
                     return CancelOutcome::AlreadyCancelled(job);
                 }
                 let request = CancelRequest { at, until };
                 record.life_mut().cancel = Some(request);
-                let token =
-                    LeaseToken { job_id: job.id.clone(), lease_id: (u64::from(slot) << 32) | u64::from(record.lease) };
+                let lease_id = (u64::from(slot) << 32) | u64::from(record.lease);
+                let token = LeaseToken { job_id: job.id.clone(), lease_id };
                 let job = Job { cancel_requested: true, ..job };
                 if let Some(journal) = journal {
                     journal(Change::CancelRequested { job: job.clone(), seq: record.seq, request });
                 }
                 CancelOutcome::Cancelling(job, token)
             }
-            Place::Ready { .. } | Place::Waiting { .. } | Place::Delayed { .. } => {
-                let record = inner.take_pending(place).expect("located");
+            Spot::Ready | Spot::Waiting | Spot::Delayed(_) => {
+                let place = inner.ids.get(id).expect("found");
+                let record = inner.take_pending(place, spot).expect("spotted");
                 inner.keep_finished(record, (JobState::Cancelled, at, until), None, journal);
                 let (job, _) = inner.find(queue, id).expect("just filed");
                 drop(guard);
@@ -156,11 +173,12 @@ impl MemoryStore {
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
         let mut n = 0;
-        while let Some(entry) = inner.finished.first_entry() {
+        while let Some(entry) = inner.expiry.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            let ((_, seq), record) = entry.remove_entry();
+            let (_, seq) = entry.remove_entry().0;
+            let Finished { record, .. } = inner.finished.remove(&seq).expect("what expires is kept");
             inner.ids.remove(&record);
             if let Some(journal) = journal.as_mut() {
                 let queue = &inner.queues[inner.routes[record.route as usize].queue as usize].name;

@@ -7,8 +7,9 @@
 //! `InFlight` in the `in_flight` slab (found by its lease token, never by a search),
 //! `Waiting` in its queue's `waiting` (its FIFO group lists it in order), `Dead` in its
 //! queue's `dead` (by dead-letter sequence), `Completed` (kept with its result) or
-//! `Cancelled` in `finished` (by expiry) — and the id index ([`ids`]) says which place,
-//! rewritten by every transition. A FIFO group is `busy` while its head is ready, delayed
+//! `Cancelled` in `finished` (with an expiry index) — and the id index ([`ids`]) says
+//! which part of the store (live, dead, finished) and which sequence, rewritten by every
+//! transition between those parts. A FIFO group is `busy` while its head is ready, delayed
 //! or in flight; only then do later members wait — so a delayed FIFO head holds its group
 //! until it has run, and a member whose turn comes before its `not_before` is delayed, not
 //! ready. One mutex guards it all, so every operation is one atomic transition.
@@ -17,7 +18,7 @@
 //! for `finished` at once (a FIFO head's group moves on, a waiting member leaves its
 //! group's list); an in-flight one is marked, and the end of its attempt makes it
 //! `Cancelled` unless it succeeded. Finished jobs count in no gauge; `expire_finished`
-//! pops them from the front of `finished`. Progress lives in the in-flight record only.
+//! pops them from the front of its expiry index. Progress lives in the in-flight record only.
 //! Rate limits are a [`LocalGate`] of this store: per engine, as the store is.
 //!
 //! Idempotency keys live per queue in `claims` (key → first job, expiry), with an expiry
@@ -27,10 +28,12 @@
 //! twice stores the first only.
 //!
 //! Records are compact ([`record`]): an engine-issued job with a small payload costs about
-//! 80 bytes and no allocation of its own, so a million queued jobs fit in well under
-//! 100 MB. A route (queue, function) is interned once; routes are never forgotten, so a
+//! 80 bytes and no allocation of its own. The id index adds a 32-byte entry per job plus
+//! its table's slack: a million queued jobs hold about 150 MB in all (measured by
+//! `benches/memory_store.rs`: 149.5 bytes per job, 80.3 before the index). A route (queue, function) is interned once; routes are never forgotten, so a
 //! producer inventing function names without end grows the store by one small entry each.
 
+mod finish;
 mod ids;
 mod index;
 mod journal;
@@ -46,8 +49,8 @@ use crate::limits::rate::{LocalGate, RateGate};
 use crate::queue::{Enqueued, Job, JobId, JobState, MAX_PRIORITY, NewJob, Payload, Progress};
 use async_trait::async_trait;
 use foldhash::{HashMap, HashSet};
-use ids::{Ids, Place};
-use index::{ByPriority, Slab};
+use ids::{Ids, Part};
+use index::{ByPriority, Delayed, Slab};
 use parking_lot::Mutex;
 use record::Record;
 use std::collections::{BTreeMap, VecDeque};
@@ -69,10 +72,22 @@ struct Inner {
     in_flight: Slab,
     /// Where each job is, by id.
     ids: Ids,
-    /// `Completed` (kept) and `Cancelled` jobs of every queue, by `(expires_at, seq)`.
-    finished: BTreeMap<(Millis, u64), Record>,
+    /// `Completed` (kept) and `Cancelled` jobs of every queue, by sequence.
+    finished: BTreeMap<u64, Finished>,
+    /// The finished jobs by `(expires_at, seq)`, to forget them once their time is over.
+    expiry: BTreeMap<(Millis, u64), ()>,
     next_seq: u64,
     next_lease: u32,
+}
+
+/// A job kept after its end: `Completed` (with its result, where the queue keeps results)
+/// or `Cancelled`, from `at` until `until`.
+struct Finished {
+    record: Record,
+    state: JobState,
+    at: Millis,
+    until: Millis,
+    result: Option<Payload>,
 }
 
 /// One (queue, function): the jobs of that function ready in that queue.
@@ -87,7 +102,7 @@ struct QueueIndex {
     name: String,
     /// Route index by function name.
     routes: HashMap<String, u32>,
-    delayed: BTreeMap<(Millis, u64), Record>,
+    delayed: Delayed,
     dead: BTreeMap<u64, Record>,
     groups: HashMap<Box<str>, Group>,
     /// FIFO members behind their group's head, by enqueue sequence.
@@ -177,7 +192,6 @@ impl Inner {
         let g = q.groups.entry(group).or_default();
         if g.busy {
             g.waiting.push_back(record.seq);
-            self.ids.set(&record, Place::Waiting { queue, seq: record.seq });
             q.waiting.insert(record.seq, record);
             JobState::Waiting
         } else {
@@ -202,9 +216,8 @@ impl Inner {
     }
 
     fn delay(&mut self, record: Record, due: Millis) {
-        let (queue, seq) = (self.queue_index(&record), record.seq);
-        self.ids.set(&record, Place::Delayed { queue, due, seq });
-        self.queues[queue as usize].delayed.insert((due, seq), record);
+        let queue = self.queue_index(&record);
+        self.queues[queue as usize].delayed.insert(due, record);
     }
 
     /// The live claim on `key` in `queue` at `now`, forgetting the claims expired by then.
@@ -230,8 +243,6 @@ impl Inner {
     }
 
     fn make_ready(&mut self, record: Record) {
-        let place = Place::Ready { route: record.route, priority: record.priority, seq: record.seq };
-        self.ids.set(&record, place);
         self.routes[record.route as usize].ready.push(record);
     }
 
@@ -262,23 +273,24 @@ impl Inner {
         result: Option<Payload>,
         journal: Option<Journal<'_>>,
     ) {
-        record.end(state, at, until, result);
+        record.end();
         let seq = record.seq;
+        self.ids.set(&record, Part::Finished);
+        let finished = Finished { record, state, at, until, result };
         if let Some(journal) = journal {
-            journal(Change::Finished { job: self.job(&record, state), seq });
+            journal(Change::Finished { job: self.finished_job(&finished), seq });
         }
-        self.ids.set(&record, Place::Finished { expires_at: until, seq });
-        self.finished.insert((until, seq), record);
+        self.finished.insert(seq, finished);
+        self.expiry.insert((until, seq), ());
+    }
+
+    fn finished_job(&self, f: &Finished) -> Job {
+        let job = self.job(&f.record, f.state);
+        Job { finished_at: Some(f.at), expires_at: Some(f.until), result: f.result.clone(), ..job }
     }
 
     fn promote_due(&mut self, queue: u32, now: Millis) {
-        loop {
-            let q = &mut self.queues[queue as usize];
-            match q.delayed.first_key_value() {
-                Some(((due, _), _)) if *due <= now => {}
-                _ => return,
-            }
-            let (_, mut record) = q.delayed.pop_first().expect("non-empty");
+        while let Some(mut record) = self.queues[queue as usize].delayed.pop_due(now) {
             if let Some(extra) = record.extra.as_mut() {
                 extra.not_before = None; // delayed once: a later redrive runs at once
             }
@@ -366,7 +378,9 @@ impl MemoryStore {
             });
             // The journal's copy is the producer's job as it came (the payload shared, not copied).
             let job = journal.is_some().then(|| Job::from(new.clone()));
-            let state = inner.admit(Record::new(new, seq, route));
+            let record = Record::new(new, seq, route);
+            inner.ids.set(&record, Part::Live);
+            let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
                 journal(Change::Enqueued { job: Job { state, ..job }, seq });
                 if let Some(claimed) = claimed {
@@ -377,126 +391,6 @@ impl MemoryStore {
         drop(inner);
         self.notify();
         answers
-    }
-
-    /// [`Store::finish`], reporting the change (none for a release or a stale token).
-    pub fn finish_with(&self, token: &LeaseToken, finish: Finish, journal: Journal<'_>) -> bool {
-        self.finish_inner(token, finish, Some(journal))
-    }
-
-    fn finish_inner(&self, token: &LeaseToken, finish: Finish, journal: Option<Journal<'_>>) -> bool {
-        let finished = Self::finish_locked(&mut self.inner.lock(), token, finish, journal);
-        if finished {
-            self.notify();
-        }
-        finished
-    }
-
-    /// [`Store::finish_many`] under one lock, reporting the changes.
-    pub fn finish_many_with(&self, ends: Vec<(LeaseToken, Finish)>, journal: Journal<'_>) -> Vec<bool> {
-        self.finish_many_inner(ends, Some(journal))
-    }
-
-    fn finish_many_inner(&self, ends: Vec<(LeaseToken, Finish)>, mut journal: Option<Journal<'_>>) -> Vec<bool> {
-        let mut inner = self.inner.lock();
-        let mut finished = Vec::with_capacity(ends.len());
-        for (token, finish) in ends {
-            // Reborrowed per end, with the trait object's lifetime shortened to the call.
-            let journal: Option<&mut dyn FnMut(Change<'_>)> = match journal.as_mut() {
-                Some(journal) => Some(&mut **journal),
-                None => None,
-            };
-            finished.push(Self::finish_locked(&mut inner, &token, finish, journal));
-        }
-        drop(inner);
-        if finished.contains(&true) {
-            self.notify();
-        }
-        finished
-    }
-
-    /// Ends one attempt on the locked store; `false` for a stale token. The failure of a
-    /// cancel-requested job ends it `Cancelled` (see the store seam's doc).
-    fn finish_locked(inner: &mut Inner, token: &LeaseToken, finish: Finish, mut journal: Option<Journal<'_>>) -> bool {
-        let Some(mut record) = inner.in_flight.take(token) else {
-            return false;
-        };
-        let queue = inner.queue_index(&record);
-        let finish = match (finish, record.cancel_request()) {
-            (Finish::Retry { .. }, Some(request)) => {
-                let (at, until) = request.ended_at(request.at);
-                Finish::Cancelled { at, until }
-            }
-            (Finish::DeadLetter { at, .. }, Some(request)) => {
-                let (at, until) = request.ended_at(at);
-                Finish::Cancelled { at, until }
-            }
-            (finish, _) => finish,
-        };
-        let (state, kept, result) = match finish {
-            Finish::Complete => {
-                inner.ids.remove(&record);
-                if let Some(journal) = journal.as_mut() {
-                    let (id, queue, seq) = (&token.job_id, &inner.queues[queue as usize].name, record.seq);
-                    journal(Change::Completed { id, queue, seq });
-                }
-                (JobState::Completed, None, None)
-            }
-            Finish::CompleteRetained { result, at, until } => (JobState::Completed, Some((at, until)), Some(result)),
-            Finish::Cancelled { at, until } => (JobState::Cancelled, Some((at, until)), None),
-            Finish::Retry { due_at, error } => {
-                record.extra_mut().last_error = Some(error);
-                record.clear_progress();
-                if let Some(journal) = journal {
-                    journal(Change::Retried {
-                        job: Job { due_at, ..inner.job(&record, JobState::Delayed) },
-                        seq: record.seq,
-                    });
-                }
-                let q = &mut inner.queues[queue as usize];
-                q.in_flight -= 1;
-                q.counters.failed += 1;
-                inner.delay(record, due_at);
-                return true;
-            }
-            Finish::DeadLetter { error, at } => {
-                let dead_seq = inner.seq();
-                let was = std::mem::replace(&mut record.seq, dead_seq);
-                let extra = record.extra_mut();
-                extra.last_error = Some(error);
-                extra.dead_lettered_at = Some(at);
-                if let Some(journal) = journal {
-                    journal(Change::DeadLettered { job: inner.job(&record, JobState::Dead), dead_seq, was });
-                }
-                if let Some(group) = record.group() {
-                    inner.advance_group(queue, group);
-                }
-                let q = &mut inner.queues[queue as usize];
-                q.in_flight -= 1;
-                q.counters.failed += 1;
-                q.counters.dead_lettered += 1;
-                inner.ids.set(&record, Place::Dead { queue, seq: dead_seq });
-                inner.queues[queue as usize].dead.insert(dead_seq, record);
-                return true;
-            }
-            Finish::Release => {
-                inner.release(record, journal);
-                return true;
-            }
-        };
-        // Completed or cancelled: the attempt is over and the group moves on.
-        let q = &mut inner.queues[queue as usize];
-        q.in_flight -= 1;
-        if state == JobState::Completed {
-            q.counters.completed += 1;
-        }
-        if let Some(group) = record.group() {
-            inner.advance_group(queue, group);
-        }
-        if let Some((at, until)) = kept {
-            inner.keep_finished(record, (state, at, until), result, journal);
-        }
-        true
     }
 
     /// [`Store::redrive`], reporting each job moved.
@@ -520,6 +414,7 @@ impl MemoryStore {
                 extra.dead_lettered_at = None;
             }
             let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
+            inner.ids.set(&record, Part::Live);
             let state = inner.admit(record);
             if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
                 journal(Change::Redriven { job: Job { state, ..job }, seq, was });
@@ -561,8 +456,7 @@ impl Store for MemoryStore {
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, StoreError> {
-        let mut guard = self.inner.lock();
-        let inner = &mut *guard;
+        let mut inner = self.inner.lock();
         let Some(&queue) = inner.queue_ids.get(&request.queue) else {
             return Ok(Vec::new());
         };
@@ -595,8 +489,6 @@ impl Store for MemoryStore {
             record.clear_progress();
             let job = inner.job(&record, JobState::InFlight);
             let slot = inner.in_flight.insert(record);
-            let leased = inner.in_flight.get(slot).expect("just inserted");
-            inner.ids.set(leased, Place::InFlight { slot });
             inner.queues[queue as usize].in_flight += 1;
             let lease_id = (u64::from(slot) << 32) | u64::from(inner.next_lease);
             leases.push(Lease { token: LeaseToken { job_id: job.id.clone(), lease_id }, job });
@@ -614,7 +506,7 @@ impl Store for MemoryStore {
 
     async fn next_due(&self, queue: &str) -> Result<Option<Millis>, StoreError> {
         let inner = self.inner.lock();
-        Ok(inner.queue(queue).and_then(|q| q.delayed.first_key_value().map(|((due, _), _)| *due)))
+        Ok(inner.queue(queue).and_then(|q| q.delayed.next_due()))
     }
 
     async fn oldest_ready(&self, queue: &str) -> Result<Option<Millis>, StoreError> {

@@ -5,9 +5,10 @@
 //! is in) and a retry's due time (the key of the delayed index). Rare or variable-sized
 //! parts (a FIFO group, the last error, an id that is not an engine-issued UUID) live in
 //! one optional box, so the common job allocates nothing beyond its payload, and not even
-//! that when the payload is small; what only the job lifecycle needs (a cancel request,
-//! progress, how a finished job ended and its result) lives in a second box inside that
-//! one ([`Life`]), so a FIFO job that never uses it pays one pointer.
+//! that when the payload is small; what only a running job may need (a cancel request,
+//! progress) lives in a second box inside that one ([`Life`]), so a FIFO job that never
+//! uses it pays one pointer. How a finished job ended and its result are kept beside its
+//! record in the store's `finished` map, not in the record.
 
 use crate::clock::Millis;
 use crate::queue::{Job, JobError, JobState, NewJob, Payload, Progress, uuid_string};
@@ -46,27 +47,13 @@ pub(super) struct Extra {
     pub life: Option<Box<Life>>,
 }
 
-/// What the job lifecycle adds to a few jobs: those cancelled, reporting progress, or
-/// finished and kept.
+/// What the job lifecycle adds to a few running jobs: those cancelled or reporting progress.
 #[derive(Default)]
 pub(super) struct Life {
     /// In flight, with a cancel request: what it becomes when its attempt ends.
     pub cancel: Option<CancelRequest>,
     /// The latest report of the attempt in flight (or of the last one, once finished).
     pub progress: Option<Progress>,
-    /// `Completed` or `Cancelled`: how and when it ended, and until when it is kept.
-    pub ended: Option<Ended>,
-    /// `Completed` on a queue that keeps results: the handler's value.
-    pub result: Option<Payload>,
-}
-
-/// How a finished job ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Ended {
-    /// `Completed` or `Cancelled`.
-    pub state: JobState,
-    pub at: Millis,
-    pub until: Millis,
 }
 
 /// A job id as the id index keys it: the 16 bytes of an engine-issued UUID, or the text.
@@ -142,12 +129,11 @@ impl Record {
         }
     }
 
-    /// `Completed` or `Cancelled` until `until`: the end of its lifecycle.
-    pub fn end(&mut self, state: JobState, at: Millis, until: Millis, result: Option<Payload>) {
-        let life = self.life_mut();
-        life.cancel = None;
-        life.ended = Some(Ended { state, at, until });
-        life.result = result;
+    /// Its attempts are over (completed or cancelled): no cancel request is pending.
+    pub fn end(&mut self) {
+        if let Some(life) = self.extra.as_mut().and_then(|e| e.life.as_mut()) {
+            life.cancel = None;
+        }
     }
 
     pub fn group(&self) -> Option<&str> {
@@ -181,7 +167,6 @@ impl Record {
     pub fn job(&self, queue: &str, function: &str, state: JobState) -> Job {
         let extra = self.extra.as_deref();
         let life = self.life();
-        let ended = life.and_then(|l| l.ended);
         Job {
             id: self.id(),
             queue: queue.to_string(),
@@ -198,9 +183,9 @@ impl Record {
             priority: self.priority,
             cancel_requested: state == JobState::InFlight && life.is_some_and(|l| l.cancel.is_some()),
             progress: life.and_then(|l| l.progress.clone()),
-            finished_at: ended.map(|e| e.at),
-            expires_at: ended.map(|e| e.until),
-            result: life.and_then(|l| l.result.clone()),
+            finished_at: None,
+            expires_at: None,
+            result: None,
         }
     }
 }

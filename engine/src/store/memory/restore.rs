@@ -5,7 +5,7 @@
 //! admitted in enqueue order, so each FIFO group's oldest pending member is its head), and
 //! order numbers handed out afterwards exceed every restored one.
 
-use super::ids::Place;
+use super::ids::Part;
 use super::record::Record;
 use super::{DedupClaim, MemoryStore, Restored};
 use crate::queue::{JobState, NewJob};
@@ -59,13 +59,14 @@ impl MemoryStore {
             }
             match (state, cancelled) {
                 (JobState::Dead, _) => {
-                    inner.ids.set(&record, Place::Dead { queue, seq });
+                    inner.ids.set(&record, Part::Dead);
                     inner.queues[queue as usize].dead.insert(seq, record);
                 }
                 (JobState::Delayed, _) => {
                     if let Some(group) = record.group() {
                         inner.queues[queue as usize].groups.entry(group.into()).or_default().busy = true;
                     }
+                    inner.ids.set(&record, Part::Live);
                     inner.delay(record, due_at);
                 }
                 (JobState::Completed | JobState::Cancelled, _) => {
@@ -77,6 +78,7 @@ impl MemoryStore {
                     inner.keep_finished(record, (JobState::Cancelled, ended.0, ended.1), None, None);
                 }
                 _ => {
+                    inner.ids.set(&record, Part::Live);
                     inner.admit(record);
                 }
             }

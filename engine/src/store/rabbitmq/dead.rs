@@ -54,6 +54,17 @@ pub async fn list(session: &Arc<Session>, queue: &str, after: u64, limit: usize)
     .await
 }
 
+/// The dead letter `id`, if the DLQ has it (`get_job` and `cancel` of a dead job).
+pub async fn find(session: &Arc<Session>, queue: &str, id: &str) -> Result<Option<crate::queue::Job>, StoreError> {
+    // Under the lock, like a listing: another engine reading the DLQ holds its letters
+    // unacked meanwhile, so a count without the lock could miss one.
+    with_dead(session, queue, |_, _, letters| async move {
+        let found = letters.into_iter().map(|(_, j)| j).find(|j| j.id == id).map(JobMsg::into_job);
+        Ok((found, 0))
+    })
+    .await
+}
+
 /// Deletes the chosen dead letters (all when `ids` is empty).
 pub async fn discard(session: &Arc<Session>, queue: &str, ids: &[JobId]) -> Result<u64, StoreError> {
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();

@@ -56,6 +56,15 @@
 //! 6. **Outage**: the session ([`session`]) fails on the first connection error; calls
 //!    answer `UNAVAILABLE` and health is NOT_SERVING until the store has reconnected (it
 //!    retries with a backoff up to 2 s), redeclared and resubscribed by itself.
+//! 7. **The job lifecycle** ([`lifecycle`]): `get_job` and `cancel` are answered by the
+//!    owner of the job's shard, from its mirror — asked over the broker ([`control`]) when
+//!    it is another engine — or from the DLQ; never a guessed "not found" for a shard
+//!    without an owner right now (`UNAVAILABLE`). A kept job (a completion on a queue with
+//!    `result_retention_ms`, a cancel) is the job's next version, with its end and until
+//!    when, acked once that time is over; a cancel request on a job in flight is written
+//!    too, so a new owner never runs it again. Priorities travel in the message and the
+//!    mirror orders by them. Progress and cancel requests are read on the owner's mirror
+//!    (only the owner leases). Rate limits: [`rate`], each engine its share by shards owned.
 //!
 //! # Costs
 //!
@@ -70,7 +79,12 @@
 //!   largest prefetch) per shard. Beyond it the broker keeps the rest safely but the owner
 //!   sees only the oldest that many: stats count those, and an enqueue onto that shard waits
 //!   (up to 10 s) for an arrival that comes only as older jobs end.
-//! - A retry or dead-lettering costs a confirmed publish; a completion one ack.
+//! - A retry or dead-lettering costs a confirmed publish; a completion one ack, or a
+//!   confirmed publish and an ack on a queue that keeps results (and one more ack at expiry);
+//!   a cancel one confirmed publish. Kept jobs count against the backlog limit above until
+//!   they expire. A `get_job` or `cancel` through an engine not owning the job's shard costs
+//!   a round trip to the owner; a miss costs a marker round trip per owned shard (see
+//!   [`shard`], step 7) and a look at the DLQ (one passive declare when it is empty).
 //! - An idempotency key costs one classic queue on the broker while it lives (deleted by the
 //!   broker a minute after its window) and two round trips per keyed enqueue, three for a
 //!   duplicate ([`dedup`]).
@@ -88,21 +102,27 @@
 
 mod cleanup;
 mod codec;
+mod control;
 mod dead;
 mod dedup;
+mod finish;
+mod lifecycle;
 mod presence;
+mod rate;
 mod session;
 mod shard;
 mod topology;
 
 use crate::clock::Millis;
-use crate::queue::{Enqueued, JobId, NewJob};
-use crate::store::{DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError};
+use crate::queue::{Enqueued, Job, JobId, NewJob, Progress};
+use crate::store::{
+    CancelOutcome, DeadLetterPage, Finish, Lease, LeaseRequest, LeaseToken, QueueStats, Store, StoreError,
+};
 use async_trait::async_trait;
 use codec::{JobMsg, Msg};
 use parking_lot::RwLock;
 use session::Session;
-use shard::{ChangeOwned, Effect, Shard};
+use shard::Shard;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -115,6 +135,7 @@ const RECONNECT_MAX: Duration = Duration::from_secs(2);
 /// The RabbitMQ store. See the module doc.
 pub struct RabbitStore {
     inner: Arc<Inner>,
+    gate: Arc<rate::ShareGate>,
 }
 
 struct Inner {
@@ -150,7 +171,8 @@ impl RabbitStore {
             last_dead_seq: AtomicU64::new(0),
         });
         tokio::spawn(supervise(Arc::downgrade(&inner), first));
-        Ok(Self { inner })
+        let gate = Arc::new(rate::ShareGate::new(Arc::downgrade(&inner)));
+        Ok(Self { inner, gate })
     }
 
     fn session(&self) -> Result<Arc<Session>, StoreError> {
@@ -184,52 +206,6 @@ impl RabbitStore {
                 Err(seen) => last = seen,
             }
         }
-    }
-
-    /// Ends attempts on one shard: the mirror first, then the broker (see [`shard`]).
-    async fn finish_on(
-        &self,
-        session: &Session,
-        shard: &Arc<Shard>,
-        ends: Vec<(LeaseToken, Finish)>,
-    ) -> Result<Vec<bool>, StoreError> {
-        let mut changes = Vec::new();
-        let answers = shard.mirror.finish_many_with(ends, &mut |c| changes.extend(ChangeOwned::from_change(c)));
-        let dead: Vec<JobId> = changes
-            .iter()
-            .filter_map(|c| match c {
-                ChangeOwned::DeadLettered(job) => Some(job.id.clone()),
-                _ => None,
-            })
-            .collect();
-        if !dead.is_empty() {
-            shard.mirror.discard_with(&shard.queue, &dead, &mut |_| {});
-        }
-        let effects = shard.effects(changes, &session.names, || self.dead_seq());
-        let mut acks = Vec::new();
-        let mut publishes = Vec::new();
-        for effect in effects {
-            match effect {
-                Effect::Ack(tag) => acks.push(tag),
-                Effect::Publish { to, msg, then_ack } => publishes.push(async move {
-                    session.publish(&to, &Msg::Job(*msg)).await?;
-                    if let Some(tag) = then_ack {
-                        shard.ack(&[tag]).await?;
-                    }
-                    Ok::<_, StoreError>(())
-                }),
-            }
-        }
-        let published = futures::future::join_all(publishes).await;
-        let acked = shard.ack(&acks).await;
-        for r in published.into_iter().chain(std::iter::once(acked)) {
-            if let Err(e) = r {
-                // The mirror is ahead of the broker now: start over from the broker.
-                session.fail(&format!("finishing attempts failed: {e}"));
-                return Err(e);
-            }
-        }
-        Ok(answers)
     }
 }
 
@@ -373,6 +349,8 @@ impl Store for RabbitStore {
                 last_error: None,
                 dead: None,
                 not_before: new.not_before,
+                priority: new.priority,
+                end: None,
             };
             let s2 = s.clone();
             publishes.push(async move { s2.publish(&shard.name, &Msg::Job(msg)).await });
@@ -402,8 +380,10 @@ impl Store for RabbitStore {
             got.extend(leases.into_iter().map(|l| (shard.clone(), l)));
         }
         if contributing > 1 {
-            // Oldest first across shards, within the request's max and budgets.
-            got.sort_by(|a, b| (a.1.job.enqueued_at, &a.1.job.id).cmp(&(b.1.job.enqueued_at, &b.1.job.id)));
+            // Highest priority first, then oldest, across shards, within the request's max
+            // and budgets (each mirror already ordered its own so).
+            let key = |l: &Lease| (std::cmp::Reverse(l.job.priority), l.job.enqueued_at, l.job.id.clone());
+            got.sort_by_key(|(_, l)| key(l));
         }
         let mut budgets: std::collections::HashMap<&str, usize> =
             request.functions.iter().map(|(f, b)| (f.as_str(), *b)).collect();
@@ -460,7 +440,7 @@ impl Store for RabbitStore {
             }
         }
         for (shard, slots, ends) in per_shard {
-            match self.finish_on(&session, &shard, ends).await {
+            match finish::finish_on(&session, &shard, ends, || self.dead_seq()).await {
                 Ok(done) => {
                     for (slot, ok) in slots.into_iter().zip(done) {
                         answers[slot] = Ok(ok);
@@ -572,35 +552,36 @@ impl Store for RabbitStore {
         Ok(())
     }
 
-    // LIFECYCLE-SEAM: placeholders until this store implements the job lifecycle (issue 22).
-    async fn get_job(&self, _queue: &str, _id: &str, _now: Millis) -> Result<Option<crate::queue::Job>, StoreError> {
-        Err(StoreError::Unavailable("get_job: not yet in this store".into()))
+    async fn get_job(&self, queue: &str, id: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        // A first use waits for this engine's shards to catch up, as an enqueue does.
+        let (session, _) = self.shards(queue, true).await?;
+        lifecycle::get_job(&session, queue, id, now).await
     }
 
-    async fn cancel(
-        &self,
-        _queue: &str,
-        _id: &str,
-        _at: Millis,
-        _until: Millis,
-    ) -> Result<crate::store::CancelOutcome, StoreError> {
-        Err(StoreError::Unavailable("cancel: not yet in this store".into()))
+    async fn cancel(&self, queue: &str, id: &str, at: Millis, until: Millis) -> Result<CancelOutcome, StoreError> {
+        let (session, _) = self.shards(queue, true).await?;
+        let outcome = lifecycle::cancel(&session, queue, id, at, until).await?;
+        self.notify();
+        Ok(outcome)
     }
 
-    async fn set_progress(&self, _token: &LeaseToken, _progress: crate::queue::Progress) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("set_progress: not yet in this store".into()))
+    async fn set_progress(&self, token: &LeaseToken, progress: Progress) -> Result<bool, StoreError> {
+        match self.session() {
+            Ok(session) => lifecycle::set_progress(&session, token, progress).await,
+            Err(_) => Ok(false), // the session that leased it is gone: so is the lease
+        }
     }
 
-    async fn cancel_requested(&self, _tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
-        Ok(Vec::new())
+    async fn cancel_requested(&self, tokens: &[LeaseToken]) -> Result<Vec<LeaseToken>, StoreError> {
+        lifecycle::cancel_requested(&*self.session()?, tokens).await
     }
 
-    async fn expire_finished(&self, _now: Millis) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn expire_finished(&self, now: Millis) -> Result<u64, StoreError> {
+        lifecycle::expire_finished(&*self.session()?, now).await
     }
 
     fn rate_gate(&self) -> Arc<dyn crate::limits::rate::RateGate> {
-        Arc::new(crate::limits::rate::LocalGate::new())
+        self.gate.clone()
     }
 
     fn changed(&self) -> Arc<Notify> {

@@ -17,7 +17,8 @@
 //! 3. An owner that is not the shard's engine — and that engine has been live for
 //!    [`SETTLE`] — stops leasing from it (*draining*); once nothing of it is in flight it
 //!    retires the shard: closes its channel and subscribes again, now behind the others.
-//! 4. `stats` adds, for each shard this engine does not own, what its owner last said.
+//! 4. `stats` adds, for each shard this engine does not own, what its owner last said;
+//!    `get_job` and `cancel` ask those owners (see `control`).
 //!
 //! Not done: an owner with jobs in flight forever (a hung worker) never hands its shard
 //! over; the next owner is the broker's next consumer in line, so with three or more
@@ -108,6 +109,22 @@ impl Presence {
             .filter_map(|(_, s)| s.shards.get(&(queue.to_string(), index)).map(|st| (s.last, *st)))
             .max_by_key(|(last, _)| *last)
             .map(|(_, st)| st)
+    }
+
+    /// The other live engines that announced owning shards of `queue`, each with those
+    /// shards (bit `k`: shard `k`), most recently heard first.
+    pub fn owners(&self, me: &str, queue: &str) -> Vec<(String, u8)> {
+        let engines = self.engines.lock();
+        let mut owners: Vec<(Instant, String, u8)> = engines
+            .iter()
+            .filter(|(id, s)| id.as_str() != me && s.last.elapsed() < LIVE)
+            .filter_map(|(id, s)| {
+                let mask = s.shards.keys().filter(|(q, _)| q == queue).fold(0u8, |m, (_, i)| m | (1 << i));
+                (mask != 0).then(|| (s.last, id.clone(), mask))
+            })
+            .collect();
+        owners.sort_by_key(|o| std::cmp::Reverse(o.0));
+        owners.into_iter().map(|(_, id, mask)| (id, mask)).collect()
     }
 
     /// The engine that should own `queue`'s shard `index` (step 2), among the settled live

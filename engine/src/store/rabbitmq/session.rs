@@ -11,6 +11,7 @@
 //! answers with a channel error when it fails, gets a fresh channel.
 
 use super::codec::{self, Msg};
+use super::control;
 use super::presence::{self, Presence};
 use super::shard::{self, Shard};
 use super::topology::{self, Names, SHARDS};
@@ -71,6 +72,8 @@ pub struct Session {
     pub failed_notify: Notify,
     pub dead_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub presence: Presence,
+    /// Requests to other engines (see `control`).
+    asker: control::Asker,
 }
 
 impl Session {
@@ -90,6 +93,7 @@ impl Session {
         let conn = Connection::connect(url, props).await.map_err(unavailable)?;
         let publish = conn.create_channel().await.map_err(unavailable)?;
         publish.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+        let asker = control::Asker::open(conn.create_channel().await.map_err(unavailable)?).await?;
         let session = Arc::new(Self {
             id,
             names,
@@ -104,8 +108,10 @@ impl Session {
             failed_notify: Notify::new(),
             dead_locks: Mutex::new(HashMap::default()),
             presence: Presence::default(),
+            asker,
         });
         presence::listen(&session).await?;
+        control::listen(&session).await?;
         let mut events = session.conn.events_listener();
         let weak = Arc::downgrade(&session);
         tokio::spawn(async move {
@@ -221,6 +227,31 @@ impl Session {
     pub async fn broadcast(&self, exchange: &str, body: &[u8], props: BasicProperties) -> Result<(), StoreError> {
         self.publish
             .basic_publish(exchange.into(), "".into(), BasicPublishOptions::default(), body, props)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    /// Asks `engine` (another live engine on this prefix) and waits for its answer, at
+    /// most `wait` (see `control`).
+    pub async fn ask(
+        &self,
+        engine: &str,
+        request: &control::Request,
+        wait: Duration,
+    ) -> Result<control::Reply, StoreError> {
+        if self.asker.is_broken() {
+            self.fail("the control reply channel closed");
+            return Err(unavailable("the control reply channel closed (reconnecting)"));
+        }
+        self.asker.ask(&self.names, engine, self.nonce(), request, wait).await
+    }
+
+    /// Publishes a control reply to `to` (a direct reply-to address): not persistent, not
+    /// waited for — an asker that has gone loses nothing.
+    pub async fn reply(&self, to: &str, body: &[u8], props: BasicProperties) -> Result<(), StoreError> {
+        self.publish
+            .basic_publish("".into(), to.into(), BasicPublishOptions::default(), body, props)
             .await
             .map(drop)
             .map_err(unavailable)

@@ -12,7 +12,9 @@
 //! - `P.Q.dead-lock` — exclusive, auto-deleted: held by the one engine reading the DLQ.
 //!
 //! And per prefix the durable fanout exchange `P.presence` (see `presence`), with one
-//! exclusive, auto-deleted, server-named queue per engine bound to it.
+//! exclusive, auto-deleted, server-named queue per engine bound to it; and per engine
+//! `P.control-<engine id>`, classic, exclusive and auto-deleted: its requests (see
+//! `control`). Neither is a quorum queue, so engines coming and going cause no quorum churn.
 //!
 //! Not done: policies (none are needed: every argument is set at declaration).
 
@@ -43,6 +45,11 @@ impl Names {
 
     pub fn presence(&self) -> String {
         format!("{}.presence", self.prefix)
+    }
+
+    /// An engine's control queue (see `control`).
+    pub fn control(&self, engine: &str) -> String {
+        format!("{}.control-{engine}", self.prefix)
     }
 
     pub fn dead_lock(&self, queue: &str) -> String {

@@ -29,16 +29,18 @@ class VoidAction(_message.Message):
     def __init__(self) -> None: ...
 
 class EnqueueAction(_message.Message):
-    __slots__ = ("queue", "delay_ms", "not_before", "idempotency_key")
+    __slots__ = ("queue", "delay_ms", "not_before", "idempotency_key", "priority")
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     queue: str
     delay_ms: int
     not_before: _timestamp_pb2.Timestamp
     idempotency_key: str
-    def __init__(self, queue: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    priority: int
+    def __init__(self, queue: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class PublishAction(_message.Message):
     __slots__ = ("topic", "delay_ms", "not_before", "idempotency_key")
@@ -101,20 +103,22 @@ class EnqueueBatchRequest(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[EnqueueItem, _Mapping]]] = ...) -> None: ...
 
 class EnqueueItem(_message.Message):
-    __slots__ = ("function_id", "payload", "queue", "delay_ms", "not_before", "idempotency_key")
+    __slots__ = ("function_id", "payload", "queue", "delay_ms", "not_before", "idempotency_key", "priority")
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     payload: _struct_pb2.Value
     queue: str
     delay_ms: int
     not_before: _timestamp_pb2.Timestamp
     idempotency_key: str
-    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., queue: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    priority: int
+    def __init__(self, function_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., queue: _Optional[str] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class EnqueueBatchResponse(_message.Message):
     __slots__ = ("results",)
@@ -131,18 +135,36 @@ class EnqueueResult(_message.Message):
     def __init__(self, receipt: _Optional[_Union[EnqueueReceipt, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("hello", "register_function", "unregister_function", "result", "results")
+    __slots__ = ("hello", "register_function", "unregister_function", "result", "results", "progress")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
     UNREGISTER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     register_function: RegisterFunction
     unregister_function: UnregisterFunction
     result: InvocationResult
     results: ResultBatch
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., register_function: _Optional[_Union[RegisterFunction, _Mapping]] = ..., unregister_function: _Optional[_Union[UnregisterFunction, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
+    progress: Progress
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., register_function: _Optional[_Union[RegisterFunction, _Mapping]] = ..., unregister_function: _Optional[_Union[UnregisterFunction, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("invocation_id", "progress")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    progress: JobProgress
+    def __init__(self, invocation_id: _Optional[str] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ...) -> None: ...
+
+class JobProgress(_message.Message):
+    __slots__ = ("value", "detail")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    value: float
+    detail: _struct_pb2.Value
+    def __init__(self, value: _Optional[float] = ..., detail: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("results",)
@@ -189,14 +211,16 @@ class InvocationResult(_message.Message):
     def __init__(self, invocation_id: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[_Union[FunctionError, _Mapping]] = ...) -> None: ...
 
 class FunctionError(_message.Message):
-    __slots__ = ("message", "code", "stack")
+    __slots__ = ("message", "code", "stack", "non_retryable")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     STACK_FIELD_NUMBER: _ClassVar[int]
+    NON_RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     message: str
     code: str
     stack: str
-    def __init__(self, message: _Optional[str] = ..., code: _Optional[str] = ..., stack: _Optional[str] = ...) -> None: ...
+    non_retryable: bool
+    def __init__(self, message: _Optional[str] = ..., code: _Optional[str] = ..., stack: _Optional[str] = ..., non_retryable: bool = ...) -> None: ...
 
 class EngineMessage(_message.Message):
     __slots__ = ("welcome", "invoke", "cancel", "registered", "invokes", "refused")

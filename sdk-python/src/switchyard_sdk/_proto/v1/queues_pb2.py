@@ -17,7 +17,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from switchyard_sdk._proto.v1 import engine_pb2 as switchyard_dot_v1_dot_engine__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/queues.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/engine.proto\"\x13\n\x11ListQueuesRequest\">\n\x12ListQueuesResponse\x12(\n\x06queues\x18\x01 \x03(\x0b\x32\x18.switchyard.v1.QueueInfo\"o\n\tQueueInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1a.switchyard.v1.QueueConfig\x12(\n\x05stats\x18\x03 \x01(\x0b\x32\x19.switchyard.v1.QueueStats\"\x87\x02\n\x0bQueueConfig\x12\x18\n\x0bmax_retries\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x12\n\nbackoff_ms\x18\x02 \x01(\x04\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x1b\n\x13message_group_field\x18\x05 \x01(\t\x12\x12\n\ntimeout_ms\x18\x06 \x01(\x04\x12\x1b\n\x0emax_backoff_ms\x18\x07 \x01(\x04H\x01\x88\x01\x01\x12\x0e\n\x06jitter\x18\x08 \x01(\x08\x12\x17\n\x0f\x64\x65\x64up_window_ms\x18\t \x01(\x04\x12\r\n\x05topic\x18\n \x01(\tB\x0e\n\x0c_max_retriesB\x11\n\x0f_max_backoff_ms\"\xa6\x02\n\nQueueStats\x12\x12\n\x05ready\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x14\n\x07\x64\x65layed\x18\x02 \x01(\x04H\x01\x88\x01\x01\x12\x16\n\tin_flight\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x11\n\x04\x64\x65\x61\x64\x18\x04 \x01(\x04H\x03\x88\x01\x01\x12\x15\n\x08\x65nqueued\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x16\n\tcompleted\x18\x06 \x01(\x04H\x05\x88\x01\x01\x12\x13\n\x06\x66\x61iled\x18\x07 \x01(\x04H\x06\x88\x01\x01\x12\x1a\n\rdead_lettered\x18\x08 \x01(\x04H\x07\x88\x01\x01\x42\x08\n\x06_readyB\n\n\x08_delayedB\x0c\n\n_in_flightB\x07\n\x05_deadB\x0b\n\t_enqueuedB\x0c\n\n_completedB\t\n\x07_failedB\x10\n\x0e_dead_lettered\"N\n\x16ListDeadLettersRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x17ListDeadLettersResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.switchyard.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaf\x02\n\nDeadLetter\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x03 \x01(\t\x12\'\n\x07payload\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05group\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x30\n\nlast_error\x18\x07 \x01(\x0b\x32\x1c.switchyard.v1.FunctionError\x12/\n\x0b\x65nqueued_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x64\x65\x61\x64_lettered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x19RedriveDeadLettersRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"+\n\x1aRedriveDeadLettersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"7\n\x19\x44iscardDeadLettersRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"+\n\x1a\x44iscardDeadLettersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x14\n\x12ListWorkersRequest\"A\n\x13ListWorkersResponse\x12*\n\x07workers\x18\x01 \x03(\x0b\x32\x19.switchyard.v1.WorkerInfo\"\xca\x01\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x13\n\x0bworker_name\x18\x02 \x01(\t\x12\x10\n\x08sdk_name\x18\x03 \x01(\t\x12\x13\n\x0bsdk_version\x18\x04 \x01(\t\x12\x15\n\rmax_in_flight\x18\x05 \x01(\r\x12\x11\n\tin_flight\x18\x06 \x01(\r\x12\x11\n\tfunctions\x18\x07 \x03(\t\x12\x30\n\x0c\x63onnected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xe9\x03\n\x06Queues\x12Q\n\nListQueues\x12 .switchyard.v1.ListQueuesRequest\x1a!.switchyard.v1.ListQueuesResponse\x12`\n\x0fListDeadLetters\x12%.switchyard.v1.ListDeadLettersRequest\x1a&.switchyard.v1.ListDeadLettersResponse\x12i\n\x12RedriveDeadLetters\x12(.switchyard.v1.RedriveDeadLettersRequest\x1a).switchyard.v1.RedriveDeadLettersResponse\x12i\n\x12\x44iscardDeadLetters\x12(.switchyard.v1.DiscardDeadLettersRequest\x1a).switchyard.v1.DiscardDeadLettersResponse\x12T\n\x0bListWorkers\x12!.switchyard.v1.ListWorkersRequest\x1a\".switchyard.v1.ListWorkersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/queues.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/engine.proto\"\x13\n\x11ListQueuesRequest\">\n\x12ListQueuesResponse\x12(\n\x06queues\x18\x01 \x03(\x0b\x32\x18.switchyard.v1.QueueInfo\"o\n\tQueueInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1a.switchyard.v1.QueueConfig\x12(\n\x05stats\x18\x03 \x01(\x0b\x32\x19.switchyard.v1.QueueStats\"\xd2\x02\n\x0bQueueConfig\x12\x18\n\x0bmax_retries\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x12\n\nbackoff_ms\x18\x02 \x01(\x04\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x1b\n\x13message_group_field\x18\x05 \x01(\t\x12\x12\n\ntimeout_ms\x18\x06 \x01(\x04\x12\x1b\n\x0emax_backoff_ms\x18\x07 \x01(\x04H\x01\x88\x01\x01\x12\x0e\n\x06jitter\x18\x08 \x01(\x08\x12\x17\n\x0f\x64\x65\x64up_window_ms\x18\t \x01(\x04\x12\r\n\x05topic\x18\n \x01(\t\x12\x1b\n\x13result_retention_ms\x18\x0b \x01(\x04\x12,\n\nrate_limit\x18\x0c \x01(\x0b\x32\x18.switchyard.v1.RateLimitB\x0e\n\x0c_max_retriesB\x11\n\x0f_max_backoff_ms\".\n\tRateLimit\x12\x12\n\nper_second\x18\x01 \x01(\x01\x12\r\n\x05\x62urst\x18\x02 \x01(\r\"\xa6\x02\n\nQueueStats\x12\x12\n\x05ready\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x14\n\x07\x64\x65layed\x18\x02 \x01(\x04H\x01\x88\x01\x01\x12\x16\n\tin_flight\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x11\n\x04\x64\x65\x61\x64\x18\x04 \x01(\x04H\x03\x88\x01\x01\x12\x15\n\x08\x65nqueued\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x16\n\tcompleted\x18\x06 \x01(\x04H\x05\x88\x01\x01\x12\x13\n\x06\x66\x61iled\x18\x07 \x01(\x04H\x06\x88\x01\x01\x12\x1a\n\rdead_lettered\x18\x08 \x01(\x04H\x07\x88\x01\x01\x42\x08\n\x06_readyB\n\n\x08_delayedB\x0c\n\n_in_flightB\x07\n\x05_deadB\x0b\n\t_enqueuedB\x0c\n\n_completedB\t\n\x07_failedB\x10\n\x0e_dead_lettered\"N\n\x16ListDeadLettersRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x17ListDeadLettersResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.switchyard.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaf\x02\n\nDeadLetter\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x03 \x01(\t\x12\'\n\x07payload\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05group\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x30\n\nlast_error\x18\x07 \x01(\x0b\x32\x1c.switchyard.v1.FunctionError\x12/\n\x0b\x65nqueued_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x64\x65\x61\x64_lettered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x19RedriveDeadLettersRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"+\n\x1aRedriveDeadLettersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"7\n\x19\x44iscardDeadLettersRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"+\n\x1a\x44iscardDeadLettersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x14\n\x12ListWorkersRequest\"A\n\x13ListWorkersResponse\x12*\n\x07workers\x18\x01 \x03(\x0b\x32\x19.switchyard.v1.WorkerInfo\"\xca\x01\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x13\n\x0bworker_name\x18\x02 \x01(\t\x12\x10\n\x08sdk_name\x18\x03 \x01(\t\x12\x13\n\x0bsdk_version\x18\x04 \x01(\t\x12\x15\n\rmax_in_flight\x18\x05 \x01(\r\x12\x11\n\tin_flight\x18\x06 \x01(\r\x12\x11\n\tfunctions\x18\x07 \x03(\t\x12\x30\n\x0c\x63onnected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\":\n\rGetJobRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x02 \x01(\t\"5\n\x0eGetJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.JobInfo\"\xdd\x04\n\x07JobInfo\x12\x1a\n\x12message_receipt_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x15\n\x08\x61ttempts\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\r\x12\x30\n\nlast_error\x18\x07 \x01(\x0b\x32\x1c.switchyard.v1.FunctionError\x12\'\n\x07payload\x18\x08 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05group\x18\t \x01(\t\x12\x15\n\x08priority\x18\n \x01(\rH\x01\x88\x01\x01\x12/\n\x0b\x65nqueued_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06result\x18\x0f \x01(\x0b\x32\x16.google.protobuf.Value\x12,\n\x08progress\x18\x10 \x01(\x0b\x32\x1a.switchyard.v1.JobProgress\x12\x18\n\x10\x63\x61ncel_requested\x18\x11 \x01(\x08\x12\r\n\x05topic\x18\x12 \x01(\tB\x0b\n\t_attemptsB\x0b\n\t_priority\"=\n\x10\x43\x61ncelJobRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x1a\n\x12message_receipt_id\x18\x02 \x01(\t\"I\n\x11\x43\x61ncelJobResponse\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12#\n\x03job\x18\x02 \x01(\x0b\x32\x16.switchyard.v1.JobInfo2\x80\x05\n\x06Queues\x12Q\n\nListQueues\x12 .switchyard.v1.ListQueuesRequest\x1a!.switchyard.v1.ListQueuesResponse\x12`\n\x0fListDeadLetters\x12%.switchyard.v1.ListDeadLettersRequest\x1a&.switchyard.v1.ListDeadLettersResponse\x12i\n\x12RedriveDeadLetters\x12(.switchyard.v1.RedriveDeadLettersRequest\x1a).switchyard.v1.RedriveDeadLettersResponse\x12i\n\x12\x44iscardDeadLetters\x12(.switchyard.v1.DiscardDeadLettersRequest\x1a).switchyard.v1.DiscardDeadLettersResponse\x12T\n\x0bListWorkers\x12!.switchyard.v1.ListWorkersRequest\x1a\".switchyard.v1.ListWorkersResponse\x12\x45\n\x06GetJob\x12\x1c.switchyard.v1.GetJobRequest\x1a\x1d.switchyard.v1.GetJobResponse\x12N\n\tCancelJob\x12\x1f.switchyard.v1.CancelJobRequest\x1a .switchyard.v1.CancelJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -31,29 +31,41 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_QUEUEINFO']._serialized_start=221
   _globals['_QUEUEINFO']._serialized_end=332
   _globals['_QUEUECONFIG']._serialized_start=335
-  _globals['_QUEUECONFIG']._serialized_end=598
-  _globals['_QUEUESTATS']._serialized_start=601
-  _globals['_QUEUESTATS']._serialized_end=895
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=897
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=975
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=977
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1071
-  _globals['_DEADLETTER']._serialized_start=1074
-  _globals['_DEADLETTER']._serialized_end=1377
-  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_start=1379
-  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_end=1434
-  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_start=1436
-  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_end=1479
-  _globals['_DISCARDDEADLETTERSREQUEST']._serialized_start=1481
-  _globals['_DISCARDDEADLETTERSREQUEST']._serialized_end=1536
-  _globals['_DISCARDDEADLETTERSRESPONSE']._serialized_start=1538
-  _globals['_DISCARDDEADLETTERSRESPONSE']._serialized_end=1581
-  _globals['_LISTWORKERSREQUEST']._serialized_start=1583
-  _globals['_LISTWORKERSREQUEST']._serialized_end=1603
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=1605
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=1670
-  _globals['_WORKERINFO']._serialized_start=1673
-  _globals['_WORKERINFO']._serialized_end=1875
-  _globals['_QUEUES']._serialized_start=1878
-  _globals['_QUEUES']._serialized_end=2367
+  _globals['_QUEUECONFIG']._serialized_end=673
+  _globals['_RATELIMIT']._serialized_start=675
+  _globals['_RATELIMIT']._serialized_end=721
+  _globals['_QUEUESTATS']._serialized_start=724
+  _globals['_QUEUESTATS']._serialized_end=1018
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1020
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1098
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1100
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1194
+  _globals['_DEADLETTER']._serialized_start=1197
+  _globals['_DEADLETTER']._serialized_end=1500
+  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_start=1502
+  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_end=1557
+  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_start=1559
+  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_end=1602
+  _globals['_DISCARDDEADLETTERSREQUEST']._serialized_start=1604
+  _globals['_DISCARDDEADLETTERSREQUEST']._serialized_end=1659
+  _globals['_DISCARDDEADLETTERSRESPONSE']._serialized_start=1661
+  _globals['_DISCARDDEADLETTERSRESPONSE']._serialized_end=1704
+  _globals['_LISTWORKERSREQUEST']._serialized_start=1706
+  _globals['_LISTWORKERSREQUEST']._serialized_end=1726
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=1728
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=1793
+  _globals['_WORKERINFO']._serialized_start=1796
+  _globals['_WORKERINFO']._serialized_end=1998
+  _globals['_GETJOBREQUEST']._serialized_start=2000
+  _globals['_GETJOBREQUEST']._serialized_end=2058
+  _globals['_GETJOBRESPONSE']._serialized_start=2060
+  _globals['_GETJOBRESPONSE']._serialized_end=2113
+  _globals['_JOBINFO']._serialized_start=2116
+  _globals['_JOBINFO']._serialized_end=2721
+  _globals['_CANCELJOBREQUEST']._serialized_start=2723
+  _globals['_CANCELJOBREQUEST']._serialized_end=2784
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2786
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2859
+  _globals['_QUEUES']._serialized_start=2862
+  _globals['_QUEUES']._serialized_end=3502
 # @@protoc_insertion_point(module_scope)

@@ -29,7 +29,7 @@ class QueueInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[QueueConfig, _Mapping]] = ..., stats: _Optional[_Union[QueueStats, _Mapping]] = ...) -> None: ...
 
 class QueueConfig(_message.Message):
-    __slots__ = ("max_retries", "backoff_ms", "concurrency", "type", "message_group_field", "timeout_ms", "max_backoff_ms", "jitter", "dedup_window_ms", "topic")
+    __slots__ = ("max_retries", "backoff_ms", "concurrency", "type", "message_group_field", "timeout_ms", "max_backoff_ms", "jitter", "dedup_window_ms", "topic", "result_retention_ms", "rate_limit")
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,8 @@ class QueueConfig(_message.Message):
     JITTER_FIELD_NUMBER: _ClassVar[int]
     DEDUP_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
+    RESULT_RETENTION_MS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     max_retries: int
     backoff_ms: int
     concurrency: int
@@ -50,7 +52,17 @@ class QueueConfig(_message.Message):
     jitter: bool
     dedup_window_ms: int
     topic: str
-    def __init__(self, max_retries: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., concurrency: _Optional[int] = ..., type: _Optional[str] = ..., message_group_field: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., max_backoff_ms: _Optional[int] = ..., jitter: bool = ..., dedup_window_ms: _Optional[int] = ..., topic: _Optional[str] = ...) -> None: ...
+    result_retention_ms: int
+    rate_limit: RateLimit
+    def __init__(self, max_retries: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., concurrency: _Optional[int] = ..., type: _Optional[str] = ..., message_group_field: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., max_backoff_ms: _Optional[int] = ..., jitter: bool = ..., dedup_window_ms: _Optional[int] = ..., topic: _Optional[str] = ..., result_retention_ms: _Optional[int] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ...) -> None: ...
+
+class RateLimit(_message.Message):
+    __slots__ = ("per_second", "burst")
+    PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    BURST_FIELD_NUMBER: _ClassVar[int]
+    per_second: float
+    burst: int
+    def __init__(self, per_second: _Optional[float] = ..., burst: _Optional[int] = ...) -> None: ...
 
 class QueueStats(_message.Message):
     __slots__ = ("ready", "delayed", "in_flight", "dead", "enqueued", "completed", "failed", "dead_lettered")
@@ -169,3 +181,73 @@ class WorkerInfo(_message.Message):
     functions: _containers.RepeatedScalarFieldContainer[str]
     connected_at: _timestamp_pb2.Timestamp
     def __init__(self, worker_id: _Optional[str] = ..., worker_name: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., in_flight: _Optional[int] = ..., functions: _Optional[_Iterable[str]] = ..., connected_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("queue", "message_receipt_id")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    message_receipt_id: str
+    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ...) -> None: ...
+
+class GetJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: JobInfo
+    def __init__(self, job: _Optional[_Union[JobInfo, _Mapping]] = ...) -> None: ...
+
+class JobInfo(_message.Message):
+    __slots__ = ("message_receipt_id", "queue", "function_id", "state", "attempts", "max_attempts", "last_error", "payload", "group", "priority", "enqueued_at", "due_at", "finished_at", "expires_at", "result", "progress", "cancel_requested", "topic")
+    MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    message_receipt_id: str
+    queue: str
+    function_id: str
+    state: str
+    attempts: int
+    max_attempts: int
+    last_error: _engine_pb2.FunctionError
+    payload: _struct_pb2.Value
+    group: str
+    priority: int
+    enqueued_at: _timestamp_pb2.Timestamp
+    due_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    result: _struct_pb2.Value
+    progress: _engine_pb2.JobProgress
+    cancel_requested: bool
+    topic: str
+    def __init__(self, message_receipt_id: _Optional[str] = ..., queue: _Optional[str] = ..., function_id: _Optional[str] = ..., state: _Optional[str] = ..., attempts: _Optional[int] = ..., max_attempts: _Optional[int] = ..., last_error: _Optional[_Union[_engine_pb2.FunctionError, _Mapping]] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., group: _Optional[str] = ..., priority: _Optional[int] = ..., enqueued_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., progress: _Optional[_Union[_engine_pb2.JobProgress, _Mapping]] = ..., cancel_requested: bool = ..., topic: _Optional[str] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("queue", "message_receipt_id")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    message_receipt_id: str
+    def __init__(self, queue: _Optional[str] = ..., message_receipt_id: _Optional[str] = ...) -> None: ...
+
+class CancelJobResponse(_message.Message):
+    __slots__ = ("outcome", "job")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    outcome: str
+    job: JobInfo
+    def __init__(self, outcome: _Optional[str] = ..., job: _Optional[_Union[JobInfo, _Mapping]] = ...) -> None: ...

@@ -39,6 +39,16 @@ class QueuesStub(object):
                 request_serializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersResponse.FromString,
                 )
+        self.GetJob = channel.unary_unary(
+                '/switchyard.v1.Queues/GetJob',
+                request_serializer=switchyard_dot_v1_dot_queues__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_queues__pb2.GetJobResponse.FromString,
+                )
+        self.CancelJob = channel.unary_unary(
+                '/switchyard.v1.Queues/CancelJob',
+                request_serializer=switchyard_dot_v1_dot_queues__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_queues__pb2.CancelJobResponse.FromString,
+                )
 
 
 class QueuesServicer(object):
@@ -78,6 +88,24 @@ class QueuesServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetJob(self, request, context):
+        """One job by its receipt: live jobs always; completed and cancelled ones while the
+        queue's result_retention_ms keeps them. Unknown (or no longer kept): NOT_FOUND,
+        reason JOB_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Cancel a job: a ready, waiting or delayed job never runs; an in-flight job's worker is
+        sent `cancel` and the job ends `cancelled` (not retried, not dead-lettered). Idempotent:
+        the outcome says what happened, including for a job that had already finished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueuesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +133,16 @@ def add_QueuesServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_queues__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=switchyard_dot_v1_dot_queues__pb2.GetJobRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_queues__pb2.GetJobResponse.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=switchyard_dot_v1_dot_queues__pb2.CancelJobRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_queues__pb2.CancelJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -198,5 +236,39 @@ class Queues(object):
         return grpc.experimental.unary_unary(request, target, '/switchyard.v1.Queues/ListWorkers',
             switchyard_dot_v1_dot_queues__pb2.ListWorkersRequest.SerializeToString,
             switchyard_dot_v1_dot_queues__pb2.ListWorkersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/switchyard.v1.Queues/GetJob',
+            switchyard_dot_v1_dot_queues__pb2.GetJobRequest.SerializeToString,
+            switchyard_dot_v1_dot_queues__pb2.GetJobResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/switchyard.v1.Queues/CancelJob',
+            switchyard_dot_v1_dot_queues__pb2.CancelJobRequest.SerializeToString,
+            switchyard_dot_v1_dot_queues__pb2.CancelJobResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

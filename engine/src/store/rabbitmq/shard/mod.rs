@@ -29,16 +29,35 @@
 //!    when it arrives.
 //! 5. Every [`COUNTERS_EVERY`] a changed shard publishes its counters and acks the previous
 //!    counters message once the new one is back.
+//! 6. A job kept after its end — completed on a queue with `result_retention_ms`, or
+//!    cancelled — is a message too: its end publishes version n+1 saying so (with the
+//!    result, and until when), version n is acked once that is confirmed, and the kept
+//!    version is acked once its time is over (the mirror's `expire_finished`). A completion without
+//!    retention stays one ack. A cancel request on a job in flight publishes version n+1 as
+//!    cancelled, so a new owner after a crash never runs it again; the attempt's end then
+//!    publishes what the job became (completed, or cancelled). Two or more jobs kept by
+//!    one change (a worker's batch of results) go out as one *kept batch* message, whose
+//!    tag their held entries share; it is acked once the last of them lets go (expired,
+//!    or replaced). A new owner restores every job of a batch it receives, including those
+//!    already expired — they are gone at their `expires_at` and forgotten by the next
+//!    expiry.
+//! 7. A lookup that misses (`get_job`, `cancel`) first makes sure the mirror has seen every
+//!    message confirmed before it: it publishes a marker and waits for it to come back (a
+//!    queue delivers in order), then looks again — so a job enqueued through another engine
+//!    a moment ago is found, not reported unknown.
 //!
 //! A shard leaves its owner only by closing its channel: when it is handed to another engine
 //! (`presence`, only with nothing in flight) or when the connection is lost (every shard,
 //! mirrors dropped).
 
+mod effects;
+
+pub use effects::{ChangeOwned, Effect};
+
 use super::codec::{self, JobMsg, Msg};
-use super::topology::Names;
 use crate::clock::Millis;
-use crate::queue::{Job, JobId, JobState, NewJob};
-use crate::store::memory::{Change, MemoryStore, Restored};
+use crate::queue::{JobId, NewJob};
+use crate::store::memory::{MemoryStore, Restored};
 use crate::store::{QueueStats, Store, StoreError};
 use foldhash::HashMap;
 use futures::{FutureExt, StreamExt};
@@ -75,6 +94,9 @@ pub struct Shard {
     draining: AtomicBool,
     /// Its channel was closed on purpose; its consumer's end is no failure.
     retired: AtomicBool,
+    /// Held from a mirror change to its [`Shard::effects`], so versions are numbered in the
+    /// order the mirror changed (a cancel racing a completion on another thread).
+    pub order: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -83,10 +105,14 @@ struct State {
     /// The current copy of every live job (and of finished jobs whose copy is in transit).
     held: HashMap<JobId, Held>,
     waiters: HashMap<JobId, oneshot::Sender<()>>,
+    /// Sync markers on their way back (step 7), by nonce.
+    syncs: HashMap<u64, oneshot::Sender<()>>,
     /// The newest counters message: its version and tag.
     counters: (u64, Option<u64>),
     /// Counters written last, to skip unchanged ones.
     written: QueueStats,
+    /// Kept-batch messages (step 6) by tag: how many of their jobs are still held by them.
+    batches: HashMap<u64, usize>,
 }
 
 #[derive(Default)]
@@ -108,12 +134,14 @@ struct Held {
     tag: Option<u64>,
     /// Finished in the mirror; ack the copy when it arrives.
     finished: bool,
+    /// `tag` is a kept batch's, shared with other jobs (acked when the last lets go).
+    shared: bool,
 }
 
-/// A broker side effect of a finished attempt (see the module doc, step 4).
-pub enum Effect {
-    Ack(u64),
-    Publish { to: String, msg: Box<JobMsg>, then_ack: Option<u64> },
+impl Held {
+    fn new(version: u32, tag: u64) -> Self {
+        Self { version, tag: Some(tag), finished: false, shared: false }
+    }
 }
 
 impl Shard {
@@ -128,6 +156,7 @@ impl Shard {
             caught_up: Notify::new(),
             draining: AtomicBool::new(false),
             retired: AtomicBool::new(false),
+            order: Mutex::new(()),
         }
     }
 
@@ -238,18 +267,27 @@ impl Shard {
 
     /// Step 2: the whole shard is here; rebuild the mirror from it.
     fn catch_up(&self, st: &mut State, buffer: Vec<(u64, Msg)>, out: &mut Delivered) {
-        let mut newest: HashMap<JobId, (u64, JobMsg)> = HashMap::default();
+        // Each id's highest version: (tag, shared by a kept batch, job).
+        let mut newest: HashMap<JobId, (u64, bool, JobMsg)> = HashMap::default();
         let mut counters: Option<(u64, u64, QueueStats)> = None;
+        let mut batch_tags = Vec::new();
+        let mut offer = |tag: u64, shared: bool, j: JobMsg, acks: &mut Vec<u64>| match newest.get(&j.id) {
+            Some((_, _, have)) if have.version >= j.version => acks.extend((!shared).then_some(tag)),
+            _ => {
+                if let Some((old, old_shared, _)) = newest.insert(j.id.clone(), (tag, shared, j)) {
+                    acks.extend((!old_shared).then_some(old));
+                }
+            }
+        };
         for (tag, msg) in buffer {
             match msg {
-                Msg::Job(j) => match newest.get(&j.id) {
-                    Some((_, have)) if have.version >= j.version => out.acks.push(tag),
-                    _ => {
-                        if let Some((old, _)) = newest.insert(j.id.clone(), (tag, j)) {
-                            out.acks.push(old);
-                        }
+                Msg::Job(j) => offer(tag, false, j, &mut out.acks),
+                Msg::Kept(jobs) => {
+                    batch_tags.push(tag);
+                    for j in jobs {
+                        offer(tag, true, j, &mut out.acks);
                     }
-                },
+                }
                 Msg::Counters { version, stats } => match counters {
                     Some((have, _, _)) if have >= version => out.acks.push(tag),
                     _ => {
@@ -261,13 +299,18 @@ impl Shard {
                 Msg::Marker { .. } => out.acks.push(tag),
             }
         }
-        let mut jobs: Vec<(u64, JobMsg)> = newest.into_values().collect();
-        jobs.sort_by(|a, b| (a.1.order_at, &a.1.id).cmp(&(b.1.order_at, &b.1.id)));
+        let mut jobs: Vec<(u64, bool, JobMsg)> = newest.into_values().collect();
+        jobs.sort_by(|a, b| (a.2.order_at, &a.2.id).cmp(&(b.2.order_at, &b.2.id)));
         let mut restored = Vec::with_capacity(jobs.len());
-        for (i, (tag, j)) in jobs.into_iter().enumerate() {
-            st.held.insert(j.id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
+        for (i, (tag, shared, j)) in jobs.into_iter().enumerate() {
+            if shared {
+                *st.batches.entry(tag).or_default() += 1;
+            }
+            st.held.insert(j.id.clone(), Held { shared, ..Held::new(j.version, tag) });
             restored.push(Restored { job: j.into_job(), seq: i as u64 + 1 });
         }
+        // A batch none of whose jobs is current any more is done with.
+        out.acks.extend(batch_tags.into_iter().filter(|t| !st.batches.contains_key(t)));
         let floor = restored.len() as u64 + 1;
         let stats = counters.map(|(version, tag, stats)| {
             st.counters = (version, Some(tag));
@@ -285,7 +328,14 @@ impl Shard {
     /// Step 3.
     fn steady(&self, st: &mut State, tag: u64, msg: Msg, out: &mut Delivered) {
         match msg {
-            Msg::Marker { .. } => out.acks.push(tag),
+            Msg::Marker { engine, nonce } => {
+                out.acks.push(tag);
+                if engine == self.engine
+                    && let Some(tx) = st.syncs.remove(&nonce)
+                {
+                    let _ = tx.send(());
+                }
+            }
             Msg::Counters { version, .. } => {
                 if version == st.counters.0 {
                     if let Some(old) = st.counters.1.replace(tag) {
@@ -293,6 +343,35 @@ impl Shard {
                     }
                 } else {
                     out.acks.push(tag);
+                }
+            }
+            Msg::Kept(jobs) => {
+                let mut members = 0;
+                for j in jobs {
+                    match st.held.get_mut(&j.id) {
+                        Some(held) if j.version == held.version && held.tag.is_none() => {
+                            if held.finished {
+                                st.held.remove(&j.id);
+                            } else {
+                                held.tag = Some(tag);
+                                held.shared = true;
+                                members += 1;
+                            }
+                        }
+                        Some(_) => {} // an older copy: the mirror's is the job
+                        None => {
+                            // A kept job arriving late (a copy left by a crashed owner).
+                            st.held.insert(j.id.clone(), Held { shared: true, ..Held::new(j.version, tag) });
+                            self.mirror.restore(vec![Restored { job: j.into_job(), seq: u64::MAX / 2 }], Vec::new(), 0);
+                            members += 1;
+                        }
+                    }
+                }
+                match members {
+                    0 => out.acks.push(tag),
+                    n => {
+                        st.batches.insert(tag, n);
+                    }
                 }
             }
             Msg::Job(j) => {
@@ -311,8 +390,8 @@ impl Shard {
                     return;
                 }
                 let id = j.id.clone();
-                st.held.insert(id.clone(), Held { version: j.version, tag: Some(tag), finished: false });
-                if j.attempts == 0 && j.due_at.is_none() {
+                st.held.insert(id.clone(), Held::new(j.version, tag));
+                if j.attempts == 0 && j.due_at.is_none() && j.end.is_none() {
                     let new = NewJob {
                         id: j.id,
                         queue: j.queue,
@@ -322,7 +401,7 @@ impl Shard {
                         enqueued_at: j.enqueued_at,
                         not_before: j.not_before,
                         dedup: None, // claimed on the broker before the publish (see `dedup`)
-                        priority: 0,
+                        priority: j.priority,
                     };
                     self.mirror.enqueue_with(vec![new], &mut |_| {});
                 } else {
@@ -337,35 +416,20 @@ impl Shard {
         }
     }
 
-    /// Step 4: what the broker must do for the mirror's `changes`, in order. `dead_seq`
-    /// numbers each dead-lettering for the DLQ's order.
-    pub fn effects(&self, changes: Vec<ChangeOwned>, names: &Names, dead_seq: impl Fn() -> u64) -> Vec<Effect> {
+    /// Step 7: a marker to publish, and its arrival, if this engine owns the shard.
+    pub fn sync_marker(&self, nonce: u64) -> Option<(Msg, oneshot::Receiver<()>)> {
         let mut st = self.state.lock();
-        let mut effects = Vec::new();
-        for change in changes {
-            match change {
-                ChangeOwned::Completed(id) => {
-                    if let Some(tag) = finish_held(&mut st, &id) {
-                        effects.push(Effect::Ack(tag));
-                    }
-                }
-                ChangeOwned::Retried(job) => {
-                    let Some(held) = st.held.get_mut(&job.id) else { continue };
-                    held.version += 1;
-                    let then_ack = held.tag.take();
-                    let msg = job_msg(job, held.version, None);
-                    effects.push(Effect::Publish { to: self.name.clone(), msg: Box::new(msg), then_ack });
-                }
-                ChangeOwned::DeadLettered(job) => {
-                    let version = st.held.get(&job.id).map_or(0, |h| h.version) + 1;
-                    let then_ack = finish_held(&mut st, &job.id);
-                    let dead = Some((job.dead_lettered_at.unwrap_or_default(), dead_seq()));
-                    let to = names.dead(&job.queue);
-                    effects.push(Effect::Publish { to, msg: Box::new(job_msg(job, version, dead)), then_ack });
-                }
-            }
+        if !matches!(st.phase, Phase::Active) {
+            return None;
         }
-        effects
+        let (tx, rx) = oneshot::channel();
+        st.syncs.insert(nonce, tx);
+        Some((Msg::Marker { engine: self.engine.clone(), nonce }, rx))
+    }
+
+    /// Forgets a sync marker that did not come back in time.
+    pub fn forget_sync(&self, nonce: u64) {
+        self.state.lock().syncs.remove(&nonce);
     }
 
     /// The counters message to write, if they changed since the last one (step 5).
@@ -398,69 +462,11 @@ impl Shard {
     }
 }
 
-/// The mirror's changes, owned (the journal's borrow ends with the mirror's lock).
-pub enum ChangeOwned {
-    Completed(JobId),
-    Retried(Job),
-    DeadLettered(Job),
-}
-
-impl ChangeOwned {
-    pub fn from_change(change: Change<'_>) -> Option<Self> {
-        match change {
-            Change::Completed { id, .. } => Some(Self::Completed(id.to_string())),
-            Change::Retried { job, .. } => Some(Self::Retried(job)),
-            Change::DeadLettered { job, .. } => Some(Self::DeadLettered(job)),
-            // Completed and kept, or cancelled: done with, as a completion is.
-            Change::Finished { job, .. } => Some(Self::Completed(job.id)),
-            Change::Enqueued { .. }
-            | Change::Redriven { .. }
-            | Change::Discarded { .. }
-            | Change::Claimed(_)
-            | Change::CancelRequested { .. }
-            | Change::Expired { .. } => None,
-        }
-    }
-}
-
 #[derive(Default)]
 pub struct Delivered {
     pub acks: Vec<u64>,
     pub woke: bool,
     pub marker: Option<Msg>,
-}
-
-/// The job is finished: its tag to ack now, or (copy in transit) ack it on arrival.
-fn finish_held(st: &mut State, id: &str) -> Option<u64> {
-    let held = st.held.get_mut(id)?;
-    match held.tag.take() {
-        Some(tag) => {
-            st.held.remove(id);
-            Some(tag)
-        }
-        None => {
-            held.finished = true;
-            None
-        }
-    }
-}
-
-fn job_msg(job: Job, version: u32, dead: Option<(Millis, u64)>) -> JobMsg {
-    JobMsg {
-        order_at: job.enqueued_at,
-        due_at: (job.state == JobState::Delayed).then_some(job.due_at),
-        id: job.id,
-        queue: job.queue,
-        function_id: job.function_id,
-        payload: job.payload,
-        group: job.group,
-        enqueued_at: job.enqueued_at,
-        version,
-        attempts: job.attempts,
-        last_error: job.last_error,
-        dead,
-        not_before: job.not_before,
-    }
 }
 
 /// Runs a shard's consumer until it ends (the channel or connection closed).
