@@ -1,6 +1,7 @@
 //! One case's run: its worker, the record of every invocation its handlers saw, and the
 //! step interpreter (the vocabulary of `../../README.md`).
 
+mod connecting;
 mod lifecycle;
 
 use crate::check::{behave, json_eq, matches, stats_match};
@@ -73,12 +74,6 @@ struct SecureInfo {
 /// Options for the workers a case makes: short drains, and signals left to the runner.
 pub fn options() -> InitOptions {
     InitOptions { shutdown_grace: Duration::from_secs(1), drain_on_sigterm: false, ..Default::default() }
-}
-
-/// Which CA a step trusts, and which secret it sends (README "TLS and tokens").
-struct StepSecurity {
-    token: Option<String>,
-    ca_file: Option<std::path::PathBuf>,
 }
 
 impl Run {
@@ -524,89 +519,12 @@ impl Run {
                 ensure!(seen == want, "groups {seen:?}, expected {want:?}");
                 ok(Value::Null)
             }
-            "connect" => {
-                let url = a["url"].as_str().unwrap_or_default();
-                let client = match switchyard_sdk::register_worker(url, self.security(a)?).await {
-                    Ok(client) => client,
-                    Err(e) => return Ok(Err(e)),
-                };
-                if let Some(name) = a["as"].as_str() {
-                    self.clients.insert(name.to_string(), client);
-                    return ok(Value::Null);
-                }
-                let listed = client.queues().list_queues().await.map(|q| json!(q.len()));
-                client.shutdown().await;
-                Ok(listed.map(|_| Value::Null))
-            }
-            "start_worker" => {
-                if let Some(w) = self.second.take() {
-                    w.shutdown().await;
-                }
-                let url = a["url"].as_str().unwrap_or_default();
-                let options = InitOptions { fail_fast: a["fail_fast"].as_bool().unwrap_or(false), ..self.security(a)? };
-                let worker = match switchyard_sdk::register_worker(url, options).await {
-                    Ok(w) => w,
-                    Err(e) => return Ok(Err(e)),
-                };
-                let functions = a["functions"].as_array().cloned().unwrap_or_else(|| vec![json!("dummy")]);
-                for f in &functions {
-                    worker.register_function(RegisterFunction::new_async(self.function(f), |_, _| async {
-                        Ok(Value::Null)
-                    }));
-                }
-                self.second = Some(worker);
-                ok(Value::Null)
-            }
-            "await_registration" => {
-                let worker = self.second.as_ref().ok_or_else(|| anyhow!("await_registration needs start_worker"))?;
-                let timeout = Duration::from_millis(a["timeout_ms"].as_u64().unwrap_or(WAIT_MS));
-                Ok(worker.wait_registered(&self.function(&a["function"]), timeout).await.map(|()| Value::Null))
-            }
-            "await_registered" => {
-                let function = self.function(&a["function"]);
-                self.wait(a, || async {
-                    let request = TriggerRequest { function_id: function.clone(), ..Default::default() };
-                    match self.via(a)?.trigger(request).await {
-                        Ok(_) => Ok(true),
-                        Err(e) if e.reason.as_str() == "FUNCTION_NOT_FOUND" => Ok(false),
-                        Err(e) => bail!("calling {function}: {e}"),
-                    }
-                })
-                .await?;
-                ok(Value::Null)
-            }
-            "stop_worker" => {
-                if let Some(w) = self.second.take() {
-                    w.shutdown().await;
-                }
-                ok(Value::Null)
-            }
-            "await_log" => {
-                let level = crate::logs::level(a["level"].as_str().unwrap_or("debug"))?;
-                let fields: Vec<(String, Value)> = a["fields"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), self.log_value(v)))
-                    .collect();
-                let contains: Vec<String> = match &a["contains"] {
-                    Value::Null => vec![],
-                    Value::Array(texts) => texts.iter().map(|t| t.as_str().unwrap_or_default().to_string()).collect(),
-                    text => vec![text.as_str().unwrap_or_default().to_string()],
-                };
-                let found = || {
-                    self.logs.since(self.logs_from).into_iter().any(|r| {
-                        r.level <= level
-                            && fields.iter().all(|(k, v)| r.fields.get(k).is_some_and(|got| json_eq(got, v)))
-                            && contains.iter().all(|t| r.message.contains(t.as_str()))
-                    })
-                };
-                self.wait(a, || async { Ok(found()) }).await?;
-                ok(Value::Null)
-            }
-            other => match self.lifecycle(other, a).await {
+            other => match self.connecting(other, a).await {
                 Some(outcome) => outcome,
-                None => bail!("unknown step '{other}'"),
+                None => match self.lifecycle(other, a).await {
+                    Some(outcome) => outcome,
+                    None => bail!("unknown step '{other}'"),
+                },
             },
         }
     }
@@ -623,23 +541,6 @@ impl Run {
             ensure!(!duplicate, "receipt {id} is a duplicate");
         }
         Ok(())
-    }
-
-    /// `options()` with the step's `token` / `secret` / `ca` (README "TLS and tokens").
-    fn security(&self, a: &Value) -> anyhow::Result<InitOptions> {
-        let secure = || self.secure.as_ref().ok_or_else(|| anyhow!("no secure engine for this case"));
-        let mut step = StepSecurity { token: None, ca_file: None };
-        if let Some(local) = a["token"].as_str() {
-            let name = format!("{}.{local}", self.name);
-            step.token = Some(secure()?.secrets.get(&name).cloned().ok_or_else(|| anyhow!("no token {name}"))?);
-        }
-        if let Some(secret) = a["secret"].as_str() {
-            step.token = Some(secret.to_string());
-        }
-        if let Some(which) = a["ca"].as_str() {
-            step.ca_file = Some(secure()?.ca.get(which).cloned().ok_or_else(|| anyhow!("no CA '{which}'"))?);
-        }
-        Ok(with_security(options(), step))
     }
 
     fn receipt(&self, name: &Value) -> String {
@@ -679,15 +580,5 @@ fn enqueue_options(a: &Value) -> EnqueueOptions {
         not_before: a["not_before_in_ms"].as_u64().map(|ms| SystemTime::now() + Duration::from_millis(ms)),
         idempotency_key: a["idempotency_key"].as_str().map(String::from),
         priority: a["priority"].as_u64().map(|p| p as u32),
-    }
-}
-
-/// The Rust SDK's spelling of a step's token and CA.
-fn with_security(options: InitOptions, step: StepSecurity) -> InitOptions {
-    InitOptions {
-        // An explicit empty token: none, whatever the environment says.
-        token: Some(step.token.unwrap_or_default()),
-        tls: step.ca_file.map(|ca_file| switchyard_sdk::TlsOptions { ca_file: Some(ca_file), ..Default::default() }),
-        ..options
     }
 }
