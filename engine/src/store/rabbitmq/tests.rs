@@ -245,7 +245,9 @@ async fn a_request_to_the_owner_is_answered_over_direct_reply_to() {
     let prefix = fresh_prefix();
     let (owner, asker) = (connect(&prefix).await, connect(&prefix).await);
     let cleanup = Cleanup { prefix: prefix.clone(), stores: vec![owner.clone(), asker.clone()] };
-    // Only the owner consumes `q`: it owns every shard once caught up.
+    // Only the owner consumes `q`: it owns every shard once caught up. Declared through the
+    // store, so the clean-up knows to delete it.
+    owner.declare(&["q".to_string()]).await.unwrap();
     owns_all(&owner, "q").await;
     let owner_id = owner.session().unwrap().id.clone();
     let request = Request::Get { queue: "q".into(), id: "nobody".into(), now: 1 };
