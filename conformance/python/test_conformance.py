@@ -1,10 +1,6 @@
-"""The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Python SDK.
-
-One engine for the module, started with every case's queues, and one TLS + token engine
-(``{secure_engine}``, README "TLS and tokens") with the same queues and every case's
-tokens; one worker per case. A case with ``schedules:`` runs on an engine of its own,
-started for it with its queues and schedules: on the shared engine a schedule would pile
-jobs up before the case's worker arrives.
+"""The conformance cases (../cases.yaml, vocabulary in ../README.md) run by the Python SDK:
+one worker per case, each step one method of ``Run``. The engines they run against and
+their fixtures are in ``engines.py``.
 """
 
 from __future__ import annotations
@@ -13,54 +9,24 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import socket
-import subprocess
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import switchyard_sdk
 from switchyard_sdk import (Client, Context, FunctionNotFoundError, Job, JobNotFoundError, NonRetryableError,
                             SwitchyardError, TlsOptions, TriggerAction, Worker)
-from switchyard_sdk.testing import EngineProcess
+
+from engines import (CASES, ONLY, WAIT_MS, Capture, Secure, capture, engine_url,  # noqa: F401 (fixtures)
+                     no_ambient_token, own_engine, secure)
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
-
-
-class Capture(logging.Handler):
-    """Every record the SDK logs (logger ``switchyard_sdk`` and its children)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._records_lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._records_lock:
-            self.records.append(record)
-
-    def snapshot(self) -> list[logging.LogRecord]:
-        with self._records_lock:
-            return list(self.records)
-
-
-@pytest.fixture(scope="module")
-def capture() -> Iterator[Capture]:
-    logger = logging.getLogger("switchyard_sdk")
-    handler, level = Capture(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def closed_port() -> int:
@@ -81,105 +47,6 @@ def substitute(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [substitute(v, names) for v in value]
     return value
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-CASES = yaml.safe_load((HERE.parent / "cases.yaml").read_text())["cases"]
-ONLY = [c for c in os.environ.get("CONFORMANCE_CASES", "").split(",") if c]
-ENGINE_BIN = os.environ.get("SWITCHYARD_BIN") or str(ROOT / "target" / "debug" / "switchyard")
-WAIT_MS = 10_000
-
-
-QUEUES = {f"{c['name']}.{q}": cfg for c in CASES for q, cfg in (c.get("queues") or {}).items()}
-TOPICS = {f"{c['name']}.{t}": {**cfg, "subscribers": [f"{c['name']}::{f}" for f in cfg["subscribers"]]}
-          for c in CASES for t, cfg in (c.get("topics") or {}).items()}
-
-
-def schedule_entry(case: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """A case's schedule as a ``schedules`` entry: its queue and function made engine names
-    (the case writes ``function``, the engine's key is ``function_id``)."""
-    entry = {k: v for k, v in cfg.items() if k not in ("function", "function_id")}
-    entry["queue"] = f"{case}.{cfg['queue']}"
-    entry["function_id"] = f"{case}::{cfg.get('function') or cfg['function_id']}"
-    return entry
-
-
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_ambient_token() -> Iterator[None]:
-    """Cases say which token they send; one from the environment would blur that."""
-    saved = os.environ.pop("SWITCHYARD_TOKEN", None)
-    yield
-    if saved is not None:
-        os.environ["SWITCHYARD_TOKEN"] = saved
-
-
-@pytest.fixture(scope="module")
-def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    config = tmp_path_factory.mktemp("engine") / "conformance.yaml"
-    config.write_text(json.dumps({"shutdown_grace_ms": 1000, "queue_configs": QUEUES,  # JSON is YAML
-                                  "topic_configs": TOPICS}))
-    with EngineProcess(config, binary=ENGINE_BIN) as engine:
-        yield engine.url
-
-
-@contextlib.contextmanager
-def own_engine(case: dict[str, Any], tmp_path: Path) -> Iterator[str]:
-    """An engine for one case with ``schedules``: its queues and its schedules only."""
-    name = case["name"]
-    config = tmp_path / "scheduled.yaml"
-    config.write_text(json.dumps({
-        "shutdown_grace_ms": 1000,
-        "queue_configs": {f"{name}.{q}": cfg for q, cfg in (case.get("queues") or {}).items()},
-        "schedules": {f"{name}.{n}": schedule_entry(name, cfg) for n, cfg in case["schedules"].items()}}))
-    with EngineProcess(config, binary=ENGINE_BIN) as engine:
-        yield engine.url
-
-
-class Secure:
-    """The TLS + token engine: its address, the two CAs and every case token's secret."""
-
-    def __init__(self, address: str, ca: dict[str, str], secrets_by_token: dict[str, str]) -> None:
-        self.address = address
-        self.ca = ca  # "engine" / "other" -> ca.pem path
-        self.secrets = secrets_by_token  # engine token name -> secret
-
-
-def dev_certs(out: Path) -> Path:
-    subprocess.run([ENGINE_BIN, "dev-certs", "--out", str(out)], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL)
-    return out
-
-
-def local_glob(case: str, kind: str, glob: str) -> str:
-    return f"{case}.{glob}" if kind == "queues" else f"{case}::{glob}"
-
-
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
-    root = tmp_path_factory.mktemp("secure")
-    certs, other = dev_certs(root / "certs"), dev_certs(root / "other")
-    tokens, secrets_by_token = [], {}
-    for case in CASES:
-        for local, spec in (case.get("tokens") or {}).items():
-            name = f"{case['name']}.{local}"
-            secrets_by_token[name] = secrets.token_urlsafe(24)
-            secret_file = root / f"{name}.secret"
-            secret_file.write_text(secrets_by_token[name])
-            token: dict[str, Any] = {"name": name, "secret_file": str(secret_file), "roles": spec["roles"]}
-            for kind in ("queues", "functions"):
-                if kind in spec:
-                    token[kind] = [local_glob(case["name"], kind, g) for g in spec[kind]]
-            tokens.append(token)
-    config = root / "secure.yaml"
-    config.write_text(json.dumps({
-        "shutdown_grace_ms": 1000, "queue_configs": QUEUES,
-        "tls": {"cert_file": str(certs / "server.pem"), "key_file": str(certs / "server-key.pem")},
-        "auth": {"tokens": tokens}}))
-    with EngineProcess(config, binary=ENGINE_BIN) as engine:
-        yield Secure(engine.address, {"engine": str(certs / "ca.pem"), "other": str(other / "ca.pem")},
-                     secrets_by_token)
 
 
 class Run:

@@ -33,6 +33,7 @@
 //! `benches/memory_store.rs`: 149.5 bytes per job, 80.3 before the index). A route (queue, function) is interned once; routes are never forgotten, so a
 //! producer inventing function names without end grows the store by one small entry each.
 
+mod dead;
 mod finish;
 mod ids;
 mod index;
@@ -48,7 +49,7 @@ use crate::clock::Millis;
 use crate::limits::rate::{LocalGate, RateGate};
 use crate::queue::{Enqueued, Job, JobId, JobState, MAX_PRIORITY, NewJob, Payload, Progress};
 use async_trait::async_trait;
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 use ids::{Ids, Part};
 use index::{ByPriority, Delayed, Slab};
 use parking_lot::Mutex;
@@ -298,16 +299,6 @@ impl Inner {
         }
     }
 
-    /// Dead-letter sequence numbers of the chosen dead jobs of `queue` (all when `ids` is empty).
-    fn select_dead(&self, queue: u32, ids: &[JobId]) -> Vec<u64> {
-        let dead = &self.queues[queue as usize].dead;
-        if ids.is_empty() {
-            return dead.keys().copied().collect();
-        }
-        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        dead.iter().filter(|(_, r)| wanted.iter().any(|id| r.has_id(id))).map(|(s, _)| *s).collect()
-    }
-
     /// The attempt did not happen: ready again, the attempt not counted — or, when a
     /// cancel was requested meanwhile, `Cancelled` as the request says.
     fn release(&mut self, mut record: Record, journal: Option<Journal<'_>>) {
@@ -391,61 +382,6 @@ impl MemoryStore {
         drop(inner);
         self.notify();
         answers
-    }
-
-    /// [`Store::redrive`], reporting each job moved.
-    pub fn redrive_with(&self, queue: &str, ids: &[JobId], now: Millis, journal: Journal<'_>) -> u64 {
-        self.redrive_inner(queue, ids, now, Some(journal))
-    }
-
-    fn redrive_inner(&self, queue: &str, ids: &[JobId], _now: Millis, mut journal: Option<Journal<'_>>) -> u64 {
-        let mut inner = self.inner.lock();
-        let Some(&q) = inner.queue_ids.get(queue) else {
-            return 0;
-        };
-        let chosen = inner.select_dead(q, ids);
-        for dead_seq in &chosen {
-            let mut record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
-            let seq = inner.seq();
-            let was = std::mem::replace(&mut record.seq, seq);
-            record.attempts = 0;
-            record.clear_progress();
-            if let Some(extra) = record.extra.as_mut() {
-                extra.dead_lettered_at = None;
-            }
-            let job = journal.is_some().then(|| inner.job(&record, JobState::Ready));
-            inner.ids.set(&record, Part::Live);
-            let state = inner.admit(record);
-            if let (Some(journal), Some(job)) = (journal.as_mut(), job) {
-                journal(Change::Redriven { job: Job { state, ..job }, seq, was });
-            }
-        }
-        drop(inner);
-        if !chosen.is_empty() {
-            self.notify();
-        }
-        chosen.len() as u64
-    }
-
-    /// [`Store::discard`], reporting each job deleted.
-    pub fn discard_with(&self, queue: &str, ids: &[JobId], journal: Journal<'_>) -> u64 {
-        self.discard_inner(queue, ids, Some(journal))
-    }
-
-    fn discard_inner(&self, queue: &str, ids: &[JobId], mut journal: Option<Journal<'_>>) -> u64 {
-        let mut inner = self.inner.lock();
-        let Some(&q) = inner.queue_ids.get(queue) else {
-            return 0;
-        };
-        let chosen = inner.select_dead(q, ids);
-        for dead_seq in &chosen {
-            let record = inner.queues[q as usize].dead.remove(dead_seq).expect("selected");
-            inner.ids.remove(&record);
-            if let Some(journal) = journal.as_mut() {
-                journal(Change::Discarded { id: &record.id(), queue, seq: *dead_seq });
-            }
-        }
-        chosen.len() as u64
     }
 }
 

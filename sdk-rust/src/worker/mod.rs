@@ -14,7 +14,7 @@
 //! transport asks for its next message, takes every result already queued and sends them
 //! as one `results` batch (a lone result stays a plain `result`). Nothing waits on a timer
 //! to fill a batch. Batching starts only once the engine has sent an `invokes` batch on
-//! that stream, so an engine that predates batches never sees `results`.
+//! that stream, so an engine that predates batches never sees `results` ([`outbound`]).
 
 use crate::handler::{Context, HandlerError, HandlerFn, RegisterFunction};
 use crate::job_log::Job;
@@ -23,10 +23,8 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Poll, ready};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 // The stream's messages as the engine serves them, payloads as `google.protobuf.Value`
 // wire bytes, handed to the handler as they are (`crate::handler::HandlerFn`).
@@ -35,99 +33,22 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use switchyard_proto::wire::switchyard::v1::engine_client::EngineClient;
 use switchyard_proto::wire::switchyard::v1::{
-    EngineMessage, FunctionError, Hello, InvocationResult, Invoke, RegisterFunction as PbRegister, ResultBatch,
-    UnregisterFunction, WorkerMessage, engine_message, invocation_result, worker_message,
+    EngineMessage, FunctionError, Hello, InvocationResult, Invoke, WorkerMessage, engine_message, invocation_result,
+    worker_message,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod outbound;
+
+use outbound::{Outbound, Outbox, Outgoing, progress_reporter, register_message, unregister_message};
 
 const SDK_NAME: &str = "switchyard-rust";
 /// How long a cancelled handler may run on before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 /// How long a shutdown waits for the engine to end the stream once the results are sent.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
-/// A `results` batch closes at about this many encoded bytes (the engine accepts 4 MiB).
-const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// Queued items the outbound stream takes at once.
-const MAX_TAKE: usize = 1024;
-
-/// What goes out on a stream: a message as is, or a result that may share a batch.
-pub(crate) enum Outgoing {
-    Message(WorkerMessage),
-    Result(InvocationResult),
-}
-
-type Outbox = mpsc::UnboundedSender<Outgoing>;
-
-/// The outbound half of one stream: queued items become messages in order; each run of
-/// results already queued together becomes one `results` batch once `batch` is set.
-struct Outbound {
-    rx: mpsc::UnboundedReceiver<Outgoing>,
-    batch: Arc<AtomicBool>,
-    taken: Vec<Outgoing>,
-    ready: VecDeque<WorkerMessage>,
-}
-
-impl Outbound {
-    fn coalesce(&mut self) {
-        let batch = self.batch.load(Ordering::Relaxed);
-        let mut run: Vec<InvocationResult> = Vec::new();
-        let mut bytes = 0;
-        for item in self.taken.drain(..) {
-            match item {
-                Outgoing::Result(r) if batch => {
-                    let len = r.encoded_len();
-                    if !run.is_empty() && bytes + len > MAX_BATCH_BYTES {
-                        self.ready.push_back(results_message(std::mem::take(&mut run)));
-                        bytes = 0;
-                    }
-                    bytes += len;
-                    run.push(r);
-                }
-                Outgoing::Result(r) => {
-                    self.ready.push_back(WorkerMessage { kind: Some(worker_message::Kind::Result(r)) })
-                }
-                Outgoing::Message(m) => {
-                    if !run.is_empty() {
-                        self.ready.push_back(results_message(std::mem::take(&mut run)));
-                        bytes = 0;
-                    }
-                    self.ready.push_back(m);
-                }
-            }
-        }
-        if !run.is_empty() {
-            self.ready.push_back(results_message(run));
-        }
-    }
-}
-
-fn results_message(mut run: Vec<InvocationResult>) -> WorkerMessage {
-    let kind = if run.len() == 1 {
-        worker_message::Kind::Result(run.pop().expect("one result"))
-    } else {
-        worker_message::Kind::Results(ResultBatch { results: run })
-    };
-    WorkerMessage { kind: Some(kind) }
-}
-
-impl futures::Stream for Outbound {
-    type Item = WorkerMessage;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<WorkerMessage>> {
-        let this = &mut *self;
-        if let Some(m) = this.ready.pop_front() {
-            return Poll::Ready(Some(m));
-        }
-        if ready!(this.rx.poll_recv_many(cx, &mut this.taken, MAX_TAKE)) == 0 {
-            return Poll::Ready(None);
-        }
-        this.coalesce();
-        Poll::Ready(this.ready.pop_front())
-    }
-}
-
 /// An invocation whose handler runs: cancelling the token tells it the engine gave up, for
 /// the reason kept beside it.
 struct Running {
@@ -601,34 +522,4 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
         None => "handler panicked".into(),
     };
     HandlerError::new(message).with_code("Panic")
-}
-
-fn register_message(f: &RegisterFunction) -> WorkerMessage {
-    WorkerMessage {
-        kind: Some(worker_message::Kind::RegisterFunction(PbRegister {
-            function_id: f.id.clone(),
-            description: f.description.clone(),
-        })),
-    }
-}
-
-fn unregister_message(id: &str) -> WorkerMessage {
-    WorkerMessage {
-        kind: Some(worker_message::Kind::UnregisterFunction(UnregisterFunction { function_id: id.into() })),
-    }
-}
-
-/// Sends a job handler's progress reports on its stream, as `progress` messages.
-fn progress_reporter(invocation_id: String, tx: Outbox) -> crate::handler::Reporter {
-    crate::handler::Reporter::to(move |p: crate::handler::Progress| {
-        let detail = p.detail.as_ref().map(crate::json::value_bytes).unwrap_or_default();
-        let progress = switchyard_proto::wire::switchyard::v1::Progress {
-            invocation_id: invocation_id.clone(),
-            progress: Some(switchyard_proto::wire::switchyard::v1::JobProgress {
-                value: p.value,
-                detail: detail.into(),
-            }),
-        };
-        let _ = tx.send(Outgoing::Message(WorkerMessage { kind: Some(worker_message::Kind::Progress(progress)) }));
-    })
 }
